@@ -1,0 +1,30 @@
+"""assay: asset-centric, data-aware orchestration for Python.
+
+Importing assay is light: polars, duckdb, pandera, openlineage and dask load
+inside the functions that use them, so `assay --help` stays instant.
+"""
+
+from __future__ import annotations
+
+from assay.assets import AssetIn, AssetSpec, asset
+from assay.definitions import Definitions
+from assay.errors import AssayError
+from assay.io.duckdb import DuckDBIO
+from assay.io.parquet import ParquetIO
+from assay.keys import AssetKey
+from assay.project import Project, load
+from assay.version import __version__
+
+__all__ = [
+    "AssayError",
+    "AssetIn",
+    "AssetKey",
+    "AssetSpec",
+    "Definitions",
+    "DuckDBIO",
+    "ParquetIO",
+    "Project",
+    "__version__",
+    "asset",
+    "load",
+]

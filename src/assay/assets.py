@@ -1,0 +1,243 @@
+"""`@asset` and `AssetIn`: how users declare assets.
+
+The decorator validates everything a user wrote (key, tags, inputs) once, here,
+and returns an `AssetSpec`, which stays callable like the function it wraps.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, overload
+
+from assay.errors import DefinitionError
+from assay.keys import AssetKey
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+
+    from assay.io.base import IOManager
+
+CONTEXT_PARAM = "context"
+DEFAULT_GROUP = "default"
+
+
+class InputKind(StrEnum):
+    """How an input is handed to the function, decided by its annotation."""
+
+    EAGER = "eager"  # pl.DataFrame (the default)
+    LAZY = "lazy"  # pl.LazyFrame: a lazy scan of the stored files
+    ARROW = "arrow"  # pyarrow.Table
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AssetIn:
+    """Point an input parameter at an asset whose name differs from the parameter.
+
+    >>> AssetIn(key="sales/orders").key
+    AssetKey(path=('sales', 'orders'))
+    """
+
+    key: AssetKey | None = None
+
+    def __init__(self, key: str | AssetKey | Iterable[str] | None = None) -> None:
+        parsed = None if key is None else AssetKey.parse(_as_key_text(key))
+        object.__setattr__(self, "key", parsed)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class AssetSpec:
+    """A declared asset: the function and everything said about it (compared by identity)."""
+
+    key: AssetKey
+    fn: Callable[..., Any]
+    group: str = DEFAULT_GROUP
+    tags: Mapping[str, str] = field(default_factory=dict)
+    owners: tuple[str, ...] = ()
+    description: str | None = None
+    deps: tuple[AssetKey, ...] = ()
+    ins: Mapping[str, AssetIn] = field(default_factory=dict)
+    input_kinds: Mapping[str, InputKind] = field(default_factory=dict)
+    wants_context: bool = False
+    code_version: str | None = None
+    io: IOManager | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+    @property
+    def source_location(self) -> str:
+        """`file.py:line` of the function, for messages."""
+        code = getattr(self.fn, "__code__", None)
+        if code is None:
+            return repr(self.fn)
+        return f"{code.co_filename}:{code.co_firstlineno}"
+
+
+@overload
+def asset(fn: Callable[..., Any], /) -> AssetSpec: ...
+
+
+@overload
+def asset(
+    *,
+    name: str | None = None,
+    key_prefix: str | Iterable[str] | None = None,
+    group: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    owners: Iterable[str] | None = None,
+    description: str | None = None,
+    deps: Iterable[str | AssetKey | AssetSpec] | None = None,
+    ins: Mapping[str, AssetIn] | None = None,
+    code_version: str | None = None,
+    io: IOManager | None = None,
+) -> Callable[[Callable[..., Any]], AssetSpec]: ...
+
+
+def asset(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    key_prefix: str | Iterable[str] | None = None,
+    group: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    owners: Iterable[str] | None = None,
+    description: str | None = None,
+    deps: Iterable[str | AssetKey | AssetSpec] | None = None,
+    ins: Mapping[str, AssetIn] | None = None,
+    code_version: str | None = None,
+    io: IOManager | None = None,
+) -> AssetSpec | Callable[[Callable[..., Any]], AssetSpec]:
+    """Declare an asset: a named, versioned dataset computed by the decorated function.
+
+    Parameters other than `context` are inputs, matched to upstream assets by
+    name (or by `ins`). The function returns a `pl.DataFrame`, a `pl.LazyFrame`
+    or a `pyarrow.Table`.
+
+    Example:
+        >>> import polars as pl
+        >>> @asset(group="sales", tags={"tier": "gold"})
+        ... def daily_revenue(orders: pl.DataFrame) -> pl.DataFrame:
+        ...     return orders.group_by("day").agg(pl.col("amount").sum())
+        >>> str(daily_revenue.key)
+        'daily_revenue'
+    """
+
+    def decorate(func: Callable[..., Any]) -> AssetSpec:
+        return _build_spec(
+            func,
+            name=name,
+            key_prefix=key_prefix,
+            group=group,
+            tags=tags,
+            owners=owners,
+            description=description,
+            deps=deps,
+            ins=ins,
+            code_version=code_version,
+            io=io,
+        )
+
+    if fn is not None:
+        if not callable(fn):
+            raise DefinitionError(
+                f"@asset got {fn!r}; use it bare (@asset) or with keywords (@asset(group=...))"
+            )
+        return decorate(fn)
+    return decorate
+
+
+def _build_spec(
+    func: Callable[..., Any],
+    *,
+    name: str | None,
+    key_prefix: str | Iterable[str] | None,
+    group: str | None,
+    tags: Mapping[str, str] | None,
+    owners: Iterable[str] | None,
+    description: str | None,
+    deps: Iterable[str | AssetKey | AssetSpec] | None,
+    ins: Mapping[str, AssetIn] | None,
+    code_version: str | None,
+    io: IOManager | None,
+) -> AssetSpec:
+    where = f"@asset on {getattr(func, '__qualname__', func)!r}"
+    prefix = () if key_prefix is None else AssetKey.parse(_as_key_text(key_prefix)).path
+    key = AssetKey((*prefix, name or func.__name__))
+    params = inspect.signature(func).parameters
+    explicit_ins = dict(ins or {})
+    for in_name in explicit_ins:
+        if in_name not in params:
+            raise DefinitionError(
+                f"{where}: ins names {in_name!r}, which is not a parameter of the function "
+                f"(parameters: {', '.join(params) or 'none'})"
+            )
+    resolved_ins: dict[str, AssetIn] = {}
+    kinds: dict[str, InputKind] = {}
+    for param_name, param in params.items():
+        if param_name == CONTEXT_PARAM:
+            continue
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise DefinitionError(f"{where}: *args and **kwargs cannot be inputs; name each input")
+        resolved_ins[param_name] = explicit_ins.get(param_name, AssetIn())
+        kinds[param_name] = _input_kind(param.annotation)
+    return AssetSpec(
+        key=key,
+        fn=func,
+        group=_check_name(group or DEFAULT_GROUP, "group", where),
+        tags=_check_tags(tags or {}, where),
+        owners=tuple(owners or ()),
+        description=description if description is not None else inspect.getdoc(func),
+        deps=tuple(_dep_key(dep) for dep in deps or ()),
+        ins=resolved_ins,
+        input_kinds=kinds,
+        wants_context=CONTEXT_PARAM in params,
+        code_version=code_version,
+        io=io,
+    )
+
+
+def _input_kind(annotation: object) -> InputKind:
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    if not isinstance(text, str):
+        return InputKind.EAGER
+    if text.endswith("LazyFrame"):
+        return InputKind.LAZY
+    if text in ("Table", "pa.Table", "pyarrow.Table"):
+        return InputKind.ARROW
+    return InputKind.EAGER
+
+
+def _dep_key(dep: str | AssetKey | AssetSpec) -> AssetKey:
+    if isinstance(dep, AssetSpec):
+        return dep.key
+    return AssetKey.parse(dep)
+
+
+def _as_key_text(value: str | AssetKey | Iterable[str]) -> str | AssetKey | tuple[str, ...]:
+    if isinstance(value, str | AssetKey):
+        return value
+    return tuple(value)
+
+
+def _check_name(value: str, what: str, where: str) -> str:
+    try:
+        AssetKey((value,))
+    except DefinitionError:
+        raise DefinitionError(
+            f"{where}: invalid {what} {value!r}: use letters, digits, '_' and '-'"
+        ) from None
+    return value
+
+
+def _check_tags(tags: Mapping[str, str], where: str) -> dict[str, str]:
+    checked: dict[str, str] = {}
+    for tag_key, tag_value in tags.items():
+        if not isinstance(tag_key, str) or not isinstance(tag_value, str):
+            raise DefinitionError(
+                f"{where}: tag {tag_key!r}={tag_value!r} must map a string to a string"
+            )
+        checked[_check_name(tag_key, "tag key", where)] = tag_value
+    return checked

@@ -1,0 +1,1 @@
+"""The `assay` command line. Modules here import click alone at the top."""

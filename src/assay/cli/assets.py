@@ -1,0 +1,174 @@
+"""`assay list`, `assay materialize` and `assay graph`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from assay.cli.options import json_option, open_project, print_json, project_options
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from assay.execution.step import StepResult
+    from assay.graph import AssetGraph
+    from assay.keys import AssetKey
+
+SELECTION = click.argument("selection", nargs=-1)
+
+
+@click.command("list")
+@SELECTION
+@json_option
+@project_options
+def list_command(
+    selection: tuple[str, ...],
+    as_json: bool,
+    module: str | None,
+    file_: str | None,
+    home: str | None,
+) -> None:
+    """List assets: key, group, upstream, last materialization and status."""
+    project = open_project(module, file_, home)
+    keys = project.select(selection)
+    summaries = project.state.asset_summaries()
+    rows: list[dict[str, Any]] = []
+    for key in keys:
+        spec = project.graph.specs[key]
+        summary = summaries.get(str(key), {})
+        rows.append(
+            {
+                "key": str(key),
+                "group": spec.group,
+                "upstream": [str(k) for k in project.graph.upstream[key]],
+                "tags": dict(spec.tags),
+                "owners": list(spec.owners),
+                "description": spec.description,
+                "last_materialization": summary.get("materialized_at"),
+                "status": summary.get("last_status") or "never materialized",
+            }
+        )
+    if as_json:
+        print_json(rows)
+        return
+    from assay.cli.render import console, format_time, status_text, table
+
+    out = table("asset", "group", "upstream", "last materialization", "status")
+    for row in rows:
+        out.add_row(
+            row["key"],
+            row["group"],
+            ", ".join(row["upstream"]) or "-",
+            format_time(row["last_materialization"]),
+            status_text(row["status"]),
+        )
+    console().print(out)
+
+
+@click.command("materialize")
+@SELECTION
+@project_options
+def materialize_command(
+    selection: tuple[str, ...], module: str | None, file_: str | None, home: str | None
+) -> None:
+    """Materialize the selected assets (all when none) in dependency order."""
+    from assay.errors import RunFailedError
+
+    project = open_project(module, file_, home)
+    result = project.materialize(selection, reporter=_TerminalReporter())
+    counts = result.counts()
+    summary = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+    if not result.success:
+        raise RunFailedError(
+            f"run {result.run_id[:8]} failed ({summary}); "
+            f"see `assay runs show {result.run_id[:8]}` for logs and tracebacks"
+        )
+    click.echo(f"Run {result.run_id[:8]} succeeded ({summary}).")
+
+
+class _TerminalReporter:
+    def __init__(self) -> None:
+        from assay.cli.render import console
+
+        self.console = console()
+        self.err = console(stderr=True)
+
+    def run_started(self, run_id: str, step_keys: Sequence[str]) -> None:
+        self.console.print(f"Run [bold]{run_id[:8]}[/] ({run_id}): {len(step_keys)} steps")
+
+    def step_finished(self, result: StepResult) -> None:
+        from rich.markup import escape
+
+        key = escape(result.step_key)
+        if result.stored is not None:
+            stats = f"{result.stored.row_count:,} rows  {_bytes(result.stored.byte_size)}"
+            self.console.print(
+                f"  [green]✓[/] {key}  [dim]{stats}  {result.duration_s * 1000:.0f} ms[/]"
+            )
+        elif result.skip_reason:
+            self.console.print(f"  [yellow]-[/] {key}  skipped: {escape(result.skip_reason)}")
+        else:
+            self.console.print(f"  [red]✗[/] {key}  failed: {escape(result.error or '')}")
+
+    def notice(self, message: str) -> None:
+        from rich.markup import escape
+
+        self.err.print(f"[yellow]Note:[/] {escape(message)}")
+
+
+def _bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+@click.command("graph")
+@SELECTION
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["mermaid", "dot"]),
+    default="mermaid",
+    show_default=True,
+    help="Mermaid (renders on GitHub) or Graphviz DOT.",
+)
+@project_options
+def graph_command(
+    selection: tuple[str, ...], fmt: str, module: str | None, file_: str | None, home: str | None
+) -> None:
+    """Print the asset graph (the selected part) as Mermaid or DOT."""
+    project = open_project(module, file_, home)
+    keys = project.select(selection)
+    render = _mermaid if fmt == "mermaid" else _dot
+    click.echo(render(project.graph, keys))
+
+
+def _edges(graph: AssetGraph, keys: Sequence[AssetKey]) -> list[tuple[AssetKey, AssetKey]]:
+    chosen = set(keys)
+    return [(up, key) for key in keys for up in graph.upstream[key] if up in chosen]
+
+
+def _mermaid(graph: AssetGraph, keys: Sequence[AssetKey]) -> str:
+    ids = {key: f"n{i}" for i, key in enumerate(keys)}
+    lines = ["graph LR"]
+    groups: dict[str, list[AssetKey]] = {}
+    for key in keys:
+        groups.setdefault(graph.specs[key].group, []).append(key)
+    for group, members in groups.items():
+        lines.append(f"  subgraph {group}")
+        lines.extend(f'    {ids[key]}["{key}"]' for key in members)
+        lines.append("  end")
+    lines.extend(f"  {ids[up]} --> {ids[down]}" for up, down in _edges(graph, keys))
+    return "\n".join(lines)
+
+
+def _dot(graph: AssetGraph, keys: Sequence[AssetKey]) -> str:
+    lines = ["digraph assets {", "  rankdir=LR;", "  node [shape=box];"]
+    lines.extend(f'  "{key}" [group="{graph.specs[key].group}"];' for key in keys)
+    lines.extend(f'  "{up}" -> "{down}";' for up, down in _edges(graph, keys))
+    lines.append("}")
+    return "\n".join(lines)

@@ -1,0 +1,54 @@
+"""The `assay` command group, and the one place where user errors are printed."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from assay.cli.assets import graph_command, list_command, materialize_command
+from assay.cli.runs import runs_group
+from assay.errors import AssayError
+from assay.version import __version__
+
+
+class _AssayGroup(click.Group):
+    """Prints an AssayError as `Error: ...` and exits with its code; no traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AssayError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                traceback.print_exc()
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+
+@click.group(cls=_AssayGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--debug",
+    is_flag=True,
+    default=lambda: bool(os.environ.get("ASSAY_DEBUG")),
+    help="Show tracebacks for errors (or set ASSAY_DEBUG=1).",
+)
+@click.version_option(__version__, prog_name="assay")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """assay: versioned data assets, materialized when stale, recorded in DuckDB.
+
+    \b
+    Selections (dbt style, several are unioned):
+      name  +name (and upstream)  name+ (and downstream)  2+name (2 hops)
+      group:NAME  tag:KEY=VALUE  key:sales/*  *
+    """
+    ctx.obj = {"debug": debug}
+
+
+main.add_command(list_command)
+main.add_command(materialize_command)
+main.add_command(graph_command)
+main.add_command(runs_group)

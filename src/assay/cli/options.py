@@ -1,0 +1,52 @@
+"""Options shared by the commands, and loading the project they name."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from assay.project import Project
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def project_options(fn: F) -> F:
+    """`-m/--module`, `-f/--file` and `--home`, on every command that loads a project."""
+    fn = click.option(
+        "--home",
+        type=click.Path(file_okay=False),
+        help="State folder (default: ASSAY_HOME, [tool.assay] home, or .assay).",
+    )(fn)
+    fn = click.option(
+        "-f",
+        "--file",
+        "file_",
+        type=click.Path(dir_okay=False),
+        help="Python file defining the assets.",
+    )(fn)
+    fn = click.option(
+        "-m",
+        "--module",
+        help="Module defining the assets (default: ASSAY_MODULE or [tool.assay] module).",
+    )(fn)
+    return fn
+
+
+def json_option(fn: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(
+        fn
+    )
+
+
+def open_project(module: str | None, file_: str | None, home: str | None) -> Project:
+    from assay.project import load
+
+    return load(module, file=file_, home=home)
+
+
+def print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, default=str))

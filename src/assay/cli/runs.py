@@ -1,0 +1,101 @@
+"""`assay runs` and `assay runs show RUN_ID`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from assay.cli.options import json_option, print_json
+
+
+def _reader(home: str | None) -> Any:
+    from assay.config import resolve_config
+    from assay.state.reader import StateReader
+
+    return StateReader(resolve_config(home=home).home)
+
+
+@click.group("runs", invoke_without_command=True)
+@click.option("--limit", default=20, show_default=True, help="How many runs to list.")
+@click.option("--home", type=click.Path(file_okay=False), help="State folder.")
+@json_option
+@click.pass_context
+def runs_group(ctx: click.Context, limit: int, home: str | None, as_json: bool) -> None:
+    """List recent runs, newest first; `assay runs show RUN_ID` for one."""
+    ctx.ensure_object(dict)["home"] = home
+    if ctx.invoked_subcommand is not None:
+        return
+    rows = _reader(home).runs(limit=limit)
+    if as_json:
+        print_json(rows)
+        return
+    from assay.cli.render import console, format_duration, format_time, status_text, table
+
+    out = table("run", "status", "started", "duration", "steps", "selection", "user")
+    for row in rows:
+        duration = _seconds(row["started_at"], row["finished_at"])
+        steps = f"{row['succeeded_count'] or 0}/{row['step_count']}"
+        out.add_row(
+            row["run_id"][:8],
+            status_text(row["status"]),
+            format_time(row["started_at"]),
+            format_duration(duration),
+            steps,
+            row["selection"] or "*",
+            row["user_name"] or "-",
+        )
+    console().print(out if rows else "No runs yet: `assay materialize` starts one.")
+
+
+@runs_group.command("show")
+@click.argument("run_id")
+@json_option
+@click.pass_context
+def show_command(ctx: click.Context, run_id: str, as_json: bool) -> None:
+    """Show one run (an id or a unique prefix): its steps, logs and tracebacks."""
+    run, steps, logs = _reader(ctx.obj.get("home")).run_details(run_id)
+    if as_json:
+        print_json({"run": run, "steps": steps, "logs": logs})
+        return
+    from rich.markup import escape
+
+    from assay.cli.render import console, format_duration, format_time, status_text, table
+
+    out = console()
+    out.print(
+        f"Run [bold]{run['run_id']}[/]  {status_text(run['status'])}\n"
+        f"  started {format_time(run['started_at'])}  by {run['user_name']}@{run['host']}"
+        f"  commit {(run['git_commit'] or '-')[:10]}\n"
+        f"  command: {escape(run['command'] or '-')}"
+    )
+    grid = table("step", "status", "duration", "detail")
+    for step in steps:
+        detail = step["error"] or step["skip_reason"] or ""
+        grid.add_row(
+            escape(step["step_key"]),
+            status_text(step["status"]),
+            format_duration(_seconds(step["started_at"], step["finished_at"])),
+            escape(detail),
+        )
+    out.print(grid)
+    by_step: dict[str, list[dict[str, Any]]] = {}
+    for log in logs:
+        by_step.setdefault(log["step_key"], []).append(log)
+    for step in steps:
+        step_logs = by_step.get(step["step_key"], [])
+        if not step_logs and not step["traceback"]:
+            continue
+        out.print(f"\n[bold]{escape(step['step_key'])}[/] logs:")
+        for log in step_logs:
+            out.print(
+                f"  {format_time(log['logged_at'])} {log['level']:<7} {escape(log['message'])}"
+            )
+        if step["traceback"]:
+            out.print(escape(step["traceback"].rstrip()), style="red")
+
+
+def _seconds(start: Any, end: Any) -> float | None:
+    if start is None or end is None:
+        return None
+    return float((end - start).total_seconds())

@@ -1,0 +1,106 @@
+"""Where a project lives: its root, its state home, and the module that defines it.
+
+Resolution order, first found wins:
+    module: `-m/--module` or `-f/--file`, then `ASSAY_MODULE`, then
+            `[tool.assay] module` in the nearest pyproject.toml
+    home:   `ASSAY_HOME`, then `[tool.assay] home`, then `<root>/.assay`
+The root is the folder of the nearest pyproject.toml above the working
+directory, or the working directory itself.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from assay.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProjectConfig:
+    root: Path
+    home: Path
+    module: str | None
+    file: Path | None
+    name: str
+
+    @property
+    def state_path(self) -> Path:
+        return self.home / "assay.duckdb"
+
+    @property
+    def journal_dir(self) -> Path:
+        return self.home / "journal"
+
+    @property
+    def storage_dir(self) -> Path:
+        return self.home / "storage"
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The folder of the nearest pyproject.toml at or above `start`, else `start`."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file():
+            return folder
+    return here
+
+
+def resolve_config(
+    *,
+    module: str | None = None,
+    file: str | os.PathLike[str] | None = None,
+    home: str | os.PathLike[str] | None = None,
+    cwd: Path | None = None,
+) -> ProjectConfig:
+    """Resolve the project configuration from arguments, environment and pyproject.toml."""
+    if module and file:
+        raise ConfigError("give either --module or --file, not both")
+    root = find_root(cwd)
+    table = _tool_table(root)
+    if not module and not file:
+        module = os.environ.get("ASSAY_MODULE") or None
+    if not module and not file:
+        module = _str_setting(table, "module", root)
+        file = _str_setting(table, "file", root)
+    home_text = home or os.environ.get("ASSAY_HOME") or _str_setting(table, "home", root)
+    home_path = Path(home_text) if home_text else root / ".assay"
+    if not home_path.is_absolute():
+        home_path = root / home_path
+    file_path: Path | None = None
+    if file:
+        file_path = Path(file)
+        if not file_path.is_absolute():
+            file_path = (cwd or Path.cwd()) / file_path
+    name = _str_setting(table, "name", root) or table.get("__project_name") or root.name
+    return ProjectConfig(root=root, home=home_path, module=module, file=file_path, name=name)
+
+
+def _tool_table(root: Path) -> dict[str, Any]:
+    path = root / "pyproject.toml"
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}. Fix the TOML syntax.") from exc
+    table = data.get("tool", {}).get("assay", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"[tool.assay] in {path} must be a table")
+    table["__project_name"] = data.get("project", {}).get("name")
+    return table
+
+
+def _str_setting(table: dict[str, Any], name: str, root: Path) -> str | None:
+    value = table.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(
+            f"[tool.assay] {name} in {root / 'pyproject.toml'} must be a non-empty string, "
+            f"got {value!r}"
+        )
+    return value

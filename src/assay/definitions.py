@@ -1,0 +1,149 @@
+"""`Definitions`, and finding and loading the user's module that holds them."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import sys
+import traceback
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from assay.assets import AssetSpec
+from assay.errors import ConfigError, DefinitionError
+from assay.graph import AssetGraph
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from types import ModuleType
+
+    from assay.config import ProjectConfig
+    from assay.io.base import IOManager
+
+
+class Definitions:
+    """The assets of a project, and project-wide defaults.
+
+    Example:
+        >>> from assay import asset
+        >>> @asset
+        ... def numbers():
+        ...     import polars as pl
+        ...     return pl.DataFrame({"n": [1, 2, 3]})
+        >>> defs = Definitions(assets=[numbers])
+        >>> [str(k) for k in defs.graph.order]
+        ['numbers']
+    """
+
+    def __init__(self, assets: Iterable[AssetSpec] = (), *, io: IOManager | None = None) -> None:
+        self.assets = tuple(assets)
+        for item in self.assets:
+            if not isinstance(item, AssetSpec):
+                raise DefinitionError(
+                    f"Definitions(assets=...) got {item!r}, which is not an asset: "
+                    "decorate the function with @asset"
+                )
+        self.io = io
+
+    @cached_property
+    def graph(self) -> AssetGraph:
+        """The validated asset graph (raises DefinitionError on the first problem)."""
+        return AssetGraph.build(self.assets)
+
+
+def load_definitions(config: ProjectConfig) -> Definitions:
+    """Import the project's module or file and return its Definitions.
+
+    A module without a `Definitions` object has its module-level assets collected.
+    """
+    if config.file is not None:
+        module = _import_file(config.file)
+    elif config.module:
+        module = _import_module(config.module, config.root)
+    else:
+        raise ConfigError(
+            "no assay module to load: pass -m MODULE or -f FILE, set ASSAY_MODULE, "
+            f'or add [tool.assay] module = "..." to {config.root / "pyproject.toml"}'
+        )
+    return definitions_of(module)
+
+
+def definitions_of(module: ModuleType) -> Definitions:
+    """The module's `Definitions` object, or one made of its module-level assets."""
+    found = [v for v in vars(module).values() if isinstance(v, Definitions)]
+    if len(found) > 1:
+        raise DefinitionError(
+            f"module {module.__name__!r} has {len(found)} Definitions objects; keep exactly one"
+        )
+    if found:
+        return found[0]
+    assets = list(dict.fromkeys(v for v in vars(module).values() if isinstance(v, AssetSpec)))
+    if not assets:
+        raise DefinitionError(
+            f"module {module.__name__!r} ({module.__file__}) defines no assets: "
+            "decorate functions with @asset or add a Definitions(assets=[...])"
+        )
+    return Definitions(assets=assets)
+
+
+def _import_module(name: str, root: Path) -> ModuleType:
+    root_text = str(root)
+    if root_text not in sys.path:
+        sys.path.insert(0, root_text)
+    _forget_foreign(name, root)
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name and name.startswith(exc.name):
+            raise ConfigError(
+                f"cannot import module {name!r} from {root}: {exc}. "
+                "Check the name, or run assay from the project's root folder."
+            ) from exc
+        raise _import_failure(name, exc) from exc
+    except Exception as exc:
+        raise _import_failure(name, exc) from exc
+
+
+def _import_file(path: Path) -> ModuleType:
+    if not path.is_file():
+        raise ConfigError(f"no such file {str(path)!r}: check the --file path")
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
+    name = f"_assay_file_{path.stem}_{digest}"
+    folder = str(path.parent.resolve())
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"cannot load {str(path)!r} as Python: is it a .py file?")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[name]
+        raise _import_failure(str(path), exc) from exc
+    return module
+
+
+def _forget_foreign(name: str, root: Path) -> None:
+    """Drop a cached module of the same name from another project (tests, notebooks)."""
+    cached = sys.modules.get(name)
+    origin = getattr(cached, "__file__", None)
+    if cached is None or origin is None or Path(origin).resolve().is_relative_to(root):
+        return
+    top = name.split(".")[0]
+    for loaded in [m for m in sys.modules if m == top or m.startswith(top + ".")]:
+        del sys.modules[loaded]
+
+
+def _import_failure(name: str, exc: Exception) -> DefinitionError:
+    if isinstance(exc, DefinitionError):
+        return exc
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+    return DefinitionError(
+        f"importing {name!r} failed{where}: {type(exc).__name__}: {exc}. "
+        "Fix the module; `--debug` shows the traceback."
+    )

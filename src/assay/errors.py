@@ -1,0 +1,81 @@
+"""Errors a user can cause, one family, each named for what the user does next.
+
+    AssayError                  exit_code 2 unless a subclass says otherwise
+    ├── DefinitionError         the asset definitions are wrong (cycle, duplicate, bad input)
+    │   └── UnknownAssetError   a name matches no asset
+    ├── SelectionError          a selection string does not parse or matches nothing
+    ├── PartitionKeyError       a partition key is invalid or outside its definition
+    ├── UnknownRunError         a run id matches no recorded run
+    ├── ConfigError             pyproject.toml, ASSAY_MODULE or a CLI option is wrong
+    ├── StateError              the state store cannot be read or written
+    │   └── StateLockedError    another process holds the state store
+    ├── MaterializationError    user code or I/O failed in a step           (exit 1)
+    └── RunFailedError          a run finished with failed steps            (exit 1)
+
+The CLI prints `Error: <message>` on stderr and exits with `exit_code`;
+`--debug` adds the traceback. Any other exception is a bug.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+
+class AssayError(Exception):
+    """Base of every error a user can cause and fix."""
+
+    exit_code: int = 2
+
+
+class DefinitionError(AssayError):
+    """The asset definitions cannot form a valid graph."""
+
+
+class UnknownAssetError(DefinitionError):
+    """A name refers to no asset."""
+
+
+class SelectionError(AssayError):
+    """A selection string is malformed or selects nothing."""
+
+
+class PartitionKeyError(AssayError):
+    """A partition key is malformed or not in its partitions definition."""
+
+
+class UnknownRunError(AssayError):
+    """A run id (or prefix) matches no recorded run, or several."""
+
+
+class ConfigError(AssayError):
+    """Project configuration (pyproject.toml, environment, options) is wrong."""
+
+
+class StateError(AssayError):
+    """The state store cannot be read or written."""
+
+
+class StateLockedError(StateError):
+    """Another process holds the state store for longer than we can wait."""
+
+
+class MaterializationError(AssayError):
+    """User code or I/O failed while materializing an asset."""
+
+    exit_code = 1
+
+
+class RunFailedError(AssayError):
+    """A run finished, and some of its steps failed or were skipped."""
+
+    exit_code = 1
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """Return ` Did you mean 'x'?` for the closest candidate, or an empty string."""
+    guesses = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f" Did you mean {guesses[0]!r}?" if guesses else ""

@@ -1,0 +1,28 @@
+"""The `context` an asset function receives when it has a parameter of that name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import logging
+
+    from assay.keys import AssetKey
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AssetContext:
+    """What a step knows about itself.
+
+    Attributes:
+        run_id: the id of the run this step belongs to.
+        asset_key: the asset being materialized.
+        partition_key: the partition being materialized, None when unpartitioned.
+        log: a logger whose records are kept with the step (`assay runs show RUN_ID`).
+    """
+
+    run_id: str
+    asset_key: AssetKey
+    partition_key: str | None
+    log: logging.Logger

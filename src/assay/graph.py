@@ -1,0 +1,191 @@
+"""The asset graph: resolved inputs, edges, topological order, and its validation."""
+
+from __future__ import annotations
+
+import heapq
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from assay.errors import DefinitionError, UnknownAssetError, did_you_mean
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from assay.assets import AssetSpec
+    from assay.keys import AssetKey
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AssetGraph:
+    """Assets and their dependencies, validated: no cycle, no dangling input, no duplicate."""
+
+    specs: Mapping[AssetKey, AssetSpec]
+    inputs: Mapping[AssetKey, Mapping[str, AssetKey]]
+    upstream: Mapping[AssetKey, tuple[AssetKey, ...]]
+    downstream: Mapping[AssetKey, tuple[AssetKey, ...]]
+    order: tuple[AssetKey, ...]
+
+    @classmethod
+    def build(cls, specs: Iterable[AssetSpec]) -> AssetGraph:
+        """Resolve inputs and deps to keys and validate the result.
+
+        Raises:
+            DefinitionError: duplicate keys, ambiguous inputs, or a cycle.
+            UnknownAssetError: an input or dep that matches no asset.
+        """
+        by_key: dict[AssetKey, AssetSpec] = {}
+        for spec in specs:
+            if spec.key in by_key and by_key[spec.key] is not spec:
+                raise DefinitionError(
+                    f"duplicate asset key {str(spec.key)!r}: defined at "
+                    f"{by_key[spec.key].source_location} and {spec.source_location}. "
+                    "Rename one (name=...) or give it a key_prefix."
+                )
+            by_key[spec.key] = spec
+        resolver = _Resolver(by_key)
+        inputs = {key: resolver.inputs_of(spec) for key, spec in by_key.items()}
+        upstream: dict[AssetKey, tuple[AssetKey, ...]] = {}
+        downstream: dict[AssetKey, list[AssetKey]] = defaultdict(list)
+        for key, spec in by_key.items():
+            ups = dict.fromkeys(
+                [*inputs[key].values(), *(resolver.dep(spec, d) for d in spec.deps)]
+            )
+            upstream[key] = tuple(ups)
+            for up in ups:
+                downstream[up].append(key)
+        order = _topological_order(by_key, upstream, downstream)
+        return cls(
+            specs=by_key,
+            inputs=inputs,
+            upstream=upstream,
+            downstream={key: tuple(sorted(downstream.get(key, ()))) for key in by_key},
+            order=order,
+        )
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.specs
+
+    def __len__(self) -> int:
+        return len(self.specs)
+
+    def ordered(self, keys: Iterable[AssetKey]) -> list[AssetKey]:
+        """`keys` in dependency order."""
+        wanted = set(keys)
+        return [key for key in self.order if key in wanted]
+
+    def upstream_of(self, keys: Iterable[AssetKey], depth: int | None = None) -> set[AssetKey]:
+        """Every asset upstream of `keys` within `depth` hops (all when None), without them."""
+        return _walk(self.upstream, keys, depth)
+
+    def downstream_of(self, keys: Iterable[AssetKey], depth: int | None = None) -> set[AssetKey]:
+        """Every asset downstream of `keys` within `depth` hops (all when None), without them."""
+        return _walk(self.downstream, keys, depth)
+
+
+class _Resolver:
+    def __init__(self, by_key: Mapping[AssetKey, AssetSpec]) -> None:
+        self.by_key = by_key
+        self.by_name: dict[str, list[AssetKey]] = defaultdict(list)
+        for key in by_key:
+            self.by_name[key.name].append(key)
+
+    def inputs_of(self, spec: AssetSpec) -> dict[str, AssetKey]:
+        resolved = {}
+        for param, asset_in in spec.ins.items():
+            if asset_in.key is not None:
+                resolved[param] = self._exact(asset_in.key, f"input {param!r} of {spec.key}")
+            else:
+                resolved[param] = self._by_name(param, spec, f"input {param!r} of {spec.key}")
+        return resolved
+
+    def dep(self, spec: AssetSpec, dep: AssetKey) -> AssetKey:
+        if dep in self.by_key or len(dep.path) > 1:
+            return self._exact(dep, f"dep {str(dep)!r} of {spec.key}")
+        return self._by_name(dep.name, spec, f"dep {str(dep)!r} of {spec.key}")
+
+    def _exact(self, key: AssetKey, what: str) -> AssetKey:
+        if key in self.by_key:
+            return key
+        known = [str(k) for k in self.by_key]
+        raise UnknownAssetError(
+            f"{what} names {str(key)!r}, which matches no asset."
+            f"{did_you_mean(str(key), known)} Run `assay list` to see every asset."
+        )
+
+    def _by_name(self, name: str, spec: AssetSpec, what: str) -> AssetKey:
+        matches = self.by_name.get(name, [])
+        if len(matches) > 1:
+            same_prefix = [k for k in matches if k.path[:-1] == spec.key.path[:-1]]
+            if len(same_prefix) == 1:
+                return same_prefix[0]
+            options = ", ".join(sorted(str(k) for k in matches))
+            raise DefinitionError(
+                f"{what} matches several assets ({options}); say which with "
+                f"ins={{{name!r}: AssetIn(key=...)}}"
+            )
+        if matches:
+            return matches[0]
+        raise UnknownAssetError(
+            f"{what} matches no asset.{did_you_mean(name, self.by_name)} "
+            "Rename the parameter, point it at an asset with ins={...: AssetIn(key=...)}, "
+            "or run `assay list` to see every asset."
+        )
+
+
+def _topological_order(
+    specs: Mapping[AssetKey, AssetSpec],
+    upstream: Mapping[AssetKey, tuple[AssetKey, ...]],
+    downstream: Mapping[AssetKey, list[AssetKey]],
+) -> tuple[AssetKey, ...]:
+    waiting = {key: len(upstream[key]) for key in specs}
+    ready = [key for key, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
+    order: list[AssetKey] = []
+    while ready:
+        key = heapq.heappop(ready)
+        order.append(key)
+        for child in downstream.get(key, ()):
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                heapq.heappush(ready, child)
+    if len(order) < len(specs):
+        cycle = _find_cycle({k for k, n in waiting.items() if n > 0}, upstream)
+        path = " -> ".join(str(k) for k in cycle)
+        raise DefinitionError(
+            f"assets form a cycle: {path}. Remove one of these dependencies to break it."
+        )
+    return tuple(order)
+
+
+def _find_cycle(
+    stuck: set[AssetKey], upstream: Mapping[AssetKey, tuple[AssetKey, ...]]
+) -> list[AssetKey]:
+    """A cycle among `stuck` nodes, as a closed path in dependency direction."""
+    start = min(stuck)
+    seen: dict[AssetKey, int] = {}
+    path: list[AssetKey] = []
+    node = start
+    while node not in seen:
+        seen[node] = len(path)
+        path.append(node)
+        node = min(up for up in upstream[node] if up in stuck)
+    cycle = [*path[seen[node] :], node]
+    cycle.reverse()  # upstream walk -> print in data-flow order
+    return cycle
+
+
+def _walk(
+    edges: Mapping[AssetKey, tuple[AssetKey, ...]],
+    keys: Iterable[AssetKey],
+    depth: int | None,
+) -> set[AssetKey]:
+    start = set(keys)
+    found: set[AssetKey] = set()
+    frontier = set(start)
+    hops = 0
+    while frontier and (depth is None or hops < depth):
+        frontier = {n for key in frontier for n in edges.get(key, ())} - found - start
+        found |= frontier
+        hops += 1
+    return found

@@ -1,0 +1,70 @@
+"""The IO manager protocol: how a step stores its output and loads its inputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from assay.errors import MaterializationError
+
+if TYPE_CHECKING:
+    from assay.assets import InputKind
+    from assay.config import ProjectConfig
+    from assay.keys import AssetKey
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredOutput:
+    """What a write produced: where, how big, and its data version."""
+
+    location: str
+    row_count: int
+    byte_size: int
+    data_version: str
+    columns: tuple[tuple[str, str], ...]
+
+
+class IOManager(Protocol):
+    """Stores asset values and loads them back. Writes must be atomic."""
+
+    @property
+    def kind(self) -> str:
+        """A short name recorded with each materialization (`parquet`, `duckdb`)."""
+        ...
+
+    def bind(self, config: ProjectConfig) -> IOManager:
+        """A copy with every path resolved against the project."""
+        ...
+
+    def write(self, key: AssetKey, partition: str | None, value: Any) -> StoredOutput:
+        """Store `value` atomically: readers see the old value or the new one, never half."""
+        ...
+
+    def load(self, key: AssetKey, partition: str | None, kind: InputKind) -> Any:
+        """Load a stored value as a DataFrame, a LazyFrame or an Arrow table."""
+        ...
+
+
+def check_output(key: AssetKey, value: Any) -> None:
+    """Raise unless `value` is a polars DataFrame or LazyFrame, or a pyarrow Table."""
+    kind = type(value)
+    if f"{kind.__module__}.{kind.__qualname__}" in _OUTPUT_TYPES:
+        return
+    raise MaterializationError(
+        f"asset {str(key)!r} returned {kind.__qualname__}; return a polars DataFrame, "
+        "a polars LazyFrame or a pyarrow Table"
+    )
+
+
+_OUTPUT_TYPES = {
+    "polars.dataframe.frame.DataFrame",
+    "polars.lazyframe.frame.LazyFrame",
+    "pyarrow.lib.Table",
+}
+
+
+def missing_input(key: AssetKey, where: str) -> MaterializationError:
+    return MaterializationError(
+        f"asset {str(key)!r} has no stored value at {where}: "
+        f"materialize it first (`assay materialize {key}`)"
+    )

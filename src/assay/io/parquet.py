@@ -1,0 +1,100 @@
+"""ParquetIO: one Parquet file per asset partition, in hive-style folders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from assay.assets import InputKind
+from assay.io.atomic import atomic_path
+from assay.io.base import StoredOutput, check_output, missing_input
+from assay.versioning import data_version
+
+if TYPE_CHECKING:
+    from assay.config import ProjectConfig
+    from assay.keys import AssetKey
+
+DATA_FILE = "data.parquet"
+
+
+@dataclass(frozen=True, slots=True)
+class ParquetIO:
+    """Store each asset (partition) as a Parquet file under `root`.
+
+    `root` defaults to `<home>/storage`; a relative root is taken from the project
+    root. Files: `<root>/<key path>/data.parquet`, and for partitions
+    `<root>/<key path>/partition=<key>/data.parquet`.
+
+    Example:
+        >>> from assay import asset, ParquetIO
+        >>> @asset(io=ParquetIO(root="warehouse/parquet"))
+        ... def events(): ...
+    """
+
+    root: Path | None = None
+    compression: str = "zstd"
+
+    def __init__(self, root: str | Path | None = None, compression: str = "zstd") -> None:
+        object.__setattr__(self, "root", None if root is None else Path(root))
+        object.__setattr__(self, "compression", compression)
+
+    @property
+    def kind(self) -> str:
+        return "parquet"
+
+    def bind(self, config: ProjectConfig) -> ParquetIO:
+        if self.root is None:
+            return replace(self, root=config.storage_dir)
+        return replace(self, root=self.root if self.root.is_absolute() else config.root / self.root)
+
+    def path(self, key: AssetKey, partition: str | None) -> Path:
+        folder = self._root().joinpath(*key.path)
+        if partition is not None:
+            folder = folder / f"partition={partition}"
+        return folder / DATA_FILE
+
+    def write(self, key: AssetKey, partition: str | None, value: Any) -> StoredOutput:
+        import polars as pl
+
+        check_output(key, value)
+        path = self.path(key, partition)
+        with atomic_path(path) as tmp:
+            if isinstance(value, pl.LazyFrame):
+                value.sink_parquet(tmp, compression=self.compression)  # type: ignore[call-overload]
+                value = None
+            elif isinstance(value, pl.DataFrame):
+                value.write_parquet(tmp, compression=self.compression)  # type: ignore[arg-type]
+            else:
+                value = pl.from_arrow(value)
+                assert isinstance(value, pl.DataFrame)
+                value.write_parquet(tmp, compression=self.compression)  # type: ignore[arg-type]
+            content = tmp.read_bytes()
+            if value is None:
+                schema = pl.read_parquet_schema(tmp)
+                rows = pl.scan_parquet(tmp).select(pl.len()).collect().item()
+            else:
+                schema, rows = dict(value.schema), value.height
+        return StoredOutput(
+            location=str(path),
+            row_count=int(rows),
+            byte_size=len(content),
+            data_version=data_version(content),
+            columns=tuple((name, str(dtype)) for name, dtype in schema.items()),
+        )
+
+    def load(self, key: AssetKey, partition: str | None, kind: InputKind) -> Any:
+        import polars as pl
+
+        path = self.path(key, partition)
+        if not path.is_file():
+            raise missing_input(key, str(path))
+        if kind is InputKind.LAZY:
+            return pl.scan_parquet(path)
+        frame = pl.read_parquet(path)
+        return frame.to_arrow() if kind is InputKind.ARROW else frame
+
+    def _root(self) -> Path:
+        if self.root is None:
+            raise RuntimeError("ParquetIO used before bind(): a bug in assay")
+        return self.root

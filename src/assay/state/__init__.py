@@ -1,0 +1,1 @@
+"""The state store: append-only run journals, indexed into DuckDB in batches."""

@@ -1,0 +1,104 @@
+"""Versioned schema migrations of the state store. Append only: never edit a shipped step."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from assay.errors import StateError
+
+if TYPE_CHECKING:
+    import duckdb
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: runs, steps, materializations, step logs, journal offsets
+    """
+    CREATE TABLE runs (
+        run_id VARCHAR PRIMARY KEY,
+        status VARCHAR NOT NULL,
+        selection VARCHAR,
+        command VARCHAR,
+        started_at TIMESTAMPTZ,
+        finished_at TIMESTAMPTZ,
+        user_name VARCHAR,
+        host VARCHAR,
+        pid BIGINT,
+        process_start VARCHAR,
+        git_commit VARCHAR,
+        assay_version VARCHAR,
+        step_count INTEGER,
+        succeeded_count INTEGER,
+        failed_count INTEGER,
+        skipped_count INTEGER
+    );
+    CREATE TABLE steps (
+        run_id VARCHAR NOT NULL,
+        step_key VARCHAR NOT NULL,
+        asset_key VARCHAR NOT NULL,
+        partition_key VARCHAR,
+        status VARCHAR NOT NULL,
+        started_at TIMESTAMPTZ,
+        finished_at TIMESTAMPTZ,
+        error VARCHAR,
+        traceback VARCHAR,
+        skip_reason VARCHAR,
+        PRIMARY KEY (run_id, step_key)
+    );
+    CREATE TABLE materializations (
+        materialization_id VARCHAR PRIMARY KEY,
+        run_id VARCHAR NOT NULL,
+        asset_key VARCHAR NOT NULL,
+        partition_key VARCHAR,
+        started_at TIMESTAMPTZ,
+        finished_at TIMESTAMPTZ,
+        row_count BIGINT,
+        byte_size BIGINT,
+        location VARCHAR,
+        io VARCHAR,
+        data_version VARCHAR,
+        code_version VARCHAR,
+        user_name VARCHAR,
+        host VARCHAR,
+        git_commit VARCHAR
+    );
+    CREATE INDEX materializations_asset ON materializations (asset_key, partition_key);
+    CREATE TABLE step_logs (
+        run_id VARCHAR NOT NULL,
+        step_key VARCHAR NOT NULL,
+        seq INTEGER NOT NULL,
+        logged_at TIMESTAMPTZ,
+        level VARCHAR,
+        logger VARCHAR,
+        message VARCHAR,
+        PRIMARY KEY (run_id, step_key, seq)
+    );
+    CREATE TABLE journal_files (
+        file VARCHAR PRIMARY KEY,
+        indexed_bytes BIGINT NOT NULL,
+        is_finished BOOLEAN NOT NULL
+    );
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Bring the schema to SCHEMA_VERSION; return the version found before (0: new file).
+
+    Raises:
+        StateError: the file was written by a newer assay.
+    """
+    con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+    found = int(row[0]) if row and row[0] is not None else 0
+    if found > SCHEMA_VERSION:
+        raise StateError(
+            f"the state store has schema version {found}, newer than this assay knows "
+            f"({SCHEMA_VERSION}): upgrade assay (pip install -U assay)"
+        )
+    for version in range(found + 1, SCHEMA_VERSION + 1):
+        con.execute("BEGIN")
+        con.execute(MIGRATIONS[version - 1])
+        con.execute("INSERT INTO schema_version VALUES (?)", [version])
+        con.execute("COMMIT")
+    return found

@@ -1,0 +1,111 @@
+"""Queries over the state store. Each call indexes pending journal records first,
+then holds the DuckDB file under a shared lock only for the length of the query."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from assay.errors import UnknownRunError
+from assay.state.store import StateStore
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import duckdb
+
+Row = dict[str, Any]
+
+
+class StateReader:
+    """Read runs, steps, logs and materializations."""
+
+    def __init__(self, home: Path) -> None:
+        self.store = StateStore(home)
+
+    def runs(self, *, limit: int = 20) -> list[Row]:
+        """The latest runs, newest first."""
+        with self.store.reading() as con:
+            if con is None:
+                return []
+            return _rows(con, "SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", [limit])
+
+    def run_details(self, run_id: str) -> tuple[Row, list[Row], list[Row]]:
+        """A run (by id or unique prefix), its steps and its step logs.
+
+        Raises:
+            UnknownRunError: no run, or several, match `run_id`.
+        """
+        with self.store.reading() as con:
+            matches = (
+                []
+                if con is None
+                else _rows(
+                    con,
+                    "SELECT * FROM runs WHERE starts_with(run_id, ?) ORDER BY started_at",
+                    [run_id],
+                )
+            )
+            if len(matches) != 1:
+                raise _unknown_run(run_id, matches)
+            run = matches[0]
+            assert con is not None
+            steps = _rows(
+                con, "SELECT * FROM steps WHERE run_id = ? ORDER BY started_at", [run["run_id"]]
+            )
+            logs = _rows(
+                con,
+                "SELECT * FROM step_logs WHERE run_id = ? ORDER BY step_key, seq",
+                [run["run_id"]],
+            )
+        return run, steps, logs
+
+    def latest_materializations(self) -> dict[tuple[str, str | None], Row]:
+        """The newest materialization of each (asset, partition)."""
+        with self.store.reading() as con:
+            if con is None:
+                return {}
+            rows = _rows(
+                con,
+                "SELECT * FROM materializations QUALIFY row_number() OVER "
+                "(PARTITION BY asset_key, partition_key ORDER BY finished_at DESC) = 1",
+            )
+        return {(row["asset_key"], row["partition_key"]): row for row in rows}
+
+    def asset_summaries(self) -> dict[str, Row]:
+        """Per asset: its last materialization time and its last step's status."""
+        with self.store.reading() as con:
+            if con is None:
+                return {}
+            rows = _rows(
+                con,
+                """
+                WITH last_step AS (
+                    SELECT asset_key, status, finished_at FROM steps
+                    WHERE status != 'running'
+                    QUALIFY row_number() OVER (
+                        PARTITION BY asset_key ORDER BY coalesce(finished_at, started_at) DESC
+                    ) = 1
+                ), last_mat AS (
+                    SELECT asset_key, max(finished_at) AS materialized_at,
+                           count(*) AS materialization_count
+                    FROM materializations GROUP BY asset_key
+                )
+                SELECT coalesce(s.asset_key, m.asset_key) AS asset_key,
+                       s.status AS last_status, m.materialized_at, m.materialization_count
+                FROM last_step s FULL OUTER JOIN last_mat m ON s.asset_key = m.asset_key
+                """,
+            )
+        return {row["asset_key"]: row for row in rows}
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[Row]:
+    cursor = con.execute(sql, params or [])
+    names = [column[0] for column in cursor.description or ()]
+    return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+
+
+def _unknown_run(run_id: str, matches: list[Row]) -> UnknownRunError:
+    if matches:
+        ids = ", ".join(row["run_id"][:12] for row in matches[:5])
+        return UnknownRunError(f"run id {run_id!r} matches {len(matches)} runs ({ids}): give more")
+    return UnknownRunError(f"no run matches {run_id!r}. Run `assay runs` to list recent runs.")
