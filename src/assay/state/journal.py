@@ -35,6 +35,12 @@ class Journal:
         if durable:
             os.fsync(self._file.fileno())
 
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def close(self) -> None:
         if not self._file.closed:
             self._file.flush()

@@ -1,0 +1,1 @@
+"""The example project: an online shop (see shop.py)."""

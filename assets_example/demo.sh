@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The example project end to end; `make demo` runs this with .venv/bin on PATH.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export ASSAY_HOME="${ASSAY_HOME:-$PWD/.assay-demo}"
+rm -rf "$ASSAY_HOME"
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+
+step "The assets of the example shop (assets_example/shop.py)"
+assay list
+
+step "Their graph, as Mermaid"
+assay graph
+
+step "Materialize everything, in dependency order"
+assay materialize
+
+step "Materialize one mart with its upstream assets: +daily_revenue"
+assay materialize +daily_revenue
+
+step "The runs recorded in $ASSAY_HOME/assay.duckdb"
+assay runs
+
+step "One run in detail: steps, durations and the logs its assets wrote"
+assay runs show "$(assay runs --json --limit 1 | python -c 'import json,sys; print(json.load(sys.stdin)[0]["run_id"])')"
+
+step "The list again, now with last materializations"
+assay list
+
+step "The outputs: Parquet files and the DuckDB warehouse"
+find "$ASSAY_HOME/storage" -name '*.parquet' | sort
+python - <<PY
+import duckdb
+con = duckdb.connect("$ASSAY_HOME/warehouse.duckdb", read_only=True)
+print(con.sql("SELECT * FROM main.daily_revenue ORDER BY order_date LIMIT 5"))
+con.close()
+PY

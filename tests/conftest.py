@@ -1,0 +1,60 @@
+"""Fixtures: a temporary project built from a module in tests/projects/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+PROJECTS = Path(__file__).parent / "projects"
+ASSAY = Path(sys.executable).parent / "assay"
+
+ProjectFactory = Callable[..., Path]
+
+
+@pytest.fixture
+def make_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ProjectFactory]:
+    """Make `tmp_path/<name>` a project whose module is a copy of tests/projects/<name>.py.
+
+    The module is copied under a name unique to the test, so modules cached by
+    earlier tests never leak in. The working directory becomes the project.
+    """
+    for variable in ("ASSAY_MODULE", "ASSAY_HOME", "ASSAY_DEBUG"):
+        monkeypatch.delenv(variable, raising=False)
+    made: list[str] = []
+
+    def make(name: str, *, extra_toml: str = "", chdir: bool = True) -> Path:
+        root = tmp_path / name
+        root.mkdir()
+        module = f"{name}_{len(made)}_{abs(hash(str(tmp_path))) % 10**8}"
+        shutil.copy(PROJECTS / f"{name}.py", root / f"{module}.py")
+        (root / "pyproject.toml").write_text(
+            f'[project]\nname = "{name}-project"\n\n[tool.assay]\nmodule = "{module}"\n{extra_toml}'
+        )
+        made.append(module)
+        if chdir:
+            monkeypatch.chdir(root)
+        return root
+
+    yield make
+    for module in made:
+        sys.modules.pop(module, None)
+        while str(tmp_path) in sys.path:
+            sys.path.remove(str(tmp_path))
+
+
+@pytest.fixture
+def project_dir(make_project: ProjectFactory) -> Path:
+    """The diamond project, with the working directory in it."""
+    return make_project("diamond")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment for a subprocess run of `assay`, without inherited assay settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSAY_")}
+    env.update(extra)
+    return env
