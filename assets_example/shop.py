@@ -14,7 +14,7 @@ from datetime import date, timedelta
 
 import polars as pl
 
-from assay import AssetIn, Definitions, DuckDBIO, asset
+from assay import AssetContext, AssetIn, Definitions, DuckDBIO, asset
 
 SEED = 20240101
 CUSTOMER_COUNT = 500
@@ -74,7 +74,9 @@ def orders() -> pl.DataFrame:
 
 
 @asset(group="staging", owners=["team:analytics"], tags={"tier": "silver"})
-def cleaned_orders(context, orders: pl.LazyFrame, customers: pl.LazyFrame) -> pl.LazyFrame:
+def cleaned_orders(
+    context: AssetContext, orders: pl.LazyFrame, customers: pl.LazyFrame
+) -> pl.LazyFrame:
     """Paid orders with a known customer and a positive amount, with the customer's country."""
     context.log.info("dropping unpaid orders and orders without a valid customer or amount")
     return (

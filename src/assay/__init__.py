@@ -9,6 +9,7 @@ from __future__ import annotations
 from assay.assets import AssetIn, AssetSpec, asset
 from assay.definitions import Definitions
 from assay.errors import AssayError
+from assay.execution.context import AssetContext
 from assay.io.duckdb import DuckDBIO
 from assay.io.parquet import ParquetIO
 from assay.keys import AssetKey
@@ -17,6 +18,7 @@ from assay.version import __version__
 
 __all__ = [
     "AssayError",
+    "AssetContext",
     "AssetIn",
     "AssetKey",
     "AssetSpec",

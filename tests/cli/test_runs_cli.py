@@ -17,7 +17,8 @@ def test_runs_lists_newest_first_with_counts(project_dir):
     assert rows[0]["status"] == "succeeded"
     assert rows[0]["succeeded_count"] == 4
     assert rows[1]["selection"] == "source"
-    assert rows[0]["user_name"] and rows[0]["host"]
+    assert rows[0]["user_name"]
+    assert rows[0]["host"]
     table = invoke("runs").output
     assert rows[0]["run_id"][:8] in table
     assert "4/4" in table

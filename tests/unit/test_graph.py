@@ -78,7 +78,7 @@ def test_unknown_input_suggests_the_closest_asset():
     def revenue(ordrs):
         return ordrs
 
-    with pytest.raises(UnknownAssetError, match="input 'ordrs' of revenue.*Did you mean 'orders'"):
+    with pytest.raises(UnknownAssetError, match=r"input 'ordrs' of revenue.*Did you mean 'orders'"):
         build(orders, revenue)
 
 
@@ -97,7 +97,7 @@ def test_unknown_asset_in_key_and_dep_are_reported():
 
     with pytest.raises(UnknownAssetError, match="'sales/orders', which matches no asset"):
         build(orders, revenue)
-    with pytest.raises(UnknownAssetError, match="dep 'ordres' of report.*Did you mean 'orders'"):
+    with pytest.raises(UnknownAssetError, match=r"dep 'ordres' of report.*Did you mean 'orders'"):
         build(orders, report)
 
 
@@ -140,7 +140,9 @@ def test_duplicate_keys_name_both_definitions():
     def second():
         return frame()
 
-    with pytest.raises(DefinitionError, match=r"duplicate asset key 'orders': defined at .*test_graph"):
+    with pytest.raises(
+        DefinitionError, match=r"duplicate asset key 'orders': defined at .*test_graph"
+    ):
         build(first, second)
 
 

@@ -91,8 +91,18 @@ def test_several_arguments_are_unioned():
         ("key:nothing/*", r"key:nothing/\* selects no asset"),
         ("bad..name", r"at column 1: 'bad\.\.name' is not an asset name"),
     ],
-    ids=["method", "second-term", "empty-tag", "double-plus", "inner-plus", "unknown", "group",
-         "tag", "key", "bad-name"],
+    ids=[
+        "method",
+        "second-term",
+        "empty-tag",
+        "double-plus",
+        "inner-plus",
+        "unknown",
+        "group",
+        "tag",
+        "key",
+        "bad-name",
+    ],
 )
 def test_bad_selections_say_where_and_why(text, hint):
     with pytest.raises(SelectionError, match=hint):

@@ -170,7 +170,10 @@ class StateStore:
             yield None
             return
         with file_lock(self.path, exclusive=False, timeout_s=timeout_s):
-            con = _connect(self.path, read_only=True)
+            try:
+                con = _connect(self.path, read_only=True)
+            except _HeldByForeignProcess as held:
+                raise _held_error(self.path, held.holder) from None
             try:
                 yield con
             finally:
@@ -211,7 +214,9 @@ class StateStore:
     def _ingest(self, con: duckdb.DuckDBPyConnection, files: list[Path]) -> IndexReport:
         known: dict[str, int] = {
             file: int(size)
-            for file, size in con.execute("SELECT file, indexed_bytes FROM journal_files").fetchall()
+            for file, size in con.execute(
+                "SELECT file, indexed_bytes FROM journal_files"
+            ).fetchall()
         }
         batches: dict[str, dict[tuple[Any, ...], Record]] = {kind: {} for kind in _TABLES}
         deaths: list[Record] = []

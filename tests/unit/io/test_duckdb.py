@@ -46,14 +46,20 @@ def test_missing_table_says_how_to_materialize_it(io):
 def test_a_foreign_holder_of_the_warehouse_is_named(io, tmp_path):
     path = tmp_path / "wh.duckdb"
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"import duckdb,time; c=duckdb.connect({str(path)!r}); "
-         "print('open', flush=True); time.sleep(30)"],
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb,time; c=duckdb.connect({str(path)!r}); "
+            "print('open', flush=True); time.sleep(30)",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "open"
-        with pytest.raises(MaterializationError, match=rf"held open by python\S* \(PID {holder.pid}\)"):
+        with pytest.raises(
+            MaterializationError, match=rf"held open by python\S* \(PID {holder.pid}\)"
+        ):
             io.write(AssetKey(("revenue",)), None, FRAME)
     finally:
         holder.kill()

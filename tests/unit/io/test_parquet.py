@@ -60,5 +60,7 @@ def test_wrong_return_type_says_what_to_return(io):
 
 
 def test_missing_input_says_how_to_materialize_it(io):
-    with pytest.raises(MaterializationError, match=r"materialize it first \(`assay materialize sales/orders`\)"):
+    with pytest.raises(
+        MaterializationError, match=r"materialize it first \(`assay materialize sales/orders`\)"
+    ):
         io.load(KEY, None, InputKind.EAGER)

@@ -13,13 +13,27 @@ from assay.state.store import StateStore
 
 
 def run_record(run_id, status="running", **extra):
-    return {"type": "run", "run_id": run_id, "status": status, "started_at": time.time(),
-            "host": "elsewhere", "pid": 1, **extra}
+    return {
+        "type": "run",
+        "run_id": run_id,
+        "status": status,
+        "started_at": time.time(),
+        "host": "elsewhere",
+        "pid": 1,
+        **extra,
+    }
 
 
 def step_record(run_id, key, status="succeeded"):
-    return {"type": "step", "run_id": run_id, "step_key": key, "asset_key": key,
-            "status": status, "started_at": time.time(), "finished_at": time.time()}
+    return {
+        "type": "step",
+        "run_id": run_id,
+        "step_key": key,
+        "asset_key": key,
+        "status": status,
+        "started_at": time.time(),
+        "finished_at": time.time(),
+    }
 
 
 def count(store, table):
@@ -77,7 +91,9 @@ def test_a_corrupt_store_says_how_to_recover(tmp_path):
     with Journal(store.journal_dir, "r1") as journal:
         journal.append(run_record("r1"))
     store.path.write_bytes(b"this is not a duckdb file" * 100)
-    with pytest.raises(StateError, match=r"cannot be opened.*move assay\.duckdb aside and run `assay runs`"):
+    with pytest.raises(
+        StateError, match=r"cannot be opened.*move assay\.duckdb aside and run `assay runs`"
+    ):
         StateReader(tmp_path).runs()
 
 
@@ -91,7 +107,7 @@ def test_a_store_from_a_newer_assay_is_refused(tmp_path):
     con.close()
     with Journal(store.journal_dir, "r1") as journal:
         journal.append(step_record("r1", "x"))
-    with pytest.raises(StateError, match="schema version 999.*upgrade assay"):
+    with pytest.raises(StateError, match=r"schema version 999.*upgrade assay"):
         StateReader(tmp_path).runs()
 
 

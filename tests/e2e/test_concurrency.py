@@ -1,0 +1,186 @@
+"""The state store under real concurrent processes (DESIGN.md, "Journal, then index")."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import duckdb
+import pytest
+
+from tests.conftest import ASSAY, clean_env
+
+pytestmark = pytest.mark.slow
+
+
+def start_assay(root, *args, step_s="0.3"):
+    return subprocess.Popen(
+        [str(ASSAY), *args],
+        cwd=root,
+        env=clean_env(SLOW_STEP_S=step_s),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def run_assay(root, *args, step_s="0.3"):
+    process = start_assay(root, *args, step_s=step_s)
+    out, err = process.communicate(timeout=120)
+    return process.returncode, out, err
+
+
+def journal_records(root):
+    records = []
+    for path in sorted((root / ".assay/journal").rglob("*.jsonl")):
+        records += [json.loads(line) for line in path.read_text().splitlines() if line]
+    return records
+
+
+def wait_for(predicate, timeout_s=30.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not reached in time")
+
+
+def succeeded_steps(root):
+    return [r for r in journal_records(root) if r["type"] == "step" and r["status"] == "succeeded"]
+
+
+def test_runs_answers_while_a_run_is_going(make_project):
+    root = make_project("slow")
+    run = start_assay(root, "materialize")
+    try:
+        wait_for(lambda: len(succeeded_steps(root)) >= 2)
+        code, out, err = run_assay(root, "runs", "--json")
+        assert code == 0, err
+        assert run.poll() is None, "the run should still be going"
+        (row,) = json.loads(out)
+        assert row["status"] == "running"
+    finally:
+        out, err = run.communicate(timeout=60)
+    assert run.returncode == 0, err
+
+
+def test_two_materialize_processes_both_complete_with_every_record(make_project):
+    root = make_project("slow")
+    first = start_assay(root, "materialize", step_s="0.05")
+    second = start_assay(root, "materialize", step_s="0.05")
+    for process in (first, second):
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+    code, out, err = run_assay(root, "runs", "--json")
+    assert code == 0, err
+    runs = json.loads(out)
+    assert [r["succeeded_count"] for r in runs] == [10, 10]
+    con = duckdb.connect(str(root / ".assay/assay.duckdb"), read_only=True)
+    try:
+        counts = con.execute(
+            "SELECT (SELECT count(*) FROM steps), (SELECT count(*) FROM materializations),"
+            " (SELECT count(*) FROM step_logs)"
+        ).fetchall()
+    finally:
+        con.close()
+    assert counts == [(20, 20, 20)]
+
+
+def test_a_killed_coordinator_loses_no_journaled_record(make_project):
+    root = make_project("slow")
+    run = start_assay(root, "materialize")
+    wait_for(lambda: len(succeeded_steps(root)) >= 3)
+    run.send_signal(signal.SIGKILL)
+    run.communicate(timeout=30)
+    journaled = journal_records(root)
+    done = {r["step_key"] for r in journaled if r["type"] == "step" and r["status"] == "succeeded"}
+    materialized = {r["asset_key"] for r in journaled if r["type"] == "materialization"}
+    assert done == materialized
+    assert len(done) >= 3
+
+    code, out, err = run_assay(root, "runs", "--json")
+    assert code == 0, err
+    (row,) = json.loads(out)
+    assert row["status"] == "died"
+    code, out, err = run_assay(root, "runs", "show", row["run_id"], "--json")
+    details = json.loads(out)
+    statuses = {s["step_key"]: s["status"] for s in details["steps"]}
+    assert {k for k, v in statuses.items() if v == "succeeded"} == done
+    assert list(statuses.values()).count("died") == 1  # the step in flight
+    for key in done:  # every output the journal recorded is complete on disk
+        assert (root / f".assay/storage/{key}/data.parquet").exists()
+    assert not list((root / ".assay/storage").rglob("*.tmp"))
+
+
+def test_a_foreign_holder_is_named_and_records_land_once_it_lets_go(make_project):
+    root = make_project("slow")
+    code, _, err = run_assay(root, "materialize", "step_00", step_s="0")
+    assert code == 0, err
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+            "print('open', flush=True); time.sleep(60)",
+            str(root / ".assay/assay.duckdb"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        code, out, err = run_assay(root, "materialize", step_s="0.01")
+        assert code == 0, err
+        assert f"(PID {holder.pid})" in err
+        assert "records are safe in" in err
+        assert err.count("held by") == 1
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+    code, out, err = run_assay(root, "runs", "--json")
+    assert code == 0, err
+    assert [r["succeeded_count"] for r in json.loads(out)] == [10, 1]
+
+
+def test_readers_name_a_foreign_holder_and_exit_2(make_project):
+    root = make_project("slow")
+    run_assay(root, "materialize", "step_00", step_s="0")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+            "print('open', flush=True); time.sleep(60)",
+            str(root / ".assay/assay.duckdb"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        code, _, err = run_assay(root, "runs")
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+    assert code == 2
+    assert err.startswith("Error: the state store")
+    assert "held open by python" in err
+    assert f"(PID {holder.pid}), which is not assay" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only")
+def test_state_files_stay_consistent_after_many_interleaved_runs(make_project):
+    root = make_project("slow")
+    processes = [start_assay(root, "materialize", f"step_0{i}", step_s="0") for i in range(4)]
+    for process in processes:
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+    _code, out, _ = run_assay(root, "runs", "--json")
+    assert sorted(r["selection"] for r in json.loads(out)) == [f"step_0{i}" for i in range(4)]
+    assert not list((root / ".assay/journal").glob("*.jsonl"))  # all indexed and archived
