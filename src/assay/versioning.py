@@ -14,8 +14,10 @@ version; its chunk layout can change the bytes).
 from __future__ import annotations
 
 import ast
+import copy
 import hashlib
 import inspect
+import linecache
 import textwrap
 from functools import cache
 from typing import TYPE_CHECKING
@@ -34,25 +36,57 @@ def code_version(spec: AssetSpec) -> str:
 @cache
 def source_hash(fn: object) -> str:
     """Hash of a function's syntax tree: stable under comments, formatting and docstrings."""
-    try:
+    node = _function_node(fn)
+    if node is None:
+        return "unknown"
+    node = copy.copy(node)
+    node.decorator_list = []
+    node.name = ""  # a rename (name=...) is a key change, not a logic change
+    body = node.body
+    if (
+        body
+        and isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+        and isinstance(body[0].value.value, str)
+    ):
+        node.body = body[1:] or [ast.Pass()]
+    dumped = ast.dump(node, annotate_fields=False, include_attributes=False)
+    return hashlib.sha256(dumped.encode()).hexdigest()[:16]
+
+
+def _function_node(fn: object) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    """The function's syntax tree, found by line in its module's source (parsed once)."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return None
+    nodes = _functions_by_line(code.co_filename)
+    found = nodes.get(code.co_firstlineno)
+    if found is not None and found.name == code.co_name:
+        return found
+    try:  # functions made by exec() or with an unusual layout
         source = textwrap.dedent(inspect.getsource(fn))  # type: ignore[arg-type]
     except (OSError, TypeError):
-        return "unknown"
-    tree = ast.parse(source)
+        return None
+    first = ast.parse(source).body[0]
+    return first if isinstance(first, ast.FunctionDef | ast.AsyncFunctionDef) else None
+
+
+@cache
+def _functions_by_line(filename: str) -> dict[int, ast.FunctionDef | ast.AsyncFunctionDef]:
+    """Every function in a file, by the first line of its code object (decorator or def)."""
+    lines = linecache.getlines(filename)
+    if not lines:
+        return {}
+    try:
+        tree = ast.parse("".join(lines))
+    except SyntaxError:
+        return {}
+    found: dict[int, ast.FunctionDef | ast.AsyncFunctionDef] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            node.decorator_list = []
-            body = node.body
-            if (
-                body
-                and isinstance(body[0], ast.Expr)
-                and isinstance(body[0].value, ast.Constant)
-                and isinstance(body[0].value.value, str)
-            ):
-                node.body = body[1:] or [ast.Pass()]
-            break
-    dumped = ast.dump(tree, annotate_fields=False, include_attributes=False)
-    return hashlib.sha256(dumped.encode()).hexdigest()[:16]
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            found.setdefault(first, node)
+    return found
 
 
 def data_version(content: bytes) -> str:

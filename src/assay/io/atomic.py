@@ -19,7 +19,8 @@ def atomic_path(final: Path) -> Iterator[Path]:
     The temporary name starts with a dot and ends in `.tmp`, so no reader globbing
     `*.parquet` ever sees it; on any exception it is removed and `final` is untouched.
     """
-    final.parent.mkdir(parents=True, exist_ok=True)
+    if not final.parent.is_dir():
+        final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
         yield tmp

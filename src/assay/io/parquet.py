@@ -24,7 +24,8 @@ class ParquetIO:
 
     `root` defaults to `<home>/storage`; a relative root is taken from the project
     root. Files: `<root>/<key path>/data.parquet`, and for partitions
-    `<root>/<key path>/partition=<key>/data.parquet`.
+    `<root>/<key path>/partition=<key>/data.parquet`. `compression` is polars'
+    default (zstd) unless given.
 
     Example:
         >>> from assay import asset, ParquetIO
@@ -33,9 +34,9 @@ class ParquetIO:
     """
 
     root: Path | None = None
-    compression: str = "zstd"
+    compression: str | None = None
 
-    def __init__(self, root: str | Path | None = None, compression: str = "zstd") -> None:
+    def __init__(self, root: str | Path | None = None, compression: str | None = None) -> None:
         object.__setattr__(self, "root", None if root is None else Path(root))
         object.__setattr__(self, "compression", compression)
 
@@ -60,15 +61,15 @@ class ParquetIO:
         check_output(key, value)
         path = self.path(key, partition)
         with atomic_path(path) as tmp:
+            options = {"compression": self.compression} if self.compression else {}
             if isinstance(value, pl.LazyFrame):
-                value.sink_parquet(tmp, compression=self.compression)  # type: ignore[call-overload]
+                value.sink_parquet(tmp, **options)  # type: ignore[call-overload]
                 value = None
-            elif isinstance(value, pl.DataFrame):
-                value.write_parquet(tmp, compression=self.compression)  # type: ignore[arg-type]
             else:
-                value = pl.from_arrow(value)
+                if not isinstance(value, pl.DataFrame):
+                    value = pl.from_arrow(value)
                 assert isinstance(value, pl.DataFrame)
-                value.write_parquet(tmp, compression=self.compression)  # type: ignore[arg-type]
+                value.write_parquet(tmp, **options)  # type: ignore[arg-type]
             content = tmp.read_bytes()
             if value is None:
                 schema = pl.read_parquet_schema(tmp)

@@ -1,0 +1,26 @@
+"""Run every benchmark: `make bench` (or `python bench/run.py [NAME ...]`)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import materialize_layered
+import state_stress
+
+BENCHMARKS = {
+    "materialize": materialize_layered.main,
+    "state": state_stress.main,
+}
+
+
+def main(names: list[str]) -> None:
+    for name in names or list(BENCHMARKS):
+        print(f"\n## {name}")
+        BENCHMARKS[name]()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
