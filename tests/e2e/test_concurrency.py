@@ -1,5 +1,6 @@
 """The state store under real concurrent processes (DESIGN.md, "Journal, then index")."""
 
+import contextlib
 import json
 import os
 import signal
@@ -46,6 +47,29 @@ def wait_for(predicate, timeout_s=30.0):
             return
         time.sleep(0.02)
     raise AssertionError("condition not reached in time")
+
+
+@contextlib.contextmanager
+def foreign_holder(db_path):
+    """A plain `duckdb.connect` in another process, as a notebook would hold it."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+            "print('open', flush=True); time.sleep(60)",
+            str(db_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
 
 
 def succeeded_steps(root):
