@@ -88,33 +88,25 @@ def materialize_command(
 
 
 class _TerminalReporter:
-    def __init__(self) -> None:
-        from assay.cli.render import console
-
-        self.console = console()
-        self.err = console(stderr=True)
+    """One line per step. Plain click styling: rich's import would cost more than a step."""
 
     def run_started(self, run_id: str, step_keys: Sequence[str]) -> None:
-        self.console.print(f"Run [bold]{run_id[:8]}[/] ({run_id}): {len(step_keys)} steps")
+        click.echo(f"Run {click.style(run_id[:8], bold=True)} ({run_id}): {len(step_keys)} steps")
 
     def step_finished(self, result: StepResult) -> None:
-        from rich.markup import escape
-
-        key = escape(result.step_key)
+        key = result.step_key
         if result.stored is not None:
             stats = f"{result.stored.row_count:,} rows  {_bytes(result.stored.byte_size)}"
-            self.console.print(
-                f"  [green]✓[/] {key}  [dim]{stats}  {result.duration_s * 1000:.0f} ms[/]"
-            )
+            timing = f"{result.duration_s * 1000:.0f} ms"
+            detail = click.style(f"{stats}  {timing}", dim=True)
+            click.echo(f"  {click.style('✓', fg='green')} {key}  {detail}")
         elif result.skip_reason:
-            self.console.print(f"  [yellow]-[/] {key}  skipped: {escape(result.skip_reason)}")
+            click.echo(f"  {click.style('-', fg='yellow')} {key}  skipped: {result.skip_reason}")
         else:
-            self.console.print(f"  [red]✗[/] {key}  failed: {escape(result.error or '')}")
+            click.echo(f"  {click.style('✗', fg='red')} {key}  failed: {result.error}")
 
     def notice(self, message: str) -> None:
-        from rich.markup import escape
-
-        self.err.print(f"[yellow]Note:[/] {escape(message)}")
+        click.echo(f"{click.style('Note:', fg='yellow')} {message}", err=True)
 
 
 def _bytes(size: int) -> str:
