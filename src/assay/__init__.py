@@ -13,6 +13,14 @@ from assay.execution.context import AssetContext
 from assay.io.duckdb import DuckDBIO
 from assay.io.parquet import ParquetIO
 from assay.keys import AssetKey
+from assay.partitions import (
+    DailyPartitions,
+    HourlyPartitions,
+    MonthlyPartitions,
+    MultiPartitions,
+    StaticPartitions,
+    WeeklyPartitions,
+)
 from assay.project import Project, load
 from assay.version import __version__
 
@@ -22,10 +30,16 @@ __all__ = [
     "AssetIn",
     "AssetKey",
     "AssetSpec",
+    "DailyPartitions",
     "Definitions",
     "DuckDBIO",
+    "HourlyPartitions",
+    "MonthlyPartitions",
+    "MultiPartitions",
     "ParquetIO",
     "Project",
+    "StaticPartitions",
+    "WeeklyPartitions",
     "__version__",
     "asset",
     "load",

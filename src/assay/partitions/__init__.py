@@ -1,0 +1,27 @@
+"""Partitions: how an asset's data is split (static keys, time windows, two dimensions)."""
+
+from assay.partitions.base import PartitionsDefinition
+from assay.partitions.multi import MultiPartitions
+from assay.partitions.static import StaticPartitions
+from assay.partitions.subset import PartitionSubset
+from assay.partitions.time_window import (
+    DailyPartitions,
+    HourlyPartitions,
+    MonthlyPartitions,
+    TimeWindow,
+    TimeWindowPartitions,
+    WeeklyPartitions,
+)
+
+__all__ = [
+    "DailyPartitions",
+    "HourlyPartitions",
+    "MonthlyPartitions",
+    "MultiPartitions",
+    "PartitionSubset",
+    "PartitionsDefinition",
+    "StaticPartitions",
+    "TimeWindow",
+    "TimeWindowPartitions",
+    "WeeklyPartitions",
+]

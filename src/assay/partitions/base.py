@@ -1,0 +1,106 @@
+"""What every partitions definition offers: an ordered, indexable list of keys."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
+
+from assay.errors import PartitionKeyError
+from assay.partitions.subset import PartitionSubset
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+
+    import polars as pl
+
+
+class PartitionsDefinition(ABC):
+    """Partitions are an ordered list of keys; sets of them are index ranges.
+
+    `now` fixes the current time for definitions that grow with it (time
+    windows); a plan passes one `now` to every call.
+    """
+
+    kind: str = "partitions"
+
+    @abstractmethod
+    def size(self, now: datetime | None = None) -> int:
+        """How many partitions exist at `now`."""
+
+    @abstractmethod
+    def key(self, index: int) -> str:
+        """The key at `index` (no bounds check beyond the definition's shape)."""
+
+    @abstractmethod
+    def _parse(self, key: str) -> int | None:
+        """The index `key` would have, or None when it is not of this shape."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """`daily partitions from 2024-01-01 (Europe/Berlin)`, for messages."""
+
+    def index(self, key: str, now: datetime | None = None) -> int:
+        """The index of `key`.
+
+        Raises:
+            PartitionKeyError: naming the valid range.
+        """
+        if not isinstance(key, str):
+            raise PartitionKeyError(f"partition key {key!r} must be a string")
+        index = self._parse(key)
+        size = self.size(now)
+        if index is None or not 0 <= index < size:
+            raise PartitionKeyError(
+                f"partition key {key!r} is not in {self.describe()}: "
+                f"valid keys are {self.fold(PartitionSubset.from_range(0, size)) or 'none yet'}"
+            )
+        return index
+
+    def indices(self, keys: pl.Series, now: datetime | None = None) -> pl.Series:
+        """The index of each key (null where it is not a current key), vectorized."""
+        import polars as pl
+
+        lookup = self._lookup(self.size(now))
+        return keys.replace_strict(lookup, default=None, return_dtype=pl.Int64)
+
+    def _lookup(self, size: int) -> dict[str, int]:
+        cached = self.__dict__.get("_lookup_cache")
+        if cached is None or cached[0] != size:
+            cached = (size, {self.key(i): i for i in range(size)})
+            self.__dict__["_lookup_cache"] = cached
+        return cached[1]
+
+    def keys(self, subset: PartitionSubset | None = None, now: datetime | None = None) -> list[str]:
+        """The keys of `subset` (all when None), in order."""
+        subset = subset if subset is not None else PartitionSubset.from_range(0, self.size(now))
+        return [self.key(i) for i in subset]
+
+    def subset(self, keys: Sequence[str], now: datetime | None = None) -> PartitionSubset:
+        """The subset of the given keys (each validated)."""
+        return PartitionSubset.from_indices(self.index(key, now) for key in keys)
+
+    def key_range(self, first: str, last: str, now: datetime | None = None) -> PartitionSubset:
+        """Every partition from `first` to `last`, both included.
+
+        Raises:
+            PartitionKeyError: a key is not valid, or `first` comes after `last`.
+        """
+        start, stop = self.index(first, now), self.index(last, now)
+        if start > stop:
+            raise PartitionKeyError(f"--from {first!r} comes after --to {last!r}: swap them")
+        return PartitionSubset.from_range(start, stop + 1)
+
+    def fold(self, subset: PartitionSubset) -> str:
+        """`2024-01-01..2024-03-31 (91), 2024-05-01` for messages and plans."""
+        parts = []
+        for start, stop in subset.ranges:
+            if stop - start == 1:
+                parts.append(self.key(start))
+            else:
+                parts.append(f"{self.key(start)}..{self.key(stop - 1)} ({stop - start})")
+        return ", ".join(parts)
+
+    def same_shape(self, other: PartitionsDefinition) -> bool:
+        """True when both list the same keys in the same order (identity maps 1:1)."""
+        return self == other
