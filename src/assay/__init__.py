@@ -21,10 +21,19 @@ from assay.partitions import (
     StaticPartitions,
     WeeklyPartitions,
 )
+from assay.partitions.mapping import (
+    AllPartitionsMapping,
+    IdentityMapping,
+    LastPartitionMapping,
+    PartitionMapping,
+    StaticMapping,
+    TimeWindowMapping,
+)
 from assay.project import Project, load
 from assay.version import __version__
 
 __all__ = [
+    "AllPartitionsMapping",
     "AssayError",
     "AssetContext",
     "AssetIn",
@@ -34,11 +43,16 @@ __all__ = [
     "Definitions",
     "DuckDBIO",
     "HourlyPartitions",
+    "IdentityMapping",
+    "LastPartitionMapping",
     "MonthlyPartitions",
     "MultiPartitions",
     "ParquetIO",
+    "PartitionMapping",
     "Project",
+    "StaticMapping",
     "StaticPartitions",
+    "TimeWindowMapping",
     "WeeklyPartitions",
     "__version__",
     "asset",

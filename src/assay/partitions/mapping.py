@@ -1,0 +1,384 @@
+"""Partition mappings: which upstream partitions each downstream partition reads.
+
+Every mapping lowers to one of four edge shapes, and one vectorized reduction
+per shape answers "for each downstream partition, the max over the upstream
+partitions it reads" — how the planner moves staleness along an edge without
+a Python loop over partitions:
+
+    Shift(offset, low, high)   d reads [d+offset+low, d+offset+high]  (identity, lags, windows)
+    Broadcast(start, stop)     every d reads [start, stop)            (all, last)
+    Table(starts, stops)       d reads [starts[d], stops[d])          (granularity, multi -> one)
+    Pairs(down, up)            explicit (d, u) pairs                  (static maps, multi minor)
+
+An unpartitioned asset counts as one partition, index 0.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from assay.errors import DefinitionError
+from assay.partitions.base import PartitionsDefinition
+from assay.partitions.multi import MultiPartitions
+from assay.partitions.static import StaticPartitions
+from assay.partitions.subset import PartitionSubset
+from assay.partitions.time_window import TimeWindowPartitions
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from datetime import datetime
+
+    import polars as pl
+
+Definition = PartitionsDefinition | None
+_EPSILON = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Shift:
+    offset: int
+    low: int = 0
+    high: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    start: int
+    stop: int
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    starts: tuple[int, ...]
+    stops: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Pairs:
+    down: tuple[int, ...]
+    up: tuple[int, ...]
+
+
+Edges = Shift | Broadcast | Table | Pairs
+
+
+def size_of(definition: Definition, now: datetime | None) -> int:
+    return 1 if definition is None else definition.size(now)
+
+
+class PartitionMapping(ABC):
+    """Says which upstream partitions a downstream partition reads."""
+
+    @abstractmethod
+    def check(self, up: Definition, down: Definition) -> None:
+        """Raise DefinitionError when this mapping cannot join these definitions."""
+
+    @abstractmethod
+    def edges(self, up: Definition, down: Definition, now: datetime | None) -> Edges:
+        """The mapping for these definitions at `now`, as one edge shape."""
+
+    def upstream_for(
+        self, index: int, up: Definition, down: Definition, now: datetime | None
+    ) -> PartitionSubset:
+        """The upstream partitions that downstream partition `index` reads."""
+        edges = self.edges(up, down, now)
+        n_up = size_of(up, now)
+        if isinstance(edges, Shift):
+            base = index + edges.offset
+            start, stop = max(base + edges.low, 0), min(base + edges.high + 1, n_up)
+            return PartitionSubset.from_range(start, stop)
+        if isinstance(edges, Broadcast):
+            return PartitionSubset.from_range(edges.start, edges.stop)
+        if isinstance(edges, Table):
+            return PartitionSubset.from_range(edges.starts[index], min(edges.stops[index], n_up))
+        return PartitionSubset.from_indices(
+            u for d, u in zip(edges.down, edges.up, strict=True) if d == index and u < n_up
+        )
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({fields})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and vars(other) == vars(self)
+
+    def __hash__(self) -> int:
+        return hash((type(self), tuple(sorted(vars(self).items(), key=str))))
+
+
+class IdentityMapping(PartitionMapping):
+    """Each partition reads the upstream partition with the same key (the default
+    between equal definitions, and between time windows of one cadence)."""
+
+    def check(self, up: Definition, down: Definition) -> None:
+        if up is None and down is None:
+            return
+        if up is None or down is None or not _same_keys(up, down):
+            raise DefinitionError(
+                f"IdentityMapping needs the same partitions on both sides, got {_name(up)} "
+                f"upstream and {_name(down)} downstream"
+            )
+
+    def edges(self, up: Definition, down: Definition, now: datetime | None) -> Edges:
+        if up is None or down is None or up == down:
+            return Shift(0)
+        if isinstance(up, TimeWindowPartitions) and isinstance(down, TimeWindowPartitions):
+            return Shift(_time_offset(up, down))
+        lookup = up._lookup(size_of(up, now))
+        pairs = [(d, lookup[k]) for d, k in enumerate(down.keys(now=now)) if k in lookup]
+        return Pairs(tuple(d for d, _ in pairs), tuple(u for _, u in pairs))
+
+
+class AllPartitionsMapping(PartitionMapping):
+    """Each partition reads every upstream partition (the default into an unpartitioned asset)."""
+
+    def check(self, up: Definition, down: Definition) -> None:
+        return None
+
+    def edges(self, up: Definition, down: Definition, now: datetime | None) -> Edges:
+        return Broadcast(0, size_of(up, now))
+
+
+class LastPartitionMapping(PartitionMapping):
+    """Each partition reads the upstream's last partition (e.g. the latest snapshot)."""
+
+    def check(self, up: Definition, down: Definition) -> None:
+        return None
+
+    def edges(self, up: Definition, down: Definition, now: datetime | None) -> Edges:
+        n_up = size_of(up, now)
+        return Broadcast(max(n_up - 1, 0), n_up)
+
+
+class TimeWindowMapping(PartitionMapping):
+    """Time windows read the upstream windows they overlap, widened by offsets.
+
+    Offsets count upstream partitions: `TimeWindowMapping(start_offset=-6)` makes
+    a daily partition read its day and the six before it (a 7-day rolling
+    window); `TimeWindowMapping(start_offset=-1, end_offset=-1)` reads yesterday.
+    Windows are clipped to the partitions that exist.
+    """
+
+    def __init__(self, start_offset: int = 0, end_offset: int = 0) -> None:
+        if start_offset > end_offset:
+            raise DefinitionError(
+                f"TimeWindowMapping: start_offset {start_offset} is after end_offset {end_offset}"
+            )
+        self.start_offset = start_offset
+        self.end_offset = end_offset
+
+    def check(self, up: Definition, down: Definition) -> None:
+        if not (isinstance(up, TimeWindowPartitions) and isinstance(down, TimeWindowPartitions)):
+            raise DefinitionError(
+                f"TimeWindowMapping joins time partitions, got {_name(up)} upstream and "
+                f"{_name(down)} downstream"
+            )
+
+    def edges(self, up: Definition, down: Definition, now: datetime | None) -> Edges:
+        assert isinstance(up, TimeWindowPartitions)
+        assert isinstance(down, TimeWindowPartitions)
+        if _same_grid(up, down):
+            return Shift(_time_offset(up, down), self.start_offset, self.end_offset)
+        starts, stops = _overlaps(up, down, size_of(down, now))
+        return Table(
+            tuple(max(s + self.start_offset, 0) for s in starts),
+            tuple(max(s + self.end_offset, 0) for s in stops),
+        )
+
+
+class StaticMapping(PartitionMapping):
+    """Static keys read named upstream keys: `StaticMapping({"eu": ["de", "fr"]})`
+    maps upstream key to downstream key(s)."""
+
+    def __init__(self, mapping: Mapping[str, str | Iterable[str]]) -> None:
+        self.mapping = {
+            up: (down,) if isinstance(down, str) else tuple(down) for up, down in mapping.items()
+        }
+
+    def check(self, up: Definition, down: Definition) -> None:
+        if not (isinstance(up, StaticPartitions) and isinstance(down, StaticPartitions)):
+            raise DefinitionError(
+                f"StaticMapping joins static partitions, got {_name(up)} upstream and "
+                f"{_name(down)} downstream"
+            )
+        for up_key, down_keys in self.mapping.items():
+            if up._parse(up_key) is None:
+                raise DefinitionError(f"StaticMapping names upstream key {up_key!r}, not in {up!r}")
+            for down_key in down_keys:
+                if down._parse(down_key) is None:
+                    raise DefinitionError(
+                        f"StaticMapping names downstream key {down_key!r}, not in {down!r}"
+                    )
+
+    def edges(self, up: Definition, down: Definition, now: datetime | None) -> Edges:
+        assert isinstance(up, StaticPartitions)
+        assert isinstance(down, StaticPartitions)
+        pairs = sorted(
+            (down.index(d), up.index(u)) for u, downs in self.mapping.items() for d in downs
+        )
+        return Pairs(tuple(d for d, _ in pairs), tuple(u for _, u in pairs))
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self.mapping.items())))
+
+
+class _DimensionMapping(PartitionMapping):
+    """Between a MultiPartitions and one of its dimensions (the default there)."""
+
+    def __init__(self, dimension: str) -> None:
+        self.dimension = dimension
+
+    def check(self, up: Definition, down: Definition) -> None:
+        return None
+
+    def edges(self, up: Definition, down: Definition, now: datetime | None) -> Edges:
+        if isinstance(down, MultiPartitions):  # each multi partition reads its dimension's key
+            minor = down.minor_size
+            n_down = size_of(down, now)
+            own = [
+                (d // minor if self.dimension == down.major else d % minor) for d in range(n_down)
+            ]
+            return Table(tuple(own), tuple(i + 1 for i in own))
+        assert isinstance(up, MultiPartitions)
+        minor, n_down = up.minor_size, size_of(down, now)
+        if self.dimension == up.major:  # a day reads every region of that day
+            starts = tuple(d * minor for d in range(n_down))
+            return Table(starts, tuple(start + minor for start in starts))
+        n_major = up.dimensions[up.major].size(now)
+        pairs = sorted((d, m * minor + d) for d in range(n_down) for m in range(n_major))
+        return Pairs(tuple(d for d, _ in pairs), tuple(u for _, u in pairs))
+
+
+def default_mapping(up: Definition, down: Definition) -> PartitionMapping:
+    """The mapping an input gets when none is given.
+
+    Raises:
+        DefinitionError: the definitions have no sensible default.
+    """
+    if up is None or down is None:
+        return IdentityMapping() if up is None and down is None else AllPartitionsMapping()
+    if up == down or _same_keys(up, down):
+        return IdentityMapping()
+    if isinstance(up, TimeWindowPartitions) and isinstance(down, TimeWindowPartitions):
+        return TimeWindowMapping()
+    if isinstance(down, MultiPartitions):
+        for name, dimension in down.dimensions.items():
+            if dimension == up:
+                return _DimensionMapping(name)
+    if isinstance(up, MultiPartitions):
+        for name, dimension in up.dimensions.items():
+            if dimension == down:
+                return _DimensionMapping(name)
+    raise DefinitionError(
+        f"no default partition mapping from {_name(up)} to {_name(down)}: give the input "
+        "AssetIn(partition_mapping=...) (StaticMapping, AllPartitionsMapping, ...)"
+    )
+
+
+def reduce_max(edges: Edges, values: pl.Series, n_down: int) -> pl.Series:
+    """For each downstream partition, the max of `values` over the partitions it reads.
+
+    `values` is indexed by upstream partition (nulls are ignored); the result has
+    `n_down` entries, null where a partition reads nothing with a value.
+    """
+    import polars as pl
+
+    n_up = len(values)
+    if isinstance(edges, Broadcast):
+        window = values.slice(edges.start, max(edges.stop - edges.start, 0))
+        top = window.max() if len(window) else None
+        return pl.repeat(top, n_down, eager=True, dtype=values.dtype)
+    if isinstance(edges, Shift):
+        width = edges.high - edges.low + 1
+        ends = pl.int_range(0, n_down, eager=True) + edges.offset + edges.high
+        if width == 1:
+            source = values
+        else:
+            pad = pl.repeat(None, width, eager=True, dtype=values.dtype)
+            padded = pl.concat([pad, values, pad])
+            source = padded.rolling_max(window_size=width, min_samples=1).slice(width, n_up + width)
+        valid = (ends >= 0) & (ends < len(source))
+        picked = source.gather(ends.clip(0, max(len(source) - 1, 0))) if len(source) else None
+        if picked is None:
+            return pl.repeat(None, n_down, eager=True, dtype=values.dtype)
+        return pl.select(pl.when(valid).then(picked).otherwise(None)).to_series()
+    if isinstance(edges, Table):
+        bounds = {
+            "d": pl.int_range(0, n_down, eager=True),
+            "s": edges.starts[:n_down],
+            "e": edges.stops[:n_down],
+        }
+        pairs = (
+            pl.DataFrame(bounds)
+            .with_columns(u=pl.int_ranges("s", pl.min_horizontal("e", pl.lit(n_up))))
+            .explode("u")
+            .drop_nulls("u")
+            .select("d", "u")
+        )
+    else:
+        schema = {"d": pl.Int64, "u": pl.Int64}
+        pairs = pl.DataFrame({"d": edges.down, "u": edges.up}, schema=schema)
+        pairs = pairs.filter((pl.col("u") < n_up) & (pl.col("d") < n_down))
+    return _max_by_down(pairs, values, n_down)
+
+
+def _max_by_down(pairs: pl.DataFrame, values: pl.Series, n_down: int) -> pl.Series:
+    import polars as pl
+
+    table = pl.DataFrame({"u": pl.int_range(0, len(values), eager=True), "v": values})
+    grouped = (
+        pairs.with_columns(pl.col("u").cast(pl.Int64), pl.col("d").cast(pl.Int64))
+        .join(table, on="u", how="left")
+        .group_by("d")
+        .agg(pl.col("v").max())
+    )
+    return (
+        pl.DataFrame({"d": pl.int_range(0, n_down, eager=True, dtype=pl.Int64)})
+        .join(grouped, on="d", how="left")
+        .sort("d")
+        .get_column("v")
+    )
+
+
+def _name(definition: Definition) -> str:
+    return "no partitions" if definition is None else definition.describe()
+
+
+def _same_keys(up: PartitionsDefinition, down: PartitionsDefinition) -> bool:
+    if up == down:
+        return True
+    if isinstance(up, TimeWindowPartitions) and isinstance(down, TimeWindowPartitions):
+        return _same_grid(up, down)
+    return False
+
+
+def _same_grid(up: TimeWindowPartitions, down: TimeWindowPartitions) -> bool:
+    """Same cadence, timezone and key format (starts may differ)."""
+    return (up.cadence, up.timezone, up.fmt) == (down.cadence, down.timezone, down.fmt)
+
+
+def _time_offset(up: TimeWindowPartitions, down: TimeWindowPartitions) -> int:
+    """The upstream index of downstream partition 0, on a shared grid."""
+    return up._index_of_local(down._local(0))
+
+
+def _overlaps(
+    up: TimeWindowPartitions, down: TimeWindowPartitions, n_down: int
+) -> tuple[list[int], list[int]]:
+    """For each downstream window, the upstream index range it overlaps in time."""
+    starts: list[int] = []
+    stops: list[int] = []
+    for d in range(n_down):
+        window = down.time_window(d)
+        if window.start == window.end:
+            starts.append(0)
+            stops.append(0)
+            continue
+        first = up.index_at(window.start)
+        last = up.index_at(window.end - _EPSILON)
+        starts.append(max(first, 0))
+        stops.append(max(last + 1, 0))
+    return starts, stops
