@@ -6,7 +6,7 @@ inside the functions that use them, so `assay --help` stays instant.
 
 from __future__ import annotations
 
-from assay.assets import AssetIn, AssetSpec, asset
+from assay.assets import AssetIn, AssetSpec, Output, asset
 from assay.definitions import Definitions
 from assay.errors import AssayError
 from assay.execution.context import AssetContext
@@ -47,6 +47,7 @@ __all__ = [
     "LastPartitionMapping",
     "MonthlyPartitions",
     "MultiPartitions",
+    "Output",
     "ParquetIO",
     "PartitionMapping",
     "Project",

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
     from assay.io.base import IOManager
+    from assay.partitions.base import PartitionsDefinition
+    from assay.partitions.mapping import PartitionMapping
 
 CONTEXT_PARAM = "context"
 DEFAULT_GROUP = "default"
@@ -40,10 +42,30 @@ class AssetIn:
     """
 
     key: AssetKey | None = None
+    partition_mapping: PartitionMapping | None = None
 
-    def __init__(self, key: str | AssetKey | Iterable[str] | None = None) -> None:
+    def __init__(
+        self,
+        key: str | AssetKey | Iterable[str] | None = None,
+        *,
+        partition_mapping: PartitionMapping | None = None,
+    ) -> None:
         parsed = None if key is None else AssetKey.parse(_as_key_text(key))
         object.__setattr__(self, "key", parsed)
+        object.__setattr__(self, "partition_mapping", partition_mapping)
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """Return this to give the stored value an explicit data version.
+
+    >>> import polars as pl
+    >>> Output(pl.DataFrame({"x": [1]}), data_version="2024-06-01-export").data_version
+    '2024-06-01-export'
+    """
+
+    value: Any
+    data_version: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -62,6 +84,11 @@ class AssetSpec:
     wants_context: bool = False
     code_version: str | None = None
     io: IOManager | None = None
+    partitions: PartitionsDefinition | None = None
+
+    @property
+    def is_partitioned(self) -> bool:
+        return self.partitions is not None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -92,6 +119,7 @@ def asset(
     ins: Mapping[str, AssetIn] | None = None,
     code_version: str | None = None,
     io: IOManager | None = None,
+    partitions: PartitionsDefinition | None = None,
 ) -> Callable[[Callable[..., Any]], AssetSpec]: ...
 
 
@@ -109,12 +137,14 @@ def asset(
     ins: Mapping[str, AssetIn] | None = None,
     code_version: str | None = None,
     io: IOManager | None = None,
+    partitions: PartitionsDefinition | None = None,
 ) -> AssetSpec | Callable[[Callable[..., Any]], AssetSpec]:
     """Declare an asset: a named, versioned dataset computed by the decorated function.
 
     Parameters other than `context` are inputs, matched to upstream assets by
     name (or by `ins`). The function returns a `pl.DataFrame`, a `pl.LazyFrame`
-    or a `pyarrow.Table`.
+    or a `pyarrow.Table` (or an `Output` wrapping one). With `partitions`, it
+    runs once per partition; `context.partition_key` says which.
 
     Example:
         >>> import polars as pl
@@ -138,6 +168,7 @@ def asset(
             ins=ins,
             code_version=code_version,
             io=io,
+            partitions=partitions,
         )
 
     if fn is not None:
@@ -162,6 +193,7 @@ def _build_spec(
     ins: Mapping[str, AssetIn] | None,
     code_version: str | None,
     io: IOManager | None,
+    partitions: PartitionsDefinition | None,
 ) -> AssetSpec:
     where = f"@asset on {getattr(func, '__qualname__', func)!r}"
     prefix = () if key_prefix is None else AssetKey.parse(_as_key_text(key_prefix)).path
@@ -196,7 +228,21 @@ def _build_spec(
         wants_context=CONTEXT_PARAM in params,
         code_version=code_version,
         io=io,
+        partitions=_check_partitions(partitions, where),
     )
+
+
+def _check_partitions(
+    partitions: PartitionsDefinition | None, where: str
+) -> PartitionsDefinition | None:
+    from assay.partitions.base import PartitionsDefinition
+
+    if partitions is not None and not isinstance(partitions, PartitionsDefinition):
+        raise DefinitionError(
+            f"{where}: partitions={partitions!r} is not a partitions definition; use "
+            "DailyPartitions(start=...), StaticPartitions([...]) or another from assay"
+        )
+    return partitions
 
 
 def _input_kind(annotation: object) -> InputKind:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
     from assay.assets import AssetSpec
     from assay.keys import AssetKey
+from assay.partitions.mapping import PartitionMapping, default_mapping
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -25,6 +26,7 @@ class AssetGraph:
     upstream: Mapping[AssetKey, tuple[AssetKey, ...]]
     downstream: Mapping[AssetKey, tuple[AssetKey, ...]]
     order: tuple[AssetKey, ...]
+    mappings: Mapping[AssetKey, Mapping[AssetKey, PartitionMapping]]
 
     @classmethod
     def build(cls, specs: Iterable[AssetSpec]) -> AssetGraph:
@@ -55,12 +57,17 @@ class AssetGraph:
             for up in ups:
                 downstream[up].append(key)
         order = _topological_order(by_key, upstream, downstream)
+        mappings = {
+            key: _edge_mappings(spec, inputs[key], upstream[key], by_key)
+            for key, spec in by_key.items()
+        }
         return cls(
             specs=by_key,
             inputs=inputs,
             upstream=upstream,
             downstream={key: tuple(sorted(downstream.get(key, ()))) for key in by_key},
             order=order,
+            mappings=mappings,
         )
 
     def __contains__(self, key: object) -> bool:
@@ -81,6 +88,30 @@ class AssetGraph:
     def downstream_of(self, keys: Iterable[AssetKey], depth: int | None = None) -> set[AssetKey]:
         """Every asset downstream of `keys` within `depth` hops (all when None), without them."""
         return _walk(self.downstream, keys, depth)
+
+
+def _edge_mappings(
+    spec: AssetSpec,
+    inputs: Mapping[str, AssetKey],
+    upstream: tuple[AssetKey, ...],
+    by_key: Mapping[AssetKey, AssetSpec],
+) -> dict[AssetKey, PartitionMapping]:
+    """The partition mapping of each upstream edge: the input's own, else the default."""
+    explicit = {
+        inputs[param]: asset_in.partition_mapping
+        for param, asset_in in spec.ins.items()
+        if asset_in.partition_mapping is not None
+    }
+    found: dict[AssetKey, PartitionMapping] = {}
+    for up in upstream:
+        up_partitions = by_key[up].partitions
+        try:
+            mapping = explicit.get(up) or default_mapping(up_partitions, spec.partitions)
+            mapping.check(up_partitions, spec.partitions)
+        except DefinitionError as exc:
+            raise DefinitionError(f"{spec.key} reading {up}: {exc}") from None
+        found[up] = mapping
+    return found
 
 
 class _Resolver:

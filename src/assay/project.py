@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 from assay.config import ProjectConfig, resolve_config
 from assay.definitions import Definitions, load_definitions
+from assay.errors import StateLockedError
+from assay.partitions.selection import PartitionSelection
 from assay.selection import parse_selection
 
 if TYPE_CHECKING:
@@ -66,23 +69,64 @@ class Project:
         self,
         selection: str | Sequence[str] | None = None,
         *,
+        partitions: PartitionSelection | Sequence[str] | None = None,
+        partition_range: tuple[str, str] | None = None,
         reporter: RunReporter | None = None,
+        now: datetime | None = None,
     ) -> RunResult:
         """Materialize the selected assets in dependency order, in this process.
 
+        Args:
+            selection: dbt-style selection (everything when None).
+            partitions: partition keys to materialize of each partitioned asset.
+            partition_range: `(first, last)` keys, both included.
+            reporter: receives progress (the CLI prints it).
+            now: the current time for time partitions (default: now).
+
         Returns the run's result; `result.success` is False when a step failed.
         """
-        from assay.execution.runner import run_materialization
+        from assay.execution.runner import RunTarget, run_materialization
 
+        now = now or datetime.now(UTC)
         parsed = parse_selection(selection)
+        chosen = _partition_selection(partitions, partition_range)
+        targets = [
+            RunTarget(
+                key=key,
+                partitions=None
+                if self.graph.specs[key].partitions is None
+                else chosen.resolve(self.graph.specs[key].partitions, now),  # type: ignore[arg-type]
+            )
+            for key in parsed.resolve(self.graph)
+        ]
+        upstream = sorted({str(up) for t in targets for up in self.graph.upstream[t.key]})
+        label = str(parsed) + ("" if chosen.is_everything else f" [{chosen}]")
+        try:
+            versions = self.state.current_versions(upstream)
+        except StateLockedError:
+            # A run never waits for, nor fails on, a held store: its steps go on, and
+            # provenance counts the input versions it could not know.
+            versions = {}
         return run_materialization(
             config=self.config,
             graph=self.graph,
-            keys=parsed.resolve(self.graph),
+            targets=targets,
             io_for=self.io_for,
-            selection=str(parsed),
+            selection=label,
+            now=now,
+            versions=versions,
             reporter=reporter,
         )
+
+
+def _partition_selection(
+    partitions: PartitionSelection | Sequence[str] | None,
+    partition_range: tuple[str, str] | None,
+) -> PartitionSelection:
+    if isinstance(partitions, PartitionSelection):
+        return partitions
+    first, last = partition_range or (None, None)
+    return PartitionSelection(keys=tuple(partitions or ()), first=first, last=last)
 
 
 def load(

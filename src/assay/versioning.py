@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from assay.assets import AssetSpec
+    from assay.graph import AssetGraph
+    from assay.keys import AssetKey
 
 
 def code_version(spec: AssetSpec) -> str:
@@ -94,3 +96,8 @@ def data_version(content: bytes) -> str:
     import xxhash
 
     return str(xxhash.xxh3_128_hexdigest(content))
+
+
+def inputs_signature(graph: AssetGraph, key: AssetKey) -> str:
+    """The asset's upstream keys, sorted: a change means dependencies were added or removed."""
+    return ",".join(sorted(str(up) for up in graph.upstream[key]))

@@ -6,7 +6,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from assay.cli.options import json_option, open_project, print_json, project_options
+from assay.cli.options import (
+    json_option,
+    open_project,
+    partition_options,
+    partition_selection,
+    print_json,
+    project_options,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -68,15 +75,23 @@ def list_command(
 
 @click.command("materialize")
 @SELECTION
+@partition_options
 @project_options
 def materialize_command(
-    selection: tuple[str, ...], module: str | None, file_: str | None, home: str | None
+    selection: tuple[str, ...],
+    partition_keys: tuple[str, ...],
+    first: str | None,
+    last: str | None,
+    module: str | None,
+    file_: str | None,
+    home: str | None,
 ) -> None:
     """Materialize the selected assets (all when none) in dependency order."""
     from assay.errors import RunFailedError
 
+    chosen = partition_selection(partition_keys, first, last)
     project = open_project(module, file_, home)
-    result = project.materialize(selection, reporter=_TerminalReporter())
+    result = project.materialize(selection, partitions=chosen, reporter=_TerminalReporter())
     counts = result.counts()
     summary = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
     if not result.success:

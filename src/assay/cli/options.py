@@ -50,3 +50,26 @@ def open_project(module: str | None, file_: str | None, home: str | None) -> Pro
 
 def print_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, default=str))
+
+
+def partition_options(fn: F) -> F:
+    """`--partition KEY` (repeatable) and `--from A --to B`."""
+    fn = click.option("--to", "last", metavar="KEY", help="Last partition of a range (included).")(
+        fn
+    )
+    fn = click.option("--from", "first", metavar="KEY", help="First partition of a range.")(fn)
+    fn = click.option(
+        "--partition",
+        "-p",
+        "partition_keys",
+        multiple=True,
+        metavar="KEY",
+        help="A partition key; repeat for several.",
+    )(fn)
+    return fn
+
+
+def partition_selection(keys: tuple[str, ...], first: str | None, last: str | None) -> Any:
+    from assay.partitions.selection import PartitionSelection
+
+    return PartitionSelection(keys=keys, first=first, last=last)

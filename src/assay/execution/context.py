@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     import logging
 
     from assay.keys import AssetKey
+    from assay.partitions.time_window import TimeWindow
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -19,6 +20,7 @@ class AssetContext:
         run_id: the id of the run this step belongs to.
         asset_key: the asset being materialized.
         partition_key: the partition being materialized, None when unpartitioned.
+        partition_time_window: the partition's `[start, end)` for time partitions.
         log: a logger whose records are kept with the step (`assay runs show RUN_ID`).
     """
 
@@ -26,3 +28,4 @@ class AssetContext:
     asset_key: AssetKey
     partition_key: str | None
     log: logging.Logger
+    partition_time_window: TimeWindow | None = None

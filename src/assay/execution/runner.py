@@ -10,6 +10,7 @@ downstream of it skipped, with the reason.
 from __future__ import annotations
 
 import getpass
+import json
 import logging
 import os
 import subprocess
@@ -21,19 +22,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from assay.execution.step import StepInput, StepResult, StepStatus, execute_step, step_key
+from assay.partitions.time_window import TimeWindowPartitions
 from assay.state.journal import Journal, Record
 from assay.state.liveness import process_start, this_host
 from assay.state.store import IndexReport, StateStore
 from assay.version import __version__
-from assay.versioning import code_version
+from assay.versioning import code_version, inputs_signature
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
+    from datetime import datetime
 
     from assay.config import ProjectConfig
     from assay.graph import AssetGraph
     from assay.io.base import IOManager
     from assay.keys import AssetKey
+    from assay.partitions.subset import PartitionSubset
 
 INDEX_INTERVAL_S = 1.0
 FINAL_INDEX_TIMEOUT_S = 10.0
@@ -83,48 +87,80 @@ class RunResult:
         return counts
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunTarget:
+    """One asset of a run and the partitions to materialize (None: unpartitioned)."""
+
+    key: AssetKey
+    partitions: PartitionSubset | None = None
+
+
 def run_materialization(
     *,
     config: ProjectConfig,
     graph: AssetGraph,
-    keys: Sequence[AssetKey],
+    targets: Sequence[RunTarget],
     io_for: Callable[[AssetKey], IOManager],
     selection: str,
+    now: datetime,
+    versions: dict[tuple[str, str], str],
     reporter: RunReporter | None = None,
 ) -> RunResult:
-    """Materialize `keys` (already in dependency order) in this process."""
+    """Materialize the targets (in dependency order) in this process.
+
+    `versions` maps (asset, partition key or '') to the current data version of
+    every upstream partition the run may read; the run updates it as it goes and
+    records, with each materialization, the versions its inputs had (provenance).
+    """
     reporter = reporter or LoggingReporter()
     run_id = str(uuid.uuid4())
     store = StateStore(config.home)
     journal = Journal(store.journal_dir, run_id)
-    run = _run_record(run_id, selection, config.root, len(keys))
+    steps = [
+        (t.key, i) for t in targets for i in (t.partitions if t.partitions is not None else [None])
+    ]
+    run = _run_record(run_id, selection, config.root, len(steps))
     journal.append(run, durable=True)
-    reporter.run_started(run_id, [str(k) for k in keys])
+    reporter.run_started(run_id, [step_key(k, _key_of(graph, k, i)) for k, i in steps])
     indexer = _Indexer(store, reporter)
     results: list[StepResult] = []
-    not_ok: dict[AssetKey, str] = {}  # key -> "failed" or "skipped"
+    bad: dict[AssetKey, dict[int, str]] = {}  # asset -> partition index -> "failed"/"skipped"
     try:
-        for key in keys:
-            blocked = [up for up in graph.upstream[key] if up in not_ok]
-            if blocked:
-                result = _skipped(key, blocked[0], not_ok[blocked[0]])
+        for key, index in steps:
+            spec = graph.specs[key]
+            partition = _key_of(graph, key, index)
+            blocked = _blocked_by(graph, key, index, bad, now)
+            if blocked is not None:
+                result = _skipped(key, partition, blocked)
             else:
-                journal.append(_step_record(run_id, key, None, StepStatus.RUNNING, time.time()))
-                result = execute_step(
-                    graph.specs[key],
-                    run_id=run_id,
-                    partition=None,
-                    inputs=_inputs(graph, key, io_for),
-                    io=io_for(key),
+                journal.append(
+                    _step_record(run_id, key, partition, StepStatus.RUNNING, time.time())
                 )
-            records = _result_records(run_id, result, graph, run, io_for(key).kind)
+                window = (
+                    spec.partitions.time_window(index)
+                    if isinstance(spec.partitions, TimeWindowPartitions) and index is not None
+                    else None
+                )
+                result = execute_step(
+                    spec,
+                    run_id=run_id,
+                    partition=partition,
+                    inputs=_inputs(graph, key, index, io_for, now),
+                    io=io_for(key),
+                    time_window=window,
+                )
+            provenance = None
+            if result.stored is not None:
+                provenance = _provenance(graph, key, index, versions, now)
+                versions[(str(key), partition or "")] = result.stored.data_version
+            records = _result_records(run_id, result, graph, run, io_for(key).kind, provenance)
             journal.append(*records, durable=True)
             if result.status is not StepStatus.SUCCEEDED:
-                not_ok[key] = result.status.value
+                bad.setdefault(key, {})[index or 0] = result.status.value
             results.append(result)
             reporter.step_finished(result)
             indexer.maybe_index()
-        status = "failed" if not_ok else "succeeded"
+        status = "failed" if bad else "succeeded"
     except BaseException:
         status = "failed"
         raise
@@ -133,7 +169,7 @@ def run_materialization(
         journal.append(
             {
                 **run,
-                "status": status if len(results) == len(keys) else "canceled",
+                "status": status if len(results) == len(steps) else "canceled",
                 "finished_at": time.time(),
                 "succeeded_count": counts[StepStatus.SUCCEEDED],
                 "failed_count": counts[StepStatus.FAILED],
@@ -144,6 +180,93 @@ def run_materialization(
         journal.close()
         report = indexer.final()
     return RunResult(run_id=run_id, status=status, steps=tuple(results), index=report)
+
+
+def _key_of(graph: AssetGraph, key: AssetKey, index: int | None) -> str | None:
+    definition = graph.specs[key].partitions
+    return None if definition is None or index is None else definition.key(index)
+
+
+def _reads(
+    graph: AssetGraph, key: AssetKey, up: AssetKey, index: int | None, now: datetime
+) -> PartitionSubset:
+    """The partitions of `up` that partition `index` of `key` reads."""
+    return graph.mappings[key][up].upstream_for(
+        index or 0, graph.specs[up].partitions, graph.specs[key].partitions, now
+    )
+
+
+def _blocked_by(
+    graph: AssetGraph,
+    key: AssetKey,
+    index: int | None,
+    bad: Mapping[AssetKey, Mapping[int, str]],
+    now: datetime,
+) -> str | None:
+    """Why this step must be skipped: an upstream partition it reads failed or was skipped."""
+    for up in graph.upstream[key]:
+        failed = bad.get(up)
+        if not failed:
+            continue
+        for read in _reads(graph, key, up, index, now):
+            if read in failed:
+                where = _key_of(graph, up, read)
+                what = f"{str(up)!r}" + (f" partition {where}" if where else "")
+                return f"upstream {what} {failed[read]}"
+    return None
+
+
+def _inputs(
+    graph: AssetGraph,
+    key: AssetKey,
+    index: int | None,
+    io_for: Callable[[AssetKey], IOManager],
+    now: datetime,
+) -> dict[str, StepInput]:
+    spec = graph.specs[key]
+    inputs = {}
+    for param, up in graph.inputs[key].items():
+        up_partitions = graph.specs[up].partitions
+        keys = (
+            None
+            if up_partitions is None
+            else tuple(up_partitions.key(i) for i in _reads(graph, key, up, index, now))
+        )
+        inputs[param] = StepInput(
+            key=up, io=io_for(up), kind=spec.input_kinds[param], partitions=keys
+        )
+    return inputs
+
+
+def _provenance(
+    graph: AssetGraph,
+    key: AssetKey,
+    index: int | None,
+    versions: Mapping[tuple[str, str], str],
+    now: datetime,
+) -> str:
+    """What a materialization read: per upstream asset, the partitions and a digest of
+    their data versions (so a later plan can tell whether any of them changed)."""
+    import xxhash
+
+    read = {}
+    for up in graph.upstream[key]:
+        definition = graph.specs[up].partitions
+        subset = _reads(graph, key, up, index, now)
+        keys = [""] if definition is None else [definition.key(i) for i in subset]
+        digest = xxhash.xxh3_64()
+        missing = 0
+        for partition in keys:
+            found = versions.get((str(up), partition))
+            missing += found is None
+            digest.update(f"{partition}={found}\n".encode())
+        read[str(up)] = {
+            "partitions": "" if definition is None else definition.fold(subset),
+            "count": len(keys),
+            "versions": digest.hexdigest(),
+            "unknown": missing,
+        }
+    return json.dumps(read, separators=(",", ":"), sort_keys=True)
 
 
 class _Indexer:
@@ -183,25 +306,15 @@ class _Indexer:
         )
 
 
-def _inputs(
-    graph: AssetGraph, key: AssetKey, io_for: Callable[[AssetKey], IOManager]
-) -> dict[str, StepInput]:
-    spec = graph.specs[key]
-    return {
-        param: StepInput(key=upstream, io=io_for(upstream), kind=spec.input_kinds[param])
-        for param, upstream in graph.inputs[key].items()
-    }
-
-
-def _skipped(key: AssetKey, cause: AssetKey, how: str) -> StepResult:
+def _skipped(key: AssetKey, partition: str | None, reason: str) -> StepResult:
     now = time.time()
     return StepResult(
         key=key,
-        partition=None,
+        partition=partition,
         status=StepStatus.SKIPPED,
         started_at=now,
         finished_at=now,
-        skip_reason=f"upstream {str(cause)!r} {how}",
+        skip_reason=reason,
     )
 
 
@@ -239,7 +352,12 @@ def _step_record(
 
 
 def _result_records(
-    run_id: str, result: StepResult, graph: AssetGraph, run: Mapping[str, Any], io_kind: str
+    run_id: str,
+    result: StepResult,
+    graph: AssetGraph,
+    run: Mapping[str, Any],
+    io_kind: str,
+    provenance: str | None,
 ) -> list[Record]:
     records: list[Record] = [
         {
@@ -266,6 +384,8 @@ def _result_records(
                 "io": io_kind,
                 "data_version": result.stored.data_version,
                 "code_version": code_version(graph.specs[result.key]),
+                "inputs_signature": inputs_signature(graph, result.key),
+                "provenance": provenance,
                 "user_name": run["user_name"],
                 "host": run["host"],
                 "git_commit": run["git_commit"],

@@ -12,11 +12,12 @@ import threading
 import time
 import traceback
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assay.assets import Output
 from assay.errors import AssayError
 from assay.execution.context import AssetContext
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from assay.assets import AssetSpec, InputKind
     from assay.io.base import IOManager, StoredOutput
     from assay.keys import AssetKey
+    from assay.partitions.time_window import TimeWindow
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
 _ASSET_LOGGER = "assay.asset"
@@ -46,6 +48,7 @@ class StepInput:
     key: AssetKey
     io: IOManager
     kind: InputKind
+    partitions: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,6 +86,7 @@ def execute_step(
     partition: str | None,
     inputs: Mapping[str, StepInput],
     io: IOManager,
+    time_window: TimeWindow | None = None,
 ) -> StepResult:
     """Materialize one asset (partition); never raises for user or I/O errors."""
     started = time.time()
@@ -90,15 +94,24 @@ def execute_step(
     with _captured_logs() as logs:
         try:
             kwargs = {
-                name: source.io.load(source.key, None, source.kind)
+                name: source.io.load(source.key, source.partitions, source.kind)
                 for name, source in inputs.items()
             }
             if spec.wants_context:
                 kwargs["context"] = AssetContext(
-                    run_id=run_id, asset_key=spec.key, partition_key=partition, log=logger
+                    run_id=run_id,
+                    asset_key=spec.key,
+                    partition_key=partition,
+                    partition_time_window=time_window,
+                    log=logger,
                 )
             value = spec.fn(**kwargs)
+            explicit_version = None
+            if isinstance(value, Output):
+                value, explicit_version = value.value, value.data_version
             stored = io.write(spec.key, partition, value)
+            if explicit_version is not None:
+                stored = replace(stored, data_version=explicit_version)
         except Exception as exc:
             return StepResult(
                 key=spec.key,

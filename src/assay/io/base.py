@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from assay.errors import MaterializationError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from assay.assets import InputKind
     from assay.config import ProjectConfig
     from assay.keys import AssetKey
@@ -40,8 +42,12 @@ class IOManager(Protocol):
         """Store `value` atomically: readers see the old value or the new one, never half."""
         ...
 
-    def load(self, key: AssetKey, partition: str | None, kind: InputKind) -> Any:
-        """Load a stored value as a DataFrame, a LazyFrame or an Arrow table."""
+    def load(self, key: AssetKey, partitions: Sequence[str] | None, kind: InputKind) -> Any:
+        """Load a stored value as a DataFrame, a LazyFrame or an Arrow table.
+
+        `partitions` None loads an unpartitioned asset; a list loads those
+        partitions as one frame (an empty list: no rows, the stored schema).
+        """
         ...
 
 
@@ -63,7 +69,18 @@ _OUTPUT_TYPES = {
 }
 
 
-def missing_input(key: AssetKey, where: str) -> MaterializationError:
+def missing_input(
+    key: AssetKey, where: str, partitions: Sequence[str] = ()
+) -> MaterializationError:
+    if partitions:
+        shown = ", ".join(partitions[:5]) + (
+            f", … ({len(partitions)})" if len(partitions) > 5 else ""
+        )
+        first = partitions[0]
+        return MaterializationError(
+            f"asset {str(key)!r} has no stored partition {shown} at {where}: materialize it "
+            f"first (`assay materialize {key} --partition {first}`)"
+        )
     return MaterializationError(
         f"asset {str(key)!r} has no stored value at {where}: "
         f"materialize it first (`assay materialize {key}`)"

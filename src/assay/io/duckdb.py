@@ -14,12 +14,15 @@ from assay.locking import file_lock, foreign_holder
 from assay.versioning import data_version
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import duckdb
 
     from assay.config import ProjectConfig
     from assay.keys import AssetKey
 
 WAREHOUSE_LOCK_TIMEOUT_S = 60.0
+PARTITION_COLUMN = "_partition"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +32,8 @@ class DuckDBIO:
     `path` defaults to `<home>/warehouse.duckdb`; a relative path is taken from the
     project root. The table is replaced in one transaction, so readers see the old
     table or the new one. An unprefixed key goes to `schema` (default `main`).
+    Partitioned assets share one table with a `_partition` column; writing a
+    partition replaces its rows in one transaction.
 
     Example:
         >>> from assay import asset, DuckDBIO
@@ -68,34 +73,73 @@ class DuckDBIO:
         buffer = io.BytesIO()
         value.write_parquet(buffer)
         schema, table = self.table(key)
+        name = f'"{schema}"."{table}"'
         arrow_value = value.to_arrow()  # noqa: F841 (read by DuckDB's replacement scan)
         with self._connect(read_only=False) as con:
             con.execute("BEGIN")
             con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-            con.execute(
-                f'CREATE OR REPLACE TABLE "{schema}"."{table}" AS SELECT * FROM arrow_value'
-            )
+            if partition is None:
+                con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM arrow_value")
+            else:
+                con.execute(
+                    f"CREATE TABLE IF NOT EXISTS {name} AS "
+                    f"SELECT *, ''::VARCHAR AS {PARTITION_COLUMN} FROM arrow_value LIMIT 0"
+                )
+                con.execute(f"DELETE FROM {name} WHERE {PARTITION_COLUMN} = ?", [partition])
+                try:
+                    con.execute(
+                        f"INSERT INTO {name} BY NAME "
+                        f"SELECT *, ?::VARCHAR AS {PARTITION_COLUMN} FROM arrow_value",
+                        [partition],
+                    )
+                except Exception as exc:
+                    con.execute("ROLLBACK")
+                    raise MaterializationError(
+                        f"partition {partition!r} of {str(key)!r} does not fit the table "
+                        f"{schema}.{table}: {str(exc).splitlines()[0]}"
+                    ) from exc
             con.execute("COMMIT")
+        where = f"{self._path()}::{schema}.{table}"
         return StoredOutput(
-            location=f"{self._path()}::{schema}.{table}",
+            location=where if partition is None else f"{where}[{partition}]",
             row_count=value.height,
             byte_size=int(value.estimated_size()),
             data_version=data_version(buffer.getvalue()),
             columns=tuple((name, str(dtype)) for name, dtype in value.schema.items()),
         )
 
-    def load(self, key: AssetKey, partition: str | None, kind: InputKind) -> Any:
+    def load(self, key: AssetKey, partitions: Sequence[str] | None, kind: InputKind) -> Any:
         schema, table = self.table(key)
+        where = f"{self._path()}::{schema}.{table}"
         if not self._path().is_file():
-            raise missing_input(key, f"{self._path()}::{schema}.{table}")
+            raise missing_input(key, where, partitions or ())
+        name = f'"{schema}"."{table}"'
         with self._connect(read_only=True) as con:
             found = con.execute(
                 "SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
                 [schema, table],
             ).fetchall()
             if not found:
-                raise missing_input(key, f"{self._path()}::{schema}.{table}")
-            frame = con.sql(f'SELECT * FROM "{schema}"."{table}"').pl()
+                raise missing_input(key, where, partitions or ())
+            if partitions is None:
+                frame = con.sql(f"SELECT * FROM {name}").pl()
+            else:
+                stored = {
+                    row[0]
+                    for row in con.execute(
+                        f"SELECT DISTINCT {PARTITION_COLUMN} FROM {name} "
+                        f"WHERE {PARTITION_COLUMN} IN (SELECT unnest(?::VARCHAR[]))",
+                        [list(partitions)],
+                    ).fetchall()
+                }
+                missing = [p for p in partitions if p not in stored]
+                if missing:
+                    raise missing_input(key, where, missing)
+                frame = con.sql(
+                    f"SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM {name} "
+                    f"WHERE {PARTITION_COLUMN} IN (SELECT unnest(?::VARCHAR[]))",
+                    params=[list(partitions)],
+                ).pl()
         if kind is InputKind.LAZY:
             return frame.lazy()
         return frame.to_arrow() if kind is InputKind.ARROW else frame

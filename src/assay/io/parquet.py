@@ -12,6 +12,8 @@ from assay.io.base import StoredOutput, check_output, missing_input
 from assay.versioning import data_version
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from assay.config import ProjectConfig
     from assay.keys import AssetKey
 
@@ -84,18 +86,44 @@ class ParquetIO:
             columns=tuple((name, str(dtype)) for name, dtype in schema.items()),
         )
 
-    def load(self, key: AssetKey, partition: str | None, kind: InputKind) -> Any:
+    def load(self, key: AssetKey, partitions: Sequence[str] | None, kind: InputKind) -> Any:
         import polars as pl
 
-        path = self.path(key, partition)
-        if not path.is_file():
-            raise missing_input(key, str(path))
+        if partitions is None:
+            paths = [self.path(key, None)]
+        elif not partitions:
+            return _empty_like(self._any_partition(key), key, kind)
+        else:
+            paths = [self.path(key, p) for p in partitions]
+        missing = [
+            p for p, path in zip(partitions or [], paths, strict=False) if not path.is_file()
+        ]
+        if missing or (partitions is None and not paths[0].is_file()):
+            raise missing_input(
+                key, str(paths[0].parent.parent if partitions else paths[0]), missing
+            )
         if kind is InputKind.LAZY:
-            return pl.scan_parquet(path)
-        frame = pl.read_parquet(path)
+            return pl.scan_parquet(paths)
+        frame = pl.read_parquet(paths)
         return frame.to_arrow() if kind is InputKind.ARROW else frame
+
+    def _any_partition(self, key: AssetKey) -> Path | None:
+        folder = self._root().joinpath(*key.path)
+        return next(iter(sorted(folder.glob(f"partition=*/{DATA_FILE}"))), None)
 
     def _root(self) -> Path:
         if self.root is None:
             raise RuntimeError("ParquetIO used before bind(): a bug in assay")
         return self.root
+
+
+def _empty_like(sample: Path | None, key: AssetKey, kind: InputKind) -> Any:
+    """No partitions to read: an empty frame with the asset's stored schema."""
+    import polars as pl
+
+    if sample is None:
+        raise missing_input(key, "any partition")
+    frame = pl.DataFrame(schema=pl.read_parquet_schema(sample))
+    if kind is InputKind.LAZY:
+        return frame.lazy()
+    return frame.to_arrow() if kind is InputKind.ARROW else frame

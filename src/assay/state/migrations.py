@@ -77,6 +77,30 @@ MIGRATIONS: tuple[str, ...] = (
         is_finished BOOLEAN NOT NULL
     );
     """,
+    # 2: provenance, and the current state of every asset partition, for planning
+    """
+    ALTER TABLE materializations ADD COLUMN inputs_signature VARCHAR;
+    ALTER TABLE materializations ADD COLUMN provenance VARCHAR;
+    CREATE TABLE asset_partitions (
+        asset_key VARCHAR NOT NULL,
+        partition_key VARCHAR NOT NULL,  -- '' when the asset is unpartitioned
+        materialization_id VARCHAR,
+        run_id VARCHAR,
+        started_at TIMESTAMPTZ,
+        finished_at TIMESTAMPTZ,
+        data_version VARCHAR,
+        code_version VARCHAR,
+        inputs_signature VARCHAR,
+        provenance VARCHAR,
+        version_changed_at TIMESTAMPTZ,  -- when data_version last changed: early cut-off
+        PRIMARY KEY (asset_key, partition_key)
+    );
+    INSERT INTO asset_partitions
+    SELECT asset_key, coalesce(partition_key, ''), materialization_id, run_id, started_at,
+           finished_at, data_version, code_version, inputs_signature, provenance, finished_at
+    FROM materializations
+    QUALIFY row_number() OVER (PARTITION BY asset_key, partition_key ORDER BY finished_at DESC) = 1;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

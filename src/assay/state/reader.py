@@ -71,6 +71,18 @@ class StateReader:
             )
         return {(row["asset_key"], row["partition_key"]): row for row in rows}
 
+    def current_versions(self, asset_keys: list[str]) -> dict[tuple[str, str], str]:
+        """The data version of every stored partition of these assets ('' = unpartitioned)."""
+        with self.store.reading() as con:
+            if con is None or not asset_keys:
+                return {}
+            rows = con.execute(
+                "SELECT asset_key, partition_key, data_version FROM asset_partitions "
+                "WHERE asset_key IN (SELECT unnest(?::VARCHAR[]))",
+                [asset_keys],
+            ).fetchall()
+        return {(asset, partition): version for asset, partition, version in rows}
+
     def asset_summaries(self) -> dict[str, Row]:
         """Per asset: its last materialization time and its last step's status."""
         with self.store.reading() as con:

@@ -92,6 +92,8 @@ _TABLES: dict[str, tuple[str, tuple[str, ...], bool, dict[str, str]]] = {
             "user_name": "str",
             "host": "str",
             "git_commit": "str",
+            "inputs_signature": "str",
+            "provenance": "str",
         },
     ),
     "log": (
@@ -251,6 +253,10 @@ class StateStore:
             for kind, rows in batches.items():
                 if rows:
                     _insert(con, kind, list(rows.values()))
+            if batches["materialization"]:
+                _update_current(
+                    con, [r["materialization_id"] for r in batches["materialization"].values()]
+                )
             for death in deaths:
                 _record_death(con, death)
             _upsert_offsets(con, offsets)
@@ -345,6 +351,42 @@ def _insert(con: duckdb.DuckDBPyConnection, kind: str, rows: list[Record]) -> No
     )
     verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
     con.execute(f"{verb} INTO {table} BY NAME SELECT {select} FROM batch")
+
+
+def _update_current(con: duckdb.DuckDBPyConnection, ids: list[str]) -> None:
+    """Fold new materializations into `asset_partitions`, one row per asset partition.
+
+    `version_changed_at` moves only when the data version differs from the one
+    stored before: a re-materialization with the same content changes nothing
+    downstream (early cut-off).
+    """
+    con.execute(
+        """
+        INSERT INTO asset_partitions BY NAME
+        SELECT asset_key, coalesce(partition_key, '') AS partition_key, materialization_id,
+               run_id, started_at, finished_at, data_version, code_version, inputs_signature,
+               provenance, finished_at AS version_changed_at
+        FROM materializations
+        WHERE materialization_id IN (SELECT unnest(?::VARCHAR[]))
+        QUALIFY row_number() OVER (
+            PARTITION BY asset_key, partition_key ORDER BY finished_at DESC
+        ) = 1
+        ON CONFLICT (asset_key, partition_key) DO UPDATE SET
+            version_changed_at = CASE
+                WHEN asset_partitions.data_version IS NOT DISTINCT FROM excluded.data_version
+                THEN asset_partitions.version_changed_at ELSE excluded.version_changed_at END,
+            materialization_id = excluded.materialization_id,
+            run_id = excluded.run_id,
+            started_at = excluded.started_at,
+            finished_at = excluded.finished_at,
+            data_version = excluded.data_version,
+            code_version = excluded.code_version,
+            inputs_signature = excluded.inputs_signature,
+            provenance = excluded.provenance
+        WHERE excluded.finished_at >= asset_partitions.finished_at
+        """,
+        [ids],
+    )
 
 
 def _record_death(con: duckdb.DuckDBPyConnection, death: Record) -> None:
