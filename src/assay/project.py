@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from assay.graph import AssetGraph
     from assay.io.base import IOManager
     from assay.keys import AssetKey
+    from assay.planning.plan import Plan
     from assay.state.reader import StateReader
 
 
@@ -65,21 +66,62 @@ class Project:
             self._bound[slot] = chosen.bind(self.config)
         return self._bound[slot]
 
+    def plan(
+        self,
+        selection: str | Sequence[str] | None = None,
+        *,
+        partitions: PartitionSelection | Sequence[str] | None = None,
+        partition_range: tuple[str, str] | None = None,
+        force: bool = False,
+        now: datetime | None = None,
+    ) -> Plan:
+        """What a materialization of the selection would run, and why; nothing runs.
+
+        Example:
+            >>> plan = project.plan("+daily_revenue")  # doctest: +SKIP
+            >>> for step in plan.steps:  # doctest: +SKIP
+            ...     print(step.key, [step.describe(r) for r in step.reasons])
+        """
+        from assay.planning.plan import build_plan
+
+        now = now or datetime.now(UTC)
+        keys = parse_selection(selection).resolve(self.graph)
+        scope = set(keys) | self.graph.upstream_of(keys)
+        states = self.state.partition_states(sorted(str(k) for k in scope))
+        chosen = _partition_selection(partitions, partition_range)
+        return build_plan(self.graph, keys, states, chosen, now, force=force)
+
+    def _unplanned(
+        self,
+        selection: str | Sequence[str] | None,
+        partitions: PartitionSelection | Sequence[str] | None,
+        partition_range: tuple[str, str] | None,
+        now: datetime,
+    ) -> Plan:
+        """Every selected asset partition, without reading the state store (it is held)."""
+        from assay.planning.plan import build_plan
+
+        keys = parse_selection(selection).resolve(self.graph)
+        chosen = _partition_selection(partitions, partition_range)
+        return build_plan(self.graph, keys, {}, chosen, now, force=True)
+
     def materialize(
         self,
         selection: str | Sequence[str] | None = None,
         *,
         partitions: PartitionSelection | Sequence[str] | None = None,
         partition_range: tuple[str, str] | None = None,
+        force: bool = False,
         reporter: RunReporter | None = None,
         now: datetime | None = None,
     ) -> RunResult:
-        """Materialize the selected assets in dependency order, in this process.
+        """Materialize what the plan says is stale (with `force`, everything selected).
 
         Args:
             selection: dbt-style selection (everything when None).
-            partitions: partition keys to materialize of each partitioned asset.
+            partitions: partition keys to consider for each partitioned asset.
             partition_range: `(first, last)` keys, both included.
+            force: run every selected asset partition, stale or not.
             reporter: receives progress (the CLI prints it).
             now: the current time for time partitions (default: now).
 
@@ -88,19 +130,22 @@ class Project:
         from assay.execution.runner import RunTarget, run_materialization
 
         now = now or datetime.now(UTC)
-        parsed = parse_selection(selection)
-        chosen = _partition_selection(partitions, partition_range)
-        targets = [
-            RunTarget(
-                key=key,
-                partitions=None
-                if self.graph.specs[key].partitions is None
-                else chosen.resolve(self.graph.specs[key].partitions, now),  # type: ignore[arg-type]
+        try:
+            plan = self.plan(
+                selection,
+                partitions=partitions,
+                partition_range=partition_range,
+                force=force,
+                now=now,
             )
-            for key in parsed.resolve(self.graph)
-        ]
+        except StateLockedError as exc:
+            if not force:
+                raise StateLockedError(f"{exc}; or pass --force to run without a plan") from None
+            plan = self._unplanned(selection, partitions, partition_range, now)
+        targets = [RunTarget(key=step.key, partitions=step.partitions) for step in plan.steps]
+        chosen = _partition_selection(partitions, partition_range)
+        label = str(parse_selection(selection)) + ("" if chosen.is_everything else f" [{chosen}]")
         upstream = sorted({str(up) for t in targets for up in self.graph.upstream[t.key]})
-        label = str(parsed) + ("" if chosen.is_everything else f" [{chosen}]")
         try:
             versions = self.state.current_versions(upstream)
         except StateLockedError:
@@ -112,7 +157,7 @@ class Project:
             graph=self.graph,
             targets=targets,
             io_for=self.io_for,
-            selection=label,
+            selection=label + (" --force" if force else ""),
             now=now,
             versions=versions,
             reporter=reporter,

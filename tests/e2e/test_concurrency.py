@@ -143,28 +143,18 @@ def test_a_foreign_holder_is_named_and_records_land_once_it_lets_go(make_project
     root = make_project("slow")
     code, _, err = run_assay(root, "materialize", "step_00", step_s="0")
     assert code == 0, err
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
-            "print('open', flush=True); time.sleep(60)",
-            str(root / ".assay/assay.duckdb"),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "open"
-        code, out, err = run_assay(root, "materialize", step_s="0.01")
-        assert code == 0, err
-        assert f"(PID {holder.pid})" in err
-        assert "records are safe in" in err
-        assert err.count("held by") == 1
-    finally:
-        holder.kill()
-        holder.wait()
-        holder.stdout.close()
+    with foreign_holder(root / ".assay/assay.duckdb") as holder:
+        # planning needs the store: it says who holds it and how to go on
+        refused, _, refusal = run_assay(root, "materialize", step_s="0.01")
+        # --force runs without a plan: the run goes on and journals every record
+        code, _, err = run_assay(root, "materialize", "--force", step_s="0.01")
+    assert refused == 2
+    assert "held open by" in refusal and f"(PID {holder.pid})" in refusal
+    assert "pass --force to run without a plan" in refusal
+    assert code == 0, err
+    assert f"(PID {holder.pid})" in err
+    assert "records are safe in" in err
+    assert err.count("held by") == 1
     code, out, err = run_assay(root, "runs", "--json")
     assert code == 0, err
     assert [r["succeeded_count"] for r in json.loads(out)] == [10, 1]
@@ -173,24 +163,8 @@ def test_a_foreign_holder_is_named_and_records_land_once_it_lets_go(make_project
 def test_readers_name_a_foreign_holder_and_exit_2(make_project):
     root = make_project("slow")
     run_assay(root, "materialize", "step_00", step_s="0")
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
-            "print('open', flush=True); time.sleep(60)",
-            str(root / ".assay/assay.duckdb"),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "open"
+    with foreign_holder(root / ".assay/assay.duckdb") as holder:
         code, _, err = run_assay(root, "runs")
-    finally:
-        holder.kill()
-        holder.wait()
-        holder.stdout.close()
     assert code == 2
     assert err.startswith("Error: the state store")
     assert "held open by python" in err

@@ -33,7 +33,8 @@ def test_example_shop_materializes_end_to_end(tmp_path, monkeypatch):
     finally:
         con.close()
     assert round(daily, 2) == round(per_customer["revenue"].sum(), 2)
-    again = project.materialize()  # deterministic generation: same data versions
+    assert project.plan().is_empty  # nothing changed: nothing to do
+    again = project.materialize(force=True)  # deterministic generation: same data versions
     versions = {str(s.key): (s.stored.data_version if s.stored else None) for s in result.steps}
     assert versions == {
         str(s.key): (s.stored.data_version if s.stored else None) for s in again.steps

@@ -76,22 +76,33 @@ def list_command(
 @click.command("materialize")
 @SELECTION
 @partition_options
+@click.option("--force", is_flag=True, help="Run every selected partition, stale or not.")
 @project_options
 def materialize_command(
     selection: tuple[str, ...],
     partition_keys: tuple[str, ...],
     first: str | None,
     last: str | None,
+    force: bool,
     module: str | None,
     file_: str | None,
     home: str | None,
 ) -> None:
-    """Materialize the selected assets (all when none) in dependency order."""
+    """Materialize what is stale among the selected assets (all when none).
+
+    Runs exactly what `assay plan` shows, in dependency order; `--force` runs
+    every selected asset partition.
+    """
     from assay.errors import RunFailedError
 
     chosen = partition_selection(partition_keys, first, last)
     project = open_project(module, file_, home)
-    result = project.materialize(selection, partitions=chosen, reporter=_TerminalReporter())
+    result = project.materialize(
+        selection, partitions=chosen, force=force, reporter=_TerminalReporter()
+    )
+    if not result.steps:
+        click.echo("Nothing to materialize: everything selected is fresh (--force runs it anyway).")
+        return
     counts = result.counts()
     summary = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
     if not result.success:

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     import duckdb
+    import polars as pl
 
 Row = dict[str, Any]
 
@@ -82,6 +83,40 @@ class StateReader:
                 [asset_keys],
             ).fetchall()
         return {(asset, partition): version for asset, partition, version in rows}
+
+    def partition_states(self, asset_keys: list[str]) -> dict[str, pl.DataFrame]:
+        """Per asset, the current state of each stored partition, for planning.
+
+        Columns: partition_key ('' when unpartitioned), started and changed
+        (epoch seconds: when its materialization started; when its data version
+        last changed), code_version, inputs_signature.
+        """
+        with self.store.reading() as con:
+            if con is None or not asset_keys:
+                return {}
+            frame = con.sql(
+                "SELECT asset_key, partition_key, epoch(started_at) AS started, "
+                "epoch(version_changed_at) AS changed, code_version, inputs_signature "
+                "FROM asset_partitions WHERE asset_key IN (SELECT unnest(?::VARCHAR[]))",
+                params=[asset_keys],
+            ).pl()
+        return {
+            str(name[0]): part.drop("asset_key")
+            for name, part in frame.partition_by("asset_key", as_dict=True).items()
+        }
+
+    def stored_partition(self, asset_key: str, partition_key: str) -> Row:
+        """The current stored state of one asset partition ('' = unpartitioned), or {}."""
+        with self.store.reading() as con:
+            if con is None:
+                return {}
+            rows = _rows(
+                con,
+                "SELECT data_version, code_version, finished_at, run_id, provenance "
+                "FROM asset_partitions WHERE asset_key = ? AND partition_key = ?",
+                [asset_key, partition_key],
+            )
+        return rows[0] if rows else {}
 
     def asset_summaries(self) -> dict[str, Row]:
         """Per asset: its last materialization time and its last step's status."""

@@ -1,0 +1,100 @@
+"""`assay plan` and `assay why`: what is stale, and why."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from assay.cli.options import (
+    json_option,
+    open_project,
+    partition_options,
+    partition_selection,
+    print_json,
+    project_options,
+)
+
+if TYPE_CHECKING:
+    from assay.keys import AssetKey
+    from assay.planning.plan import Plan
+    from assay.project import Project
+
+
+@click.command("plan")
+@click.argument("selection", nargs=-1)
+@partition_options
+@click.option("--exit-code", is_flag=True, help="Exit 1 when anything is stale (for CI).")
+@json_option
+@project_options
+def plan_command(
+    selection: tuple[str, ...],
+    partition_keys: tuple[str, ...],
+    first: str | None,
+    last: str | None,
+    exit_code: bool,
+    as_json: bool,
+    module: str | None,
+    file_: str | None,
+    home: str | None,
+) -> None:
+    """Show what `assay materialize` would run, and why; runs nothing."""
+    project = open_project(module, file_, home)
+    chosen = partition_selection(partition_keys, first, last)
+    plan = project.plan(selection, partitions=chosen)
+    if as_json:
+        print_json({"steps": plan.to_dicts(), "partition_count": plan.partition_count})
+    else:
+        _print_plan(plan)
+    if exit_code and not plan.is_empty:
+        raise SystemExit(1)
+
+
+def _print_plan(plan: Plan) -> None:
+    if plan.is_empty:
+        click.echo("Nothing to do: every selected asset partition is fresh.")
+        return
+    for step in plan.steps:
+        size = (
+            ""
+            if step.definition is None
+            else f"  {step.count} of {step.definition.size(plan.now)} partitions"
+        )
+        click.echo(click.style(str(step.key), bold=True) + click.style(size, dim=True))
+        for reason in step.reasons:
+            click.echo(f"  {step.describe(reason)}")
+    total = plan.partition_count
+    click.echo(
+        f"\n{len(plan.steps)} assets, {total} asset partition{'s' * (total != 1)} to materialize."
+    )
+
+
+@click.command("why")
+@click.argument("asset")
+@click.option("--partition", "-p", "partition", metavar="KEY", help="The partition to explain.")
+@json_option
+@project_options
+def why_command(
+    asset: str,
+    partition: str | None,
+    as_json: bool,
+    module: str | None,
+    file_: str | None,
+    home: str | None,
+) -> None:
+    """Explain one asset partition: fresh or stale, and the root causes."""
+    from assay.planning.why import explain
+
+    project = open_project(module, file_, home)
+    (key,) = project.select(asset)
+    explanation = explain(
+        project.graph, project.plan(f"+{key}"), key, partition, _versions(project, key, partition)
+    )
+    if as_json:
+        print_json(explanation)
+        return
+    click.echo(explanation["text"])
+
+
+def _versions(project: Project, key: AssetKey, partition: str | None) -> dict[str, Any]:
+    return project.state.stored_partition(str(key), partition or "")

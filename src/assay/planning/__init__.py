@@ -1,0 +1,1 @@
+"""Planning: which asset partitions are stale, and why, without running anything."""

@@ -1,0 +1,163 @@
+"""`build_plan`: what must be materialized, and why, for a selection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from assay.partitions.subset import PartitionSubset
+from assay.planning.staleness import StaleKind, StaleReason, assess
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from datetime import datetime
+
+    import polars as pl
+
+    from assay.graph import AssetGraph
+    from assay.keys import AssetKey
+    from assay.partitions.base import PartitionsDefinition
+    from assay.partitions.selection import PartitionSelection
+    from assay.planning.staleness import AssetStaleness
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlannedStep:
+    """An asset and the partitions of it to materialize (None: unpartitioned), with reasons."""
+
+    key: AssetKey
+    partitions: PartitionSubset | None
+    reasons: tuple[StaleReason, ...]
+    definition: PartitionsDefinition | None
+
+    @property
+    def count(self) -> int:
+        return 1 if self.partitions is None else len(self.partitions)
+
+    def describe(self, reason: StaleReason) -> str:
+        """`2024-01-01..2024-03-31 (91): upstream raw_orders changed (2024-01-03)`."""
+        where = "" if self.definition is None else f"{self.definition.fold(reason.partitions)}: "
+        return where + describe_reason(reason)
+
+
+def describe_reason(reason: StaleReason) -> str:
+    """A reason in words."""
+    kind = reason.kind
+    if kind is StaleKind.CODE_CHANGED:
+        return f"code version changed ({_short(reason.old)} → {_short(reason.new)})"
+    if kind is StaleKind.DEPS_CHANGED:
+        old = set(filter(None, (reason.old or "").split(",")))
+        new = set(filter(None, (reason.new or "").split(",")))
+        changes = [f"+{k}" for k in sorted(new - old)] + [f"-{k}" for k in sorted(old - new)]
+        return f"dependencies changed ({', '.join(changes)})"
+    up_where = f" ({reason.upstream_partitions})" if reason.upstream_partitions else ""
+    if kind is StaleKind.INPUT_CHANGED:
+        return f"upstream {reason.upstream} changed{up_where}"
+    if kind is StaleKind.UPSTREAM_STALE:
+        return f"upstream {reason.upstream} is stale{up_where}"
+    return kind.value
+
+
+def _short(version: str | None) -> str:
+    if version is None:
+        return "none"
+    return version[:8] if len(version) > 12 else version
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    """The ordered asset partitions to materialize, each with its reasons."""
+
+    steps: tuple[PlannedStep, ...]
+    now: datetime
+    staleness: Mapping[AssetKey, AssetStaleness]
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.steps
+
+    @property
+    def partition_count(self) -> int:
+        return sum(step.count for step in self.steps)
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        """One entry per step, JSON-ready (what `assay plan --json` prints)."""
+        return [
+            {
+                "asset": str(step.key),
+                "partitions": None
+                if step.definition is None or step.partitions is None
+                else step.definition.fold(step.partitions),
+                "count": step.count,
+                "reasons": sorted({r.kind.value for r in step.reasons}),
+                "details": [
+                    {
+                        "kind": r.kind.value,
+                        "partitions": None
+                        if step.definition is None
+                        else step.definition.fold(r.partitions & (step.partitions or r.partitions)),
+                        "upstream": None if r.upstream is None else str(r.upstream),
+                        "old": r.old,
+                        "new": r.new,
+                        "description": describe_reason(r),
+                    }
+                    for r in step.reasons
+                ],
+            }
+            for step in self.steps
+        ]
+
+    def to_polars(self) -> pl.DataFrame:
+        """One row per (asset, reason), with the partitions folded into ranges."""
+        import polars as pl
+
+        rows = [
+            {**{k: v for k, v in step.items() if k != "details"}, **detail}
+            for step in self.to_dicts()
+            for detail in step["details"]
+        ]
+        return pl.DataFrame(rows)
+
+
+def build_plan(
+    graph: AssetGraph,
+    keys: Sequence[AssetKey],
+    states: Mapping[str, pl.DataFrame],
+    partitions: PartitionSelection,
+    now: datetime,
+    *,
+    force: bool = False,
+) -> Plan:
+    """Compute which asset partitions of `keys` are stale, and why, without running anything.
+
+    Staleness is transitive: an asset partition that reads a stale upstream
+    partition is stale too, whether or not that upstream is selected.
+    """
+    scope = set(keys) | graph.upstream_of(keys)
+    staleness = assess(graph, scope, states, now)
+    steps = []
+    for key in graph.ordered(keys):
+        definition = graph.specs[key].partitions
+        state = staleness[key]
+        chosen = (
+            PartitionSubset.from_range(0, 1)
+            if definition is None
+            else partitions.resolve(definition, now)
+        )
+        wanted = chosen if force else state.stale_subset & chosen
+        if not wanted:
+            continue
+        reasons = tuple(reason for reason in state.reasons if reason.partitions & wanted) or (
+            (StaleReason(kind=StaleKind.FORCED, partitions=wanted),) if force else ()
+        )
+        if force and (rest := wanted - state.stale_subset):
+            reasons = (*reasons, StaleReason(kind=StaleKind.FORCED, partitions=rest))
+        steps.append(
+            PlannedStep(
+                key=key,
+                partitions=None if definition is None else wanted,
+                reasons=reasons,
+                definition=definition,
+            )
+        )
+    return Plan(steps=tuple(steps), now=now, staleness=staleness)
