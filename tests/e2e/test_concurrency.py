@@ -93,8 +93,9 @@ def test_runs_answers_while_a_run_is_going(make_project):
 
 def test_two_materialize_processes_both_complete_with_every_record(make_project):
     root = make_project("slow")
-    first = start_assay(root, "materialize", step_s="0.05")
-    second = start_assay(root, "materialize", step_s="0.05")
+    # --force: each plans everything, whatever the other has finished by then
+    first = start_assay(root, "materialize", "--force", step_s="0.05")
+    second = start_assay(root, "materialize", "--force", step_s="0.05")
     for process in (first, second):
         _, err = process.communicate(timeout=120)
         assert process.returncode == 0, err
@@ -149,7 +150,8 @@ def test_a_foreign_holder_is_named_and_records_land_once_it_lets_go(make_project
         # --force runs without a plan: the run goes on and journals every record
         code, _, err = run_assay(root, "materialize", "--force", step_s="0.01")
     assert refused == 2
-    assert "held open by" in refusal and f"(PID {holder.pid})" in refusal
+    assert "held open by" in refusal
+    assert f"(PID {holder.pid})" in refusal
     assert "pass --force to run without a plan" in refusal
     assert code == 0, err
     assert f"(PID {holder.pid})" in err
