@@ -94,7 +94,7 @@ def _import_module(name: str, root: Path) -> ModuleType:
         sys.path.insert(0, root_text)
     _forget_foreign(name, root)
     try:
-        return importlib.import_module(name)
+        return _fresh(importlib.import_module(name))
     except ModuleNotFoundError as exc:
         if exc.name and name.startswith(exc.name):
             raise ConfigError(
@@ -104,6 +104,22 @@ def _import_module(name: str, root: Path) -> ModuleType:
         raise _import_failure(name, exc) from exc
     except Exception as exc:
         raise _import_failure(name, exc) from exc
+
+
+_IMPORTED_AT: dict[str, int] = {}
+
+
+def _fresh(module: ModuleType) -> ModuleType:
+    """The module, reloaded if its file changed since it was imported (notebooks, tests)."""
+    origin = getattr(module, "__file__", None)
+    if origin is None:
+        return module
+    mtime = Path(origin).stat().st_mtime_ns
+    seen = _IMPORTED_AT.setdefault(module.__name__, mtime)
+    if seen != mtime:
+        module = importlib.reload(module)
+        _IMPORTED_AT[module.__name__] = mtime
+    return module
 
 
 def _import_file(path: Path) -> ModuleType:

@@ -18,6 +18,7 @@ import copy
 import hashlib
 import inspect
 import linecache
+import os
 import textwrap
 from functools import cache
 from typing import TYPE_CHECKING
@@ -73,9 +74,21 @@ def _function_node(fn: object) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
     return first if isinstance(first, ast.FunctionDef | ast.AsyncFunctionDef) else None
 
 
-@cache
 def _functions_by_line(filename: str) -> dict[int, ast.FunctionDef | ast.AsyncFunctionDef]:
     """Every function in a file, by the first line of its code object (decorator or def)."""
+    try:
+        stat = os.stat(filename)
+    except OSError:
+        return {}
+    return _parse_functions(filename, stat.st_mtime_ns, stat.st_size)
+
+
+@cache
+def _parse_functions(
+    filename: str, mtime_ns: int, size: int
+) -> dict[int, ast.FunctionDef | ast.AsyncFunctionDef]:
+    """Parsed once per version of the file (its modification time and size)."""
+    linecache.checkcache(filename)
     lines = linecache.getlines(filename)
     if not lines:
         return {}

@@ -147,9 +147,7 @@ def build_plan(
         wanted = chosen if force else state.stale_subset & chosen
         if not wanted:
             continue
-        reasons = tuple(reason for reason in state.reasons if reason.partitions & wanted) or (
-            (StaleReason(kind=StaleKind.FORCED, partitions=wanted),) if force else ()
-        )
+        reasons = tuple(reason for reason in state.reasons if reason.partitions & wanted)
         if force and (rest := wanted - state.stale_subset):
             reasons = (*reasons, StaleReason(kind=StaleKind.FORCED, partitions=rest))
         steps.append(
