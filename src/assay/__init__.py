@@ -6,7 +6,7 @@ inside the functions that use them, so `assay --help` stays instant.
 
 from __future__ import annotations
 
-from assay.assets import AssetIn, AssetSpec, Output, asset
+from assay.assets import AssetIn, AssetSpec, Output, asset, source_asset
 from assay.definitions import Definitions
 from assay.errors import AssayError
 from assay.execution.context import AssetContext
@@ -58,4 +58,5 @@ __all__ = [
     "__version__",
     "asset",
     "load",
+    "source_asset",
 ]

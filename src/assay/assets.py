@@ -85,6 +85,12 @@ class AssetSpec:
     code_version: str | None = None
     io: IOManager | None = None
     partitions: PartitionsDefinition | None = None
+    is_source: bool = False
+
+    @property
+    def is_observable(self) -> bool:
+        """A source asset with an observe function."""
+        return self.is_source and self.fn is not _not_observable
 
     @property
     def is_partitioned(self) -> bool:
@@ -287,3 +293,71 @@ def _check_tags(tags: Mapping[str, str], where: str) -> dict[str, str]:
             )
         checked[_check_name(tag_key, "tag key", where)] = tag_value
     return checked
+
+
+def source_asset(
+    fn: Callable[..., Any] | str | None = None,
+    /,
+    *,
+    key_prefix: str | Iterable[str] | None = None,
+    group: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    owners: Iterable[str] | None = None,
+    description: str | None = None,
+    partitions: PartitionsDefinition | None = None,
+    io: IOManager | None = None,
+) -> Any:
+    """Declare data that assay does not produce (files dropped in a folder, a table).
+
+    Decorate an observe function to let assay notice when the data changes: it
+    returns the current data version (a string), or, for a partitioned source, a
+    dict from partition key to version. `assay observe` records what it returns;
+    a changed version makes the partitions downstream stale. Without an observe
+    function, give the name: `exports = source_asset("exports")`.
+
+    Example:
+        >>> @source_asset(group="raw")
+        ... def order_files() -> str:
+        ...     "Daily CSV exports from the shop."
+        ...     return "2024-06-01T00:00"
+        >>> order_files.is_source
+        True
+    """
+
+    def decorate(func: Callable[..., Any] | None, name: str | None = None) -> AssetSpec:
+        where = f"@source_asset {name or getattr(func, '__qualname__', func)!r}"
+        wants_context = False
+        if func is not None:
+            params = set(inspect.signature(func).parameters)
+            if params - {CONTEXT_PARAM}:
+                raise DefinitionError(
+                    f"{where}: an observe function takes no inputs (only `context`), got "
+                    f"{', '.join(sorted(params - {CONTEXT_PARAM}))}"
+                )
+            wants_context = CONTEXT_PARAM in params
+        prefix = () if key_prefix is None else AssetKey.parse(_as_key_text(key_prefix)).path
+        key_name = name if name is not None else getattr(func, "__name__", "")
+        return AssetSpec(
+            key=AssetKey((*prefix, key_name)),
+            fn=func if func is not None else _not_observable,
+            group=_check_name(group or DEFAULT_GROUP, "group", where),
+            tags=_check_tags(tags or {}, where),
+            owners=tuple(owners or ()),
+            description=description if description is not None else inspect.getdoc(func),
+            wants_context=wants_context,
+            io=io,
+            partitions=_check_partitions(partitions, where),
+            is_source=True,
+            code_version="source",
+        )
+
+    if isinstance(fn, str):
+        return decorate(None, fn)
+    if fn is not None:
+        return decorate(fn)
+    return decorate
+
+
+def _not_observable() -> None:
+    """The stand-in observe function of a source asset that has none."""
+    return None

@@ -9,6 +9,7 @@
     ├── ConfigError             pyproject.toml, ASSAY_MODULE or a CLI option is wrong
     ├── StateError              the state store cannot be read or written
     │   └── StateLockedError    another process holds the state store
+    ├── ObservationError        a source's observe function failed; nothing recorded
     ├── MaterializationError    user code or I/O failed in a step           (exit 1)
     └── RunFailedError          a run finished with failed steps            (exit 1)
 
@@ -61,6 +62,10 @@ class StateError(AssayError):
 
 class StateLockedError(StateError):
     """Another process holds the state store for longer than we can wait."""
+
+
+class ObservationError(AssayError):
+    """An observe function raised or returned something that is not a version."""
 
 
 class MaterializationError(AssayError):

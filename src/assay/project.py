@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import os
     from collections.abc import Sequence
 
+    from assay.execution.observe import ObserveResult
     from assay.execution.runner import RunReporter, RunResult
     from assay.graph import AssetGraph
     from assay.io.base import IOManager
@@ -90,6 +91,21 @@ class Project:
         states = self.state.partition_states(sorted(str(k) for k in scope))
         chosen = _partition_selection(partitions, partition_range)
         return build_plan(self.graph, keys, states, chosen, now, force=force)
+
+    def observe(
+        self, selection: str | Sequence[str] | None = None, *, now: datetime | None = None
+    ) -> ObserveResult:
+        """Run the observe functions of the selected source assets and record their versions.
+
+        Raises:
+            ObservationError: an observe function failed; nothing was recorded.
+        """
+        from assay.execution.observe import run_observation
+
+        keys = parse_selection(selection).resolve(self.graph)
+        return run_observation(
+            config=self.config, graph=self.graph, keys=keys, now=now or datetime.now(UTC)
+        )
 
     def _unplanned(
         self,

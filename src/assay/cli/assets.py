@@ -53,7 +53,9 @@ def list_command(
                 "owners": list(spec.owners),
                 "description": spec.description,
                 "last_materialization": summary.get("materialized_at"),
-                "status": summary.get("last_status") or "never materialized",
+                "status": "source"
+                if spec.is_source
+                else summary.get("last_status") or "never materialized",
             }
         )
     if as_json:

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from assay.cli.assets import graph_command, list_command, materialize_command
-from assay.cli.plan import plan_command, why_command
+from assay.cli.plan import observe_command, plan_command, why_command
 from assay.cli.runs import runs_group
 from assay.errors import AssayError
 from assay.version import __version__
@@ -53,5 +53,6 @@ main.add_command(list_command)
 main.add_command(materialize_command)
 main.add_command(plan_command)
 main.add_command(why_command)
+main.add_command(observe_command)
 main.add_command(graph_command)
 main.add_command(runs_group)

@@ -98,3 +98,38 @@ def why_command(
 
 def _versions(project: Project, key: AssetKey, partition: str | None) -> dict[str, Any]:
     return project.state.stored_partition(str(key), partition or "")
+
+
+@click.command("observe")
+@click.argument("selection", nargs=-1)
+@json_option
+@project_options
+def observe_command(
+    selection: tuple[str, ...],
+    as_json: bool,
+    module: str | None,
+    file_: str | None,
+    home: str | None,
+) -> None:
+    """Record the current data version of the selected source assets."""
+    project = open_project(module, file_, home)
+    result = project.observe(selection)
+    rows = [
+        {"asset": str(o.key), "partition": o.partition, "data_version": o.data_version}
+        for o in result.observations
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        click.echo(
+            "No observable source assets selected "
+            "(decorate an observe function with @source_asset)."
+        )
+        return
+    for row in rows:
+        where = f"[{row['partition']}]" if row["partition"] else ""
+        click.echo(f"  observed {row['asset']}{where}: {row['data_version']}")
+    click.echo(
+        f"Recorded {len(rows)} observation{'s' * (len(rows) != 1)} (run {result.run_id[:8]})."
+    )

@@ -119,7 +119,7 @@ def run_materialization(
     steps = [
         (t.key, i) for t in targets for i in (t.partitions if t.partitions is not None else [None])
     ]
-    run = _run_record(run_id, selection, config.root, len(steps))
+    run = run_record(run_id, selection, config.root, len(steps))
     journal.append(run, durable=True)
     reporter.run_started(run_id, [step_key(k, _key_of(graph, k, i)) for k, i in steps])
     indexer = _Indexer(store, reporter)
@@ -318,7 +318,7 @@ def _skipped(key: AssetKey, partition: str | None, reason: str) -> StepResult:
     )
 
 
-def _run_record(run_id: str, selection: str, root: Path, step_count: int) -> Record:
+def run_record(run_id: str, selection: str, root: Path, step_count: int) -> Record:
     pid = os.getpid()
     return {
         "type": "run",

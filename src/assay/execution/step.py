@@ -119,7 +119,7 @@ def execute_step(
                 status=StepStatus.FAILED,
                 started_at=started,
                 finished_at=time.time(),
-                error=_one_line(exc, spec),
+                error=describe_exception(exc, spec),
                 traceback=_user_traceback(exc),
                 logs=tuple(logs),
             )
@@ -134,7 +134,7 @@ def execute_step(
     )
 
 
-def _one_line(exc: BaseException, spec: AssetSpec) -> str:
+def describe_exception(exc: BaseException, spec: AssetSpec) -> str:
     """`ValueError: bad value (pipeline.py:12)`, or an assay error's own message.
 
     The location is the deepest frame in the asset's own file, else the deepest

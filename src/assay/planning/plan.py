@@ -53,6 +53,8 @@ def describe_reason(reason: StaleReason) -> str:
     up_where = f" ({reason.upstream_partitions})" if reason.upstream_partitions else ""
     if kind is StaleKind.INPUT_CHANGED:
         return f"upstream {reason.upstream} changed{up_where}"
+    if kind is StaleKind.SOURCE_CHANGED:
+        return f"source {reason.upstream} changed{up_where}"
     if kind is StaleKind.UPSTREAM_STALE:
         return f"upstream {reason.upstream} is stale{up_where}"
     return kind.value
@@ -137,6 +139,8 @@ def build_plan(
     staleness = assess(graph, scope, states, now)
     steps = []
     for key in graph.ordered(keys):
+        if graph.specs[key].is_source:
+            continue  # observed, not materialized
         definition = graph.specs[key].partitions
         state = staleness[key]
         chosen = (

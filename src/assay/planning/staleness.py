@@ -35,6 +35,7 @@ class StaleKind(StrEnum):
     CODE_CHANGED = "code changed"
     DEPS_CHANGED = "dependencies changed"
     INPUT_CHANGED = "input changed"
+    SOURCE_CHANGED = "source changed"
     UPSTREAM_STALE = "upstream stale"
     FORCED = "forced"
 
@@ -91,6 +92,15 @@ def assess(
         definition = spec.partitions
         n = size_of(definition, now)
         columns = _dense(states.get(str(key)), definition, n, now)
+        if spec.is_source:  # observed, never materialized: only its changes matter
+            found[key] = AssetStaleness(
+                key=key,
+                size=n,
+                stale=pl.repeat(False, n, eager=True),
+                changed_at=columns["changed"],
+                reasons=(),
+            )
+            continue
         materialized = columns["started"].is_not_null()
         reasons: list[StaleReason] = []
         stale = ~materialized
@@ -136,9 +146,14 @@ def assess(
                 stale = stale | changed
                 first_start = columns["started"].filter(changed).min()
                 up_changed = upstream.changed_at > first_start
+                kind = (
+                    StaleKind.SOURCE_CHANGED
+                    if graph.specs[up].is_source
+                    else StaleKind.INPUT_CHANGED
+                )
                 reasons.append(
                     StaleReason(
-                        kind=StaleKind.INPUT_CHANGED,
+                        kind=kind,
                         partitions=_subset(changed),
                         upstream=up,
                         upstream_partitions=_fold(graph.specs[up].partitions, up_changed),

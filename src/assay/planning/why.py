@@ -16,7 +16,13 @@ if TYPE_CHECKING:
 
 MAX_PARTITIONS_SHOWN = 3
 ROOT_KINDS = frozenset(
-    {StaleKind.MISSING, StaleKind.CODE_CHANGED, StaleKind.DEPS_CHANGED, StaleKind.INPUT_CHANGED}
+    {
+        StaleKind.MISSING,
+        StaleKind.CODE_CHANGED,
+        StaleKind.DEPS_CHANGED,
+        StaleKind.INPUT_CHANGED,
+        StaleKind.SOURCE_CHANGED,
+    }
 )
 
 

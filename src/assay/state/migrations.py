@@ -101,6 +101,17 @@ MIGRATIONS: tuple[str, ...] = (
     FROM materializations
     QUALIFY row_number() OVER (PARTITION BY asset_key, partition_key ORDER BY finished_at DESC) = 1;
     """,
+    # 3: observations of source assets
+    """
+    CREATE TABLE observations (
+        observation_id VARCHAR PRIMARY KEY,
+        run_id VARCHAR NOT NULL,
+        asset_key VARCHAR NOT NULL,
+        partition_key VARCHAR,
+        data_version VARCHAR NOT NULL,
+        observed_at TIMESTAMPTZ NOT NULL
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

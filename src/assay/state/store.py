@@ -96,6 +96,19 @@ _TABLES: dict[str, tuple[str, tuple[str, ...], bool, dict[str, str]]] = {
             "provenance": "str",
         },
     ),
+    "observation": (
+        "observations",
+        ("observation_id",),
+        False,
+        {
+            "observation_id": "str",
+            "run_id": "str",
+            "asset_key": "str",
+            "partition_key": "str",
+            "data_version": "str",
+            "observed_at": "time",
+        },
+    ),
     "log": (
         "step_logs",
         ("run_id", "step_key", "seq"),
@@ -253,10 +266,13 @@ class StateStore:
             for kind, rows in batches.items():
                 if rows:
                     _insert(con, kind, list(rows.values()))
-            if batches["materialization"]:
-                _update_current(
-                    con, [r["materialization_id"] for r in batches["materialization"].values()]
-                )
+            for kind, id_column, source in (
+                ("materialization", "materialization_id", _FROM_MATERIALIZATIONS),
+                ("observation", "observation_id", _FROM_OBSERVATIONS),
+            ):
+                if batches[kind]:
+                    ids = [row[id_column] for row in batches[kind].values()]
+                    _update_current(con, ids, source)
             for death in deaths:
                 _record_death(con, death)
             _upsert_offsets(con, offsets)
@@ -353,21 +369,34 @@ def _insert(con: duckdb.DuckDBPyConnection, kind: str, rows: list[Record]) -> No
     con.execute(f"{verb} INTO {table} BY NAME SELECT {select} FROM batch")
 
 
-def _update_current(con: duckdb.DuckDBPyConnection, ids: list[str]) -> None:
-    """Fold new materializations into `asset_partitions`, one row per asset partition.
+_FROM_MATERIALIZATIONS = """
+    SELECT asset_key, coalesce(partition_key, '') AS partition_key, materialization_id,
+           run_id, started_at, finished_at, data_version, code_version, inputs_signature,
+           provenance, finished_at AS version_changed_at
+    FROM materializations
+    WHERE materialization_id IN (SELECT unnest(?::VARCHAR[]))
+"""
+_FROM_OBSERVATIONS = """
+    SELECT asset_key, coalesce(partition_key, '') AS partition_key,
+           observation_id AS materialization_id, run_id, observed_at AS started_at,
+           observed_at AS finished_at, data_version, 'source' AS code_version,
+           '' AS inputs_signature, NULL AS provenance, observed_at AS version_changed_at
+    FROM observations
+    WHERE observation_id IN (SELECT unnest(?::VARCHAR[]))
+"""
 
-    `version_changed_at` moves only when the data version differs from the one
-    stored before: a re-materialization with the same content changes nothing
-    downstream (early cut-off).
+
+def _update_current(con: duckdb.DuckDBPyConnection, ids: list[str], source: str) -> None:
+    """Fold new materializations (or observations) into `asset_partitions`.
+
+    One row per asset partition. `version_changed_at` moves only when the data
+    version differs from the one stored before: a re-materialization with the
+    same content changes nothing downstream (early cut-off).
     """
     con.execute(
-        """
+        f"""
         INSERT INTO asset_partitions BY NAME
-        SELECT asset_key, coalesce(partition_key, '') AS partition_key, materialization_id,
-               run_id, started_at, finished_at, data_version, code_version, inputs_signature,
-               provenance, finished_at AS version_changed_at
-        FROM materializations
-        WHERE materialization_id IN (SELECT unnest(?::VARCHAR[]))
+        SELECT * FROM ({source})
         QUALIFY row_number() OVER (
             PARTITION BY asset_key, partition_key ORDER BY finished_at DESC
         ) = 1
