@@ -8,11 +8,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import materialize_layered
+import planner
 import state_stress
 
 BENCHMARKS = {
     "materialize": materialize_layered.main,
     "state": state_stress.main,
+    "planner": planner.main,
 }
 
 

@@ -87,10 +87,8 @@ class Project:
 
         now = now or datetime.now(UTC)
         keys = parse_selection(selection).resolve(self.graph)
-        scope = set(keys) | self.graph.upstream_of(keys)
-        states = self.state.partition_states(sorted(str(k) for k in scope))
         chosen = _partition_selection(partitions, partition_range)
-        return build_plan(self.graph, keys, states, chosen, now, force=force)
+        return build_plan(self.graph, keys, self.state, chosen, now, force=force)
 
     def observe(
         self, selection: str | Sequence[str] | None = None, *, now: datetime | None = None
@@ -119,7 +117,7 @@ class Project:
 
         keys = parse_selection(selection).resolve(self.graph)
         chosen = _partition_selection(partitions, partition_range)
-        return build_plan(self.graph, keys, {}, chosen, now, force=True)
+        return build_plan(self.graph, keys, None, chosen, now, force=True)
 
     def materialize(
         self,

@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from datetime import datetime
 
-    import polars as pl
+    import numpy as np
+
 
 Definition = PartitionsDefinition | None
 _EPSILON = timedelta(microseconds=1)
@@ -278,69 +279,50 @@ def default_mapping(up: Definition, down: Definition) -> PartitionMapping:
     )
 
 
-def reduce_max(edges: Edges, values: pl.Series, n_down: int) -> pl.Series:
+def reduce_max(edges: Edges, values: np.ndarray, n_down: int) -> np.ndarray:
     """For each downstream partition, the max of `values` over the partitions it reads.
 
-    `values` is indexed by upstream partition (nulls are ignored); the result has
-    `n_down` entries, null where a partition reads nothing with a value.
+    `values` is a float array indexed by upstream partition, NaN where there is
+    no value; the result has `n_down` entries, NaN where a partition reads
+    nothing with a value.
     """
-    import polars as pl
+    import numpy as np
 
+    values = np.asarray(values, dtype=np.float64)
     n_up = len(values)
+    out = np.full(n_down, np.nan)
     if isinstance(edges, Broadcast):
-        window = values.slice(edges.start, max(edges.stop - edges.start, 0))
-        top = window.max() if len(window) else None
-        return pl.repeat(top, n_down, eager=True, dtype=values.dtype)
+        window = values[edges.start : edges.stop]
+        if len(window):
+            out[:] = np.fmax.reduce(window)
+        return out
     if isinstance(edges, Shift):
         width = edges.high - edges.low + 1
-        ends = pl.int_range(0, n_down, eager=True) + edges.offset + edges.high
+        firsts = np.arange(n_down) + edges.offset + edges.low
         if width == 1:
-            source = values
-        else:
-            pad = pl.repeat(None, width, eager=True, dtype=values.dtype)
-            padded = pl.concat([pad, values, pad])
-            source = padded.rolling_max(window_size=width, min_samples=1).slice(width, n_up + width)
-        valid = (ends >= 0) & (ends < len(source))
-        picked = source.gather(ends.clip(0, max(len(source) - 1, 0))) if len(source) else None
-        if picked is None:
-            return pl.repeat(None, n_down, eager=True, dtype=values.dtype)
-        return pl.select(pl.when(valid).then(picked).otherwise(None)).to_series()
+            valid = (firsts >= 0) & (firsts < n_up)
+            out[valid] = values[firsts[valid]]
+            return out
+        padded = np.concatenate([np.full(width, np.nan), values, np.full(width, np.nan)])
+        windows = np.fmax.reduce(np.lib.stride_tricks.sliding_window_view(padded, width), axis=1)
+        starts = firsts + width
+        valid = (starts >= 0) & (starts < len(windows))
+        out[valid] = windows[starts[valid]]
+        return out
     if isinstance(edges, Table):
-        bounds = {
-            "d": pl.int_range(0, n_down, eager=True),
-            "s": edges.starts[:n_down],
-            "e": edges.stops[:n_down],
-        }
-        pairs = (
-            pl.DataFrame(bounds)
-            .with_columns(u=pl.int_ranges("s", pl.min_horizontal("e", pl.lit(n_up))))
-            .explode("u")
-            .drop_nulls("u")
-            .select("d", "u")
-        )
+        starts = np.asarray(edges.starts[:n_down], dtype=np.int64)
+        stops = np.minimum(np.asarray(edges.stops[:n_down], dtype=np.int64), n_up)
+        lengths = np.maximum(stops - starts, 0)
+        down = np.repeat(np.arange(len(starts)), lengths)
+        run_starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+        up = np.repeat(starts, lengths) + np.arange(len(down)) - run_starts
     else:
-        schema = {"d": pl.Int64, "u": pl.Int64}
-        pairs = pl.DataFrame({"d": edges.down, "u": edges.up}, schema=schema)
-        pairs = pairs.filter((pl.col("u") < n_up) & (pl.col("d") < n_down))
-    return _max_by_down(pairs, values, n_down)
-
-
-def _max_by_down(pairs: pl.DataFrame, values: pl.Series, n_down: int) -> pl.Series:
-    import polars as pl
-
-    table = pl.DataFrame({"u": pl.int_range(0, len(values), eager=True), "v": values})
-    grouped = (
-        pairs.with_columns(pl.col("u").cast(pl.Int64), pl.col("d").cast(pl.Int64))
-        .join(table, on="u", how="left")
-        .group_by("d")
-        .agg(pl.col("v").max())
-    )
-    return (
-        pl.DataFrame({"d": pl.int_range(0, n_down, eager=True, dtype=pl.Int64)})
-        .join(grouped, on="d", how="left")
-        .sort("d")
-        .get_column("v")
-    )
+        down = np.asarray(edges.down, dtype=np.int64)
+        up = np.asarray(edges.up, dtype=np.int64)
+        keep = (up < n_up) & (down < n_down)
+        down, up = down[keep], up[keep]
+    np.fmax.at(out, down, values[up])
+    return out
 
 
 def _name(definition: Definition) -> str:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-    import polars as pl
+    import numpy as np
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,28 +36,21 @@ class PartitionSubset:
         return cls(((start, stop),) if stop > start else ())
 
     @classmethod
-    def from_mask(cls, mask: pl.Series) -> PartitionSubset:
-        """The indices where a boolean series is true, as ranges (vectorized)."""
-        import polars as pl
+    def from_mask(cls, mask: np.ndarray) -> PartitionSubset:
+        """The indices where a boolean array is true, as ranges (vectorized)."""
+        import numpy as np
 
-        frame = pl.DataFrame({"on": mask.fill_null(False)}).with_row_index("i")
-        runs = (
-            frame.with_columns(run=pl.col("on").rle_id())
-            .filter(pl.col("on"))
-            .group_by("run")
-            .agg(start=pl.col("i").min(), stop=pl.col("i").max() + 1)
-            .sort("start")
-        )
-        return cls(tuple(zip(runs["start"].to_list(), runs["stop"].to_list(), strict=True)))
+        flags = np.concatenate(([False], np.asarray(mask, dtype=bool), [False]))
+        edges = np.flatnonzero(flags[1:] != flags[:-1])
+        return cls(tuple(zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True)))
 
-    def to_mask(self, size: int) -> pl.Series:
-        import polars as pl
+    def to_mask(self, size: int) -> np.ndarray:
+        import numpy as np
 
-        mask = pl.repeat(False, size, eager=True, dtype=pl.Boolean)
-        if not self.ranges:
-            return mask
-        indices = pl.concat([pl.int_range(a, b, eager=True) for a, b in self.ranges])
-        return mask.scatter(indices, True)
+        mask = np.zeros(size, dtype=bool)
+        for start, stop in self.ranges:
+            mask[start:stop] = True
+        return mask
 
     def __len__(self) -> int:
         return sum(stop - start for start, stop in self.ranges)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from assay.partitions.base import PartitionsDefinition
     from assay.partitions.selection import PartitionSelection
     from assay.planning.staleness import AssetStaleness
+    from assay.state.reader import StateReader
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,7 +125,7 @@ class Plan:
 def build_plan(
     graph: AssetGraph,
     keys: Sequence[AssetKey],
-    states: Mapping[str, pl.DataFrame],
+    state: StateReader | None,
     partitions: PartitionSelection,
     now: datetime,
     *,
@@ -136,23 +137,23 @@ def build_plan(
     partition is stale too, whether or not that upstream is selected.
     """
     scope = set(keys) | graph.upstream_of(keys)
-    staleness = assess(graph, scope, states, now)
+    staleness = assess(graph, scope, state, now)
     steps = []
     for key in graph.ordered(keys):
         if graph.specs[key].is_source:
             continue  # observed, not materialized
         definition = graph.specs[key].partitions
-        state = staleness[key]
+        assessed = staleness[key]
         chosen = (
             PartitionSubset.from_range(0, 1)
             if definition is None
             else partitions.resolve(definition, now)
         )
-        wanted = chosen if force else state.stale_subset & chosen
+        wanted = chosen if force else assessed.stale_subset & chosen
         if not wanted:
             continue
-        reasons = tuple(reason for reason in state.reasons if reason.partitions & wanted)
-        if force and (rest := wanted - state.stale_subset):
+        reasons = tuple(reason for reason in assessed.reasons if reason.partitions & wanted)
+        if force and (rest := wanted - assessed.stale_subset):
             reasons = (*reasons, StaleReason(kind=StaleKind.FORCED, partitions=rest))
         steps.append(
             PlannedStep(

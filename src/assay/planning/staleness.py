@@ -1,33 +1,37 @@
 """Staleness of every asset partition, computed per asset on whole columns.
 
-For each asset, in dependency order, its stored state becomes dense columns
-indexed by partition (materialized? when started, code version, inputs
-signature, when its data version last changed). Each reason is then one vector
-expression; along an edge, the mapping's `reduce_max` tells each downstream
-partition the newest change (or any staleness) among the upstream partitions it
-reads. No loop runs per asset partition, so millions stay interactive.
+The stored state of every asset partition in scope comes back from DuckDB as
+numeric columns (one query: keys are turned into partition indices by a join
+with each definition's key table, code versions and dependency lists compared
+there). Per asset, in dependency order, those become dense numpy arrays
+indexed by partition, and each reason is one vector expression; along an edge,
+the mapping's `reduce_max` gives each downstream partition the newest change
+(or any staleness) among the upstream partitions it reads. No loop runs per
+asset partition, so millions stay interactive.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assay.partitions.mapping import reduce_max, size_of
 from assay.partitions.subset import PartitionSubset
 from assay.versioning import code_version, inputs_signature
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable
     from datetime import datetime
 
-    import polars as pl
+    import numpy as np
 
     from assay.graph import AssetGraph
     from assay.keys import AssetKey
     from assay.partitions.base import PartitionsDefinition
     from assay.partitions.mapping import Edges, PartitionMapping
+    from assay.state.reader import StateReader
 
 
 class StaleKind(StrEnum):
@@ -44,9 +48,9 @@ class StaleKind(StrEnum):
 class StaleReason:
     """Why some partitions of an asset are stale.
 
-    `upstream` names the input for INPUT_CHANGED and UPSTREAM_STALE; `old` and
-    `new` hold code versions or dependency lists; `upstream_partitions` the
-    upstream partitions that changed or are stale.
+    `upstream` names the input for INPUT_CHANGED, SOURCE_CHANGED and
+    UPSTREAM_STALE; `old` and `new` hold code versions or dependency lists;
+    `upstream_partitions` the upstream partitions that changed or are stale.
     """
 
     kind: StaleKind
@@ -57,14 +61,14 @@ class StaleReason:
     upstream_partitions: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class AssetStaleness:
     """One asset's partitions: which are stale, why, and the columns downstream needs."""
 
     key: AssetKey
     size: int
-    stale: pl.Series  # bool per partition
-    changed_at: pl.Series  # float epoch per partition: when its data version last changed
+    stale: np.ndarray  # bool per partition
+    changed_at: np.ndarray  # epoch seconds per partition when its data last changed; NaN: never
     reasons: tuple[StaleReason, ...]
 
     @property
@@ -75,64 +79,38 @@ class AssetStaleness:
 def assess(
     graph: AssetGraph,
     keys: Iterable[AssetKey],
-    states: Mapping[str, pl.DataFrame],
+    state: StateReader | None,
     now: datetime,
 ) -> dict[AssetKey, AssetStaleness]:
     """Staleness of `keys` (which must include everything upstream of them), in graph order.
 
-    `states` holds, per asset key, its rows of `asset_partitions` (partition_key,
-    started, changed, code_version, inputs_signature).
+    `state` None means nothing is stored (every partition is missing).
     """
-    import polars as pl
+    import numpy as np
 
+    ordered = graph.ordered(keys)
+    columns = _load(graph, ordered, state, now)
     edges_cache: dict[tuple[PartitionMapping, object, object], Edges] = {}
     found: dict[AssetKey, AssetStaleness] = {}
-    for key in graph.ordered(keys):
+    for key, (started, changed, code_ok, sig_ok) in zip(ordered, columns, strict=True):
         spec = graph.specs[key]
         definition = spec.partitions
-        n = size_of(definition, now)
-        columns = _dense(states.get(str(key)), definition, n, now)
+        n = len(started)
         if spec.is_source:  # observed, never materialized: only its changes matter
             found[key] = AssetStaleness(
-                key=key,
-                size=n,
-                stale=pl.repeat(False, n, eager=True),
-                changed_at=columns["changed"],
-                reasons=(),
+                key=key, size=n, stale=np.zeros(n, dtype=bool), changed_at=changed, reasons=()
             )
             continue
-        materialized = columns["started"].is_not_null()
+        materialized = ~np.isnan(started)
         reasons: list[StaleReason] = []
         stale = ~materialized
-        if not materialized.all():
-            reasons.append(StaleReason(kind=StaleKind.MISSING, partitions=_subset(~materialized)))
-        current_code = code_version(spec)
-        code_changed = materialized & (columns["code_version"] != current_code)
-        if code_changed.any():
-            stale = stale | code_changed
-            for old in code_changed_olds(columns["code_version"], code_changed):
-                mask = code_changed & (columns["code_version"] == old)
-                reasons.append(
-                    StaleReason(
-                        kind=StaleKind.CODE_CHANGED,
-                        partitions=_subset(mask),
-                        old=old,
-                        new=current_code,
-                    )
-                )
-        signature = inputs_signature(graph, key)
-        deps_changed = materialized & (columns["inputs_signature"] != signature)
-        if deps_changed.any():
-            stale = stale | deps_changed
-            old_signature = columns["inputs_signature"].filter(deps_changed)[0]
-            reasons.append(
-                StaleReason(
-                    kind=StaleKind.DEPS_CHANGED,
-                    partitions=_subset(deps_changed),
-                    old=old_signature,
-                    new=signature,
-                )
-            )
+        if stale.any():
+            reasons.append(StaleReason(kind=StaleKind.MISSING, partitions=_subset(stale)))
+        code_changed = materialized & ~code_ok
+        deps_changed = materialized & ~sig_ok
+        if code_changed.any() or deps_changed.any():
+            stale = stale | code_changed | deps_changed
+            reasons.extend(_version_reasons(graph, key, state, code_changed, deps_changed, now))
         for up in graph.upstream[key]:
             upstream = found[up]
             mapping = graph.mappings[key][up]
@@ -141,26 +119,24 @@ def assess(
                 edges_cache[cache_key] = mapping.edges(graph.specs[up].partitions, definition, now)
             edges = edges_cache[cache_key]
             newest = reduce_max(edges, upstream.changed_at, n)
-            changed = materialized & (newest > columns["started"]).fill_null(False)
-            if changed.any():
-                stale = stale | changed
-                first_start = columns["started"].filter(changed).min()
-                up_changed = upstream.changed_at > first_start
-                kind = (
-                    StaleKind.SOURCE_CHANGED
-                    if graph.specs[up].is_source
-                    else StaleKind.INPUT_CHANGED
-                )
+            with np.errstate(invalid="ignore"):
+                input_changed = materialized & (newest > started)
+            if input_changed.any():
+                stale = stale | input_changed
+                first_start = float(np.min(started[input_changed]))
+                with np.errstate(invalid="ignore"):
+                    up_changed = upstream.changed_at > first_start
+                is_source = graph.specs[up].is_source
                 reasons.append(
                     StaleReason(
-                        kind=kind,
-                        partitions=_subset(changed),
+                        kind=StaleKind.SOURCE_CHANGED if is_source else StaleKind.INPUT_CHANGED,
+                        partitions=_subset(input_changed),
                         upstream=up,
                         upstream_partitions=_fold(graph.specs[up].partitions, up_changed),
                     )
                 )
             if upstream.stale.any():
-                reads_stale = reduce_max(edges, upstream.stale.cast(pl.Int8), n).fill_null(0) > 0
+                reads_stale = reduce_max(edges, upstream.stale.astype(np.float64), n) > 0
                 if reads_stale.any():
                     stale = stale | reads_stale
                     reasons.append(
@@ -172,56 +148,111 @@ def assess(
                         )
                     )
         found[key] = AssetStaleness(
-            key=key,
-            size=n,
-            stale=stale,
-            changed_at=columns["changed"],
-            reasons=tuple(reasons),
+            key=key, size=n, stale=stale, changed_at=changed, reasons=tuple(reasons)
         )
     return found
 
 
-def code_changed_olds(codes: pl.Series, mask: pl.Series) -> list[str]:
-    """The distinct old code versions among changed partitions (usually one)."""
-    return sorted(codes.filter(mask).unique().drop_nulls().to_list())
+Columns = tuple["np.ndarray", "np.ndarray", "np.ndarray", "np.ndarray"]
 
 
-def _dense(
-    rows: pl.DataFrame | None, definition: PartitionsDefinition | None, n: int, now: datetime
-) -> pl.DataFrame:
-    """The asset's stored state as one row per partition index (nulls where never stored)."""
-    import polars as pl
+def _load(
+    graph: AssetGraph, ordered: list[AssetKey], state: StateReader | None, now: datetime
+) -> list[Columns]:
+    """Per asset: started, changed (float, NaN when never), code_ok, sig_ok (bool) arrays."""
+    import numpy as np
 
-    schema = {
-        "started": pl.Float64,
-        "changed": pl.Float64,
-        "code_version": pl.String,
-        "inputs_signature": pl.String,
-    }
-    empty = pl.DataFrame({name: pl.Series(name, [None] * n, dtype=t) for name, t in schema.items()})
-    if rows is None or rows.is_empty():
-        return empty
-    if definition is None:
-        index = pl.Series([0 if k == "" else None for k in rows["partition_key"]], dtype=pl.Int64)
-    else:
-        index = definition.indices(rows["partition_key"], now)
-    keep = index.is_not_null() & (index < n)
-    index = index.filter(keep)
-    rows = rows.filter(keep)
-    return pl.DataFrame(
-        {name: empty[name].scatter(index, rows[name].cast(t)) for name, t in schema.items()}
-    )
+    keysets: dict[PartitionsDefinition | None, int] = {}
+    assets: list[dict[str, Any]] = []
+    key_rows: list[dict[str, Any]] = []
+    sizes = []
+    for ordinal, key in enumerate(ordered):
+        definition = graph.specs[key].partitions
+        if definition not in keysets:
+            keysets[definition] = len(keysets)
+            keys = [""] if definition is None else definition.keys(now=now)
+            key_rows.extend(
+                {"keyset": keysets[definition], "partition_key": k, "idx": i}
+                for i, k in enumerate(keys)
+            )
+        sizes.append(size_of(definition, now))
+        assets.append(
+            {
+                "asset_key": str(key),
+                "ordinal": ordinal,
+                "keyset": keysets[definition],
+                "code_version": code_version(graph.specs[key]),
+                "inputs_signature": inputs_signature(graph, key),
+            }
+        )
+    # One flat array per column, each asset a slice of it: one scatter fills all.
+    offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+    started, changed = np.full(offsets[-1], np.nan), np.full(offsets[-1], np.nan)
+    code_ok, sig_ok = np.ones(offsets[-1], dtype=bool), np.ones(offsets[-1], dtype=bool)
+    if state is not None:
+        stored = state.planning_columns(assets, key_rows)
+        at = offsets[stored["ordinal"]] + stored["idx"]
+        started[at], changed[at] = stored["started"], stored["changed"]
+        code_ok[at], sig_ok[at] = stored["code_ok"], stored["sig_ok"]
+    return [
+        (started[a:b], changed[a:b], code_ok[a:b], sig_ok[a:b])
+        for a, b in itertools.pairwise(offsets)
+    ]
 
 
-def _subset(mask: pl.Series) -> PartitionSubset:
+def _version_reasons(
+    graph: AssetGraph,
+    key: AssetKey,
+    state: StateReader | None,
+    code_changed: np.ndarray,
+    deps_changed: np.ndarray,
+    now: datetime,
+) -> list[StaleReason]:
+    """Code and dependency reasons, with the stored versions (read only for this asset)."""
+    definition = graph.specs[key].partitions
+    lookup = {"": 0} if definition is None else definition._lookup(size_of(definition, now))
+    old_code: dict[str, list[int]] = {}
+    old_deps: dict[str, list[int]] = {}
+    for partition, code, signature in state.stored_versions(str(key)) if state else []:
+        index = lookup.get(partition)
+        if index is None:
+            continue
+        if code_changed[index]:
+            old_code.setdefault(code or "none", []).append(index)
+        if deps_changed[index]:
+            old_deps.setdefault(signature or "", []).append(index)
+    current = code_version(graph.specs[key])
+    signature_now = inputs_signature(graph, key)
+    reasons = [
+        StaleReason(
+            kind=StaleKind.CODE_CHANGED,
+            partitions=PartitionSubset.from_indices(indices),
+            old=old,
+            new=current,
+        )
+        for old, indices in sorted(old_code.items())
+    ]
+    reasons += [
+        StaleReason(
+            kind=StaleKind.DEPS_CHANGED,
+            partitions=PartitionSubset.from_indices(indices),
+            old=old,
+            new=signature_now,
+        )
+        for old, indices in sorted(old_deps.items())
+    ]
+    return reasons
+
+
+def _subset(mask: np.ndarray) -> PartitionSubset:
     if mask.all():
         return PartitionSubset.from_range(0, len(mask))
     return PartitionSubset.from_mask(mask)
 
 
-def _fold(definition: PartitionsDefinition | None, mask: pl.Series) -> str | None:
+def _fold(definition: PartitionsDefinition | None, mask: np.ndarray) -> str | None:
     if definition is None:
         return None
-    subset = _subset(mask.fill_null(False))
+    subset = _subset(mask)
     text = definition.fold(subset)
     return text if len(text) <= 120 else f"{len(subset)} partitions"

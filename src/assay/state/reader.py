@@ -12,9 +12,17 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     import duckdb
-    import polars as pl
+    import numpy as np
 
 Row = dict[str, Any]
+_PLANNING_COLUMNS = ("ordinal", "idx", "started", "changed", "code_ok", "sig_ok")
+
+
+def _empty(name: str) -> np.ndarray:
+    import numpy as np
+
+    kind = {"ordinal": np.int64, "idx": np.int64, "code_ok": np.bool_, "sig_ok": np.bool_}
+    return np.zeros(0, dtype=kind.get(name, np.float64))
 
 
 class StateReader:
@@ -84,26 +92,63 @@ class StateReader:
             ).fetchall()
         return {(asset, partition): version for asset, partition, version in rows}
 
-    def partition_states(self, asset_keys: list[str]) -> dict[str, pl.DataFrame]:
-        """Per asset, the current state of each stored partition, for planning.
+    def planning_columns(
+        self, assets: list[dict[str, Any]], keysets: list[dict[str, Any]]
+    ) -> dict[str, np.ndarray]:
+        """The stored state of every known asset partition as numeric columns.
 
-        Columns: partition_key ('' when unpartitioned), started and changed
-        (epoch seconds: when its materialization started; when its data version
-        last changed), code_version, inputs_signature.
+        `assets` rows: asset_key, ordinal, keyset, code_version, inputs_signature
+        (the current ones). `keysets` rows: keyset, partition_key, idx. Stored
+        partitions whose key is not in their asset's keyset are left out. Columns
+        (in no particular order): ordinal, idx, started and changed (epoch
+        seconds: the materialization's start; the last change of its data
+        version), code_ok and sig_ok (stored equals current).
         """
+        import pyarrow as pa
+
+        empty = {name: _empty(name) for name in _PLANNING_COLUMNS}
+        if not assets:
+            return empty
+        asset_table = pa.Table.from_pylist(assets)  # noqa: F841 (read by DuckDB)
+        key_table = pa.Table.from_pylist(  # noqa: F841
+            keysets,
+            schema=pa.schema(
+                [("keyset", pa.int64()), ("partition_key", pa.string()), ("idx", pa.int64())]
+            ),
+        )
         with self.store.reading() as con:
-            if con is None or not asset_keys:
-                return {}
-            frame = con.sql(
-                "SELECT asset_key, partition_key, epoch(started_at) AS started, "
-                "epoch(version_changed_at) AS changed, code_version, inputs_signature "
-                "FROM asset_partitions WHERE asset_key IN (SELECT unnest(?::VARCHAR[]))",
-                params=[asset_keys],
-            ).pl()
-        return {
-            str(name[0]): part.drop("asset_key")
-            for name, part in frame.partition_by("asset_key", as_dict=True).items()
-        }
+            if con is None:
+                return empty
+            # The CTE fixes the join order: DuckDB otherwise joins the two small
+            # tables first and matches 3.65M rows on two columns (4x slower).
+            found = con.execute(
+                """
+                WITH stored AS MATERIALIZED (
+                    SELECT a.ordinal, a.keyset, s.partition_key,
+                           epoch(s.started_at) AS started,
+                           epoch(s.version_changed_at) AS changed,
+                           coalesce(s.code_version = a.code_version, false) AS code_ok,
+                           coalesce(s.inputs_signature = a.inputs_signature, false) AS sig_ok
+                    FROM asset_partitions s JOIN asset_table a ON s.asset_key = a.asset_key
+                )
+                SELECT s.ordinal, k.idx, s.started, s.changed, s.code_ok, s.sig_ok
+                FROM stored s
+                JOIN key_table k ON k.partition_key = s.partition_key AND k.keyset = s.keyset
+                """
+            ).fetchnumpy()
+        return {name: found[name] for name in _PLANNING_COLUMNS}
+
+    def stored_versions(self, asset_key: str) -> list[tuple[str, str | None, str | None]]:
+        """(partition key, code version, inputs signature) of each stored partition."""
+        with self.store.reading() as con:
+            if con is None:
+                return []
+            rows = con.execute(
+                "SELECT partition_key, code_version, inputs_signature FROM asset_partitions "
+                "WHERE asset_key = ?",
+                [asset_key],
+            ).fetchall()
+        return [(str(k), c, i) for k, c, i in rows]
 
     def stored_partition(self, asset_key: str, partition_key: str) -> Row:
         """The current stored state of one asset partition ('' = unpartitioned), or {}."""

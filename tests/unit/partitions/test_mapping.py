@@ -1,4 +1,4 @@
-import polars as pl
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -32,8 +32,11 @@ def reads(mapping, up, down, index):
 
 
 def reduced(mapping, up, down, values):
+    """reduce_max on a list with None for missing values, back to a list with None."""
     n_down = 1 if down is None else down.size()
-    return reduce_max(mapping.edges(up, down, None), pl.Series(values), n_down).to_list()
+    array = np.array([np.nan if v is None else v for v in values], dtype=float)
+    out = reduce_max(mapping.edges(up, down, None), array, n_down)
+    return [None if np.isnan(v) else float(v) for v in out]
 
 
 @pytest.mark.parametrize(
