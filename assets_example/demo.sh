@@ -13,11 +13,20 @@ assay list
 step "Their graph, as Mermaid"
 assay graph
 
-step "Materialize everything, in dependency order"
+step "The plan: what is stale, and why (everything is missing)"
+assay plan
+
+step "Materialize exactly the plan, in dependency order"
 assay materialize
 
-step "Materialize one mart with its upstream assets: +daily_revenue"
-assay materialize +daily_revenue
+step "Nothing changed, so the plan is empty"
+assay plan
+
+step "Force one mart and its upstream assets to run again: +daily_revenue --force"
+assay materialize +daily_revenue --force
+
+step "Same data came out (deterministic generation), so nothing downstream is stale"
+assay plan
 
 step "The runs recorded in $ASSAY_HOME/assay.duckdb"
 assay runs

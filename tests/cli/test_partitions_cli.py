@@ -127,3 +127,22 @@ def test_bad_partition_arguments_exit_2_with_a_hint_and_write_nothing(make_proje
     assert hint in result.stderr
     assert not (root / ".assay/storage").exists()
     assert not (root / ".assay/journal").exists()
+
+
+def test_incompatible_definitions_fail_at_load_naming_the_edge(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad_mapping.py").write_text(
+        "import polars as pl\n"
+        "from assay import DailyPartitions, StaticPartitions, asset\n\n"
+        "@asset(partitions=StaticPartitions(['eu', 'us']))\n"
+        "def regions() -> pl.DataFrame:\n    return pl.DataFrame({'x': [1]})\n\n"
+        "@asset(partitions=DailyPartitions(start='2024-01-01'))\n"
+        "def daily(regions: pl.DataFrame) -> pl.DataFrame:\n    return regions\n"
+    )
+    result = CliRunner().invoke(main, ["plan", "-f", "bad_mapping.py"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "Error: daily reading regions: no default partition mapping from static partitions"
+    )
+    assert "give the input AssetIn(partition_mapping=...)" in result.stderr
+    assert not (tmp_path / ".assay").exists()

@@ -100,3 +100,40 @@ def test_getting_started_project_runs_as_written(tmp_path, monkeypatch):
     typo = runner.invoke(main, ["materialize", "revnue"])
     assert typo.exit_code == 2
     assert "Did you mean 'revenue'?" in typo.stderr
+
+
+def _run_doc_page(page: str, tmp_path: Path) -> list[str]:
+    """Write the page's project, then run each `$ ...` line in a shell; return the outputs."""
+    import shlex
+
+    text = (REPO / "docs" / page).read_text()
+    (code,) = [block for block in _python_blocks(REPO / "docs" / page) if "@asset" in block]
+    (tmp_path / "pipeline.py").write_text(code)
+    (tmp_path / "pyproject.toml").write_text('[tool.assay]\nmodule = "pipeline"\n')
+    outputs = []
+    for line in re.findall(r"^\$ (.+)$", text, flags=re.M):
+        command = line.split("  #")[0].strip()
+        done = subprocess.run(
+            ["bash", "-c", command],
+            cwd=tmp_path,
+            env=clean_env(PATH=_venv_path()),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, (command, done.stdout, done.stderr)
+        assert shlex.split(command)
+        outputs.append(done.stdout)
+    return outputs
+
+
+def test_partitions_page_runs_as_written(tmp_path):
+    outputs = _run_doc_page("partitions.md", tmp_path)
+    assert "48 steps" in outputs[0]
+    assert "weekly_clicks" in outputs[2]
+
+
+def test_planning_page_runs_as_written(tmp_path):
+    outputs = _run_doc_page("planning.md", tmp_path)
+    assert "source price_list changed" in outputs[-2]
+    assert "(root cause)" in outputs[-1]
