@@ -29,15 +29,9 @@ SELECTION = click.argument("selection", nargs=-1)
 @SELECTION
 @json_option
 @project_options
-def list_command(
-    selection: tuple[str, ...],
-    as_json: bool,
-    module: str | None,
-    file_: str | None,
-    home: str | None,
-) -> None:
+def list_command(selection: tuple[str, ...], as_json: bool) -> None:
     """List assets: key, group, upstream, last materialization and status."""
-    project = open_project(module, file_, home)
+    project = open_project()
     keys = project.select(selection)
     summaries = project.state.asset_summaries()
     rows: list[dict[str, Any]] = []
@@ -86,9 +80,6 @@ def materialize_command(
     first: str | None,
     last: str | None,
     force: bool,
-    module: str | None,
-    file_: str | None,
-    home: str | None,
 ) -> None:
     """Materialize what is stale among the selected assets (all when none).
 
@@ -98,7 +89,7 @@ def materialize_command(
     from assay.errors import RunFailedError
 
     chosen = partition_selection(partition_keys, first, last)
-    project = open_project(module, file_, home)
+    project = open_project()
     result = project.materialize(
         selection, partitions=chosen, force=force, reporter=_TerminalReporter()
     )
@@ -157,11 +148,9 @@ def _bytes(size: int) -> str:
     help="Mermaid (renders on GitHub) or Graphviz DOT.",
 )
 @project_options
-def graph_command(
-    selection: tuple[str, ...], fmt: str, module: str | None, file_: str | None, home: str | None
-) -> None:
+def graph_command(selection: tuple[str, ...], fmt: str) -> None:
     """Print the asset graph (the selected part) as Mermaid or DOT."""
-    project = open_project(module, file_, home)
+    project = open_project()
     keys = project.select(selection)
     render = _mermaid if fmt == "mermaid" else _dot
     click.echo(render(project.graph, keys))

@@ -14,23 +14,33 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    ctx.meta[f"assay.{param.name}"] = value
+    return value
+
+
 def project_options(fn: F) -> F:
-    """`-m/--module`, `-f/--file` and `--home`, on every command that loads a project."""
+    """`-m/--module`, `-f/--file` and `--home`, kept on the context for `open_project()`."""
     fn = click.option(
         "--home",
         type=click.Path(file_okay=False),
+        expose_value=False,
+        callback=_remember,
         help="State folder (default: ASSAY_HOME, [tool.assay] home, or .assay).",
     )(fn)
     fn = click.option(
         "-f",
         "--file",
-        "file_",
         type=click.Path(dir_okay=False),
+        expose_value=False,
+        callback=_remember,
         help="Python file defining the assets.",
     )(fn)
     fn = click.option(
         "-m",
         "--module",
+        expose_value=False,
+        callback=_remember,
         help="Module defining the assets (default: ASSAY_MODULE or [tool.assay] module).",
     )(fn)
     return fn
@@ -42,10 +52,12 @@ def json_option(fn: F) -> F:
     )
 
 
-def open_project(module: str | None, file_: str | None, home: str | None) -> Project:
+def open_project() -> Project:
+    """Load the project named by this command's `-m`, `-f` and `--home` options."""
     from assay.project import load
 
-    return load(module, file=file_, home=home)
+    meta = click.get_current_context().meta
+    return load(meta.get("assay.module"), file=meta.get("assay.file"), home=meta.get("assay.home"))
 
 
 def print_json(value: Any) -> None:

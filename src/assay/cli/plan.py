@@ -34,12 +34,9 @@ def plan_command(
     last: str | None,
     exit_code: bool,
     as_json: bool,
-    module: str | None,
-    file_: str | None,
-    home: str | None,
 ) -> None:
     """Show what `assay materialize` would run, and why; runs nothing."""
-    project = open_project(module, file_, home)
+    project = open_project()
     chosen = partition_selection(partition_keys, first, last)
     plan = project.plan(selection, partitions=chosen)
     if as_json:
@@ -74,18 +71,11 @@ def _print_plan(plan: Plan) -> None:
 @click.option("--partition", "-p", "partition", metavar="KEY", help="The partition to explain.")
 @json_option
 @project_options
-def why_command(
-    asset: str,
-    partition: str | None,
-    as_json: bool,
-    module: str | None,
-    file_: str | None,
-    home: str | None,
-) -> None:
+def why_command(asset: str, partition: str | None, as_json: bool) -> None:
     """Explain one asset partition: fresh or stale, and the root causes."""
     from assay.planning.why import explain
 
-    project = open_project(module, file_, home)
+    project = open_project()
     (key,) = project.select(asset)
     explanation = explain(
         project.graph, project.plan(f"+{key}"), key, partition, _versions(project, key, partition)
@@ -104,15 +94,9 @@ def _versions(project: Project, key: AssetKey, partition: str | None) -> dict[st
 @click.argument("selection", nargs=-1)
 @json_option
 @project_options
-def observe_command(
-    selection: tuple[str, ...],
-    as_json: bool,
-    module: str | None,
-    file_: str | None,
-    home: str | None,
-) -> None:
+def observe_command(selection: tuple[str, ...], as_json: bool) -> None:
     """Record the current data version of the selected source assets."""
-    project = open_project(module, file_, home)
+    project = open_project()
     result = project.observe(selection)
     rows = [
         {"asset": str(o.key), "partition": o.partition, "data_version": o.data_version}
