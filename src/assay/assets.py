@@ -92,10 +92,6 @@ class AssetSpec:
         """A source asset with an observe function."""
         return self.is_source and self.fn is not _not_observable
 
-    @property
-    def is_partitioned(self) -> bool:
-        return self.partitions is not None
-
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
 

@@ -105,20 +105,6 @@ class Project:
             config=self.config, graph=self.graph, keys=keys, now=now or datetime.now(UTC)
         )
 
-    def _unplanned(
-        self,
-        selection: str | Sequence[str] | None,
-        partitions: PartitionSelection | Sequence[str] | None,
-        partition_range: tuple[str, str] | None,
-        now: datetime,
-    ) -> Plan:
-        """Every selected asset partition, without reading the state store (it is held)."""
-        from assay.planning.plan import build_plan
-
-        keys = parse_selection(selection).resolve(self.graph)
-        chosen = _partition_selection(partitions, partition_range)
-        return build_plan(self.graph, keys, None, chosen, now, force=True)
-
     def materialize(
         self,
         selection: str | Sequence[str] | None = None,
@@ -141,27 +127,24 @@ class Project:
 
         Returns the run's result; `result.success` is False when a step failed.
         """
-        from assay.execution.runner import RunTarget, run_materialization
+        from assay.execution.runner import RunTarget, run_materialization, upstream_reads
+        from assay.planning.plan import build_plan
 
         now = now or datetime.now(UTC)
+        parsed = parse_selection(selection)
+        keys = parsed.resolve(self.graph)
+        chosen = _partition_selection(partitions, partition_range)
         try:
-            plan = self.plan(
-                selection,
-                partitions=partitions,
-                partition_range=partition_range,
-                force=force,
-                now=now,
-            )
+            plan = build_plan(self.graph, keys, self.state, chosen, now, force=force)
         except StateLockedError as exc:
             if not force:
                 raise StateLockedError(f"{exc}; or pass --force to run without a plan") from None
-            plan = self._unplanned(selection, partitions, partition_range, now)
+            # forced: every selected partition runs, so the held store is not needed
+            plan = build_plan(self.graph, keys, None, chosen, now, force=True)
         targets = [RunTarget(key=step.key, partitions=step.partitions) for step in plan.steps]
-        chosen = _partition_selection(partitions, partition_range)
-        label = str(parse_selection(selection)) + ("" if chosen.is_everything else f" [{chosen}]")
-        upstream = sorted({str(up) for t in targets for up in self.graph.upstream[t.key]})
+        label = str(parsed) + ("" if chosen.is_everything else f" [{chosen}]")
         try:
-            versions = self.state.current_versions(upstream)
+            versions = self.state.current_versions(upstream_reads(self.graph, targets, now))
         except StateLockedError:
             # A run never waits for, nor fails on, a held store: its steps go on, and
             # provenance counts the input versions it could not know.

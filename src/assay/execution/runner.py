@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from assay.execution.step import StepInput, StepResult, StepStatus, execute_step, step_key
+from assay.partitions.subset import PartitionSubset
 from assay.partitions.time_window import TimeWindowPartitions
 from assay.state.journal import Journal, Record
 from assay.state.liveness import process_start, this_host
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from assay.graph import AssetGraph
     from assay.io.base import IOManager
     from assay.keys import AssetKey
-    from assay.partitions.subset import PartitionSubset
 
 INDEX_INTERVAL_S = 1.0
 FINAL_INDEX_TIMEOUT_S = 10.0
@@ -180,6 +180,23 @@ def run_materialization(
         journal.close()
         report = indexer.final()
     return RunResult(run_id=run_id, status=status, steps=tuple(results), index=report)
+
+
+def upstream_reads(
+    graph: AssetGraph, targets: Sequence[RunTarget], now: datetime
+) -> list[tuple[str, str]]:
+    """Every (upstream asset, partition key or '') that the targets' steps will read."""
+    wanted: set[tuple[str, str]] = set()
+    for target in targets:
+        indices = [None] if target.partitions is None else list(target.partitions)
+        for up in graph.upstream[target.key]:
+            definition = graph.specs[up].partitions
+            read = PartitionSubset()
+            for index in indices:
+                read = read | _reads(graph, target.key, up, index, now)
+            keys = [""] if definition is None else [definition.key(i) for i in read]
+            wanted.update((str(up), key) for key in keys)
+    return sorted(wanted)
 
 
 def _key_of(graph: AssetGraph, key: AssetKey, index: int | None) -> str | None:

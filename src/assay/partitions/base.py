@@ -9,7 +9,6 @@ from assay.errors import PartitionKeyError
 from assay.partitions.subset import PartitionSubset
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
     from datetime import datetime
 
     import polars as pl
@@ -76,21 +75,6 @@ class PartitionsDefinition(ABC):
         subset = subset if subset is not None else PartitionSubset.from_range(0, self.size(now))
         return [self.key(i) for i in subset]
 
-    def subset(self, keys: Sequence[str], now: datetime | None = None) -> PartitionSubset:
-        """The subset of the given keys (each validated)."""
-        return PartitionSubset.from_indices(self.index(key, now) for key in keys)
-
-    def key_range(self, first: str, last: str, now: datetime | None = None) -> PartitionSubset:
-        """Every partition from `first` to `last`, both included.
-
-        Raises:
-            PartitionKeyError: a key is not valid, or `first` comes after `last`.
-        """
-        start, stop = self.index(first, now), self.index(last, now)
-        if start > stop:
-            raise PartitionKeyError(f"--from {first!r} comes after --to {last!r}: swap them")
-        return PartitionSubset.from_range(start, stop + 1)
-
     def fold(self, subset: PartitionSubset) -> str:
         """`2024-01-01..2024-03-31 (91), 2024-05-01` for messages and plans."""
         parts = []
@@ -100,7 +84,3 @@ class PartitionsDefinition(ABC):
             else:
                 parts.append(f"{self.key(start)}..{self.key(stop - 1)} ({stop - start})")
         return ", ".join(parts)
-
-    def same_shape(self, other: PartitionsDefinition) -> bool:
-        """True when both list the same keys in the same order (identity maps 1:1)."""
-        return self == other

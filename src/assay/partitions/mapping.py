@@ -16,8 +16,10 @@ An unpartitioned asset counts as one partition, index 0.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from assay.errors import DefinitionError
@@ -28,7 +30,7 @@ from assay.partitions.subset import PartitionSubset
 from assay.partitions.time_window import TimeWindowPartitions
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
     from datetime import datetime
 
     import numpy as np
@@ -53,14 +55,16 @@ class Broadcast:
 
 @dataclass(frozen=True, slots=True)
 class Table:
-    starts: tuple[int, ...]
-    stops: tuple[int, ...]
+    starts: Sequence[int] | np.ndarray
+    stops: Sequence[int] | np.ndarray
 
 
 @dataclass(frozen=True, slots=True)
 class Pairs:
-    down: tuple[int, ...]
-    up: tuple[int, ...]
+    """Explicit pairs, sorted by `down`."""
+
+    down: Sequence[int] | np.ndarray
+    up: Sequence[int] | np.ndarray
 
 
 Edges = Shift | Broadcast | Table | Pairs
@@ -81,11 +85,15 @@ class PartitionMapping(ABC):
     def edges(self, up: Definition, down: Definition, now: datetime | None) -> Edges:
         """The mapping for these definitions at `now`, as one edge shape."""
 
+    def cached_edges(self, up: Definition, down: Definition, now: datetime | None) -> Edges:
+        """`edges`, built once per (mapping, definitions, now): a run or a plan asks per step."""
+        return _edges(self, up, down, now)
+
     def upstream_for(
         self, index: int, up: Definition, down: Definition, now: datetime | None
     ) -> PartitionSubset:
         """The upstream partitions that downstream partition `index` reads."""
-        edges = self.edges(up, down, now)
+        edges = self.cached_edges(up, down, now)
         n_up = size_of(up, now)
         if isinstance(edges, Shift):
             base = index + edges.offset
@@ -94,10 +102,10 @@ class PartitionMapping(ABC):
         if isinstance(edges, Broadcast):
             return PartitionSubset.from_range(edges.start, edges.stop)
         if isinstance(edges, Table):
-            return PartitionSubset.from_range(edges.starts[index], min(edges.stops[index], n_up))
-        return PartitionSubset.from_indices(
-            u for d, u in zip(edges.down, edges.up, strict=True) if d == index and u < n_up
-        )
+            start, stop = int(edges.starts[index]), int(edges.stops[index])
+            return PartitionSubset.from_range(start, min(stop, n_up))
+        first, last = bisect_left(edges.down, index), bisect_right(edges.down, index)
+        return PartitionSubset.from_indices(int(u) for u in edges.up[first:last] if u < n_up)
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
@@ -236,21 +244,26 @@ class _DimensionMapping(PartitionMapping):
         return None
 
     def edges(self, up: Definition, down: Definition, now: datetime | None) -> Edges:
+        import numpy as np
+
         if isinstance(down, MultiPartitions):  # each multi partition reads its dimension's key
-            minor = down.minor_size
-            n_down = size_of(down, now)
-            own = [
-                (d // minor if self.dimension == down.major else d % minor) for d in range(n_down)
-            ]
-            return Table(tuple(own), tuple(i + 1 for i in own))
+            minor, every = down.minor_size, np.arange(size_of(down, now))
+            own = every // minor if self.dimension == down.major else every % minor
+            return Table(own, own + 1)
         assert isinstance(up, MultiPartitions)
-        minor, n_down = up.minor_size, size_of(down, now)
+        minor, every = up.minor_size, np.arange(size_of(down, now))
         if self.dimension == up.major:  # a day reads every region of that day
-            starts = tuple(d * minor for d in range(n_down))
-            return Table(starts, tuple(start + minor for start in starts))
-        n_major = up.dimensions[up.major].size(now)
-        pairs = sorted((d, m * minor + d) for d in range(n_down) for m in range(n_major))
-        return Pairs(tuple(d for d, _ in pairs), tuple(u for _, u in pairs))
+            return Table(every * minor, every * minor + minor)
+        # a region reads that region on every day: pairs sorted by the region
+        majors = np.arange(up.dimensions[up.major].size(now))
+        return Pairs(np.repeat(every, len(majors)), np.add.outer(every, majors * minor).ravel())
+
+
+@lru_cache(maxsize=512)
+def _edges(
+    mapping: PartitionMapping, up: Definition, down: Definition, now: datetime | None
+) -> Edges:
+    return mapping.edges(up, down, now)
 
 
 def default_mapping(up: Definition, down: Definition) -> PartitionMapping:

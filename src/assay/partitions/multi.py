@@ -62,9 +62,6 @@ class MultiPartitions(PartitionsDefinition):
         parts = self.split(index)
         return SEPARATOR.join(self.dimensions[n].key(parts[n]) for n in self.names)
 
-    def key_of(self, parts: Mapping[str, str]) -> str:
-        return SEPARATOR.join(parts[n] for n in self.names)
-
     def _parse(self, key: str) -> int | None:
         pieces = key.split(SEPARATOR)
         if len(pieces) != 2:

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from assay.graph import AssetGraph
     from assay.keys import AssetKey
     from assay.partitions.base import PartitionsDefinition
-    from assay.partitions.mapping import Edges, PartitionMapping
     from assay.state.reader import StateReader
 
 
@@ -90,7 +89,6 @@ def assess(
 
     ordered = graph.ordered(keys)
     columns = _load(graph, ordered, state, now)
-    edges_cache: dict[tuple[PartitionMapping, object, object], Edges] = {}
     found: dict[AssetKey, AssetStaleness] = {}
     for key, (started, changed, code_ok, sig_ok) in zip(ordered, columns, strict=True):
         spec = graph.specs[key]
@@ -114,10 +112,7 @@ def assess(
         for up in graph.upstream[key]:
             upstream = found[up]
             mapping = graph.mappings[key][up]
-            cache_key = (mapping, graph.specs[up].partitions, definition)
-            if cache_key not in edges_cache:
-                edges_cache[cache_key] = mapping.edges(graph.specs[up].partitions, definition, now)
-            edges = edges_cache[cache_key]
+            edges = mapping.cached_edges(graph.specs[up].partitions, definition, now)
             newest = reduce_max(edges, upstream.changed_at, n)
             with np.errstate(invalid="ignore"):
                 input_changed = materialized & (newest > started)

@@ -27,10 +27,7 @@ class Journal:
 
     def append(self, *records: Record, durable: bool = False) -> None:
         """Write records; with `durable`, fsync them before returning."""
-        data = b"".join(
-            json.dumps(r, separators=(",", ":"), default=str).encode() + b"\n" for r in records
-        )
-        self._file.write(data)
+        self._file.write(_encode(records))
         self._file.flush()
         if durable:
             os.fsync(self._file.fileno())
@@ -50,11 +47,16 @@ class Journal:
 
 def append_records(path: Path, *records: Record) -> None:
     """Append records to an existing journal file (used to close a dead run's journal)."""
-    data = b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in records)
     with open(path, "ab") as file:
-        file.write(data)
+        file.write(_encode(records))
         file.flush()
         os.fsync(file.fileno())
+
+
+def _encode(records: tuple[Record, ...]) -> bytes:
+    return b"".join(
+        json.dumps(r, separators=(",", ":"), default=str).encode() + b"\n" for r in records
+    )
 
 
 def read_complete_lines(path: Path, offset: int) -> tuple[list[Record], int, int]:

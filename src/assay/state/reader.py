@@ -68,27 +68,20 @@ class StateReader:
             )
         return run, steps, logs
 
-    def latest_materializations(self) -> dict[tuple[str, str | None], Row]:
-        """The newest materialization of each (asset, partition)."""
-        with self.store.reading() as con:
-            if con is None:
-                return {}
-            rows = _rows(
-                con,
-                "SELECT * FROM materializations QUALIFY row_number() OVER "
-                "(PARTITION BY asset_key, partition_key ORDER BY finished_at DESC) = 1",
-            )
-        return {(row["asset_key"], row["partition_key"]): row for row in rows}
+    def current_versions(self, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """The data version of each wanted (asset, partition key) that is stored ('' =
+        unpartitioned)."""
+        import pyarrow as pa
 
-    def current_versions(self, asset_keys: list[str]) -> dict[tuple[str, str], str]:
-        """The data version of every stored partition of these assets ('' = unpartitioned)."""
         with self.store.reading() as con:
-            if con is None or not asset_keys:
+            if con is None or not wanted:
                 return {}
+            pairs = pa.table(  # noqa: F841 (read by DuckDB)
+                {"asset_key": [a for a, _ in wanted], "partition_key": [p for _, p in wanted]}
+            )
             rows = con.execute(
-                "SELECT asset_key, partition_key, data_version FROM asset_partitions "
-                "WHERE asset_key IN (SELECT unnest(?::VARCHAR[]))",
-                [asset_keys],
+                "SELECT s.asset_key, s.partition_key, s.data_version FROM asset_partitions s "
+                "JOIN pairs w ON s.asset_key = w.asset_key AND s.partition_key = w.partition_key"
             ).fetchall()
         return {(asset, partition): version for asset, partition, version in rows}
 

@@ -15,6 +15,7 @@ from assay import (
     WeeklyPartitions,
 )
 from assay.errors import DefinitionError, PartitionKeyError
+from assay.partitions.selection import PartitionSelection
 
 NOW = datetime(2024, 3, 10, 15, 30, tzinfo=UTC)
 
@@ -89,11 +90,12 @@ def test_hourly_size_and_range_errors():
 
 def test_key_range_rejects_from_after_to():
     daily = DailyPartitions(start="2024-01-01")
-    assert len(daily.key_range("2024-01-02", "2024-01-05", NOW)) == 4
+    forward = PartitionSelection(first="2024-01-02", last="2024-01-05")
+    assert len(forward.resolve(daily, NOW)) == 4
     with pytest.raises(
         PartitionKeyError, match="--from '2024-01-05' comes after --to '2024-01-02': swap them"
     ):
-        daily.key_range("2024-01-05", "2024-01-02", NOW)
+        PartitionSelection(first="2024-01-05", last="2024-01-02").resolve(daily, NOW)
 
 
 @pytest.mark.parametrize(
