@@ -71,11 +71,11 @@ class StateReader:
     def current_versions(self, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
         """The data version of each wanted (asset, partition key) that is stored ('' =
         unpartitioned)."""
-        import pyarrow as pa
-
         with self.store.reading() as con:
             if con is None or not wanted:
                 return {}
+            import pyarrow as pa
+
             pairs = pa.table(  # noqa: F841 (read by DuckDB)
                 {"asset_key": [a for a, _ in wanted], "partition_key": [p for _, p in wanted]}
             )
