@@ -29,6 +29,7 @@ from assay.partitions.mapping import (
     StaticMapping,
     TimeWindowMapping,
 )
+from assay.policies import BatchPolicy, RetryPolicy
 from assay.project import Project, load
 from assay.version import __version__
 
@@ -39,6 +40,7 @@ __all__ = [
     "AssetIn",
     "AssetKey",
     "AssetSpec",
+    "BatchPolicy",
     "DailyPartitions",
     "Definitions",
     "DuckDBIO",
@@ -51,6 +53,7 @@ __all__ = [
     "ParquetIO",
     "PartitionMapping",
     "Project",
+    "RetryPolicy",
     "StaticMapping",
     "StaticPartitions",
     "TimeWindowMapping",

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from assay.io.base import IOManager
     from assay.partitions.base import PartitionsDefinition
     from assay.partitions.mapping import PartitionMapping
+    from assay.policies import BatchPolicy, RetryPolicy
 
 CONTEXT_PARAM = "context"
 DEFAULT_GROUP = "default"
@@ -86,6 +87,9 @@ class AssetSpec:
     io: IOManager | None = None
     partitions: PartitionsDefinition | None = None
     is_source: bool = False
+    retry_policy: RetryPolicy | None = None
+    pool: str | None = None
+    backfill_policy: BatchPolicy | None = None
 
     @property
     def is_observable(self) -> bool:
@@ -122,6 +126,9 @@ def asset(
     code_version: str | None = None,
     io: IOManager | None = None,
     partitions: PartitionsDefinition | None = None,
+    retry_policy: RetryPolicy | None = None,
+    pool: str | None = None,
+    backfill_policy: BatchPolicy | None = None,
 ) -> Callable[[Callable[..., Any]], AssetSpec]: ...
 
 
@@ -140,6 +147,9 @@ def asset(
     code_version: str | None = None,
     io: IOManager | None = None,
     partitions: PartitionsDefinition | None = None,
+    retry_policy: RetryPolicy | None = None,
+    pool: str | None = None,
+    backfill_policy: BatchPolicy | None = None,
 ) -> AssetSpec | Callable[[Callable[..., Any]], AssetSpec]:
     """Declare an asset: a named, versioned dataset computed by the decorated function.
 
@@ -147,6 +157,11 @@ def asset(
     name (or by `ins`). The function returns a `pl.DataFrame`, a `pl.LazyFrame`
     or a `pyarrow.Table` (or an `Output` wrapping one). With `partitions`, it
     runs once per partition; `context.partition_key` says which.
+
+    `retry_policy` retries failed steps (default: the project's, else none).
+    `pool` names a concurrency pool: `Definitions(pools={"stripe": 2})` lets at
+    most two of its steps run at once. `backfill_policy=BatchPolicy(...)` lets
+    one call compute a range of partitions.
 
     Example:
         >>> import polars as pl
@@ -171,6 +186,9 @@ def asset(
             code_version=code_version,
             io=io,
             partitions=partitions,
+            retry_policy=retry_policy,
+            pool=pool,
+            backfill_policy=backfill_policy,
         )
 
     if fn is not None:
@@ -196,6 +214,9 @@ def _build_spec(
     code_version: str | None,
     io: IOManager | None,
     partitions: PartitionsDefinition | None,
+    retry_policy: RetryPolicy | None = None,
+    pool: str | None = None,
+    backfill_policy: BatchPolicy | None = None,
 ) -> AssetSpec:
     where = f"@asset on {getattr(func, '__qualname__', func)!r}"
     prefix = () if key_prefix is None else AssetKey.parse(_as_key_text(key_prefix)).path
@@ -231,7 +252,40 @@ def _build_spec(
         code_version=code_version,
         io=io,
         partitions=_check_partitions(partitions, where),
+        retry_policy=_check_retry(retry_policy, where),
+        pool=None if pool is None else _check_name(pool, "pool", where),
+        backfill_policy=_check_batch(backfill_policy, partitions, where),
     )
+
+
+def _check_retry(policy: RetryPolicy | None, where: str) -> RetryPolicy | None:
+    from assay.policies import RetryPolicy
+
+    if policy is not None and not isinstance(policy, RetryPolicy):
+        raise DefinitionError(
+            f"{where}: retry_policy={policy!r} is not a RetryPolicy; "
+            "use RetryPolicy(max_retries=3, delay=1.0)"
+        )
+    return policy
+
+
+def _check_batch(
+    policy: BatchPolicy | None, partitions: PartitionsDefinition | None, where: str
+) -> BatchPolicy | None:
+    from assay.policies import BatchPolicy
+
+    if policy is None:
+        return None
+    if not isinstance(policy, BatchPolicy):
+        raise DefinitionError(
+            f"{where}: backfill_policy={policy!r} is not a BatchPolicy; "
+            'use BatchPolicy(max_partitions=31, partition_column="day")'
+        )
+    if partitions is None:
+        raise DefinitionError(
+            f"{where}: backfill_policy needs partitions: batches are ranges of partitions"
+        )
+    return policy
 
 
 def _check_partitions(

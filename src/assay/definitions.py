@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 from assay.assets import AssetSpec
 from assay.errors import ConfigError, DefinitionError
 from assay.graph import AssetGraph
+from assay.policies import RetryPolicy
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
     from types import ModuleType
 
     from assay.config import ProjectConfig
@@ -37,7 +38,17 @@ class Definitions:
         ['numbers']
     """
 
-    def __init__(self, assets: Iterable[AssetSpec] = (), *, io: IOManager | None = None) -> None:
+    def __init__(
+        self,
+        assets: Iterable[AssetSpec] = (),
+        *,
+        io: IOManager | None = None,
+        retry_policy: RetryPolicy | None = None,
+        pools: Mapping[str, int] | None = None,
+    ) -> None:
+        """`io`: the default IO manager. `retry_policy`: the default for assets without
+        one. `pools`: concurrency limits, by pool name (`@asset(pool=...)`) or by tag
+        (`"tag:source=stripe"`, or `"tag:source"` for any value)."""
         self.assets = tuple(assets)
         for item in self.assets:
             if not isinstance(item, AssetSpec):
@@ -46,11 +57,42 @@ class Definitions:
                     "decorate the function with @asset"
                 )
         self.io = io
+        if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
+            raise DefinitionError(
+                f"Definitions(retry_policy={retry_policy!r}): use RetryPolicy(max_retries=...)"
+            )
+        self.retry_policy = retry_policy
+        self.pools = _check_pools(pools or {})
+
+    def retry_policy_of(self, spec: AssetSpec) -> RetryPolicy:
+        """The asset's retry policy, else the project's, else no retries."""
+        return spec.retry_policy or self.retry_policy or RetryPolicy()
+
+    def pools_of(self, spec: AssetSpec) -> tuple[str, ...]:
+        """The limited pools a step of this asset takes a slot in."""
+        names = [spec.pool] if spec.pool else []
+        for tag, value in spec.tags.items():
+            names += [f"tag:{tag}={value}", f"tag:{tag}"]
+        return tuple(name for name in names if name in self.pools)
 
     @cached_property
     def graph(self) -> AssetGraph:
         """The validated asset graph (raises DefinitionError on the first problem)."""
         return AssetGraph.build(self.assets)
+
+
+def _check_pools(pools: Mapping[str, int]) -> dict[str, int]:
+    checked = {}
+    for name, limit in pools.items():
+        if not isinstance(name, str) or not name:
+            raise DefinitionError(f"Definitions(pools=...): pool name {name!r} must be a string")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise DefinitionError(
+                f"Definitions(pools=...): the limit of pool {name!r} is {limit!r}; "
+                "give a whole number >= 1"
+            )
+        checked[name] = limit
+    return checked
 
 
 def load_definitions(config: ProjectConfig) -> Definitions:

@@ -6,6 +6,7 @@
     ├── SelectionError          a selection string does not parse or matches nothing
     ├── PartitionKeyError       a partition key is invalid or outside its definition
     ├── UnknownRunError         a run id matches no recorded run
+    │   └── UnknownBackfillError    a backfill id matches no recorded backfill
     ├── ConfigError             pyproject.toml, ASSAY_MODULE or a CLI option is wrong
     ├── StateError              the state store cannot be read or written
     │   └── StateLockedError    another process holds the state store
@@ -50,6 +51,10 @@ class PartitionKeyError(AssayError):
 
 class UnknownRunError(AssayError):
     """A run id (or prefix) matches no recorded run, or several."""
+
+
+class UnknownBackfillError(UnknownRunError):
+    """A backfill id (or prefix) matches no recorded backfill, or several."""
 
 
 class ConfigError(AssayError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assay.config import ProjectConfig, resolve_config
 from assay.definitions import Definitions, load_definitions
@@ -14,10 +14,12 @@ from assay.selection import parse_selection
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
+    from assay.execution.backfill import BackfillStatus
+    from assay.execution.executors import IOResolver
     from assay.execution.observe import ObserveResult
-    from assay.execution.runner import RunReporter, RunResult
+    from assay.execution.runner import RunReporter, RunResult, RunTarget
     from assay.graph import AssetGraph
     from assay.io.base import IOManager
     from assay.keys import AssetKey
@@ -39,7 +41,6 @@ class Project:
     def __init__(self, config: ProjectConfig, definitions: Definitions) -> None:
         self.config = config
         self.definitions = definitions
-        self._bound: dict[int, IOManager] = {}
 
     @cached_property
     def graph(self) -> AssetGraph:
@@ -55,17 +56,15 @@ class Project:
         """The keys a selection picks, in dependency order (everything when None)."""
         return parse_selection(selection).resolve(self.graph)
 
+    @cached_property
+    def _io(self) -> IOResolver:
+        from assay.execution.executors import IOResolver
+
+        return IOResolver(self.definitions, self.config)
+
     def io_for(self, key: AssetKey) -> IOManager:
         """The asset's IO manager (its own, else the project default, else ParquetIO)."""
-        chosen = self.graph.specs[key].io or self.definitions.io
-        slot = 0 if chosen is None else id(chosen)
-        if slot not in self._bound:
-            if chosen is None:
-                from assay.io.parquet import ParquetIO
-
-                chosen = ParquetIO()
-            self._bound[slot] = chosen.bind(self.config)
-        return self._bound[slot]
+        return self._io(key)
 
     def plan(
         self,
@@ -112,7 +111,10 @@ class Project:
         partitions: PartitionSelection | Sequence[str] | None = None,
         partition_range: tuple[str, str] | None = None,
         force: bool = False,
+        executor: str = "in_process",
+        workers: int | None = None,
         reporter: RunReporter | None = None,
+        should_stop: Callable[[], bool] | None = None,
         now: datetime | None = None,
     ) -> RunResult:
         """Materialize what the plan says is stale (with `force`, everything selected).
@@ -122,15 +124,178 @@ class Project:
             partitions: partition keys to consider for each partitioned asset.
             partition_range: `(first, last)` keys, both included.
             force: run every selected asset partition, stale or not.
+            executor: `in_process` (default) or `multiprocess`.
+            workers: processes for the multiprocess executor (default: CPU count).
             reporter: receives progress (the CLI prints it).
+            should_stop: polled during the run; once True, running steps finish and
+                nothing new starts.
             now: the current time for time partitions (default: now).
 
         Returns the run's result; `result.success` is False when a step failed.
         """
-        from assay.execution.runner import RunTarget, run_materialization, upstream_reads
-        from assay.planning.plan import build_plan
+        now = now or datetime.now(UTC)
+        targets, label = self._targets(selection, partitions, partition_range, force, now)
+        return self._run(
+            targets,
+            label + (" --force" if force else ""),
+            now=now,
+            executor=executor,
+            workers=workers,
+            reporter=reporter,
+            should_stop=should_stop,
+        )
+
+    def backfill(
+        self,
+        selection: str | Sequence[str] | None = None,
+        *,
+        partitions: PartitionSelection | Sequence[str] | None = None,
+        partition_range: tuple[str, str] | None = None,
+        force: bool = False,
+        executor: str = "in_process",
+        workers: int | None = None,
+        reporter: RunReporter | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        now: datetime | None = None,
+    ) -> RunResult:
+        """Start a backfill: a recorded, resumable run over a partition range.
+
+        Without `force` it covers the stale asset partitions of the range (what
+        `plan` shows); with `force`, all of them. This process drives it to the
+        end; `result.backfill_id` names it for `resume_backfill`,
+        `backfill_status` and `cancel_backfill`. Arguments are as for
+        `materialize`. When nothing in the range is stale, nothing is recorded
+        and the result has no steps and no `backfill_id`.
+
+        Example:
+            >>> result = project.backfill("+daily_revenue",  # doctest: +SKIP
+            ...     partition_range=("2024-01-01", "2024-12-31"), executor="multiprocess")
+            >>> project.backfill_status(result.backfill_id).status  # doctest: +SKIP
+            'completed'
+        """
+        from assay.execution.backfill import new_backfill
+        from assay.execution.runner import RunResult
 
         now = now or datetime.now(UTC)
+        chosen = _partition_selection(partitions, partition_range)
+        targets, label = self._targets(selection, chosen, None, force, now)
+        if not targets:
+            from assay.state.store import IndexReport
+
+            return RunResult(run_id="", status="succeeded", steps=(), index=IndexReport())
+        record = new_backfill(
+            graph=self.graph,
+            targets=targets,
+            selection=label.split(" [")[0],
+            partitions="" if chosen.is_everything else str(chosen),
+            force=force,
+            executor=executor,
+            workers=workers,
+        )
+        return self._drive(record, targets, label, now, executor, workers, reporter, should_stop)
+
+    def resume_backfill(
+        self,
+        backfill_id: str,
+        *,
+        executor: str | None = None,
+        workers: int | None = None,
+        reporter: RunReporter | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        now: datetime | None = None,
+    ) -> RunResult:
+        """Run what a backfill has not done: its failed, skipped, interrupted and never
+        started asset partitions; never one that succeeded. Executor and workers
+        default to the backfill's own.
+
+        Raises:
+            UnknownBackfillError: no such backfill.
+            StateError: it is still running in a live process, or already completed.
+        """
+        from assay.errors import StateError
+        from assay.execution.backfill import remaining_targets
+
+        row = self.state.backfill(backfill_id)
+        backfill_id = row["backfill_id"]
+        if row["status"] in ("running", "canceling"):
+            raise StateError(
+                f"backfill {backfill_id[:8]} is still running (PID {row['last_run_pid']} on "
+                f"{row['last_run_host']}): wait for it, or cancel it "
+                f"(`assay backfill cancel {backfill_id[:8]}`)"
+            )
+        done = {
+            (step["asset_key"], step["partition_key"])
+            for step in self.state.backfill_steps(backfill_id)
+            if step["status"] == "succeeded"
+        }
+        targets = remaining_targets(self.graph, row, done)
+        if not targets:
+            raise StateError(
+                f"backfill {backfill_id[:8]} has nothing left to run: every asset partition "
+                "it covers succeeded"
+            )
+        record = {
+            key: (value.timestamp() if isinstance(value, datetime) else value)
+            for key, value in row.items()
+            if key in _BACKFILL_FIELDS
+        }
+        record["type"] = "backfill"
+        record["finished_at"] = None
+        executor = executor or row["executor"] or "in_process"
+        workers = workers or row["workers"]
+        label = f"{row['selection']} (backfill {backfill_id[:8]}, resumed)"
+        now = now or datetime.now(UTC)
+        return self._drive(record, targets, label, now, executor, workers, reporter, should_stop)
+
+    def cancel_backfill(self, backfill_id: str) -> str:
+        """Stop a backfill: its running steps finish and nothing new starts. A backfill
+        whose process is gone is marked canceled at once. Returns the new status.
+
+        Raises:
+            UnknownBackfillError: no such backfill.
+            StateError: it already completed or was canceled.
+        """
+        from assay.errors import StateError
+        from assay.execution.backfill import request_cancel
+
+        row = self.state.backfill(backfill_id)
+        if row["status"] in ("completed", "canceled"):
+            raise StateError(f"backfill {row['backfill_id'][:8]} is already {row['status']}")
+        alive = row["status"] in ("running", "canceling")
+        status = request_cancel(self.config.home, row["backfill_id"], driver_alive=alive)
+        self.state.store.index_pending()
+        return status
+
+    def backfill_status(self, backfill_id: str) -> BackfillStatus:
+        """A backfill's state: per asset, its partitions by status; each partition's last step.
+
+        Raises:
+            UnknownBackfillError: no such backfill.
+        """
+        from assay.execution.backfill import BackfillStatus, progress
+
+        row = self.state.backfill(backfill_id)
+        steps = self.state.backfill_steps(row["backfill_id"])
+        return BackfillStatus(
+            backfill=row, assets=progress(self.graph, row, steps), steps=tuple(steps)
+        )
+
+    def backfills(self, *, limit: int = 20) -> list[dict[str, Any]]:
+        """Recent backfills, newest first, with counts of their partitions by status."""
+        return self.state.backfills(limit=limit)
+
+    def _targets(
+        self,
+        selection: str | Sequence[str] | None,
+        partitions: PartitionSelection | Sequence[str] | None,
+        partition_range: tuple[str, str] | None,
+        force: bool,
+        now: datetime,
+    ) -> tuple[list[RunTarget], str]:
+        """What a run of the selection covers (the plan's steps), and a label for it."""
+        from assay.execution.runner import RunTarget
+        from assay.planning.plan import build_plan
+
         parsed = parse_selection(selection)
         keys = parsed.resolve(self.graph)
         chosen = _partition_selection(partitions, partition_range)
@@ -142,7 +307,55 @@ class Project:
             # forced: every selected partition runs, so the held store is not needed
             plan = build_plan(self.graph, keys, None, chosen, now, force=True)
         targets = [RunTarget(key=step.key, partitions=step.partitions) for step in plan.steps]
-        label = str(parsed) + ("" if chosen.is_everything else f" [{chosen}]")
+        return targets, str(parsed) + ("" if chosen.is_everything else f" [{chosen}]")
+
+    def _drive(
+        self,
+        record: dict[str, Any],
+        targets: list[RunTarget],
+        label: str,
+        now: datetime,
+        executor: str,
+        workers: int | None,
+        reporter: RunReporter | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> RunResult:
+        from assay.execution.backfill import CancelWatch
+
+        record = {**record, "executor": executor, "workers": workers}
+        watch = CancelWatch(self.config.home, record["backfill_id"])
+        try:
+            return self._run(
+                targets,
+                label,
+                now=now,
+                executor=executor,
+                workers=workers,
+                reporter=reporter,
+                should_stop=lambda: watch() or (should_stop is not None and should_stop()),
+                backfill=record,
+            )
+        finally:
+            watch.clear()
+
+    def _run(
+        self,
+        targets: list[RunTarget],
+        label: str,
+        *,
+        now: datetime,
+        executor: str,
+        workers: int | None,
+        reporter: RunReporter | None,
+        should_stop: Callable[[], bool] | None,
+        backfill: dict[str, Any] | None = None,
+    ) -> RunResult:
+        from assay.execution.executors import make_executor
+        from assay.execution.runner import run_materialization, upstream_reads
+
+        chosen_executor = make_executor(
+            executor, workers=workers, config=self.config, graph=self.graph, io_for=self.io_for
+        )
         try:
             versions = self.state.current_versions(upstream_reads(self.graph, targets, now))
         except StateLockedError:
@@ -151,14 +364,35 @@ class Project:
             versions = {}
         return run_materialization(
             config=self.config,
-            graph=self.graph,
+            definitions=self.definitions,
             targets=targets,
             io_for=self.io_for,
-            selection=label + (" --force" if force else ""),
+            selection=label,
             now=now,
             versions=versions,
             reporter=reporter,
+            executor=chosen_executor,
+            backfill=backfill,
+            should_stop=should_stop,
         )
+
+
+_BACKFILL_FIELDS = frozenset(
+    {
+        "backfill_id",
+        "selection",
+        "partitions",
+        "is_forced",
+        "executor",
+        "workers",
+        "targets",
+        "asset_count",
+        "partition_count",
+        "created_at",
+        "user_name",
+        "command",
+    }
+)
 
 
 def _partition_selection(

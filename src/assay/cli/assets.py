@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from assay.cli.options import (
+    executor_options,
     json_option,
     open_project,
     partition_options,
@@ -18,7 +19,6 @@ from assay.cli.options import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from assay.execution.step import StepResult
     from assay.graph import AssetGraph
     from assay.keys import AssetKey
 
@@ -73,6 +73,7 @@ def list_command(selection: tuple[str, ...], as_json: bool) -> None:
 @SELECTION
 @partition_options
 @click.option("--force", is_flag=True, help="Run every selected partition, stale or not.")
+@executor_options
 @project_options
 def materialize_command(
     selection: tuple[str, ...],
@@ -80,61 +81,40 @@ def materialize_command(
     first: str | None,
     last: str | None,
     force: bool,
+    executor: str | None,
+    workers: int | None,
 ) -> None:
     """Materialize what is stale among the selected assets (all when none).
 
     Runs exactly what `assay plan` shows, in dependency order; `--force` runs
-    every selected asset partition.
+    every selected asset partition. Ctrl-C lets running steps finish.
     """
+    from assay.cli.reporting import StepLines, graceful_interrupts
     from assay.errors import RunFailedError
 
     chosen = partition_selection(partition_keys, first, last)
     project = open_project()
-    result = project.materialize(
-        selection, partitions=chosen, force=force, reporter=_TerminalReporter()
-    )
-    if not result.steps:
+    with graceful_interrupts() as interrupted:
+        result = project.materialize(
+            selection,
+            partitions=chosen,
+            force=force,
+            executor=executor or ("multiprocess" if workers else "in_process"),
+            workers=workers,
+            reporter=StepLines(),
+            should_stop=interrupted,
+        )
+    if not result.steps and result.status == "succeeded":
         click.echo("Nothing to materialize: everything selected is fresh (--force runs it anyway).")
         return
     counts = result.counts()
-    summary = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+    summary = ", ".join(f"{n} {status}" for status, n in counts.items() if n) or "nothing ran"
     if not result.success:
         raise RunFailedError(
-            f"run {result.run_id[:8]} failed ({summary}); "
+            f"run {result.run_id[:8]} {result.status} ({summary}); "
             f"see `assay runs show {result.run_id[:8]}` for logs and tracebacks"
         )
     click.echo(f"Run {result.run_id[:8]} succeeded ({summary}).")
-
-
-class _TerminalReporter:
-    """One line per step. Plain click styling: rich's import would cost more than a step."""
-
-    def run_started(self, run_id: str, step_keys: Sequence[str]) -> None:
-        click.echo(f"Run {click.style(run_id[:8], bold=True)} ({run_id}): {len(step_keys)} steps")
-
-    def step_finished(self, result: StepResult) -> None:
-        key = result.step_key
-        if result.stored is not None:
-            stats = f"{result.stored.row_count:,} rows  {_bytes(result.stored.byte_size)}"
-            timing = f"{result.duration_s * 1000:.0f} ms"
-            detail = click.style(f"{stats}  {timing}", dim=True)
-            click.echo(f"  {click.style('✓', fg='green')} {key}  {detail}")
-        elif result.skip_reason:
-            click.echo(f"  {click.style('-', fg='yellow')} {key}  skipped: {result.skip_reason}")
-        else:
-            click.echo(f"  {click.style('✗', fg='red')} {key}  failed: {result.error}")
-
-    def notice(self, message: str) -> None:
-        click.echo(f"{click.style('Note:', fg='yellow')} {message}", err=True)
-
-
-def _bytes(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"
 
 
 @click.command("graph")

@@ -85,3 +85,18 @@ def partition_selection(keys: tuple[str, ...], first: str | None, last: str | No
     from assay.partitions.selection import PartitionSelection
 
     return PartitionSelection(keys=keys, first=first, last=last)
+
+
+def executor_options(fn: F) -> F:
+    """`--executor in_process|multiprocess` and `--workers N`."""
+    fn = click.option(
+        "--workers",
+        type=click.IntRange(min=1),
+        help="Worker processes for --executor multiprocess (default: CPU count).",
+    )(fn)
+    fn = click.option(
+        "--executor",
+        type=click.Choice(["in_process", "multiprocess"]),
+        help="Where steps run: this process, one at a time (default), or a pool of processes.",
+    )(fn)
+    return fn

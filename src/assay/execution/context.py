@@ -20,7 +20,10 @@ class AssetContext:
         run_id: the id of the run this step belongs to.
         asset_key: the asset being materialized.
         partition_key: the partition being materialized, None when unpartitioned.
-        partition_time_window: the partition's `[start, end)` for time partitions.
+        partition_time_window: the partition's `[start, end)` for time partitions
+            (for a batch, from the first partition's start to the last one's end).
+        partition_keys: every partition this call computes: one, or a batch's
+            keys for an asset with `backfill_policy=BatchPolicy(...)`.
         log: a logger whose records are kept with the step (`assay runs show RUN_ID`).
     """
 
@@ -29,3 +32,4 @@ class AssetContext:
     partition_key: str | None
     log: logging.Logger
     partition_time_window: TimeWindow | None = None
+    partition_keys: tuple[str, ...] = ()

@@ -10,6 +10,7 @@ downstream of it skipped, with the reason.
 from __future__ import annotations
 
 import getpass
+import heapq
 import json
 import logging
 import os
@@ -17,13 +18,13 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from assay.execution.step import StepInput, StepResult, StepStatus, execute_step, step_key
+from assay.execution.step import StepResult, StepStatus, step_key
 from assay.partitions.subset import PartitionSubset
-from assay.partitions.time_window import TimeWindowPartitions
+from assay.partitions.time_window import TimeWindow, TimeWindowPartitions
 from assay.state.journal import Journal, Record
 from assay.state.liveness import process_start, this_host
 from assay.state.store import IndexReport, StateStore
@@ -31,10 +32,12 @@ from assay.version import __version__
 from assay.versioning import code_version, inputs_signature
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
     from datetime import datetime
 
     from assay.config import ProjectConfig
+    from assay.definitions import Definitions
+    from assay.execution.executors import Executor, StepTask
     from assay.graph import AssetGraph
     from assay.io.base import IOManager
     from assay.keys import AssetKey
@@ -47,7 +50,13 @@ _log = logging.getLogger("assay")
 class RunReporter(Protocol):
     """Receives progress; the CLI prints it, the Python API logs it."""
 
-    def run_started(self, run_id: str, step_keys: Sequence[str]) -> None: ...
+    def run_started(
+        self, run_id: str, step_keys: Sequence[str], backfill_id: str | None = None
+    ) -> None: ...
+
+    def step_started(self, step_keys: Sequence[str]) -> None: ...
+
+    def step_retried(self, result: StepResult, retry: int, wait_s: float) -> None: ...
 
     def step_finished(self, result: StepResult) -> None: ...
 
@@ -57,8 +66,19 @@ class RunReporter(Protocol):
 class LoggingReporter:
     """Reports through the `assay` logger (the default for the Python API)."""
 
-    def run_started(self, run_id: str, step_keys: Sequence[str]) -> None:
-        _log.info("run %s: %d steps", run_id, len(step_keys))
+    def run_started(
+        self, run_id: str, step_keys: Sequence[str], backfill_id: str | None = None
+    ) -> None:
+        what = f"backfill {backfill_id}, " if backfill_id else ""
+        _log.info("%srun %s: %d steps", what, run_id, len(step_keys))
+
+    def step_started(self, step_keys: Sequence[str]) -> None:
+        _log.debug("started %s", ", ".join(step_keys))
+
+    def step_retried(self, result: StepResult, retry: int, wait_s: float) -> None:
+        _log.warning(
+            "%s failed (%s); retry %d in %.1f s", result.step_key, result.error, retry, wait_s
+        )
 
     def step_finished(self, result: StepResult) -> None:
         _log.info("%s %s", result.step_key, result.status)
@@ -75,6 +95,7 @@ class RunResult:
     status: str
     steps: tuple[StepResult, ...]
     index: IndexReport
+    backfill_id: str | None = None
 
     @property
     def success(self) -> bool:
@@ -95,91 +116,406 @@ class RunTarget:
     partitions: PartitionSubset | None = None
 
 
+@dataclass(slots=True, kw_only=True)
+class _Node:
+    """One task of the run: an asset partition, or a batch of partitions of one asset."""
+
+    id: int
+    key: AssetKey
+    indices: tuple[int, ...] | None
+    partitions: tuple[str, ...] | None
+    priority: tuple[int, int]
+    pools: tuple[str, ...]
+    waiting: int = 0
+    dependents: list[int] = field(default_factory=list)
+    attempt: int = 0
+    done: bool = False
+
+    @property
+    def step_keys(self) -> list[str]:
+        return [step_key(self.key, p) for p in (self.partitions or (None,))]
+
+
 def run_materialization(
     *,
     config: ProjectConfig,
-    graph: AssetGraph,
+    definitions: Definitions,
     targets: Sequence[RunTarget],
     io_for: Callable[[AssetKey], IOManager],
     selection: str,
     now: datetime,
     versions: dict[tuple[str, str], str],
     reporter: RunReporter | None = None,
+    executor: Executor | None = None,
+    backfill: Mapping[str, Any] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> RunResult:
-    """Materialize the targets (in dependency order) in this process.
+    """Materialize the targets on an executor (default: in this process).
+
+    A step starts as soon as every upstream partition it reads that this run
+    also materializes is done (not after a whole layer). A failed step is retried
+    by its asset's retry policy; after its last failure, every step that reads it
+    is skipped, with the reason, and the rest go on. `should_stop` is polled: once
+    it returns True, no new step starts and the running ones finish (the run ends
+    `canceled`). Pools cap how many steps of an asset, or tag, run at once.
 
     `versions` maps (asset, partition key or '') to the current data version of
     every upstream partition the run may read; the run updates it as it goes and
     records, with each materialization, the versions its inputs had (provenance).
     """
-    reporter = reporter or LoggingReporter()
-    run_id = str(uuid.uuid4())
-    store = StateStore(config.home)
-    journal = Journal(store.journal_dir, run_id)
-    steps = [
-        (t.key, i) for t in targets for i in (t.partitions if t.partitions is not None else [None])
-    ]
-    run = run_record(run_id, selection, config.root, len(steps))
-    journal.append(run, durable=True)
-    reporter.run_started(run_id, [step_key(k, _key_of(graph, k, i)) for k, i in steps])
-    indexer = _Indexer(store, reporter)
-    results: list[StepResult] = []
-    bad: dict[AssetKey, dict[int, str]] = {}  # asset -> partition index -> "failed"/"skipped"
-    try:
-        for key, index in steps:
-            spec = graph.specs[key]
-            partition = _key_of(graph, key, index)
-            blocked = _blocked_by(graph, key, index, bad, now)
-            if blocked is not None:
-                result = _skipped(key, partition, blocked)
+    from assay.execution.executors import InProcessExecutor
+
+    coordinator = _Coordinator(
+        config=config,
+        definitions=definitions,
+        nodes=_build_nodes(definitions, targets, now),
+        io_for=io_for,
+        now=now,
+        versions=versions,
+        reporter=reporter or LoggingReporter(),
+        executor=executor or InProcessExecutor(definitions.graph, io_for),
+        backfill=backfill,
+    )
+    return coordinator.run(selection, should_stop or (lambda: False))
+
+
+class _Coordinator:
+    """Schedules one run's nodes on an executor and journals every outcome."""
+
+    def __init__(
+        self,
+        *,
+        config: ProjectConfig,
+        definitions: Definitions,
+        nodes: list[_Node],
+        io_for: Callable[[AssetKey], IOManager],
+        now: datetime,
+        versions: dict[tuple[str, str], str],
+        reporter: RunReporter,
+        executor: Executor,
+        backfill: Mapping[str, Any] | None,
+    ) -> None:
+        self.config = config
+        self.definitions = definitions
+        self.graph = definitions.graph
+        self.nodes = nodes
+        self.io_for = io_for
+        self.now = now
+        self.versions = versions
+        self.reporter = reporter
+        self.executor = executor
+        self.backfill = backfill
+        self.run_id = str(uuid.uuid4())
+        self.store = StateStore(config.home)
+        self.journal = Journal(self.store.journal_dir, self.run_id)
+        self.results: list[StepResult] = []
+        self.log_seq: dict[str, int] = {}
+        self.ready: list[tuple[tuple[int, int], int]] = []  # (priority, node id)
+        self.retry_at: list[tuple[float, int]] = []  # (monotonic time, node id)
+        self.last_failure: dict[int, Sequence[StepResult]] = {}
+        self.running: dict[int, _Node] = {}
+        self.in_use: dict[str, int] = dict.fromkeys(definitions.pools, 0)
+        self.stopping = False
+
+    def run(self, selection: str, should_stop: Callable[[], bool]) -> RunResult:
+        step_keys = [k for node in self.nodes for k in node.step_keys]
+        run = run_record(self.run_id, selection, self.config.root, len(step_keys))
+        self.run_record = run
+        first: list[Record] = [run]
+        if self.backfill is not None:
+            run["backfill_id"] = self.backfill["backfill_id"]
+            first.insert(0, {**self.backfill, "status": "running", "last_run_id": self.run_id})
+        self.journal.append(*first, durable=True)
+        self.reporter.run_started(
+            self.run_id, step_keys, None if self.backfill is None else self.backfill["backfill_id"]
+        )
+        indexer = _Indexer(self.store, self.reporter)
+        for node in self.nodes:
+            if node.waiting == 0:
+                heapq.heappush(self.ready, (node.priority, node.id))
+        status = "canceled"
+        try:
+            self._loop(should_stop, indexer)
+            unfinished = any(not node.done for node in self.nodes)
+            bad = any(r.status is not StepStatus.SUCCEEDED for r in self.results)
+            status = "canceled" if unfinished else "failed" if bad else "succeeded"
+        except BaseException:
+            self.executor.close(cancel=True)
+            raise
+        finally:
+            self.executor.close()
+            self._journal_end(status)
+            report = indexer.final()
+        return RunResult(
+            run_id=self.run_id,
+            status=status,
+            steps=tuple(self.results),
+            index=report,
+            backfill_id=None if self.backfill is None else str(self.backfill["backfill_id"]),
+        )
+
+    def _loop(self, should_stop: Callable[[], bool], indexer: _Indexer) -> None:
+        while self.ready or self.retry_at or self.running:
+            if not self.stopping and should_stop():
+                self.stopping = True
+                self.reporter.notice(
+                    f"stopping: {len(self.running)} running step(s) finish, nothing new starts"
+                )
+            clock = time.monotonic()
+            if self.stopping:
+                for _, node_id in self.retry_at:  # retries that will not happen
+                    self._finish(self.nodes[node_id], self.last_failure[node_id])
+                self.retry_at.clear()
+                if not self.running:
+                    return
             else:
-                journal.append(
-                    _step_record(run_id, key, partition, StepStatus.RUNNING, time.time())
+                while self.retry_at and self.retry_at[0][0] <= clock:
+                    node_id = heapq.heappop(self.retry_at)[1]
+                    heapq.heappush(self.ready, (self.nodes[node_id].priority, node_id))
+                self._dispatch()
+            if not self.running:
+                if self.retry_at:
+                    time.sleep(min(max(self.retry_at[0][0] - clock, 0.0), 0.2))
+                    continue
+                return
+            timeout = 0.2
+            if self.retry_at:
+                timeout = min(timeout, max(self.retry_at[0][0] - clock, 0.0))
+            for task, outcome in self.executor.wait(timeout):
+                self._on_outcome(self.running.pop(task.task_id), outcome)
+            indexer.maybe_index()
+
+    def _dispatch(self) -> None:
+        """Start ready nodes, oldest partition first, while slots and pools allow."""
+        held: list[tuple[tuple[int, int], int]] = []
+        while self.ready and len(self.running) < self.executor.slots:
+            item = heapq.heappop(self.ready)
+            node = self.nodes[item[1]]
+            if any(self.in_use[p] >= self.definitions.pools[p] for p in node.pools):
+                held.append(item)
+                continue
+            for pool in node.pools:
+                self.in_use[pool] += 1
+            self.running[node.id] = node
+            started = time.time()
+            self.journal.append(
+                *(
+                    _step_record(self.run_id, node.key, p, StepStatus.RUNNING, started)
+                    for p in node.partitions or (None,)
                 )
-                window = (
-                    spec.partitions.time_window(index)
-                    if isinstance(spec.partitions, TimeWindowPartitions) and index is not None
-                    else None
-                )
-                result = execute_step(
-                    spec,
-                    run_id=run_id,
-                    partition=partition,
-                    inputs=_inputs(graph, key, index, io_for, now),
-                    io=io_for(key),
-                    time_window=window,
-                )
+            )
+            self.executor.submit(self._task(node))
+            self.reporter.step_started(node.step_keys)
+        for item in held:
+            heapq.heappush(self.ready, item)
+
+    def _task(self, node: _Node) -> StepTask:
+        from assay.execution.executors import StepTask
+
+        spec = self.graph.specs[node.key]
+        window = None
+        if isinstance(spec.partitions, TimeWindowPartitions) and node.indices:
+            first = spec.partitions.time_window(node.indices[0])
+            last = spec.partitions.time_window(node.indices[-1])
+            window = TimeWindow(first.start, last.end)
+        inputs = []
+        for param, up in self.graph.inputs[node.key].items():
+            definition = self.graph.specs[up].partitions
+            keys = None
+            if definition is not None:
+                read = PartitionSubset()
+                for index in node.indices or (None,):
+                    read = read | _reads(self.graph, node.key, up, index, self.now)
+                keys = tuple(definition.key(i) for i in read)
+            inputs.append((param, str(up), keys))
+        return StepTask(
+            task_id=node.id,
+            run_id=self.run_id,
+            asset_key=str(node.key),
+            partitions=node.partitions,
+            inputs=tuple(inputs),
+            time_window=window,
+        )
+
+    def _on_outcome(self, node: _Node, outcome: Sequence[StepResult]) -> None:
+        for pool in node.pools:
+            self.in_use[pool] -= 1
+        node.attempt += 1
+        if all(r.status is StepStatus.SUCCEEDED for r in outcome):
+            self._finish(node, outcome)
+            for dependent_id in node.dependents:
+                dependent = self.nodes[dependent_id]
+                dependent.waiting -= 1
+                if dependent.waiting == 0 and not dependent.done:
+                    heapq.heappush(self.ready, (dependent.priority, dependent_id))
+            return
+        policy = self.definitions.retry_policy_of(self.graph.specs[node.key])
+        if node.attempt <= policy.max_retries and not self.stopping:
+            wait_s = policy.wait_before(node.attempt)
+            self._journal_retry(outcome, node.attempt, wait_s)
+            self.reporter.step_retried(outcome[0], node.attempt, wait_s)
+            self.last_failure[node.id] = outcome
+            heapq.heappush(self.retry_at, (time.monotonic() + wait_s, node.id))
+            return
+        self._finish(node, outcome)
+        for skipped, reason in _downstream_of(self.nodes, node, self.graph):
+            self._finish(
+                skipped, [_skipped(skipped.key, p, reason) for p in skipped.partitions or (None,)]
+            )
+
+    def _finish(self, node: _Node, outcome: Sequence[StepResult]) -> None:
+        node.done = True
+        records: list[Record] = []
+        for result in outcome:
             provenance = None
             if result.stored is not None:
-                provenance = _provenance(graph, key, index, versions, now)
-                versions[(str(key), partition or "")] = result.stored.data_version
-            records = _result_records(run_id, result, graph, run, io_for(key).kind, provenance)
-            journal.append(*records, durable=True)
-            if result.status is not StepStatus.SUCCEEDED:
-                bad.setdefault(key, {})[index or 0] = result.status.value
-            results.append(result)
-            reporter.step_finished(result)
-            indexer.maybe_index()
-        status = "failed" if bad else "succeeded"
-    except BaseException:
-        status = "failed"
-        raise
-    finally:
-        counts = {s: sum(r.status == s for r in results) for s in StepStatus}
-        journal.append(
+                index = _index_in(node, result.partition)
+                provenance = _provenance(self.graph, node.key, index, self.versions, self.now)
+                self.versions[(str(node.key), result.partition or "")] = result.stored.data_version
+            records += _result_records(
+                self.run_id,
+                result,
+                self.graph,
+                self.run_record,
+                self.io_for(node.key).kind,
+                provenance,
+                node.attempt,
+                self.log_seq,
+            )
+        self.journal.append(*records, durable=True)
+        for result in outcome:
+            self.results.append(result)
+            self.reporter.step_finished(result)
+
+    def _journal_retry(self, outcome: Sequence[StepResult], attempt: int, wait_s: float) -> None:
+        """Keep a failed attempt's logs and error with the step, then say it is retried."""
+        records: list[Record] = []
+        for result in outcome:
+            step = result.step_key
+            logs = [*result.logs]
+            logs.append(
+                {
+                    "logged_at": time.time(),
+                    "level": "WARNING",
+                    "logger": "assay",
+                    "message": f"attempt {attempt} failed: {result.error}; "
+                    f"retrying in {wait_s:.1f} s",
+                }
+            )
+            records += _log_records(self.run_id, step, logs, self.log_seq)
+        self.journal.append(*records)
+
+    def _journal_end(self, status: str) -> None:
+        counts = {s: sum(r.status == s for r in self.results) for s in StepStatus}
+        final: list[Record] = [
             {
-                **run,
-                "status": status if len(results) == len(steps) else "canceled",
+                **self.run_record,
+                "status": status,
                 "finished_at": time.time(),
                 "succeeded_count": counts[StepStatus.SUCCEEDED],
                 "failed_count": counts[StepStatus.FAILED],
                 "skipped_count": counts[StepStatus.SKIPPED],
-            },
-            durable=True,
-        )
-        journal.close()
-        report = indexer.final()
-    return RunResult(run_id=run_id, status=status, steps=tuple(results), index=report)
+            }
+        ]
+        if self.backfill is not None:
+            final.append(
+                {
+                    **self.backfill,
+                    "status": {"succeeded": "completed", "failed": "failed"}.get(
+                        status, "canceled"
+                    ),
+                    "last_run_id": self.run_id,
+                    "finished_at": time.time(),
+                }
+            )
+        self.journal.append(*final, durable=True)
+        self.journal.close()
+
+
+def _build_nodes(
+    definitions: Definitions, targets: Sequence[RunTarget], now: datetime
+) -> list[_Node]:
+    """The run's nodes (batches where the asset has a BatchPolicy) and their dependencies:
+    a node waits for every node of this run that holds a partition it reads."""
+    graph = definitions.graph
+    order = {key: i for i, key in enumerate(graph.order)}
+    nodes: list[_Node] = []
+    node_of: dict[tuple[AssetKey, int | None], int] = {}
+    targeted = {t.key for t in targets}
+    for target in sorted(targets, key=lambda t: order[t.key]):
+        spec = graph.specs[target.key]
+        pools = definitions.pools_of(spec)
+        if target.partitions is None or spec.partitions is None:
+            groups: list[tuple[int, ...] | None] = [None]
+        else:
+            size = spec.backfill_policy.max_partitions if spec.backfill_policy else 1
+            groups = [
+                tuple(range(start, min(start + size, stop)))
+                for start, stop in target.partitions.ranges
+                for start in range(start, stop, size)
+            ]
+        for group in groups:
+            node = _Node(
+                id=len(nodes),
+                key=target.key,
+                indices=group,
+                partitions=None
+                if group is None or spec.partitions is None
+                else tuple(spec.partitions.key(i) for i in group),
+                priority=(group[0] if group else -1, order[target.key]),
+                pools=pools,
+            )
+            nodes.append(node)
+            for index in group or (None,):
+                node_of[(target.key, index)] = node.id
+            waits_for: set[int] = set()
+            for up in graph.upstream[target.key]:
+                if up not in targeted:
+                    continue
+                up_partitioned = graph.specs[up].partitions is not None
+                for index in group or (None,):
+                    if not up_partitioned:
+                        found = node_of.get((up, None))
+                        if found is not None:
+                            waits_for.add(found)
+                        continue
+                    for read in _reads(graph, target.key, up, index, now):
+                        found = node_of.get((up, read))
+                        if found is not None:
+                            waits_for.add(found)
+            node.waiting = len(waits_for)
+            for upstream_id in waits_for:
+                nodes[upstream_id].dependents.append(node.id)
+    return nodes
+
+
+def _index_in(node: _Node, partition: str | None) -> int | None:
+    if node.indices is None or node.partitions is None:
+        return None
+    return node.indices[node.partitions.index(partition)] if partition is not None else None
+
+
+def _downstream_of(
+    nodes: Sequence[_Node], failed: _Node, graph: AssetGraph
+) -> Iterator[tuple[_Node, str]]:
+    """Every node not yet done that depends, directly or not, on `failed`, with the reason:
+    the upstream step it reads that failed or was skipped."""
+    queue = [(failed, "failed")]
+    while queue:
+        upstream, what = queue.pop(0)
+        where = f"{str(upstream.key)!r}"
+        if upstream.partitions:
+            shown = upstream.partitions[0]
+            if len(upstream.partitions) > 1:
+                shown += f"..{upstream.partitions[-1]}"
+            where += f" partition {shown}"
+        for dependent_id in upstream.dependents:
+            dependent = nodes[dependent_id]
+            if dependent.done:
+                continue
+            dependent.done = True  # claimed here; _finish records it
+            yield dependent, f"upstream {where} {what}"
+            queue.append((dependent, "skipped"))
 
 
 def upstream_reads(
@@ -211,48 +547,6 @@ def _reads(
     return graph.mappings[key][up].upstream_for(
         index or 0, graph.specs[up].partitions, graph.specs[key].partitions, now
     )
-
-
-def _blocked_by(
-    graph: AssetGraph,
-    key: AssetKey,
-    index: int | None,
-    bad: Mapping[AssetKey, Mapping[int, str]],
-    now: datetime,
-) -> str | None:
-    """Why this step must be skipped: an upstream partition it reads failed or was skipped."""
-    for up in graph.upstream[key]:
-        failed = bad.get(up)
-        if not failed:
-            continue
-        for read in _reads(graph, key, up, index, now):
-            if read in failed:
-                where = _key_of(graph, up, read)
-                what = f"{str(up)!r}" + (f" partition {where}" if where else "")
-                return f"upstream {what} {failed[read]}"
-    return None
-
-
-def _inputs(
-    graph: AssetGraph,
-    key: AssetKey,
-    index: int | None,
-    io_for: Callable[[AssetKey], IOManager],
-    now: datetime,
-) -> dict[str, StepInput]:
-    spec = graph.specs[key]
-    inputs = {}
-    for param, up in graph.inputs[key].items():
-        up_partitions = graph.specs[up].partitions
-        keys = (
-            None
-            if up_partitions is None
-            else tuple(up_partitions.key(i) for i in _reads(graph, key, up, index, now))
-        )
-        inputs[param] = StepInput(
-            key=up, io=io_for(up), kind=spec.input_kinds[param], partitions=keys
-        )
-    return inputs
 
 
 def _provenance(
@@ -375,6 +669,8 @@ def _result_records(
     run: Mapping[str, Any],
     io_kind: str,
     provenance: str | None,
+    attempts: int,
+    log_seq: dict[str, int],
 ) -> list[Record]:
     records: list[Record] = [
         {
@@ -383,6 +679,7 @@ def _result_records(
             "error": result.error,
             "traceback": result.traceback,
             "skip_reason": result.skip_reason,
+            "attempts": attempts,
         }
     ]
     if result.stored is not None:
@@ -408,11 +705,20 @@ def _result_records(
                 "git_commit": run["git_commit"],
             }
         )
-    step = result.step_key
-    records.extend(
-        {"type": "log", "run_id": run_id, "step_key": step, **log} for log in result.logs
-    )
+    records += _log_records(run_id, result.step_key, result.logs, log_seq)
     return records
+
+
+def _log_records(
+    run_id: str, step: str, logs: Sequence[Mapping[str, Any]], log_seq: dict[str, int]
+) -> list[Record]:
+    """Log records numbered on from the step's earlier attempts."""
+    first = log_seq.get(step, 0)
+    log_seq[step] = first + len(logs)
+    return [
+        {"type": "log", "run_id": run_id, "step_key": step, **log, "seq": first + i}
+        for i, log in enumerate(logs)
+    ]
 
 
 def _user() -> str:

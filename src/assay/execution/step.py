@@ -13,12 +13,13 @@ import time
 import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assay.assets import Output
-from assay.errors import AssayError
+from assay.errors import AssayError, MaterializationError
 from assay.execution.context import AssetContext
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from assay.assets import AssetSpec, InputKind
     from assay.io.base import IOManager, StoredOutput
     from assay.keys import AssetKey
-    from assay.partitions.time_window import TimeWindow
+    from assay.partitions.time_window import TimeWindow, TimeWindowPartitions
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
 _ASSET_LOGGER = "assay.asset"
@@ -83,14 +84,20 @@ def execute_step(
     spec: AssetSpec,
     *,
     run_id: str,
-    partition: str | None,
+    partitions: tuple[str, ...] | None,
     inputs: Mapping[str, StepInput],
     io: IOManager,
     time_window: TimeWindow | None = None,
-) -> StepResult:
-    """Materialize one asset (partition); never raises for user or I/O errors."""
+) -> tuple[StepResult, ...]:
+    """Materialize one asset partition (or a batch of them); never raises for user or
+    I/O errors. Returns one result per partition (one for an unpartitioned asset).
+
+    Several `partitions` make a batch: one call of an asset with a `BatchPolicy`,
+    whose output is split on its partition column and stored per partition.
+    """
     started = time.time()
     logger = logging.getLogger(f"{_ASSET_LOGGER}.{spec.key}")
+    keys: tuple[str | None, ...] = partitions if partitions else (None,)
     with _captured_logs() as logs:
         try:
             kwargs = {
@@ -101,7 +108,8 @@ def execute_step(
                 kwargs["context"] = AssetContext(
                     run_id=run_id,
                     asset_key=spec.key,
-                    partition_key=partition,
+                    partition_key=partitions[0] if partitions and len(partitions) == 1 else None,
+                    partition_keys=partitions or (),
                     partition_time_window=time_window,
                     log=logger,
                 )
@@ -109,29 +117,117 @@ def execute_step(
             explicit_version = None
             if isinstance(value, Output):
                 value, explicit_version = value.value, value.data_version
-            stored = io.write(spec.key, partition, value)
-            if explicit_version is not None:
-                stored = replace(stored, data_version=explicit_version)
+            if spec.backfill_policy is not None and partitions:
+                values = split_batch(spec, partitions, value)
+            else:
+                values = {keys[0]: value}
+            stored = {}
+            for partition, part in values.items():
+                written = io.write(spec.key, partition, part)
+                if explicit_version is not None:
+                    suffix = "" if len(values) == 1 else f"/{partition}"
+                    written = replace(written, data_version=explicit_version + suffix)
+                stored[partition] = written
         except Exception as exc:
-            return StepResult(
-                key=spec.key,
-                partition=partition,
-                status=StepStatus.FAILED,
-                started_at=started,
-                finished_at=time.time(),
-                error=describe_exception(exc, spec),
-                traceback=_user_traceback(exc),
-                logs=tuple(logs),
+            error, trace = describe_exception(exc, spec), _user_traceback(exc)
+            return tuple(
+                StepResult(
+                    key=spec.key,
+                    partition=partition,
+                    status=StepStatus.FAILED,
+                    started_at=started,
+                    finished_at=time.time(),
+                    error=error,
+                    traceback=trace,
+                    logs=tuple(logs) if i == 0 else (),
+                )
+                for i, partition in enumerate(keys)
             )
-    return StepResult(
-        key=spec.key,
-        partition=partition,
-        status=StepStatus.SUCCEEDED,
-        started_at=started,
-        finished_at=time.time(),
-        stored=stored,
-        logs=tuple(logs),
+    finished = time.time()
+    return tuple(
+        StepResult(
+            key=spec.key,
+            partition=partition,
+            status=StepStatus.SUCCEEDED,
+            started_at=started,
+            finished_at=finished,
+            stored=stored[partition],
+            logs=tuple(logs) if i == 0 else (),
+        )
+        for i, partition in enumerate(keys)
     )
+
+
+def split_batch(spec: AssetSpec, partitions: tuple[str, ...], value: Any) -> dict[str | None, Any]:
+    """One frame per partition of a batch, by the policy's partition column.
+
+    The column holds partition keys (strings), or dates or datetimes that fall in
+    the partitions' time windows. A partition without rows gets an empty frame.
+
+    Raises:
+        MaterializationError: the column is missing, has another type, or holds
+            rows of partitions outside the batch.
+    """
+    import polars as pl
+
+    from assay.io.base import check_output
+
+    policy, definition = spec.backfill_policy, spec.partitions
+    assert policy is not None
+    assert definition is not None
+    check_output(spec.key, value)
+    if isinstance(value, pl.LazyFrame):
+        value = value.collect()
+    elif not isinstance(value, pl.DataFrame):
+        value = pl.from_arrow(value)
+    column = policy.partition_column
+    where = f"asset {str(spec.key)!r} (BatchPolicy partition_column={column!r})"
+    if column not in value.columns:
+        raise MaterializationError(
+            f"{where} returned no column {column!r} (columns: {', '.join(value.columns)}); "
+            "return each row's partition in that column"
+        )
+    from assay.partitions.time_window import TimeWindowPartitions
+
+    is_time = isinstance(definition, TimeWindowPartitions)
+    dtype = value.schema[column]
+    found = value.get_column(column).unique().drop_nulls().to_list()
+    if dtype == pl.String:
+        key_of = {item: item for item in found}
+    elif dtype in (pl.Date, pl.Datetime) and isinstance(definition, TimeWindowPartitions):
+        key_of = {
+            item: definition.key(definition.index_at(_aware(item, definition))) for item in found
+        }
+    else:
+        raise MaterializationError(
+            f"{where}: the column has type {dtype}; it must hold partition keys (strings)"
+            + (", dates or datetimes" if is_time else "")
+        )
+    outside = sorted({key for key in key_of.values() if key not in partitions})
+    if outside or value.get_column(column).null_count():
+        what = ", ".join(outside[:3]) if outside else "null"
+        raise MaterializationError(
+            f"{where} returned rows of partition {what}, outside the batch "
+            f"{partitions[0]}..{partitions[-1]}; filter the rows to the batch's window"
+        )
+    tagged = value.with_columns(
+        pl.col(column).replace_strict(key_of, return_dtype=pl.String).alias("__assay_key")
+    )
+    parts = {
+        str(key[0]): frame
+        for key, frame in tagged.partition_by(
+            "__assay_key", as_dict=True, include_key=False
+        ).items()
+    }
+    empty = value.clear()
+    return {partition: parts.get(partition, empty) for partition in partitions}
+
+
+def _aware(value: date | datetime, definition: TimeWindowPartitions) -> datetime:
+    """A date (the start of that day) or datetime, in the definition's timezone if naive."""
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    return value if value.tzinfo is not None else value.replace(tzinfo=definition.tz)
 
 
 def describe_exception(exc: BaseException, spec: AssetSpec) -> str:

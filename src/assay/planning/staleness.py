@@ -118,9 +118,8 @@ def assess(
                 input_changed = materialized & (newest > started)
             if input_changed.any():
                 stale = stale | input_changed
-                first_start = float(np.min(started[input_changed]))
-                with np.errstate(invalid="ignore"):
-                    up_changed = upstream.changed_at > first_start
+                # the upstream partitions behind it: each stale partition's newest input
+                up_changed = np.isin(upstream.changed_at, newest[input_changed])
                 is_source = graph.specs[up].is_source
                 reasons.append(
                     StaleReason(

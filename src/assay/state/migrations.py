@@ -112,6 +112,29 @@ MIGRATIONS: tuple[str, ...] = (
         observed_at TIMESTAMPTZ NOT NULL
     );
     """,
+    # 4: backfills, the runs that drive them, and step attempts
+    """
+    ALTER TABLE runs ADD COLUMN backfill_id VARCHAR;
+    ALTER TABLE steps ADD COLUMN attempts INTEGER;
+    CREATE TABLE backfills (
+        backfill_id VARCHAR PRIMARY KEY,
+        status VARCHAR NOT NULL,  -- running, canceling, canceled, completed, failed
+        selection VARCHAR,
+        partitions VARCHAR,  -- the partition selection as the user gave it
+        is_forced BOOLEAN,
+        executor VARCHAR,
+        workers INTEGER,
+        targets VARCHAR NOT NULL,  -- JSON: asset key -> [[first key, last key], ...] or null
+        asset_count INTEGER,
+        partition_count BIGINT,  -- asset partitions covered
+        created_at TIMESTAMPTZ,
+        finished_at TIMESTAMPTZ,
+        last_run_id VARCHAR,
+        user_name VARCHAR,
+        command VARCHAR
+    );
+    CREATE INDEX runs_backfill ON runs (backfill_id);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

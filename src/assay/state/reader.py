@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from assay.errors import UnknownRunError
+from assay.errors import UnknownBackfillError, UnknownRunError
 from assay.state.store import StateStore
 
 if TYPE_CHECKING:
@@ -181,6 +181,87 @@ class StateReader:
                 """,
             )
         return {row["asset_key"]: row for row in rows}
+
+    def backfills(self, *, limit: int = 20, backfill_id: str | None = None) -> list[Row]:
+        """Backfills, newest first (or those whose id starts with `backfill_id`), with
+        per-status counts of their asset partitions and the state of their last run.
+
+        `status` is `interrupted` when the backfill was running and its process died.
+        """
+        with self.store.reading() as con:
+            if con is None:
+                return []
+            where, params = ("WHERE starts_with(b.backfill_id, ?)", [backfill_id])
+            if backfill_id is None:
+                where, params = "", []
+            return _rows(
+                con,
+                f"""
+                WITH latest AS ({_LATEST_BACKFILL_STEPS}), counts AS (
+                    SELECT backfill_id,
+                           count(*) FILTER (status = 'succeeded') AS succeeded,
+                           count(*) FILTER (status = 'failed') AS failed,
+                           count(*) FILTER (status = 'skipped') AS skipped,
+                           count(*) FILTER (status IN ('died', 'running')) AS interrupted
+                    FROM latest GROUP BY backfill_id
+                )
+                SELECT b.* EXCLUDE (status),
+                       CASE WHEN b.status IN ('running', 'canceling') AND r.status = 'died'
+                            THEN 'interrupted' ELSE b.status END AS status,
+                       r.status AS last_run_status, r.pid AS last_run_pid, r.host AS last_run_host,
+                       coalesce(c.succeeded, 0) AS succeeded, coalesce(c.failed, 0) AS failed,
+                       coalesce(c.skipped, 0) AS skipped
+                FROM backfills b
+                LEFT JOIN runs r ON r.run_id = b.last_run_id
+                LEFT JOIN counts c ON c.backfill_id = b.backfill_id
+                {where}
+                ORDER BY b.created_at DESC LIMIT ?
+                """,
+                [*params, limit],
+            )
+
+    def backfill(self, backfill_id: str) -> Row:
+        """One backfill by id or unique prefix (see `backfills`).
+
+        Raises:
+            UnknownBackfillError: no backfill, or several, match.
+        """
+        matches = self.backfills(limit=6, backfill_id=backfill_id)
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            ids = ", ".join(row["backfill_id"][:12] for row in matches[:5])
+            raise UnknownBackfillError(
+                f"backfill id {backfill_id!r} matches {len(matches)} backfills ({ids}): give more"
+            )
+        raise UnknownBackfillError(
+            f"no backfill matches {backfill_id!r}. Run `assay backfill list` to see them."
+        )
+
+    def backfill_steps(self, backfill_id: str) -> list[Row]:
+        """The latest step of each asset partition a backfill has run (any of its runs)."""
+        with self.store.reading() as con:
+            if con is None:
+                return []
+            return _rows(
+                con,
+                f"SELECT * EXCLUDE (backfill_id) FROM ({_LATEST_BACKFILL_STEPS}) "
+                "WHERE backfill_id = ? ORDER BY asset_key, partition_key",
+                [backfill_id],
+            )
+
+
+# The last step of each (backfill, asset, partition) over the backfill's runs.
+_LATEST_BACKFILL_STEPS = """
+    SELECT r.backfill_id, s.asset_key, coalesce(s.partition_key, '') AS partition_key,
+           s.status, s.attempts, s.error, s.skip_reason, s.run_id, s.started_at, s.finished_at
+    FROM steps s JOIN runs r ON r.run_id = s.run_id
+    WHERE r.backfill_id IS NOT NULL
+    QUALIFY row_number() OVER (
+        PARTITION BY r.backfill_id, s.asset_key, s.partition_key
+        ORDER BY s.status = 'succeeded' DESC, s.started_at DESC
+    ) = 1
+"""
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[Row]:

@@ -53,6 +53,7 @@ _TABLES: dict[str, tuple[str, tuple[str, ...], bool, dict[str, str]]] = {
             "succeeded_count": "int",
             "failed_count": "int",
             "skipped_count": "int",
+            "backfill_id": "str",
         },
     ),
     "step": (
@@ -70,6 +71,29 @@ _TABLES: dict[str, tuple[str, tuple[str, ...], bool, dict[str, str]]] = {
             "error": "str",
             "traceback": "str",
             "skip_reason": "str",
+            "attempts": "int",
+        },
+    ),
+    "backfill": (
+        "backfills",
+        ("backfill_id",),
+        True,
+        {
+            "backfill_id": "str",
+            "status": "str",
+            "selection": "str",
+            "partitions": "str",
+            "is_forced": "bool",
+            "executor": "str",
+            "workers": "int",
+            "targets": "str",
+            "asset_count": "int",
+            "partition_count": "int",
+            "created_at": "time",
+            "finished_at": "time",
+            "last_run_id": "str",
+            "user_name": "str",
+            "command": "str",
         },
     ),
     "materialization": (
@@ -249,7 +273,7 @@ class StateStore:
             finished = False
             for record in records:
                 kind = record.get("type")
-                if kind == "run_died":
+                if kind in ("run_died", "backfill_cancel"):
                     deaths.append(record)
                     finished = True
                 elif kind in _TABLES:
@@ -357,7 +381,12 @@ def _insert(con: duckdb.DuckDBPyConnection, kind: str, rows: list[Record]) -> No
     import pyarrow as pa
 
     table, _keys, replace, columns = _TABLES[kind]
-    arrow_types = {"str": pa.string(), "int": pa.int64(), "time": pa.float64()}
+    arrow_types = {
+        "str": pa.string(),
+        "int": pa.int64(),
+        "time": pa.float64(),
+        "bool": pa.bool_(),
+    }
     schema = pa.schema([(name, arrow_types[t]) for name, t in columns.items()])
     batch = pa.Table.from_pylist(  # noqa: F841 (read by DuckDB's replacement scan)
         [{name: row.get(name) for name in columns} for row in rows], schema=schema
@@ -419,6 +448,14 @@ def _update_current(con: duckdb.DuckDBPyConnection, ids: list[str], source: str)
 
 
 def _record_death(con: duckdb.DuckDBPyConnection, death: Record) -> None:
+    """A run whose process died, or a backfill canceled from another process."""
+    if death.get("type") == "backfill_cancel":
+        con.execute(
+            "UPDATE backfills SET status = ?, finished_at = coalesce(finished_at, to_timestamp(?)) "
+            "WHERE backfill_id = ? AND status IN ('running', 'canceling', 'failed')",
+            [death.get("status"), death.get("at"), death.get("backfill_id")],
+        )
+        return
     at, run_id = death.get("at"), death.get("run_id")
     con.execute(
         "UPDATE runs SET status = 'died', finished_at = to_timestamp(?) "

@@ -1,0 +1,233 @@
+"""How runs show progress: a line per step (materialize), a live bar (backfill on a
+terminal) or periodic plain lines (backfill in CI), and Ctrl-C that lets running
+steps finish."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from rich.progress import Progress, TaskID
+
+    from assay.execution.step import StepResult
+
+PLAIN_INTERVAL_S = 10.0
+
+
+class StepLines:
+    """One line per step. Plain click styling: rich's import would cost more than a step."""
+
+    def run_started(
+        self, run_id: str, step_keys: Sequence[str], backfill_id: str | None = None
+    ) -> None:
+        click.echo(f"Run {click.style(run_id[:8], bold=True)} ({run_id}): {len(step_keys)} steps")
+
+    def step_started(self, step_keys: Sequence[str]) -> None:
+        pass
+
+    def step_retried(self, result: StepResult, retry: int, wait_s: float) -> None:
+        click.echo(
+            f"  {click.style('↻', fg='yellow')} {result.step_key}  failed: {result.error}; "
+            f"retry {retry} in {wait_s:.1f} s"
+        )
+
+    def step_finished(self, result: StepResult) -> None:
+        key = result.step_key
+        if result.stored is not None:
+            stats = f"{result.stored.row_count:,} rows  {format_bytes(result.stored.byte_size)}"
+            timing = f"{result.duration_s * 1000:.0f} ms"
+            detail = click.style(f"{stats}  {timing}", dim=True)
+            click.echo(f"  {click.style('✓', fg='green')} {key}  {detail}")
+        elif result.skip_reason:
+            click.echo(f"  {click.style('-', fg='yellow')} {key}  skipped: {result.skip_reason}")
+        else:
+            click.echo(f"  {click.style('✗', fg='red')} {key}  failed: {result.error}")
+
+    def notice(self, message: str) -> None:
+        click.echo(f"{click.style('Note:', fg='yellow')} {message}", err=True)
+
+
+class BackfillProgress:
+    """Partitions done, failed, skipped and running, with rate and ETA.
+
+    On a terminal, a live rich bar (failures print above it); otherwise (CI, a
+    pipe) a plain line every `PLAIN_INTERVAL_S` seconds and one per failure.
+    """
+
+    def __init__(self, *, live: bool | None = None, interval_s: float = PLAIN_INTERVAL_S) -> None:
+        self.live = sys.stdout.isatty() if live is None else live
+        self.interval_s = interval_s
+        self.total = 0
+        self.counts = {"succeeded": 0, "failed": 0, "skipped": 0}
+        self.running = 0
+        self.started = time.monotonic()
+        self.last_line = self.started
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+        self.console: Any = None
+
+    def run_started(
+        self, run_id: str, step_keys: Sequence[str], backfill_id: str | None = None
+    ) -> None:
+        self.total = len(step_keys)
+        self.started = self.last_line = time.monotonic()
+        label = f"Backfill {backfill_id}" if backfill_id else "Run"
+        click.echo(f"{label}: {self.total} asset partitions (run {run_id[:8]})")
+        if self.live:
+            self._start_bar()
+
+    def _start_bar(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.console = self.console or Console(highlight=False)
+        self._progress = Progress(
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TextColumn("{task.fields[rate]}"),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
+        )
+        self._task = self._progress.add_task("backfill", total=self.total, detail="", rate="")
+        self._progress.start()
+
+    def step_started(self, step_keys: Sequence[str]) -> None:
+        self.running += len(step_keys)
+        self._update()
+
+    def step_retried(self, result: StepResult, retry: int, wait_s: float) -> None:
+        self.running -= 1
+        self._say(
+            f"[yellow]↻[/] {result.step_key} failed: {result.error}; "
+            f"retry {retry} in {wait_s:.1f} s",
+            f"retry {retry} of {result.step_key} in {wait_s:.1f} s: {result.error}",
+        )
+
+    def step_finished(self, result: StepResult) -> None:
+        status = result.status.value
+        self.counts[status] = self.counts.get(status, 0) + 1
+        if status != "skipped":
+            self.running = max(self.running - 1, 0)
+        if status == "failed":
+            self._say(
+                f"[red]✗[/] {result.step_key} failed: {result.error}",
+                f"failed {result.step_key}: {result.error}",
+            )
+        self._update()
+
+    def notice(self, message: str) -> None:
+        self._say(f"[yellow]Note:[/] {message}", f"Note: {message}")
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._update()
+            self._progress.stop()
+            self._progress = None
+        else:
+            click.echo(self.line())
+
+    def done(self) -> int:
+        return sum(self.counts.values())
+
+    def line(self) -> str:
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        done = self.done()
+        rate = done / elapsed
+        eta = (self.total - done) / rate if rate > 0 else None
+        return (
+            f"{done}/{self.total} done: {self.counts['succeeded']} succeeded, "
+            f"{self.counts['failed']} failed, {self.counts['skipped']} skipped, "
+            f"{self.running} running; {rate:.1f}/s"
+            + ("" if eta is None or done == self.total else f", ETA {_clock(eta)}")
+        )
+
+    def _update(self) -> None:
+        if self._progress is not None and self._task is not None:
+            elapsed = max(time.monotonic() - self.started, 1e-9)
+            detail = (
+                f"[green]{self.counts['succeeded']} ok[/] [red]{self.counts['failed']} failed[/] "
+                f"[yellow]{self.counts['skipped']} skipped[/] [cyan]{self.running} running[/]"
+            )
+            self._progress.update(
+                self._task,
+                completed=self.done(),
+                detail=detail,
+                rate=f"{self.done() / elapsed:.1f}/s",
+            )
+            return
+        now = time.monotonic()
+        if now - self.last_line >= self.interval_s:
+            self.last_line = now
+            click.echo(self.line())
+
+    def _say(self, rich_text: str, plain: str) -> None:
+        if self._progress is not None:
+            self._progress.console.print(rich_text)
+        else:
+            click.echo(plain)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def format_bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+class Interrupts:
+    """The first Ctrl-C asks the run to stop (running steps finish); the second stops now."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        click.echo(
+            "\nInterrupted: running steps finish, nothing new starts (Ctrl-C again stops now).",
+            err=True,
+        )
+
+
+@contextmanager
+def graceful_interrupts() -> Iterator[Interrupts]:
+    """Install `Interrupts` for SIGINT while the block runs (main thread only)."""
+    interrupts = Interrupts()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupts
+        return
+    previous = signal.signal(signal.SIGINT, interrupts._handle)
+    try:
+        yield interrupts
+    finally:
+        signal.signal(signal.SIGINT, previous)
