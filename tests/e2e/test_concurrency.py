@@ -6,12 +6,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import duckdb
 import pytest
 
-from tests.conftest import ASSAY, clean_env
+from tests.conftest import ASSAY, clean_env, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -38,15 +37,6 @@ def journal_records(root):
     for path in sorted((root / ".assay/journal").rglob("*.jsonl")):
         records += [json.loads(line) for line in path.read_text().splitlines() if line]
     return records
-
-
-def wait_for(predicate, timeout_s=30.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not reached in time")
 
 
 @contextlib.contextmanager

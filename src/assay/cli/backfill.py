@@ -65,10 +65,10 @@ def start_command(
         total = sum(step.count for step in plan.steps)
         click.echo(f"Would backfill {total} asset partitions of {len(plan.steps)} assets:")
         for step in plan.steps:
-            where = ""
+            where = "(unpartitioned)"
             if step.definition is not None and step.partitions is not None:
                 where = step.definition.fold(step.partitions)
-            click.echo(f"  {step.key}  {where or '(unpartitioned)'}  ({step.count})")
+            click.echo(f"  {step.key}  {where}")
         return
     _drive(
         project,
@@ -184,7 +184,10 @@ def status_command(backfill_id: str | None, limit: int, as_json: bool) -> None:
             str(asset.pending),
         )
     out.print(grid)
-    bad = [s for s in status.steps if s["status"] != "succeeded"]
+    rank = {"failed": 0, "died": 1, "running": 1, "skipped": 2}
+    bad = sorted(
+        (s for s in status.steps if s["status"] != "succeeded"), key=lambda s: rank[s["status"]]
+    )
     if bad:
         out.print(f"\n{len(bad)} asset partitions did not succeed:")
         for step in bad[:limit]:
