@@ -7,6 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import backfill
 import materialize_layered
 import planner
 import state_stress
@@ -15,6 +16,7 @@ BENCHMARKS = {
     "materialize": materialize_layered.main,
     "state": state_stress.main,
     "planner": planner.main,
+    "backfill": backfill.main,
 }
 
 

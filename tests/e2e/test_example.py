@@ -112,7 +112,9 @@ def _run_doc_page(page: str, tmp_path: Path) -> list[str]:
     (tmp_path / "pyproject.toml").write_text('[tool.assay]\nmodule = "pipeline"\n')
     outputs = []
     for line in re.findall(r"^\$ (.+)$", text, flags=re.M):
-        command = line.split("  #")[0].strip()
+        command, _, comment = line.partition("  #")
+        command = command.strip()
+        expected = int(comment.split("exits")[1]) if "exits" in comment else 0
         done = subprocess.run(
             ["bash", "-c", command],
             cwd=tmp_path,
@@ -121,7 +123,7 @@ def _run_doc_page(page: str, tmp_path: Path) -> list[str]:
             text=True,
             timeout=120,
         )
-        assert done.returncode == 0, (command, done.stdout, done.stderr)
+        assert done.returncode == expected, (command, done.stdout, done.stderr)
         assert shlex.split(command)
         outputs.append(done.stdout)
     return outputs
@@ -137,3 +139,15 @@ def test_planning_page_runs_as_written(tmp_path):
     outputs = _run_doc_page("planning.md", tmp_path)
     assert "source price_list changed" in outputs[-2]
     assert "(root cause)" in outputs[-1]
+
+
+def test_backfills_page_runs_as_written(tmp_path):
+    dry_run, failed, status, resumed, listed, forced = _run_doc_page("backfills.md", tmp_path)
+    assert dry_run.splitlines()[0] == "Would backfill 273 asset partitions of 3 assets:"
+    assert "failed orders[2024-02-10]: RuntimeError: the API has no export for 2024-02-10" in (
+        failed
+    )
+    assert "orders[2024-02-10]  failed" in status
+    assert "completed: 273 succeeded" in resumed
+    assert "completed" in listed
+    assert "completed: 31 succeeded" in forced

@@ -85,16 +85,18 @@ def start_command(
 
 
 @backfill_group.command("resume")
-@click.argument("backfill_id")
+@click.argument("backfill_id", required=False)
 @executor_options
 @project_options
-def resume_command(backfill_id: str, executor: str | None, workers: int | None) -> None:
+def resume_command(backfill_id: str | None, executor: str | None, workers: int | None) -> None:
     """Run what a backfill has not done: failed, skipped, interrupted, never started.
 
-    Asset partitions that succeeded are never run again. The executor and the
-    workers default to the backfill's own.
+    Asset partitions that succeeded are never run again. Without an id, the
+    latest backfill. The executor and the workers default to the backfill's own.
     """
     project = open_project()
+    if backfill_id is None:
+        backfill_id = _latest(project)
     _drive(
         project,
         lambda reporter, stop: project.resume_backfill(
@@ -129,6 +131,15 @@ def _drive(project: Project, go: Any) -> None:
     raise RunFailedError(f"backfill {short} {status.status} ({_summary(status)}); {hint}")
 
 
+def _latest(project: Project) -> str:
+    from assay.errors import UnknownBackfillError
+
+    latest = project.backfills(limit=1)
+    if not latest:
+        raise UnknownBackfillError("no backfills yet: `assay backfill start` starts one")
+    return str(latest[0]["backfill_id"])
+
+
 def _summary(status: BackfillStatus) -> str:
     totals = {"succeeded": 0, "failed": 0, "skipped": 0, "interrupted": 0, "pending": 0}
     for asset in status.assets:
@@ -152,11 +163,7 @@ def status_command(backfill_id: str | None, limit: int, as_json: bool) -> None:
     """
     project = open_project()
     if backfill_id is None:
-        latest = project.backfills(limit=1)
-        if not latest:
-            click.echo("No backfills yet: `assay backfill start` starts one.")
-            return
-        backfill_id = latest[0]["backfill_id"]
+        backfill_id = _latest(project)
     status = project.backfill_status(backfill_id)
     if as_json:
         print_json({**status.to_dict(), "steps": list(status.steps)})

@@ -168,7 +168,9 @@ class MultiprocessExecutor:
 
     @property
     def slots(self) -> int:
-        return self.workers
+        # One task queued per worker beyond the one it runs, so that no worker
+        # idles while the coordinator journals the result it just returned.
+        return self.workers * 2
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
