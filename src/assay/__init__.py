@@ -7,6 +7,7 @@ inside the functions that use them, so `assay --help` stays instant.
 from __future__ import annotations
 
 from assay.assets import AssetIn, AssetSpec, Output, asset, source_asset
+from assay.checks import CheckResult, asset_check
 from assay.definitions import Definitions
 from assay.errors import AssayError
 from assay.execution.context import AssetContext
@@ -41,6 +42,7 @@ __all__ = [
     "AssetKey",
     "AssetSpec",
     "BatchPolicy",
+    "CheckResult",
     "DailyPartitions",
     "Definitions",
     "DuckDBIO",
@@ -60,6 +62,7 @@ __all__ = [
     "WeeklyPartitions",
     "__version__",
     "asset",
+    "asset_check",
     "load",
     "source_asset",
 ]

@@ -90,6 +90,7 @@ class AssetSpec:
     retry_policy: RetryPolicy | None = None
     pool: str | None = None
     backfill_policy: BatchPolicy | None = None
+    schema: Any = None  # a Pandera polars DataFrameModel subclass or DataFrameSchema
 
     @property
     def is_observable(self) -> bool:
@@ -129,6 +130,7 @@ def asset(
     retry_policy: RetryPolicy | None = None,
     pool: str | None = None,
     backfill_policy: BatchPolicy | None = None,
+    schema: Any = None,
 ) -> Callable[[Callable[..., Any]], AssetSpec]: ...
 
 
@@ -150,6 +152,7 @@ def asset(
     retry_policy: RetryPolicy | None = None,
     pool: str | None = None,
     backfill_policy: BatchPolicy | None = None,
+    schema: Any = None,
 ) -> AssetSpec | Callable[[Callable[..., Any]], AssetSpec]:
     """Declare an asset: a named, versioned dataset computed by the decorated function.
 
@@ -161,7 +164,9 @@ def asset(
     `retry_policy` retries failed steps (default: the project's, else none).
     `pool` names a concurrency pool: `Definitions(pools={"stripe": 2})` lets at
     most two of its steps run at once. `backfill_policy=BatchPolicy(...)` lets
-    one call compute a range of partitions.
+    one call compute a range of partitions. `schema` (a Pandera polars
+    `DataFrameModel` or `DataFrameSchema`) validates every output before it is
+    stored; an output that fails is not stored.
 
     Example:
         >>> import polars as pl
@@ -189,6 +194,7 @@ def asset(
             retry_policy=retry_policy,
             pool=pool,
             backfill_policy=backfill_policy,
+            schema=schema,
         )
 
     if fn is not None:
@@ -217,6 +223,7 @@ def _build_spec(
     retry_policy: RetryPolicy | None = None,
     pool: str | None = None,
     backfill_policy: BatchPolicy | None = None,
+    schema: Any = None,
 ) -> AssetSpec:
     where = f"@asset on {getattr(func, '__qualname__', func)!r}"
     prefix = () if key_prefix is None else AssetKey.parse(_as_key_text(key_prefix)).path
@@ -237,7 +244,7 @@ def _build_spec(
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             raise DefinitionError(f"{where}: *args and **kwargs cannot be inputs; name each input")
         resolved_ins[param_name] = explicit_ins.get(param_name, AssetIn())
-        kinds[param_name] = _input_kind(param.annotation)
+        kinds[param_name] = input_kind(param.annotation)
     return AssetSpec(
         key=key,
         fn=func,
@@ -255,6 +262,7 @@ def _build_spec(
         retry_policy=_check_retry(retry_policy, where),
         pool=None if pool is None else _check_name(pool, "pool", where),
         backfill_policy=_check_batch(backfill_policy, partitions, where),
+        schema=check_schema(schema, where),
     )
 
 
@@ -288,6 +296,25 @@ def _check_batch(
     return policy
 
 
+def check_schema(schema: Any, where: str) -> Any:
+    """`schema` if it is a Pandera polars schema (a `DataFrameModel` subclass or a
+    `DataFrameSchema`), else a DefinitionError. Pandera is not imported here: a
+    user who wrote a schema has imported it already."""
+    if schema is None:
+        return None
+    kind = schema if isinstance(schema, type) else type(schema)
+    names = [f"{k.__module__}.{k.__qualname__}" for k in kind.__mro__]
+    if any(n.startswith("pandera.api.polars.") for n in names):
+        return schema
+    hint = ""
+    if any(n.startswith("pandera.") for n in names):
+        hint = " (a pandas schema: import pandera.polars as pa, not pandera as pa)"
+    raise DefinitionError(
+        f"{where}: schema={schema!r} is not a Pandera polars schema{hint}; use a "
+        "pandera.polars.DataFrameModel subclass or a pandera.polars.DataFrameSchema"
+    )
+
+
 def _check_partitions(
     partitions: PartitionsDefinition | None, where: str
 ) -> PartitionsDefinition | None:
@@ -301,7 +328,7 @@ def _check_partitions(
     return partitions
 
 
-def _input_kind(annotation: object) -> InputKind:
+def input_kind(annotation: object) -> InputKind:
     text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
     if not isinstance(text, str):
         return InputKind.EAGER

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assay.assets import AssetSpec
+from assay.checks import CheckSpec
 from assay.errors import ConfigError, DefinitionError
 from assay.graph import AssetGraph
 from assay.policies import RetryPolicy
@@ -42,19 +43,28 @@ class Definitions:
         self,
         assets: Iterable[AssetSpec] = (),
         *,
+        checks: Iterable[CheckSpec] = (),
         io: IOManager | None = None,
         retry_policy: RetryPolicy | None = None,
         pools: Mapping[str, int] | None = None,
     ) -> None:
-        """`io`: the default IO manager. `retry_policy`: the default for assets without
-        one. `pools`: concurrency limits, by pool name (`@asset(pool=...)`) or by tag
-        (`"tag:source=stripe"`, or `"tag:source"` for any value)."""
+        """`checks`: `@asset_check` functions. `io`: the default IO manager.
+        `retry_policy`: the default for assets without one. `pools`: concurrency
+        limits, by pool name (`@asset(pool=...)`) or by tag (`"tag:source=stripe"`,
+        or `"tag:source"` for any value)."""
         self.assets = tuple(assets)
         for item in self.assets:
             if not isinstance(item, AssetSpec):
                 raise DefinitionError(
                     f"Definitions(assets=...) got {item!r}, which is not an asset: "
                     "decorate the function with @asset"
+                )
+        self.checks = tuple(checks)
+        for check in self.checks:
+            if not isinstance(check, CheckSpec):
+                raise DefinitionError(
+                    f"Definitions(checks=...) got {check!r}, which is not a check: "
+                    "decorate the function with @asset_check"
                 )
         self.io = io
         if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
@@ -78,7 +88,7 @@ class Definitions:
     @cached_property
     def graph(self) -> AssetGraph:
         """The validated asset graph (raises DefinitionError on the first problem)."""
-        return AssetGraph.build(self.assets)
+        return AssetGraph.build(self.assets, self.checks)
 
 
 def _check_pools(pools: Mapping[str, int]) -> dict[str, int]:
@@ -122,12 +132,13 @@ def definitions_of(module: ModuleType) -> Definitions:
     if found:
         return found[0]
     assets = list(dict.fromkeys(v for v in vars(module).values() if isinstance(v, AssetSpec)))
+    checks = list(dict.fromkeys(v for v in vars(module).values() if isinstance(v, CheckSpec)))
     if not assets:
         raise DefinitionError(
             f"module {module.__name__!r} ({module.__file__}) defines no assets: "
             "decorate functions with @asset or add a Definitions(assets=[...])"
         )
-    return Definitions(assets=assets)
+    return Definitions(assets=assets, checks=checks)
 
 
 def _import_module(name: str, root: Path) -> ModuleType:

@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
     from assay.assets import AssetSpec
-    from assay.keys import AssetKey
+    from assay.checks import CheckSpec
+from assay.keys import AssetKey
 from assay.partitions.mapping import PartitionMapping, default_mapping
 
 
@@ -27,14 +28,15 @@ class AssetGraph:
     downstream: Mapping[AssetKey, tuple[AssetKey, ...]]
     order: tuple[AssetKey, ...]
     mappings: Mapping[AssetKey, Mapping[AssetKey, PartitionMapping]]
+    checks: Mapping[AssetKey, tuple[CheckSpec, ...]]
 
     @classmethod
-    def build(cls, specs: Iterable[AssetSpec]) -> AssetGraph:
-        """Resolve inputs and deps to keys and validate the result.
+    def build(cls, specs: Iterable[AssetSpec], checks: Iterable[CheckSpec] = ()) -> AssetGraph:
+        """Resolve inputs, deps and checks to keys and validate the result.
 
         Raises:
-            DefinitionError: duplicate keys, ambiguous inputs, or a cycle.
-            UnknownAssetError: an input or dep that matches no asset.
+            DefinitionError: duplicate keys or check names, ambiguous inputs, a cycle.
+            UnknownAssetError: an input, dep or check target that matches no asset.
         """
         by_key: dict[AssetKey, AssetSpec] = {}
         for spec in specs:
@@ -63,6 +65,7 @@ class AssetGraph:
         }
         return cls(
             specs=by_key,
+            checks=_resolve_checks(checks, resolver),
             inputs=inputs,
             upstream=upstream,
             downstream={key: tuple(sorted(downstream.get(key, ()))) for key in by_key},
@@ -88,6 +91,32 @@ class AssetGraph:
     def downstream_of(self, keys: Iterable[AssetKey], depth: int | None = None) -> set[AssetKey]:
         """Every asset downstream of `keys` within `depth` hops (all when None), without them."""
         return _walk(self.downstream, keys, depth)
+
+
+def _resolve_checks(
+    checks: Iterable[CheckSpec], resolver: _Resolver
+) -> dict[AssetKey, tuple[CheckSpec, ...]]:
+    found: dict[AssetKey, list[CheckSpec]] = defaultdict(list)
+    for check in checks:
+        what = f"@asset_check {check.name!r}"
+        target = AssetKey.parse(check.asset) if isinstance(check.asset, str) else check.asset
+        key = (
+            resolver._exact(target, what)
+            if target in resolver.by_key or len(target.path) > 1
+            else resolver.by_unique_name(target.name, what)
+        )
+        if resolver.by_key[key].is_source:
+            raise DefinitionError(
+                f"{what} is on source asset {str(key)!r}: checks judge what assay "
+                "materializes; check the first asset that reads it"
+            )
+        if any(c.name == check.name and c is not check for c in found[key]):
+            raise DefinitionError(
+                f"asset {str(key)!r} has two checks named {check.name!r}: give one name=..."
+            )
+        if check not in found[key]:
+            found[key].append(check)
+    return {key: tuple(items) for key, items in found.items()}
 
 
 def _edge_mappings(
@@ -143,6 +172,15 @@ class _Resolver:
             f"{what} names {str(key)!r}, which matches no asset."
             f"{did_you_mean(str(key), known)} Run `assay list` to see every asset."
         )
+
+    def by_unique_name(self, name: str, what: str) -> AssetKey:
+        matches = self.by_name.get(name, [])
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            options = ", ".join(sorted(str(k) for k in matches))
+            raise DefinitionError(f"{what} names {name!r}, which matches {options}: give the key")
+        return self._exact(AssetKey((name,)), what)
 
     def _by_name(self, name: str, spec: AssetSpec, what: str) -> AssetKey:
         matches = self.by_name.get(name, [])

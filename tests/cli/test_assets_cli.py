@@ -15,7 +15,8 @@ def test_list_shows_every_asset_with_group_and_upstream(project_dir):
     result = invoke("list")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0].split() == ["asset", "group", "upstream", "last", "materialization", "status"]
+    header = ["asset", "group", "upstream", "last", "materialization", "status", "checks"]
+    assert lines[0].split() == header
     assert any(line.split()[:3] == ["joined", "out", "left,"] for line in lines)
     assert "never materialized" in result.output
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from assay.graph import AssetGraph
     from assay.keys import AssetKey
+    from assay.project import Project
 
 SELECTION = click.argument("selection", nargs=-1)
 
@@ -34,6 +35,7 @@ def list_command(selection: tuple[str, ...], as_json: bool) -> None:
     project = open_project()
     keys = project.select(selection)
     summaries = project.state.asset_summaries()
+    checks = check_summaries(project, keys)
     rows: list[dict[str, Any]] = []
     for key in keys:
         spec = project.graph.specs[key]
@@ -50,6 +52,7 @@ def list_command(selection: tuple[str, ...], as_json: bool) -> None:
                 "status": "source"
                 if spec.is_source
                 else summary.get("last_status") or "never materialized",
+                "checks": checks.get(str(key)),
             }
         )
     if as_json:
@@ -57,7 +60,7 @@ def list_command(selection: tuple[str, ...], as_json: bool) -> None:
         return
     from assay.cli.render import console, format_time, status_text, table
 
-    out = table("asset", "group", "upstream", "last materialization", "status")
+    out = table("asset", "group", "upstream", "last materialization", "status", "checks")
     for row in rows:
         out.add_row(
             row["key"],
@@ -65,8 +68,35 @@ def list_command(selection: tuple[str, ...], as_json: bool) -> None:
             ", ".join(row["upstream"]) or "-",
             format_time(row["last_materialization"]),
             status_text(row["status"]),
+            _checks_cell(row["checks"]),
         )
     console().print(out)
+
+
+def check_summaries(project: Project, keys: Sequence[AssetKey]) -> dict[str, dict[str, Any]]:
+    """Per asset with recorded checks: how many latest results passed, and which failed
+    (`{"passed": 4, "failed": ["positive[2024-01-02]"], "warned": [...]}`)."""
+    found: dict[str, dict[str, Any]] = {}
+    for row in project.state.latest_checks([str(k) for k in keys]):
+        entry = found.setdefault(row["asset_key"], {"passed": 0, "failed": [], "warned": []})
+        if row["passed"]:
+            entry["passed"] += 1
+            continue
+        where = f"[{row['partition_key']}]" if row["partition_key"] else ""
+        bucket = "warned" if row["severity"] == "warn" else "failed"
+        entry[bucket].append(f"{row['check_name']}{where}")
+    return found
+
+
+def _checks_cell(summary: dict[str, Any] | None) -> str:
+    if not summary:
+        return "-"
+    if summary["failed"]:
+        shown = ", ".join(summary["failed"][:2]) + (" …" if len(summary["failed"]) > 2 else "")
+        return f"[red]✗ {len(summary['failed'])} failed[/] {shown}"
+    if summary["warned"]:
+        return f"[yellow]! {len(summary['warned'])} warned[/] ({summary['passed']} passed)"
+    return f"[green]✓ {summary['passed']}[/]"
 
 
 @click.command("materialize")

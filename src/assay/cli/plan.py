@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from assay.cli.assets import check_summaries
 from assay.cli.options import (
     json_option,
     open_project,
@@ -39,10 +40,24 @@ def plan_command(
     project = open_project()
     chosen = partition_selection(partition_keys, first, last)
     plan = project.plan(selection, partitions=chosen)
+    failing = {
+        key: summary["failed"]
+        for key, summary in check_summaries(project, project.select(selection)).items()
+        if summary["failed"]
+    }
     if as_json:
-        print_json({"steps": plan.to_dicts(), "partition_count": plan.partition_count})
+        print_json(
+            {
+                "steps": plan.to_dicts(),
+                "partition_count": plan.partition_count,
+                "failing_checks": failing,
+            }
+        )
     else:
         _print_plan(plan)
+        for key, names in failing.items():
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            click.echo(click.style(f"! {key}: latest check failed: {shown}", fg="red"))
     if exit_code and not plan.is_empty:
         raise SystemExit(1)
 

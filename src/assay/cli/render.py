@@ -17,6 +17,11 @@ _STATUS_STYLE = {
     "skipped": "yellow",
     "running": "cyan",
     "canceled": "yellow",
+    "passed": "green",
+    "errored": "red",
+    "interrupted": "red",
+    "completed": "green",
+    "warn": "yellow",
 }
 
 

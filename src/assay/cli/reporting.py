@@ -46,7 +46,7 @@ class StepLines:
             stats = f"{result.stored.row_count:,} rows  {format_bytes(result.stored.byte_size)}"
             timing = f"{result.duration_s * 1000:.0f} ms"
             detail = click.style(f"{stats}  {timing}", dim=True)
-            click.echo(f"  {click.style('✓', fg='green')} {key}  {detail}")
+            click.echo(f"  {click.style('✓', fg='green')} {key}  {detail}{checks_text(result)}")
         elif result.skip_reason:
             click.echo(f"  {click.style('-', fg='yellow')} {key}  skipped: {result.skip_reason}")
         else:
@@ -183,6 +183,19 @@ class BackfillProgress:
             self._progress.console.print(rich_text)
         else:
             click.echo(plain)
+
+
+def checks_text(result: StepResult) -> str:
+    """`  checks 3/3`, or which did not pass (a warning does not fail the step)."""
+    if not result.checks:
+        return ""
+    bad = [c for c in result.checks if not c.passed]
+    passed = len(result.checks) - len(bad)
+    text = f"  checks {passed}/{len(result.checks)}"
+    if not bad:
+        return click.style(text, dim=True)
+    names = ", ".join(f"{c.name} {c.status} ({c.severity})" for c in bad)
+    return click.style(f"{text}: {names}", fg="yellow")
 
 
 def _clock(seconds: float) -> str:

@@ -15,6 +15,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from assay.execution.step import StepInput, StepResult, StepStatus, execute_step
@@ -44,6 +45,7 @@ class StepTask:
     partitions: tuple[str, ...] | None  # None: unpartitioned; several: a batch
     inputs: tuple[tuple[str, str, tuple[str, ...] | None], ...]  # param, upstream, partitions
     time_window: TimeWindow | None = None
+    failures_dir: str | None = None  # where failed schema cases are kept
 
 
 class IOResolver:
@@ -85,6 +87,8 @@ def run_task(
         inputs=inputs,
         io=io_for(key),
         time_window=task.time_window,
+        checks=graph.checks.get(key, ()),
+        failures_dir=None if task.failures_dir is None else Path(task.failures_dir),
     )
 
 

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from assay.config import ProjectConfig
     from assay.definitions import Definitions
     from assay.execution.executors import Executor, StepTask
+    from assay.execution.quality import CheckOutcome
     from assay.graph import AssetGraph
     from assay.io.base import IOManager
     from assay.keys import AssetKey
@@ -335,6 +336,7 @@ class _Coordinator:
             partitions=node.partitions,
             inputs=tuple(inputs),
             time_window=window,
+            failures_dir=str(self.config.home / "failures" / self.run_id),
         )
 
     def _on_outcome(self, node: _Node, outcome: Sequence[StepResult]) -> None:
@@ -350,7 +352,8 @@ class _Coordinator:
                     heapq.heappush(self.ready, (dependent.priority, dependent_id))
             return
         policy = self.definitions.retry_policy_of(self.graph.specs[node.key])
-        if node.attempt <= policy.max_retries and not self.stopping:
+        retryable = all(r.retryable for r in outcome)
+        if retryable and node.attempt <= policy.max_retries and not self.stopping:
             wait_s = policy.wait_before(node.attempt)
             self._journal_retry(outcome, node.attempt, wait_s)
             self.reporter.step_retried(outcome[0], node.attempt, wait_s)
@@ -358,7 +361,9 @@ class _Coordinator:
             heapq.heappush(self.retry_at, (time.monotonic() + wait_s, node.id))
             return
         self._finish(node, outcome)
-        for skipped, reason in _downstream_of(self.nodes, node, self.graph):
+        blocked = sorted({c.name for r in outcome for c in r.checks if c.blocks})
+        what = f"failed check {', '.join(map(repr, blocked))}" if blocked else "failed"
+        for skipped, reason in _downstream_of(self.nodes, node, what):
             self._finish(
                 skipped, [_skipped(skipped.key, p, reason) for p in skipped.partitions or (None,)]
             )
@@ -495,12 +500,10 @@ def _index_in(node: _Node, partition: str | None) -> int | None:
     return node.indices[node.partitions.index(partition)] if partition is not None else None
 
 
-def _downstream_of(
-    nodes: Sequence[_Node], failed: _Node, graph: AssetGraph
-) -> Iterator[tuple[_Node, str]]:
+def _downstream_of(nodes: Sequence[_Node], failed: _Node, what: str) -> Iterator[tuple[_Node, str]]:
     """Every node not yet done that depends, directly or not, on `failed`, with the reason:
-    the upstream step it reads that failed or was skipped."""
-    queue = [(failed, "failed")]
+    the upstream step it reads that failed (`what`) or was skipped."""
+    queue = [(failed, what)]
     while queue:
         upstream, what = queue.pop(0)
         where = f"{str(upstream.key)!r}"
@@ -682,11 +685,12 @@ def _result_records(
             "attempts": attempts,
         }
     ]
+    materialization_id = None if result.stored is None else str(uuid.uuid4())
     if result.stored is not None:
         records.append(
             {
                 "type": "materialization",
-                "materialization_id": str(uuid.uuid4()),
+                "materialization_id": materialization_id,
                 "run_id": run_id,
                 "asset_key": str(result.key),
                 "partition_key": result.partition,
@@ -705,8 +709,49 @@ def _result_records(
                 "git_commit": run["git_commit"],
             }
         )
+    records += check_records(
+        run_id,
+        result.key,
+        result.partition,
+        result.checks,
+        materialization_id,
+        None if result.stored is None else result.stored.data_version,
+    )
     records += _log_records(run_id, result.step_key, result.logs, log_seq)
     return records
+
+
+def check_records(
+    run_id: str,
+    key: AssetKey,
+    partition: str | None,
+    outcomes: Sequence[CheckOutcome],
+    materialization_id: str | None,
+    data_version: str | None,
+) -> list[Record]:
+    """The journal records of check outcomes on one asset partition."""
+    return [
+        {
+            "type": "check",
+            "check_result_id": str(uuid.uuid4()),
+            "run_id": run_id,
+            "asset_key": str(key),
+            "partition_key": partition,
+            "check_name": outcome.name,
+            "status": outcome.status,
+            "passed": outcome.passed,
+            "severity": outcome.severity,
+            "blocking": outcome.blocking,
+            "description": outcome.description,
+            "metadata": json.dumps(outcome.metadata, default=str, separators=(",", ":")),
+            "error": outcome.error,
+            "failures_path": outcome.failures_path,
+            "materialization_id": materialization_id,
+            "data_version": data_version,
+            "checked_at": outcome.checked_at,
+        }
+        for outcome in outcomes
+    ]
 
 
 def _log_records(

@@ -21,11 +21,13 @@ from typing import TYPE_CHECKING, Any
 from assay.assets import Output
 from assay.errors import AssayError, MaterializationError
 from assay.execution.context import AssetContext
+from assay.execution.quality import CheckOutcome, ValidationFailed, judge
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
     from assay.assets import AssetSpec, InputKind
+    from assay.checks import CheckSpec
     from assay.io.base import IOManager, StoredOutput
     from assay.keys import AssetKey
     from assay.partitions.time_window import TimeWindow, TimeWindowPartitions
@@ -66,6 +68,8 @@ class StepResult:
     traceback: str | None = None
     skip_reason: str | None = None
     logs: tuple[dict[str, Any], ...] = field(default=())
+    checks: tuple[CheckOutcome, ...] = ()
+    retryable: bool = True  # False when retrying cannot help (a failed schema or check)
 
     @property
     def step_key(self) -> str:
@@ -88,16 +92,21 @@ def execute_step(
     inputs: Mapping[str, StepInput],
     io: IOManager,
     time_window: TimeWindow | None = None,
+    checks: tuple[CheckSpec, ...] = (),
+    failures_dir: Path | None = None,
 ) -> tuple[StepResult, ...]:
     """Materialize one asset partition (or a batch of them); never raises for user or
     I/O errors. Returns one result per partition (one for an unpartitioned asset).
 
     Several `partitions` make a batch: one call of an asset with a `BatchPolicy`,
-    whose output is split on its partition column and stored per partition.
+    whose output is split on its partition column and stored per partition. Each
+    partition's value is validated by the asset's schema and judged by its checks
+    before it is stored; one that fails is not stored (its result says why).
     """
     started = time.time()
     logger = logging.getLogger(f"{_ASSET_LOGGER}.{spec.key}")
     keys: tuple[str | None, ...] = partitions if partitions else (None,)
+    results: list[StepResult] = []
     with _captured_logs() as logs:
         try:
             kwargs = {
@@ -121,40 +130,65 @@ def execute_step(
                 values = split_batch(spec, partitions, value)
             else:
                 values = {keys[0]: value}
-            stored = {}
-            for partition, part in values.items():
-                written = io.write(spec.key, partition, part)
-                if explicit_version is not None:
-                    suffix = "" if len(values) == 1 else f"/{partition}"
-                    written = replace(written, data_version=explicit_version + suffix)
-                stored[partition] = written
         except Exception as exc:
-            error, trace = describe_exception(exc, spec), _user_traceback(exc)
-            return tuple(
+            failure = _failed(spec, started, describe_exception(exc, spec), _user_traceback(exc))
+            results = [replace(failure, partition=p) for p in keys]
+            values = {}
+        for partition, part in values.items():
+            outcome: tuple[CheckOutcome, ...] = ()
+            try:
+                if spec.schema is not None or checks:
+                    part, judged = judge(
+                        spec,
+                        checks,
+                        part,
+                        partition=partition,
+                        run_id=run_id,
+                        failures_dir=failures_dir,
+                        time_window=time_window,
+                    )
+                    outcome = tuple(judged)
+                written = io.write(spec.key, partition, part)
+            except ValidationFailed as exc:
+                failed = _failed(spec, started, str(exc), None)
+                results.append(
+                    replace(
+                        failed, partition=partition, checks=tuple(exc.outcomes), retryable=False
+                    )
+                )
+                continue
+            except Exception as exc:
+                failed = _failed(spec, started, describe_exception(exc, spec), _user_traceback(exc))
+                results.append(replace(failed, partition=partition, checks=outcome))
+                continue
+            if explicit_version is not None:
+                suffix = "" if len(values) == 1 else f"/{partition}"
+                written = replace(written, data_version=explicit_version + suffix)
+            results.append(
                 StepResult(
                     key=spec.key,
                     partition=partition,
-                    status=StepStatus.FAILED,
+                    status=StepStatus.SUCCEEDED,
                     started_at=started,
                     finished_at=time.time(),
-                    error=error,
-                    traceback=trace,
-                    logs=tuple(logs) if i == 0 else (),
+                    stored=written,
+                    checks=outcome,
                 )
-                for i, partition in enumerate(keys)
             )
-    finished = time.time()
-    return tuple(
-        StepResult(
-            key=spec.key,
-            partition=partition,
-            status=StepStatus.SUCCEEDED,
-            started_at=started,
-            finished_at=finished,
-            stored=stored[partition],
-            logs=tuple(logs) if i == 0 else (),
-        )
-        for i, partition in enumerate(keys)
+    if results:
+        results[0] = replace(results[0], logs=tuple(logs))
+    return tuple(results)
+
+
+def _failed(spec: AssetSpec, started: float, error: str, trace: str | None) -> StepResult:
+    return StepResult(
+        key=spec.key,
+        partition=None,
+        status=StepStatus.FAILED,
+        started_at=started,
+        finished_at=time.time(),
+        error=error,
+        traceback=trace,
     )
 
 
@@ -230,7 +264,7 @@ def _aware(value: date | datetime, definition: TimeWindowPartitions) -> datetime
     return value if value.tzinfo is not None else value.replace(tzinfo=definition.tz)
 
 
-def describe_exception(exc: BaseException, spec: AssetSpec) -> str:
+def describe_exception(exc: BaseException, spec: AssetSpec | CheckSpec) -> str:
     """`ValueError: bad value (pipeline.py:12)`, or an assay error's own message.
 
     The location is the deepest frame in the asset's own file, else the deepest

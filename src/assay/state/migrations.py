@@ -135,6 +135,28 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX runs_backfill ON runs (backfill_id);
     """,
+    # 5: results of schemas and asset checks
+    """
+    CREATE TABLE check_results (
+        check_result_id VARCHAR PRIMARY KEY,
+        run_id VARCHAR NOT NULL,
+        asset_key VARCHAR NOT NULL,
+        partition_key VARCHAR,
+        check_name VARCHAR NOT NULL,  -- 'schema' for the asset's Pandera schema
+        status VARCHAR NOT NULL,  -- passed, failed, errored
+        passed BOOLEAN NOT NULL,
+        severity VARCHAR NOT NULL,  -- error, warn
+        blocking BOOLEAN NOT NULL,
+        description VARCHAR,
+        metadata VARCHAR,  -- JSON
+        error VARCHAR,
+        failures_path VARCHAR,  -- every failure case of a schema, as Parquet
+        materialization_id VARCHAR,  -- what it judged (NULL: the output was not stored)
+        data_version VARCHAR,
+        checked_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE INDEX check_results_asset ON check_results (asset_key, check_name, partition_key);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

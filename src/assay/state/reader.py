@@ -250,6 +250,41 @@ class StateReader:
                 [backfill_id],
             )
 
+    def stored_materializations(self, asset_keys: list[str]) -> list[Row]:
+        """The current materialization of every stored partition of these assets
+        (asset_key, partition_key ('' when unpartitioned), materialization_id,
+        data_version)."""
+        with self.store.reading() as con:
+            if con is None or not asset_keys:
+                return []
+            return _rows(
+                con,
+                "SELECT asset_key, partition_key, materialization_id, data_version "
+                "FROM asset_partitions WHERE asset_key IN (SELECT unnest(?::VARCHAR[])) "
+                "AND code_version != 'source' ORDER BY asset_key, partition_key",
+                [asset_keys],
+            )
+
+    def latest_checks(self, asset_keys: list[str] | None = None) -> list[Row]:
+        """The latest result of each check on each asset partition (of these assets)."""
+        with self.store.reading() as con:
+            if con is None:
+                return []
+            where, params = "", []
+            if asset_keys is not None:
+                where, params = "WHERE asset_key IN (SELECT unnest(?::VARCHAR[]))", [asset_keys]
+            return _rows(
+                con,
+                f"""
+                SELECT * FROM check_results {where}
+                QUALIFY row_number() OVER (
+                    PARTITION BY asset_key, check_name, partition_key ORDER BY checked_at DESC
+                ) = 1
+                ORDER BY asset_key, check_name, partition_key
+                """,
+                params,
+            )
+
 
 # The last step of each (backfill, asset, partition) over the backfill's runs.
 _LATEST_BACKFILL_STEPS = """

@@ -1,0 +1,301 @@
+"""Judging an output: its Pandera schema, then its `@asset_check`s.
+
+Both run on the value before it is stored (write, audit, publish): an output
+that fails its schema, or a blocking error-severity check, never becomes the
+asset's current value. `assay check` runs the same functions on what is stored.
+Pandera is imported here, and only when an asset has a schema.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from assay.checks import CheckResult
+from assay.execution.context import AssetContext
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import polars as pl
+
+    from assay.assets import AssetSpec
+    from assay.checks import CheckSpec
+    from assay.keys import AssetKey
+    from assay.partitions.time_window import TimeWindow
+
+SCHEMA_CHECK = "schema"
+SHOWN_CHECKS = 3
+SHOWN_CASES = 3
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckOutcome:
+    """One check's verdict on one asset partition (picklable, for workers)."""
+
+    name: str
+    status: str  # passed, failed, errored
+    severity: str
+    blocking: bool
+    description: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    failures_path: str | None = None
+    checked_at: float = field(default_factory=time.time)
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    @property
+    def blocks(self) -> bool:
+        """It stops the output from being stored and its readers from running."""
+        return not self.passed and self.blocking and self.severity == "error"
+
+    def describe(self) -> str:
+        """`check 'positive' failed (negative_rows=3)` or `... errored: ValueError: x`."""
+        if self.error:
+            return f"check {self.name!r} {self.status}: {self.error}"
+        shown = ", ".join(f"{k}={v}" for k, v in list(self.metadata.items())[:3])
+        return f"check {self.name!r} {self.status}" + (f" ({shown})" if shown else "")
+
+
+class ValidationFailed(Exception):
+    """An output failed its schema or a blocking check; it was not stored."""
+
+    def __init__(self, message: str, outcomes: list[CheckOutcome]) -> None:
+        super().__init__(message)
+        self.outcomes = outcomes
+
+
+def as_frame(value: Any) -> pl.DataFrame:
+    """A polars DataFrame of an output (a LazyFrame is collected, Arrow converted)."""
+    import polars as pl
+
+    if isinstance(value, pl.LazyFrame):
+        return value.collect()
+    if isinstance(value, pl.DataFrame):
+        return value
+    converted = pl.from_arrow(value)
+    assert isinstance(converted, pl.DataFrame)
+    return converted
+
+
+def judge(
+    spec: AssetSpec,
+    checks: tuple[CheckSpec, ...],
+    value: Any,
+    *,
+    partition: str | None,
+    run_id: str,
+    failures_dir: Path | None,
+    time_window: TimeWindow | None = None,
+) -> tuple[pl.DataFrame, list[CheckOutcome]]:
+    """Validate an output with the asset's schema, then run its checks, before storing.
+
+    Returns the validated frame (Pandera may coerce types) and every outcome.
+
+    Raises:
+        ValidationFailed: the schema failed, or a blocking error-severity check
+            failed or raised: the value must not be stored.
+    """
+    frame, outcomes = evaluate(
+        spec,
+        checks,
+        as_frame(value),
+        partition=partition,
+        run_id=run_id,
+        failures_dir=failures_dir,
+        time_window=time_window,
+        stop_on_schema=True,
+    )
+    if outcomes and outcomes[0].name == SCHEMA_CHECK and not outcomes[0].passed:
+        raise ValidationFailed(outcomes[0].error or "schema failed", outcomes)
+    blocked = [o for o in outcomes if o.blocks]
+    if blocked:
+        what = "; ".join(o.describe() for o in blocked)
+        raise ValidationFailed(f"blocking {what}; the output was not stored", outcomes)
+    return frame, outcomes
+
+
+def evaluate(
+    spec: AssetSpec,
+    checks: tuple[CheckSpec, ...],
+    frame: pl.DataFrame,
+    *,
+    partition: str | None,
+    run_id: str,
+    failures_dir: Path | None,
+    time_window: TimeWindow | None = None,
+    stop_on_schema: bool = False,
+) -> tuple[pl.DataFrame, list[CheckOutcome]]:
+    """Every verdict on `frame`: its schema's, then each check's (never raises)."""
+    outcomes: list[CheckOutcome] = []
+    if spec.schema is not None:
+        frame, outcome = validate_schema(spec, frame, partition, failures_dir)
+        outcomes.append(outcome)
+        if not outcome.passed and stop_on_schema:
+            return frame, outcomes
+    for check in checks:
+        outcomes.append(run_check(check, spec.key, frame, partition, run_id, time_window))
+    return frame, outcomes
+
+
+def validate_schema(
+    spec: AssetSpec, frame: pl.DataFrame, partition: str | None, failures_dir: Path | None
+) -> tuple[pl.DataFrame, CheckOutcome]:
+    """Lazy (collect-all) Pandera validation of the whole frame, data included."""
+    from pandera.errors import SchemaError, SchemaErrors
+
+    schema = spec.schema
+    try:
+        validated = schema.validate(frame, lazy=True)
+    except SchemaErrors as exc:
+        cases = exc.failure_cases
+    except SchemaError as exc:  # a schema-level error raised before lazy collection
+        import polars as pl
+
+        cases = pl.DataFrame(
+            {"failure_case": [str(exc)], "column": [None], "check": [str(exc.check)]},
+            schema={"failure_case": pl.String, "column": pl.String, "check": pl.String},
+        )
+    else:
+        return as_frame(validated), CheckOutcome(
+            name=SCHEMA_CHECK,
+            status="passed",
+            severity="error",
+            blocking=True,
+            description=_schema_name(schema),
+            metadata={"rows": frame.height},
+        )
+    path = _save_cases(cases, spec.key, partition, failures_dir)
+    summary, metadata = summarize_failures(cases)
+    where = f"; all {cases.height} failure cases in {path}" if path else ""
+    return frame, CheckOutcome(
+        name=SCHEMA_CHECK,
+        status="failed",
+        severity="error",
+        blocking=True,
+        description=_schema_name(schema),
+        metadata=metadata,
+        error=f"schema {_schema_name(schema)} failed: {summary}{where}",
+        failures_path=path,
+    )
+
+
+def summarize_failures(cases: pl.DataFrame) -> tuple[str, dict[str, Any]]:
+    """`amount greater_than_or_equal_to(0): 2 rows (e.g. -2.0, -1.0); ...` and, per
+    failed check, its column, check, row count and a few failure cases."""
+    import polars as pl
+
+    groups = (
+        cases.with_columns(pl.col("failure_case").cast(pl.String))
+        .group_by("column", "check", maintain_order=True)
+        .agg(pl.len().alias("rows"), pl.col("failure_case").head(SHOWN_CASES).alias("examples"))
+    )
+    failed = groups.to_dicts()
+    parts = []
+    for group in failed[:SHOWN_CHECKS]:
+        where = f"{group['column']} " if group["column"] else ""
+        rows = group["rows"]
+        examples = ", ".join("null" if e is None else e for e in group["examples"])
+        parts.append(f"{where}{group['check']}: {rows} row{'s' * (rows != 1)} (e.g. {examples})")
+    if len(failed) > SHOWN_CHECKS:
+        parts.append(f"and {len(failed) - SHOWN_CHECKS} more checks")
+    metadata = {
+        "failed_checks": len(failed),
+        "failure_cases": cases.height,
+        "failures": [
+            {"column": g["column"], "check": g["check"], "rows": g["rows"]} for g in failed
+        ],
+    }
+    return "; ".join(parts), metadata
+
+
+def run_check(
+    check: CheckSpec,
+    asset: AssetKey,
+    frame: pl.DataFrame,
+    partition: str | None,
+    run_id: str,
+    time_window: TimeWindow | None = None,
+) -> CheckOutcome:
+    """Call one check; an exception is recorded as an errored check, never raised."""
+    from assay.assets import InputKind
+    from assay.execution.step import describe_exception
+
+    value: Any = frame
+    if check.kind is InputKind.LAZY:
+        value = frame.lazy()
+    elif check.kind is InputKind.ARROW:
+        value = frame.to_arrow()
+    kwargs: dict[str, Any] = {check.param: value}
+    if check.wants_context:
+        kwargs["context"] = AssetContext(
+            run_id=run_id,
+            asset_key=asset,
+            partition_key=partition,
+            partition_keys=(partition,) if partition else (),
+            partition_time_window=time_window,
+            log=logging.getLogger(f"assay.asset.{asset}.{check.name}"),
+        )
+
+    def verdict(
+        status: str,
+        description: str | None = check.description,
+        metadata: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> CheckOutcome:
+        return CheckOutcome(
+            name=check.name,
+            status=status,
+            severity=check.severity,
+            blocking=check.blocking,
+            description=description,
+            metadata=metadata or {},
+            error=error,
+        )
+
+    try:
+        returned = check.fn(**kwargs)
+    except Exception as exc:
+        return verdict("errored", error=describe_exception(exc, check))
+    if isinstance(returned, CheckResult):
+        return verdict(
+            "passed" if returned.passed else "failed",
+            returned.description or check.description,
+            _jsonable(dict(returned.metadata)),
+        )
+    if isinstance(returned, bool):
+        return verdict("passed" if returned else "failed")
+    return verdict(
+        "errored", error=f"returned {type(returned).__name__}; return a bool or a CheckResult"
+    )
+
+
+def _jsonable(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Metadata as JSON would keep it (numpy and other values become strings)."""
+    return dict(json.loads(json.dumps(metadata, default=str)))
+
+
+def _schema_name(schema: Any) -> str:
+    if isinstance(schema, type):
+        return schema.__name__
+    return getattr(schema, "name", None) or type(schema).__name__
+
+
+def _save_cases(
+    cases: pl.DataFrame, key: AssetKey, partition: str | None, failures_dir: Path | None
+) -> str | None:
+    """Keep every failure case as Parquet beside the run; None when there is no place."""
+    if failures_dir is None:
+        return None
+    from assay.io.atomic import atomic_path
+
+    path = failures_dir.joinpath(*key.path) / f"{partition or 'data'}.parquet"
+    with atomic_path(path) as tmp:
+        cases.write_parquet(tmp)
+    return str(path)
