@@ -11,12 +11,14 @@ import backfill
 import materialize_layered
 import planner
 import state_stress
+import validation
 
 BENCHMARKS = {
     "materialize": materialize_layered.main,
     "state": state_stress.main,
     "planner": planner.main,
     "backfill": backfill.main,
+    "validation": validation.main,
 }
 
 

@@ -151,3 +151,15 @@ def test_backfills_page_runs_as_written(tmp_path):
     assert "completed: 273 succeeded" in resumed
     assert "completed" in listed
     assert "completed: 31 succeeded" in forced
+
+
+def test_checks_page_runs_as_written(tmp_path):
+    failed, materialized, checked, limited, listed = _run_doc_page("checks.md", tmp_path)
+    assert "schema Orders failed: amount greater_than_or_equal_to(0): 1 row (e.g. -4.0)" in failed
+    assert "upstream 'orders' partition 2024-01-02 failed check 'schema'" in failed
+    assert "checks 2/2" in materialized
+    assert "9 passed, 0 did not pass." in checked
+    assert "customers_over=1" in limited
+    suites = (tmp_path / "checks.xml").read_text()
+    assert 'failures="3"' in suites
+    assert "✗ 3 failed" in listed

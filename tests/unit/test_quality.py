@@ -41,6 +41,16 @@ def test_a_schema_failure_is_not_stored_and_reports_every_failed_check(shop, mon
     assert error.startswith("schema Orders failed: amount greater_than_or_equal_to(0): 1 row")
     assert "(e.g. -5.0)" in error
     assert "customer not_nullable: 1 row (e.g. null)" in error
+    assertions = bad.checks[0].assertions()  # what lineage emits as dataQualityAssertions
+    assert {
+        "column": "amount",
+        "assertion": "greater_than_or_equal_to(0)",
+        "success": False,
+        "name": "schema",
+        "severity": "error",
+    } in assertions
+    unique = [a for a in assertions if a["assertion"] == "field_uniqueness"]
+    assert [(a["column"], a["success"]) for a in unique] == [("order_id", True)]
     path = Path(error.split("all 2 failure cases in ")[1])
     assert pl.read_parquet(path).get_column("column").to_list() == ["amount", "customer"]
     # not stored, not retried (retrying cannot fix data), and its readers skipped
@@ -91,6 +101,15 @@ def test_warnings_and_errored_checks_are_recorded_and_the_run_goes_on(shop, monk
     assert checks["explodes"].status == "errored"
     assert checks["explodes"].error.startswith("ValueError: cannot judge 2024-01-01 (quality_")
     assert checks["revenue_not_too_big"].passed
+    assert checks["enough_orders"].assertions() == [
+        {
+            "assertion": "enough_orders",
+            "name": "enough_orders",
+            "success": False,
+            "severity": "warn",
+            "description": "At least FEW orders a day.",
+        }
+    ]
     recorded = {r["check_name"]: r for r in checks_table(shop) if r["asset_key"] == "revenue"}
     assert recorded["enough_orders"]["description"] == "At least FEW orders a day."
     assert recorded["explodes"]["status"] == "errored"

@@ -50,6 +50,21 @@ class CheckOutcome:
     def passed(self) -> bool:
         return self.status == "passed"
 
+    def assertions(self) -> list[dict[str, Any]]:
+        """OpenLineage `dataQualityAssertions` items for this verdict: a schema gives
+        one per declared column check, an asset check one for itself."""
+        if self.name == SCHEMA_CHECK and "assertions" in self.metadata:
+            return [
+                {k: v for k, v in a.items() if v is not None}
+                | {"name": SCHEMA_CHECK, "severity": self.severity}
+                for a in self.metadata["assertions"]
+            ]
+        item = {"assertion": self.name, "name": self.name, "success": self.passed}
+        item["severity"] = self.severity
+        if self.description:
+            item["description"] = self.description
+        return [item]
+
     @property
     def blocks(self) -> bool:
         """It stops the output from being stored and its readers from running."""
@@ -169,10 +184,12 @@ def validate_schema(
             severity="error",
             blocking=True,
             description=_schema_name(schema),
-            metadata={"rows": frame.height},
+            metadata={"rows": frame.height, "assertions": _assertions(schema, set())},
         )
     path = _save_cases(cases, spec.key, partition, failures_dir)
     summary, metadata = summarize_failures(cases)
+    failed = {(f["column"], f["check"]) for f in metadata["failures"]}
+    metadata["assertions"] = _assertions(schema, failed)
     where = f"; all {cases.height} failure cases in {path}" if path else ""
     return frame, CheckOutcome(
         name=SCHEMA_CHECK,
@@ -274,6 +291,28 @@ def run_check(
     return verdict(
         "errored", error=f"returned {type(returned).__name__}; return a bool or a CheckResult"
     )
+
+
+def _assertions(schema: Any, failed: set[tuple[str | None, str]]) -> list[dict[str, Any]]:
+    """Each check the schema declares, per column, and whether it held: what lineage
+    emits as OpenLineage data-quality assertions."""
+    declared = schema.to_schema() if isinstance(schema, type) else schema  # type: ignore[attr-defined]
+    found: list[dict[str, Any]] = []
+    for name, column in getattr(declared, "columns", {}).items():
+        checks = [f"dtype('{column.dtype}')"] if column.dtype is not None else []
+        checks += [] if column.nullable else ["not_nullable"]
+        checks += ["field_uniqueness"] if column.unique else []
+        checks += [check.error or check.name for check in column.checks]
+        found += [
+            {"column": name, "assertion": check, "success": (name, check) not in failed}
+            for check in checks
+        ]
+    reported = {(a["column"], a["assertion"]) for a in found}
+    found += [  # failures the declaration does not name (a missing column, say)
+        {"column": column, "assertion": check, "success": False}
+        for column, check in sorted(failed - reported, key=str)
+    ]
+    return found
 
 
 def _jsonable(metadata: dict[str, Any]) -> dict[str, Any]:
