@@ -35,7 +35,11 @@ def list_command(selection: tuple[str, ...], as_json: bool) -> None:
     project = open_project()
     keys = project.select(selection)
     summaries = project.state.asset_summaries()
-    checks = check_summaries(project, keys)
+    checks = {
+        key: summarize_checks(summary["checks"])
+        for key, summary in summaries.items()
+        if summary.get("checks")
+    }
     rows: list[dict[str, Any]] = []
     for key in keys:
         spec = project.graph.specs[key]
@@ -74,18 +78,25 @@ def list_command(selection: tuple[str, ...], as_json: bool) -> None:
 
 
 def check_summaries(project: Project, keys: Sequence[AssetKey]) -> dict[str, dict[str, Any]]:
-    """Per asset with recorded checks: how many latest results passed, and which failed
-    (`{"passed": 4, "failed": ["positive[2024-01-02]"], "warned": [...]}`)."""
-    found: dict[str, dict[str, Any]] = {}
+    """Per asset with recorded checks: see `summarize_checks`."""
+    rows: dict[str, list[dict[str, Any]]] = {}
     for row in project.state.latest_checks([str(k) for k in keys]):
-        entry = found.setdefault(row["asset_key"], {"passed": 0, "failed": [], "warned": []})
+        rows.setdefault(row["asset_key"], []).append(row)
+    return {key: summarize_checks(latest) for key, latest in rows.items()}
+
+
+def summarize_checks(latest: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """How many latest check results passed, and which failed or warned:
+    `{"passed": 4, "failed": ["positive[2024-01-02]"], "warned": [...]}`."""
+    entry: dict[str, Any] = {"passed": 0, "failed": [], "warned": []}
+    for row in latest:
         if row["passed"]:
             entry["passed"] += 1
             continue
         where = f"[{row['partition_key']}]" if row["partition_key"] else ""
         bucket = "warned" if row["severity"] == "warn" else "failed"
         entry[bucket].append(f"{row['check_name']}{where}")
-    return found
+    return entry
 
 
 def _checks_cell(summary: dict[str, Any] | None) -> str:

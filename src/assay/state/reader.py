@@ -157,10 +157,16 @@ class StateReader:
         return rows[0] if rows else {}
 
     def asset_summaries(self) -> dict[str, Row]:
-        """Per asset: its last materialization time and its last step's status."""
+        """Per asset: its last materialization time, its last step's status, and the
+        latest result of each check on each partition (`checks`: rows of
+        `check_results`), read in one pass."""
         with self.store.reading() as con:
             if con is None:
                 return {}
+            checks: dict[str, list[Row]] = {}
+            order = "ORDER BY asset_key, check_name, partition_key"
+            for row in _rows(con, f"SELECT * FROM ({_LATEST_CHECKS}) {order}"):
+                checks.setdefault(row["asset_key"], []).append(row)
             rows = _rows(
                 con,
                 """
@@ -180,7 +186,10 @@ class StateReader:
                 FROM last_step s FULL OUTER JOIN last_mat m ON s.asset_key = m.asset_key
                 """,
             )
-        return {row["asset_key"]: row for row in rows}
+        found = {row["asset_key"]: row | {"checks": []} for row in rows}
+        for key, latest in checks.items():
+            found.setdefault(key, {"asset_key": key})["checks"] = latest
+        return found
 
     def backfills(self, *, limit: int = 20, backfill_id: str | None = None) -> list[Row]:
         """Backfills, newest first (or those whose id starts with `backfill_id`), with
@@ -275,16 +284,19 @@ class StateReader:
                 where, params = "WHERE asset_key IN (SELECT unnest(?::VARCHAR[]))", [asset_keys]
             return _rows(
                 con,
-                f"""
-                SELECT * FROM check_results {where}
-                QUALIFY row_number() OVER (
-                    PARTITION BY asset_key, check_name, partition_key ORDER BY checked_at DESC
-                ) = 1
-                ORDER BY asset_key, check_name, partition_key
-                """,
+                f"SELECT * FROM ({_LATEST_CHECKS}) {where} "
+                "ORDER BY asset_key, check_name, partition_key",
                 params,
             )
 
+
+# The latest result of each check on each asset partition.
+_LATEST_CHECKS = """
+    SELECT * FROM check_results
+    QUALIFY row_number() OVER (
+        PARTITION BY asset_key, check_name, partition_key ORDER BY checked_at DESC
+    ) = 1
+"""
 
 # The last step of each (backfill, asset, partition) over the backfill's runs.
 _LATEST_BACKFILL_STEPS = """
