@@ -538,11 +538,6 @@ def upstream_reads(
     return sorted(wanted)
 
 
-def _key_of(graph: AssetGraph, key: AssetKey, index: int | None) -> str | None:
-    definition = graph.specs[key].partitions
-    return None if definition is None or index is None else definition.key(index)
-
-
 def _reads(
     graph: AssetGraph, key: AssetKey, up: AssetKey, index: int | None, now: datetime
 ) -> PartitionSubset:
