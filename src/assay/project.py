@@ -135,10 +135,11 @@ class Project:
         Returns the run's result; `result.success` is False when a step failed.
         """
         now = now or datetime.now(UTC)
-        targets, label = self._targets(selection, partitions, partition_range, force, now)
+        chosen = _partition_selection(partitions, partition_range)
+        targets, selected = self._targets(selection, chosen, force, now)
         return self._run(
             targets,
-            label + (" --force" if force else ""),
+            _label(selected, chosen) + (" --force" if force else ""),
             now=now,
             executor=executor,
             workers=workers,
@@ -192,7 +193,7 @@ class Project:
             if not found:
                 unchecked.append(str(key))
             stored += [(key, p or None, m, v) for p, m, v in found]
-        label = "assay check " + str(parsed) + ("" if chosen.is_everything else f" [{chosen}]")
+        label = "assay check " + _label(str(parsed), chosen)
         return run_stored_checks(
             config=self.config,
             graph=self.graph,
@@ -235,7 +236,7 @@ class Project:
 
         now = now or datetime.now(UTC)
         chosen = _partition_selection(partitions, partition_range)
-        targets, label = self._targets(selection, chosen, None, force, now)
+        targets, selected = self._targets(selection, chosen, force, now)
         if not targets:
             from assay.state.store import IndexReport
 
@@ -243,12 +244,13 @@ class Project:
         record = new_backfill(
             graph=self.graph,
             targets=targets,
-            selection=label.split(" [")[0],
+            selection=selected,
             partitions="" if chosen.is_everything else str(chosen),
             force=force,
             executor=executor,
             workers=workers,
         )
+        label = _label(selected, chosen)
         return self._drive(record, targets, label, now, executor, workers, reporter, should_stop)
 
     def resume_backfill(
@@ -344,18 +346,16 @@ class Project:
     def _targets(
         self,
         selection: str | Sequence[str] | None,
-        partitions: PartitionSelection | Sequence[str] | None,
-        partition_range: tuple[str, str] | None,
+        chosen: PartitionSelection,
         force: bool,
         now: datetime,
     ) -> tuple[list[RunTarget], str]:
-        """What a run of the selection covers (the plan's steps), and a label for it."""
+        """What a run of the selection covers (the plan's steps), and the selection as text."""
         from assay.execution.runner import RunTarget
         from assay.planning.plan import build_plan
 
         parsed = parse_selection(selection)
         keys = parsed.resolve(self.graph)
-        chosen = _partition_selection(partitions, partition_range)
         try:
             plan = build_plan(self.graph, keys, self.state, chosen, now, force=force)
         except StateLockedError as exc:
@@ -364,7 +364,7 @@ class Project:
             # forced: every selected partition runs, so the held store is not needed
             plan = build_plan(self.graph, keys, None, chosen, now, force=True)
         targets = [RunTarget(key=step.key, partitions=step.partitions) for step in plan.steps]
-        return targets, str(parsed) + ("" if chosen.is_everything else f" [{chosen}]")
+        return targets, str(parsed)
 
     def _drive(
         self,
@@ -450,6 +450,11 @@ _BACKFILL_FIELDS = frozenset(
         "command",
     }
 )
+
+
+def _label(selected: str, chosen: PartitionSelection) -> str:
+    """`+revenue [2024-01-01..2024-01-31]`: how a run names what it covers."""
+    return selected + ("" if chosen.is_everything else f" [{chosen}]")
 
 
 def _partition_selection(

@@ -34,9 +34,9 @@ class StepLines:
     def step_started(self, step_keys: Sequence[str]) -> None:
         pass
 
-    def step_retried(self, result: StepResult, retry: int, wait_s: float) -> None:
+    def step_retried(self, results: Sequence[StepResult], retry: int, wait_s: float) -> None:
         click.echo(
-            f"  {click.style('↻', fg='yellow')} {result.step_key}  failed: {result.error}; "
+            f"  {click.style('↻', fg='yellow')} {_keys(results)}  failed: {results[0].error}; "
             f"retry {retry} in {wait_s:.1f} s"
         )
 
@@ -113,12 +113,12 @@ class BackfillProgress:
         self.running += len(step_keys)
         self._update()
 
-    def step_retried(self, result: StepResult, retry: int, wait_s: float) -> None:
-        self.running -= 1
+    def step_retried(self, results: Sequence[StepResult], retry: int, wait_s: float) -> None:
+        self.running -= len(results)
+        keys, error = _keys(results), results[0].error
         self._say(
-            f"[yellow]↻[/] {result.step_key} failed: {result.error}; "
-            f"retry {retry} in {wait_s:.1f} s",
-            f"retry {retry} of {result.step_key} in {wait_s:.1f} s: {result.error}",
+            f"[yellow]↻[/] {keys} failed: {error}; retry {retry} in {wait_s:.1f} s",
+            f"retry {retry} of {keys} in {wait_s:.1f} s: {error}",
         )
 
     def step_finished(self, result: StepResult) -> None:
@@ -183,6 +183,12 @@ class BackfillProgress:
             self._progress.console.print(rich_text)
         else:
             click.echo(plain)
+
+
+def _keys(results: Sequence[StepResult]) -> str:
+    """`raw[2024-01-01]`, or `raw[2024-01-01] and 30 more` for a batch."""
+    more = f" and {len(results) - 1} more" if len(results) > 1 else ""
+    return results[0].step_key + more
 
 
 def checks_text(result: StepResult) -> str:

@@ -15,19 +15,19 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assay.errors import PartitionKeyError, StateError
-from assay.execution.runner import RunTarget, run_record
+from assay.execution.runner import RunTarget, command_line, current_user
+from assay.keys import AssetKey
 from assay.partitions.subset import PartitionSubset
 from assay.state.journal import Journal, Record
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
+    from pathlib import Path
 
     from assay.graph import AssetGraph
-    from assay.keys import AssetKey
 
 RESUMABLE = frozenset({"failed", "canceled", "interrupted"})
 
@@ -99,7 +99,6 @@ def new_backfill(
     workers: int | None,
 ) -> Record:
     """The record of a new backfill over `targets` (its runs journal it)."""
-    template = run_record("", selection, Path.cwd(), 0)
     return {
         "type": "backfill",
         "backfill_id": str(uuid.uuid4()),
@@ -113,8 +112,8 @@ def new_backfill(
         "partition_count": sum(1 if t.partitions is None else len(t.partitions) for t in targets),
         "created_at": time.time(),
         "finished_at": None,
-        "user_name": template["user_name"],
-        "command": template["command"],
+        "user_name": current_user(),
+        "command": command_line(),
     }
 
 
@@ -142,14 +141,11 @@ def remaining_targets(
     Raises:
         StateError: an asset or partition of the backfill is no longer defined.
     """
-    from assay.keys import AssetKey
-
     wanted = json.loads(backfill["targets"])
-    known = {str(key): key for key in graph.order}
     targets: list[RunTarget] = []
     for name, ranges in wanted.items():
-        key = known.get(name)
-        if key is None:
+        key = AssetKey.parse(name)
+        if key not in graph.specs:
             raise StateError(
                 f"backfill {backfill['backfill_id'][:8]} covers asset {name!r}, which is no "
                 "longer defined: cancel it and start a new backfill"
@@ -173,7 +169,7 @@ def remaining_targets(
         done = [definition.index(p) for a, p in succeeded if a == name and p]
         left = subset - PartitionSubset.from_indices(done)
         if left:
-            targets.append(RunTarget(key=AssetKey.parse(name), partitions=left))
+            targets.append(RunTarget(key=key, partitions=left))
     order = {key: i for i, key in enumerate(graph.order)}
     return sorted(targets, key=lambda t: order[t.key])
 
@@ -206,8 +202,8 @@ def progress(
 
 
 def _count(graph: AssetGraph, name: str, ranges: list[list[str]]) -> int:
-    key: AssetKey | None = next((k for k in graph.order if str(k) == name), None)
-    definition = None if key is None else graph.specs[key].partitions
+    spec = graph.specs.get(AssetKey.parse(name))
+    definition = None if spec is None else spec.partitions
     if definition is None:
         return len(ranges)
     try:

@@ -57,7 +57,9 @@ class RunReporter(Protocol):
 
     def step_started(self, step_keys: Sequence[str]) -> None: ...
 
-    def step_retried(self, result: StepResult, retry: int, wait_s: float) -> None: ...
+    def step_retried(self, results: Sequence[StepResult], retry: int, wait_s: float) -> None:
+        """A step (its partitions, several for a batch) failed and is retried."""
+        ...
 
     def step_finished(self, result: StepResult) -> None: ...
 
@@ -76,9 +78,10 @@ class LoggingReporter:
     def step_started(self, step_keys: Sequence[str]) -> None:
         _log.debug("started %s", ", ".join(step_keys))
 
-    def step_retried(self, result: StepResult, retry: int, wait_s: float) -> None:
+    def step_retried(self, results: Sequence[StepResult], retry: int, wait_s: float) -> None:
+        first = results[0]
         _log.warning(
-            "%s failed (%s); retry %d in %.1f s", result.step_key, result.error, retry, wait_s
+            "%s failed (%s); retry %d in %.1f s", first.step_key, first.error, retry, wait_s
         )
 
     def step_finished(self, result: StepResult) -> None:
@@ -356,7 +359,7 @@ class _Coordinator:
         if retryable and node.attempt <= policy.max_retries and not self.stopping:
             wait_s = policy.wait_before(node.attempt)
             self._journal_retry(outcome, node.attempt, wait_s)
-            self.reporter.step_retried(outcome[0], node.attempt, wait_s)
+            self.reporter.step_retried(outcome, node.attempt, wait_s)
             self.last_failure[node.id] = outcome
             heapq.heappush(self.retry_at, (time.monotonic() + wait_s, node.id))
             return
@@ -634,9 +637,9 @@ def run_record(run_id: str, selection: str, root: Path, step_count: int) -> Reco
         "run_id": run_id,
         "status": "running",
         "selection": selection,
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": command_line(),
         "started_at": time.time(),
-        "user_name": _user(),
+        "user_name": current_user(),
         "host": this_host(),
         "pid": pid,
         "process_start": process_start(pid),
@@ -761,7 +764,12 @@ def _log_records(
     ]
 
 
-def _user() -> str:
+def command_line() -> str:
+    """The command this process runs, as the user typed it (`assay backfill start ...`)."""
+    return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+
+
+def current_user() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):
