@@ -6,6 +6,7 @@ inside the functions that use them, so `assay --help` stays instant.
 
 from __future__ import annotations
 
+from assay import lineage
 from assay.assets import AssetIn, AssetSpec, Output, asset, source_asset
 from assay.checks import CheckResult, asset_check
 from assay.definitions import Definitions
@@ -63,6 +64,7 @@ __all__ = [
     "__version__",
     "asset",
     "asset_check",
+    "lineage",
     "load",
     "source_asset",
 ]

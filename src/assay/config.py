@@ -4,6 +4,7 @@ Resolution order, first found wins:
     module: `-m/--module` or `-f/--file`, then `ASSAY_MODULE`, then
             `[tool.assay] module` in the nearest pyproject.toml
     home:   `ASSAY_HOME`, then `[tool.assay] home`, then `<root>/.assay`
+    lineage: `ASSAY_LINEAGE` (0/false/off), then `[tool.assay] lineage`, then on
 The root is the folder of the nearest pyproject.toml above the working
 directory, or the working directory itself.
 """
@@ -26,6 +27,7 @@ class ProjectConfig:
     module: str | None
     file: Path | None
     name: str
+    lineage: bool = True  # record OpenLineage events (and send them where configured)
 
     @property
     def state_path(self) -> Path:
@@ -76,7 +78,37 @@ def resolve_config(
         if not file_path.is_absolute():
             file_path = (cwd or Path.cwd()) / file_path
     name = _str_setting(table, "name", root) or table.get("__project_name") or root.name
-    return ProjectConfig(root=root, home=home_path, module=module, file=file_path, name=name)
+    return ProjectConfig(
+        root=root,
+        home=home_path,
+        module=module,
+        file=file_path,
+        name=name,
+        lineage=_lineage_setting(table, root),
+    )
+
+
+def _lineage_setting(table: dict[str, Any], root: Path) -> bool:
+    text = os.environ.get("ASSAY_LINEAGE", "").strip().lower()
+    if text:
+        if text not in _BOOLEANS:
+            raise ConfigError(f"ASSAY_LINEAGE={text!r}: use 1/true/on or 0/false/off")
+        return _BOOLEANS[text]
+    value = table.get("lineage", True)
+    if not isinstance(value, bool):
+        raise ConfigError(
+            f"[tool.assay] lineage in {root / 'pyproject.toml'} must be true or false, "
+            f"got {value!r}"
+        )
+    return value
+
+
+_BOOLEANS = {"1": True, "true": True, "on": True, "yes": True} | {
+    "0": False,
+    "false": False,
+    "off": False,
+    "no": False,
+}
 
 
 def _tool_table(root: Path) -> dict[str, Any]:

@@ -102,7 +102,11 @@ class Project:
 
         keys = parse_selection(selection).resolve(self.graph)
         return run_observation(
-            config=self.config, graph=self.graph, keys=keys, now=now or datetime.now(UTC)
+            config=self.config,
+            graph=self.graph,
+            keys=keys,
+            now=now or datetime.now(UTC),
+            io_for=self.io_for,
         )
 
     def materialize(

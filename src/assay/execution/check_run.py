@@ -13,8 +13,10 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from assay.execution.emission import RunLineage
 from assay.execution.quality import SCHEMA_CHECK, CheckOutcome, evaluate
 from assay.execution.runner import check_records, run_record
+from assay.lineage.events import CHECK_RUN_JOB, check_events
 from assay.state.journal import Journal
 from assay.state.store import StateStore
 
@@ -97,6 +99,16 @@ def run_stored_checks(
     journal = Journal(store.journal_dir, run_id)
     run = run_record(run_id, selection, config.root, 0)
     journal.append(run, durable=True)
+    lineage = RunLineage(
+        config=config,
+        graph=graph,
+        io_for=io_for,
+        run_id=run_id,
+        job=CHECK_RUN_JOB,
+        journal=journal,
+        job_type="CHECK",
+    )
+    lineage.started(run["started_at"])
     failures_dir = config.home / "failures" / run_id
     checked: list[CheckedPartition] = []
     status = "failed"
@@ -126,6 +138,20 @@ def run_stored_checks(
                     )
                     for name, severity, blocking in _declared(spec.schema, checks)
                 ]
+            lineage.build(
+                check_events,
+                lineage.job(key),
+                lineage.dataset(
+                    key,
+                    version=data_version,
+                    partitions=partition,
+                    keys=None if partition is None else (partition,),
+                ),
+                partition,
+                outcomes,
+                lineage.run,
+                lineage.root,
+            )
             journal.append(
                 *check_records(run_id, key, partition, outcomes, materialization_id, data_version),
                 durable=True,
@@ -141,7 +167,9 @@ def run_stored_checks(
         result = CheckRunResult(run_id=run_id, checked=tuple(checked), unchecked=tuple(unchecked))
         status = "succeeded" if result.success else "failed"
     finally:
-        journal.append({**run, "status": status, "finished_at": time.time()}, durable=True)
+        at = time.time()
+        columns = lineage.finished(status, at)
+        journal.append({**run, **columns, "status": status, "finished_at": at}, durable=True)
         journal.close()
         store.index_pending(timeout_s=10.0)
     return result

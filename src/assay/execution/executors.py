@@ -14,7 +14,7 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from assay.definitions import Definitions
     from assay.graph import AssetGraph
     from assay.io.base import IOManager
+    from assay.lineage.events import StepLineage
     from assay.partitions.time_window import TimeWindow
 
 EXECUTORS = ("in_process", "multiprocess")
@@ -46,6 +47,7 @@ class StepTask:
     inputs: tuple[tuple[str, str, tuple[str, ...] | None], ...]  # param, upstream, partitions
     time_window: TimeWindow | None = None
     failures_dir: str | None = None  # where failed schema cases are kept
+    lineage: tuple[StepLineage, ...] | None = None  # per partition; None: lineage is off
 
 
 class IOResolver:
@@ -80,7 +82,7 @@ def run_task(
         inputs[param] = StepInput(
             key=up, io=io_for(up), kind=spec.input_kinds[param], partitions=partitions
         )
-    return execute_step(
+    results = execute_step(
         spec,
         run_id=task.run_id,
         partitions=task.partitions,
@@ -90,6 +92,27 @@ def run_task(
         checks=graph.checks.get(key, ()),
         failures_dir=None if task.failures_dir is None else Path(task.failures_dir),
     )
+    if task.lineage is None:
+        return results
+    plans = {plan.partition: plan for plan in task.lineage}
+    return tuple(_with_lineage(result, plans[result.partition]) for result in results)
+
+
+def _with_lineage(result: StepResult, plan: StepLineage) -> StepResult:
+    """The result with its terminal event and its checks' run, built here, where it ran."""
+    from assay.lineage.events import check_events, describe_failure, step_end
+
+    try:
+        events = [step_end(plan, result)]
+        checked = plan.output
+        if result.stored is not None:
+            checked = replace(checked, version=result.stored.data_version)
+        events += check_events(
+            plan.job, checked, plan.partition, result.checks, plan.parent, plan.root
+        )
+    except Exception as exc:  # emission never changes a step's outcome
+        return replace(result, lineage_error=describe_failure(exc))
+    return replace(result, lineage=tuple(events))
 
 
 def failed_results(task: StepTask, error: str) -> tuple[StepResult, ...]:

@@ -15,18 +15,21 @@ from typing import TYPE_CHECKING, Any
 
 from assay.errors import ObservationError
 from assay.execution.context import AssetContext
+from assay.execution.emission import RunLineage
 from assay.execution.runner import run_record
 from assay.execution.step import describe_exception
 from assay.keys import validate_partition_key
+from assay.lineage.events import OBSERVE_JOB, observation_event
 from assay.state.journal import Journal
 from assay.state.store import IndexReport, StateStore
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from datetime import datetime
 
     from assay.config import ProjectConfig
     from assay.graph import AssetGraph
+    from assay.io.base import IOManager
     from assay.keys import AssetKey
 
 
@@ -45,7 +48,12 @@ class ObserveResult:
 
 
 def run_observation(
-    *, config: ProjectConfig, graph: AssetGraph, keys: Sequence[AssetKey], now: datetime
+    *,
+    config: ProjectConfig,
+    graph: AssetGraph,
+    keys: Sequence[AssetKey],
+    now: datetime,
+    io_for: Callable[[AssetKey], IOManager],
 ) -> ObserveResult:
     """Observe the observable source assets among `keys` and record what they return.
 
@@ -91,9 +99,34 @@ def run_observation(
             }
             for o in observed
         ]
-        finished = {**run, "status": "succeeded", "finished_at": time.time()}
-        finished["succeeded_count"] = len(observed)
-        journal.append(run, *records, finished, durable=True)
+        journal.append(run, *records)
+        lineage = RunLineage(
+            config=config,
+            graph=graph,
+            io_for=io_for,
+            run_id=run_id,
+            job=OBSERVE_JOB,
+            journal=journal,
+            job_type="OBSERVE",
+        )
+        lineage.started(run["started_at"])
+        for o in observed:
+            lineage.build(
+                observation_event,
+                lineage.dataset(
+                    o.key,
+                    version=o.data_version,
+                    partitions=o.partition,
+                    keys=None if o.partition is None else (o.partition,),
+                ),
+                lineage.namespace,
+                o.partition,
+                at,
+            )
+        done = time.time()
+        finished = {**run, **lineage.finished("succeeded", done), "status": "succeeded"}
+        finished |= {"finished_at": done, "succeeded_count": len(observed)}
+        journal.append(finished, durable=True)
     return ObserveResult(
         run_id=run_id, observations=tuple(observed), index=store.index_pending(timeout_s=10)
     )

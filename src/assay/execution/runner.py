@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from assay.execution.emission import RunLineage
 from assay.execution.step import StepResult, StepStatus, step_key
+from assay.lineage.events import LISTED_PARTITIONS, RUN_JOB, StepLineage, new_run_id
 from assay.partitions.subset import PartitionSubset
 from assay.partitions.time_window import TimeWindow, TimeWindowPartitions
 from assay.state.journal import Journal, Record
@@ -42,6 +44,8 @@ if TYPE_CHECKING:
     from assay.graph import AssetGraph
     from assay.io.base import IOManager
     from assay.keys import AssetKey
+    from assay.lineage.events import DatasetRef
+    from assay.partitions.base import PartitionsDefinition
 
 INDEX_INTERVAL_S = 1.0
 FINAL_INDEX_TIMEOUT_S = 10.0
@@ -134,6 +138,7 @@ class _Node:
     dependents: list[int] = field(default_factory=list)
     attempt: int = 0
     done: bool = False
+    provenance: dict[str | None, str] | None = None  # per partition, set at first dispatch
 
     @property
     def step_keys(self) -> list[str]:
@@ -220,6 +225,16 @@ class _Coordinator:
         self.running: dict[int, _Node] = {}
         self.in_use: dict[str, int] = dict.fromkeys(definitions.pools, 0)
         self.stopping = False
+        self.lineage = RunLineage(
+            config=config,
+            graph=self.graph,
+            io_for=io_for,
+            run_id=self.run_id,
+            job=RUN_JOB,
+            journal=self.journal,
+            backfill_id=None if backfill is None else str(backfill["backfill_id"]),
+        )
+        self.plans: dict[int, tuple[StepLineage, ...]] = {}  # node id -> its attempt's plans
 
     def run(self, selection: str, should_stop: Callable[[], bool]) -> RunResult:
         step_keys = [k for node in self.nodes for k in node.step_keys]
@@ -230,6 +245,7 @@ class _Coordinator:
             run["backfill_id"] = self.backfill["backfill_id"]
             first.insert(0, {**self.backfill, "status": "running", "last_run_id": self.run_id})
         self.journal.append(*first, durable=True)
+        self.lineage.started(run["started_at"])
         self.reporter.run_started(
             self.run_id, step_keys, None if self.backfill is None else self.backfill["backfill_id"]
         )
@@ -248,8 +264,11 @@ class _Coordinator:
             raise
         finally:
             self.executor.close()
+            self._abort_unreported()
             self._journal_end(status)
             report = indexer.final()
+        if self.lineage.delivery_problem:
+            self.reporter.notice(self.lineage.delivery_problem)
         return RunResult(
             run_id=self.run_id,
             status=status,
@@ -308,7 +327,14 @@ class _Coordinator:
                     for p in node.partitions or (None,)
                 )
             )
-            self.executor.submit(self._task(node))
+            task = self._task(node)
+            if task.lineage:
+                from assay.lineage.events import step_start
+
+                self.plans[node.id] = task.lineage
+                for plan in task.lineage:
+                    self.lineage.build(step_start, plan, started)
+            self.executor.submit(task)
             self.reporter.step_started(node.step_keys)
         for item in held:
             heapq.heappush(self.ready, item)
@@ -332,6 +358,13 @@ class _Coordinator:
                     read = read | _reads(self.graph, node.key, up, index, self.now)
                 keys = tuple(definition.key(i) for i in read)
             inputs.append((param, str(up), keys))
+        if node.provenance is None:
+            node.provenance = {
+                partition: _provenance(self.graph, node.key, index, self.versions, self.now)
+                for index, partition in zip(
+                    node.indices or (None,), node.partitions or (None,), strict=True
+                )
+            }
         return StepTask(
             task_id=node.id,
             run_id=self.run_id,
@@ -340,12 +373,71 @@ class _Coordinator:
             inputs=tuple(inputs),
             time_window=window,
             failures_dir=str(self.config.home / "failures" / self.run_id),
+            lineage=self._lineage_plans(node, spec.partitions) if self.lineage.enabled else None,
         )
+
+    def _lineage_plans(
+        self, node: _Node, partitions: PartitionsDefinition | None
+    ) -> tuple[StepLineage, ...]:
+        """One plan per partition of the node: this attempt's run id, what it reads
+        (versions and partitions) and writes, its parent and root runs."""
+        assert node.provenance is not None
+        plans = []
+        job = self.lineage.job(node.key)
+        for index, partition in zip(
+            node.indices or (None,), node.partitions or (None,), strict=True
+        ):
+            nominal = None
+            if isinstance(partitions, TimeWindowPartitions) and index is not None:
+                window = partitions.time_window(index)
+                nominal = (window.start.isoformat(), window.end.isoformat())
+            plans.append(
+                StepLineage(
+                    run_id=new_run_id(),
+                    job=job,
+                    partition=partition,
+                    parent=self.lineage.run,
+                    root=self.lineage.root,
+                    inputs=tuple(self._inputs_read(node.key, index)),
+                    output=self.lineage.dataset(
+                        node.key,
+                        partitions=partition,
+                        keys=None if partition is None else (partition,),
+                    ),
+                    provenance=node.provenance[partition],
+                    nominal=nominal,
+                )
+            )
+        return tuple(plans)
+
+    def _inputs_read(self, key: AssetKey, index: int | None) -> Iterator[DatasetRef]:
+        for up in self.graph.upstream[key]:
+            definition = self.graph.specs[up].partitions
+            if definition is None:
+                yield self.lineage.dataset(up, version=self.versions.get((str(up), "")))
+                continue
+            subset = _reads(self.graph, key, up, index, self.now)
+            listed = len(subset) <= LISTED_PARTITIONS
+            keys = [definition.key(i) for i in subset] if listed else None
+            if keys is not None and len(keys) == 1:
+                version = self.versions.get((str(up), keys[0]))
+            else:
+                version = _versions_digest(definition, subset, str(up), self.versions)
+            yield self.lineage.dataset(
+                up,
+                version=version,
+                partitions=definition.fold(subset),
+                keys=keys,
+                ranges=()
+                if listed
+                else [(definition.key(a), definition.key(b - 1)) for a, b in subset.ranges],
+            )
 
     def _on_outcome(self, node: _Node, outcome: Sequence[StepResult]) -> None:
         for pool in node.pools:
             self.in_use[pool] -= 1
         node.attempt += 1
+        self._record_lineage(node, outcome)
         if all(r.status is StepStatus.SUCCEEDED for r in outcome):
             self._finish(node, outcome)
             for dependent_id in node.dependents:
@@ -371,14 +463,45 @@ class _Coordinator:
                 skipped, [_skipped(skipped.key, p, reason) for p in skipped.partitions or (None,)]
             )
 
+    def _record_lineage(self, node: _Node, outcome: Sequence[StepResult]) -> None:
+        """Journal the events the worker built; a step that never reported back
+        (its worker died) gets its FAIL here."""
+        plans = {plan.partition: plan for plan in self.plans.pop(node.id, ())}
+        for result in outcome:
+            if result.lineage:
+                self.lineage.record(result.lineage)
+                continue
+            if result.lineage_error:
+                self.lineage.failed(result.lineage_error)
+            plan = plans.get(result.partition)
+            if plan is not None:
+                from assay.lineage.events import step_abort
+
+                self.lineage.build(step_abort, plan, result.finished_at, result.error or "failed")
+
+    def _abort_unreported(self) -> None:
+        """ABORT the attempts still running when the run stops short (a second Ctrl-C)."""
+        if not self.plans:
+            return
+        from assay.lineage.events import step_abort
+
+        at = time.time()
+        for plans in self.plans.values():
+            for plan in plans:
+                self.lineage.build(step_abort, plan, at, "the run was interrupted", state="ABORT")
+        self.plans.clear()
+
     def _finish(self, node: _Node, outcome: Sequence[StepResult]) -> None:
         node.done = True
         records: list[Record] = []
         for result in outcome:
             provenance = None
             if result.stored is not None:
-                index = _index_in(node, result.partition)
-                provenance = _provenance(self.graph, node.key, index, self.versions, self.now)
+                if node.provenance is None:  # never the case: a stored result was dispatched
+                    index = _index_in(node, result.partition)
+                    provenance = _provenance(self.graph, node.key, index, self.versions, self.now)
+                else:
+                    provenance = node.provenance[result.partition]
                 self.versions[(str(node.key), result.partition or "")] = result.stored.data_version
             records += _result_records(
                 self.run_id,
@@ -415,11 +538,14 @@ class _Coordinator:
 
     def _journal_end(self, status: str) -> None:
         counts = {s: sum(r.status == s for r in self.results) for s in StepStatus}
+        at = time.time()
+        lineage = self.lineage.finished(status, at)
         final: list[Record] = [
             {
                 **self.run_record,
+                **lineage,
                 "status": status,
-                "finished_at": time.time(),
+                "finished_at": at,
                 "succeeded_count": counts[StepStatus.SUCCEEDED],
                 "failed_count": counts[StepStatus.FAILED],
                 "skipped_count": counts[StepStatus.SKIPPED],
@@ -548,6 +674,23 @@ def _reads(
     return graph.mappings[key][up].upstream_for(
         index or 0, graph.specs[up].partitions, graph.specs[key].partitions, now
     )
+
+
+def _versions_digest(
+    definition: PartitionsDefinition,
+    subset: PartitionSubset,
+    asset_key: str,
+    versions: Mapping[tuple[str, str], str],
+) -> str:
+    """One version for several partitions read: a digest of theirs, in order (the
+    same digest the materialization's provenance records)."""
+    import xxhash
+
+    digest = xxhash.xxh3_64()
+    for index in subset:
+        partition = definition.key(index)
+        digest.update(f"{partition}={versions.get((asset_key, partition))}\n".encode())
+    return digest.hexdigest()
 
 
 def _provenance(

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from assay.checks import CheckSpec
     from assay.io.base import IOManager, StoredOutput
     from assay.keys import AssetKey
+    from assay.lineage.events import LineageEvent
     from assay.partitions.time_window import TimeWindow, TimeWindowPartitions
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
@@ -70,6 +71,8 @@ class StepResult:
     logs: tuple[dict[str, Any], ...] = field(default=())
     checks: tuple[CheckOutcome, ...] = ()
     retryable: bool = True  # False when retrying cannot help (a failed schema or check)
+    lineage: tuple[LineageEvent, ...] = ()  # the terminal and check events, built by the worker
+    lineage_error: str | None = None  # why they could not be built
 
     @property
     def step_key(self) -> str:

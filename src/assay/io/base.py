@@ -51,6 +51,20 @@ class IOManager(Protocol):
         ...
 
 
+def lineage_dataset(io: IOManager, key: AssetKey) -> tuple[str, str]:
+    """Where `key`'s data physically is, as an OpenLineage (namespace, name).
+
+    An IO manager names it with a `lineage_dataset(key)` method (ParquetIO: namespace
+    `file` and the asset's folder; DuckDBIO: `duckdb://<file>` and `db.schema.table`);
+    one without it gets its kind as the namespace and the asset key as the name.
+    """
+    named = getattr(io, "lineage_dataset", None)
+    if callable(named):
+        namespace, name = named(key)
+        return str(namespace), str(name)
+    return io.kind, str(key)
+
+
 def check_output(key: AssetKey, value: Any) -> None:
     """Raise unless `value` is a polars DataFrame or LazyFrame, or a pyarrow Table."""
     kind = type(value)

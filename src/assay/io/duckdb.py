@@ -61,6 +61,12 @@ class DuckDBIO:
         """The (schema, table) an asset is stored in."""
         return ("_".join(key.path[:-1]) or self.schema, key.name)
 
+    def lineage_dataset(self, key: AssetKey) -> tuple[str, str]:
+        """OpenLineage's name for a DuckDB table: `duckdb://<file>`, `db.schema.table`."""
+        path = self._path()
+        schema, table = self.table(key)
+        return f"duckdb://{path}", f"{path.stem}.{schema}.{table}"
+
     def write(self, key: AssetKey, partition: str | None, value: Any) -> StoredOutput:
         import polars as pl
 

@@ -51,6 +51,10 @@ class ParquetIO:
             return replace(self, root=config.storage_dir)
         return replace(self, root=self.root if self.root.is_absolute() else config.root / self.root)
 
+    def lineage_dataset(self, key: AssetKey) -> tuple[str, str]:
+        """OpenLineage's name for local files: namespace `file`, the asset's folder."""
+        return "file", str(self._root().joinpath(*key.path))
+
     def path(self, key: AssetKey, partition: str | None) -> Path:
         folder = self._root().joinpath(*key.path)
         if partition is not None:

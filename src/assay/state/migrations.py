@@ -157,6 +157,103 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX check_results_asset ON check_results (asset_key, check_name, partition_key);
     """,
+    # 6: OpenLineage events, with views that make lineage easy to query
+    """
+    ALTER TABLE runs ADD COLUMN lineage_events INTEGER;  -- events recorded by the run
+    ALTER TABLE runs ADD COLUMN lineage_errors INTEGER;  -- events that could not be built
+    ALTER TABLE runs ADD COLUMN lineage_target VARCHAR;  -- where they were also sent
+    ALTER TABLE runs ADD COLUMN lineage_sent INTEGER;
+    ALTER TABLE runs ADD COLUMN lineage_failed INTEGER;
+    ALTER TABLE runs ADD COLUMN lineage_error VARCHAR;
+    CREATE TABLE lineage_events (
+        event_id VARCHAR PRIMARY KEY,
+        run_id VARCHAR NOT NULL,  -- the assay run that recorded it
+        event_type VARCHAR NOT NULL,  -- START, COMPLETE, FAIL, ABORT; DATASET
+        event_time TIMESTAMPTZ NOT NULL,
+        kind VARCHAR NOT NULL,  -- asset, check, run, observation
+        ol_run_id VARCHAR,  -- the OpenLineage run (NULL for a dataset event)
+        job_namespace VARCHAR,
+        job_name VARCHAR,
+        asset_key VARCHAR,
+        partition_key VARCHAR,
+        parent_run_id VARCHAR,
+        inputs STRUCT(
+            namespace VARCHAR, name VARCHAR, asset_key VARCHAR, version VARCHAR,
+            partitions VARCHAR
+        )[],
+        outputs STRUCT(
+            namespace VARCHAR, name VARCHAR, asset_key VARCHAR, version VARCHAR,
+            partitions VARCHAR
+        )[],
+        event JSON NOT NULL  -- the event as emitted
+    );
+    CREATE VIEW lineage_runs AS
+    SELECT
+        ol_run_id AS run_id,
+        any_value(job_namespace) AS job_namespace,
+        any_value(job_name) AS job_name,
+        any_value(kind) AS kind,
+        any_value(asset_key) AS asset_key,
+        any_value(partition_key) AS partition_key,
+        any_value(run_id) AS assay_run_id,
+        any_value(parent_run_id) AS parent_run_id,
+        coalesce(max(event_type) FILTER (WHERE event_type <> 'START'), 'RUNNING') AS state,
+        min(event_time) FILTER (WHERE event_type = 'START') AS started_at,
+        max(event_time) FILTER (WHERE event_type <> 'START') AS ended_at,
+        epoch(ended_at) - epoch(started_at) AS duration_s,
+        max(event ->> '$.run.facets.errorMessage.message') AS error
+    FROM lineage_events
+    WHERE ol_run_id IS NOT NULL
+    GROUP BY ol_run_id;
+    CREATE VIEW lineage_io AS
+    WITH latest AS (
+        SELECT * FROM lineage_events
+        WHERE ol_run_id IS NOT NULL
+        QUALIFY row_number() OVER (
+            PARTITION BY ol_run_id ORDER BY event_type = 'START', event_time DESC
+        ) = 1
+    )
+    SELECT ol_run_id AS run_id, job_namespace, job_name, kind, partition_key,
+           event_type AS state, event_time, 'input' AS direction,
+           d.namespace, d.name, d.asset_key, d.version, d.partitions
+    FROM latest, unnest(inputs) AS t(d)
+    UNION ALL
+    SELECT ol_run_id, job_namespace, job_name, kind, partition_key,
+           event_type, event_time, 'output',
+           d.namespace, d.name, d.asset_key, d.version, d.partitions
+    FROM latest, unnest(outputs) AS t(d);
+    CREATE VIEW lineage_jobs AS
+    SELECT job_namespace, job_name, any_value(kind) AS kind, any_value(asset_key) AS asset_key,
+           count(*) AS runs, max(started_at) AS last_started_at,
+           arg_max(state, started_at) AS last_state
+    FROM lineage_runs
+    GROUP BY job_namespace, job_name;
+    CREATE VIEW lineage_dataset_versions AS
+    SELECT d.namespace, d.name, d.asset_key, coalesce(partition_key, '') AS partition_key,
+           d.version, event_time AS recorded_at, kind, ol_run_id AS run_id, job_name
+    FROM lineage_events, unnest(outputs) AS t(d)
+    WHERE event_type IN ('COMPLETE', 'DATASET') AND d.version IS NOT NULL;
+    CREATE VIEW lineage_datasets AS
+    SELECT namespace, name, any_value(asset_key) AS asset_key,
+           min(event_time) AS first_seen, max(event_time) AS last_seen,
+           count(DISTINCT run_id) FILTER (WHERE direction = 'output') AS written_by_runs,
+           count(DISTINCT run_id) FILTER (WHERE direction = 'input') AS read_by_runs
+    FROM (
+        SELECT namespace, name, asset_key, event_time, run_id, direction FROM lineage_io
+        UNION ALL
+        SELECT d.namespace, d.name, d.asset_key, event_time, NULL, 'observed'
+        FROM lineage_events, unnest(outputs) AS t(d)
+        WHERE event_type = 'DATASET'
+    )
+    GROUP BY namespace, name;
+    CREATE VIEW lineage_edges AS
+    SELECT DISTINCT i.namespace AS from_namespace, i.name AS from_name,
+           i.asset_key AS from_asset, o.namespace AS to_namespace, o.name AS to_name,
+           o.asset_key AS to_asset, o.job_namespace, o.job_name
+    FROM lineage_io i
+    JOIN lineage_io o ON i.run_id = o.run_id AND o.direction = 'output'
+    WHERE i.direction = 'input';
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -54,6 +54,12 @@ _TABLES: dict[str, tuple[str, tuple[str, ...], bool, dict[str, str]]] = {
             "failed_count": "int",
             "skipped_count": "int",
             "backfill_id": "str",
+            "lineage_events": "int",
+            "lineage_errors": "int",
+            "lineage_target": "str",
+            "lineage_sent": "int",
+            "lineage_failed": "int",
+            "lineage_error": "str",
         },
     ),
     "step": (
@@ -154,6 +160,27 @@ _TABLES: dict[str, tuple[str, tuple[str, ...], bool, dict[str, str]]] = {
             "materialization_id": "str",
             "data_version": "str",
             "checked_at": "time",
+        },
+    ),
+    "lineage": (
+        "lineage_events",
+        ("event_id",),
+        False,
+        {
+            "event_id": "str",
+            "run_id": "str",
+            "event_type": "str",
+            "event_time": "time",
+            "kind": "str",
+            "ol_run_id": "str",
+            "job_namespace": "str",
+            "job_name": "str",
+            "asset_key": "str",
+            "partition_key": "str",
+            "parent_run_id": "str",
+            "inputs": "datasets",
+            "outputs": "datasets",
+            "event": "str",
         },
     ),
     "log": (
@@ -409,6 +436,7 @@ def _insert(con: duckdb.DuckDBPyConnection, kind: str, rows: list[Record]) -> No
         "int": pa.int64(),
         "time": pa.float64(),
         "bool": pa.bool_(),
+        "datasets": pa.list_(pa.struct([(name, pa.string()) for name in _DATASET_FIELDS])),
     }
     schema = pa.schema([(name, arrow_types[t]) for name, t in columns.items()])
     batch = pa.Table.from_pylist(  # noqa: F841 (read by DuckDB's replacement scan)
@@ -420,6 +448,8 @@ def _insert(con: duckdb.DuckDBPyConnection, kind: str, rows: list[Record]) -> No
     verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
     con.execute(f"{verb} INTO {table} BY NAME SELECT {select} FROM batch")
 
+
+_DATASET_FIELDS = ("namespace", "name", "asset_key", "version", "partitions")
 
 _FROM_MATERIALIZATIONS = """
     SELECT asset_key, coalesce(partition_key, '') AS partition_key, materialization_id,
