@@ -24,8 +24,11 @@ def make_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pr
     The module is copied under a name unique to the test, so modules cached by
     earlier tests never leak in. The working directory becomes the project.
     """
-    for variable in ("ASSAY_MODULE", "ASSAY_HOME", "ASSAY_DEBUG"):
+    for variable in ("ASSAY_MODULE", "ASSAY_HOME", "ASSAY_DEBUG", "ASSAY_LINEAGE"):
         monkeypatch.delenv(variable, raising=False)
+    for variable in list(os.environ):  # no test sends lineage anywhere unless it asks to
+        if variable.startswith("OPENLINEAGE"):
+            monkeypatch.delenv(variable)
     made: list[str] = []
 
     def make(name: str, *, extra_toml: str = "", chdir: bool = True) -> Path:
@@ -56,7 +59,7 @@ def project_dir(make_project: ProjectFactory) -> Path:
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment for a subprocess run of `assay`, without inherited assay settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSAY_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ASSAY_", "OPENLINEAGE"))}
     env.update(extra)
     return env
 

@@ -10,6 +10,7 @@ checked too: a naive `eventTime` or a run id that is not a UUID fails.
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -77,3 +78,19 @@ def validation_errors(event: dict[str, Any]) -> list[str]:
             f"facet {name}: {e.json_path}: {e.message}" for e in _validator(ref).iter_errors(facet)
         ]
     return errors
+
+
+def assert_well_formed(events: list[dict]) -> None:
+    """Every event is valid, and every run has one START, then one terminal event."""
+    problems = [
+        (e.get("eventType"), e.get("job", {}).get("name"), validation_errors(e)) for e in events
+    ]
+    assert [p for p in problems if p[2]] == []
+    states: dict[str, list[str]] = defaultdict(list)
+    for event in events:
+        if "run" in event:
+            states[event["run"]["runId"]].append(event["eventType"])
+    for run_id, seen in states.items():
+        assert seen[0] == "START", (run_id, seen)
+        assert len(seen) == 2, (run_id, seen)
+        assert seen[1] in ("COMPLETE", "FAIL", "ABORT"), (run_id, seen)

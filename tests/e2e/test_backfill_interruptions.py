@@ -12,8 +12,10 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
+import assay
 from assay.cli.main import main
 from tests.conftest import ASSAY, clean_env, wait_for
+from tests.openlineage_spec import assert_well_formed
 
 pytestmark = pytest.mark.slow
 
@@ -88,6 +90,9 @@ def resume_and_check(root: Path, ident: str) -> None:
     assert running == 0
     files = sorted((root / ".assay/storage").rglob("data.parquet"))
     assert len(files) == STEPS
+    # lineage: every OpenLineage run, the interrupted ones too, is valid and closed
+    events = [json.loads(e) for e in assay.lineage.open(root / ".assay").events()["event"]]
+    assert_well_formed(events)
     for path in files:
         day = path.parent.name.removeprefix("partition=")
         assert pl.read_parquet(path)["day"].unique().to_list() == [day]

@@ -12,6 +12,7 @@ import click
 from assay.cli.assets import graph_command, list_command, materialize_command
 from assay.cli.backfill import backfill_group
 from assay.cli.check import check_command
+from assay.cli.lineage import lineage_command
 from assay.cli.plan import observe_command, plan_command, why_command
 from assay.cli.runs import runs_group
 from assay.errors import AssayError
@@ -60,3 +61,4 @@ main.add_command(graph_command)
 main.add_command(backfill_group)
 main.add_command(check_command)
 main.add_command(runs_group)
+main.add_command(lineage_command)

@@ -378,6 +378,19 @@ class _Coordinator:
 
     def _lineage_plans(
         self, node: _Node, partitions: PartitionsDefinition | None
+    ) -> tuple[StepLineage, ...] | None:
+        """The node's lineage plans; None (and counted) when they cannot be made, for
+        example when a custom IO manager cannot name its dataset."""
+        try:
+            return self._plans_of(node, partitions)
+        except Exception as exc:
+            from assay.lineage.events import describe_failure
+
+            self.lineage.failed(describe_failure(exc))
+            return None
+
+    def _plans_of(
+        self, node: _Node, partitions: PartitionsDefinition | None
     ) -> tuple[StepLineage, ...]:
         """One plan per partition of the node: this attempt's run id, what it reads
         (versions and partitions) and writes, its parent and root runs."""

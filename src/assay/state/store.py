@@ -521,6 +521,65 @@ def _record_death(con: duckdb.DuckDBPyConnection, death: Record) -> None:
         "WHERE run_id = ? AND status = 'running'",
         [at, run_id],
     )
+    _fail_open_lineage_runs(con, str(run_id), float(at or time.time()))
+
+
+_ERROR_FACET_SCHEMA = (
+    "https://openlineage.io/spec/facets/1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet"
+)
+
+
+def _fail_open_lineage_runs(con: duckdb.DuckDBPyConnection, run_id: str, at: float) -> None:
+    """Give each OpenLineage run the dead run left open (a START, no terminal event)
+    its FAIL: the START's event with the death's time and the reason."""
+    import json
+    import uuid
+    from datetime import UTC, datetime
+
+    rows = con.execute(
+        "SELECT any_value(event::VARCHAR) FILTER (WHERE event_type = 'START'), "
+        "any_value(kind), any_value(ol_run_id), any_value(job_namespace), any_value(job_name), "
+        "any_value(asset_key), any_value(partition_key), any_value(parent_run_id), "
+        "any_value(inputs), any_value(outputs) "
+        "FROM lineage_events WHERE run_id = ? AND ol_run_id IS NOT NULL GROUP BY ol_run_id "
+        "HAVING count(*) FILTER (WHERE event_type <> 'START') = 0 "
+        "AND count(*) FILTER (WHERE event_type = 'START') = 1",
+        [run_id],
+    ).fetchall()
+    records = []
+    for start, kind, ol_run, namespace, job, asset, partition, parent, ins, outs in rows:
+        event = json.loads(start)
+        event["eventType"] = "FAIL"
+        event["eventTime"] = datetime.fromtimestamp(at, UTC).isoformat()
+        event["run"]["facets"] = {
+            name: facet for name, facet in event["run"]["facets"].items() if name == "parent"
+        }
+        event["run"]["facets"]["errorMessage"] = {
+            "_producer": event["producer"],
+            "_schemaURL": _ERROR_FACET_SCHEMA,
+            "message": "the run process died during this run",
+            "programmingLanguage": "python",
+        }
+        records.append(
+            {
+                "event_id": str(uuid.uuid4()),
+                "run_id": run_id,
+                "event_type": "FAIL",
+                "event_time": at,
+                "kind": kind,
+                "ol_run_id": ol_run,
+                "job_namespace": namespace,
+                "job_name": job,
+                "asset_key": asset,
+                "partition_key": partition,
+                "parent_run_id": parent,
+                "inputs": ins,
+                "outputs": outs,
+                "event": json.dumps(event, separators=(",", ":")),
+            }
+        )
+    if records:
+        _insert(con, "lineage", records)
 
 
 def _upsert_offsets(con: duckdb.DuckDBPyConnection, offsets: list[dict[str, Any]]) -> None:

@@ -1,0 +1,178 @@
+"""`assay lineage ASSET`: what an asset was built from and what was built from it,
+as recorded in OpenLineage events (what really ran, not what is defined now)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from assay.cli.options import json_option, print_json
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from rich.tree import Tree
+
+    from assay.lineage.explore import Edge, Lineage
+
+
+@click.command("lineage")
+@click.argument("asset")
+@click.option("--upstream", "direction", flag_value="upstream", help="Only what it was built from.")
+@click.option(
+    "--downstream", "direction", flag_value="downstream", help="Only what was built from it."
+)
+@click.option("--depth", type=click.IntRange(min=1), help="How many levels (default: all).")
+@click.option(
+    "--format",
+    "form",
+    type=click.Choice(["tree", "mermaid"]),
+    default="tree",
+    show_default=True,
+    help="A tree for the terminal, or a Mermaid graph for docs and pull requests.",
+)
+@click.option("--home", type=click.Path(file_okay=False), help="State folder.")
+@json_option
+def lineage_command(
+    asset: str,
+    direction: str | None,
+    depth: int | None,
+    form: str,
+    home: str | None,
+    as_json: bool,
+) -> None:
+    """Show the recorded lineage of ASSET (an asset key, or a dataset's name).
+
+    \b
+    assay lineage revenue                  upstream and downstream
+    assay lineage revenue --upstream --depth 1
+    assay lineage revenue --format mermaid > lineage.md
+    """
+    from assay.lineage.explore import open as open_lineage
+
+    lineage = open_lineage(home)
+    directions = [direction] if direction else ["upstream", "downstream"]
+    walked = {d: lineage.walk(asset, d, depth) for d in directions}
+    shown = {asset} | {row["asset"] for rows in walked.values() for row in rows}
+    edges = [e for e in lineage.edges() if e.source in shown and e.target in shown]
+    if as_json:
+        print_json(
+            {
+                "asset": asset,
+                **walked,
+                "edges": [{"source": e.source, "target": e.target, "job": e.job} for e in edges],
+                "jobs": _jobs(lineage, shown),
+            }
+        )
+        return
+    if form == "mermaid":
+        click.echo(_mermaid(asset, edges))
+        return
+    _print_tree(asset, walked, edges, depth, _jobs(lineage, shown))
+
+
+def _jobs(lineage: Lineage, shown: set[str]) -> dict[str, dict[str, Any]]:
+    """The last run of each shown asset's job (keyed by asset)."""
+    found = {}
+    for row in lineage.jobs().iter_rows(named=True):
+        if row["kind"] == "asset" and row["job_name"] in shown:
+            found[row["job_name"]] = {
+                "runs": row["runs"],
+                "last_state": row["last_state"],
+                "last_started_at": row["last_started_at"],
+            }
+    return found
+
+
+def _print_tree(
+    asset: str,
+    walked: dict[str, list[dict[str, Any]]],
+    edges: list[Edge],
+    depth: int | None,
+    jobs: dict[str, dict[str, Any]],
+) -> None:
+    """Each direction as a tree; a dataset reached twice is expanded once."""
+    from rich.markup import escape
+    from rich.tree import Tree
+
+    from assay.cli.render import console, format_time
+
+    where = {row["asset"]: _where(row) for rows in walked.values() for row in rows}
+
+    def label(name: str) -> str:
+        text = f"[bold]{escape(name)}[/]"
+        job = jobs.get(name)
+        if job:
+            state = job["last_state"]
+            style = {"COMPLETE": "green", "FAIL": "red", "ABORT": "yellow"}.get(state, "cyan")
+            text += (
+                f"  [{style}]{state.lower()}[/] {format_time(job['last_started_at'])}"
+                f"  [dim]{job['runs']} run(s)[/]"
+            )
+        elif name in where:
+            text += "  [dim]not built by assay[/]"
+        if name in where:
+            text += f"  [dim]{escape(where[name])}[/]"
+        return text
+
+    root = Tree(label(asset))
+    for direction in walked:
+        forward = direction == "downstream"
+        branch = root.add(f"[dim]{'feeds' if forward else 'built from'}[/]")
+        nexts: dict[str, list[str]] = {}
+        for edge in edges:
+            a, b = (edge.source, edge.target) if forward else (edge.target, edge.source)
+            nexts.setdefault(a, []).append(b)
+        if not nexts.get(asset):
+            branch.add("[dim](nothing recorded)[/]")
+            continue
+        _grow(asset, branch, nexts, {asset}, depth, label)
+    console().print(root)
+
+
+def _grow(
+    node: str,
+    tree: Tree,
+    nexts: dict[str, list[str]],
+    expanded: set[str],
+    depth: int | None,
+    label: Callable[[str], str],
+    level: int = 0,
+) -> None:
+    from rich.markup import escape
+
+    if depth is not None and level >= depth:
+        return
+    for found in sorted(nexts.get(node, [])):
+        if found in expanded:
+            tree.add(f"{escape(found)}  [dim](shown above)[/]")
+            continue
+        expanded.add(found)
+        _grow(found, tree.add(label(found)), nexts, expanded, depth, label, level + 1)
+
+
+def _where(row: dict[str, Any]) -> str:
+    namespace, name = str(row["namespace"]), str(row["name"])
+    if namespace == "file":
+        return name
+    return f"{namespace} {name}"
+
+
+def _mermaid(asset: str, edges: list[Edge]) -> str:
+    ids: dict[str, str] = {}
+
+    def node(name: str) -> str:
+        if name not in ids:
+            ids[name] = f"n{len(ids)}"
+        return ids[name]
+
+    node(asset)
+    arrows = [f"  {node(e.source)} --> {node(e.target)}" for e in edges]
+    lines = ["graph LR"]
+    for name, ident in ids.items():
+        text = name.replace('"', "#quot;")
+        lines.append(f'  {ident}["{text}"]')
+    lines += sorted(set(arrows), key=arrows.index)
+    lines.append(f"  style {ids[asset]} stroke-width:3px")
+    return "\n".join(lines)
