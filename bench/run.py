@@ -8,6 +8,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import backfill
+import lineage
 import materialize_layered
 import planner
 import state_stress
@@ -19,6 +20,7 @@ BENCHMARKS = {
     "planner": planner.main,
     "backfill": backfill.main,
     "validation": validation.main,
+    "lineage": lineage.main,
 }
 
 

@@ -1,5 +1,6 @@
 """The example project and the documentation's examples, run as written."""
 
+import json
 import re
 import shutil
 import subprocess
@@ -109,7 +110,13 @@ def _run_doc_page(page: str, tmp_path: Path) -> list[str]:
     text = (REPO / "docs" / page).read_text()
     (code,) = [block for block in _python_blocks(REPO / "docs" / page) if "@asset" in block]
     (tmp_path / "pipeline.py").write_text(code)
-    (tmp_path / "pyproject.toml").write_text('[tool.assay]\nmodule = "pipeline"\n')
+    for block in _python_blocks(REPO / "docs" / page):  # other files the page names
+        first = block.splitlines()[0]
+        if re.fullmatch(r"# \w+\.py", first) and "@asset" not in block:
+            (tmp_path / first[2:]).write_text(block)
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "shop"\n\n[tool.assay]\nmodule = "pipeline"\n'
+    )
     outputs = []
     for line in re.findall(r"^\$ (.+)$", text, flags=re.M):
         command, _, comment = line.partition("  #")
@@ -163,3 +170,19 @@ def test_checks_page_runs_as_written(tmp_path):
     suites = (tmp_path / "checks.xml").read_text()
     assert 'failures="3"' in suites
     assert "✗ 3 failed" in listed
+
+
+def test_lineage_page_runs_as_written(tmp_path):
+    first, _, tree, mermaid, as_json, explored = _run_doc_page("lineage.md", tmp_path)
+    assert "succeeded (15 succeeded)" in first
+    lines = tree.splitlines()
+    assert lines[0].startswith("revenue_3d  complete")
+    assert "orders  complete" in tree
+    assert str(tmp_path / ".assay" / "storage" / "orders") in tree
+    assert mermaid.splitlines()[0] == "graph LR"
+    assert mermaid.count("-->") == 2  # orders feeds revenue_3d and customers
+    upstream = json.loads(as_json)["upstream"]
+    assert [(row["asset"], row["depth"]) for row in upstream] == [("orders", 1)]
+    assert "5 run" not in explored
+    assert "revenue_positive" in explored
+    assert "assay.materialize" in explored

@@ -275,3 +275,16 @@ def test_an_event_that_cannot_be_built_never_changes_the_run(shop, monkeypatch):
     assert {
         e["eventType"] for e in all_events(shop) if e["job"]["name"] == "assay.materialize"
     } == {"START", "COMPLETE"}
+
+
+def test_worker_processes_build_the_terminal_events(shop):
+    result = assay.load().materialize(
+        "orders rolling_revenue",
+        partition_range=("2024-01-01", "2024-01-06"),
+        executor="multiprocess",
+        workers=2,
+    )
+    assert result.success
+    events = all_events(shop)
+    assert_well_formed(events)
+    assert len(step_events(events, "rolling_revenue", state="COMPLETE")) == 6

@@ -451,15 +451,22 @@ def _provenance_facet(plan: StepLineage) -> Any:
 
 @functools.cache
 def _engine() -> Any:
-    return _ol().f.processing_engine_run.ProcessingEngineRunFacet(
-        version=__version__, name="assay", openlineageAdapterVersion=__version__, producer=PRODUCER
+    return _static(
+        _ol().f.processing_engine_run.ProcessingEngineRunFacet(
+            version=__version__,
+            name="assay",
+            openlineageAdapterVersion=__version__,
+            producer=PRODUCER,
+        )
     )
 
 
 @functools.cache
 def _job_type(job_type: str) -> Any:
-    return _ol().f.job_type_job.JobTypeJobFacet(
-        processingType="BATCH", integration=INTEGRATION, jobType=job_type, producer=PRODUCER
+    return _static(
+        _ol().f.job_type_job.JobTypeJobFacet(
+            processingType="BATCH", integration=INTEGRATION, jobType=job_type, producer=PRODUCER
+        )
     )
 
 
@@ -480,7 +487,7 @@ def _cached_job(job: AssetJob, name: str, job_type: str) -> Any:
             owners=[ol.f.ownership_job.Owner(name=owner) for owner in job.owners],
             producer=PRODUCER,
         )
-    return ol.Job(namespace=job.namespace, name=name, facets=facets)
+    return _static(ol.Job(namespace=job.namespace, name=name, facets=facets))
 
 
 def _parent(parent: RunRef, root: RunRef) -> Any:
@@ -490,14 +497,16 @@ def _parent(parent: RunRef, root: RunRef) -> Any:
 @functools.lru_cache(maxsize=256)
 def _cached_parent(parent: RunRef, root: RunRef) -> Any:
     p = _ol().f.parent_run
-    return p.ParentRunFacet(
-        run=p.Run(runId=parent.run_id),
-        job=p.Job(namespace=parent.namespace, name=parent.name),
-        root=p.Root(
-            run=p.RootRun(runId=root.run_id),
-            job=p.RootJob(namespace=root.namespace, name=root.name),
-        ),
-        producer=PRODUCER,
+    return _static(
+        p.ParentRunFacet(
+            run=p.Run(runId=parent.run_id),
+            job=p.Job(namespace=parent.namespace, name=parent.name),
+            root=p.Root(
+                run=p.RootRun(runId=root.run_id),
+                job=p.RootJob(namespace=root.namespace, name=root.name),
+            ),
+            producer=PRODUCER,
+        )
     )
 
 
@@ -511,10 +520,37 @@ def _error(message: str | None, trace: str | None) -> Any:
 
 
 def _symlinks(dataset: DatasetRef, namespace: str) -> Any:
+    return _cached_symlinks(namespace, dataset.asset_key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_symlinks(namespace: str, asset_key: str | None) -> Any:
     s = _ol().f.symlinks_dataset
-    return s.SymlinksDatasetFacet(
-        identifiers=[s.Identifier(namespace=namespace, name=dataset.asset_key, type=SYMLINK_TYPE)],
-        producer=PRODUCER,
+    return _static(
+        s.SymlinksDatasetFacet(
+            identifiers=[s.Identifier(namespace=namespace, name=asset_key, type=SYMLINK_TYPE)],
+            producer=PRODUCER,
+        )
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _schema_facet(columns: tuple[tuple[str, str], ...]) -> Any:
+    s = _ol().f.schema_dataset
+    return _static(
+        s.SchemaDatasetFacet(
+            fields=[s.SchemaDatasetFacetFields(name=n, type=t) for n, t in columns],
+            producer=PRODUCER,
+        )
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _datasource(namespace: str, uri: str) -> Any:
+    return _static(
+        _ol().f.datasource_dataset.DatasourceDatasetFacet(
+            name=namespace, uri=uri, producer=PRODUCER
+        )
     )
 
 
@@ -558,14 +594,8 @@ def _output(dataset: DatasetRef, namespace: str, *, result: StepResult | None = 
         )
     stored = None if result is None else result.stored
     if stored is not None:
-        s = ol.f.schema_dataset
-        facets["schema"] = s.SchemaDatasetFacet(
-            fields=[s.SchemaDatasetFacetFields(name=n, type=t) for n, t in stored.columns],
-            producer=PRODUCER,
-        )
-        facets["dataSource"] = ol.f.datasource_dataset.DatasourceDatasetFacet(
-            name=dataset.namespace, uri=_uri(dataset), producer=PRODUCER
-        )
+        facets["schema"] = _schema_facet(stored.columns)
+        facets["dataSource"] = _datasource(dataset.namespace, _uri(dataset))
         output_facets["outputStatistics"] = (
             ol.f.output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
                 rowCount=stored.row_count, size=stored.byte_size, producer=PRODUCER
@@ -626,17 +656,42 @@ def describe_failure(exc: BaseException) -> str:
 
 def to_json(event: Any) -> str:
     """An event's JSON, as the client's `Serde` writes it (no nulls, enums as values),
-    about twice as fast."""
-    import attr
-
-    return json.dumps(
-        attr.asdict(event, filter=_not_none, value_serializer=_value), separators=(",", ":")
-    )
+    several times faster: the facets assay reuses are serialized once."""
+    return json.dumps(_plain(event), separators=(",", ":"))
 
 
-def _not_none(_attribute: Any, value: Any) -> bool:
-    return value is not None
+_STATIC: dict[int, tuple[Any, dict[str, Any]]] = {}  # id -> (object, its plain form)
+_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
-def _value(_instance: Any, _field: Any, value: Any) -> Any:
-    return value.value if isinstance(value, Enum) else value
+def _static(obj: Any) -> Any:
+    """Mark a built object as never changing again: its plain form is kept."""
+    _STATIC[id(obj)] = (obj, _plain(obj))
+    return obj
+
+
+def _plain(obj: Any) -> Any:
+    """An attrs object as JSON-ready dicts and lists, without None values."""
+    found = _STATIC.get(id(obj))
+    if found is not None and found[0] is obj:
+        return found[1]
+    kind = type(obj)
+    if kind is str or kind is int or kind is float or kind is bool:
+        return obj
+    names = _FIELDS.get(kind)
+    if names is None:
+        if isinstance(obj, dict):
+            return {k: _plain(v) for k, v in obj.items() if v is not None}
+        if isinstance(obj, list | tuple):
+            return [_plain(v) for v in obj if v is not None]
+        if isinstance(obj, Enum):
+            return obj.value
+        if not hasattr(kind, "__attrs_attrs__"):
+            return obj
+        names = _FIELDS[kind] = tuple(a.name for a in kind.__attrs_attrs__)
+    plain = {}
+    for name in names:
+        value = getattr(obj, name)
+        if value is not None:
+            plain[name] = _plain(value)
+    return plain

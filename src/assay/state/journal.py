@@ -59,10 +59,14 @@ def _encode(records: tuple[Record, ...]) -> bytes:
     )
 
 
-def read_complete_lines(path: Path, offset: int) -> tuple[list[Record], int, int]:
+def read_complete_lines(
+    path: Path, offset: int, *, raw_prefix: bytes | None = None
+) -> tuple[list[Record], int, int, list[bytes]]:
     """Records after `offset` up to the last complete line.
 
-    Returns the records, the new offset, and how many lines were unreadable.
+    Returns the records, the new offset, how many lines were unreadable, and the
+    lines starting with `raw_prefix`, left unparsed (the indexer hands those to
+    DuckDB's JSON reader, much faster for large records such as lineage events).
     A line torn by a crash has no newline yet and is left for later.
     """
     with open(path, "rb") as file:
@@ -70,12 +74,16 @@ def read_complete_lines(path: Path, offset: int) -> tuple[list[Record], int, int
         data = file.read()
     end = data.rfind(b"\n") + 1
     records: list[Record] = []
+    raw: list[bytes] = []
     bad = 0
     for line in data[:end].splitlines():
+        if raw_prefix is not None and line.startswith(raw_prefix):
+            raw.append(line)
+            continue
         if not line.strip():
             continue
         try:
             records.append(json.loads(line))
         except ValueError:
             bad += 1
-    return records, offset + end, bad
+    return records, offset + end, bad, raw

@@ -11,6 +11,8 @@ the next one starts where the last commit ended.
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +32,9 @@ if TYPE_CHECKING:
 TERMINAL_RUN_STATUSES = frozenset({"succeeded", "failed", "died", "canceled"})
 DONE_FOLDER = "done"
 
-# record type -> (table, key columns, replace on conflict, {column: type})
-_TABLES: dict[str, tuple[str, tuple[str, ...], bool, dict[str, str]]] = {
+# record type -> (table, key columns, on conflict: replace / ignore / None for a plain
+# append, {column: type})
+_TABLES: dict[str, tuple[str, tuple[str, ...], bool | None, dict[str, str]]] = {
     "run": (
         "runs",
         ("run_id",),
@@ -165,7 +168,7 @@ _TABLES: dict[str, tuple[str, tuple[str, ...], bool, dict[str, str]]] = {
     "lineage": (
         "lineage_events",
         ("event_id",),
-        False,
+        None,  # appended: no key constraint (see migration 6)
         {
             "event_id": "str",
             "run_id": "str",
@@ -308,6 +311,7 @@ class StateStore:
             ).fetchall()
         }
         batches: dict[str, dict[tuple[Any, ...], Record]] = {kind: {} for kind in _TABLES}
+        raw_lineage: list[bytes] = []
         deaths: list[Record] = []
         offsets: list[dict[str, Any]] = []
         unreadable = 0
@@ -318,7 +322,9 @@ class StateStore:
             size = path.stat().st_size
             if size <= start and name in known:
                 continue
-            records, end, bad = read_complete_lines(path, start)
+            records, end, bad, raw = read_complete_lines(path, start, raw_prefix=_LINEAGE_PREFIX)
+            raw_lineage += raw
+            count += len(raw)
             unreadable += bad
             finished = False
             for record in records:
@@ -340,6 +346,8 @@ class StateStore:
             for kind, rows in batches.items():
                 if rows:
                     _insert(con, kind, list(rows.values()))
+            if raw_lineage:
+                self._insert_raw_lineage(con, raw_lineage)
             for kind, id_column, source in (
                 ("materialization", "materialization_id", _FROM_MATERIALIZATIONS),
                 ("observation", "observation_id", _FROM_OBSERVATIONS),
@@ -355,6 +363,25 @@ class StateStore:
             con.execute("ROLLBACK")
             raise
         return IndexReport(records=count, unreadable_lines=unreadable)
+
+    def _insert_raw_lineage(self, con: duckdb.DuckDBPyConnection, lines: list[bytes]) -> None:
+        """Insert lineage records (kept as raw JSON lines) with DuckDB's own JSON reader:
+        ~3x faster than parsing kilobytes of event JSON in Python."""
+        scratch = self.home / f".lineage-{os.getpid()}-{threading.get_ident()}.jsonl"
+        scratch.write_bytes(b"\n".join(lines) + b"\n")
+        try:
+            columns = ", ".join(f"'{name}': '{kind}'" for name, kind in _LINEAGE_JSON_COLUMNS)
+            select = ", ".join(
+                f"to_timestamp({name}) AS {name}" if kind == "DOUBLE" else name
+                for name, kind in _LINEAGE_JSON_COLUMNS
+            )
+            con.execute(
+                f"INSERT INTO lineage_events BY NAME SELECT {select} FROM read_json("
+                f"?, format = 'newline_delimited', columns = {{{columns}}})",
+                [str(scratch)],
+            )
+        finally:
+            scratch.unlink(missing_ok=True)
 
     def _close_dead_runs(self, con: duckdb.DuckDBPyConnection) -> list[Path]:
         """Append `run_died` to the journal of every run whose process is gone."""
@@ -445,11 +472,17 @@ def _insert(con: duckdb.DuckDBPyConnection, kind: str, rows: list[Record]) -> No
     select = ", ".join(
         f"to_timestamp({name}) AS {name}" if t == "time" else name for name, t in columns.items()
     )
-    verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+    verb = {True: "INSERT OR REPLACE", False: "INSERT OR IGNORE", None: "INSERT"}[replace]
     con.execute(f"{verb} INTO {table} BY NAME SELECT {select} FROM batch")
 
 
 _DATASET_FIELDS = ("namespace", "name", "asset_key", "version", "partitions")
+_LINEAGE_PREFIX = b'{"type":"lineage",'
+_DATASET_STRUCT = f"STRUCT({', '.join(f'{name} VARCHAR' for name in _DATASET_FIELDS)})[]"
+_LINEAGE_JSON_COLUMNS = [
+    (name, {"time": "DOUBLE", "datasets": _DATASET_STRUCT}.get(kind, "VARCHAR"))
+    for name, kind in _TABLES["lineage"][3].items()
+]
 
 _FROM_MATERIALIZATIONS = """
     SELECT asset_key, coalesce(partition_key, '') AS partition_key, materialization_id,
