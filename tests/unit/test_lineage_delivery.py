@@ -118,6 +118,9 @@ def test_a_dead_endpoint_neither_slows_nor_fails_the_run(shop, monkeypatch):
     assert run["lineage_failed"] == run["lineage_events"] > 0
     assert run["lineage_error"]
     assert len(stored_events(shop)) == run["lineage_events"]
+    shown = CliRunner().invoke(main, ["runs", "show", run["run_id"]]).output
+    total = run["lineage_events"]
+    assert f"lineage: {total} events; 0 of {total} sent to http://127.0.0.1:{port}" in shown
 
 
 def test_openlineage_yml_chooses_the_transport(shop):

@@ -128,7 +128,10 @@ def _print_tree(
             branch.add("[dim](nothing recorded)[/]")
             continue
         _grow(asset, branch, nexts, {asset}, depth, label)
-    console().print(root)
+    out = console()
+    if not out.is_terminal:  # piped or captured: do not fold long paths at 80 columns
+        out.width = max(out.width, 200)
+    out.print(root)
 
 
 def _grow(

@@ -69,6 +69,9 @@ def show_command(ctx: click.Context, run_id: str, as_json: bool) -> None:
         f"  commit {(run['git_commit'] or '-')[:10]}\n"
         f"  command: {escape(run['command'] or '-')}"
     )
+    lineage = _lineage_line(run)
+    if lineage:
+        out.print(f"  lineage: {escape(lineage)}")
     grid = table("step", "status", "duration", "detail")
     for step in steps:
         detail = step["error"] or step["skip_reason"] or ""
@@ -93,6 +96,21 @@ def show_command(ctx: click.Context, run_id: str, as_json: bool) -> None:
             )
         if step["traceback"]:
             out.print(escape(step["traceback"].rstrip()), style="red")
+
+
+def _lineage_line(run: dict[str, Any]) -> str | None:
+    """`52 events; 52 sent to http://...` (or why not), for a run that recorded lineage."""
+    if not run.get("lineage_events"):
+        return None
+    text = f"{run['lineage_events']} events"
+    if run.get("lineage_errors"):
+        text += f", {run['lineage_errors']} could not be built"
+    if run.get("lineage_target"):
+        sent, failed = run.get("lineage_sent") or 0, run.get("lineage_failed") or 0
+        text += f"; {sent} of {sent + failed} sent to {run['lineage_target']}"
+        if failed:
+            text += f" ({run.get('lineage_error')})"
+    return text
 
 
 def _seconds(start: Any, end: Any) -> float | None:

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from assay.partitions.base import PartitionsDefinition
 
 INDEX_INTERVAL_S = 1.0
+INDEX_SHARE = 10  # wait at least ten times the last flush before the next one
 FINAL_INDEX_TIMEOUT_S = 10.0
 _log = logging.getLogger("assay")
 
@@ -738,18 +739,27 @@ def _provenance(
 
 
 class _Indexer:
-    """Indexes the journal into DuckDB at most once per interval; says once if it cannot."""
+    """Indexes the journal into DuckDB while the run goes; says once if it cannot.
+
+    At most once per interval, and never for more than a tenth of the run's time:
+    a flush costs more as the store grows (DuckDB rewrites the table's last row
+    group at each checkpoint), so the interval stretches to ten times the last
+    flush. The journal is the truth meanwhile, and the run's end indexes the rest.
+    """
 
     def __init__(self, store: StateStore, reporter: RunReporter) -> None:
         self.store = store
         self.reporter = reporter
         self.last = time.monotonic()
+        self.interval = INDEX_INTERVAL_S
         self.told = False
 
     def maybe_index(self) -> None:
-        if time.monotonic() - self.last >= INDEX_INTERVAL_S:
+        started = time.monotonic()
+        if started - self.last >= self.interval:
             self._tell(self.store.index_pending(timeout_s=0.05))
             self.last = time.monotonic()
+            self.interval = max(INDEX_INTERVAL_S, INDEX_SHARE * (self.last - started))
 
     def final(self) -> IndexReport:
         report = self.store.index_pending(timeout_s=FINAL_INDEX_TIMEOUT_S)
