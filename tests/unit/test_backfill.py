@@ -1,5 +1,6 @@
 """Backfills through the Python API: scheduling, retries, pools, batches, resume."""
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -8,6 +9,7 @@ import pytest
 
 import assay
 from assay.errors import DefinitionError, StateError, UnknownBackfillError
+from tests.openlineage_spec import assert_well_formed
 
 JAN = ("2024-01-01", "2024-01-10")
 
@@ -199,6 +201,11 @@ def test_a_worker_that_cannot_load_the_project_fails_each_step_with_the_reason(c
     assert result.status == "failed"
     assert "the worker could not load the project" in (result.steps[0].error or "")
     assert "broken on import" in (result.steps[0].error or "")
+    # the worker built no events: the coordinator closes the step's lineage run
+    events = [json.loads(e) for e in assay.lineage.open(chain / ".assay").events()["event"]]
+    assert_well_formed(events)
+    (failed,) = [e for e in events if e["job"]["name"] == "raw" and e["eventType"] == "FAIL"]
+    assert "broken on import" in failed["run"]["facets"]["errorMessage"]["message"]
 
 
 def test_cancel_of_a_backfill_without_a_live_process_marks_it_canceled(chain, monkeypatch):

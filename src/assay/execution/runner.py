@@ -478,8 +478,8 @@ class _Coordinator:
             )
 
     def _record_lineage(self, node: _Node, outcome: Sequence[StepResult]) -> None:
-        """Journal the events the worker built; a step that never reported back
-        (its worker died) gets its FAIL here."""
+        """Journal the events the worker built. A step that reported none (its worker
+        died, or could not build them) gets its terminal event built here."""
         plans = {plan.partition: plan for plan in self.plans.pop(node.id, ())}
         for result in outcome:
             if result.lineage:
@@ -489,9 +489,9 @@ class _Coordinator:
                 self.lineage.failed(result.lineage_error)
             plan = plans.get(result.partition)
             if plan is not None:
-                from assay.lineage.events import step_abort
+                from assay.lineage.events import step_end
 
-                self.lineage.build(step_abort, plan, result.finished_at, result.error or "failed")
+                self.lineage.build(step_end, plan, result)
 
     def _abort_unreported(self) -> None:
         """ABORT the attempts still running when the run stops short (a second Ctrl-C)."""
@@ -502,7 +502,7 @@ class _Coordinator:
         at = time.time()
         for plans in self.plans.values():
             for plan in plans:
-                self.lineage.build(step_abort, plan, at, "the run was interrupted", state="ABORT")
+                self.lineage.build(step_abort, plan, at, "the run was interrupted")
         self.plans.clear()
 
     def _finish(self, node: _Node, outcome: Sequence[StepResult]) -> None:

@@ -201,12 +201,11 @@ def step_end(plan: StepLineage, result: StepResult) -> LineageEvent:
     return _step_event(plan, "COMPLETE", result.finished_at, facets, out, output=output)
 
 
-def step_abort(plan: StepLineage, at: float, reason: str, *, state: str = "FAIL") -> LineageEvent:
-    """The terminal event of an attempt that never reported back (its worker died,
-    or the run stopped): FAIL with the reason, or ABORT."""
+def step_abort(plan: StepLineage, at: float, reason: str) -> LineageEvent:
+    """The ABORT of an attempt still running when its run stopped short."""
     facets: dict[str, Any] = {"parent": _parent(plan.parent, plan.root)}
     facets["errorMessage"] = _error(reason, None)
-    return _step_event(plan, state, at, facets, _output(plan.output, plan.job.namespace))
+    return _step_event(plan, "ABORT", at, facets, _output(plan.output, plan.job.namespace))
 
 
 def _step_facets(plan: StepLineage) -> dict[str, Any]:
