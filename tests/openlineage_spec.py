@@ -1,4 +1,5 @@
-"""Validate OpenLineage events against the official JSON schemas in ../shared/openlineage-spec.
+"""Validate OpenLineage events against the official JSON schemas (tests/openlineage-spec/,
+a copy of the OpenLineage project's spec/ folder, Apache-2.0).
 
 The event schema checks an event's shape and that each facet carries `_producer`
 and `_schemaURL`; every facet is then validated against its own schema (found
@@ -18,7 +19,7 @@ from typing import Any
 import jsonschema
 from referencing import Registry, Resource
 
-SPEC = Path(__file__).resolve().parents[2] / "shared" / "openlineage-spec"
+SPEC = Path(__file__).resolve().parent / "openlineage-spec"
 CUSTOM = Path(__file__).resolve().parents[1] / "src" / "assay" / "lineage" / "spec"
 EVENT_SCHEMA = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
 

@@ -66,6 +66,15 @@ def succeeded_steps(root):
     return [r for r in journal_records(root) if r["type"] == "step" and r["status"] == "succeeded"]
 
 
+def in_flight(root):
+    """Step keys journaled as running and not finished."""
+    status: dict[str, str] = {}
+    for record in journal_records(root):
+        if record["type"] == "step":
+            status[record["step_key"]] = record["status"]
+    return [key for key, value in status.items() if value == "running"]
+
+
 def test_runs_answers_while_a_run_is_going(make_project):
     root = make_project("slow")
     run = start_assay(root, "materialize")
@@ -107,7 +116,7 @@ def test_two_materialize_processes_both_complete_with_every_record(make_project)
 def test_a_killed_coordinator_loses_no_journaled_record(make_project):
     root = make_project("slow")
     run = start_assay(root, "materialize")
-    wait_for(lambda: len(succeeded_steps(root)) >= 3)
+    wait_for(lambda: len(succeeded_steps(root)) >= 3 and in_flight(root))
     run.send_signal(signal.SIGKILL)
     run.communicate(timeout=30)
     journaled = journal_records(root)
