@@ -147,6 +147,10 @@ def test_step_events_name_datasets_versions_partitions_and_parents(shop, monkeyp
     assert job["namespace"] == PROJECT
     assert job["facets"]["ownership"]["owners"] == [{"name": "ada@shop.example"}]
     assert job["facets"]["documentation"]["description"] == "Orders of one day."
+    assert [(t["key"], t["value"]) for t in job["facets"]["tags"]["tags"]] == [
+        ("group", "sales"),
+        ("domain", "sales"),
+    ]
 
     # a 3-day window: the three days read are listed, with one version for them
     rolling = step_events(events, "rolling_revenue", "2024-01-05", "COMPLETE")[0]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from assay.execution.step import describe_exception
 from assay.io.base import lineage_dataset
 from assay.lineage.events import (
     AssetJob,
@@ -20,7 +21,6 @@ from assay.lineage.events import (
     LineageEvent,
     RunRef,
     backfill_run_id,
-    describe_failure,
     namespace_for,
     run_event,
 )
@@ -154,7 +154,7 @@ class RunLineage:
         try:
             built = builder(*args, **kwargs)
         except Exception as exc:
-            self.failed(describe_failure(exc))
+            self.failed(describe_exception(exc))
             return
         self.record(built if isinstance(built, list) else [built])
 

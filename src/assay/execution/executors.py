@@ -18,7 +18,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from assay.execution.step import StepInput, StepResult, StepStatus, execute_step
+from assay.execution.step import (
+    StepInput,
+    StepResult,
+    StepStatus,
+    describe_exception,
+    execute_step,
+)
 from assay.keys import AssetKey
 
 if TYPE_CHECKING:
@@ -100,7 +106,7 @@ def run_task(
 
 def _with_lineage(result: StepResult, plan: StepLineage) -> StepResult:
     """The result with its terminal event and its checks' run, built here, where it ran."""
-    from assay.lineage.events import check_events, describe_failure, step_end
+    from assay.lineage.events import check_events, step_end
 
     try:
         events = [step_end(plan, result)]
@@ -111,7 +117,7 @@ def _with_lineage(result: StepResult, plan: StepLineage) -> StepResult:
             plan.job, checked, plan.partition, result.checks, plan.parent, plan.root
         )
     except Exception as exc:  # emission never changes a step's outcome
-        return replace(result, lineage_error=describe_failure(exc))
+        return replace(result, lineage_error=describe_exception(exc))
     return replace(result, lineage=tuple(events))
 
 

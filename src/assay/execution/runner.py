@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from assay.execution.emission import RunLineage
-from assay.execution.step import StepResult, StepStatus, step_key
+from assay.execution.step import StepResult, StepStatus, describe_exception, step_key
 from assay.lineage.events import LISTED_PARTITIONS, RUN_JOB, StepLineage, new_run_id
 from assay.partitions.subset import PartitionSubset
 from assay.partitions.time_window import TimeWindow, TimeWindowPartitions
@@ -385,9 +385,7 @@ class _Coordinator:
         try:
             return self._plans_of(node, partitions)
         except Exception as exc:
-            from assay.lineage.events import describe_failure
-
-            self.lineage.failed(describe_failure(exc))
+            self.lineage.failed(describe_exception(exc))
             return None
 
     def _plans_of(
@@ -412,7 +410,7 @@ class _Coordinator:
                     partition=partition,
                     parent=self.lineage.run,
                     root=self.lineage.root,
-                    inputs=tuple(self._inputs_read(node.key, index)),
+                    inputs=tuple(self._inputs_read(node.key, index, node.provenance[partition])),
                     output=self.lineage.dataset(
                         node.key,
                         partitions=partition,
@@ -424,7 +422,10 @@ class _Coordinator:
             )
         return tuple(plans)
 
-    def _inputs_read(self, key: AssetKey, index: int | None) -> Iterator[DatasetRef]:
+    def _inputs_read(
+        self, key: AssetKey, index: int | None, provenance: str
+    ) -> Iterator[DatasetRef]:
+        read = json.loads(provenance)
         for up in self.graph.upstream[key]:
             definition = self.graph.specs[up].partitions
             if definition is None:
@@ -435,8 +436,8 @@ class _Coordinator:
             keys = [definition.key(i) for i in subset] if listed else None
             if keys is not None and len(keys) == 1:
                 version = self.versions.get((str(up), keys[0]))
-            else:
-                version = _versions_digest(definition, subset, str(up), self.versions)
+            else:  # several partitions: the digest of their versions the provenance holds
+                version = read[str(up)]["versions"]
             yield self.lineage.dataset(
                 up,
                 version=version,
@@ -511,11 +512,8 @@ class _Coordinator:
         for result in outcome:
             provenance = None
             if result.stored is not None:
-                if node.provenance is None:  # never the case: a stored result was dispatched
-                    index = _index_in(node, result.partition)
-                    provenance = _provenance(self.graph, node.key, index, self.versions, self.now)
-                else:
-                    provenance = node.provenance[result.partition]
+                assert node.provenance is not None  # set when the node was dispatched
+                provenance = node.provenance[result.partition]
                 self.versions[(str(node.key), result.partition or "")] = result.stored.data_version
             records += _result_records(
                 self.run_id,
@@ -637,12 +635,6 @@ def _build_nodes(
     return nodes
 
 
-def _index_in(node: _Node, partition: str | None) -> int | None:
-    if node.indices is None or node.partitions is None:
-        return None
-    return node.indices[node.partitions.index(partition)] if partition is not None else None
-
-
 def _downstream_of(nodes: Sequence[_Node], failed: _Node, what: str) -> Iterator[tuple[_Node, str]]:
     """Every node not yet done that depends, directly or not, on `failed`, with the reason:
     the upstream step it reads that failed (`what`) or was skipped."""
@@ -688,23 +680,6 @@ def _reads(
     return graph.mappings[key][up].upstream_for(
         index or 0, graph.specs[up].partitions, graph.specs[key].partitions, now
     )
-
-
-def _versions_digest(
-    definition: PartitionsDefinition,
-    subset: PartitionSubset,
-    asset_key: str,
-    versions: Mapping[tuple[str, str], str],
-) -> str:
-    """One version for several partitions read: a digest of theirs, in order (the
-    same digest the materialization's provenance records)."""
-    import xxhash
-
-    digest = xxhash.xxh3_64()
-    for index in subset:
-        partition = definition.key(index)
-        digest.update(f"{partition}={versions.get((asset_key, partition))}\n".encode())
-    return digest.hexdigest()
 
 
 def _provenance(

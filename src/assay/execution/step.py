@@ -267,16 +267,18 @@ def _aware(value: date | datetime, definition: TimeWindowPartitions) -> datetime
     return value if value.tzinfo is not None else value.replace(tzinfo=definition.tz)
 
 
-def describe_exception(exc: BaseException, spec: AssetSpec | CheckSpec) -> str:
+def describe_exception(exc: BaseException, spec: AssetSpec | CheckSpec | None = None) -> str:
     """`ValueError: bad value (pipeline.py:12)`, or an assay error's own message.
 
-    The location is the deepest frame in the asset's own file, else the deepest
-    frame outside assay.
+    The location is the deepest frame in the asset's (or check's) own file, else
+    the deepest frame outside assay.
     """
     if isinstance(exc, AssayError):
         return str(exc)
     frames = traceback.extract_tb(exc.__traceback__)
-    own_file = getattr(getattr(spec.fn, "__code__", None), "co_filename", None)
+    own_file = (
+        None if spec is None else getattr(getattr(spec.fn, "__code__", None), "co_filename", None)
+    )
     mine = [f for f in frames if f.filename == own_file] or [
         f for f in frames if not f.filename.startswith(_PACKAGE_DIR)
     ]

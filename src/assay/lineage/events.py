@@ -24,7 +24,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import traceback as tb
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -486,6 +485,14 @@ def _cached_job(job: AssetJob, name: str, job_type: str) -> Any:
             owners=[ol.f.ownership_job.Owner(name=owner) for owner in job.owners],
             producer=PRODUCER,
         )
+    tags = [("group", job.group)] if job.group else []
+    tags += list(job.tags)
+    if tags:
+        t = ol.f.tags_job
+        facets["tags"] = t.TagsJobFacet(
+            tags=[t.TagsJobFacetFields(key=k, value=v, source="ASSAY") for k, v in tags],
+            producer=PRODUCER,
+        )
     return _static(ol.Job(namespace=job.namespace, name=name, facets=facets))
 
 
@@ -644,13 +651,6 @@ def _condition(dataset: DatasetRef) -> Any:
             left=condition, right=between(first, last), operator="OR"
         )
     return condition
-
-
-def describe_failure(exc: BaseException) -> str:
-    """A one-line reason for an event that could not be built or stored."""
-    frame = tb.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-    where = f" ({os.path.basename(frame.filename)}:{frame.lineno})" if frame else ""
-    return f"{type(exc).__name__}: {exc}{where}"
 
 
 def to_json(event: Any) -> str:
