@@ -5,6 +5,12 @@ Resolution order, first found wins:
             `[tool.assay] module` in the nearest pyproject.toml
     home:   `ASSAY_HOME`, then `[tool.assay] home`, then `<root>/.assay`
     lineage: `ASSAY_LINEAGE` (0/false/off), then `[tool.assay] lineage`, then on
+    storage: `ASSAY_STORAGE`, then `[tool.assay] storage` (a folder or an fsspec
+            URL such as `s3://bucket/warehouse`), then `<home>/storage`; fsspec
+            options from `[tool.assay.storage_options]`
+    executor: the command's options, then `ASSAY_EXECUTOR`, `ASSAY_WORKERS` and
+            `ASSAY_DASK_ADDRESS`, then `[tool.assay] executor`, `workers` and
+            `dask_address`, then `in_process`
 The root is the folder of the nearest pyproject.toml above the working
 directory, or the working directory itself.
 """
@@ -13,7 +19,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +34,11 @@ class ProjectConfig:
     file: Path | None
     name: str
     lineage: bool = True  # record OpenLineage events (and send them where configured)
+    storage: str | None = None  # where ParquetIO stores by default: a folder or a URL
+    storage_options: dict[str, Any] = field(default_factory=dict, hash=False)
+    executor: str | None = None  # in_process, multiprocess or dask
+    workers: int | None = None
+    dask_address: str | None = None  # a running Dask scheduler; None: a LocalCluster
 
     @property
     def state_path(self) -> Path:
@@ -40,6 +51,22 @@ class ProjectConfig:
     @property
     def storage_dir(self) -> Path:
         return self.home / "storage"
+
+    @property
+    def storage_root(self) -> str | Path:
+        """Where ParquetIO stores by default: a local folder, or an fsspec URL."""
+        if self.storage is None:
+            return self.storage_dir
+        if is_url(self.storage):
+            return self.storage
+        path = Path(self.storage).expanduser()
+        return path if path.is_absolute() else self.root / path
+
+
+def is_url(text: str) -> bool:
+    """`s3://bucket/x`, `file:///tmp/x`: a location fsspec resolves (a Windows drive is not)."""
+    scheme, sep, _ = text.partition("://")
+    return bool(sep) and len(scheme) > 1 and scheme.replace("+", "").replace("-", "").isalnum()
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -85,7 +112,51 @@ def resolve_config(
         file=file_path,
         name=name,
         lineage=_lineage_setting(table, root),
+        storage=os.environ.get("ASSAY_STORAGE") or _str_setting(table, "storage", root),
+        storage_options=_table_setting(table, "storage_options", root),
+        executor=_executor_setting(table, root),
+        workers=_workers_setting(table, root),
+        dask_address=os.environ.get("ASSAY_DASK_ADDRESS")
+        or _str_setting(table, "dask_address", root),
     )
+
+
+EXECUTORS = ("in_process", "multiprocess", "dask")
+
+
+def _executor_setting(table: dict[str, Any], root: Path) -> str | None:
+    name = os.environ.get("ASSAY_EXECUTOR") or _str_setting(table, "executor", root)
+    if name is not None and name not in EXECUTORS:
+        where = "ASSAY_EXECUTOR" if os.environ.get("ASSAY_EXECUTOR") else "[tool.assay] executor"
+        raise ConfigError(f"{where} = {name!r}: use one of {', '.join(EXECUTORS)}")
+    return name
+
+
+def _workers_setting(table: dict[str, Any], root: Path) -> int | None:
+    text = os.environ.get("ASSAY_WORKERS", "").strip()
+    if text:
+        if not text.isdigit() or int(text) < 1:
+            raise ConfigError(f"ASSAY_WORKERS={text!r}: give a whole number, at least 1")
+        return int(text)
+    value = table.get("workers")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"[tool.assay] workers in {root / 'pyproject.toml'} must be a whole number, "
+            f"at least 1; got {value!r}"
+        )
+    return value
+
+
+def _table_setting(table: dict[str, Any], name: str, root: Path) -> dict[str, Any]:
+    value = table.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"[tool.assay] {name} in {root / 'pyproject.toml'} must be a table, "
+            f"as in [tool.assay.{name}]; got {value!r}"
+        )
+    return value
 
 
 def _lineage_setting(table: dict[str, Any], root: Path) -> bool:

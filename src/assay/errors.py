@@ -11,6 +11,7 @@
     ├── StateError              the state store cannot be read or written
     │   └── StateLockedError    another process holds the state store
     ├── ObservationError        a source's observe function failed; nothing recorded
+    ├── ExecutorError           the executor cannot run steps (a Dask scheduler is gone)
     ├── MaterializationError    user code or I/O failed in a step           (exit 1)
     └── RunFailedError          a run finished with failed steps            (exit 1)
 
@@ -71,6 +72,10 @@ class StateLockedError(StateError):
 
 class ObservationError(AssayError):
     """An observe function raised or returned something that is not a version."""
+
+
+class ExecutorError(AssayError):
+    """The executor cannot run steps: its Dask scheduler cannot be reached, or went away."""
 
 
 class MaterializationError(AssayError):

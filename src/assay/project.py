@@ -116,8 +116,9 @@ class Project:
         partitions: PartitionSelection | Sequence[str] | None = None,
         partition_range: tuple[str, str] | None = None,
         force: bool = False,
-        executor: str = "in_process",
+        executor: str | None = None,
         workers: int | None = None,
+        dask_address: str | None = None,
         reporter: RunReporter | None = None,
         should_stop: Callable[[], bool] | None = None,
         now: datetime | None = None,
@@ -129,8 +130,13 @@ class Project:
             partitions: partition keys to consider for each partitioned asset.
             partition_range: `(first, last)` keys, both included.
             force: run every selected asset partition, stale or not.
-            executor: `in_process` (default) or `multiprocess`.
-            workers: processes for the multiprocess executor (default: CPU count).
+            executor: `in_process`, `multiprocess` or `dask` (default: the project's
+                configuration, else `dask` when `dask_address` is given, else
+                `multiprocess` when `workers` is, else `in_process`).
+            workers: worker processes for `multiprocess`, or for the LocalCluster
+                of `dask` (default: the configuration, else the CPU count).
+            dask_address: a running Dask scheduler (`tcp://host:8786`) for `dask`;
+                without one, a LocalCluster is started for the run.
             reporter: receives progress (the CLI prints it).
             should_stop: polled during the run; once True, running steps finish and
                 nothing new starts.
@@ -145,8 +151,7 @@ class Project:
             targets,
             _label(selected, chosen) + (" --force" if force else ""),
             now=now,
-            executor=executor,
-            workers=workers,
+            executor=self._executor(executor, workers, dask_address),
             reporter=reporter,
             should_stop=should_stop,
         )
@@ -214,8 +219,9 @@ class Project:
         partitions: PartitionSelection | Sequence[str] | None = None,
         partition_range: tuple[str, str] | None = None,
         force: bool = False,
-        executor: str = "in_process",
+        executor: str | None = None,
         workers: int | None = None,
+        dask_address: str | None = None,
         reporter: RunReporter | None = None,
         should_stop: Callable[[], bool] | None = None,
         now: datetime | None = None,
@@ -245,17 +251,18 @@ class Project:
             from assay.state.store import IndexReport
 
             return RunResult(run_id="", status="succeeded", steps=(), index=IndexReport())
+        chosen_executor = self._executor(executor, workers, dask_address)
         record = new_backfill(
             graph=self.graph,
             targets=targets,
             selection=selected,
             partitions="" if chosen.is_everything else str(chosen),
             force=force,
-            executor=executor,
-            workers=workers,
+            executor=chosen_executor[0],
+            workers=chosen_executor[1],
         )
         label = _label(selected, chosen)
-        return self._drive(record, targets, label, now, executor, workers, reporter, should_stop)
+        return self._drive(record, targets, label, now, chosen_executor, reporter, should_stop)
 
     def resume_backfill(
         self,
@@ -263,13 +270,14 @@ class Project:
         *,
         executor: str | None = None,
         workers: int | None = None,
+        dask_address: str | None = None,
         reporter: RunReporter | None = None,
         should_stop: Callable[[], bool] | None = None,
         now: datetime | None = None,
     ) -> RunResult:
         """Run what a backfill has not done: its failed, skipped, interrupted and never
         started asset partitions; never one that succeeded. Executor and workers
-        default to the backfill's own.
+        default to the backfill's own; the Dask address to the configuration's.
 
         Raises:
             UnknownBackfillError: no such backfill.
@@ -304,11 +312,12 @@ class Project:
         }
         record["type"] = "backfill"
         record["finished_at"] = None
-        executor = executor or row["executor"] or "in_process"
-        workers = workers or row["workers"]
+        if executor is None and dask_address is None:
+            executor = row["executor"]
+        chosen_executor = self._executor(executor, workers or row["workers"], dask_address)
         label = f"{row['selection']} (backfill {backfill_id[:8]}, resumed)"
         now = now or datetime.now(UTC)
-        return self._drive(record, targets, label, now, executor, workers, reporter, should_stop)
+        return self._drive(record, targets, label, now, chosen_executor, reporter, should_stop)
 
     def cancel_backfill(self, backfill_id: str) -> str:
         """Stop a backfill: its running steps finish and nothing new starts. A backfill
@@ -347,6 +356,21 @@ class Project:
         """Recent backfills, newest first, with counts of their partitions by status."""
         return self.state.backfills(limit=limit)
 
+    def _executor(
+        self, executor: str | None, workers: int | None, dask_address: str | None
+    ) -> _ExecutorChoice:
+        """(name, workers, Dask address): the arguments, else the configuration."""
+        config = self.config
+        if executor is None:
+            if dask_address is not None:
+                executor = "dask"
+            elif config.executor is not None:
+                executor = config.executor
+            else:
+                executor = "multiprocess" if workers else "in_process"
+        address = (dask_address or config.dask_address) if executor == "dask" else None
+        return executor, workers or config.workers, address
+
     def _targets(
         self,
         selection: str | Sequence[str] | None,
@@ -376,14 +400,13 @@ class Project:
         targets: list[RunTarget],
         label: str,
         now: datetime,
-        executor: str,
-        workers: int | None,
+        executor: _ExecutorChoice,
         reporter: RunReporter | None,
         should_stop: Callable[[], bool] | None,
     ) -> RunResult:
         from assay.execution.backfill import CancelWatch
 
-        record = {**record, "executor": executor, "workers": workers}
+        record = {**record, "executor": executor[0], "workers": executor[1]}
         watch = CancelWatch(self.config.home, record["backfill_id"])
         try:
             return self._run(
@@ -391,7 +414,6 @@ class Project:
                 label,
                 now=now,
                 executor=executor,
-                workers=workers,
                 reporter=reporter,
                 should_stop=lambda: watch() or (should_stop is not None and should_stop()),
                 backfill=record,
@@ -405,8 +427,7 @@ class Project:
         label: str,
         *,
         now: datetime,
-        executor: str,
-        workers: int | None,
+        executor: _ExecutorChoice,
         reporter: RunReporter | None,
         should_stop: Callable[[], bool] | None,
         backfill: dict[str, Any] | None = None,
@@ -414,15 +435,21 @@ class Project:
         from assay.execution.executors import make_executor
         from assay.execution.runner import run_materialization, upstream_reads
 
-        chosen_executor = make_executor(
-            executor, workers=workers, config=self.config, graph=self.graph, io_for=self.io_for
-        )
+        name, workers, dask_address = executor
         try:
             versions = self.state.current_versions(upstream_reads(self.graph, targets, now))
         except StateLockedError:
             # A run never waits for, nor fails on, a held store: its steps go on, and
             # provenance counts the input versions it could not know.
             versions = {}
+        chosen_executor = make_executor(
+            name,
+            workers=workers,
+            config=self.config,
+            graph=self.graph,
+            io_for=self.io_for,
+            dask_address=dask_address,
+        )
         return run_materialization(
             config=self.config,
             definitions=self.definitions,
@@ -437,6 +464,8 @@ class Project:
             should_stop=should_stop,
         )
 
+
+_ExecutorChoice = tuple[str, int | None, str | None]
 
 _BACKFILL_FIELDS = frozenset(
     {

@@ -8,9 +8,12 @@ API_POOL=n          at most n `raw` steps at once (pool "api"); unset: no limit
 INTERVALS=path      `raw` appends "day start end pid" lines (to check overlaps)
 CALLS=path          `batched` appends the number of partitions of each call
 BAD_BATCH=1         `batched` returns a row outside its batch
+KILL_DAYS=a,b       `raw` SIGKILLs its own process on those days: once per day (marked in
+                    KILL_MARKS=path), or every time with KILL_ALWAYS=1
 """
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -32,6 +35,11 @@ def raw(context: AssetContext) -> pl.DataFrame:
     assert day is not None
     started = time.time()
     time.sleep(float(os.environ.get("SLOW", "0")))
+    if day in os.environ.get("KILL_DAYS", "").split(","):
+        marker = Path(os.environ["KILL_MARKS"]) / day
+        if os.environ.get("KILL_ALWAYS") or not marker.exists():
+            marker.touch()
+            os.kill(os.getpid(), signal.SIGKILL)
     if day in os.environ.get("FAIL_DAYS", "").split(","):
         raise RuntimeError(f"the export for {day} is missing")
     if os.environ.get("FLAKY_DIR"):

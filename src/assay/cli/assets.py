@@ -124,6 +124,7 @@ def materialize_command(
     force: bool,
     executor: str | None,
     workers: int | None,
+    dask_address: str | None,
 ) -> None:
     """Materialize what is stale among the selected assets (all when none).
 
@@ -140,8 +141,9 @@ def materialize_command(
             selection,
             partitions=chosen,
             force=force,
-            executor=executor or ("multiprocess" if workers else "in_process"),
+            executor=executor,
             workers=workers,
+            dask_address=dask_address,
             reporter=StepLines(),
             should_stop=interrupted,
         )

@@ -50,6 +50,7 @@ def start_command(
     dry_run: bool,
     executor: str | None,
     workers: int | None,
+    dask_address: str | None,
 ) -> None:
     """Start a backfill of the selected assets over a partition range.
 
@@ -76,8 +77,9 @@ def start_command(
             selection,
             partitions=chosen,
             force=force,
-            executor=executor or ("multiprocess" if workers else "in_process"),
+            executor=executor,
             workers=workers,
+            dask_address=dask_address,
             reporter=reporter,
             should_stop=stop,
         ),
@@ -88,7 +90,9 @@ def start_command(
 @click.argument("backfill_id", required=False)
 @executor_options
 @project_options
-def resume_command(backfill_id: str | None, executor: str | None, workers: int | None) -> None:
+def resume_command(
+    backfill_id: str | None, executor: str | None, workers: int | None, dask_address: str | None
+) -> None:
     """Run what a backfill has not done: failed, skipped, interrupted, never started.
 
     Asset partitions that succeeded are never run again. Without an id, the
@@ -100,7 +104,12 @@ def resume_command(backfill_id: str | None, executor: str | None, workers: int |
     _drive(
         project,
         lambda reporter, stop: project.resume_backfill(
-            backfill_id, executor=executor, workers=workers, reporter=reporter, should_stop=stop
+            backfill_id,
+            executor=executor,
+            workers=workers,
+            dask_address=dask_address,
+            reporter=reporter,
+            should_stop=stop,
         ),
     )
 

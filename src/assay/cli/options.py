@@ -88,15 +88,22 @@ def partition_selection(keys: tuple[str, ...], first: str | None, last: str | No
 
 
 def executor_options(fn: F) -> F:
-    """`--executor in_process|multiprocess` and `--workers N`."""
+    """`--executor in_process|multiprocess|dask`, `--workers N` and `--dask-address URL`."""
+    fn = click.option(
+        "--dask-address",
+        metavar="URL",
+        help="A running Dask scheduler (tcp://HOST:8786) for --executor dask; implies it "
+        "(default: ASSAY_DASK_ADDRESS or [tool.assay] dask_address, else a LocalCluster).",
+    )(fn)
     fn = click.option(
         "--workers",
         type=click.IntRange(min=1),
-        help="Worker processes for --executor multiprocess (default: CPU count).",
+        help="Worker processes for multiprocess, or for dask's LocalCluster (default: CPU count).",
     )(fn)
     fn = click.option(
         "--executor",
-        type=click.Choice(["in_process", "multiprocess"]),
-        help="Where steps run: this process, one at a time (default), or a pool of processes.",
+        type=click.Choice(["in_process", "multiprocess", "dask"]),
+        help="Where steps run: this process, one at a time (default); a pool of processes; "
+        "or a Dask cluster. Default: ASSAY_EXECUTOR or [tool.assay] executor.",
     )(fn)
     return fn

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from assay.config import EXECUTORS
 from assay.execution.step import (
     StepInput,
     StepResult,
@@ -26,6 +27,7 @@ from assay.execution.step import (
     execute_step,
 )
 from assay.keys import AssetKey
+from assay.versioning import code_version
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -38,7 +40,6 @@ if TYPE_CHECKING:
     from assay.lineage.events import StepLineage
     from assay.partitions.time_window import TimeWindow
 
-EXECUTORS = ("in_process", "multiprocess")
 WORKER_DIED = "the worker process running this step died (killed, or out of memory)"
 
 
@@ -54,6 +55,7 @@ class StepTask:
     time_window: TimeWindow | None = None
     failures_dir: str | None = None  # where failed schema cases are kept
     lineage: tuple[StepLineage, ...] | None = None  # per partition; None: lineage is off
+    code_version: str | None = None  # the coordinator's; a worker with other code refuses
 
 
 class IOResolver:
@@ -81,7 +83,9 @@ def run_task(
 ) -> tuple[StepResult, ...]:
     """Run one task against loaded definitions: the body of every executor."""
     key = AssetKey.parse(task.asset_key)
-    spec = graph.specs[key]
+    spec = graph.specs.get(key)
+    if spec is None or (task.code_version and code_version(spec) != task.code_version):
+        return failed_results(task, _other_code(task, None if spec is None else code_version(spec)))
     inputs = {}
     for param, upstream, partitions in task.inputs:
         up = AssetKey.parse(upstream)
@@ -102,6 +106,14 @@ def run_task(
         return results
     plans = {plan.partition: plan for plan in task.lineage}
     return tuple(_with_lineage(result, plans[result.partition]) for result in results)
+
+
+def _other_code(task: StepTask, found: str | None) -> str:
+    have = "no such asset" if found is None else f"code version {found}"
+    return (
+        f"the worker has other code for asset {task.asset_key!r} ({have}; the run planned "
+        f"code version {task.code_version}): give every worker the project's current code"
+    )
 
 
 def _with_lineage(result: StepResult, plan: StepLineage) -> StepResult:
@@ -275,18 +287,28 @@ def make_executor(
     config: ProjectConfig,
     graph: AssetGraph,
     io_for: Callable[[AssetKey], IOManager],
+    dask_address: str | None = None,
 ) -> Executor:
-    """The executor called `name` (`in_process` or `multiprocess`)."""
+    """The executor called `name` (`in_process`, `multiprocess` or `dask`).
+
+    Raises:
+        ConfigError: an unknown name, a bad worker count, or Dask is not installed.
+        ExecutorError: the Dask scheduler at `dask_address` cannot be reached.
+    """
     from assay.errors import ConfigError
 
+    if name not in EXECUTORS:
+        raise ConfigError(f"unknown executor {name!r}: use one of {', '.join(EXECUTORS)}")
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers {workers}: give at least 1")
     if name == "in_process":
         return InProcessExecutor(graph, io_for)
+    count = workers or os.cpu_count() or 1
     if name == "multiprocess":
-        count = workers or os.cpu_count() or 1
-        if count < 1:
-            raise ConfigError(f"--workers {count}: give at least 1")
         return MultiprocessExecutor(config, count)
-    raise ConfigError(f"unknown executor {name!r}: use one of {', '.join(EXECUTORS)}")
+    from assay.execution.dask_executor import DaskExecutor
+
+    return DaskExecutor(config, address=dask_address, workers=count)
 
 
 # --- inside a worker process ---------------------------------------------------------

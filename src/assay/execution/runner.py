@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from assay.errors import ExecutorError
 from assay.execution.emission import RunLineage
 from assay.execution.step import StepResult, StepStatus, describe_exception, step_key
 from assay.lineage.events import LISTED_PARTITIONS, RUN_JOB, StepLineage, new_run_id
@@ -226,6 +227,7 @@ class _Coordinator:
         self.running: dict[int, _Node] = {}
         self.in_use: dict[str, int] = dict.fromkeys(definitions.pools, 0)
         self.stopping = False
+        self.lost: str | None = None  # the executor went away: why
         self.lineage = RunLineage(
             config=config,
             graph=self.graph,
@@ -260,6 +262,8 @@ class _Coordinator:
             unfinished = any(not node.done for node in self.nodes)
             bad = any(r.status is not StepStatus.SUCCEEDED for r in self.results)
             status = "canceled" if unfinished else "failed" if bad else "succeeded"
+            if self.lost:
+                status = "failed"
         except BaseException:
             self.executor.close(cancel=True)
             raise
@@ -305,9 +309,41 @@ class _Coordinator:
             timeout = 0.2
             if self.retry_at:
                 timeout = min(timeout, max(self.retry_at[0][0] - clock, 0.0))
-            for task, outcome in self.executor.wait(timeout):
-                self._on_outcome(self.running.pop(task.task_id), outcome)
+            try:
+                for task, outcome in self.executor.wait(timeout):
+                    self._on_outcome(self.running.pop(task.task_id), outcome)
+            except ExecutorError as exc:
+                self._executor_lost(str(exc))
             indexer.maybe_index()
+
+    def _executor_lost(self, reason: str) -> None:
+        """The executor cannot run anything more. Its running steps fail with the
+        reason (their dependents are not skipped: they stay to do), nothing new
+        starts, and the run ends failed; a backfill resumes where it stopped."""
+        self.lost = reason
+        if not self.stopping:
+            self.stopping = True
+            self.reporter.notice(
+                f"{reason}: {len(self.running)} running step(s) failed, nothing new starts"
+            )
+        now = time.time()
+        for node in list(self.running.values()):
+            del self.running[node.id]
+            for pool in node.pools:
+                self.in_use[pool] -= 1
+            failed = [
+                StepResult(
+                    key=node.key,
+                    partition=partition,
+                    status=StepStatus.FAILED,
+                    started_at=now,
+                    finished_at=now,
+                    error=f"interrupted: {reason}",
+                )
+                for partition in node.partitions or (None,)
+            ]
+            self._record_lineage(node, failed)
+            self._finish(node, failed)
 
     def _dispatch(self) -> None:
         """Start ready nodes, oldest partition first, while slots and pools allow."""
@@ -335,7 +371,12 @@ class _Coordinator:
                 self.plans[node.id] = task.lineage
                 for plan in task.lineage:
                     self.lineage.build(step_start, plan, started)
-            self.executor.submit(task)
+            try:
+                self.executor.submit(task)
+            except ExecutorError as exc:
+                self.reporter.step_started(node.step_keys)
+                self._executor_lost(str(exc))
+                break
             self.reporter.step_started(node.step_keys)
         for item in held:
             heapq.heappush(self.ready, item)
@@ -374,6 +415,7 @@ class _Coordinator:
             inputs=tuple(inputs),
             time_window=window,
             failures_dir=str(self.config.home / "failures" / self.run_id),
+            code_version=code_version(spec),
             lineage=self._lineage_plans(node, spec.partitions) if self.lineage.enabled else None,
         )
 

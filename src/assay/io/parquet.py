@@ -1,31 +1,53 @@
-"""ParquetIO: one Parquet file per asset partition, in hive-style folders."""
+"""ParquetIO: one Parquet file per asset partition, in hive-style folders.
+
+The root is a local folder or any fsspec URL (`s3://bucket/warehouse` with
+the `s3fs` package, `gs://...` with `gcsfs`, `memory://...`): what workers
+on other machines can reach. Local folders (and `file://` URLs) are written
+through a temporary file and a rename; object stores through one PUT, which
+they make visible whole or not at all.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import functools
+import io as _io
+import json
+import tempfile
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
 from assay.assets import InputKind
+from assay.config import is_url
+from assay.errors import ConfigError
 from assay.io.atomic import atomic_path
 from assay.io.base import StoredOutput, check_output, missing_input
 from assay.versioning import data_version
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
+
+    from fsspec import AbstractFileSystem
 
     from assay.config import ProjectConfig
     from assay.keys import AssetKey
 
 DATA_FILE = "data.parquet"
 
+# Stores where one PUT is atomic: a reader sees the old object or the new one.
+_ATOMIC_PUT = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory"})
+
 
 @dataclass(frozen=True, slots=True)
 class ParquetIO:
     """Store each asset (partition) as a Parquet file under `root`.
 
-    `root` defaults to `<home>/storage`; a relative root is taken from the project
-    root. Files: `<root>/<key path>/data.parquet`, and for partitions
+    `root` defaults to the project's storage (`[tool.assay] storage`, else
+    `<home>/storage`); a relative root is taken from the project root. It may be
+    an fsspec URL, with `storage_options` for the filesystem (default: the
+    project's `[tool.assay.storage_options]`). Files:
+    `<root>/<key path>/data.parquet`, and for partitions
     `<root>/<key path>/partition=<key>/data.parquet`. `compression` is polars'
     default (zstd) unless given.
 
@@ -33,101 +55,226 @@ class ParquetIO:
         >>> from assay import asset, ParquetIO
         >>> @asset(io=ParquetIO(root="warehouse/parquet"))
         ... def events(): ...
+        >>> @asset(io=ParquetIO(root="s3://lake/warehouse"))  # needs s3fs
+        ... def clicks(): ...
     """
 
-    root: Path | None = None
+    root: Path | str | None = None  # a str only for a URL
     compression: str | None = None
+    storage_options: Mapping[str, Any] | None = field(default=None, hash=False)
 
-    def __init__(self, root: str | Path | None = None, compression: str | None = None) -> None:
-        object.__setattr__(self, "root", None if root is None else Path(root))
+    def __init__(
+        self,
+        root: str | Path | None = None,
+        compression: str | None = None,
+        storage_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        object.__setattr__(self, "root", _root_of(root))
         object.__setattr__(self, "compression", compression)
+        object.__setattr__(self, "storage_options", storage_options)
 
     @property
     def kind(self) -> str:
         return "parquet"
 
+    @property
+    def is_local(self) -> bool:
+        return not isinstance(self.root, str)
+
     def bind(self, config: ProjectConfig) -> ParquetIO:
+        options = self.storage_options
+        if options is None and config.storage_options:
+            options = dict(config.storage_options)
         if self.root is None:
-            return replace(self, root=config.storage_dir)
-        return replace(self, root=self.root if self.root.is_absolute() else config.root / self.root)
+            return replace(self, root=_root_of(config.storage_root), storage_options=options)
+        if isinstance(self.root, Path) and not self.root.is_absolute():
+            return replace(self, root=config.root / self.root, storage_options=options)
+        return replace(self, storage_options=options)
 
     def lineage_dataset(self, key: AssetKey) -> tuple[str, str]:
-        """OpenLineage's name for local files: namespace `file`, the asset's folder."""
-        return "file", str(self._root().joinpath(*key.path))
+        """OpenLineage's name of the asset's folder: namespace `file` and its absolute
+        path locally; `s3://bucket` and the key prefix in a bucket, and so on."""
+        folder = self._folder(key)
+        if self.is_local:
+            return "file", folder
+        parts = urlsplit(folder)
+        return f"{parts.scheme}://{parts.netloc}", parts.path.lstrip("/")
+
+    def location(self, key: AssetKey, partition: str | None) -> str:
+        """Where the asset (partition) is stored: a local path or a URL."""
+        folder = self._folder(key)
+        if partition is not None:
+            folder = f"{folder}/partition={partition}"
+        return f"{folder}/{DATA_FILE}"
 
     def path(self, key: AssetKey, partition: str | None) -> Path:
-        folder = self._root().joinpath(*key.path)
-        if partition is not None:
-            folder = folder / f"partition={partition}"
-        return folder / DATA_FILE
+        """The local file of the asset (partition); for a local root only."""
+        if not self.is_local:
+            raise ValueError(f"ParquetIO at {self.root} is not local: use location()")
+        return Path(self.location(key, partition))
 
     def write(self, key: AssetKey, partition: str | None, value: Any) -> StoredOutput:
-        import polars as pl
-
         check_output(key, value)
-        path = self.path(key, partition)
-        with atomic_path(path) as tmp:
-            options = {"compression": self.compression} if self.compression else {}
-            if isinstance(value, pl.LazyFrame):
-                value.sink_parquet(tmp, **options)  # type: ignore[call-overload]
-                value = None
-            else:
-                if not isinstance(value, pl.DataFrame):
-                    value = pl.from_arrow(value)
-                assert isinstance(value, pl.DataFrame)
-                value.write_parquet(tmp, **options)  # type: ignore[arg-type]
-            content = tmp.read_bytes()
-            if value is None:
-                schema = pl.read_parquet_schema(tmp)
-                rows = pl.scan_parquet(tmp).select(pl.len()).collect().item()
-            else:
-                schema, rows = dict(value.schema), value.height
+        location = self.location(key, partition)
+        if self.is_local:
+            with atomic_path(Path(location)) as tmp:
+                content, columns, rows = self._encode(value, tmp)
+        else:
+            with tempfile.TemporaryDirectory(prefix="assay-") as scratch:
+                content, columns, rows = self._encode(value, Path(scratch) / DATA_FILE)
+            self._put(location, content)
         return StoredOutput(
-            location=str(path),
-            row_count=int(rows),
+            location=location,
+            row_count=rows,
             byte_size=len(content),
             data_version=data_version(content),
-            columns=tuple((name, str(dtype)) for name, dtype in schema.items()),
+            columns=columns,
         )
+
+    def _encode(self, value: Any, target: Path) -> tuple[bytes, tuple[tuple[str, str], ...], int]:
+        """Write `value` to the local file `target`: its bytes, columns and row count."""
+        import polars as pl
+
+        options = {"compression": self.compression} if self.compression else {}
+        if isinstance(value, pl.LazyFrame):
+            value.sink_parquet(target, **options)  # type: ignore[call-overload]
+            schema = pl.read_parquet_schema(target)
+            rows = pl.scan_parquet(target).select(pl.len()).collect().item()
+        else:
+            if not isinstance(value, pl.DataFrame):
+                value = pl.from_arrow(value)
+            assert isinstance(value, pl.DataFrame)
+            value.write_parquet(target, **options)  # type: ignore[arg-type]
+            schema, rows = dict(value.schema), value.height
+        columns = tuple((name, str(dtype)) for name, dtype in schema.items())
+        return target.read_bytes(), columns, int(rows)
+
+    def _put(self, location: str, content: bytes) -> None:
+        fs = self._fs()
+        assert isinstance(self.root, str)
+        if urlsplit(self.root).scheme in _ATOMIC_PUT:
+            fs.pipe_file(location, content)
+            return
+        # elsewhere a rename is the atomic step, as on a local disk
+        folder, _, name = location.rpartition("/")
+        tmp = f"{folder}/.{name}.tmp"
+        fs.pipe_file(tmp, content)
+        fs.mv(tmp, location)
 
     def load(self, key: AssetKey, partitions: Sequence[str] | None, kind: InputKind) -> Any:
         import polars as pl
 
-        if partitions is None:
-            paths = [self.path(key, None)]
-        elif not partitions:
-            return _empty_like(self._any_partition(key), key, kind)
+        if partitions is not None and not partitions:
+            return _empty_like(self._schema_of_any(key), key, kind)
+        wanted: list[str | None] = list(partitions) if partitions is not None else [None]
+        locations = [self.location(key, p) for p in wanted]
+        if self.is_local:
+            missing = [p for p, at in zip(wanted, locations, strict=True) if not Path(at).is_file()]
+            if missing:
+                raise self._missing(key, missing)
+            if kind is InputKind.LAZY:
+                return pl.scan_parquet(locations)
+            frame = pl.read_parquet(locations)
         else:
-            paths = [self.path(key, p) for p in partitions]
-        missing = [
-            p for p, path in zip(partitions or [], paths, strict=False) if not path.is_file()
-        ]
-        if missing or (partitions is None and not paths[0].is_file()):
-            raise missing_input(
-                key, str(paths[0].parent.parent if partitions else paths[0]), missing
-            )
-        if kind is InputKind.LAZY:
-            return pl.scan_parquet(paths)
-        frame = pl.read_parquet(paths)
+            frame = self._read_remote(key, wanted, locations)
+            if kind is InputKind.LAZY:
+                return frame.lazy()
         return frame.to_arrow() if kind is InputKind.ARROW else frame
 
-    def _any_partition(self, key: AssetKey) -> Path | None:
-        folder = self._root().joinpath(*key.path)
-        return next(iter(sorted(folder.glob(f"partition=*/{DATA_FILE}"))), None)
+    def _read_remote(self, key: AssetKey, wanted: list[str | None], locations: list[str]) -> Any:
+        """Fetch every file at once (fsspec fetches concurrently), then decode."""
+        import polars as pl
 
-    def _root(self) -> Path:
+        fs = self._fs()
+        paths = [fs._strip_protocol(at) for at in locations]
+        fetched = fs.cat(paths, on_error="return")
+        if not isinstance(fetched, dict):  # one path may come back bare
+            fetched = {paths[0]: fetched}
+        missing = [
+            p
+            for p, path in zip(wanted, paths, strict=True)
+            if isinstance(fetched.get(path, FileNotFoundError()), FileNotFoundError)
+        ]
+        if missing:
+            raise self._missing(key, missing)
+        for path in paths:
+            if isinstance(fetched[path], BaseException):
+                raise fetched[path]
+        frames = [pl.read_parquet(_io.BytesIO(fetched[path])) for path in paths]
+        return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
+
+    def _missing(self, key: AssetKey, missing: list[str | None]) -> Exception:
+        if missing == [None]:
+            return missing_input(key, self.location(key, None))
+        return missing_input(key, self._folder(key), [p for p in missing if p is not None])
+
+    def _schema_of_any(self, key: AssetKey) -> dict[str, Any] | None:
+        """The schema of any stored partition of the asset (None: none is stored)."""
+        import polars as pl
+
+        pattern = f"partition=*/{DATA_FILE}"
+        if self.is_local:
+            found = next(iter(sorted(Path(self._folder(key)).glob(pattern))), None)
+            return None if found is None else dict(pl.read_parquet_schema(found))
+        fs = self._fs()
+        paths = sorted(fs.glob(f"{self._folder(key)}/{pattern}"))
+        if not paths:
+            return None
+        return dict(pl.read_parquet_schema(_io.BytesIO(fs.cat_file(paths[0]))))
+
+    def _folder(self, key: AssetKey) -> str:
         if self.root is None:
             raise RuntimeError("ParquetIO used before bind(): a bug in assay")
-        return self.root
+        if isinstance(self.root, Path):
+            return str(self.root.joinpath(*key.path))
+        return "/".join((self.root.rstrip("/"), *key.path))
+
+    def _fs(self) -> AbstractFileSystem:
+        assert isinstance(self.root, str)
+        return _filesystem(self.root, json.dumps(self.storage_options or {}, sort_keys=True))
 
 
-def _empty_like(sample: Path | None, key: AssetKey, kind: InputKind) -> Any:
+def _root_of(root: str | Path | None) -> Path | str | None:
+    """A local Path, or the URL itself; `file://` URLs are local folders."""
+    if root is None or isinstance(root, Path):
+        return root
+    if not is_url(root):
+        return Path(root).expanduser()
+    parts = urlsplit(root)
+    if parts.scheme == "file":
+        return Path(unquote(parts.path))
+    return root
+
+
+@functools.lru_cache(maxsize=32)
+def _filesystem(root: str, options: str) -> AbstractFileSystem:
+    """The fsspec filesystem of a URL (one per URL and options, per process)."""
+    try:
+        from fsspec.core import url_to_fs
+    except ImportError as exc:  # pragma: no cover - fsspec is a dependency
+        raise ConfigError(f"storage at {root} needs fsspec: pip install fsspec") from exc
+    scheme = urlsplit(root).scheme
+    try:
+        fs, _ = url_to_fs(root, **json.loads(options))
+    except ImportError as exc:
+        package = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs"}.get(scheme)
+        install = f"pip install 'assay[{scheme}]'" if package == "s3fs" else "install it"
+        raise ConfigError(
+            f"storage at {root} needs {package or 'a filesystem package for ' + scheme!s}: "
+            f"{install} ({exc})"
+        ) from exc
+    except ValueError as exc:
+        raise ConfigError(f"storage at {root}: {exc}") from exc
+    return fs
+
+
+def _empty_like(schema: dict[str, Any] | None, key: AssetKey, kind: InputKind) -> Any:
     """No partitions to read: an empty frame with the asset's stored schema."""
     import polars as pl
 
-    if sample is None:
+    if schema is None:
         raise missing_input(key, "any partition")
-    frame = pl.DataFrame(schema=pl.read_parquet_schema(sample))
+    frame = pl.DataFrame(schema=schema)
     if kind is InputKind.LAZY:
         return frame.lazy()
     return frame.to_arrow() if kind is InputKind.ARROW else frame

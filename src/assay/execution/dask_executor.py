@@ -1,0 +1,261 @@
+"""The Dask executor: steps run on a Dask distributed cluster.
+
+A thin adapter. The coordinator schedules (dependencies, retries, pools,
+batches) exactly as for the other executors; this only ships each `StepTask`
+to the cluster and hands back its `StepResult`s. Workers load the project's
+definitions themselves, once per run, read inputs from and write outputs to
+storage, and build their steps' lineage; the coordinator alone writes the
+state store. Without an address, a `LocalCluster` of worker processes (one
+thread each) is started for the run and closed after it.
+
+`distributed` is imported only here, and only when the dask executor is chosen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import signal
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from assay.errors import ConfigError, ExecutorError
+from assay.execution.executors import IOResolver, failed_results, run_task
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from distributed import Client, Future
+
+    from assay.config import ProjectConfig
+    from assay.execution.executors import Outcome, StepTask
+    from assay.execution.step import StepResult
+    from assay.graph import AssetGraph
+    from assay.io.base import IOManager
+    from assay.keys import AssetKey
+
+CONNECT_TIMEOUT_S = 10.0
+WORKER_KILLED = (
+    "the Dask worker running this step died (killed, or out of memory), "
+    "and so did the workers it was retried on"
+)
+
+
+class DaskExecutor:
+    """Runs tasks on a Dask cluster: the one at `address`, else a LocalCluster of
+    `workers` processes started here."""
+
+    name = "dask"
+
+    def __init__(self, config: ProjectConfig, *, address: str | None, workers: int) -> None:
+        self.config = config
+        self.address = address
+        self.workers = workers
+        self._cluster: Any = None
+        self._running: dict[str, tuple[Future[Any], StepTask]] = {}
+        self._done: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._threads = 0
+        self._threads_at = 0.0
+        self._lost: str | None = None  # why the scheduler is unusable
+        try:
+            import distributed  # noqa: F401  (it configures its logger when imported)
+        except ImportError as exc:
+            raise ConfigError(
+                f"--executor dask needs Dask distributed ({exc}): pip install 'assay[dask]'"
+            ) from None
+        # Dask logs a lost scheduler, a dead worker and each retry of it at length;
+        # the run reports each of them in one line, so Dask's log stays quiet meanwhile.
+        self._log_levels = _silence("distributed")
+        try:
+            self._client = self._connect()
+        except BaseException:
+            _restore(self._log_levels)
+            raise
+
+    def _connect(self) -> Client:
+        from distributed import Client, LocalCluster
+
+        if self.address is not None:
+            try:
+                return Client(self.address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+            except (OSError, TimeoutError) as exc:
+                raise ExecutorError(
+                    f"cannot reach the Dask scheduler at {self.address} ({_reason(exc)}): "
+                    "start it (`dask scheduler`), or leave out --dask-address to run on a "
+                    "LocalCluster"
+                ) from None
+            except ValueError as exc:  # a malformed address
+                raise ConfigError(f"--dask-address {self.address}: {exc}") from None
+        with _sigint_ignored():  # spawned workers inherit it: Ctrl-C is the coordinator's
+            self._cluster = LocalCluster(
+                n_workers=self.workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.CRITICAL,
+            )
+        return Client(self._cluster, set_as_default=False)
+
+    @property
+    def cluster_address(self) -> str:
+        scheduler = getattr(self._client, "scheduler", None)
+        return str(getattr(scheduler, "address", "") or self.address or "")
+
+    @property
+    def slots(self) -> int:
+        # Every worker thread runs one task and has one more queued, so that no
+        # worker idles while the coordinator journals the result it just returned.
+        # The count is refreshed every few seconds: a cluster may scale.
+        clock = time.monotonic()
+        if clock - self._threads_at > 2.0:
+            self._threads_at = clock
+            workers = self._client.scheduler_info().get("workers", {})
+            self._threads = sum(int(w.get("nthreads", 1)) for w in workers.values())
+        return max(self._threads, 1) * 2
+
+    def submit(self, task: StepTask) -> None:
+        self._check_scheduler()
+        key = f"assay-{task.asset_key.replace('/', '.')}-{task.run_id[:8]}-{task.task_id}"
+        future = self._client.submit(
+            _run_on_worker, self.config, task, key=key, pure=False, retries=0
+        )
+        self._running[key] = (future, task)
+        future.add_done_callback(lambda _: self._done.put(key))
+
+    def wait(self, timeout_s: float) -> list[Outcome]:
+        if not self._running:
+            return []
+        keys: list[str] = []
+        try:
+            keys.append(self._done.get(timeout=timeout_s))
+            while True:
+                keys.append(self._done.get_nowait())
+        except queue.Empty:
+            pass
+        outcomes = []
+        for key in keys:
+            if key in self._running:
+                outcome = self._outcome(*self._running.pop(key))
+                if outcome is not None:
+                    outcomes.append(outcome)
+        if not outcomes:
+            self._check_scheduler()
+        return outcomes
+
+    def _outcome(self, future: Future[Any], task: StepTask) -> Outcome | None:
+        """The task's results; None when the connection to the scheduler was lost."""
+        from distributed.comm.core import CommClosedError
+
+        if future.status == "cancelled":  # the scheduler forgot it: it restarted or died
+            self._lost = "the connection closed and its tasks were canceled"
+            return None
+        try:
+            results: tuple[StepResult, ...] = future.result()
+        except (CommClosedError, OSError) as exc:
+            self._lost = _reason(exc)
+            return None
+        except Exception as exc:
+            if type(exc).__name__ == "KilledWorker":
+                return task, failed_results(task, WORKER_KILLED)
+            # the step did not run: the worker could not unpickle the task, say
+            return task, failed_results(task, f"the Dask worker failed: {_reason(exc)}")
+        return task, results
+
+    def _check_scheduler(self) -> None:
+        """Raise ExecutorError once the scheduler is gone: the run ends, and a backfill
+        can be resumed later."""
+        status = str(getattr(self._client.status, "value", self._client.status))
+        if self._lost is None and status not in ("running", "newly-created"):
+            self._lost = f"the client is {status}"
+        if self._lost is not None:
+            raise ExecutorError(
+                f"lost the Dask scheduler at {self.cluster_address or self.address}: it stopped, "
+                f"or the network failed ({self._lost})"
+            )
+
+    def close(self, *, cancel: bool = False) -> None:
+        futures = [future for future, _ in self._running.values()]
+        self._running.clear()
+        with contextlib.suppress(Exception):  # the client of a dead scheduler, say
+            if futures and cancel:
+                self._client.cancel(futures, force=True)
+            self._client.close(timeout=5)
+        if self._cluster is not None:
+            with contextlib.suppress(Exception):
+                self._cluster.close(timeout=10)
+            self._cluster = None
+        _restore(self._log_levels)
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _silence(prefix: str) -> dict[str, int]:
+    """Silence every logger under `prefix` (a child's own level decides, not its
+    parent's); return their levels to restore."""
+    manager = logging.getLogger().manager
+    names = [prefix] + [n for n in list(manager.loggerDict) if n.startswith(prefix + ".")]
+    levels = {}
+    for name in names:
+        logger = logging.getLogger(name)
+        levels[name] = logger.level
+        logger.setLevel(logging.CRITICAL + 1)
+    return levels
+
+
+def _restore(levels: dict[str, int]) -> None:
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]
+
+
+# --- on a Dask worker ----------------------------------------------------------------
+
+_LOADED: dict[tuple[Any, ...], tuple[AssetGraph, Callable[[AssetKey], IOManager]] | str] = {}
+_LOADING = threading.Lock()
+
+
+def _run_on_worker(config: ProjectConfig, task: StepTask) -> tuple[StepResult, ...]:
+    """One task, on a worker: the definitions are loaded once per run and process."""
+    loaded = _definitions(config, task.run_id)
+    if isinstance(loaded, str):
+        return failed_results(task, loaded)
+    graph, io_for = loaded
+    return run_task(task, graph, io_for)
+
+
+def _definitions(
+    config: ProjectConfig, run_id: str
+) -> tuple[AssetGraph, Callable[[AssetKey], IOManager]] | str:
+    # Once per run, not once per process: a long-lived worker of a cluster sees the
+    # project's code as it is now (a changed module is reloaded), not as it was.
+    key = (config.root, config.module, config.file, config.home, run_id)
+    with _LOADING:
+        if key not in _LOADED:
+            if len(_LOADED) >= 4:  # runs sharing the cluster: keep the latest few
+                _LOADED.pop(next(iter(_LOADED)))
+            try:
+                from assay.definitions import load_definitions
+
+                definitions = load_definitions(config)
+                _LOADED[key] = (definitions.graph, IOResolver(definitions, config))
+            except Exception as exc:  # reported with each task, so the user sees it per step
+                _LOADED[key] = (
+                    f"the Dask worker could not load the project: {type(exc).__name__}: {exc}"
+                )
+        return _LOADED[key]
