@@ -8,6 +8,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import backfill
+import dask_backfill
 import lineage
 import materialize_layered
 import planner
@@ -21,6 +22,7 @@ BENCHMARKS = {
     "backfill": backfill.main,
     "validation": validation.main,
     "lineage": lineage.main,
+    "dask": dask_backfill.main,
 }
 
 

@@ -38,5 +38,6 @@ def test_help_imports_nothing_heavy():
     done = subprocess.run(cmd, capture_output=True, text=True, check=True, env=clean_env())
     assert "materialize" in done.stdout
     imported = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines()}
-    for heavy in ("pandera", "openlineage", "dask", "polars", "duckdb", "pyarrow", "rich", "numpy"):
+    heavy_modules = ("pandera", "openlineage", "dask", "distributed", "fsspec", "polars", "duckdb")
+    for heavy in (*heavy_modules, "pyarrow", "rich", "numpy"):
         assert heavy not in imported, f"`assay --help` imports {heavy}"

@@ -208,6 +208,21 @@ def test_a_worker_that_cannot_load_the_project_fails_each_step_with_the_reason(c
     assert "broken on import" in failed["run"]["facets"]["errorMessage"]["message"]
 
 
+@pytest.mark.parametrize("executor", ["multiprocess", "dask"])
+def test_a_worker_with_other_code_refuses_the_step(chain, executor):
+    project = load()
+    project.plan("raw")  # the code as it is now is versioned
+    module = next(chain.glob("backfill_chain_*.py"))
+    source = module.read_text()
+    module.write_text(source.replace('"amount": [1, 2, int(day[-2:])]', '"amount": [0, 0, 0]'))
+    result = project.materialize("raw", partitions=["2024-01-01"], executor=executor, workers=1)
+    assert result.status == "failed"
+    error = result.steps[0].error or ""
+    assert error.startswith("the worker has other code for asset 'raw' (code version ")
+    assert error.endswith("give every worker the project's current code")
+    assert not (chain / ".assay/storage/raw").exists(), "the other code wrote an output"
+
+
 def test_cancel_of_a_backfill_without_a_live_process_marks_it_canceled(chain, monkeypatch):
     monkeypatch.setenv("FAIL_DAYS", "2024-01-02")
     result = load().backfill("raw", partition_range=JAN)

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import queue
 import signal
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -55,12 +55,11 @@ class DaskExecutor:
         self.workers = workers
         self._cluster: Any = None
         self._running: dict[str, tuple[Future[Any], StepTask]] = {}
-        self._done: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._threads = 0
         self._threads_at = 0.0
         self._lost: str | None = None  # why the scheduler is unusable
         try:
-            import distributed  # noqa: F401  (it configures its logger when imported)
+            import distributed  # (it configures its logger when imported)
         except ImportError as exc:
             raise ConfigError(
                 f"--executor dask needs Dask distributed ({exc}): pip install 'assay[dask]'"
@@ -70,6 +69,9 @@ class DaskExecutor:
         self._log_levels = _silence("distributed")
         try:
             self._client = self._connect()
+            self._completed = distributed.as_completed(
+                loop=self._client.loop, with_results=True, raise_errors=False
+            )
         except BaseException:
             _restore(self._log_levels)
             raise
@@ -88,14 +90,26 @@ class DaskExecutor:
                 ) from None
             except ValueError as exc:  # a malformed address
                 raise ConfigError(f"--dask-address {self.address}: {exc}") from None
-        with _sigint_ignored():  # spawned workers inherit it: Ctrl-C is the coordinator's
-            self._cluster = LocalCluster(
-                n_workers=self.workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=logging.CRITICAL,
+        try:
+            with _sigint_ignored():  # spawned workers inherit it: Ctrl-C is the coordinator's
+                self._cluster = LocalCluster(
+                    n_workers=self.workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.CRITICAL,
+                )
+        except Exception as exc:
+            main = sys.modules.get("__main__")
+            hint = (
+                "; a script that starts a run on a LocalCluster must do it under "
+                "`if __name__ == '__main__':` (each worker process imports the script)"
+                if getattr(main, "__file__", None) and getattr(main, "__spec__", None) is None
+                else ""
             )
+            raise ExecutorError(
+                f"could not start a Dask LocalCluster: {_reason(exc)}{hint}"
+            ) from None
         return Client(self._cluster, set_as_default=False)
 
     @property
@@ -105,15 +119,16 @@ class DaskExecutor:
 
     @property
     def slots(self) -> int:
-        # Every worker thread runs one task and has one more queued, so that no
-        # worker idles while the coordinator journals the result it just returned.
-        # The count is refreshed every few seconds: a cluster may scale.
+        # Every worker thread runs one task and has three more queued: a Dask round
+        # trip (~10 ms) is longer than a small step, and no worker should idle
+        # while its next task travels. The count is refreshed every few seconds:
+        # a cluster may scale.
         clock = time.monotonic()
         if clock - self._threads_at > 2.0:
             self._threads_at = clock
             workers = self._client.scheduler_info().get("workers", {})
             self._threads = sum(int(w.get("nthreads", 1)) for w in workers.values())
-        return max(self._threads, 1) * 2
+        return max(self._threads, 1) * 4
 
     def submit(self, task: StepTask) -> None:
         self._check_scheduler()
@@ -122,46 +137,44 @@ class DaskExecutor:
             _run_on_worker, self.config, task, key=key, pure=False, retries=0
         )
         self._running[key] = (future, task)
-        future.add_done_callback(lambda _: self._done.put(key))
+        self._completed.add(future)
 
     def wait(self, timeout_s: float) -> list[Outcome]:
         if not self._running:
             return []
-        keys: list[str] = []
-        try:
-            keys.append(self._done.get(timeout=timeout_s))
-            while True:
-                keys.append(self._done.get_nowait())
-        except queue.Empty:
-            pass
-        outcomes = []
-        for key in keys:
-            if key in self._running:
-                outcome = self._outcome(*self._running.pop(key))
+        # Results are fetched by the client's event loop as tasks finish, many at
+        # once, not by this thread one round trip at a time.
+        completed = self._completed
+        deadline = time.monotonic() + timeout_s
+        with completed.thread_condition:
+            while not completed.has_ready() and (left := deadline - time.monotonic()) > 0:
+                completed.thread_condition.wait(left)
+        outcomes: list[Outcome] = []
+        for future, result in completed.next_batch(block=False) if completed.has_ready() else ():
+            pair = self._running.pop(str(future.key), None)
+            if pair is not None:
+                outcome = self._outcome(future, pair[1], result)
                 if outcome is not None:
                     outcomes.append(outcome)
         if not outcomes:
             self._check_scheduler()
         return outcomes
 
-    def _outcome(self, future: Future[Any], task: StepTask) -> Outcome | None:
+    def _outcome(self, future: Future[Any], task: StepTask, result: Any) -> Outcome | None:
         """The task's results; None when the connection to the scheduler was lost."""
-        from distributed.comm.core import CommClosedError
-
+        if future.status == "finished":
+            return task, result
         if future.status == "cancelled":  # the scheduler forgot it: it restarted or died
             self._lost = "the connection closed and its tasks were canceled"
             return None
-        try:
-            results: tuple[StepResult, ...] = future.result()
-        except (CommClosedError, OSError) as exc:
+        exc = result[1] if isinstance(result, tuple) and len(result) == 3 else result
+        if type(exc).__name__ == "KilledWorker":
+            return task, failed_results(task, WORKER_KILLED)
+        if type(exc).__name__ == "CommClosedError" or isinstance(exc, OSError):
             self._lost = _reason(exc)
             return None
-        except Exception as exc:
-            if type(exc).__name__ == "KilledWorker":
-                return task, failed_results(task, WORKER_KILLED)
-            # the step did not run: the worker could not unpickle the task, say
-            return task, failed_results(task, f"the Dask worker failed: {_reason(exc)}")
-        return task, results
+        # the step did not run: the worker could not unpickle the task, say
+        return task, failed_results(task, f"the Dask worker failed: {_reason(exc)}")
 
     def _check_scheduler(self) -> None:
         """Raise ExecutorError once the scheduler is gone: the run ends, and a backfill

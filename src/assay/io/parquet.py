@@ -13,6 +13,7 @@ import functools
 import io as _io
 import json
 import tempfile
+import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -157,7 +158,8 @@ class ParquetIO:
             return
         # elsewhere a rename is the atomic step, as on a local disk
         folder, _, name = location.rpartition("/")
-        tmp = f"{folder}/.{name}.tmp"
+        fs.makedirs(folder, exist_ok=True)
+        tmp = f"{folder}/.{name}.{uuid.uuid4().hex[:12]}.tmp"
         fs.pipe_file(tmp, content)
         fs.mv(tmp, location)
 
@@ -182,25 +184,22 @@ class ParquetIO:
         return frame.to_arrow() if kind is InputKind.ARROW else frame
 
     def _read_remote(self, key: AssetKey, wanted: list[str | None], locations: list[str]) -> Any:
-        """Fetch every file at once (fsspec fetches concurrently), then decode."""
+        """Fetch the files concurrently (object stores answer slowly, but in parallel),
+        then decode them in order."""
         import polars as pl
 
-        fs = self._fs()
-        paths = [fs._strip_protocol(at) for at in locations]
-        fetched = fs.cat(paths, on_error="return")
-        if not isinstance(fetched, dict):  # one path may come back bare
-            fetched = {paths[0]: fetched}
+        fetched = _fetch_all(self._fs(), locations)
         missing = [
-            p
-            for p, path in zip(wanted, paths, strict=True)
-            if isinstance(fetched.get(path, FileNotFoundError()), FileNotFoundError)
+            p for p, got in zip(wanted, fetched, strict=True) if isinstance(got, FileNotFoundError)
         ]
         if missing:
             raise self._missing(key, missing)
-        for path in paths:
-            if isinstance(fetched[path], BaseException):
-                raise fetched[path]
-        frames = [pl.read_parquet(_io.BytesIO(fetched[path])) for path in paths]
+        blobs = []
+        for got in fetched:
+            if isinstance(got, BaseException):
+                raise got
+            blobs.append(got)
+        frames = [pl.read_parquet(_io.BytesIO(blob)) for blob in blobs]
         return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
 
     def _missing(self, key: AssetKey, missing: list[str | None]) -> Exception:
@@ -232,6 +231,23 @@ class ParquetIO:
     def _fs(self) -> AbstractFileSystem:
         assert isinstance(self.root, str)
         return _filesystem(self.root, json.dumps(self.storage_options or {}, sort_keys=True))
+
+
+def _fetch_all(fs: AbstractFileSystem, locations: list[str]) -> list[bytes | Exception]:
+    """Each file's bytes, or the exception reading it raised, in order."""
+
+    def fetch(location: str) -> bytes | Exception:
+        try:
+            return bytes(fs.cat_file(location))
+        except Exception as exc:
+            return exc
+
+    if len(locations) == 1:
+        return [fetch(locations[0])]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(16, len(locations))) as pool:
+        return list(pool.map(fetch, locations))
 
 
 def _root_of(root: str | Path | None) -> Path | str | None:
