@@ -185,3 +185,25 @@ def test_lineage_page_runs_as_written(tmp_path):
     assert [(row["asset"], row["depth"]) for row in upstream] == [("orders", 1)]
     assert "revenue_positive" in explored
     assert "assay.materialize" in explored
+
+
+def test_executors_page_runs_as_written(tmp_path):
+    try:
+        local, _, _, scheduled = _run_doc_page("executors.md", tmp_path)
+    finally:  # the page starts a scheduler and workers in the background
+        _kill_processes_in(tmp_path)
+    assert "completed: 20 succeeded." in local
+    assert "completed: 20 succeeded." in scheduled
+    assert (tmp_path / "cluster.json").exists()
+
+
+def _kill_processes_in(folder: Path) -> None:
+    import os
+    import signal
+
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if Path(os.readlink(entry / "cwd")) == folder:
+                os.kill(int(entry.name), signal.SIGKILL)
+        except OSError:
+            continue

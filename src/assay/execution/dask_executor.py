@@ -80,7 +80,13 @@ class DaskExecutor:
         from distributed import Client, LocalCluster
 
         if self.address is not None:
+            # a scheduler's address, or the file `dask scheduler --scheduler-file` writes
+            is_file = "://" not in self.address and self.address.endswith(".json")
             try:
+                if is_file:
+                    return Client(
+                        scheduler_file=self.address, timeout=CONNECT_TIMEOUT_S, set_as_default=False
+                    )
                 return Client(self.address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
             except (OSError, TimeoutError) as exc:
                 raise ExecutorError(
