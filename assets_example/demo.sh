@@ -1,44 +1,52 @@
 #!/usr/bin/env bash
-# The example project end to end; `make demo` runs this with .venv/bin on PATH.
+# The example shop end to end; `make demo` runs this with .venv/bin on PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export ASSAY_HOME="${ASSAY_HOME:-$PWD/.assay-demo}"
+export SHOP_LANDING="${SHOP_LANDING:-$ASSAY_HOME/landing}"
 rm -rf "$ASSAY_HOME"
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
-step "The assets of the example shop (assets_example/shop.py)"
+step "The shop exports a CSV of orders per day into $SHOP_LANDING (generated, deterministic)"
+python -m assets_example.generate
+ls "$SHOP_LANDING" | head -3
+
+step "The assets of the example shop (assets_example/shop.py): groups, upstream, checks"
 assay list
 
-step "Their graph, as Mermaid"
-assay graph
+step "assay observe: record the version of each export file (the source assets)"
+assay observe | tail -1
 
-step "The plan: what is stale, and why (everything is missing)"
+step "assay plan: what is stale, and why (nothing was ever materialized)"
 assay plan
 
-step "Materialize exactly the plan, in dependency order"
-assay materialize
+step "Backfill January and February: 242 asset partitions, resumable if interrupted"
+assay backfill start --from 2024-01-01 --to 2024-02-29
+
+step "assay check: schemas and checks against what is stored (as CI would run it)"
+assay check | tail -4
 
 step "Nothing changed, so the plan is empty"
 assay plan
 
-step "Force one mart and its upstream assets to run again: +daily_revenue --force"
-assay materialize +daily_revenue --force
+step "The shop re-exports 2024-02-10 with corrections; observe notices the new file"
+python -m assets_example.generate --day 2024-02-10 --bump
+assay observe | tail -1
 
-step "Same data came out (deterministic generation), so nothing downstream is stale"
+step "Now exactly that day is stale, with what reads it (7 rolling days, lifetime value)"
 assay plan
 
-step "The runs recorded in $ASSAY_HOME/assay.duckdb"
-assay runs
+step "Materialize just that"
+assay materialize
 
-step "One run in detail: steps, durations and the logs its assets wrote"
-assay runs show "$(assay runs --json --limit 1 | python -c 'import json,sys; print(json.load(sys.stdin)[0]["run_id"])')"
+step "Where customer_lifetime_value comes from: the lineage recorded as OpenLineage events"
+assay lineage customer_lifetime_value --upstream
 
-step "The list again, now with last materializations"
-assay list
+step "The runs, recorded in $ASSAY_HOME/assay.duckdb"
+assay runs --limit 5
 
-step "The outputs: Parquet files and the DuckDB warehouse"
-find "$ASSAY_HOME/storage" -name '*.parquet' | sort
+step "Daily revenue in the DuckDB warehouse"
 python - <<PY
 import duckdb
 con = duckdb.connect("$ASSAY_HOME/warehouse.duckdb", read_only=True)

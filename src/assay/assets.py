@@ -372,6 +372,38 @@ def _check_tags(tags: Mapping[str, str], where: str) -> dict[str, str]:
     return checked
 
 
+@overload
+def source_asset(fn: Callable[..., Any], /) -> AssetSpec: ...
+
+
+@overload
+def source_asset(
+    fn: str,
+    /,
+    *,
+    key_prefix: str | Iterable[str] | None = None,
+    group: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    owners: Iterable[str] | None = None,
+    description: str | None = None,
+    partitions: PartitionsDefinition | None = None,
+    io: IOManager | None = None,
+) -> AssetSpec: ...
+
+
+@overload
+def source_asset(
+    *,
+    key_prefix: str | Iterable[str] | None = None,
+    group: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    owners: Iterable[str] | None = None,
+    description: str | None = None,
+    partitions: PartitionsDefinition | None = None,
+    io: IOManager | None = None,
+) -> Callable[[Callable[..., Any]], AssetSpec]: ...
+
+
 def source_asset(
     fn: Callable[..., Any] | str | None = None,
     /,
@@ -383,7 +415,7 @@ def source_asset(
     description: str | None = None,
     partitions: PartitionsDefinition | None = None,
     io: IOManager | None = None,
-) -> Any:
+) -> AssetSpec | Callable[[Callable[..., Any]], AssetSpec]:
     """Declare data that assay does not produce (files dropped in a folder, a table).
 
     Decorate an observe function to let assay notice when the data changes: it

@@ -17,28 +17,51 @@ from tests.conftest import clean_env
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_example_shop_materializes_end_to_end(tmp_path, monkeypatch):
+def test_example_shop_runs_end_to_end(tmp_path, monkeypatch):
+    from assets_example import generate
+
     monkeypatch.chdir(REPO)
+    monkeypatch.setenv("SHOP_LANDING", str(tmp_path / "landing"))
+    generate.main([])
     project = assay.load(module="assets_example.shop", home=tmp_path / "home")
-    result = project.materialize()
-    assert result.success, [s.error for s in result.steps]
-    assert [str(s.key) for s in result.steps][:2] == ["raw/customers", "raw/orders"]
-    cleaned = pl.read_parquet(tmp_path / "home/storage/cleaned_orders/data.parquet")
-    assert cleaned.height > 15_000
+    project.observe()
+    result = project.backfill(partition_range=("2024-01-01", "2024-02-29"))
+    assert result.success, [s.error for s in result.steps if s.error]
+    assert len(result.steps) == 4 * 60 + 2
+    storage = tmp_path / "home/storage"
+    cleaned = pl.read_parquet(storage / "cleaned_orders/*/data.parquet")
+    assert cleaned["order_id"].is_unique().all()
     assert (cleaned["amount"] > 0).all()
-    assert cleaned["customer_id"].null_count() == 0
-    per_customer = pl.read_parquet(tmp_path / "home/storage/customer_revenue/data.parquet")
-    con = duckdb.connect(str(tmp_path / "home/warehouse.duckdb"), read_only=True)
-    try:
-        daily = con.sql("SELECT sum(revenue) FROM main.daily_revenue").fetchall()[0][0]
-    finally:
-        con.close()
-    assert round(daily, 2) == round(per_customer["revenue"].sum(), 2)
-    assert project.plan().is_empty  # nothing changed: nothing to do
-    again = project.materialize(force=True)  # deterministic generation: same data versions
-    versions = {str(s.key): (s.stored.data_version if s.stored else None) for s in result.steps}
-    assert versions == {
-        str(s.key): (s.stored.data_version if s.stored else None) for s in again.steps
+    raw = pl.read_parquet(storage / "raw/orders/*/data.parquet")
+    assert raw.height > cleaned.height  # duplicates, refunds and cancellations dropped
+    with duckdb.connect(str(tmp_path / "home/warehouse.duckdb"), read_only=True) as con:
+        daily = con.sql("SELECT * FROM main.daily_revenue ORDER BY order_date").pl()
+    assert daily.height == 60
+    clv = pl.read_parquet(storage / "customer_lifetime_value/data.parquet")
+    assert clv.height == 500
+    assert round(clv["lifetime_value"].sum(), 2) == round(daily["revenue"].sum(), 2)
+    week = pl.read_parquet(storage / "rolling_revenue_7d/partition=2024-01-10/data.parquet")
+    assert week["revenue_7d"].item() == round(daily["revenue"][3:10].sum(), 2)
+    checked = project.check()
+    assert checked.success, checked.failed
+    warned = {(r["check"], r["partition_key"]) for r in checked.rows() if r["status"] != "passed"}
+    assert warned == {("full_week", f"2024-01-0{d}") for d in range(1, 7)}
+    assert project.plan().is_empty
+
+    # regenerating writes the same bytes: nothing is stale
+    generate.main([])
+    project.observe()
+    assert project.plan().is_empty
+    # a corrected re-export of one day: that day, what reads it, and nothing else
+    generate.main(["--day", "2024-02-10", "--bump"])
+    project.observe()
+    stale = {str(step.key): step.count for step in project.plan().steps}
+    assert stale == {
+        "raw/orders": 1,
+        "cleaned_orders": 1,
+        "daily_revenue": 1,
+        "rolling_revenue_7d": 7,
+        "customer_lifetime_value": 1,
     }
 
 
@@ -52,8 +75,14 @@ def test_make_demo_script_runs(tmp_path):
         timeout=300,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert "succeeded (5 succeeded)" in done.stdout
-    assert "order_date" in done.stdout
+    out = done.stdout
+    assert "6 assets, 242 asset partitions to materialize." in out
+    assert "completed: 242 succeeded." in out
+    assert "Nothing to do: every selected asset partition is fresh." in out
+    assert "5 assets, 11 asset partitions to materialize." in out
+    assert "succeeded (11 succeeded)." in out
+    assert "customer_lifetime_value  complete" in out
+    assert "order_date" in out
 
 
 def _venv_path():

@@ -121,7 +121,13 @@ class RunLineage:
         ranges: Iterable[tuple[str, str]] = (),
     ) -> DatasetRef:
         if key not in self._datasets:
-            self._datasets[key] = lineage_dataset(self.io_for(key), key)
+            spec = self.graph.specs[key]
+            if spec.is_source and spec.io is None:
+                # assay neither stores nor knows where a source's data is: it is named
+                # in the project's namespace, by its key
+                self._datasets[key] = (self.namespace, str(key))
+            else:
+                self._datasets[key] = lineage_dataset(self.io_for(key), key)
         namespace, name = self._datasets[key]
         return DatasetRef(
             namespace=namespace,
