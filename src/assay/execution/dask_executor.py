@@ -22,7 +22,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from assay.errors import ConfigError, ExecutorError
-from assay.execution.executors import IOResolver, failed_results, run_task
+from assay.execution.executors import failed_results, load_for_worker, run_task
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -268,13 +268,5 @@ def _definitions(
         if key not in _LOADED:
             if len(_LOADED) >= 4:  # runs sharing the cluster: keep the latest few
                 _LOADED.pop(next(iter(_LOADED)))
-            try:
-                from assay.definitions import load_definitions
-
-                definitions = load_definitions(config)
-                _LOADED[key] = (definitions.graph, IOResolver(definitions, config))
-            except Exception as exc:  # reported with each task, so the user sees it per step
-                _LOADED[key] = (
-                    f"the Dask worker could not load the project: {type(exc).__name__}: {exc}"
-                )
+            _LOADED[key] = load_for_worker(config, "the Dask worker")
         return _LOADED[key]

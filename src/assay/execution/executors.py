@@ -135,18 +135,40 @@ def _with_lineage(result: StepResult, plan: StepLineage) -> StepResult:
 
 def failed_results(task: StepTask, error: str) -> tuple[StepResult, ...]:
     """The task's partitions, failed with `error` (the task did not report back)."""
+    return failed_steps(AssetKey.parse(task.asset_key), task.partitions, error)
+
+
+def failed_steps(
+    key: AssetKey, partitions: tuple[str, ...] | None, error: str
+) -> tuple[StepResult, ...]:
+    """Each partition (None: the unpartitioned asset) failed now with `error`."""
     now = time.time()
     return tuple(
         StepResult(
-            key=AssetKey.parse(task.asset_key),
+            key=key,
             partition=partition,
             status=StepStatus.FAILED,
             started_at=now,
             finished_at=now,
             error=error,
         )
-        for partition in (task.partitions or (None,))
+        for partition in (partitions or (None,))
     )
+
+
+def load_for_worker(
+    config: ProjectConfig, who: str
+) -> tuple[AssetGraph, Callable[[AssetKey], IOManager]] | str:
+    """The graph and IO managers a worker runs tasks with; when the project cannot be
+    loaded, the reason, which each of its tasks then reports (so the user sees it per
+    step)."""
+    try:
+        from assay.definitions import load_definitions
+
+        definitions = load_definitions(config)
+    except Exception as exc:
+        return f"{who} could not load the project: {type(exc).__name__}: {exc}"
+    return definitions.graph, IOResolver(definitions, config)
 
 
 Outcome = tuple[StepTask, tuple[StepResult, ...]]
@@ -322,13 +344,7 @@ def _init_worker(config: ProjectConfig, parent_pid: int) -> None:
     # Ctrl-C reaches the whole process group: the coordinator decides, workers finish.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
-    try:
-        from assay.definitions import load_definitions
-
-        definitions = load_definitions(config)
-        _WORKER = (definitions.graph, IOResolver(definitions, config))
-    except Exception as exc:  # reported with each task, so the user sees it per step
-        _WORKER = f"the worker could not load the project: {type(exc).__name__}: {exc}"
+    _WORKER = load_for_worker(config, "the worker")
 
 
 def _watch_parent(parent_pid: int) -> None:

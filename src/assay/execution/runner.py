@@ -326,22 +326,13 @@ class _Coordinator:
             self.reporter.notice(
                 f"{reason}: {len(self.running)} running step(s) failed, nothing new starts"
             )
-        now = time.time()
+        from assay.execution.executors import failed_steps
+
         for node in list(self.running.values()):
             del self.running[node.id]
             for pool in node.pools:
                 self.in_use[pool] -= 1
-            failed = [
-                StepResult(
-                    key=node.key,
-                    partition=partition,
-                    status=StepStatus.FAILED,
-                    started_at=now,
-                    finished_at=now,
-                    error=f"interrupted: {reason}",
-                )
-                for partition in node.partitions or (None,)
-            ]
+            failed = failed_steps(node.key, node.partitions, f"interrupted: {reason}")
             self._record_lineage(node, failed)
             self._finish(node, failed)
 
