@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import traceback
@@ -15,6 +16,7 @@ from assay.cli.check import check_command
 from assay.cli.lineage import lineage_command
 from assay.cli.plan import observe_command, plan_command, why_command
 from assay.cli.runs import runs_group
+from assay.cli.state import state_group
 from assay.errors import AssayError
 from assay.version import __version__
 
@@ -50,6 +52,28 @@ def main(ctx: click.Context, debug: bool) -> None:
       group:NAME  tag:KEY=VALUE  key:sales/*  *
     """
     ctx.obj = {"debug": debug}
+    _show_state_notes()
+
+
+class _NoteHandler(logging.Handler):
+    """Prints what the state store has to say (a full disk, records set aside) as
+    `Note: …` on stderr, once per message."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.said: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message not in self.said:
+            self.said.add(message)
+            click.echo(f"{click.style('Note:', fg='yellow')} {message}", err=True)
+
+
+def _show_state_notes() -> None:
+    logger = logging.getLogger("assay.state")
+    logger.handlers = [h for h in logger.handlers if not isinstance(h, _NoteHandler)]
+    logger.addHandler(_NoteHandler())
 
 
 main.add_command(list_command)
@@ -62,3 +86,4 @@ main.add_command(backfill_group)
 main.add_command(check_command)
 main.add_command(runs_group)
 main.add_command(lineage_command)
+main.add_command(state_group)

@@ -26,7 +26,8 @@ def runs_group(ctx: click.Context, limit: int, home: str | None, as_json: bool) 
     ctx.ensure_object(dict)["home"] = home
     if ctx.invoked_subcommand is not None:
         return
-    rows = _reader(home).runs(limit=limit)
+    reader = _reader(home)
+    rows = reader.runs(limit=limit)
     if as_json:
         print_json(rows)
         return
@@ -46,6 +47,11 @@ def runs_group(ctx: click.Context, limit: int, home: str | None, as_json: bool) 
             row["user_name"] or "-",
         )
     console().print(out if rows else "No runs yet: `assay materialize` starts one.")
+    quarantined, _ = reader.quarantined(limit=0)
+    if quarantined:
+        from assay.state.store import say_quarantined
+
+        say_quarantined(quarantined)
 
 
 @runs_group.command("show")

@@ -21,13 +21,15 @@ from assay.errors import PartitionKeyError, StateError
 from assay.execution.runner import RunTarget, command_line, current_user
 from assay.keys import AssetKey
 from assay.partitions.subset import PartitionSubset
-from assay.state.journal import Journal, Record
+from assay.state.clock import Clock
+from assay.state.journal import Journal
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from pathlib import Path
 
     from assay.graph import AssetGraph
+    from assay.state.records import Record
 
 RESUMABLE = frozenset({"failed", "canceled", "interrupted"})
 
@@ -225,17 +227,17 @@ def request_cancel(home: Path, backfill_id: str, *, driver_alive: bool) -> str:
         flag = cancel_flag(home, backfill_id)
         flag.parent.mkdir(parents=True, exist_ok=True)
         flag.write_text(f"{time.time()}\n", encoding="utf-8")
-    journal = Journal(home / "journal", f"cancel-{uuid.uuid4()}")
-    journal.append(
-        {
-            "type": "backfill_cancel",
-            "backfill_id": backfill_id,
-            "status": status,
-            "at": time.time(),
-        },
-        durable=True,
-    )
-    journal.close()
+    with Clock(home) as clock, Journal(home / "journal", f"cancel-{uuid.uuid4()}") as journal:
+        journal.append(
+            {
+                "type": "backfill_cancel",
+                "backfill_id": backfill_id,
+                "status": status,
+                "at": time.time(),
+                "seq": clock.next(),
+            },
+            durable=True,
+        )
     return status
 
 

@@ -17,6 +17,7 @@ from assay.execution.emission import RunLineage
 from assay.execution.quality import SCHEMA_CHECK, CheckOutcome, evaluate
 from assay.execution.runner import check_records, run_record
 from assay.lineage.events import CHECK_RUN_JOB, check_events
+from assay.state.clock import Clock
 from assay.state.journal import Journal
 from assay.state.store import StateStore
 
@@ -96,7 +97,9 @@ def run_stored_checks(
 
     run_id = str(uuid.uuid4())
     store = StateStore(config.home)
+    store.check_home()
     journal = Journal(store.journal_dir, run_id)
+    clock = Clock(config.home)
     run = run_record(run_id, selection, config.root, 0)
     journal.append(run, durable=True)
     lineage = RunLineage(
@@ -153,7 +156,15 @@ def run_stored_checks(
                 lineage.root,
             )
             journal.append(
-                *check_records(run_id, key, partition, outcomes, materialization_id, data_version),
+                *check_records(
+                    run_id,
+                    key,
+                    partition,
+                    outcomes,
+                    materialization_id,
+                    data_version,
+                    clock.next(),
+                ),
                 durable=True,
             )
             checked.append(
@@ -169,8 +180,11 @@ def run_stored_checks(
     finally:
         at = time.time()
         columns = lineage.finished(status, at)
-        journal.append({**run, **columns, "status": status, "finished_at": at}, durable=True)
-        journal.close()
+        try:
+            journal.append({**run, **columns, "status": status, "finished_at": at}, durable=True)
+        finally:
+            journal.close()
+            clock.close()
         store.index_pending(timeout_s=10.0)
     return result
 

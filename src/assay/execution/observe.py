@@ -20,6 +20,7 @@ from assay.execution.runner import run_record
 from assay.execution.step import describe_exception
 from assay.keys import validate_partition_key
 from assay.lineage.events import OBSERVE_JOB, observation_event
+from assay.state.clock import Clock
 from assay.state.journal import Journal
 from assay.state.store import IndexReport, StateStore
 
@@ -84,8 +85,10 @@ def run_observation(
             ) from exc
         observed.extend(_versions(key, returned, spec.partitions, now))
     store = StateStore(config.home)
+    store.check_home()
     at = time.time()
-    with Journal(store.journal_dir, run_id) as journal:
+    with Journal(store.journal_dir, run_id) as journal, Clock(config.home) as clock:
+        seq = clock.next()
         run = run_record(run_id, "observe " + " ".join(map(str, keys)), config.root, len(observed))
         records = [
             {
@@ -96,6 +99,7 @@ def run_observation(
                 "partition_key": o.partition,
                 "data_version": o.data_version,
                 "observed_at": at,
+                "seq": seq,
             }
             for o in observed
         ]

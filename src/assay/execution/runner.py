@@ -28,7 +28,8 @@ from assay.execution.step import StepResult, StepStatus, describe_exception, ste
 from assay.lineage.events import LISTED_PARTITIONS, RUN_JOB, StepLineage, new_run_id
 from assay.partitions.subset import PartitionSubset
 from assay.partitions.time_window import TimeWindow, TimeWindowPartitions
-from assay.state.journal import Journal, Record
+from assay.state.clock import Clock
+from assay.state.journal import Journal, JournalWriteError
 from assay.state.liveness import process_start, this_host
 from assay.state.store import IndexReport, StateStore
 from assay.version import __version__
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from assay.keys import AssetKey
     from assay.lineage.events import DatasetRef
     from assay.partitions.base import PartitionsDefinition
+    from assay.state.records import Record
 
 INDEX_INTERVAL_S = 1.0
 INDEX_SHARE = 10  # wait at least ten times the last flush before the next one
@@ -141,6 +143,7 @@ class _Node:
     attempt: int = 0
     done: bool = False
     provenance: dict[str | None, str] | None = None  # per partition, set at first dispatch
+    started_seq: int | None = None  # the clock when its latest attempt was dispatched
 
     @property
     def step_keys(self) -> list[str]:
@@ -218,7 +221,9 @@ class _Coordinator:
         self.backfill = backfill
         self.run_id = str(uuid.uuid4())
         self.store = StateStore(config.home)
+        self.store.check_home()
         self.journal = Journal(self.store.journal_dir, self.run_id)
+        self.clock = Clock(config.home)
         self.results: list[StepResult] = []
         self.log_seq: dict[str, int] = {}
         self.ready: list[tuple[tuple[int, int], int]] = []  # (priority, node id)
@@ -246,8 +251,20 @@ class _Coordinator:
         first: list[Record] = [run]
         if self.backfill is not None:
             run["backfill_id"] = self.backfill["backfill_id"]
-            first.insert(0, {**self.backfill, "status": "running", "last_run_id": self.run_id})
-        self.journal.append(*first, durable=True)
+            first.insert(
+                0,
+                {
+                    **self.backfill,
+                    "status": "running",
+                    "last_run_id": self.run_id,
+                    "seq": self.clock.next(),
+                },
+            )
+        try:
+            self.journal.append(*first, durable=True)
+        except BaseException:
+            self.journal.close()
+            raise
         self.lineage.started(run["started_at"])
         self.reporter.run_started(
             self.run_id, step_keys, None if self.backfill is None else self.backfill["backfill_id"]
@@ -264,14 +281,24 @@ class _Coordinator:
             status = "canceled" if unfinished else "failed" if bad else "succeeded"
             if self.lost:
                 status = "failed"
-        except BaseException:
+        except BaseException as exc:
+            # a second Ctrl-C cancels; anything else (a full disk, say) fails the run
+            status = "canceled" if isinstance(exc, KeyboardInterrupt) else "failed"
             self.executor.close(cancel=True)
             raise
         finally:
             self.executor.close()
-            self._abort_unreported()
-            self._journal_end(status)
-            report = indexer.final()
+            failing = sys.exc_info()[1] is not None
+            try:
+                self._abort_unreported()
+                self._journal_end(status)
+            except JournalWriteError:
+                if not failing:  # else the error already on its way says it
+                    raise
+            finally:
+                self.journal.close()
+                self.clock.close()
+        report = indexer.final()
         if self.lineage.delivery_problem:
             self.reporter.notice(self.lineage.delivery_problem)
         return RunResult(
@@ -348,6 +375,7 @@ class _Coordinator:
             for pool in node.pools:
                 self.in_use[pool] += 1
             self.running[node.id] = node
+            node.started_seq = self.clock.next()
             started = time.time()
             self.journal.append(
                 *(
@@ -542,6 +570,7 @@ class _Coordinator:
     def _finish(self, node: _Node, outcome: Sequence[StepResult]) -> None:
         node.done = True
         records: list[Record] = []
+        seq = self.clock.next() if any(r.stored or r.checks for r in outcome) else None
         for result in outcome:
             provenance = None
             if result.stored is not None:
@@ -557,6 +586,8 @@ class _Coordinator:
                 provenance,
                 node.attempt,
                 self.log_seq,
+                seq=seq,
+                started_seq=node.started_seq,
             )
         self.journal.append(*records, durable=True)
         for result in outcome:
@@ -605,10 +636,10 @@ class _Coordinator:
                     ),
                     "last_run_id": self.run_id,
                     "finished_at": time.time(),
+                    "seq": self.clock.next(),
                 }
             )
         self.journal.append(*final, durable=True)
-        self.journal.close()
 
 
 def _build_nodes(
@@ -846,6 +877,9 @@ def _result_records(
     provenance: str | None,
     attempts: int,
     log_seq: dict[str, int],
+    *,
+    seq: int | None,
+    started_seq: int | None,
 ) -> list[Record]:
     records: list[Record] = [
         {
@@ -876,6 +910,8 @@ def _result_records(
                 "code_version": code_version(graph.specs[result.key]),
                 "inputs_signature": inputs_signature(graph, result.key),
                 "provenance": provenance,
+                "seq": seq,
+                "started_seq": started_seq,
                 "user_name": run["user_name"],
                 "host": run["host"],
                 "git_commit": run["git_commit"],
@@ -888,6 +924,7 @@ def _result_records(
         result.checks,
         materialization_id,
         None if result.stored is None else result.stored.data_version,
+        seq,
     )
     records += _log_records(run_id, result.step_key, result.logs, log_seq)
     return records
@@ -900,8 +937,10 @@ def check_records(
     outcomes: Sequence[CheckOutcome],
     materialization_id: str | None,
     data_version: str | None,
+    seq: int | None,
 ) -> list[Record]:
-    """The journal records of check outcomes on one asset partition."""
+    """The journal records of check outcomes on one asset partition (`seq`: the state
+    home's clock, which orders them)."""
     return [
         {
             "type": "check",
@@ -921,6 +960,7 @@ def check_records(
             "materialization_id": materialization_id,
             "data_version": data_version,
             "checked_at": outcome.checked_at,
+            "seq": seq,
         }
         for outcome in outcomes
     ]

@@ -67,7 +67,7 @@ class AssetStaleness:
     key: AssetKey
     size: int
     stale: np.ndarray  # bool per partition
-    changed_at: np.ndarray  # epoch seconds per partition when its data last changed; NaN: never
+    changed_at: np.ndarray  # per partition, the clock `seq` when its data last changed; NaN: never
     reasons: tuple[StaleReason, ...]
 
     @property

@@ -3,34 +3,78 @@
 The coordinator appends records as the run goes and flushes them to the OS at
 once (so a killed process loses nothing it wrote) and to disk (fsync) at each
 step's end. The state store indexes journals into DuckDB later, in batches.
+
+The writer holds an exclusive OS lock on its journal for as long as it lives,
+and the journal appears under its name only once locked: a journal whose lock
+is free has no live writer (it finished, or its process died), which is how
+the store tells a dead run from a slow one, on the same host, PID reuse and
+clock changes included. A write that fails (a full disk) is cut back to the
+last whole record, so a line is never torn by assay itself; a line torn by a
+kill is terminated before anything else is appended to that journal.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from assay.errors import StateError
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-Record = dict[str, Any]
+    from assay.state.records import Record
+
+
+class JournalWriteError(StateError):
+    """A record could not be written to a journal (a full disk, a read-only folder)."""
 
 
 class Journal:
-    """Appends records to `<journal_dir>/<run_id>.jsonl`."""
+    """Appends records to `<journal_dir>/<run_id>.jsonl`, locked while it is open."""
 
     def __init__(self, journal_dir: Path, run_id: str) -> None:
-        journal_dir.mkdir(parents=True, exist_ok=True)
         self.path = journal_dir / f"{run_id}.jsonl"
-        self._file = open(self.path, "ab")  # noqa: SIM115 (held for the run's length)
+        hidden = journal_dir / f".{run_id}.jsonl.new"
+        try:
+            journal_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(hidden, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        except OSError as exc:
+            raise _write_error(self.path, exc, "create") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.replace(hidden, self.path)
+        except OSError as exc:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                hidden.unlink()
+            raise _write_error(self.path, exc, "create") from exc
+        self._fd: int | None = fd
+        self._size = 0
 
     def append(self, *records: Record, durable: bool = False) -> None:
-        """Write records; with `durable`, fsync them before returning."""
-        self._file.write(_encode(records))
-        self._file.flush()
-        if durable:
-            os.fsync(self._file.fileno())
+        """Write records; with `durable`, fsync them before returning.
+
+        Raises:
+            JournalWriteError: they could not be written; the journal still ends
+                with its last whole record.
+        """
+        if self._fd is None:
+            raise JournalWriteError(f"the journal {self.path} is closed: a bug in assay")
+        data = encode(records)
+        try:
+            _write_all(self._fd, data)
+            if durable:
+                os.fsync(self._fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)
+            raise _write_error(self.path, exc, "write") from exc
+        self._size += len(data)
 
     def __enter__(self) -> Journal:
         return self
@@ -39,51 +83,113 @@ class Journal:
         self.close()
 
     def close(self) -> None:
-        if not self._file.closed:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
+        """fsync and release the journal (its lock goes with it)."""
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass  # whatever was written stays; the last durable append was fsynced
+        finally:
+            os.close(fd)
 
 
-def append_records(path: Path, *records: Record) -> None:
-    """Append records to an existing journal file (used to close a dead run's journal)."""
-    with open(path, "ab") as file:
-        file.write(_encode(records))
-        file.flush()
-        os.fsync(file.fileno())
+def append_if_abandoned(path: Path, *records: Record) -> bool:
+    """Append records to a journal that no live process writes (its lock is free):
+    how a dead run's journal is closed. A line torn by the dead writer is ended
+    first, so the new records never merge with it. Returns False, appending
+    nothing, when a writer holds the journal.
+
+    Raises:
+        JournalWriteError: the records could not be written.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_APPEND)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise _write_error(path, exc, "write") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        size = os.fstat(fd).st_size
+        torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+        try:
+            _write_all(fd, (b"\n" if torn else b"") + encode(records))
+            os.fsync(fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            raise _write_error(path, exc, "write") from exc
+        return True
+    finally:
+        os.close(fd)
 
 
-def _encode(records: tuple[Record, ...]) -> bytes:
+def is_abandoned(path: Path) -> bool:
+    """True when no live process holds the journal (see the module docstring)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)  # closing releases the probe's lock
+    return True
+
+
+def encode(records: tuple[Record, ...] | list[Record]) -> bytes:
     return b"".join(
         json.dumps(r, separators=(",", ":"), default=str).encode() + b"\n" for r in records
     )
 
 
-def read_complete_lines(
-    path: Path, offset: int, *, raw_prefix: bytes | None = None
-) -> tuple[list[Record], int, int, list[bytes]]:
-    """Records after `offset` up to the last complete line.
-
-    Returns the records, the new offset, how many lines were unreadable, and the
-    lines starting with `raw_prefix`, left unparsed (the indexer hands those to
-    DuckDB's JSON reader, much faster for large records such as lineage events).
-    A line torn by a crash has no newline yet and is left for later.
-    """
+def read_lines(path: Path, offset: int) -> tuple[list[tuple[int, bytes]], int]:
+    """The complete lines after `offset`, each with its byte offset, and the offset
+    after the last of them. A line still being written (no newline yet) is left."""
     with open(path, "rb") as file:
         file.seek(offset)
         data = file.read()
     end = data.rfind(b"\n") + 1
-    records: list[Record] = []
-    raw: list[bytes] = []
-    bad = 0
-    for line in data[:end].splitlines():
-        if raw_prefix is not None and line.startswith(raw_prefix):
-            raw.append(line)
-            continue
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            bad += 1
-    return records, offset + end, bad, raw
+    lines = []
+    at = 0
+    while at < end:
+        stop = data.index(b"\n", at)
+        if stop > at:
+            lines.append((offset + at, data[at:stop]))
+        at = stop + 1
+    return lines, offset + end
+
+
+def is_no_space(exc: BaseException) -> bool:
+    """True for a full disk or quota, as an OSError or as DuckDB's message of one."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc)
+    return "No space left on device" in text or "Disk quota exceeded" in text
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _write_error(path: Path, exc: OSError, verb: str) -> JournalWriteError:
+    if is_no_space(exc):
+        why = "the disk is full"
+        fix = "free some space, then run the command again (what was journaled is kept)"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        why = exc.strerror or "permission denied"
+        fix = "give assay a writable state folder (ASSAY_HOME or [tool.assay] home)"
+    else:
+        why = exc.strerror or str(exc)
+        fix = "check the state folder (ASSAY_HOME or [tool.assay] home)"
+    return JournalWriteError(f"cannot {verb} the journal {path}: {why}; {fix}")

@@ -256,9 +256,69 @@ MIGRATIONS: tuple[str, ...] = (
     JOIN lineage_io o ON i.run_id = o.run_id AND o.direction = 'output'
     WHERE i.direction = 'input';
     """,
+    # 7: order by a clock that never goes back (`seq`), not by wall time; journals known
+    # by file name; records that cannot be indexed kept aside
+    """
+    ALTER TABLE materializations ADD COLUMN seq BIGINT;  -- when it was journaled
+    ALTER TABLE materializations ADD COLUMN started_seq BIGINT;  -- before it read its inputs
+    ALTER TABLE observations ADD COLUMN seq BIGINT;
+    ALTER TABLE check_results ADD COLUMN seq BIGINT;
+    ALTER TABLE backfills ADD COLUMN seq BIGINT;  -- the latest record of a backfill wins
+    CREATE TABLE backfill_cancels (  -- asked from another process
+        backfill_id VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,  -- canceling (its driver was alive) or canceled
+        "at" TIMESTAMPTZ,
+        seq BIGINT
+    );
+    INSERT INTO backfill_cancels
+    SELECT backfill_id, status, finished_at, NULL FROM backfills
+    WHERE status IN ('canceling', 'canceled');
+    DROP TABLE asset_partitions;
+    CREATE TABLE asset_partitions (
+        asset_key VARCHAR NOT NULL,
+        partition_key VARCHAR NOT NULL,  -- '' when the asset is unpartitioned
+        materialization_id VARCHAR,  -- or the observation's id, for a source
+        run_id VARCHAR,
+        started_at TIMESTAMPTZ,
+        finished_at TIMESTAMPTZ,
+        data_version VARCHAR,
+        code_version VARCHAR,
+        inputs_signature VARCHAR,
+        provenance VARCHAR,
+        version_changed_at TIMESTAMPTZ,  -- when data_version last changed (for people)
+        seq BIGINT,  -- the current record's: the latest by this wins
+        started_seq BIGINT,  -- before the current materialization read its inputs
+        changed_seq BIGINT,  -- when data_version last changed (for the planner)
+        PRIMARY KEY (asset_key, partition_key)
+    );
+    CREATE TABLE quarantine (
+        journal VARCHAR NOT NULL,  -- the journal's file name
+        byte_offset BIGINT NOT NULL,  -- where the line starts in it
+        reason VARCHAR NOT NULL,
+        line VARCHAR,  -- the start of the line (the journal keeps all of it)
+        PRIMARY KEY (journal, byte_offset)
+    );
+    CREATE TABLE journal_files_by_name (
+        file VARCHAR PRIMARY KEY,  -- the file name, in journal/ or journal/done/
+        indexed_bytes BIGINT NOT NULL,
+        is_finished BOOLEAN NOT NULL
+    );
+    INSERT INTO journal_files_by_name
+    SELECT regexp_extract(file, '[^/]+$'), max(indexed_bytes), bool_or(is_finished)
+    FROM journal_files GROUP BY 1;
+    DROP TABLE journal_files;
+    ALTER TABLE journal_files_by_name RENAME TO journal_files;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
+_REDERIVE = frozenset({7})  # migrations after which asset_partitions is derived anew
+
+
+def _rederive_current(con: duckdb.DuckDBPyConnection) -> None:
+    from assay.state.indexer import update_current
+
+    update_current(con, None)
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
@@ -278,6 +338,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     for version in range(found + 1, SCHEMA_VERSION + 1):
         con.execute("BEGIN")
         con.execute(MIGRATIONS[version - 1])
+        if version in _REDERIVE and found > 0:
+            _rederive_current(con)
         con.execute("INSERT INTO schema_version VALUES (?)", [version])
         con.execute("COMMIT")
     return found

@@ -93,9 +93,9 @@ class StateReader:
         `assets` rows: asset_key, ordinal, keyset, code_version, inputs_signature
         (the current ones). `keysets` rows: keyset, partition_key, idx. Stored
         partitions whose key is not in their asset's keyset are left out. Columns
-        (in no particular order): ordinal, idx, started and changed (epoch
-        seconds: the materialization's start; the last change of its data
-        version), code_ok and sig_ok (stored equals current).
+        (in no particular order): ordinal, idx, started and changed (on the state
+        home's clock, `seq`: before the materialization read its inputs; when its
+        data version last changed), code_ok and sig_ok (stored equals current).
         """
         import pyarrow as pa
 
@@ -118,8 +118,8 @@ class StateReader:
                 """
                 WITH stored AS MATERIALIZED (
                     SELECT a.ordinal, a.keyset, s.partition_key,
-                           epoch(s.started_at) AS started,
-                           epoch(s.version_changed_at) AS changed,
+                           s.started_seq::DOUBLE AS started,
+                           s.changed_seq::DOUBLE AS changed,
                            coalesce(s.code_version = a.code_version, false) AS code_ok,
                            coalesce(s.inputs_signature = a.inputs_signature, false) AS sig_ok
                     FROM asset_partitions s JOIN asset_table a ON s.asset_key = a.asset_key
@@ -195,7 +195,10 @@ class StateReader:
         """Backfills, newest first (or those whose id starts with `backfill_id`), with
         per-status counts of their asset partitions and the state of their last run.
 
-        `status` is `interrupted` when the backfill was running and its process died.
+        The status is derived from what is recorded, whoever recorded it:
+        `completed` once every asset partition it covers succeeded; `canceling`
+        or `canceled` when a cancel was asked after its last record (canceled once
+        its driver is gone); `interrupted` when its driver died.
         """
         with self.store.reading() as con:
             if con is None:
@@ -213,16 +216,26 @@ class StateReader:
                            count(*) FILTER (status = 'skipped') AS skipped,
                            count(*) FILTER (status IN ('died', 'running')) AS interrupted
                     FROM latest GROUP BY backfill_id
+                ), cancels AS (
+                    SELECT backfill_id, arg_max(status, coalesce(seq, 0)) AS status,
+                           max(coalesce(seq, 0)) AS seq
+                    FROM backfill_cancels GROUP BY backfill_id
                 )
                 SELECT b.* EXCLUDE (status),
-                       CASE WHEN b.status IN ('running', 'canceling') AND r.status = 'died'
-                            THEN 'interrupted' ELSE b.status END AS status,
+                       CASE WHEN coalesce(c.succeeded, 0) >= b.partition_count THEN 'completed'
+                            WHEN x.seq > coalesce(b.seq, 0) AND b.status <> 'completed'
+                                THEN CASE WHEN r.status = 'running' THEN 'canceling'
+                                          ELSE 'canceled' END
+                            WHEN b.status IN ('running', 'canceling') AND r.status = 'died'
+                                THEN 'interrupted'
+                            ELSE b.status END AS status,
                        r.status AS last_run_status, r.pid AS last_run_pid, r.host AS last_run_host,
                        coalesce(c.succeeded, 0) AS succeeded, coalesce(c.failed, 0) AS failed,
                        coalesce(c.skipped, 0) AS skipped
                 FROM backfills b
                 LEFT JOIN runs r ON r.run_id = b.last_run_id
                 LEFT JOIN counts c ON c.backfill_id = b.backfill_id
+                LEFT JOIN cancels x ON x.backfill_id = b.backfill_id
                 {where}
                 ORDER BY b.created_at DESC LIMIT ?
                 """,
@@ -289,12 +302,28 @@ class StateReader:
                 params,
             )
 
+    def quarantined(self, *, limit: int = 50) -> tuple[int, list[Row]]:
+        """How many journal records could not be indexed, and the first `limit` of
+        them (journal, byte_offset, reason, line), oldest journal first."""
+        with self.store.reading() as con:
+            if con is None:
+                return 0, []
+            row = con.execute("SELECT count(*) FROM quarantine").fetchone()
+            rows = _rows(
+                con,
+                "SELECT journal, byte_offset, reason, line FROM quarantine "
+                "ORDER BY journal, byte_offset LIMIT ?",
+                [limit],
+            )
+        return (0 if row is None else int(row[0])), rows
+
 
 # The latest result of each check on each asset partition.
 _LATEST_CHECKS = """
     SELECT * FROM check_results
     QUALIFY row_number() OVER (
-        PARTITION BY asset_key, check_name, partition_key ORDER BY checked_at DESC
+        PARTITION BY asset_key, check_name, partition_key
+        ORDER BY coalesce(seq, epoch_us(checked_at)) DESC, check_result_id DESC
     ) = 1
 """
 

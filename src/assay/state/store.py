@@ -6,201 +6,42 @@ Arrow batches, holding the DuckDB file only for one flush, under an exclusive
 OS lock. Indexing is idempotent: each journal's indexed byte offset is stored
 in the same transaction as its records, so a killed indexer loses nothing and
 the next one starts where the last commit ended.
+
+Nothing stored can make the state unreadable for good: a record that cannot be
+indexed is quarantined (`indexer`); a DuckDB file that cannot be read is
+reported in one line, and `assay state rebuild` makes a new one from the
+journals; a full disk or a read-only home leaves reads answering from what is
+indexed, with a note that indexing waits.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import threading
+import json
+import logging
 import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from assay.errors import StateError, StateLockedError
-from assay.locking import file_lock, foreign_holder
-from assay.state.journal import Record, append_records, read_complete_lines
-from assay.state.liveness import is_alive, this_host
+from assay.locking import ReadOnlyError, file_lock, foreign_holder
+from assay.state.indexer import Batch, canary, read_batch, write_batch
+from assay.state.journal import (
+    JournalWriteError,
+    append_if_abandoned,
+    is_no_space,
+)
+from assay.state.liveness import this_host
 from assay.state.migrations import migrate
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
     import duckdb
 
-TERMINAL_RUN_STATUSES = frozenset({"succeeded", "failed", "died", "canceled"})
 DONE_FOLDER = "done"
-
-# record type -> (table, key columns, on conflict: replace / ignore / None for a plain
-# append, {column: type})
-_TABLES: dict[str, tuple[str, tuple[str, ...], bool | None, dict[str, str]]] = {
-    "run": (
-        "runs",
-        ("run_id",),
-        True,
-        {
-            "run_id": "str",
-            "status": "str",
-            "selection": "str",
-            "command": "str",
-            "started_at": "time",
-            "finished_at": "time",
-            "user_name": "str",
-            "host": "str",
-            "pid": "int",
-            "process_start": "str",
-            "git_commit": "str",
-            "assay_version": "str",
-            "step_count": "int",
-            "succeeded_count": "int",
-            "failed_count": "int",
-            "skipped_count": "int",
-            "backfill_id": "str",
-            "lineage_events": "int",
-            "lineage_errors": "int",
-            "lineage_target": "str",
-            "lineage_sent": "int",
-            "lineage_failed": "int",
-            "lineage_error": "str",
-        },
-    ),
-    "step": (
-        "steps",
-        ("run_id", "step_key"),
-        True,
-        {
-            "run_id": "str",
-            "step_key": "str",
-            "asset_key": "str",
-            "partition_key": "str",
-            "status": "str",
-            "started_at": "time",
-            "finished_at": "time",
-            "error": "str",
-            "traceback": "str",
-            "skip_reason": "str",
-            "attempts": "int",
-        },
-    ),
-    "backfill": (
-        "backfills",
-        ("backfill_id",),
-        True,
-        {
-            "backfill_id": "str",
-            "status": "str",
-            "selection": "str",
-            "partitions": "str",
-            "is_forced": "bool",
-            "executor": "str",
-            "workers": "int",
-            "targets": "str",
-            "asset_count": "int",
-            "partition_count": "int",
-            "created_at": "time",
-            "finished_at": "time",
-            "last_run_id": "str",
-            "user_name": "str",
-            "command": "str",
-        },
-    ),
-    "materialization": (
-        "materializations",
-        ("materialization_id",),
-        False,
-        {
-            "materialization_id": "str",
-            "run_id": "str",
-            "asset_key": "str",
-            "partition_key": "str",
-            "started_at": "time",
-            "finished_at": "time",
-            "row_count": "int",
-            "byte_size": "int",
-            "location": "str",
-            "io": "str",
-            "data_version": "str",
-            "code_version": "str",
-            "user_name": "str",
-            "host": "str",
-            "git_commit": "str",
-            "inputs_signature": "str",
-            "provenance": "str",
-        },
-    ),
-    "observation": (
-        "observations",
-        ("observation_id",),
-        False,
-        {
-            "observation_id": "str",
-            "run_id": "str",
-            "asset_key": "str",
-            "partition_key": "str",
-            "data_version": "str",
-            "observed_at": "time",
-        },
-    ),
-    "check": (
-        "check_results",
-        ("check_result_id",),
-        False,
-        {
-            "check_result_id": "str",
-            "run_id": "str",
-            "asset_key": "str",
-            "partition_key": "str",
-            "check_name": "str",
-            "status": "str",
-            "passed": "bool",
-            "severity": "str",
-            "blocking": "bool",
-            "description": "str",
-            "metadata": "str",
-            "error": "str",
-            "failures_path": "str",
-            "materialization_id": "str",
-            "data_version": "str",
-            "checked_at": "time",
-        },
-    ),
-    "lineage": (
-        "lineage_events",
-        ("event_id",),
-        None,  # appended: no key constraint (see migration 6)
-        {
-            "event_id": "str",
-            "run_id": "str",
-            "event_type": "str",
-            "event_time": "time",
-            "kind": "str",
-            "ol_run_id": "str",
-            "job_namespace": "str",
-            "job_name": "str",
-            "asset_key": "str",
-            "partition_key": "str",
-            "parent_run_id": "str",
-            "inputs": "datasets",
-            "outputs": "datasets",
-            "event": "str",
-        },
-    ),
-    "log": (
-        "step_logs",
-        ("run_id", "step_key", "seq"),
-        False,
-        {
-            "run_id": "str",
-            "step_key": "str",
-            "seq": "int",
-            "logged_at": "time",
-            "level": "str",
-            "logger": "str",
-            "message": "str",
-        },
-    ),
-}
+_log = logging.getLogger("assay.state")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -210,11 +51,12 @@ class IndexReport:
     records: int = 0
     held_by: str | None = None  # a process outside assay holds the DuckDB file
     busy: bool = False  # another assay process held the lock for longer than we waited
-    unreadable_lines: int = 0
+    quarantined: int = 0  # records that could not be indexed, kept aside
+    waiting: str | None = None  # why nothing could be indexed now (a full disk, read-only)
 
     @property
     def is_complete(self) -> bool:
-        return self.held_by is None and not self.busy
+        return self.held_by is None and not self.busy and self.waiting is None
 
 
 class StateStore:
@@ -225,6 +67,18 @@ class StateStore:
         self.path = home / "assay.duckdb"
         self.journal_dir = home / "journal"
 
+    def check_home(self) -> None:
+        """Raise unless the home is a folder (or does not exist yet).
+
+        Raises:
+            StateError: it is a file (or a device).
+        """
+        if self.home.exists() and not self.home.is_dir():
+            raise StateError(
+                f"the state folder {self.home} is not a folder: point ASSAY_HOME (or "
+                "[tool.assay] home) at a folder, or remove the file"
+            )
+
     def has_pending(self) -> bool:
         """True when a journal may hold records not yet indexed (or no store exists yet)."""
         if not self.path.exists():
@@ -234,8 +88,13 @@ class StateStore:
     def index_pending(self, *, timeout_s: float = 30.0) -> IndexReport:
         """Index every journal record not yet in DuckDB; safe to call from any process.
 
-        Never raises for a busy store: the report says whether it was held, and by whom.
+        Never raises for a busy store, a full disk or a read-only home: the report
+        says why nothing was indexed (and, for a held file, by whom).
+
+        Raises:
+            StateError: the DuckDB file cannot be read (corrupt): `assay state rebuild`.
         """
+        self.check_home()
         if not self.has_pending():
             return IndexReport()
         try:
@@ -245,6 +104,46 @@ class StateStore:
             return IndexReport(busy=True)
         except _HeldByForeignProcess as held:
             return IndexReport(held_by=held.holder)
+        except ReadOnlyError:
+            return self._waiting(f"{self.home} cannot be written")
+        except _NoSpace:
+            return self._waiting("the disk is full")
+
+    def rebuild(self, *, timeout_s: float = 30.0) -> tuple[Path | None, IndexReport]:
+        """Move the DuckDB file aside (to `assay.duckdb.broken-<time>`) and index every
+        journal, `done/` included, into a new one. Returns where the old file went
+        (None when there was none) and what was indexed.
+
+        Raises:
+            StateLockedError: another process holds the store for longer than `timeout_s`.
+            StateError: the new store cannot be written (a full disk, a read-only home).
+        """
+        self.check_home()
+        try:
+            with file_lock(self.path, exclusive=True, timeout_s=timeout_s):
+                aside = None
+                if self.path.exists():
+                    aside = self.path.with_name(
+                        f"{self.path.name}.broken-{time.strftime('%Y%m%dT%H%M%S')}"
+                    )
+                    self.path.replace(aside)
+                    wal = self.path.with_name(self.path.name + ".wal")
+                    if wal.exists():
+                        wal.replace(aside.with_name(aside.name + ".wal"))
+                return aside, self._index_locked()
+        except _NoSpace as exc:
+            raise StateError(
+                f"cannot rebuild {self.path}: the disk is full ({exc}); free some space and "
+                "run `assay state rebuild` again (the journals are untouched)"
+            ) from exc
+
+    def _waiting(self, why: str) -> IndexReport:
+        _log.warning(
+            "%s: new records wait in %s to be indexed, and what is shown may miss them",
+            why,
+            self.journal_dir,
+        )
+        return IndexReport(waiting=why)
 
     @contextlib.contextmanager
     def reading(self, *, timeout_s: float = 30.0) -> Iterator[duckdb.DuckDBPyConnection | None]:
@@ -254,7 +153,10 @@ class StateStore:
 
         Raises:
             StateLockedError: a process outside assay holds the file open.
+            StateError: the file cannot be read (corrupt, unreadable).
         """
+        import duckdb
+
         report = self.index_pending(timeout_s=timeout_s)
         if report.held_by:
             raise _held_error(self.path, report.held_by)
@@ -268,32 +170,46 @@ class StateStore:
                 raise _held_error(self.path, held.holder) from None
             try:
                 yield con
+            except duckdb.Error as exc:
+                raise unreadable(self.path, exc) from exc
             finally:
                 con.close()
 
     def _index_locked(self) -> IndexReport:
+        import duckdb
+
         is_new = not self.path.exists()
-        con = _connect(self.path, read_only=False)
+        try:
+            con = _connect(self.path, read_only=False)
+        except StateError:
+            if is_new:  # a file half created on a full disk, say: nothing of value in it
+                self._discard_new()
+            raise
         try:
             found_version = migrate(con)
             files = self._journal_files(include_done=is_new or found_version == 0)
             report = self._ingest(con, files)
             died = self._close_dead_runs(con)
             if died:
-                report = _add(report, self._ingest(con, died))
-            finished = [
-                Path(row[0])
-                for row in con.execute(
-                    "SELECT file FROM journal_files WHERE is_finished AND file NOT LIKE ?",
-                    [f"%/{DONE_FOLDER}/%"],
-                ).fetchall()
-            ]
-            moves = self._archive(finished)
-            if moves:
-                con.executemany("UPDATE journal_files SET file = ? WHERE file = ?", moves)
+                more = self._ingest(con, died)
+                report = replace(
+                    report,
+                    records=report.records + more.records,
+                    quarantined=report.quarantined + more.quarantined,
+                )
+            self._archive(con)
+        except duckdb.Error as exc:
+            if is_no_space(exc):
+                raise _NoSpace(_first_line(exc)) from exc
+            raise unreadable(self.path, exc) from exc
         finally:
             con.close()
         return report
+
+    def _discard_new(self) -> None:
+        for leftover in (self.path, self.path.with_name(self.path.name + ".wal")):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
 
     def _journal_files(self, *, include_done: bool) -> list[Path]:
         if not self.journal_dir.is_dir():
@@ -304,117 +220,145 @@ class StateStore:
         return files
 
     def _ingest(self, con: duckdb.DuckDBPyConnection, files: list[Path]) -> IndexReport:
-        known: dict[str, int] = {
-            file: int(size)
-            for file, size in con.execute(
-                "SELECT file, indexed_bytes FROM journal_files"
-            ).fetchall()
-        }
-        batches: dict[str, dict[tuple[Any, ...], Record]] = {kind: {} for kind in _TABLES}
-        raw_lineage: list[bytes] = []
-        deaths: list[Record] = []
-        offsets: list[dict[str, Any]] = []
-        unreadable = 0
-        count = 0
-        for path in files:
-            name = str(path)
-            start = known.get(name, known.get(_other_place(path), 0))
-            size = path.stat().st_size
-            if size <= start and name in known:
-                continue
-            records, end, bad, raw = read_complete_lines(path, start, raw_prefix=_LINEAGE_PREFIX)
-            raw_lineage += raw
-            count += len(raw)
-            unreadable += bad
-            finished = False
-            for record in records:
-                kind = record.get("type")
-                if kind in ("run_died", "backfill_cancel"):
-                    deaths.append(record)
-                    finished = True
-                elif kind in _TABLES:
-                    table_keys = _TABLES[kind][1]
-                    batches[kind][tuple(record.get(k) for k in table_keys)] = record
-                    if kind == "run" and record.get("status") in TERMINAL_RUN_STATUSES:
-                        finished = True
-            count += len(records)
-            offsets.append({"file": name, "indexed_bytes": end, "is_finished": finished})
-        if not offsets:
-            return IndexReport(unreadable_lines=unreadable)
-        con.execute("BEGIN")
+        known: dict[str, int] = dict(
+            con.execute("SELECT file, indexed_bytes FROM journal_files").fetchall()
+        )
+        batch = read_batch(files, known)
+        if not batch.offsets:
+            return IndexReport()
         try:
-            for kind, rows in batches.items():
-                if rows:
-                    _insert(con, kind, list(rows.values()))
-            if raw_lineage:
-                self._insert_raw_lineage(con, raw_lineage)
-            for kind, id_column, source in (
-                ("materialization", "materialization_id", _FROM_MATERIALIZATIONS),
-                ("observation", "observation_id", _FROM_OBSERVATIONS),
-            ):
-                if batches[kind]:
-                    ids = [row[id_column] for row in batches[kind].values()]
-                    _update_current(con, ids, source)
-            for death in deaths:
-                _record_death(con, death)
-            _upsert_offsets(con, offsets)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        return IndexReport(records=count, unreadable_lines=unreadable)
-
-    def _insert_raw_lineage(self, con: duckdb.DuckDBPyConnection, lines: list[bytes]) -> None:
-        """Insert lineage records (kept as raw JSON lines) with DuckDB's own JSON reader:
-        ~3x faster than parsing kilobytes of event JSON in Python."""
-        scratch = self.home / f".lineage-{os.getpid()}-{threading.get_ident()}.jsonl"
-        scratch.write_bytes(b"\n".join(lines) + b"\n")
-        try:
-            columns = ", ".join(f"'{name}': '{kind}'" for name, kind in _LINEAGE_JSON_COLUMNS)
-            select = ", ".join(
-                f"to_timestamp({name}) AS {name}" if kind == "DOUBLE" else name
-                for name, kind in _LINEAGE_JSON_COLUMNS
-            )
-            con.execute(
-                f"INSERT INTO lineage_events BY NAME SELECT {select} FROM read_json("
-                f"?, format = 'newline_delimited', columns = {{{columns}}})",
-                [str(scratch)],
-            )
-        finally:
-            scratch.unlink(missing_ok=True)
+            quarantined = _commit(con, batch)
+        except Exception as exc:
+            # The checks let no record fail its insert; should one still do so, it
+            # is found and set aside rather than blocking every other.
+            if is_no_space(exc) or not _set_aside_failing(con, batch):
+                raise
+            quarantined = _commit(con, batch)
+        if quarantined:
+            say_quarantined(quarantined)
+        return IndexReport(records=batch.count, quarantined=quarantined)
 
     def _close_dead_runs(self, con: duckdb.DuckDBPyConnection) -> list[Path]:
-        """Append `run_died` to the journal of every run whose process is gone."""
+        """Append `run_died` to every unfinished journal of this host that no live
+        process holds (its writer finished badly or was killed)."""
         rows = con.execute(
-            "SELECT r.run_id, r.pid, r.process_start, j.file FROM runs r "
-            "JOIN journal_files j ON j.file LIKE '%/' || r.run_id || '.jsonl' "
-            "WHERE r.status = 'running' AND r.host = ? AND NOT j.is_finished",
-            [this_host()],
+            "SELECT j.file, r.host FROM journal_files j "
+            "LEFT JOIN runs r ON j.file = r.run_id || '.jsonl' "
+            "WHERE NOT j.is_finished ORDER BY j.file"
         ).fetchall()
         died = []
-        for run_id, pid, started, file in rows:
-            if pid is None or is_alive(int(pid), started or ""):
+        host = this_host()
+        for name, run_host in rows:
+            if run_host is not None and run_host != host:
+                continue  # another host's process: its own assay closes it
+            path = self.journal_dir / name
+            run_id = name.removesuffix(".jsonl")
+            try:
+                closed = append_if_abandoned(
+                    path, {"type": "run_died", "run_id": run_id, "at": time.time()}
+                )
+            except JournalWriteError as exc:
+                if is_no_space(exc):
+                    raise _NoSpace(str(exc)) from exc
+                _log.warning("%s; the run stays `running` until it can be closed", exc)
                 continue
-            path = Path(file)
-            if path.exists():
-                append_records(path, {"type": "run_died", "run_id": run_id, "at": time.time()})
+            if closed:
                 died.append(path)
         return died
 
-    def _archive(self, finished: list[Path]) -> list[tuple[str, str]]:
+    def _archive(self, con: duckdb.DuckDBPyConnection) -> None:
         """Move fully indexed journals of finished runs to `journal/done/`.
 
-        Runs after the commit: a crash between the move and the offsets update is
-        repaired by the next pass, which finds the file already moved.
+        Runs after the commit; a journal is known by its file name in either folder,
+        so a crash between the move and the next pass loses nothing.
         """
         done = self.journal_dir / DONE_FOLDER
-        moves = []
-        for path in finished:
-            done.mkdir(parents=True, exist_ok=True)
-            with contextlib.suppress(FileNotFoundError):
-                path.replace(done / path.name)
-            moves.append((str(done / path.name), str(path)))
-        return moves
+        finished = con.execute("SELECT file FROM journal_files WHERE is_finished").fetchall()
+        for (name,) in finished:
+            path = self.journal_dir / name
+            if not path.exists():
+                continue
+            try:
+                done.mkdir(parents=True, exist_ok=True)
+                path.replace(done / name)
+            except FileNotFoundError:
+                continue  # moved by another process meanwhile
+            except OSError as exc:  # a read-only journal folder: it stays where it is
+                _log.warning("cannot move finished journals to %s: %s", done, exc.strerror)
+                return
+
+
+def say_quarantined(count: int) -> None:
+    """Log (the CLI prints it as a note) that records are set aside, and where to look."""
+    _log.warning(
+        "%d journal record(s) could not be indexed and are set aside: "
+        "`assay state doctor` lists them",
+        count,
+    )
+
+
+def _commit(con: duckdb.DuckDBPyConnection, batch: Batch) -> int:
+    """Index the batch and its journals' new offsets in one transaction; returns how
+    many of its records were quarantined."""
+    from assay.state.indexer import arrow_table
+
+    con.execute("BEGIN")
+    try:
+        quarantined = write_batch(con, batch)
+        offsets = arrow_table(  # noqa: F841 (read by DuckDB)
+            batch.offsets, {"file": "str", "indexed_bytes": "int", "is_finished": "bool"}
+        )
+        con.execute(
+            "INSERT INTO journal_files BY NAME SELECT * FROM offsets ON CONFLICT (file) DO UPDATE "
+            "SET indexed_bytes = excluded.indexed_bytes, "
+            "is_finished = journal_files.is_finished OR excluded.is_finished"
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            con.execute("ROLLBACK")
+        raise
+    return quarantined
+
+
+def _set_aside_failing(con: duckdb.DuckDBPyConnection, batch: Batch) -> bool:
+    """Try each record of a batch that failed alone, in a transaction that is rolled
+    back, and move those that fail to its quarantine. True when one was found.
+
+    A record of a kind whose well-formed canary fails too is not the cause (the
+    store is): nothing of that kind is set aside.
+    """
+    found = False
+    for kind, rows in batch.rows.items():
+        if not rows or _dry_run(con, Batch(rows={kind: {("canary",): canary(kind)}})):
+            continue
+        for key, record in list(rows.items()):
+            error = _dry_run(con, Batch(rows={kind: {key: record}}))
+            if error is not None:
+                del rows[key]
+                journal, offset = batch.where[(kind, key)]
+                batch.quarantine(journal, offset, error, json.dumps(record, default=str))
+                found = True
+    line = json.dumps(canary("lineage"), separators=(",", ":"))
+    if batch.lineage_lines and not _dry_run(con, Batch(lineage_lines=[("canary", 0, line)])):
+        for item in list(batch.lineage_lines):
+            error = _dry_run(con, Batch(lineage_lines=[item]))
+            if error is not None:
+                batch.lineage_lines.remove(item)
+                batch.quarantine(item[0], item[1], error, item[2])
+                found = True
+    return found
+
+
+def _dry_run(con: duckdb.DuckDBPyConnection, batch: Batch) -> str | None:
+    con.execute("BEGIN")
+    try:
+        write_batch(con, batch)
+    except Exception as exc:
+        return f"cannot be indexed: {_first_line(exc)}"
+    finally:
+        con.execute("ROLLBACK")
+    return None
 
 
 class _HeldByForeignProcess(Exception):
@@ -423,210 +367,42 @@ class _HeldByForeignProcess(Exception):
         self.holder = holder
 
 
+class _NoSpace(Exception):
+    """Indexing could not write: the disk is full."""
+
+
 def _connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     import duckdb
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         return duckdb.connect(str(path), read_only=read_only)
     except duckdb.Error as exc:
         holder = foreign_holder(exc)
         if holder:
             raise _HeldByForeignProcess(holder) from exc
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise StateError(
-            f"the state store {path} cannot be opened: {first_line}. Every record is also in "
-            f"{path.parent / 'journal'}: move {path.name} aside and run `assay runs` to rebuild it."
-        ) from exc
+        if is_no_space(exc):
+            raise _NoSpace(_first_line(exc)) from exc
+        raise unreadable(path, exc) from exc
+
+
+def unreadable(path: Path, exc: BaseException) -> StateError:
+    """The one-line error for a state file DuckDB cannot read, and the way out."""
+    return StateError(
+        f"the state store {path} cannot be read ({_first_line(exc)}). Every record is also "
+        f"in {path.parent / 'journal'}: move {path.name} aside and run `assay runs` to rebuild "
+        "it from the journals (`assay state rebuild` does both)"
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first if len(first) <= 200 else first[:197] + "..."
 
 
 def _held_error(path: Path, holder: str) -> StateLockedError:
     return StateLockedError(
         f"the state store {path} is held open by {holder}, which is not assay: "
         "close that connection (assay never keeps it open) and retry"
-    )
-
-
-def _other_place(path: Path) -> str:
-    """The same journal's name in the other folder (it moves to done/ once finished)."""
-    if path.parent.name == DONE_FOLDER:
-        return str(path.parent.parent / path.name)
-    return str(path.parent / DONE_FOLDER / path.name)
-
-
-def _insert(con: duckdb.DuckDBPyConnection, kind: str, rows: list[Record]) -> None:
-    import pyarrow as pa
-
-    table, _keys, replace, columns = _TABLES[kind]
-    arrow_types = {
-        "str": pa.string(),
-        "int": pa.int64(),
-        "time": pa.float64(),
-        "bool": pa.bool_(),
-        "datasets": pa.list_(pa.struct([(name, pa.string()) for name in _DATASET_FIELDS])),
-    }
-    schema = pa.schema([(name, arrow_types[t]) for name, t in columns.items()])
-    batch = pa.Table.from_pylist(  # noqa: F841 (read by DuckDB's replacement scan)
-        [{name: row.get(name) for name in columns} for row in rows], schema=schema
-    )
-    select = ", ".join(
-        f"to_timestamp({name}) AS {name}" if t == "time" else name for name, t in columns.items()
-    )
-    verb = {True: "INSERT OR REPLACE", False: "INSERT OR IGNORE", None: "INSERT"}[replace]
-    con.execute(f"{verb} INTO {table} BY NAME SELECT {select} FROM batch")
-
-
-_DATASET_FIELDS = ("namespace", "name", "asset_key", "version", "partitions")
-_LINEAGE_PREFIX = b'{"type":"lineage",'
-_DATASET_STRUCT = f"STRUCT({', '.join(f'{name} VARCHAR' for name in _DATASET_FIELDS)})[]"
-_LINEAGE_JSON_COLUMNS = [
-    (name, {"time": "DOUBLE", "datasets": _DATASET_STRUCT}.get(kind, "VARCHAR"))
-    for name, kind in _TABLES["lineage"][3].items()
-]
-
-_FROM_MATERIALIZATIONS = """
-    SELECT asset_key, coalesce(partition_key, '') AS partition_key, materialization_id,
-           run_id, started_at, finished_at, data_version, code_version, inputs_signature,
-           provenance, finished_at AS version_changed_at
-    FROM materializations
-    WHERE materialization_id IN (SELECT unnest(?::VARCHAR[]))
-"""
-_FROM_OBSERVATIONS = """
-    SELECT asset_key, coalesce(partition_key, '') AS partition_key,
-           observation_id AS materialization_id, run_id, observed_at AS started_at,
-           observed_at AS finished_at, data_version, 'source' AS code_version,
-           '' AS inputs_signature, NULL AS provenance, observed_at AS version_changed_at
-    FROM observations
-    WHERE observation_id IN (SELECT unnest(?::VARCHAR[]))
-"""
-
-
-def _update_current(con: duckdb.DuckDBPyConnection, ids: list[str], source: str) -> None:
-    """Fold new materializations (or observations) into `asset_partitions`.
-
-    One row per asset partition. `version_changed_at` moves only when the data
-    version differs from the one stored before: a re-materialization with the
-    same content changes nothing downstream (early cut-off).
-    """
-    con.execute(
-        f"""
-        INSERT INTO asset_partitions BY NAME
-        SELECT * FROM ({source})
-        QUALIFY row_number() OVER (
-            PARTITION BY asset_key, partition_key ORDER BY finished_at DESC
-        ) = 1
-        ON CONFLICT (asset_key, partition_key) DO UPDATE SET
-            version_changed_at = CASE
-                WHEN asset_partitions.data_version IS NOT DISTINCT FROM excluded.data_version
-                THEN asset_partitions.version_changed_at ELSE excluded.version_changed_at END,
-            materialization_id = excluded.materialization_id,
-            run_id = excluded.run_id,
-            started_at = excluded.started_at,
-            finished_at = excluded.finished_at,
-            data_version = excluded.data_version,
-            code_version = excluded.code_version,
-            inputs_signature = excluded.inputs_signature,
-            provenance = excluded.provenance
-        WHERE excluded.finished_at >= asset_partitions.finished_at
-        """,
-        [ids],
-    )
-
-
-def _record_death(con: duckdb.DuckDBPyConnection, death: Record) -> None:
-    """A run whose process died, or a backfill canceled from another process."""
-    if death.get("type") == "backfill_cancel":
-        con.execute(
-            "UPDATE backfills SET status = ?, finished_at = coalesce(finished_at, to_timestamp(?)) "
-            "WHERE backfill_id = ? AND status IN ('running', 'canceling', 'failed')",
-            [death.get("status"), death.get("at"), death.get("backfill_id")],
-        )
-        return
-    at, run_id = death.get("at"), death.get("run_id")
-    con.execute(
-        "UPDATE runs SET status = 'died', finished_at = to_timestamp(?) "
-        "WHERE run_id = ? AND status = 'running'",
-        [at, run_id],
-    )
-    con.execute(
-        "UPDATE steps SET status = 'died', finished_at = to_timestamp(?), "
-        "error = 'the run process died during this step' "
-        "WHERE run_id = ? AND status = 'running'",
-        [at, run_id],
-    )
-    _fail_open_lineage_runs(con, str(run_id), float(at or time.time()))
-
-
-_ERROR_FACET_SCHEMA = (
-    "https://openlineage.io/spec/facets/1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet"
-)
-
-
-def _fail_open_lineage_runs(con: duckdb.DuckDBPyConnection, run_id: str, at: float) -> None:
-    """Give each OpenLineage run the dead run left open (a START, no terminal event)
-    its FAIL: the START's event with the death's time and the reason."""
-    import json
-    import uuid
-    from datetime import UTC, datetime
-
-    rows = con.execute(
-        "SELECT any_value(event::VARCHAR) FILTER (WHERE event_type = 'START'), "
-        "any_value(kind), any_value(ol_run_id), any_value(job_namespace), any_value(job_name), "
-        "any_value(asset_key), any_value(partition_key), any_value(parent_run_id), "
-        "any_value(inputs), any_value(outputs) "
-        "FROM lineage_events WHERE run_id = ? AND ol_run_id IS NOT NULL GROUP BY ol_run_id "
-        "HAVING count(*) FILTER (WHERE event_type <> 'START') = 0 "
-        "AND count(*) FILTER (WHERE event_type = 'START') = 1",
-        [run_id],
-    ).fetchall()
-    records = []
-    for start, kind, ol_run, namespace, job, asset, partition, parent, ins, outs in rows:
-        event = json.loads(start)
-        event["eventType"] = "FAIL"
-        event["eventTime"] = datetime.fromtimestamp(at, UTC).isoformat()
-        event["run"]["facets"] = {
-            name: facet for name, facet in event["run"]["facets"].items() if name == "parent"
-        }
-        event["run"]["facets"]["errorMessage"] = {
-            "_producer": event["producer"],
-            "_schemaURL": _ERROR_FACET_SCHEMA,
-            "message": "the run process died during this run",
-            "programmingLanguage": "python",
-        }
-        records.append(
-            {
-                "event_id": str(uuid.uuid4()),
-                "run_id": run_id,
-                "event_type": "FAIL",
-                "event_time": at,
-                "kind": kind,
-                "ol_run_id": ol_run,
-                "job_namespace": namespace,
-                "job_name": job,
-                "asset_key": asset,
-                "partition_key": partition,
-                "parent_run_id": parent,
-                "inputs": ins,
-                "outputs": outs,
-                "event": json.dumps(event, separators=(",", ":")),
-            }
-        )
-    if records:
-        _insert(con, "lineage", records)
-
-
-def _upsert_offsets(con: duckdb.DuckDBPyConnection, offsets: list[dict[str, Any]]) -> None:
-    import pyarrow as pa
-
-    batch = pa.Table.from_pylist(offsets)  # noqa: F841
-    con.execute(
-        "INSERT INTO journal_files BY NAME SELECT * FROM batch ON CONFLICT (file) DO UPDATE SET "
-        "indexed_bytes = excluded.indexed_bytes, "
-        "is_finished = journal_files.is_finished OR excluded.is_finished"
-    )
-
-
-def _add(a: IndexReport, b: IndexReport) -> IndexReport:
-    return IndexReport(
-        records=a.records + b.records, unreadable_lines=a.unreadable_lines + b.unreadable_lines
     )

@@ -92,7 +92,7 @@ def test_a_corrupt_store_says_how_to_recover(tmp_path):
         journal.append(run_record("r1"))
     store.path.write_bytes(b"this is not a duckdb file" * 100)
     with pytest.raises(
-        StateError, match=r"cannot be opened.*move assay\.duckdb aside and run `assay runs`"
+        StateError, match=r"cannot be read.*move assay\.duckdb aside and run `assay runs`"
     ):
         StateReader(tmp_path).runs()
 

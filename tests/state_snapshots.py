@@ -1,0 +1,50 @@
+"""Compare a state store with the journals it was indexed from."""
+
+import shutil
+from pathlib import Path
+
+import duckdb
+
+from assay.state.store import StateStore
+
+
+def snapshot(db_path: Path) -> dict[str, list[tuple]]:
+    """Every row of every table, sorted."""
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        names = [
+            row[0]
+            for row in con.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_type = 'BASE TABLE' ORDER BY table_name"
+            ).fetchall()
+        ]
+        return {
+            name: con.execute(f'SELECT * FROM "{name}" ORDER BY ALL').fetchall() for name in names
+        }
+
+
+def copy_journals(home: Path, into: Path) -> list[Path]:
+    """Copy every journal of `home` (done/ included) flat into `into/journal/`, oldest
+    first (by the order their runs wrote them)."""
+    target = into / "journal"
+    target.mkdir(parents=True)
+    copied = []
+    for path in sorted(home.joinpath("journal").rglob("*.jsonl"), key=lambda p: p.stat().st_mtime):
+        copied.append(Path(shutil.copy(path, target / path.name)))
+    return copied
+
+
+def rebuilt(home: Path, scratch: Path) -> dict[str, list[tuple]]:
+    """The tables a store indexed from scratch out of `home`'s journals holds."""
+    copy_journals(home, scratch)
+    StateStore(scratch).index_pending()
+    return snapshot(scratch / "assay.duckdb")
+
+
+def assert_state_equals_journals(home: Path, scratch: Path) -> None:
+    """The store of `home` holds exactly what a rebuild from its journals holds."""
+    StateStore(home).index_pending()
+    found, expected = snapshot(home / "assay.duckdb"), rebuilt(home, scratch)
+    assert found.keys() == expected.keys()
+    for table in found:
+        assert found[table] == expected[table], f"table {table} differs from a rebuild"
