@@ -42,7 +42,8 @@ def check_command(
     """Run schemas and checks against the stored data; materializes nothing.
 
     Exits 1 when a check of severity `error` fails (or raises), 0 otherwise:
-    warnings are shown, not fatal. Exits 2 when nothing selected is stored.
+    warnings are shown, not fatal. Exits 2, recording nothing, when nothing
+    selected is stored or has checks.
     """
     from assay.errors import AssayError, RunFailedError
 
@@ -52,7 +53,8 @@ def check_command(
         Path(junit_xml).write_text(junit(result), encoding="utf-8")
     if as_json:
         unchecked = list(result.unchecked)
-        print_json({"run_id": result.run_id, "results": result.rows(), "unchecked": unchecked})
+        run_id = result.run_id or None  # nothing checked: nothing recorded, no run
+        print_json({"run_id": run_id, "results": result.rows(), "unchecked": unchecked})
     elif result.checked:
         _print(result)
     if not result.checked and result.unchecked:
