@@ -1,11 +1,14 @@
 """Bad input: one line saying what, why and how to fix; exit 2; nothing stored changes."""
 
 import hashlib
+import json
+import subprocess
 
 import pytest
 from click.testing import CliRunner
 
 from assay.cli.main import main
+from tests.conftest import ASSAY, clean_env
 
 
 def invoke(*args: str):
@@ -76,3 +79,134 @@ def test_a_date_past_what_datetime_holds_is_out_of_range_not_an_overflow(make_pr
     make_project("daily_chain")
     result = invoke("plan", "events", "--from", "2024-01-01", "--to", "9999-12-31")
     assert_one_error_line(result, "partition key '9999-12-31' is not in daily partitions")
+
+
+# --- --limit ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command", [["runs"], ["backfill", "list"], ["backfill", "status"]], ids=" ".join
+)
+@pytest.mark.parametrize(
+    ("value", "what"),
+    [
+        ("-1", "-1 is out of range"),
+        ("0", "0 is out of range"),
+        ("99999999999999999999", "99999999999999999999 is out of range"),
+        ("10001", "10001 is out of range"),
+        ("abc", "'abc' is not a whole number"),
+    ],
+    ids=["negative", "zero", "huge", "above-max", "text"],
+)
+def test_every_limit_is_a_whole_number_from_1_to_10000(project_dir, command, value, what):
+    assert invoke("materialize").exit_code == 0
+    before = state_snapshot(project_dir)
+    result = invoke(*command, "--limit", value)
+    assert_one_error_line(
+        result,
+        f"Error: invalid value for '--limit': {what}",
+        "from 1 to 10,000",
+        f"See `assay {' '.join(command)} --help`.",
+    )
+    assert state_snapshot(project_dir) == before
+
+
+def test_the_largest_limit_lists_every_run(project_dir):
+    invoke("materialize")
+    listed = invoke("runs", "--limit", "10000", "--json")
+    assert listed.exit_code == 0, listed.output
+    assert len(json.loads(listed.output)) == 1
+
+
+# --- click's usage errors, as one line -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["materialize", "--workers", "0"],
+            "Error: invalid value for '--workers': 0 is out of range: give a whole number of "
+            "at least 1. See `assay materialize --help`.",
+        ),
+        (
+            ["materialize", "--executor", "foo"],
+            "Error: invalid value for '--executor': 'foo' is not one of 'in_process', "
+            "'multiprocess', 'dask'. See `assay materialize --help`.",
+        ),
+        (
+            ["graph", "--format", "x"],
+            "Error: invalid value for '--format': 'x' is not one of 'mermaid', 'dot'. "
+            "See `assay graph --help`.",
+        ),
+        (["plan", "--bogus"], "Error: no such option '--bogus'. See `assay plan --help`."),
+        (
+            ["plan", "--exit-cod"],
+            "Error: no such option '--exit-cod'. Did you mean '--exit-code'? "
+            "See `assay plan --help`.",
+        ),
+        (["why"], "Error: missing argument 'ASSET'. See `assay why --help`."),
+        (
+            ["runs", "show"],
+            "Error: missing argument 'RUN_ID'. See `assay runs show --help`.",
+        ),
+        (
+            ["materalize"],
+            "Error: no such command 'materalize'. Did you mean 'materialize'? See `assay --help`.",
+        ),
+        (
+            ["backfill", "strt"],
+            "Error: no such command 'strt'. (Did you mean one of: 'start', 'status'?) "
+            "See `assay backfill --help`.",
+        ),
+        (
+            ["lineage", "a", "b"],
+            "Error: got unexpected extra argument (b). See `assay lineage --help`.",
+        ),
+        (["--bogus"], "Error: no such option '--bogus'. See `assay --help`."),
+    ],
+    ids=[
+        "range",
+        "choice",
+        "format",
+        "option",
+        "option-typo",
+        "argument",
+        "sub-argument",
+        "command-typo",
+        "subcommand-typo",
+        "extra",
+        "group-option",
+    ],
+)
+def test_usage_errors_are_one_error_line_with_a_pointer_to_help(project_dir, args, line):
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [line]
+    assert not (project_dir / ".assay").exists()
+
+
+def test_the_installed_command_prints_usage_errors_on_stderr_only(project_dir):
+    done = subprocess.run(
+        [str(ASSAY), "materialize", "--workers", "0"],
+        cwd=project_dir,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "Error: invalid value for '--workers': 0 is out of range: give a whole number of at "
+        "least 1. See `assay materialize --help`."
+    ]
+
+
+def test_help_is_unchanged_and_a_bare_group_still_shows_it(project_dir):
+    shown = invoke("plan", "--help")
+    assert shown.exit_code == 0
+    assert shown.output.startswith("Usage: assay plan [OPTIONS] [SELECTION]...\n")
+    assert "--exit-code" in shown.output
+    bare = invoke("backfill")
+    assert bare.output.startswith("Usage: assay backfill [OPTIONS] COMMAND [ARGS]...")
+    assert "Error" not in bare.output

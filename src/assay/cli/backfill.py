@@ -9,6 +9,7 @@ import click
 from assay.cli.options import (
     executor_options,
     json_option,
+    limit_option,
     open_project,
     partition_options,
     partition_selection,
@@ -162,7 +163,7 @@ def _summary(status: BackfillStatus) -> str:
 
 @backfill_group.command("status")
 @click.argument("backfill_id", required=False)
-@click.option("--limit", default=10, show_default=True, help="Failed partitions to show.")
+@limit_option(10, "failed partitions to show")
 @json_option
 @project_options
 def status_command(backfill_id: str | None, limit: int, as_json: bool) -> None:
@@ -217,7 +218,7 @@ def status_command(backfill_id: str | None, limit: int, as_json: bool) -> None:
 
 
 @backfill_group.command("list")
-@click.option("--limit", default=20, show_default=True, help="How many backfills to list.")
+@limit_option(20, "backfills to list")
 @json_option
 @project_options
 def list_command(limit: int, as_json: bool) -> None:
