@@ -210,3 +210,30 @@ def test_help_is_unchanged_and_a_bare_group_still_shows_it(project_dir):
     bare = invoke("backfill")
     assert bare.output.startswith("Usage: assay backfill [OPTIONS] COMMAND [ARGS]...")
     assert "Error" not in bare.output
+
+
+# --- the user's module exits while it is imported --------------------------------------
+
+
+@pytest.mark.parametrize("code", ["3", "0"])
+def test_a_module_that_exits_on_import_is_named_with_its_code_and_line(make_project, code):
+    root = make_project("exits")
+    (module,) = root.glob("exits_*.py")
+    line = next(
+        number
+        for number, text in enumerate(module.read_text().splitlines(), start=1)
+        if text.startswith("sys.exit(")
+    )
+    done = subprocess.run(
+        [str(ASSAY), "list"],
+        cwd=root,
+        env=clean_env(EXIT_CODE=code),
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"Error: importing {module.stem!r} exited with code {code} at {module}:{line}: assay "
+        "imports the module to read its assets, so it must not exit; put script code under "
+        '`if __name__ == "__main__":`'
+    ]
