@@ -130,15 +130,37 @@ def _drive(project: Project, go: Any) -> None:
         click.echo("Nothing to backfill: every selected partition is fresh (--force runs them).")
         return
     short = result.backfill_id[:8]
-    status = project.backfill_status(result.backfill_id)
-    if status.status == "completed":
-        click.echo(f"Backfill {short} completed: {_summary(status)}.")
-        return
     hint = (
         f"`assay backfill status {short}` shows what failed; "
         f"`assay backfill resume {short}` runs the rest"
     )
+    status = _indexed_status(project, result)
+    if status is None:  # the store is held: this run's own steps are what is known
+        counts = result.counts()
+        summary = ", ".join(f"{n} {what}" for what, n in counts.items() if n) or "nothing ran"
+        later = f"`assay backfill status {short}` shows it once the state store is free"
+        if result.success:
+            click.echo(f"Backfill {short} completed: {summary} ({later}).")
+            return
+        raise RunFailedError(f"backfill {short} {result.status} ({summary}); {hint}")
+    if status.status == "completed":
+        click.echo(f"Backfill {short} completed: {_summary(status)}.")
+        return
     raise RunFailedError(f"backfill {short} {status.status} ({_summary(status)}); {hint}")
+
+
+def _indexed_status(project: Project, result: RunResult) -> BackfillStatus | None:
+    """The backfill's status from the state store, or None when its records are not
+    indexed: the store is held (the run said so; its records wait in the journal)."""
+    from assay.errors import StateLockedError
+
+    assert result.backfill_id is not None
+    if not result.index.is_complete:
+        return None
+    try:
+        return project.backfill_status(result.backfill_id)
+    except StateLockedError:  # taken between the run's last index and now
+        return None
 
 
 def _latest(project: Project) -> str:
