@@ -212,6 +212,65 @@ def test_help_is_unchanged_and_a_bare_group_still_shows_it(project_dir):
     assert "Error" not in bare.output
 
 
+# --- the sweep: other bad input --------------------------------------------------------
+
+
+def test_why_names_one_asset_and_says_so_when_a_selection_picks_several(project_dir):
+    result = invoke("why", "source+")
+    assert_one_error_line(
+        result,
+        "`assay why` explains one asset, and 'source+' selects 4 (source, left, right, joined)",
+        "name one of them",
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "what"),
+    [
+        (["materialize", ""], "invalid value for '[SELECTION]...': '' is blank"),
+        (["plan", "left", " "], "invalid value for '[SELECTION]...': ' ' is blank"),
+        (["backfill", "start", ""], "'' is blank"),
+        (["runs", "show", ""], "invalid value for 'RUN_ID': '' is blank: give a run id"),
+        (["backfill", "status", ""], "invalid value for '[BACKFILL_ID]': '' is blank"),
+        (["backfill", "cancel", ""], "invalid value for 'BACKFILL_ID': '' is blank"),
+        (["why", ""], "invalid value for 'ASSET': '' is blank"),
+    ],
+    ids=["materialize", "plan", "backfill", "runs-show", "status", "cancel", "why"],
+)
+def test_a_blank_argument_is_an_error_never_everything(project_dir, args, what):
+    assert invoke("materialize", "source").exit_code == 0
+    before = state_snapshot(project_dir)
+    assert_one_error_line(invoke(*args), what)
+    assert state_snapshot(project_dir) == before
+
+
+def test_a_junit_file_in_a_missing_folder_is_refused_before_anything_runs(stored_quality):
+    before = state_snapshot(stored_quality)
+    result = invoke("check", "--junit-xml", str(stored_quality / "nowhere" / "checks.xml"))
+    assert_one_error_line(
+        result, "invalid value for '--junit-xml': folder", "does not exist: create it first"
+    )
+    assert state_snapshot(stored_quality) == before
+
+
+def test_a_malformed_dask_address_is_refused_at_once(project_dir):
+    done = subprocess.run(
+        [str(ASSAY), "materialize", "--dask-address", "garbage"],
+        cwd=project_dir,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=15,  # a Client made of it waited out a 20 s timeout on the way out
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "Error: --dask-address 'garbage' is not a scheduler address (missing port number in "
+        "address 'garbage'): give one like 'tcp://host:8786', or the JSON file of "
+        "`dask scheduler --scheduler-file`"
+    ]
+    assert state_snapshot(project_dir) == {}
+
+
 # --- the user's module exits while it is imported --------------------------------------
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from assay.cli.options import (
+    BACKFILL_ID,
     executor_options,
     json_option,
     limit_option,
@@ -15,6 +16,7 @@ from assay.cli.options import (
     partition_selection,
     print_json,
     project_options,
+    selection_argument,
 )
 
 if TYPE_CHECKING:
@@ -36,7 +38,7 @@ def backfill_group() -> None:
 
 
 @backfill_group.command("start")
-@click.argument("selection", nargs=-1)
+@selection_argument
 @partition_options
 @click.option("--force", is_flag=True, help="Cover every partition in range, stale or not.")
 @click.option("--dry-run", is_flag=True, help="Print what it would run, folded into ranges.")
@@ -88,7 +90,7 @@ def start_command(
 
 
 @backfill_group.command("resume")
-@click.argument("backfill_id", required=False)
+@click.argument("backfill_id", required=False, type=BACKFILL_ID)
 @executor_options
 @project_options
 def resume_command(
@@ -184,7 +186,7 @@ def _summary(status: BackfillStatus) -> str:
 
 
 @backfill_group.command("status")
-@click.argument("backfill_id", required=False)
+@click.argument("backfill_id", required=False, type=BACKFILL_ID)
 @limit_option(10, "failed partitions to show")
 @json_option
 @project_options
@@ -267,7 +269,7 @@ def list_command(limit: int, as_json: bool) -> None:
 
 
 @backfill_group.command("cancel")
-@click.argument("backfill_id")
+@click.argument("backfill_id", type=BACKFILL_ID)
 @project_options
 def cancel_command(backfill_id: str) -> None:
     """Cancel a backfill: its running steps finish and nothing new starts."""

@@ -12,8 +12,9 @@ if TYPE_CHECKING:
     from assay.project import Project
 
     _IntType = click.ParamType[int, Any]  # generic from click 8.2 on
+    _TextType = click.ParamType[str, Any]
 else:
-    _IntType = click.ParamType
+    _IntType = _TextType = click.ParamType
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,6 +49,32 @@ class WholeNumber(_IntType):
         if self.high is None:
             return f"of at least {self.low:,}"
         return f"from {self.low:,} to {self.high:,}"
+
+
+class _Word(_TextType):
+    """A non-blank argument: an empty string (a shell variable that is not set) is an
+    error, never "everything" nor a prefix of every id."""
+
+    name = "text"
+
+    def __init__(self, blank: str) -> None:
+        self.blank = blank
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        if not str(value).strip():
+            self.fail(f"{value!r} is blank: {self.blank}", param, ctx)
+        return str(value)
+
+
+def selection_argument(fn: F) -> F:
+    """`SELECTION...`: dbt-style terms, unioned; none selects everything."""
+    blank = "leave it out, or give `*` to select everything"
+    return click.argument("selection", nargs=-1, type=_Word(blank))(fn)
+
+
+RUN_ID = _Word("give a run id (or a prefix of one); `assay runs` lists them")
+BACKFILL_ID = _Word("give a backfill id (or a prefix); `assay backfill list` lists them")
+ASSET = _Word("give an asset key; `assay list` lists them")
 
 
 def limit_option(default: int, what: str) -> Callable[[F], F]:

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from assay.cli.options import json_option, limit_option, print_json
+from assay.cli.options import RUN_ID, json_option, limit_option, print_json
 
 
 def _reader(home: str | None) -> Any:
@@ -49,7 +49,7 @@ def runs_group(ctx: click.Context, limit: int, home: str | None, as_json: bool) 
 
 
 @runs_group.command("show")
-@click.argument("run_id")
+@click.argument("run_id", type=RUN_ID)
 @json_option
 @click.pass_context
 def show_command(ctx: click.Context, run_id: str, as_json: bool) -> None:
