@@ -110,7 +110,11 @@ def asset_check(
             asset=target,
             fn=fn,
             param=data[0],
-            kind=input_kind(params[data[0]].annotation),
+            kind=input_kind(
+                params[data[0]].annotation,
+                what=f"{where}: parameter {data[0]!r}",
+                scope=getattr(fn, "__globals__", None),
+            ),
             wants_context=CONTEXT_PARAM in params,
             blocking=blocking,
             severity=severity,

@@ -155,7 +155,7 @@ def _import_module(name: str, root: Path) -> ModuleType:
                 "Check the name, or run assay from the project's root folder."
             ) from exc
         raise _import_failure(name, exc) from exc
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise _import_failure(name, exc) from exc
 
 
@@ -190,7 +190,7 @@ def _import_file(path: Path) -> ModuleType:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         del sys.modules[name]
         raise _import_failure(str(path), exc) from exc
     return module
@@ -207,11 +207,22 @@ def _forget_foreign(name: str, root: Path) -> None:
         del sys.modules[loaded]
 
 
-def _import_failure(name: str, exc: Exception) -> DefinitionError:
+def _import_failure(name: str, exc: Exception | SystemExit) -> DefinitionError:
     if isinstance(exc, DefinitionError):
         return exc
-    frames = traceback.extract_tb(exc.__traceback__)
+    frames = list(traceback.extract_tb(exc.__traceback__))
+    if isinstance(exc, SystemExit):
+        # `exit()` and `quit()` raise from site's own code: name the caller's line
+        frames = [f for f in frames if "_sitebuiltins" not in f.filename]
     where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+    if isinstance(exc, SystemExit):
+        code = 0 if exc.code is None else exc.code
+        how = f"with code {code}" if isinstance(code, int) else f"with the message {code!r}"
+        return DefinitionError(
+            f"importing {name!r} exited {how}{where}: assay imports the module "
+            "to read its assets, so it must not exit; put script code under "
+            '`if __name__ == "__main__":`'
+        )
     return DefinitionError(
         f"importing {name!r} failed{where}: {type(exc).__name__}: {exc}. "
         "Fix the module; `--debug` shows the traceback."

@@ -15,6 +15,11 @@ from assay.errors import DefinitionError, PartitionKeyError
 _SEGMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*\Z")
 _PARTITION_FORBIDDEN = re.compile(r"[/\\\x00-\x1f\x7f]")
 
+MAX_KEY_BYTES = 200
+"""The longest asset key segment or partition key, in UTF-8 bytes. Each becomes one
+path component (a folder `<segment>`, a folder `partition=<key>`, failure cases in
+`.<key>.parquet.<id>.tmp`), and filesystems allow 255 bytes per component."""
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class AssetKey:
@@ -34,6 +39,12 @@ class AssetKey:
                 raise DefinitionError(
                     f"invalid asset key segment {segment!r} in {'/'.join(map(str, self.path))!r}: "
                     "use letters, digits, '_' and '-', starting with a letter or '_'"
+                )
+            if len(segment) > MAX_KEY_BYTES:  # ASCII only: characters are bytes
+                raise DefinitionError(
+                    f"asset key segment {_clipped(segment)!r} is {len(segment)} characters "
+                    f"long; the limit is {MAX_KEY_BYTES}, as each segment becomes a folder: "
+                    "shorten it"
                 )
 
     @classmethod
@@ -66,4 +77,15 @@ def validate_partition_key(key: str) -> str:
             f"invalid partition key {key!r}: it may not be '.' or '..' "
             "nor contain '/', '\\' or control characters"
         )
+    size = len(key.encode("utf-8"))
+    if size > MAX_KEY_BYTES:
+        raise PartitionKeyError(
+            f"partition key {_clipped(key)!r} is {size} bytes long (UTF-8); the limit is "
+            f"{MAX_KEY_BYTES} bytes, as it becomes the folder `partition=<key>`: shorten it"
+        )
     return key
+
+
+def _clipped(text: str, keep: int = 40) -> str:
+    """The start of a long text, for a message that must stay one line."""
+    return text if len(text) <= keep else text[:keep] + "…"

@@ -167,6 +167,11 @@ class Project:
         """Run schemas and checks against the stored materializations; nothing is
         re-materialized. Covers every stored partition of the selected assets that
         have a schema or checks (within `partitions` when given); records the results.
+        When nothing is checked, nothing is recorded and the result's `run_id` is empty.
+
+        Raises:
+            PartitionKeyError: a partition key or bound that is not in the partitions of
+                a selected asset (checked or not, as `plan` does).
 
         Example:
             >>> result = project.check("tag:tier=gold")  # doctest: +SKIP
@@ -178,9 +183,15 @@ class Project:
         now = now or datetime.now(UTC)
         parsed = parse_selection(selection)
         chosen = _partition_selection(partitions, partition_range)
+        selected = parsed.resolve(self.graph)
+        wanted_by_key: dict[AssetKey, list[str]] = {}
+        for key in selected:  # every selected asset, checked or not, as `plan` validates
+            definition = self.graph.specs[key].partitions
+            if definition is not None and not chosen.is_everything:
+                wanted_by_key[key] = definition.keys(chosen.resolve(definition, now), now)
         keys = [
             key
-            for key in parsed.resolve(self.graph)
+            for key in selected
             if self.graph.specs[key].schema is not None or self.graph.checks.get(key)
         ]
         rows: dict[str, dict[str, tuple[str | None, str | None]]] = {}
@@ -197,7 +208,7 @@ class Project:
             elif chosen.is_everything:
                 wanted = sorted(have)
             else:
-                wanted = definition.keys(chosen.resolve(definition, now), now)
+                wanted = wanted_by_key[key]
             found = [(p, *have[p]) for p in wanted if p in have]
             if not found:
                 unchecked.append(str(key))

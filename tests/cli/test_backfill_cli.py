@@ -117,7 +117,7 @@ def test_unknown_ids_and_a_fresh_range_are_reported_plainly(chain):
     assert "Traceback" not in bad.output
     workers = CliRunner().invoke(main, ["backfill", "start", "raw", "--workers", "0"])
     assert workers.exit_code == 2
-    assert "0 is not in the range x>=1" in workers.output
+    assert "give a whole number of at least 1" in workers.output
 
 
 def test_materialize_runs_on_the_multiprocess_executor(chain):

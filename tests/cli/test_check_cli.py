@@ -109,3 +109,36 @@ def test_a_run_without_schemas_never_imports_pandera(project_dir):
     imported = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines()}
     assert "polars" in imported
     assert "pandera" not in imported
+
+
+def test_nothing_to_check_records_no_run(shop):
+    runs = len(json.loads(invoke("runs", "--json").output))
+    for args in (["report"], ["revenue", "-p", "2024-01-04"], ["report", "--json"]):
+        result = invoke("check", *args)
+        assert result.exit_code == 2, result.output
+        assert "Error: nothing to check" in result.output
+    assert json.loads(invoke("check", "report", "--json").output.split("\nError")[0]) == {
+        "run_id": None,
+        "results": [],
+        "unchecked": [],
+    }
+    assert len(json.loads(invoke("runs", "--json").output)) == runs
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["report", "-p", "2024-01-09"],
+        ["report", "--from", "2024-01-01", "--to", "nope"],
+        ["-p", "x"],
+    ],
+    ids=["unchecked-asset", "bad-bound", "everything"],
+)
+def test_check_validates_partition_keys_like_every_command(shop, args):
+    runs = len(json.loads(invoke("runs", "--json").output))
+    result = invoke("check", *args)
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("Error: partition key ")
+    assert "is not in daily partitions from 2024-01-01" in result.output
+    assert "valid keys are 2024-01-01..2024-01-05 (5)" in result.output
+    assert len(json.loads(invoke("runs", "--json").output)) == runs

@@ -161,6 +161,27 @@ def test_a_foreign_holder_is_named_and_records_land_once_it_lets_go(make_project
     assert [r["succeeded_count"] for r in json.loads(out)] == [10, 1]
 
 
+def test_a_forced_backfill_under_a_foreign_holder_reports_what_it_did(make_project):
+    root = make_project("slow")
+    code, _, err = run_assay(root, "materialize", "step_00", step_s="0")
+    assert code == 0, err
+    with foreign_holder(root / ".assay/assay.duckdb") as holder:
+        code, out, err = run_assay(root, "backfill", "start", "--force", step_s="0.01")
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert "held by python" in out  # the progress said once who holds the store
+    assert f"(PID {holder.pid})" in out
+    (line,) = [line for line in out.splitlines() if " completed: " in line]
+    short = line.split()[1].rstrip(":")
+    assert line == (
+        f"Backfill {short} completed: 10 succeeded (`assay backfill status {short}` shows it "
+        "once the state store is free)."
+    )
+    code, out, err = run_assay(root, "backfill", "status", short, "--json")
+    assert code == 0, err  # the journal was indexed once the holder let go
+    assert json.loads(out)["status"] == "completed"
+
+
 def test_readers_name_a_foreign_holder_and_exit_2(make_project):
     root = make_project("slow")
     run_assay(root, "materialize", "step_00", step_s="0")

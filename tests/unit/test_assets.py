@@ -1,7 +1,12 @@
+import importlib
+import sys
+import typing
+
 import polars as pl
+import pyarrow as pa
 import pytest
 
-from assay import AssetIn, AssetKey, DuckDBIO, asset
+from assay import AssetIn, AssetKey, DuckDBIO, asset, asset_check
 from assay.assets import InputKind
 from assay.errors import DefinitionError
 
@@ -83,3 +88,97 @@ def test_invalid_arguments_name_the_culprit(kwargs, hint):
 
     with pytest.raises(DefinitionError, match=hint):
         asset(**kwargs)(valid_name)
+
+
+FakePandasFrame = type("DataFrame", (), {"__module__": "pandas.core.frame"})
+
+
+@pytest.mark.parametrize(
+    ("annotation", "kind"),
+    [
+        (pl.DataFrame, InputKind.EAGER),
+        (pl.LazyFrame, InputKind.LAZY),
+        (pa.Table, InputKind.ARROW),
+        (typing.Any, InputKind.EAGER),
+        (object, InputKind.EAGER),
+        ("pl.DataFrame", InputKind.EAGER),
+        ("polars.LazyFrame", InputKind.LAZY),
+        ("pa.Table", InputKind.ARROW),
+        ("Any", InputKind.EAGER),
+    ],
+    ids=repr,
+)
+def test_supported_input_annotations_choose_how_the_input_arrives(annotation, kind):
+    def revenue(orders):
+        return orders
+
+    revenue.__annotations__ = {"orders": annotation}  # strings, as under __future__
+    assert asset(revenue).input_kinds == {"orders": kind}
+
+
+@pytest.mark.parametrize(
+    ("annotation", "shown", "hint"),
+    [
+        (int, "'int'", "annotate it pl.DataFrame (or leave it unannotated), pl.LazyFrame or"),
+        (str, "'str'", "cannot hand over"),
+        (dict[str, int], "'dict[str, int]'", "cannot hand over"),
+        ("dict", "'dict'", "cannot hand over"),
+        ("pl.DataFrame | None", "'pl.DataFrame | None'", "cannot hand over"),
+        (FakePandasFrame, "'pandas.core.frame.DataFrame', a pandas", "call `.to_pandas()`"),
+        ("pd.DataFrame", "'pd.DataFrame', a pandas DataFrame", "annotate it pl.DataFrame"),
+    ],
+    ids=["int", "str", "dict-generic", "dict-text", "optional", "pandas", "pandas-text"],
+)
+def test_other_input_annotations_are_definition_errors(annotation, shown, hint):
+    def revenue(orders):
+        return orders
+
+    revenue.__annotations__ = {"orders": annotation}
+    with pytest.raises(DefinitionError) as caught:
+        asset(revenue)
+    message = str(caught.value)
+    assert message.startswith(f"@asset on {revenue.__qualname__!r}: input 'orders' is annotated ")
+    assert shown in message
+    assert hint in message
+
+
+def test_string_annotations_are_read_in_the_module_that_wrote_them(tmp_path, monkeypatch):
+    (tmp_path / "future_shop.py").write_text(
+        "from __future__ import annotations\n"
+        "from typing import TYPE_CHECKING\n"
+        "import polars as plr\n"
+        "from assay import asset\n"
+        "if TYPE_CHECKING:\n"
+        "    import pyarrow as pa\n"
+        "    import polars\n"
+        "@asset\n"
+        "def a(x: plr.LazyFrame, y: pa.Table, z: polars.DataFrame, w) -> plr.DataFrame:\n"
+        "    return x\n"
+        "@asset\n"
+        "def b(x: int) -> plr.DataFrame:\n"
+        "    return x\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(DefinitionError, match="@asset on 'b': input 'x' is annotated 'int'"):
+        importlib.import_module("future_shop")
+    (tmp_path / "future_shop.py").write_text(
+        (tmp_path / "future_shop.py").read_text().replace("x: int", "x: plr.DataFrame")
+    )
+    module = importlib.import_module("future_shop")
+    try:
+        assert module.a.input_kinds == {
+            "x": InputKind.LAZY,
+            "y": InputKind.ARROW,
+            "z": InputKind.EAGER,
+            "w": InputKind.EAGER,
+        }
+    finally:
+        sys.modules.pop("future_shop", None)
+
+
+def test_a_check_parameter_with_an_unsupported_annotation_is_an_error():
+    with pytest.raises(DefinitionError, match="parameter 'orders' is annotated 'int'"):
+
+        @asset_check(asset="orders")
+        def positive(orders: int) -> bool:
+            return orders > 0

@@ -14,6 +14,7 @@ from assay.cli.options import (
     partition_selection,
     print_json,
     project_options,
+    selection_argument,
 )
 
 if TYPE_CHECKING:
@@ -23,11 +24,9 @@ if TYPE_CHECKING:
     from assay.keys import AssetKey
     from assay.project import Project
 
-SELECTION = click.argument("selection", nargs=-1)
-
 
 @click.command("list")
-@SELECTION
+@selection_argument
 @json_option
 @project_options
 def list_command(selection: tuple[str, ...], as_json: bool) -> None:
@@ -111,7 +110,7 @@ def _checks_cell(summary: dict[str, Any] | None) -> str:
 
 
 @click.command("materialize")
-@SELECTION
+@selection_argument
 @partition_options
 @click.option("--force", is_flag=True, help="Run every selected partition, stale or not.")
 @executor_options
@@ -161,7 +160,7 @@ def materialize_command(
 
 
 @click.command("graph")
-@SELECTION
+@selection_argument
 @click.option(
     "--format",
     "fmt",

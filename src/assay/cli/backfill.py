@@ -7,13 +7,16 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from assay.cli.options import (
+    BACKFILL_ID,
     executor_options,
     json_option,
+    limit_option,
     open_project,
     partition_options,
     partition_selection,
     print_json,
     project_options,
+    selection_argument,
 )
 
 if TYPE_CHECKING:
@@ -35,7 +38,7 @@ def backfill_group() -> None:
 
 
 @backfill_group.command("start")
-@click.argument("selection", nargs=-1)
+@selection_argument
 @partition_options
 @click.option("--force", is_flag=True, help="Cover every partition in range, stale or not.")
 @click.option("--dry-run", is_flag=True, help="Print what it would run, folded into ranges.")
@@ -87,7 +90,7 @@ def start_command(
 
 
 @backfill_group.command("resume")
-@click.argument("backfill_id", required=False)
+@click.argument("backfill_id", required=False, type=BACKFILL_ID)
 @executor_options
 @project_options
 def resume_command(
@@ -129,15 +132,37 @@ def _drive(project: Project, go: Any) -> None:
         click.echo("Nothing to backfill: every selected partition is fresh (--force runs them).")
         return
     short = result.backfill_id[:8]
-    status = project.backfill_status(result.backfill_id)
-    if status.status == "completed":
-        click.echo(f"Backfill {short} completed: {_summary(status)}.")
-        return
     hint = (
         f"`assay backfill status {short}` shows what failed; "
         f"`assay backfill resume {short}` runs the rest"
     )
+    status = _indexed_status(project, result)
+    if status is None:  # the store is held: this run's own steps are what is known
+        counts = result.counts()
+        summary = ", ".join(f"{n} {what}" for what, n in counts.items() if n) or "nothing ran"
+        later = f"`assay backfill status {short}` shows it once the state store is free"
+        if result.success:
+            click.echo(f"Backfill {short} completed: {summary} ({later}).")
+            return
+        raise RunFailedError(f"backfill {short} {result.status} ({summary}); {hint}")
+    if status.status == "completed":
+        click.echo(f"Backfill {short} completed: {_summary(status)}.")
+        return
     raise RunFailedError(f"backfill {short} {status.status} ({_summary(status)}); {hint}")
+
+
+def _indexed_status(project: Project, result: RunResult) -> BackfillStatus | None:
+    """The backfill's status from the state store, or None when its records are not
+    indexed: the store is held (the run said so; its records wait in the journal)."""
+    from assay.errors import StateLockedError
+
+    assert result.backfill_id is not None
+    if not result.index.is_complete:
+        return None
+    try:
+        return project.backfill_status(result.backfill_id)
+    except StateLockedError:  # taken between the run's last index and now
+        return None
 
 
 def _latest(project: Project) -> str:
@@ -161,8 +186,8 @@ def _summary(status: BackfillStatus) -> str:
 
 
 @backfill_group.command("status")
-@click.argument("backfill_id", required=False)
-@click.option("--limit", default=10, show_default=True, help="Failed partitions to show.")
+@click.argument("backfill_id", required=False, type=BACKFILL_ID)
+@limit_option(10, "failed partitions to show")
 @json_option
 @project_options
 def status_command(backfill_id: str | None, limit: int, as_json: bool) -> None:
@@ -217,7 +242,7 @@ def status_command(backfill_id: str | None, limit: int, as_json: bool) -> None:
 
 
 @backfill_group.command("list")
-@click.option("--limit", default=20, show_default=True, help="How many backfills to list.")
+@limit_option(20, "backfills to list")
 @json_option
 @project_options
 def list_command(limit: int, as_json: bool) -> None:
@@ -244,7 +269,7 @@ def list_command(limit: int, as_json: bool) -> None:
 
 
 @backfill_group.command("cancel")
-@click.argument("backfill_id")
+@click.argument("backfill_id", type=BACKFILL_ID)
 @project_options
 def cancel_command(backfill_id: str) -> None:
     """Cancel a backfill: its running steps finish and nothing new starts."""

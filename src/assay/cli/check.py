@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from assay.cli.options import (
     partition_selection,
     print_json,
     project_options,
+    selection_argument,
 )
 
 if TYPE_CHECKING:
@@ -22,11 +24,12 @@ if TYPE_CHECKING:
 
 
 @click.command("check")
-@click.argument("selection", nargs=-1)
+@selection_argument
 @partition_options
 @click.option(
     "--junit-xml",
     type=click.Path(dir_okay=False, writable=True),
+    callback=lambda ctx, param, value: _writable_file(value),
     help="Also write the results as JUnit XML (a test case per check and partition).",
 )
 @json_option
@@ -42,7 +45,8 @@ def check_command(
     """Run schemas and checks against the stored data; materializes nothing.
 
     Exits 1 when a check of severity `error` fails (or raises), 0 otherwise:
-    warnings are shown, not fatal. Exits 2 when nothing selected is stored.
+    warnings are shown, not fatal. Exits 2, recording nothing, when nothing
+    selected is stored or has checks.
     """
     from assay.errors import AssayError, RunFailedError
 
@@ -52,7 +56,8 @@ def check_command(
         Path(junit_xml).write_text(junit(result), encoding="utf-8")
     if as_json:
         unchecked = list(result.unchecked)
-        print_json({"run_id": result.run_id, "results": result.rows(), "unchecked": unchecked})
+        run_id = result.run_id or None  # nothing checked: nothing recorded, no run
+        print_json({"run_id": run_id, "results": result.rows(), "unchecked": unchecked})
     elif result.checked:
         _print(result)
     if not result.checked and result.unchecked:
@@ -69,6 +74,18 @@ def check_command(
             f"{count} error-severity check result{'s' * (count != 1)} failed "
             f"(see above; `assay check --json` has the metadata)"
         )
+
+
+def _writable_file(value: str | None) -> str | None:
+    """The path, if its folder exists and takes files: known before any check runs."""
+    if value is None:
+        return None
+    folder = Path(value).parent
+    if not folder.is_dir():
+        raise click.BadParameter(f"folder {str(folder)!r} does not exist: create it first")
+    if not os.access(folder, os.W_OK):
+        raise click.BadParameter(f"folder {str(folder)!r} is not writable: pick another path")
+    return value
 
 
 def _print(result: CheckRunResult) -> None:

@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 import traceback
-from typing import Any
+from typing import IO, Any
 
 import click
 
@@ -21,12 +21,55 @@ from assay.errors import AssayError
 from assay.version import __version__
 
 
+class _UsageError(click.UsageError):
+    """A click usage error shown as one line, like every other error: `Error: what. See ...`."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"Error: {self.format_message()}", file=file, err=file is None)
+
+
+def _one_line(exc: click.UsageError) -> click.UsageError:
+    """`Error: invalid value for '--workers': .... See `assay materialize --help`.`
+
+    Click's own message (with its `Did you mean` suggestions) and a pointer to the
+    command's help replace click's three-line `Usage:` block. A bare group that
+    shows its help (`assay`, `assay backfill`) keeps doing so.
+    """
+    if isinstance(exc, _UsageError | click.exceptions.NoArgsIsHelpError):
+        return exc
+    message = exc.format_message().strip()
+    if message[1:2].islower():  # "Invalid value ..." -> "invalid value ...", as our errors read
+        message = message[0].lower() + message[1:]
+    if not message.endswith((".", "?", ".)", "?)")):
+        message += "."
+    command = exc.ctx.command_path if exc.ctx is not None else "assay"
+    return _UsageError(f"{message} See `{command} --help`.", exc.ctx)
+
+
 class _AssayGroup(click.Group):
-    """Prints an AssayError as `Error: ...` and exits with its code; no traceback."""
+    """Prints an AssayError as `Error: ...` and exits with its code; no traceback.
+
+    Click's usage errors (a bad option value, an unknown option or command, a
+    missing argument) get the same one line, on stderr, with exit code 2.
+    """
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            raise _one_line(exc) from exc
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise _one_line(exc) from exc
         except AssayError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 traceback.print_exc()
@@ -34,7 +77,7 @@ class _AssayGroup(click.Group):
             sys.exit(exc.exit_code)
 
 
-@click.group(cls=_AssayGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("assay", cls=_AssayGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--debug",
     is_flag=True,

@@ -11,7 +11,81 @@ import click
 if TYPE_CHECKING:
     from assay.project import Project
 
+    _IntType = click.ParamType[int, Any]  # generic from click 8.2 on
+    _TextType = click.ParamType[str, Any]
+else:
+    _IntType = _TextType = click.ParamType
+
 F = TypeVar("F", bound=Callable[..., Any])
+
+MAX_LIMIT = 10_000
+"""The most rows a `--limit` asks for: beyond that, `--json` and a query serve better."""
+
+
+class WholeNumber(_IntType):
+    """An integer from `low` to `high` (no upper bound when None), with a message
+    that gives the range in words: `-1 is out of range: give a whole number from 1
+    to 10,000`."""
+
+    name = "integer"
+
+    def __init__(self, low: int = 1, high: int | None = None) -> None:
+        self.low = low
+        self.high = high
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        else:
+            try:
+                number = int(str(value).strip())
+            except ValueError:
+                self.fail(f"{value!r} is not a whole number: give one {self._range()}", param, ctx)
+        if number < self.low or (self.high is not None and number > self.high):
+            self.fail(f"{number} is out of range: give a whole number {self._range()}", param, ctx)
+        return number
+
+    def _range(self) -> str:
+        if self.high is None:
+            return f"of at least {self.low:,}"
+        return f"from {self.low:,} to {self.high:,}"
+
+
+class _Word(_TextType):
+    """A non-blank argument: an empty string (a shell variable that is not set) is an
+    error, never "everything" nor a prefix of every id."""
+
+    name = "text"
+
+    def __init__(self, blank: str) -> None:
+        self.blank = blank
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        if not str(value).strip():
+            self.fail(f"{value!r} is blank: {self.blank}", param, ctx)
+        return str(value)
+
+
+def selection_argument(fn: F) -> F:
+    """`SELECTION...`: dbt-style terms, unioned; none selects everything."""
+    blank = "leave it out, or give `*` to select everything"
+    return click.argument("selection", nargs=-1, type=_Word(blank))(fn)
+
+
+RUN_ID = _Word("give a run id (or a prefix of one); `assay runs` lists them")
+BACKFILL_ID = _Word("give a backfill id (or a prefix); `assay backfill list` lists them")
+ASSET = _Word("give an asset key; `assay list` lists them")
+
+
+def limit_option(default: int, what: str) -> Callable[[F], F]:
+    """`--limit N`: how many rows to show, from 1 to MAX_LIMIT (`what`: "runs to list")."""
+    return click.option(
+        "--limit",
+        type=WholeNumber(1, MAX_LIMIT),
+        default=default,
+        show_default=True,
+        help=f"How many {what} (1 to {MAX_LIMIT:,}).",
+    )
 
 
 def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -97,7 +171,7 @@ def executor_options(fn: F) -> F:
     )(fn)
     fn = click.option(
         "--workers",
-        type=click.IntRange(min=1),
+        type=WholeNumber(1),
         help="Worker processes for multiprocess, or for dask's LocalCluster (default: CPU count).",
     )(fn)
     fn = click.option(

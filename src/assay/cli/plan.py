@@ -8,12 +8,14 @@ import click
 
 from assay.cli.assets import check_summaries
 from assay.cli.options import (
+    ASSET,
     json_option,
     open_project,
     partition_options,
     partition_selection,
     print_json,
     project_options,
+    selection_argument,
 )
 
 if TYPE_CHECKING:
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
 
 
 @click.command("plan")
-@click.argument("selection", nargs=-1)
+@selection_argument
 @partition_options
 @click.option("--exit-code", is_flag=True, help="Exit 1 when anything is stale (for CI).")
 @json_option
@@ -82,16 +84,24 @@ def _print_plan(plan: Plan) -> None:
 
 
 @click.command("why")
-@click.argument("asset")
+@click.argument("asset", type=ASSET)
 @click.option("--partition", "-p", "partition", metavar="KEY", help="The partition to explain.")
 @json_option
 @project_options
 def why_command(asset: str, partition: str | None, as_json: bool) -> None:
     """Explain one asset partition: fresh or stale, and the root causes."""
+    from assay.errors import SelectionError
     from assay.planning.why import explain
 
     project = open_project()
-    (key,) = project.select(asset)
+    keys = project.select(asset)
+    if len(keys) != 1:
+        shown = ", ".join(map(str, keys[:4])) + (", …" if len(keys) > 4 else "")
+        raise SelectionError(
+            f"`assay why` explains one asset, and {asset!r} selects {len(keys)} ({shown}): "
+            "name one of them"
+        )
+    (key,) = keys
     explanation = explain(
         project.graph, project.plan(f"+{key}"), key, partition, _versions(project, key, partition)
     )
@@ -106,7 +116,7 @@ def _versions(project: Project, key: AssetKey, partition: str | None) -> dict[st
 
 
 @click.command("observe")
-@click.argument("selection", nargs=-1)
+@selection_argument
 @json_option
 @project_options
 def observe_command(selection: tuple[str, ...], as_json: bool) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from assay.cli.options import json_option, print_json
+from assay.cli.options import RUN_ID, json_option, limit_option, print_json
 
 
 def _reader(home: str | None) -> Any:
@@ -17,7 +17,7 @@ def _reader(home: str | None) -> Any:
 
 
 @click.group("runs", invoke_without_command=True)
-@click.option("--limit", default=20, show_default=True, help="How many runs to list.")
+@limit_option(20, "runs to list")
 @click.option("--home", type=click.Path(file_okay=False), help="State folder.")
 @json_option
 @click.pass_context
@@ -55,7 +55,7 @@ def runs_group(ctx: click.Context, limit: int, home: str | None, as_json: bool) 
 
 
 @runs_group.command("show")
-@click.argument("run_id")
+@click.argument("run_id", type=RUN_ID)
 @json_option
 @click.pass_context
 def show_command(ctx: click.Context, run_id: str, as_json: bool) -> None:

@@ -43,7 +43,8 @@ class CheckedPartition:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CheckRunResult:
-    """What `assay check` found. `failed` holds the error-severity checks that did not pass."""
+    """What `assay check` found. `failed` holds the error-severity checks that did not pass;
+    `run_id` is empty when nothing was checked (and so nothing recorded)."""
 
     run_id: str
     checked: tuple[CheckedPartition, ...]
@@ -91,10 +92,15 @@ def run_stored_checks(
     unchecked: Sequence[str],
     selection: str,
 ) -> CheckRunResult:
-    """Judge each (asset, partition key or None, materialization id, data version)."""
+    """Judge each (asset, partition key or None, materialization id, data version).
+
+    With nothing stored to judge, nothing is recorded: the result has no `run_id`.
+    """
     from assay.assets import InputKind
     from assay.execution.quality import as_frame
 
+    if not stored:
+        return CheckRunResult(run_id="", checked=(), unchecked=tuple(unchecked))
     run_id = str(uuid.uuid4())
     store = StateStore(config.home)
     store.check_home()

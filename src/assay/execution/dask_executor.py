@@ -82,6 +82,8 @@ class DaskExecutor:
         if self.address is not None:
             # a scheduler's address, or the file `dask scheduler --scheduler-file` writes
             is_file = "://" not in self.address and self.address.endswith(".json")
+            if not is_file:
+                _check_address(self.address)
             try:
                 if is_file:
                     return Client(
@@ -270,3 +272,17 @@ def _definitions(
                 _LOADED.pop(next(iter(_LOADED)))
             _LOADED[key] = load_for_worker(config, "the Dask worker")
         return _LOADED[key]
+
+
+def _check_address(address: str) -> None:
+    """Refuse a malformed scheduler address before a Client is made of it: a Client
+    that fails to parse its address still waits out its timeout when collected."""
+    from distributed.comm.addressing import get_address_host_port
+
+    try:
+        get_address_host_port(address)
+    except ValueError as exc:
+        raise ConfigError(
+            f"--dask-address {address!r} is not a scheduler address ({exc}): give one like "
+            "'tcp://host:8786', or the JSON file of `dask scheduler --scheduler-file`"
+        ) from None

@@ -70,6 +70,11 @@ def check_output(key: AssetKey, value: Any) -> None:
     kind = type(value)
     if f"{kind.__module__}.{kind.__qualname__}" in _OUTPUT_TYPES:
         return
+    if kind.__module__.split(".")[0] == "pandas":
+        raise MaterializationError(
+            f"asset {str(key)!r} returned a pandas {kind.__qualname__}; assay stores polars: "
+            "return `polars.from_pandas(...)` of it"
+        )
     raise MaterializationError(
         f"asset {str(key)!r} returned {kind.__qualname__}; return a polars DataFrame, "
         "a polars LazyFrame or a pyarrow Table"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from assay.errors import DefinitionError
+from assay.keys import MAX_KEY_BYTES
 from assay.partitions.base import PartitionsDefinition
 from assay.partitions.time_window import TimeWindowPartitions
 
@@ -45,6 +46,21 @@ class MultiPartitions(PartitionsDefinition):
         self.minor = next(n for n in self.names if n != self.major)
         if isinstance(self.dimensions[self.minor], TimeWindowPartitions):
             raise DefinitionError("MultiPartitions supports at most one time dimension")
+        self._check_key_length()
+
+    def _check_key_length(self) -> None:
+        """Each dimension's keys fit; their join must too (it is one folder name)."""
+        longest = {name: _longest_key(d) for name, d in self.dimensions.items()}
+        size = sum(len(k.encode("utf-8")) for k in longest.values()) + len(SEPARATOR)
+        if size > MAX_KEY_BYTES:
+            widest = max(longest, key=lambda name: len(longest[name].encode("utf-8")))
+            example = SEPARATOR.join(longest[n] for n in self.names)
+            shown = example if len(example) <= 40 else example[:40] + "…"
+            raise DefinitionError(
+                f"MultiPartitions: keys like {shown!r} are {size} bytes long (UTF-8); the "
+                f"limit is {MAX_KEY_BYTES} bytes, as a key becomes the folder "
+                f"`partition=<key>`: shorten the keys of {widest!r}"
+            )
 
     @property
     def minor_size(self) -> int:
@@ -83,3 +99,11 @@ class MultiPartitions(PartitionsDefinition):
 
     def __repr__(self) -> str:
         return f"MultiPartitions({self.dimensions!r})"
+
+
+def _longest_key(definition: PartitionsDefinition) -> str:
+    """The longest key of a static definition; a time definition's first (they are all
+    about as long)."""
+    if isinstance(definition, TimeWindowPartitions):
+        return definition.key(0)
+    return max(definition.keys(), key=lambda k: len(k.encode("utf-8")))

@@ -86,29 +86,58 @@ class PartitionSelection:
         index = definition._parse(key)
         if index is not None and 0 <= index < size:
             return PartitionSubset.from_range(index, index + 1)
-        span = _as_time_span(key)
+        timed = _time_dimension(definition)
+        span = None if timed is None else _as_time_span(key, timed, now)
         found = PartitionSubset()
         if span is not None and isinstance(definition, TimeWindowPartitions):
             found = _overlapping(definition, span, size)
         elif span is not None and isinstance(definition, MultiPartitions):
-            major = definition.dimensions[definition.major]
-            if isinstance(major, TimeWindowPartitions):
-                days = _overlapping(major, span, major.size(now))
-                minor = definition.minor_size
-                found = PartitionSubset(tuple((a * minor, b * minor) for a, b in days.ranges))
+            assert timed is not None
+            days = _overlapping(timed, span, timed.size(now))
+            minor = definition.minor_size
+            found = PartitionSubset(tuple((a * minor, b * minor) for a, b in days.ranges))
         if not found:
             definition.index(shown, now)  # raises, naming the valid range
         return found
 
 
-def _as_time_span(text: str) -> tuple[datetime, datetime] | None:
+def _time_dimension(definition: PartitionsDefinition) -> TimeWindowPartitions | None:
+    """The time windows a date or time selects in: the definition's own, or its time
+    dimension's; None when dates mean nothing to it (static partitions)."""
+    if isinstance(definition, TimeWindowPartitions):
+        return definition
+    if isinstance(definition, MultiPartitions):
+        major = definition.dimensions[definition.major]
+        return major if isinstance(major, TimeWindowPartitions) else None
+    return None
+
+
+def _as_time_span(
+    text: str, definition: TimeWindowPartitions, now: datetime
+) -> tuple[datetime, datetime] | None:
+    """The day or hour `text` names (None when it is not shaped like one).
+
+    Raises:
+        PartitionKeyError: it is shaped like a date or time that does not exist
+            (`2024-02-30`, `2024-01-01 25:00`), naming the definition's keys.
+    """
     if not _TIME.match(text):
         return None
-    if len(text) == 10:
-        start = datetime.fromisoformat(text)
-        return start, start + timedelta(days=1)
-    start = datetime.fromisoformat(text[:10] + "T" + text[11:])
-    return start, start + timedelta(hours=1)
+    try:
+        if len(text) == 10:
+            start = datetime.fromisoformat(text)
+            return start, start + timedelta(days=1)
+        start = datetime.fromisoformat(text[:10] + "T" + text[11:])
+        return start, start + timedelta(hours=1)
+    except ValueError as exc:
+        valid = definition.fold(PartitionSubset.from_range(0, definition.size(now)))
+        what = "date" if len(text) == 10 else "date and hour"
+        raise PartitionKeyError(
+            f"partition key {text!r} is not a real {what} ({exc}); "
+            f"{definition.describe()} have keys {valid or 'none yet'}"
+        ) from None
+    except OverflowError:  # 9999-12-31: its day ends past what datetime holds
+        return None
 
 
 def _overlapping(
