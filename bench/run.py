@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import backfill
 import dask_backfill
+import kill_loop
 import lineage
 import materialize_layered
 import planner
@@ -23,6 +24,7 @@ BENCHMARKS = {
     "validation": validation.main,
     "lineage": lineage.main,
     "dask": dask_backfill.main,
+    "kill-loop": kill_loop.main,
 }
 
 

@@ -236,3 +236,13 @@ def _kill_processes_in(folder: Path) -> None:
                 os.kill(int(entry.name), signal.SIGKILL)
         except OSError:
             continue
+
+
+def test_state_page_runs_as_written(tmp_path):
+    materialized, _, _, doctor, _, broken, rebuilt, planned = _run_doc_page("state.md", tmp_path)
+    assert "succeeded (2 succeeded)" in materialized
+    assert "by-hand.jsonl at byte 0: step record without 'asset_key'" in doctor
+    assert "Rebuilt" in rebuilt
+    assert "Nothing to do" in planned
+    assert list((tmp_path / ".assay").glob("assay.duckdb.broken-*"))
+    assert broken == ""  # the error is on stderr, one line

@@ -104,7 +104,8 @@ class DaskExecutor:
                     n_workers=self.workers,
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=None,
+                    # None still binds the default 8787: a second run at once would fail
+                    dashboard_address=":0",
                     silence_logs=logging.CRITICAL,
                 )
         except Exception as exc:
