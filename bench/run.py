@@ -13,12 +13,14 @@ import lineage
 import materialize_layered
 import planner
 import state_stress
+import static_partitions
 import validation
 
 BENCHMARKS = {
     "materialize": materialize_layered.main,
     "state": state_stress.main,
     "planner": planner.main,
+    "static": static_partitions.main,
     "backfill": backfill.main,
     "validation": validation.main,
     "lineage": lineage.main,
