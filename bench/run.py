@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import backfill
 import dask_backfill
+import lazy_sink
 import lineage
 import materialize_layered
 import planner
@@ -18,6 +19,7 @@ import validation
 
 BENCHMARKS = {
     "materialize": materialize_layered.main,
+    "lazy_sink": lazy_sink.main,
     "state": state_stress.main,
     "planner": planner.main,
     "static": static_partitions.main,

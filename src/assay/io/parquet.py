@@ -3,14 +3,17 @@
 The root is a local folder or any fsspec URL (`s3://bucket/warehouse` with
 the `s3fs` package, `gs://...` with `gcsfs`, `memory://...`): what workers
 on other machines can reach. Local folders (and `file://` URLs) are written
-through a temporary file and a rename; object stores through one PUT, which
+through a temporary file and a rename; object stores through one upload, which
 they make visible whole or not at all.
+
+An output is never held in memory by assay: it is written to a file (a
+`LazyFrame` streams through `sink_parquet`), and its data version and size come
+from reading that file in chunks, its row count from the Parquet metadata.
 """
 
 from __future__ import annotations
 
 import functools
-import io as _io
 import json
 import tempfile
 import uuid
@@ -24,7 +27,7 @@ from assay.config import is_url
 from assay.errors import ConfigError
 from assay.io.atomic import atomic_path
 from assay.io.base import StoredOutput, check_output, missing_input
-from assay.versioning import data_version
+from assay.versioning import file_data_version
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -119,28 +122,31 @@ class ParquetIO:
         location = self.location(key, partition)
         if self.is_local:
             with atomic_path(Path(location)) as tmp:
-                content, columns, rows = self._encode(value, tmp)
+                columns, rows = self._encode(value, tmp)
+                version, size = file_data_version(tmp)
         else:
             with tempfile.TemporaryDirectory(prefix="assay-") as scratch:
-                content, columns, rows = self._encode(value, Path(scratch) / DATA_FILE)
-            self._put(location, content)
+                local = Path(scratch) / DATA_FILE
+                columns, rows = self._encode(value, local)
+                version, size = file_data_version(local)
+                self._put(location, local)
         return StoredOutput(
             location=location,
             row_count=rows,
-            byte_size=len(content),
-            data_version=data_version(content),
+            byte_size=size,
+            data_version=version,
             columns=columns,
         )
 
-    def _encode(self, value: Any, target: Path) -> tuple[bytes, tuple[tuple[str, str], ...], int]:
-        """Write `value` to the local file `target`: its bytes, columns and row count."""
+    def _encode(self, value: Any, target: Path) -> tuple[tuple[tuple[str, str], ...], int]:
+        """Write `value` to the local file `target`: its columns and row count."""
         import polars as pl
 
         options = {"compression": self.compression} if self.compression else {}
         if isinstance(value, pl.LazyFrame):
             value.sink_parquet(target, **options)  # type: ignore[call-overload]
             schema = pl.read_parquet_schema(target)
-            rows = pl.scan_parquet(target).select(pl.len()).collect().item()
+            rows = _row_count(target)
         else:
             if not isinstance(value, pl.DataFrame):
                 value = pl.from_arrow(value)
@@ -148,19 +154,20 @@ class ParquetIO:
             value.write_parquet(target, **options)  # type: ignore[arg-type]
             schema, rows = dict(value.schema), value.height
         columns = tuple((name, str(dtype)) for name, dtype in schema.items())
-        return target.read_bytes(), columns, int(rows)
+        return columns, int(rows)
 
-    def _put(self, location: str, content: bytes) -> None:
+    def _put(self, location: str, local: Path) -> None:
+        """Upload a local file, streamed from disk."""
         fs = self._fs()
         assert isinstance(self.root, str)
         if urlsplit(self.root).scheme in _ATOMIC_PUT:
-            fs.pipe_file(location, content)
+            fs.put_file(str(local), location)
             return
         # elsewhere a rename is the atomic step, as on a local disk
         folder, _, name = location.rpartition("/")
         fs.makedirs(folder, exist_ok=True)
         tmp = f"{folder}/.{name}.{uuid.uuid4().hex[:12]}.tmp"
-        fs.pipe_file(tmp, content)
+        fs.put_file(str(local), tmp)
         fs.mv(tmp, location)
 
     def load(self, key: AssetKey, partitions: Sequence[str] | None, kind: InputKind) -> Any:
@@ -199,7 +206,7 @@ class ParquetIO:
             if isinstance(got, BaseException):
                 raise got
             blobs.append(got)
-        frames = [pl.read_parquet(_io.BytesIO(blob)) for blob in blobs]
+        frames = [pl.read_parquet(blob) for blob in blobs]
         return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
 
     def _missing(self, key: AssetKey, missing: list[str | None]) -> Exception:
@@ -219,7 +226,11 @@ class ParquetIO:
         paths = sorted(fs.glob(f"{self._folder(key)}/{pattern}"))
         if not paths:
             return None
-        return dict(pl.read_parquet_schema(_io.BytesIO(fs.cat_file(paths[0]))))
+        import pyarrow.parquet as pq
+
+        with fs.open(paths[0], "rb") as stream:  # reads the footer, not the file
+            arrow_schema = pq.read_schema(stream)
+        return dict(pl.from_arrow(arrow_schema.empty_table()).schema)  # type: ignore[union-attr]
 
     def _folder(self, key: AssetKey) -> str:
         if self.root is None:
@@ -231,6 +242,14 @@ class ParquetIO:
     def _fs(self) -> AbstractFileSystem:
         assert isinstance(self.root, str)
         return _filesystem(self.root, json.dumps(self.storage_options or {}, sort_keys=True))
+
+
+def _row_count(path: Path) -> int:
+    """Rows of a Parquet file, from its footer (polars reads no data for it, and a
+    worker need not import pyarrow)."""
+    import polars as pl
+
+    return int(pl.scan_parquet(path).select(pl.len()).collect().item())
 
 
 def _fetch_all(fs: AbstractFileSystem, locations: list[str]) -> list[bytes | Exception]:
