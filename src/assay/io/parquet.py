@@ -3,8 +3,10 @@
 The root is a local folder or any fsspec URL (`s3://bucket/warehouse` with
 the `s3fs` package, `gs://...` with `gcsfs`, `memory://...`): what workers
 on other machines can reach. Local folders (and `file://` URLs) are written
-through a temporary file and a rename; object stores through one upload, which
-they make visible whole or not at all.
+through a temporary file in `<root>/.assay-tmp/` and a rename; object stores
+through one upload, which they make visible whole or not at all; other
+filesystems through a temporary file in `<root>/.assay-tmp/` and a move. See
+`ParquetIO` for how what a killed writer left is swept.
 
 An output is never held in memory by assay: it is written to a file (a
 `LazyFrame` streams through `sink_parquet`), and its data version and size come
@@ -13,9 +15,12 @@ from reading that file in chunks, its row count from the Parquet metadata.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import tempfile
+import threading
+import time
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,7 +30,7 @@ from urllib.parse import unquote, urlsplit
 from assay.assets import InputKind
 from assay.config import is_url
 from assay.errors import ConfigError
-from assay.io.atomic import atomic_path
+from assay.io.atomic import SCRATCH_DIR, UNLOCKABLE_SWEEP_AFTER_S, atomic_path, sweep
 from assay.io.base import StoredOutput, check_output, missing_input
 from assay.versioning import file_data_version
 
@@ -41,6 +46,11 @@ DATA_FILE = "data.parquet"
 
 # Stores where one PUT is atomic: a reader sees the old object or the new one.
 _ATOMIC_PUT = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory"})
+# A root's scratch folder is swept at the first write of a process under it, then at
+# most this often (a listing of a folder that is almost always empty).
+SWEEP_EVERY_S = 600.0
+_swept_at: dict[str, float] = {}
+_sweep_lock = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +64,16 @@ class ParquetIO:
     `<root>/<key path>/data.parquet`, and for partitions
     `<root>/<key path>/partition=<key>/data.parquet`. `compression` is polars'
     default (zstd) unless given.
+
+    Temporary files are written in `<root>/.assay-tmp/` (beside the target only
+    when that folder is on another filesystem), never in an asset's folder, so a
+    glob over it (`pl.scan_parquet(folder)`, DuckDB's `read_parquet('…/*/*')`)
+    sees stored files only. Those a killed writer left are swept by the writes:
+    the first write of a process under a root sweeps its `.assay-tmp/`, then at
+    most every 10 minutes, deleting files whose writer is gone (their OS lock is
+    free, and they were last written over a minute ago; a day, where the
+    filesystem has no locks, or on a remote store); and each write of a
+    partition sweeps the temporary files an older assay left in its folder.
 
     Example:
         >>> from assay import asset, ParquetIO
@@ -120,8 +140,12 @@ class ParquetIO:
     def write(self, key: AssetKey, partition: str | None, value: Any) -> StoredOutput:
         check_output(key, value)
         location = self.location(key, partition)
+        self._sweep()
         if self.is_local:
-            with atomic_path(Path(location)) as tmp:
+            target = Path(location)
+            # an older assay wrote its temporary files beside the target
+            sweep(target.parent, f".{target.name}.*.tmp")
+            with atomic_path(target, scratch=self._scratch()) as tmp:
                 columns, rows = self._encode(value, tmp)
                 version, size = file_data_version(tmp)
         else:
@@ -163,12 +187,41 @@ class ParquetIO:
         if urlsplit(self.root).scheme in _ATOMIC_PUT:
             fs.put_file(str(local), location)
             return
-        # elsewhere a rename is the atomic step, as on a local disk
-        folder, _, name = location.rpartition("/")
+        # elsewhere a move is the atomic step, as a rename on a local disk
+        folder = location.rpartition("/")[0]
         fs.makedirs(folder, exist_ok=True)
-        tmp = f"{folder}/.{name}.{uuid.uuid4().hex[:12]}.tmp"
-        fs.put_file(str(local), tmp)
-        fs.mv(tmp, location)
+        scratch = self._scratch_url()
+        fs.makedirs(scratch, exist_ok=True)
+        tmp = f"{scratch}/{uuid.uuid4().hex[:16]}.tmp"
+        try:
+            fs.put_file(str(local), tmp)
+            fs.mv(tmp, location)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                fs.rm_file(tmp)
+            raise
+
+    def _scratch(self) -> Path:
+        assert isinstance(self.root, Path)
+        return self.root / SCRATCH_DIR
+
+    def _scratch_url(self) -> str:
+        assert isinstance(self.root, str)
+        return f"{self.root.rstrip('/')}/{SCRATCH_DIR}"
+
+    def _sweep(self) -> None:
+        """Sweep the root's scratch folder if this process has not lately (see the class
+        docstring); object stores write no temporary files."""
+        root = str(self.root)
+        now = time.monotonic()
+        with _sweep_lock:
+            if now - _swept_at.get(root, -SWEEP_EVERY_S) < SWEEP_EVERY_S:
+                return
+            _swept_at[root] = now
+        if self.is_local:
+            sweep(self._scratch())
+        elif urlsplit(root).scheme not in _ATOMIC_PUT:
+            _sweep_remote(self._fs(), self._scratch_url())
 
     def load(self, key: AssetKey, partitions: Sequence[str] | None, kind: InputKind) -> Any:
         import polars as pl
@@ -250,6 +303,23 @@ def _row_count(path: Path) -> int:
     import polars as pl
 
     return int(pl.scan_parquet(path).select(pl.len()).collect().item())
+
+
+def _sweep_remote(fs: AbstractFileSystem, scratch: str) -> None:
+    """Delete temporary files a day old in a remote scratch folder (no locks there)."""
+    try:
+        entries = fs.ls(scratch, detail=True)
+    except (FileNotFoundError, NotImplementedError):
+        return
+    now = time.time()
+    for entry in entries:
+        written = entry.get("mtime") or entry.get("LastModified") or entry.get("created")
+        if hasattr(written, "timestamp"):
+            written = written.timestamp()
+        if not isinstance(written, int | float) or now - written < UNLOCKABLE_SWEEP_AFTER_S:
+            continue
+        with contextlib.suppress(Exception):  # another process swept it first
+            fs.rm_file(entry["name"])
 
 
 def _fetch_all(fs: AbstractFileSystem, locations: list[str]) -> list[bytes | Exception]:
