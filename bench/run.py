@@ -10,16 +10,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import backfill
 import dask_backfill
 import kill_loop
+import lazy_sink
 import lineage
 import materialize_layered
 import planner
 import state_stress
+import static_partitions
 import validation
 
 BENCHMARKS = {
     "materialize": materialize_layered.main,
+    "lazy_sink": lazy_sink.main,
     "state": state_stress.main,
     "planner": planner.main,
+    "static": static_partitions.main,
     "backfill": backfill.main,
     "validation": validation.main,
     "lineage": lineage.main,

@@ -1,5 +1,6 @@
 """`assay lineage ASSET`: what an asset was built from and what was built from it,
-as recorded in OpenLineage events (what really ran, not what is defined now)."""
+as recorded in OpenLineage events (what really ran, not what is defined now);
+`assay lineage send`: deliver the events runs could not send."""
 
 from __future__ import annotations
 
@@ -11,13 +12,29 @@ from assay.cli.options import json_option, print_json
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from datetime import datetime
 
     from rich.tree import Tree
 
     from assay.lineage.explore import Edge, Lineage
 
 
-@click.command("lineage")
+class _ShowByDefault(click.Group):
+    """`assay lineage ASSET ...` is `assay lineage show ASSET ...`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["show", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group("lineage", cls=_ShowByDefault)
+def lineage_command() -> None:
+    """Recorded lineage: `assay lineage ASSET` shows an asset's (`show`); `assay lineage
+    send` delivers the events runs could not send to the OpenLineage target."""
+
+
+@lineage_command.command("show")
 @click.argument("asset")
 @click.option("--upstream", "direction", flag_value="upstream", help="Only what it was built from.")
 @click.option(
@@ -34,7 +51,7 @@ if TYPE_CHECKING:
 )
 @click.option("--home", type=click.Path(file_okay=False), help="State folder.")
 @json_option
-def lineage_command(
+def show_command(
     asset: str,
     direction: str | None,
     depth: int | None,
@@ -48,6 +65,7 @@ def lineage_command(
     assay lineage revenue                  upstream and downstream
     assay lineage revenue --upstream --depth 1
     assay lineage revenue --format mermaid > lineage.md
+    assay lineage show send                an asset named like a subcommand
     """
     from assay.lineage.explore import open as open_lineage
 
@@ -70,6 +88,56 @@ def lineage_command(
         click.echo(_mermaid(asset, edges))
         return
     _print_tree(asset, walked, edges, depth, _jobs(lineage, shown))
+
+
+@lineage_command.command("send")
+@click.option(
+    "--since",
+    metavar="TIME|DURATION",
+    help="Only events recorded since then: 2024-05-01, 2024-05-01T12:00, or 2h, 3d, 1w ago.",
+)
+@click.option("--home", type=click.Path(file_okay=False), help="State folder.")
+def send_command(since: str | None, home: str | None) -> None:
+    """Send the lineage events runs could not deliver (the endpoint was down, the run
+    was killed) to the configured OpenLineage target; what was delivered is never
+    sent again. Exits 1 when some still failed.
+
+    \b
+    assay lineage send
+    assay lineage send --since 1d
+    """
+    from assay.lineage.explore import open as open_lineage
+    from assay.lineage.outbox import send_backlog
+
+    report = send_backlog(open_lineage(home).home, since=_since(since))
+    click.echo(report.describe())
+    if report.failed:
+        raise SystemExit(1)
+
+
+_UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def _since(text: str | None) -> datetime | None:
+    """`2h`, `3d` (that long ago), or an ISO date or time (local time unless it says)."""
+    import re
+    from datetime import datetime, timedelta
+
+    if text is None:
+        return None
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
+    if found:
+        ago = timedelta(seconds=float(found.group(1)) * _UNITS_S[found.group(2)])
+        return datetime.now().astimezone() - ago
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is neither a time (2024-05-01, 2024-05-01T12:00) nor a duration "
+            "(90s, 30m, 2h, 3d, 1w)",
+            param_hint="--since",
+        ) from None
+    return moment if moment.tzinfo is not None else moment.astimezone()
 
 
 def _jobs(lineage: Lineage, shown: set[str]) -> dict[str, dict[str, Any]]:

@@ -81,7 +81,7 @@ class RunLineage:
         if self.enabled:
             from assay.lineage.delivery import Delivery
 
-            self._delivery = Delivery.from_environment()
+            self._delivery = Delivery.from_environment(home=config.home, run_id=run_id)
 
     @property
     def root(self) -> RunRef:

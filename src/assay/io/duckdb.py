@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from assay.assets import InputKind
 from assay.errors import MaterializationError
 from assay.io.base import StoredOutput, check_output, missing_input
+from assay.keys import AssetKey
 from assay.locking import file_lock, foreign_holder
 from assay.versioning import data_version
 
@@ -19,26 +20,45 @@ if TYPE_CHECKING:
     import duckdb
 
     from assay.config import ProjectConfig
-    from assay.keys import AssetKey
 
 WAREHOUSE_LOCK_TIMEOUT_S = 60.0
 PARTITION_COLUMN = "_partition"
+# Which asset key owns each table, kept in the warehouse itself and written in the
+# transaction that writes the table. No asset key maps to this name: segments hold
+# no '.'.
+OWNERS_NAME = "assay.table_owners"
+OWNERS_TABLE = f'main."{OWNERS_NAME}"'
 
 
 @dataclass(frozen=True, slots=True)
 class DuckDBIO:
     """Store each asset as a table in a DuckDB file: `sales/orders` -> `sales.orders`.
 
+    The table is the key's last segment; the segments before it, joined by `/`,
+    name the schema: `orders` -> `main.orders` (an unprefixed key goes to
+    `schema`, default `main`), `sales/orders` -> `sales.orders`, `a/b/c` ->
+    `"a/b".c` (quote it in SQL). Segments hold no `/`, so distinct prefixes never
+    share a schema. Two keys can still meet in one table only as DuckDB compares
+    names without case (`Sales/orders`, `sales/orders`), or as `main/orders`
+    meets the unprefixed `orders`; so the warehouse records which asset key owns
+    each table (in `main."assay.table_owners"`, written in the transaction that
+    writes the table), and writing or reading a table another key owns fails,
+    naming both keys. Before this, assay joined the prefix with `_` (`a/b/c` and
+    `a_b/c` both in `a_b.c`): a table written then, with no owner recorded, is
+    taken over by the key that writes it, unless another key of the warehouse
+    was stored there then (that fails too, and says how to start it afresh).
+
     `path` defaults to `<home>/warehouse.duckdb`; a relative path is taken from the
     project root. The table is replaced in one transaction, so readers see the old
-    table or the new one. An unprefixed key goes to `schema` (default `main`).
-    Partitioned assets share one table with a `_partition` column; writing a
-    partition replaces its rows in one transaction.
+    table or the new one. Partitioned assets share one table with a `_partition`
+    column; writing a partition replaces its rows in one transaction.
 
     Example:
-        >>> from assay import asset, DuckDBIO
+        >>> from assay import AssetKey, DuckDBIO, asset
         >>> @asset(io=DuckDBIO(path="warehouse.duckdb"))
         ... def customers(): ...
+        >>> DuckDBIO().table(AssetKey.parse("raw/shop/orders"))
+        ('raw/shop', 'orders')
     """
 
     path: Path | None = None
@@ -58,7 +78,12 @@ class DuckDBIO:
         return replace(self, path=self.path if self.path.is_absolute() else config.root / self.path)
 
     def table(self, key: AssetKey) -> tuple[str, str]:
-        """The (schema, table) an asset is stored in."""
+        """The (schema, table) an asset is stored in (see the class docstring)."""
+        return ("/".join(key.path[:-1]) or self.schema, key.name)
+
+    def legacy_table(self, key: AssetKey) -> tuple[str, str]:
+        """Where assay before table ownership stored the asset: the prefix joined by `_`,
+        which put `a/b/c` and `a_b/c` in one table."""
         return ("_".join(key.path[:-1]) or self.schema, key.name)
 
     def lineage_dataset(self, key: AssetKey) -> tuple[str, str]:
@@ -83,6 +108,11 @@ class DuckDBIO:
         arrow_value = value.to_arrow()  # noqa: F841 (read by DuckDB's replacement scan)
         with self._connect(read_only=False) as con:
             con.execute("BEGIN")
+            try:
+                self._claim(con, key, replaced=partition is None)
+            except MaterializationError:
+                con.execute("ROLLBACK")
+                raise
             con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             if partition is None:
                 con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM arrow_value")
@@ -102,10 +132,10 @@ class DuckDBIO:
                     con.execute("ROLLBACK")
                     raise MaterializationError(
                         f"partition {partition!r} of {str(key)!r} does not fit the table "
-                        f"{schema}.{table}: {str(exc).splitlines()[0]}"
+                        f"{_shown(schema, table)}: {str(exc).splitlines()[0]}"
                     ) from exc
             con.execute("COMMIT")
-        where = f"{self._path()}::{schema}.{table}"
+        where = f"{self._path()}::{_shown(schema, table)}"
         return StoredOutput(
             location=where if partition is None else f"{where}[{partition}]",
             row_count=value.height,
@@ -116,17 +146,22 @@ class DuckDBIO:
 
     def load(self, key: AssetKey, partitions: Sequence[str] | None, kind: InputKind) -> Any:
         schema, table = self.table(key)
-        where = f"{self._path()}::{schema}.{table}"
+        where = f"{self._path()}::{_shown(schema, table)}"
         if not self._path().is_file():
             raise missing_input(key, where, partitions or ())
         name = f'"{schema}"."{table}"'
         with self._connect(read_only=True) as con:
-            found = con.execute(
-                "SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-                [schema, table],
-            ).fetchall()
-            if not found:
+            if not _exists(con, schema, table):
+                legacy = self.legacy_table(key)
+                if legacy != (schema, table) and _exists(con, *legacy):
+                    raise MaterializationError(
+                        f"asset {str(key)!r} has no table {_shown(schema, table)} yet: an older "
+                        f"assay stored it in {_shown(*legacy)}, shared with "
+                        f"{legacy[0] + '/' + legacy[1]!r}; re-materialize it "
+                        f"(`assay materialize {key} --force`)"
+                    )
                 raise missing_input(key, where, partitions or ())
+            self._check_owner(key, _owners(con))
             if partitions is None:
                 frame = con.sql(f"SELECT * FROM {name}").pl()
             else:
@@ -150,6 +185,62 @@ class DuckDBIO:
             return frame.lazy()
         return frame.to_arrow() if kind is InputKind.ARROW else frame
 
+    def _claim(self, con: duckdb.DuckDBPyConnection, key: AssetKey, *, replaced: bool) -> None:
+        """Record `key` as the owner of its table, or raise if another key owns it.
+
+        Runs in the write's transaction. A table that exists with no owner was written
+        before ownership was recorded: `key` takes it over (`predates` stays true until
+        a whole replace, since other partitions' rows are an older assay's).
+        """
+        schema, table = self.table(key)
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS {OWNERS_TABLE} (schema_name VARCHAR NOT NULL, "
+            "table_name VARCHAR NOT NULL, asset_key VARCHAR NOT NULL, "
+            "predates BOOLEAN NOT NULL, claimed_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        if _exists(con, schema, table):
+            owners = _owners(con)
+            self._check_owner(key, owners)
+            predates = owners.get(_folded(schema, table), (str(key), True))[1] and not replaced
+        else:  # a new table (or its owner's was dropped): whoever writes it owns it
+            predates = False
+        con.execute(
+            f"DELETE FROM {OWNERS_TABLE} WHERE lower(schema_name) = lower(?) "
+            "AND lower(table_name) = lower(?)",
+            [schema, table],
+        )
+        con.execute(
+            f"INSERT INTO {OWNERS_TABLE} (schema_name, table_name, asset_key, predates) "
+            "VALUES (?, ?, ?, ?)",
+            [schema, table, str(key), predates],
+        )
+
+    def _check_owner(self, key: AssetKey, owners: dict[tuple[str, str], tuple[str, bool]]) -> None:
+        """Raise when `key`'s (existing) table belongs to another asset, or may hold its
+        rows; a table with no owner recorded was written by an older assay."""
+        schema, table = self.table(key)
+        owner_key, predates = owners.get(_folded(schema, table), (str(key), True))
+        if owner_key != str(key):
+            raise MaterializationError(
+                f"asset {str(key)!r} maps to the table {_shown(schema, table)}, which holds "
+                f"asset {owner_key!r}: rename one of them (DuckDB ignores case in names), "
+                "or store one with another DuckDBIO(path=...)"
+            )
+        if not predates:
+            return
+        for (other_schema, other_table), (other_key, _) in owners.items():
+            if other_key == str(key):
+                continue
+            legacy = self.legacy_table(AssetKey.parse(other_key))
+            if _folded(*legacy) == _folded(schema, table):
+                raise MaterializationError(
+                    f"the table {_shown(schema, table)} of asset {str(key)!r} was written by "
+                    f"an older assay, which stored asset {other_key!r} there too (now in "
+                    f"{_shown(other_schema, other_table)}): drop it (DROP TABLE "
+                    f"{_shown(schema, table)}) and re-materialize "
+                    f"(`assay materialize {key} --force`)"
+                )
+
     def _path(self) -> Path:
         if self.path is None:
             raise RuntimeError("DuckDBIO used before bind(): a bug in assay")
@@ -157,6 +248,37 @@ class DuckDBIO:
 
     def _connect(self, *, read_only: bool) -> _Connection:
         return _Connection(self._path(), read_only=read_only)
+
+
+def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    found = con.execute(
+        "SELECT 1 FROM information_schema.tables "
+        "WHERE lower(table_schema) = lower(?) AND lower(table_name) = lower(?)",
+        [schema, table],
+    ).fetchall()
+    return bool(found)
+
+
+def _owners(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], tuple[str, bool]]:
+    """{(schema, table) in lower case: (asset key, predates)}; empty before any claim."""
+    if not _exists(con, "main", OWNERS_NAME):
+        return {}
+    rows = con.execute(
+        f"SELECT schema_name, table_name, asset_key, predates FROM {OWNERS_TABLE}"
+    ).fetchall()
+    return {_folded(s, t): (str(k), bool(p)) for s, t, k, p in rows}
+
+
+def _folded(schema: str, table: str) -> tuple[str, str]:
+    return schema.lower(), table.lower()
+
+
+def _shown(schema: str, table: str) -> str:
+    """`sales.orders`, `"a/b".c`: as it is written in SQL."""
+    return ".".join(
+        n if n.replace("_", "").isalnum() and not n[0].isdigit() else f'"{n}"'
+        for n in (schema, table)
+    )
 
 
 class _Connection:

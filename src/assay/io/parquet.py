@@ -3,16 +3,24 @@
 The root is a local folder or any fsspec URL (`s3://bucket/warehouse` with
 the `s3fs` package, `gs://...` with `gcsfs`, `memory://...`): what workers
 on other machines can reach. Local folders (and `file://` URLs) are written
-through a temporary file and a rename; object stores through one PUT, which
-they make visible whole or not at all.
+through a temporary file in `<root>/.assay-tmp/` and a rename; object stores
+through one upload, which they make visible whole or not at all; other
+filesystems through a temporary file in `<root>/.assay-tmp/` and a move. See
+`ParquetIO` for how what a killed writer left is swept.
+
+An output is never held in memory by assay: it is written to a file (a
+`LazyFrame` streams through `sink_parquet`), and its data version and size come
+from reading that file in chunks, its row count from the Parquet metadata.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import io as _io
 import json
 import tempfile
+import threading
+import time
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,9 +30,9 @@ from urllib.parse import unquote, urlsplit
 from assay.assets import InputKind
 from assay.config import is_url
 from assay.errors import ConfigError
-from assay.io.atomic import atomic_path
+from assay.io.atomic import SCRATCH_DIR, UNLOCKABLE_SWEEP_AFTER_S, atomic_path, sweep
 from assay.io.base import StoredOutput, check_output, missing_input
-from assay.versioning import data_version
+from assay.versioning import file_data_version
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -38,6 +46,11 @@ DATA_FILE = "data.parquet"
 
 # Stores where one PUT is atomic: a reader sees the old object or the new one.
 _ATOMIC_PUT = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory"})
+# A root's scratch folder is swept at the first write of a process under it, then at
+# most this often (a listing of a folder that is almost always empty).
+SWEEP_EVERY_S = 600.0
+_swept_at: dict[str, float] = {}
+_sweep_lock = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +64,16 @@ class ParquetIO:
     `<root>/<key path>/data.parquet`, and for partitions
     `<root>/<key path>/partition=<key>/data.parquet`. `compression` is polars'
     default (zstd) unless given.
+
+    Temporary files are written in `<root>/.assay-tmp/` (beside the target only
+    when that folder is on another filesystem), never in an asset's folder, so a
+    glob over it (`pl.scan_parquet(folder)`, DuckDB's `read_parquet('…/*/*')`)
+    sees stored files only. Those a killed writer left are swept by the writes:
+    the first write of a process under a root sweeps its `.assay-tmp/`, then at
+    most every 10 minutes, deleting files whose writer is gone (their OS lock is
+    free, and they were last written over a minute ago; a day, where the
+    filesystem has no locks, or on a remote store); and each write of a
+    partition sweeps the temporary files an older assay left in its folder.
 
     Example:
         >>> from assay import asset, ParquetIO
@@ -117,30 +140,37 @@ class ParquetIO:
     def write(self, key: AssetKey, partition: str | None, value: Any) -> StoredOutput:
         check_output(key, value)
         location = self.location(key, partition)
+        self._sweep()
         if self.is_local:
-            with atomic_path(Path(location)) as tmp:
-                content, columns, rows = self._encode(value, tmp)
+            target = Path(location)
+            # an older assay wrote its temporary files beside the target
+            sweep(target.parent, f".{target.name}.*.tmp")
+            with atomic_path(target, scratch=self._scratch()) as tmp:
+                columns, rows = self._encode(value, tmp)
+                version, size = file_data_version(tmp)
         else:
             with tempfile.TemporaryDirectory(prefix="assay-") as scratch:
-                content, columns, rows = self._encode(value, Path(scratch) / DATA_FILE)
-            self._put(location, content)
+                local = Path(scratch) / DATA_FILE
+                columns, rows = self._encode(value, local)
+                version, size = file_data_version(local)
+                self._put(location, local)
         return StoredOutput(
             location=location,
             row_count=rows,
-            byte_size=len(content),
-            data_version=data_version(content),
+            byte_size=size,
+            data_version=version,
             columns=columns,
         )
 
-    def _encode(self, value: Any, target: Path) -> tuple[bytes, tuple[tuple[str, str], ...], int]:
-        """Write `value` to the local file `target`: its bytes, columns and row count."""
+    def _encode(self, value: Any, target: Path) -> tuple[tuple[tuple[str, str], ...], int]:
+        """Write `value` to the local file `target`: its columns and row count."""
         import polars as pl
 
         options = {"compression": self.compression} if self.compression else {}
         if isinstance(value, pl.LazyFrame):
             value.sink_parquet(target, **options)  # type: ignore[call-overload]
             schema = pl.read_parquet_schema(target)
-            rows = pl.scan_parquet(target).select(pl.len()).collect().item()
+            rows = _row_count(target)
         else:
             if not isinstance(value, pl.DataFrame):
                 value = pl.from_arrow(value)
@@ -148,20 +178,50 @@ class ParquetIO:
             value.write_parquet(target, **options)  # type: ignore[arg-type]
             schema, rows = dict(value.schema), value.height
         columns = tuple((name, str(dtype)) for name, dtype in schema.items())
-        return target.read_bytes(), columns, int(rows)
+        return columns, int(rows)
 
-    def _put(self, location: str, content: bytes) -> None:
+    def _put(self, location: str, local: Path) -> None:
+        """Upload a local file, streamed from disk."""
         fs = self._fs()
         assert isinstance(self.root, str)
         if urlsplit(self.root).scheme in _ATOMIC_PUT:
-            fs.pipe_file(location, content)
+            fs.put_file(str(local), location)
             return
-        # elsewhere a rename is the atomic step, as on a local disk
-        folder, _, name = location.rpartition("/")
+        # elsewhere a move is the atomic step, as a rename on a local disk
+        folder = location.rpartition("/")[0]
         fs.makedirs(folder, exist_ok=True)
-        tmp = f"{folder}/.{name}.{uuid.uuid4().hex[:12]}.tmp"
-        fs.pipe_file(tmp, content)
-        fs.mv(tmp, location)
+        scratch = self._scratch_url()
+        fs.makedirs(scratch, exist_ok=True)
+        tmp = f"{scratch}/{uuid.uuid4().hex[:16]}.tmp"
+        try:
+            fs.put_file(str(local), tmp)
+            fs.mv(tmp, location)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                fs.rm_file(tmp)
+            raise
+
+    def _scratch(self) -> Path:
+        assert isinstance(self.root, Path)
+        return self.root / SCRATCH_DIR
+
+    def _scratch_url(self) -> str:
+        assert isinstance(self.root, str)
+        return f"{self.root.rstrip('/')}/{SCRATCH_DIR}"
+
+    def _sweep(self) -> None:
+        """Sweep the root's scratch folder if this process has not lately (see the class
+        docstring); object stores write no temporary files."""
+        root = str(self.root)
+        now = time.monotonic()
+        with _sweep_lock:
+            if now - _swept_at.get(root, -SWEEP_EVERY_S) < SWEEP_EVERY_S:
+                return
+            _swept_at[root] = now
+        if self.is_local:
+            sweep(self._scratch())
+        elif urlsplit(root).scheme not in _ATOMIC_PUT:
+            _sweep_remote(self._fs(), self._scratch_url())
 
     def load(self, key: AssetKey, partitions: Sequence[str] | None, kind: InputKind) -> Any:
         import polars as pl
@@ -199,7 +259,7 @@ class ParquetIO:
             if isinstance(got, BaseException):
                 raise got
             blobs.append(got)
-        frames = [pl.read_parquet(_io.BytesIO(blob)) for blob in blobs]
+        frames = [pl.read_parquet(blob) for blob in blobs]
         return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
 
     def _missing(self, key: AssetKey, missing: list[str | None]) -> Exception:
@@ -219,7 +279,11 @@ class ParquetIO:
         paths = sorted(fs.glob(f"{self._folder(key)}/{pattern}"))
         if not paths:
             return None
-        return dict(pl.read_parquet_schema(_io.BytesIO(fs.cat_file(paths[0]))))
+        import pyarrow.parquet as pq
+
+        with fs.open(paths[0], "rb") as stream:  # reads the footer, not the file
+            arrow_schema = pq.read_schema(stream)
+        return dict(pl.from_arrow(arrow_schema.empty_table()).schema)  # type: ignore[union-attr]
 
     def _folder(self, key: AssetKey) -> str:
         if self.root is None:
@@ -231,6 +295,31 @@ class ParquetIO:
     def _fs(self) -> AbstractFileSystem:
         assert isinstance(self.root, str)
         return _filesystem(self.root, json.dumps(self.storage_options or {}, sort_keys=True))
+
+
+def _row_count(path: Path) -> int:
+    """Rows of a Parquet file, from its footer (polars reads no data for it, and a
+    worker need not import pyarrow)."""
+    import polars as pl
+
+    return int(pl.scan_parquet(path).select(pl.len()).collect().item())
+
+
+def _sweep_remote(fs: AbstractFileSystem, scratch: str) -> None:
+    """Delete temporary files a day old in a remote scratch folder (no locks there)."""
+    try:
+        entries = fs.ls(scratch, detail=True)
+    except (FileNotFoundError, NotImplementedError):
+        return
+    now = time.time()
+    for entry in entries:
+        written = entry.get("mtime") or entry.get("LastModified") or entry.get("created")
+        if hasattr(written, "timestamp"):
+            written = written.timestamp()
+        if not isinstance(written, int | float) or now - written < UNLOCKABLE_SWEEP_AFTER_S:
+            continue
+        with contextlib.suppress(Exception):  # another process swept it first
+            fs.rm_file(entry["name"])
 
 
 def _fetch_all(fs: AbstractFileSystem, locations: list[str]) -> list[bytes | Exception]:

@@ -64,3 +64,53 @@ def test_missing_input_says_how_to_materialize_it(io):
         MaterializationError, match=r"materialize it first \(`assay materialize sales/orders`\)"
     ):
         io.load(KEY, None, InputKind.EAGER)
+
+
+SINK = """
+import sys
+from pathlib import Path
+
+import polars as pl
+
+rows = int(sys.argv[2])
+frame = pl.LazyFrame().select(i=pl.int_range(0, rows, dtype=pl.Int64)).with_columns(
+    a=pl.col("i").hash(1), b=pl.col("i").hash(2)
+)
+if sys.argv[1] == "bare":
+    frame.sink_parquet(sys.argv[3])
+else:
+    from assay import AssetKey, ParquetIO
+
+    stored = ParquetIO(root=Path(sys.argv[3])).write(AssetKey(("big",)), None, frame)
+    print(stored.row_count, stored.byte_size, stored.data_version)
+"""
+
+
+def peak_mib(*args: str) -> tuple[float, str]:
+    import os
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", SINK, *args], stdout=subprocess.PIPE, text=True)
+    out = child.stdout.read()
+    child.stdout.close()
+    _, status, usage = os.wait4(child.pid, 0)  # its own peak, not other children's
+    child.returncode = os.waitstatus_to_exitcode(status)
+    assert child.returncode == 0
+    return usage.ru_maxrss / 1024, out
+
+
+def test_a_lazy_output_streams_to_disk_and_is_hashed_in_chunks(tmp_path):
+    from assay.versioning import data_version
+
+    rows = 15_000_000  # ~250 MB of Parquet that does not compress
+    bare_mib, _ = peak_mib("bare", str(rows), str(tmp_path / "bare.parquet"))
+    assay_mib, out = peak_mib("assay", str(rows), str(tmp_path / "storage"))
+    stored = tmp_path / "storage" / "big" / "data.parquet"
+    size = stored.stat().st_size
+    assert size > 200e6
+    count, byte_size, version = out.split()
+    assert (int(count), int(byte_size)) == (rows, size)
+    assert version == data_version(stored.read_bytes())  # the version of the same bytes
+    # reading the written file back into memory cost its whole size on top
+    assert assay_mib - bare_mib < 0.4 * size / 2**20, (assay_mib, bare_mib, size)

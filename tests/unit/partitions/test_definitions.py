@@ -37,8 +37,12 @@ def test_static_keys_and_bad_key_names_the_valid_keys():
         (["a", "a"], "duplicate keys: a"),
         (["a/b"], "'/'"),
         ([".."], "'..'"),
+        (["ok", "", "fine"], "cannot be empty"),
+        (["ok", "tab\there"], "'tab\\\\there'"),
+        (["ok", 3], "invalid partition key 3"),
+        (["a", ".", "b"], "'.'"),
     ],
-    ids=["empty", "duplicate", "slash", "dotdot"],
+    ids=["empty", "duplicate", "slash", "dotdot", "empty-key", "control", "not-str", "dot"],
 )
 def test_static_definition_errors(keys, hint):
     with pytest.raises(DefinitionError, match=hint):
