@@ -102,10 +102,10 @@ def bare() -> float:
 def build_cost() -> float:
     """Milliseconds to build one step's START and COMPLETE (in this process)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from assay.execution.step import StepResult, StepStatus
     from assay.io.base import StoredOutput
     from assay.keys import AssetKey
     from assay.lineage.events import AssetJob, DatasetRef, RunRef, StepLineage, step_end, step_start
+    from assay.results import StepResult, StepStatus
 
     run = RunRef(run_id="6f1c4a8e-8a43-4c56-9d1e-2f1d3c4b5a69", namespace="bench", name="run")
     job = AssetJob(namespace="bench", asset_key="b", code_version="1")

@@ -12,6 +12,7 @@ from assay.checks import CheckResult, asset_check
 from assay.definitions import Definitions
 from assay.errors import AssayError
 from assay.execution.context import AssetContext
+from assay.execution.hooks import Hooks, RunHooks
 from assay.io.duckdb import DuckDBIO
 from assay.io.parquet import ParquetIO
 from assay.keys import AssetKey
@@ -47,6 +48,7 @@ __all__ = [
     "DailyPartitions",
     "Definitions",
     "DuckDBIO",
+    "Hooks",
     "HourlyPartitions",
     "IdentityMapping",
     "LastPartitionMapping",
@@ -57,6 +59,7 @@ __all__ = [
     "PartitionMapping",
     "Project",
     "RetryPolicy",
+    "RunHooks",
     "StaticMapping",
     "StaticPartitions",
     "TimeWindowMapping",

@@ -15,6 +15,7 @@ from assay.assets import AssetSpec
 from assay.checks import CheckSpec
 from assay.errors import ConfigError, DefinitionError
 from assay.graph import AssetGraph
+from assay.io.resolver import IOResolver
 from assay.policies import RetryPolicy
 
 if TYPE_CHECKING:
@@ -84,6 +85,10 @@ class Definitions:
         for tag, value in spec.tags.items():
             names += [f"tag:{tag}={value}", f"tag:{tag}"]
         return tuple(name for name in names if name in self.pools)
+
+    def io_resolver(self, config: ProjectConfig) -> IOResolver:
+        """Each asset's IO manager (its own, else `io`, else ParquetIO), bound to `config`."""
+        return IOResolver({k: s.io for k, s in self.graph.specs.items()}, self.io, config)
 
     @cached_property
     def graph(self) -> AssetGraph:

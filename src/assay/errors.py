@@ -8,6 +8,7 @@
     ├── UnknownRunError         a run id matches no recorded run
     │   └── UnknownBackfillError    a backfill id matches no recorded backfill
     ├── ConfigError             pyproject.toml, ASSAY_MODULE or a CLI option is wrong
+    ├── PlanError               a plan cannot be applied: malformed, or made before a change
     ├── StateError              the state store cannot be read or written
     │   └── StateLockedError    another process holds the state store
     ├── ObservationError        a source's observe function failed; nothing recorded
@@ -60,6 +61,10 @@ class UnknownBackfillError(UnknownRunError):
 
 class ConfigError(AssayError):
     """Project configuration (pyproject.toml, environment, options) is wrong."""
+
+
+class PlanError(AssayError):
+    """A plan cannot be applied: it is malformed, or the state or code moved since."""
 
 
 class StateError(AssayError):

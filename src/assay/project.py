@@ -1,7 +1,13 @@
-"""`assay.load()` and `Project`: the Python API that the CLI also uses."""
+"""`assay.load()` and `Project`: the Python API that the CLI also uses.
+
+A router: it resolves what the caller asked (a selection, partitions, an
+executor) and hands it to the module that owns the rule (planning, applying a
+plan, backfills, checks, observations).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -11,21 +17,25 @@ from assay.definitions import Definitions, load_definitions
 from assay.errors import StateLockedError
 from assay.partitions.selection import PartitionSelection
 from assay.selection import parse_selection
+from assay.state.reader import StateReader
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
 
     from assay.execution.backfill import BackfillStatus
     from assay.execution.check_run import CheckRunResult
-    from assay.execution.executors import IOResolver
+    from assay.execution.hooks import RunHooks
+    from assay.execution.materialize import Runtime
     from assay.execution.observe import ObserveResult
-    from assay.execution.runner import RunReporter, RunResult, RunTarget
     from assay.graph import AssetGraph
     from assay.io.base import IOManager
     from assay.keys import AssetKey
     from assay.planning.plan import Plan
-    from assay.state.reader import StateReader
+    from assay.results import RunResult
+
+Partitions = PartitionSelection | Sequence[str] | None
+Selection = str | Sequence[str] | None
 
 
 class Project:
@@ -49,34 +59,40 @@ class Project:
 
     @cached_property
     def state(self) -> StateReader:
-        from assay.state.reader import StateReader
-
         return StateReader(self.config.home)
 
-    def select(self, selection: str | Sequence[str] | None = None) -> list[AssetKey]:
+    @cached_property
+    def _runtime(self) -> Runtime:
+        from assay.execution.materialize import Runtime
+
+        return Runtime(
+            config=self.config,
+            definitions=self.definitions,
+            io_for=self.definitions.io_resolver(self.config),
+            state=self.state,
+        )
+
+    def select(self, selection: Selection = None) -> list[AssetKey]:
         """The keys a selection picks, in dependency order (everything when None)."""
         return parse_selection(selection).resolve(self.graph)
 
-    @cached_property
-    def _io(self) -> IOResolver:
-        from assay.execution.executors import IOResolver
-
-        return IOResolver(self.definitions, self.config)
-
     def io_for(self, key: AssetKey) -> IOManager:
         """The asset's IO manager (its own, else the project default, else ParquetIO)."""
-        return self._io(key)
+        return self._runtime.io_for(key)
 
     def plan(
         self,
-        selection: str | Sequence[str] | None = None,
+        selection: Selection = None,
         *,
-        partitions: PartitionSelection | Sequence[str] | None = None,
+        partitions: Partitions = None,
         partition_range: tuple[str, str] | None = None,
         force: bool = False,
         now: datetime | None = None,
     ) -> Plan:
         """What a materialization of the selection would run, and why; nothing runs.
+
+        The plan is what `materialize` applies: `project.materialize(plan)` runs
+        exactly its steps (refused if the state or the code moved since).
 
         Example:
             >>> plan = project.plan("+daily_revenue")  # doctest: +SKIP
@@ -86,12 +102,95 @@ class Project:
         from assay.planning.plan import build_plan
 
         now = now or datetime.now(UTC)
-        keys = parse_selection(selection).resolve(self.graph)
+        parsed = parse_selection(selection)
+        keys = parsed.resolve(self.graph)
         chosen = _partition_selection(partitions, partition_range)
-        return build_plan(self.graph, keys, self.state, chosen, now, force=force)
+        label = str(parsed)
+        try:
+            return build_plan(
+                self.graph, keys, self.state, chosen, now, force=force, selection=label
+            )
+        except StateLockedError as exc:
+            if not force:
+                raise StateLockedError(f"{exc}; or pass --force to run without a plan") from None
+            # forced: every selected partition runs, so the held store is not needed
+            return build_plan(self.graph, keys, None, chosen, now, force=True, selection=label)
+
+    def materialize(
+        self,
+        selection: Selection | Plan = None,
+        *,
+        partitions: Partitions = None,
+        partition_range: tuple[str, str] | None = None,
+        force: bool = False,
+        executor: str | None = None,
+        workers: int | None = None,
+        dask_address: str | None = None,
+        hooks: Sequence[RunHooks] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        now: datetime | None = None,
+        run_id: str | None = None,
+    ) -> RunResult:
+        """Apply a plan: exactly its asset partitions. Given a selection (and
+        partitions, `force`), the plan made of it now: what is stale (with `force`,
+        everything selected).
+
+        Args:
+            selection: a `Plan` (from `plan()`, or read back from `assay plan
+                --json`), or a dbt-style selection (everything when None).
+            partitions: partition keys to consider for each partitioned asset.
+            partition_range: `(first, last)` keys, both included.
+            force: run every selected asset partition, stale or not.
+            executor: `in_process`, `multiprocess` or `dask` (default: the project's
+                configuration, else `dask` when `dask_address` is given, else
+                `multiprocess` when `workers` is, else `in_process`).
+            workers: worker processes for `multiprocess`, or for the LocalCluster
+                of `dask` (default: the configuration, else the CPU count).
+            dask_address: a running Dask scheduler (`tcp://host:8786`) for `dask`;
+                without one, a LocalCluster is started for the run.
+            hooks: subscribers told what happens (default: the `assay` logger).
+            should_stop: polled during the run; once True, running steps finish and
+                nothing new starts.
+            now: the current time for time partitions (default: now).
+            run_id: the id to record the run under (default: a new one).
+
+        Returns the run's result; `result.success` is False when a step failed.
+
+        Raises:
+            PlanError: a given plan was made before the state or the code moved.
+        """
+        from assay.execution.executors import choose_executor
+        from assay.execution.materialize import apply_plan, check_current
+        from assay.planning.plan import Plan
+
+        choice = choose_executor(self.config, executor, workers, dask_address)
+        if isinstance(selection, Plan):
+            plan = selection
+            check_current(plan, self._runtime)
+        else:
+            plan = self.plan(
+                selection,
+                partitions=partitions,
+                partition_range=partition_range,
+                force=force,
+                now=now,
+            )
+        return apply_plan(
+            self._runtime,
+            plan,
+            choice=choice,
+            hooks=self._runtime.hooks(hooks),
+            label=_label(plan),
+            should_stop=should_stop,
+            run_id=run_id,
+        )
 
     def observe(
-        self, selection: str | Sequence[str] | None = None, *, now: datetime | None = None
+        self,
+        selection: Selection = None,
+        *,
+        hooks: Sequence[RunHooks] | None = None,
+        now: datetime | None = None,
     ) -> ObserveResult:
         """Run the observe functions of the selected source assets and record their versions.
 
@@ -106,62 +205,16 @@ class Project:
             graph=self.graph,
             keys=keys,
             now=now or datetime.now(UTC),
-            io_for=self.io_for,
-        )
-
-    def materialize(
-        self,
-        selection: str | Sequence[str] | None = None,
-        *,
-        partitions: PartitionSelection | Sequence[str] | None = None,
-        partition_range: tuple[str, str] | None = None,
-        force: bool = False,
-        executor: str | None = None,
-        workers: int | None = None,
-        dask_address: str | None = None,
-        reporter: RunReporter | None = None,
-        should_stop: Callable[[], bool] | None = None,
-        now: datetime | None = None,
-    ) -> RunResult:
-        """Materialize what the plan says is stale (with `force`, everything selected).
-
-        Args:
-            selection: dbt-style selection (everything when None).
-            partitions: partition keys to consider for each partitioned asset.
-            partition_range: `(first, last)` keys, both included.
-            force: run every selected asset partition, stale or not.
-            executor: `in_process`, `multiprocess` or `dask` (default: the project's
-                configuration, else `dask` when `dask_address` is given, else
-                `multiprocess` when `workers` is, else `in_process`).
-            workers: worker processes for `multiprocess`, or for the LocalCluster
-                of `dask` (default: the configuration, else the CPU count).
-            dask_address: a running Dask scheduler (`tcp://host:8786`) for `dask`;
-                without one, a LocalCluster is started for the run.
-            reporter: receives progress (the CLI prints it).
-            should_stop: polled during the run; once True, running steps finish and
-                nothing new starts.
-            now: the current time for time partitions (default: now).
-
-        Returns the run's result; `result.success` is False when a step failed.
-        """
-        now = now or datetime.now(UTC)
-        chosen = _partition_selection(partitions, partition_range)
-        targets, selected = self._targets(selection, chosen, force, now)
-        return self._run(
-            targets,
-            _label(selected, chosen) + (" --force" if force else ""),
-            now=now,
-            executor=self._executor(executor, workers, dask_address),
-            reporter=reporter,
-            should_stop=should_stop,
+            hooks=self._runtime.hooks(hooks),
         )
 
     def check(
         self,
-        selection: str | Sequence[str] | None = None,
+        selection: Selection = None,
         *,
-        partitions: PartitionSelection | Sequence[str] | None = None,
+        partitions: Partitions = None,
         partition_range: tuple[str, str] | None = None,
+        hooks: Sequence[RunHooks] | None = None,
         now: datetime | None = None,
     ) -> CheckRunResult:
         """Run schemas and checks against the stored materializations; nothing is
@@ -178,62 +231,36 @@ class Project:
             >>> [(row["check"], row["status"]) for row in result.rows()]  # doctest: +SKIP
             [('schema', 'passed'), ('no_negative_amounts', 'failed')]
         """
-        from assay.execution.check_run import run_stored_checks
+        from assay.execution.check_run import run_stored_checks, stored_to_check
 
         now = now or datetime.now(UTC)
         parsed = parse_selection(selection)
         chosen = _partition_selection(partitions, partition_range)
-        selected = parsed.resolve(self.graph)
-        wanted_by_key: dict[AssetKey, list[str]] = {}
-        for key in selected:  # every selected asset, checked or not, as `plan` validates
-            definition = self.graph.specs[key].partitions
-            if definition is not None and not chosen.is_everything:
-                wanted_by_key[key] = definition.keys(chosen.resolve(definition, now), now)
-        keys = [
-            key
-            for key in selected
-            if self.graph.specs[key].schema is not None or self.graph.checks.get(key)
-        ]
-        rows: dict[str, dict[str, tuple[str | None, str | None]]] = {}
-        for row in self.state.stored_materializations([str(k) for k in keys]):
-            current = (row["materialization_id"], row["data_version"])
-            rows.setdefault(row["asset_key"], {})[row["partition_key"]] = current
-        stored: list[tuple[AssetKey, str | None, str | None, str | None]] = []
-        unchecked: list[str] = []
-        for key in keys:
-            have = rows.get(str(key), {})
-            definition = self.graph.specs[key].partitions
-            if definition is None:
-                wanted: list[str] = [""]
-            elif chosen.is_everything:
-                wanted = sorted(have)
-            else:
-                wanted = wanted_by_key[key]
-            found = [(p, *have[p]) for p in wanted if p in have]
-            if not found:
-                unchecked.append(str(key))
-            stored += [(key, p or None, m, v) for p, m, v in found]
-        label = "assay check " + _label(str(parsed), chosen)
+        stored, unchecked = stored_to_check(
+            self.graph, self.state, parsed.resolve(self.graph), chosen, now
+        )
+        label = str(parsed) + ("" if chosen.is_everything else f" [{chosen}]")
         return run_stored_checks(
             config=self.config,
             graph=self.graph,
             io_for=self.io_for,
             stored=stored,
             unchecked=unchecked,
-            selection=label,
+            selection="assay check " + label,
+            hooks=self._runtime.hooks(hooks),
         )
 
     def backfill(
         self,
-        selection: str | Sequence[str] | None = None,
+        selection: Selection | Plan = None,
         *,
-        partitions: PartitionSelection | Sequence[str] | None = None,
+        partitions: Partitions = None,
         partition_range: tuple[str, str] | None = None,
         force: bool = False,
         executor: str | None = None,
         workers: int | None = None,
         dask_address: str | None = None,
-        reporter: RunReporter | None = None,
+        hooks: Sequence[RunHooks] | None = None,
         should_stop: Callable[[], bool] | None = None,
         now: datetime | None = None,
     ) -> RunResult:
@@ -252,28 +279,31 @@ class Project:
             >>> project.backfill_status(result.backfill_id).status  # doctest: +SKIP
             'completed'
         """
-        from assay.execution.backfill import new_backfill
-        from assay.execution.runner import RunResult
+        from assay.execution.backfill import start_backfill
+        from assay.execution.executors import choose_executor
+        from assay.execution.materialize import check_current
+        from assay.planning.plan import Plan
 
-        now = now or datetime.now(UTC)
-        chosen = _partition_selection(partitions, partition_range)
-        targets, selected = self._targets(selection, chosen, force, now)
-        if not targets:
-            from assay.state.store import IndexReport
-
-            return RunResult(run_id="", status="succeeded", steps=(), index=IndexReport())
-        chosen_executor = self._executor(executor, workers, dask_address)
-        record = new_backfill(
-            graph=self.graph,
-            targets=targets,
-            selection=selected,
-            partitions="" if chosen.is_everything else str(chosen),
-            force=force,
-            executor=chosen_executor[0],
-            workers=chosen_executor[1],
+        choice = choose_executor(self.config, executor, workers, dask_address)
+        if isinstance(selection, Plan):
+            plan = selection
+            check_current(plan, self._runtime)
+        else:
+            plan = self.plan(
+                selection,
+                partitions=partitions,
+                partition_range=partition_range,
+                force=force,
+                now=now,
+            )
+        return start_backfill(
+            self._runtime,
+            plan,
+            choice=choice,
+            hooks=self._runtime.hooks(hooks),
+            label=_label(plan, forced=False),
+            should_stop=should_stop,
         )
-        label = _label(selected, chosen)
-        return self._drive(record, targets, label, now, chosen_executor, reporter, should_stop)
 
     def resume_backfill(
         self,
@@ -282,7 +312,7 @@ class Project:
         executor: str | None = None,
         workers: int | None = None,
         dask_address: str | None = None,
-        reporter: RunReporter | None = None,
+        hooks: Sequence[RunHooks] | None = None,
         should_stop: Callable[[], bool] | None = None,
         now: datetime | None = None,
     ) -> RunResult:
@@ -294,41 +324,18 @@ class Project:
             UnknownBackfillError: no such backfill.
             StateError: it is still running in a live process, or already completed.
         """
-        from assay.errors import StateError
-        from assay.execution.backfill import remaining_targets
+        from assay.execution.backfill import resume_backfill
 
-        row = self.state.backfill(backfill_id)
-        backfill_id = row["backfill_id"]
-        if row["status"] in ("running", "canceling"):
-            raise StateError(
-                f"backfill {backfill_id[:8]} is still running (PID {row['last_run_pid']} on "
-                f"{row['last_run_host']}): wait for it, or cancel it "
-                f"(`assay backfill cancel {backfill_id[:8]}`)"
-            )
-        done = {
-            (step["asset_key"], step["partition_key"])
-            for step in self.state.backfill_steps(backfill_id)
-            if step["status"] == "succeeded"
-        }
-        targets = remaining_targets(self.graph, row, done)
-        if not targets:
-            raise StateError(
-                f"backfill {backfill_id[:8]} has nothing left to run: every asset partition "
-                "it covers succeeded"
-            )
-        record = {
-            key: (value.timestamp() if isinstance(value, datetime) else value)
-            for key, value in row.items()
-            if key in _BACKFILL_FIELDS
-        }
-        record["type"] = "backfill"
-        record["finished_at"] = None
-        if executor is None and dask_address is None:
-            executor = row["executor"]
-        chosen_executor = self._executor(executor, workers or row["workers"], dask_address)
-        label = f"{row['selection']} (backfill {backfill_id[:8]}, resumed)"
-        now = now or datetime.now(UTC)
-        return self._drive(record, targets, label, now, chosen_executor, reporter, should_stop)
+        return resume_backfill(
+            self._runtime,
+            backfill_id,
+            executor=executor,
+            workers=workers,
+            dask_address=dask_address,
+            hooks=self._runtime.hooks(hooks),
+            now=now or datetime.now(UTC),
+            should_stop=should_stop,
+        )
 
     def cancel_backfill(self, backfill_id: str) -> str:
         """Stop a backfill: its running steps finish and nothing new starts. A backfill
@@ -338,16 +345,9 @@ class Project:
             UnknownBackfillError: no such backfill.
             StateError: it already completed or was canceled.
         """
-        from assay.errors import StateError
-        from assay.execution.backfill import request_cancel
+        from assay.execution.backfill import cancel_backfill
 
-        row = self.state.backfill(backfill_id)
-        if row["status"] in ("completed", "canceled"):
-            raise StateError(f"backfill {row['backfill_id'][:8]} is already {row['status']}")
-        alive = row["status"] in ("running", "canceling")
-        status = request_cancel(self.config.home, row["backfill_id"], driver_alive=alive)
-        self.state.store.index_pending()
-        return status
+        return cancel_backfill(self._runtime, backfill_id)
 
     def backfill_status(self, backfill_id: str) -> BackfillStatus:
         """A backfill's state: per asset, its partitions by status; each partition's last step.
@@ -355,150 +355,20 @@ class Project:
         Raises:
             UnknownBackfillError: no such backfill.
         """
-        from assay.execution.backfill import BackfillStatus, progress
+        from assay.execution.backfill import backfill_status
 
-        row = self.state.backfill(backfill_id)
-        steps = self.state.backfill_steps(row["backfill_id"])
-        return BackfillStatus(
-            backfill=row, assets=progress(self.graph, row, steps), steps=tuple(steps)
-        )
+        return backfill_status(self._runtime, backfill_id)
 
     def backfills(self, *, limit: int = 20) -> list[dict[str, Any]]:
         """Recent backfills, newest first, with counts of their partitions by status."""
         return self.state.backfills(limit=limit)
 
-    def _executor(
-        self, executor: str | None, workers: int | None, dask_address: str | None
-    ) -> _ExecutorChoice:
-        """(name, workers, Dask address): the arguments, else the configuration."""
-        config = self.config
-        if executor is None:
-            if dask_address is not None:
-                executor = "dask"
-            elif config.executor is not None:
-                executor = config.executor
-            else:
-                executor = "multiprocess" if workers else "in_process"
-        address = (dask_address or config.dask_address) if executor == "dask" else None
-        return executor, workers or config.workers, address
 
-    def _targets(
-        self,
-        selection: str | Sequence[str] | None,
-        chosen: PartitionSelection,
-        force: bool,
-        now: datetime,
-    ) -> tuple[list[RunTarget], str]:
-        """What a run of the selection covers (the plan's steps), and the selection as text."""
-        from assay.execution.runner import RunTarget
-        from assay.planning.plan import build_plan
-
-        parsed = parse_selection(selection)
-        keys = parsed.resolve(self.graph)
-        try:
-            plan = build_plan(self.graph, keys, self.state, chosen, now, force=force)
-        except StateLockedError as exc:
-            if not force:
-                raise StateLockedError(f"{exc}; or pass --force to run without a plan") from None
-            # forced: every selected partition runs, so the held store is not needed
-            plan = build_plan(self.graph, keys, None, chosen, now, force=True)
-        targets = [RunTarget(key=step.key, partitions=step.partitions) for step in plan.steps]
-        return targets, str(parsed)
-
-    def _drive(
-        self,
-        record: dict[str, Any],
-        targets: list[RunTarget],
-        label: str,
-        now: datetime,
-        executor: _ExecutorChoice,
-        reporter: RunReporter | None,
-        should_stop: Callable[[], bool] | None,
-    ) -> RunResult:
-        from assay.execution.backfill import CancelWatch
-
-        record = {**record, "executor": executor[0], "workers": executor[1]}
-        watch = CancelWatch(self.config.home, record["backfill_id"])
-        try:
-            return self._run(
-                targets,
-                label,
-                now=now,
-                executor=executor,
-                reporter=reporter,
-                should_stop=lambda: watch() or (should_stop is not None and should_stop()),
-                backfill=record,
-            )
-        finally:
-            watch.clear()
-
-    def _run(
-        self,
-        targets: list[RunTarget],
-        label: str,
-        *,
-        now: datetime,
-        executor: _ExecutorChoice,
-        reporter: RunReporter | None,
-        should_stop: Callable[[], bool] | None,
-        backfill: dict[str, Any] | None = None,
-    ) -> RunResult:
-        from assay.execution.executors import make_executor
-        from assay.execution.runner import run_materialization, upstream_reads
-
-        name, workers, dask_address = executor
-        try:
-            versions = self.state.current_versions(upstream_reads(self.graph, targets, now))
-        except StateLockedError:
-            # A run never waits for, nor fails on, a held store: its steps go on, and
-            # provenance counts the input versions it could not know.
-            versions = {}
-        chosen_executor = make_executor(
-            name,
-            workers=workers,
-            config=self.config,
-            graph=self.graph,
-            io_for=self.io_for,
-            dask_address=dask_address,
-        )
-        return run_materialization(
-            config=self.config,
-            definitions=self.definitions,
-            targets=targets,
-            io_for=self.io_for,
-            selection=label,
-            now=now,
-            versions=versions,
-            reporter=reporter,
-            executor=chosen_executor,
-            backfill=backfill,
-            should_stop=should_stop,
-        )
-
-
-_ExecutorChoice = tuple[str, int | None, str | None]
-
-_BACKFILL_FIELDS = frozenset(
-    {
-        "backfill_id",
-        "selection",
-        "partitions",
-        "is_forced",
-        "executor",
-        "workers",
-        "targets",
-        "asset_count",
-        "partition_count",
-        "created_at",
-        "user_name",
-        "command",
-    }
-)
-
-
-def _label(selected: str, chosen: PartitionSelection) -> str:
-    """`+revenue [2024-01-01..2024-01-31]`: how a run names what it covers."""
-    return selected + ("" if chosen.is_everything else f" [{chosen}]")
+def _label(plan: Plan, *, forced: bool = True) -> str:
+    """`+revenue [2024-01-01..2024-01-31] --force`: how a run names what it covers."""
+    chosen = plan.partitions
+    where = "" if chosen is None or chosen.is_everything else f" [{chosen}]"
+    return plan.selection + where + (" --force" if plan.force and forced else "")
 
 
 def _partition_selection(

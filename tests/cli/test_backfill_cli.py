@@ -8,8 +8,9 @@ from rich.console import Console
 
 from assay.cli.main import main
 from assay.cli.reporting import BackfillProgress
-from assay.execution.step import StepResult, StepStatus
+from assay.execution.hooks import RunInfo, StepAttempt
 from assay.keys import AssetKey
+from assay.results import RunKind, StepError, StepResult, StepStatus
 
 
 def invoke(*args: str):
@@ -132,15 +133,23 @@ def test_progress_bar_on_a_terminal_shows_counts_rate_and_failures():
     out = io.StringIO()
     progress = BackfillProgress(live=True)
     progress.console = Console(file=out, force_terminal=True, width=120)
-    progress.run_started("run-1", ["a[1]", "a[2]", "a[3]"], "bf-1")
-    progress.step_started(["a[1]"])
-    ok = StepResult(key=AssetKey.parse("a"), partition="1", status=StepStatus.SUCCEEDED,
+    run = RunInfo(run_id="run-1", kind=RunKind.BACKFILL, selection="a", started_at=0,
+                  step_keys=("a[1]", "a[2]", "a[3]"), backfill_id="bf-1")  # fmt: skip
+    key = AssetKey.parse("a")
+    first, second = (
+        StepAttempt(key=key, partitions=(p,), indices=(i,), attempt=1, dispatched_at=0)
+        for i, p in enumerate(["1", "2"])
+    )
+    progress.run_started(run)
+    progress.step_dispatched(run, first)
+    ok = StepResult(key=key, partition="1", status=StepStatus.SUCCEEDED,
                     started_at=0, finished_at=1)  # fmt: skip
-    bad = StepResult(key=AssetKey.parse("a"), partition="2", status=StepStatus.FAILED,
-                     started_at=0, finished_at=1, error="ValueError: no")  # fmt: skip
-    progress.step_finished(ok)
-    progress.step_started(["a[2]"])
-    progress.step_finished(bad)
+    error = StepError(message="ValueError: no")
+    bad = StepResult(key=key, partition="2", status=StepStatus.FAILED,
+                     started_at=0, finished_at=1, failure=error)  # fmt: skip
+    progress.step_finished(run, first, [ok])
+    progress.step_dispatched(run, second)
+    progress.step_finished(run, second, [bad])
     progress.close()
     text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", out.getvalue())
     assert "✗ a[2] failed: ValueError: no" in text

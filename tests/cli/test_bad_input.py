@@ -161,7 +161,7 @@ def test_the_largest_limit_lists_every_run(project_dir):
         ),
         (
             ["lineage", "a", "b"],
-            "Error: got unexpected extra argument (b). See `assay lineage --help`.",
+            "Error: got unexpected extra argument (b). See `assay lineage show --help`.",
         ),
         (["--bogus"], "Error: no such option '--bogus'. See `assay --help`."),
     ],

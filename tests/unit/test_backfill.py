@@ -239,23 +239,11 @@ def test_should_stop_lets_running_steps_finish_and_starts_nothing_new(chain):
         def __call__(self) -> bool:
             return len(seen) >= 2
 
-    class Reporter:
-        def run_started(self, run_id, step_keys, backfill_id=None):
-            pass
+    class Reporter(assay.Hooks):
+        def step_finished(self, run, attempt, results):
+            seen.extend(results)
 
-        def step_started(self, step_keys):
-            pass
-
-        def step_retried(self, result, retry, wait_s):
-            pass
-
-        def step_finished(self, result):
-            seen.append(result)
-
-        def notice(self, message):
-            pass
-
-    result = load().backfill("raw", partition_range=JAN, reporter=Reporter(), should_stop=Stopper())
+    result = load().backfill("raw", partition_range=JAN, hooks=[Reporter()], should_stop=Stopper())
     assert result.status == "canceled"
     assert len(result.steps) == 2
     status = load().backfill_status(result.backfill_id)

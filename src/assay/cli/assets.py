@@ -143,7 +143,7 @@ def materialize_command(
             executor=executor,
             workers=workers,
             dask_address=dask_address,
-            reporter=StepLines(),
+            hooks=[StepLines()],
             should_stop=interrupted,
         )
     if not result.steps and result.status == "succeeded":

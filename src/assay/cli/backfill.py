@@ -21,8 +21,8 @@ from assay.cli.options import (
 
 if TYPE_CHECKING:
     from assay.execution.backfill import BackfillStatus
-    from assay.execution.runner import RunResult
     from assay.project import Project
+    from assay.results import RunResult
 
 
 @click.group("backfill")
@@ -83,7 +83,7 @@ def start_command(
             executor=executor,
             workers=workers,
             dask_address=dask_address,
-            reporter=reporter,
+            hooks=[reporter],
             should_stop=stop,
         ),
     )
@@ -111,7 +111,7 @@ def resume_command(
             executor=executor,
             workers=workers,
             dask_address=dask_address,
-            reporter=reporter,
+            hooks=[reporter],
             should_stop=stop,
         ),
     )

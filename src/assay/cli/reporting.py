@@ -13,34 +13,41 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from assay.execution.hooks import Hooks
+
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
     from rich.progress import Progress, TaskID
 
-    from assay.execution.step import StepResult
+    from assay.execution.hooks import RunInfo, StepAttempt
+    from assay.results import StepResult
 
 PLAIN_INTERVAL_S = 10.0
 
 
-class StepLines:
+class StepLines(Hooks):
     """One line per step. Plain click styling: rich's import would cost more than a step."""
 
-    def run_started(
-        self, run_id: str, step_keys: Sequence[str], backfill_id: str | None = None
+    def run_started(self, run: RunInfo) -> None:
+        short = click.style(run.run_id[:8], bold=True)
+        click.echo(f"Run {short} ({run.run_id}): {len(run.step_keys)} steps")
+
+    def step_retried(
+        self, run: RunInfo, attempt: StepAttempt, results: Sequence[StepResult], wait_s: float
     ) -> None:
-        click.echo(f"Run {click.style(run_id[:8], bold=True)} ({run_id}): {len(step_keys)} steps")
-
-    def step_started(self, step_keys: Sequence[str]) -> None:
-        pass
-
-    def step_retried(self, results: Sequence[StepResult], retry: int, wait_s: float) -> None:
         click.echo(
-            f"  {click.style('↻', fg='yellow')} {_keys(results)}  failed: {results[0].error}; "
-            f"retry {retry} in {wait_s:.1f} s"
+            f"  {click.style('↻', fg='yellow')} {_keys(results)}  failed: {results[0].message}; "
+            f"retry {attempt.attempt} in {wait_s:.1f} s"
         )
 
-    def step_finished(self, result: StepResult) -> None:
+    def step_finished(
+        self, run: RunInfo, attempt: StepAttempt | None, results: Sequence[StepResult]
+    ) -> None:
+        for result in results:
+            self._finished(result)
+
+    def _finished(self, result: StepResult) -> None:
         key = result.step_key
         if result.stored is not None:
             stats = f"{result.stored.row_count:,} rows  {format_bytes(result.stored.byte_size)}"
@@ -50,13 +57,13 @@ class StepLines:
         elif result.skip_reason:
             click.echo(f"  {click.style('-', fg='yellow')} {key}  skipped: {result.skip_reason}")
         else:
-            click.echo(f"  {click.style('✗', fg='red')} {key}  failed: {result.error}")
+            click.echo(f"  {click.style('✗', fg='red')} {key}  failed: {result.message}")
 
-    def notice(self, message: str) -> None:
+    def notice(self, run: RunInfo | None, message: str) -> None:
         click.echo(f"{click.style('Note:', fg='yellow')} {message}", err=True)
 
 
-class BackfillProgress:
+class BackfillProgress(Hooks):
     """Partitions done, failed, skipped and running, with rate and ETA.
 
     On a terminal, a live rich bar (failures print above it); otherwise (CI, a
@@ -75,13 +82,11 @@ class BackfillProgress:
         self._task: TaskID | None = None
         self.console: Any = None
 
-    def run_started(
-        self, run_id: str, step_keys: Sequence[str], backfill_id: str | None = None
-    ) -> None:
-        self.total = len(step_keys)
+    def run_started(self, run: RunInfo) -> None:
+        self.total = len(run.step_keys)
         self.started = self.last_line = time.monotonic()
-        label = f"Backfill {backfill_id}" if backfill_id else "Run"
-        click.echo(f"{label}: {self.total} asset partitions (run {run_id[:8]})")
+        label = f"Backfill {run.backfill_id}" if run.backfill_id else "Run"
+        click.echo(f"{label}: {self.total} asset partitions (run {run.run_id[:8]})")
         if self.live:
             self._start_bar()
 
@@ -109,31 +114,36 @@ class BackfillProgress:
         self._task = self._progress.add_task("backfill", total=self.total, detail="", rate="")
         self._progress.start()
 
-    def step_started(self, step_keys: Sequence[str]) -> None:
-        self.running += len(step_keys)
+    def step_dispatched(self, run: RunInfo, attempt: StepAttempt) -> None:
+        self.running += len(attempt.step_keys)
         self._update()
 
-    def step_retried(self, results: Sequence[StepResult], retry: int, wait_s: float) -> None:
+    def step_retried(
+        self, run: RunInfo, attempt: StepAttempt, results: Sequence[StepResult], wait_s: float
+    ) -> None:
         self.running -= len(results)
-        keys, error = _keys(results), results[0].error
+        keys, error, retry = _keys(results), results[0].message, attempt.attempt
         self._say(
             f"[yellow]↻[/] {keys} failed: {error}; retry {retry} in {wait_s:.1f} s",
             f"retry {retry} of {keys} in {wait_s:.1f} s: {error}",
         )
 
-    def step_finished(self, result: StepResult) -> None:
-        status = result.status.value
-        self.counts[status] = self.counts.get(status, 0) + 1
-        if status != "skipped":
-            self.running = max(self.running - 1, 0)
-        if status == "failed":
-            self._say(
-                f"[red]✗[/] {result.step_key} failed: {result.error}",
-                f"failed {result.step_key}: {result.error}",
-            )
+    def step_finished(
+        self, run: RunInfo, attempt: StepAttempt | None, results: Sequence[StepResult]
+    ) -> None:
+        for result in results:
+            status = result.status.value
+            self.counts[status] = self.counts.get(status, 0) + 1
+            if status != "skipped":
+                self.running = max(self.running - 1, 0)
+            if status == "failed":
+                self._say(
+                    f"[red]✗[/] {result.step_key} failed: {result.message}",
+                    f"failed {result.step_key}: {result.message}",
+                )
         self._update()
 
-    def notice(self, message: str) -> None:
+    def notice(self, run: RunInfo | None, message: str) -> None:
         self._say(f"[yellow]Note:[/] {message}", f"Note: {message}")
 
     def close(self) -> None:

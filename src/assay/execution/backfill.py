@@ -15,19 +15,29 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from assay.errors import PartitionKeyError, StateError
-from assay.execution.runner import RunTarget, command_line, current_user
+from assay.execution.executors import choose_executor
+from assay.execution.materialize import apply_plan
+from assay.execution.recorder import command_line, current_user
+from assay.execution.taskgraph import RunTarget
 from assay.keys import AssetKey
 from assay.partitions.subset import PartitionSubset
+from assay.planning.plan import Plan, PlannedStep
+from assay.results import RunKind, RunResult, RunStatus
 from assay.state.clock import Clock
 from assay.state.journal import Journal
+from assay.state.store import IndexReport
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
     from pathlib import Path
 
+    from assay.execution.executors import ExecutorChoice
+    from assay.execution.hooks import RunHooks
+    from assay.execution.materialize import Runtime
     from assay.graph import AssetGraph
     from assay.state.records import Record
 
@@ -259,3 +269,170 @@ class CancelWatch:
 
     def clear(self) -> None:
         self.flag.unlink(missing_ok=True)
+
+
+# --- driving a backfill from this process ---------------------------------------------
+
+_RECORD_FIELDS = frozenset(
+    {
+        "backfill_id",
+        "selection",
+        "partitions",
+        "is_forced",
+        "executor",
+        "workers",
+        "targets",
+        "asset_count",
+        "partition_count",
+        "created_at",
+        "user_name",
+        "command",
+    }
+)
+
+
+def start_backfill(
+    runtime: Runtime,
+    plan: Plan,
+    *,
+    choice: ExecutorChoice,
+    hooks: RunHooks,
+    label: str,
+    should_stop: Callable[[], bool] | None = None,
+) -> RunResult:
+    """A new backfill over the plan's asset partitions, driven by this process to the
+    end. A plan with nothing in it records nothing (the result has no backfill id)."""
+    if plan.is_empty:
+        return RunResult(run_id="", status=RunStatus.SUCCEEDED, steps=(), index=IndexReport())
+    chosen = plan.partitions
+    record = new_backfill(
+        graph=runtime.definitions.graph,
+        targets=[RunTarget(key=s.key, partitions=s.partitions) for s in plan.steps],
+        selection=plan.selection,
+        partitions="" if chosen is None or chosen.is_everything else str(chosen),
+        force=plan.force,
+        executor=choice.name,
+        workers=choice.workers,
+    )
+    return _drive(runtime, record, plan, label, choice, hooks, should_stop)
+
+
+def resume_backfill(
+    runtime: Runtime,
+    backfill_id: str,
+    *,
+    executor: str | None,
+    workers: int | None,
+    dask_address: str | None,
+    hooks: RunHooks,
+    now: datetime,
+    should_stop: Callable[[], bool] | None = None,
+) -> RunResult:
+    """Run what a backfill has not done: its failed, skipped, interrupted and never
+    started asset partitions; never one that succeeded.
+
+    Raises:
+        UnknownBackfillError: no such backfill.
+        StateError: it is still running in a live process, or nothing is left to run.
+    """
+    state, graph = runtime.state, runtime.definitions.graph
+    row = state.backfill(backfill_id)
+    backfill_id = row["backfill_id"]
+    if row["status"] in ("running", "canceling"):
+        raise StateError(
+            f"backfill {backfill_id[:8]} is still running (PID {row['last_run_pid']} on "
+            f"{row['last_run_host']}): wait for it, or cancel it "
+            f"(`assay backfill cancel {backfill_id[:8]}`)"
+        )
+    done = {
+        (step["asset_key"], step["partition_key"])
+        for step in state.backfill_steps(backfill_id)
+        if step["status"] == "succeeded"
+    }
+    targets = remaining_targets(graph, row, done)
+    if not targets:
+        raise StateError(
+            f"backfill {backfill_id[:8]} has nothing left to run: every asset partition "
+            "it covers succeeded"
+        )
+    record = {key: _plain(value) for key, value in row.items() if key in _RECORD_FIELDS}
+    record["type"] = "backfill"
+    record["finished_at"] = None
+    if executor is None and dask_address is None:
+        executor = row["executor"]
+    choice = choose_executor(runtime.config, executor, workers or row["workers"], dask_address)
+    plan = Plan(
+        steps=tuple(
+            PlannedStep(
+                key=t.key,
+                partitions=t.partitions,
+                reasons=(),
+                definition=graph.specs[t.key].partitions,
+            )
+            for t in targets
+        ),
+        now=now,
+        staleness={},
+        selection=row["selection"],
+    )
+    label = f"{row['selection']} (backfill {backfill_id[:8]}, resumed)"
+    return _drive(runtime, record, plan, label, choice, hooks, should_stop)
+
+
+def _plain(value: object) -> object:
+    return value.timestamp() if isinstance(value, datetime) else value
+
+
+def _drive(
+    runtime: Runtime,
+    record: Record,
+    plan: Plan,
+    label: str,
+    choice: ExecutorChoice,
+    hooks: RunHooks,
+    should_stop: Callable[[], bool] | None,
+) -> RunResult:
+    record = {**record, "executor": choice.name, "workers": choice.workers}
+    watch = CancelWatch(runtime.config.home, record["backfill_id"])
+    try:
+        return apply_plan(
+            runtime,
+            plan,
+            choice=choice,
+            hooks=hooks,
+            label=label,
+            kind=RunKind.BACKFILL,
+            backfill=record,
+            should_stop=lambda: watch() or (should_stop is not None and should_stop()),
+        )
+    finally:
+        watch.clear()
+
+
+def cancel_backfill(runtime: Runtime, backfill_id: str) -> str:
+    """Stop a backfill: its running steps finish and nothing new starts. A backfill
+    whose process is gone is marked canceled at once. Returns the new status.
+
+    Raises:
+        UnknownBackfillError: no such backfill.
+        StateError: it already completed or was canceled.
+    """
+    row = runtime.state.backfill(backfill_id)
+    if row["status"] in ("completed", "canceled"):
+        raise StateError(f"backfill {row['backfill_id'][:8]} is already {row['status']}")
+    alive = row["status"] in ("running", "canceling")
+    status = request_cancel(runtime.config.home, row["backfill_id"], driver_alive=alive)
+    runtime.state.store.index_pending()
+    return status
+
+
+def backfill_status(runtime: Runtime, backfill_id: str) -> BackfillStatus:
+    """A backfill's state: per asset, its partitions by status; each partition's last step.
+
+    Raises:
+        UnknownBackfillError: no such backfill.
+    """
+    row = runtime.state.backfill(backfill_id)
+    steps = runtime.state.backfill_steps(row["backfill_id"])
+    assets = progress(runtime.definitions.graph, row, steps)
+    return BackfillStatus(backfill=row, assets=assets, steps=tuple(steps))

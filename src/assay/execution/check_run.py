@@ -3,32 +3,33 @@
 Each selected asset partition's current materialization is loaded from its IO
 manager and judged by the asset's schema and every check (all of them, even
 after a failure, so CI sees the whole picture). The results are journaled as
-a run of their own and indexed like any other.
+a recorded run of their own and indexed like any other.
 """
 
 from __future__ import annotations
 
-import time
-import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from assay.execution.emission import RunLineage
-from assay.execution.quality import SCHEMA_CHECK, CheckOutcome, evaluate
-from assay.execution.runner import check_records, run_record
-from assay.lineage.events import CHECK_RUN_JOB, check_events
-from assay.state.clock import Clock
-from assay.state.journal import Journal
-from assay.state.store import StateStore
+from assay.assets import InputKind
+from assay.execution.quality import as_frame, evaluate
+from assay.execution.recorder import RecordedRun
+from assay.execution.records import check_records
+from assay.results import SCHEMA_CHECK, CheckOutcome, CheckStatus, RunKind, RunStatus
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+    from datetime import datetime
+    from pathlib import Path
 
     from assay.checks import CheckSpec
     from assay.config import ProjectConfig
+    from assay.execution.hooks import RunHooks
     from assay.graph import AssetGraph
     from assay.io.base import IOManager
     from assay.keys import AssetKey
+    from assay.partitions.selection import PartitionSelection
+    from assay.state.reader import StateReader
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,10 +44,9 @@ class CheckedPartition:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CheckRunResult:
-    """What `assay check` found. `failed` holds the error-severity checks that did not pass;
-    `run_id` is empty when nothing was checked (and so nothing recorded)."""
+    """What `assay check` found. `failed` holds the error-severity checks that did not pass."""
 
-    run_id: str
+    run_id: str | None  # None: nothing was checked, nothing recorded
     checked: tuple[CheckedPartition, ...]
     unchecked: tuple[str, ...]  # selected assets with checks but nothing stored
 
@@ -83,6 +83,49 @@ class CheckRunResult:
         return not self.failed
 
 
+def stored_to_check(
+    graph: AssetGraph,
+    state: StateReader,
+    selected: Sequence[AssetKey],
+    chosen: PartitionSelection,
+    now: datetime,
+) -> tuple[list[tuple[AssetKey, str | None, str | None, str | None]], list[str]]:
+    """Every stored partition (within `chosen`) of the selected assets that have a
+    schema or checks, as (asset, partition, materialization id, data version), and
+    the checked assets that have nothing stored there.
+
+    Raises:
+        PartitionKeyError: a key or bound not in the partitions of a selected asset
+            (checked or not, as `plan` validates).
+    """
+    wanted_by_key: dict[AssetKey, list[str]] = {}
+    for key in selected:
+        definition = graph.specs[key].partitions
+        if definition is not None and not chosen.is_everything:
+            wanted_by_key[key] = definition.keys(chosen.resolve(definition, now), now)
+    keys = [key for key in selected if graph.specs[key].schema is not None or graph.checks.get(key)]
+    rows: dict[str, dict[str, tuple[str | None, str | None]]] = {}
+    for row in state.stored_materializations([str(k) for k in keys]):
+        current = (row["materialization_id"], row["data_version"])
+        rows.setdefault(row["asset_key"], {})[row["partition_key"]] = current
+    stored: list[tuple[AssetKey, str | None, str | None, str | None]] = []
+    unchecked: list[str] = []
+    for key in keys:
+        have = rows.get(str(key), {})
+        definition = graph.specs[key].partitions
+        if definition is None:
+            wanted: list[str] = [""]
+        elif chosen.is_everything:
+            wanted = sorted(have)
+        else:
+            wanted = wanted_by_key[key]
+        found = [(p, *have[p]) for p in wanted if p in have]
+        if not found:
+            unchecked.append(str(key))
+        stored += [(key, p or None, m, v) for p, m, v in found]
+    return stored, unchecked
+
+
 def run_stored_checks(
     *,
     config: ProjectConfig,
@@ -91,85 +134,29 @@ def run_stored_checks(
     stored: Sequence[tuple[AssetKey, str | None, str | None, str | None]],
     unchecked: Sequence[str],
     selection: str,
+    hooks: RunHooks,
 ) -> CheckRunResult:
     """Judge each (asset, partition key or None, materialization id, data version).
 
-    With nothing stored to judge, nothing is recorded: the result has no `run_id`.
+    With nothing to judge, nothing is recorded (the result has no run id).
     """
-    from assay.assets import InputKind
-    from assay.execution.quality import as_frame
-
     if not stored:
-        return CheckRunResult(run_id="", checked=(), unchecked=tuple(unchecked))
-    run_id = str(uuid.uuid4())
-    store = StateStore(config.home)
-    store.check_home()
-    journal = Journal(store.journal_dir, run_id)
-    clock = Clock(config.home)
-    run = run_record(run_id, selection, config.root, 0)
-    journal.append(run, durable=True)
-    lineage = RunLineage(
-        config=config,
-        graph=graph,
-        io_for=io_for,
-        run_id=run_id,
-        job=CHECK_RUN_JOB,
-        journal=journal,
-        job_type="CHECK",
-    )
-    lineage.started(run["started_at"])
-    failures_dir = config.home / "failures" / run_id
+        return CheckRunResult(run_id=None, checked=(), unchecked=tuple(unchecked))
     checked: list[CheckedPartition] = []
-    status = "failed"
-    try:
+    with RecordedRun(config, kind=RunKind.CHECK, selection=selection, hooks=hooks) as run:
+        failures_dir = config.home / "failures" / run.run_id
         for key, partition, materialization_id, data_version in stored:
-            spec = graph.specs[key]
-            checks = graph.checks.get(key, ())
-            try:
-                wanted = None if partition is None else [partition]
-                value = io_for(key).load(key, wanted, InputKind.EAGER)
-                _, outcomes = evaluate(
-                    spec,
-                    checks,
-                    as_frame(value),
-                    partition=partition,
-                    run_id=run_id,
-                    failures_dir=failures_dir,
-                )
-            except Exception as exc:  # unreadable storage: every check errored
-                outcomes = [
-                    CheckOutcome(
-                        name=name,
-                        status="errored",
-                        severity=severity,
-                        blocking=blocking,
-                        error=f"cannot load the stored value: {type(exc).__name__}: {exc}",
-                    )
-                    for name, severity, blocking in _declared(spec.schema, checks)
-                ]
-            lineage.build(
-                check_events,
-                lineage.job(key),
-                lineage.dataset(
-                    key,
-                    version=data_version,
-                    partitions=partition,
-                    keys=None if partition is None else (partition,),
-                ),
-                partition,
-                outcomes,
-                lineage.run,
-                lineage.root,
-            )
-            journal.append(
+            outcomes = _judge(graph, io_for, key, partition, run.run_id, failures_dir)
+            hooks.checks_judged(run.info, key, partition, outcomes, data_version)
+            run.append(
                 *check_records(
-                    run_id,
+                    run.run_id,
                     key,
                     partition,
                     outcomes,
                     materialization_id,
                     data_version,
-                    clock.next(),
+                    run.seq(),
                 ),
                 durable=True,
             )
@@ -181,18 +168,46 @@ def run_stored_checks(
                     outcomes=tuple(outcomes),
                 )
             )
-        result = CheckRunResult(run_id=run_id, checked=tuple(checked), unchecked=tuple(unchecked))
-        status = "succeeded" if result.success else "failed"
-    finally:
-        at = time.time()
-        columns = lineage.finished(status, at)
-        try:
-            journal.append({**run, **columns, "status": status, "finished_at": at}, durable=True)
-        finally:
-            journal.close()
-            clock.close()
-        store.index_pending(timeout_s=10.0)
+        result = CheckRunResult(
+            run_id=run.run_id, checked=tuple(checked), unchecked=tuple(unchecked)
+        )
+        run.finish(RunStatus.SUCCEEDED if result.success else RunStatus.FAILED)
     return result
+
+
+def _judge(
+    graph: AssetGraph,
+    io_for: Callable[[AssetKey], IOManager],
+    key: AssetKey,
+    partition: str | None,
+    run_id: str,
+    failures_dir: Path,
+) -> list[CheckOutcome]:
+    spec = graph.specs[key]
+    checks = graph.checks.get(key, ())
+    try:
+        wanted = None if partition is None else [partition]
+        value = io_for(key).load(key, wanted, InputKind.EAGER)
+        _, outcomes = evaluate(
+            spec,
+            checks,
+            as_frame(value),
+            partition=partition,
+            run_id=run_id,
+            failures_dir=failures_dir,
+        )
+    except Exception as exc:  # unreadable storage: every check errored
+        return [
+            CheckOutcome(
+                name=name,
+                status=CheckStatus.ERRORED,
+                severity=severity,
+                blocking=blocking,
+                error=f"cannot load the stored value: {type(exc).__name__}: {exc}",
+            )
+            for name, severity, blocking in _declared(spec.schema, checks)
+        ]
+    return outcomes
 
 
 def _declared(schema: object, checks: Sequence[CheckSpec]) -> list[tuple[str, str, bool]]:

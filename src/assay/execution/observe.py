@@ -15,23 +15,22 @@ from typing import TYPE_CHECKING, Any
 
 from assay.errors import ObservationError
 from assay.execution.context import AssetContext
-from assay.execution.emission import RunLineage
-from assay.execution.runner import run_record
-from assay.execution.step import describe_exception
+from assay.execution.hooks import Observed
+from assay.execution.recorder import RecordedRun
+from assay.execution.records import observation_record
+from assay.execution.user_code import describe_exception
 from assay.keys import validate_partition_key
-from assay.lineage.events import OBSERVE_JOB, observation_event
-from assay.state.clock import Clock
-from assay.state.journal import Journal
-from assay.state.store import IndexReport, StateStore
+from assay.results import RunKind, RunStatus
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
     from datetime import datetime
 
     from assay.config import ProjectConfig
+    from assay.execution.hooks import RunHooks
     from assay.graph import AssetGraph
-    from assay.io.base import IOManager
     from assay.keys import AssetKey
+    from assay.state.store import IndexReport
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,7 +53,7 @@ def run_observation(
     graph: AssetGraph,
     keys: Sequence[AssetKey],
     now: datetime,
-    io_for: Callable[[AssetKey], IOManager],
+    hooks: RunHooks,
 ) -> ObserveResult:
     """Observe the observable source assets among `keys` and record what they return.
 
@@ -84,56 +83,20 @@ def run_observation(
                 "recorded. Fix the observe function and run `assay observe` again."
             ) from exc
         observed.extend(_versions(key, returned, spec.partitions, now))
-    store = StateStore(config.home)
-    store.check_home()
     at = time.time()
-    with Journal(store.journal_dir, run_id) as journal, Clock(config.home) as clock:
-        seq = clock.next()
-        run = run_record(run_id, "observe " + " ".join(map(str, keys)), config.root, len(observed))
-        records = [
-            {
-                "type": "observation",
-                "observation_id": str(uuid.uuid4()),
-                "run_id": run_id,
-                "asset_key": str(o.key),
-                "partition_key": o.partition,
-                "data_version": o.data_version,
-                "observed_at": at,
-                "seq": seq,
-            }
-            for o in observed
-        ]
-        journal.append(run, *records)
-        lineage = RunLineage(
-            config=config,
-            graph=graph,
-            io_for=io_for,
-            run_id=run_id,
-            job=OBSERVE_JOB,
-            journal=journal,
-            job_type="OBSERVE",
-        )
-        lineage.started(run["started_at"])
-        for o in observed:
-            lineage.build(
-                observation_event,
-                lineage.dataset(
-                    o.key,
-                    version=o.data_version,
-                    partitions=o.partition,
-                    keys=None if o.partition is None else (o.partition,),
-                ),
-                lineage.namespace,
-                o.partition,
-                at,
-            )
-        done = time.time()
-        finished = {**run, **lineage.finished("succeeded", done), "status": "succeeded"}
-        finished |= {"finished_at": done, "succeeded_count": len(observed)}
-        journal.append(finished, durable=True)
-    return ObserveResult(
-        run_id=run_id, observations=tuple(observed), index=store.index_pending(timeout_s=10)
+    found = tuple(
+        Observed(key=o.key, partition=o.partition, data_version=o.data_version, at=at)
+        for o in observed
     )
+    selection = "observe " + " ".join(map(str, keys))
+    with RecordedRun(
+        config, kind=RunKind.OBSERVE, selection=selection, hooks=hooks, run_id=run_id
+    ) as run:
+        seq = run.seq()
+        hooks.observed(run.info, found)
+        run.append(*(observation_record(run_id, o, seq) for o in found))
+        run.finish(RunStatus.SUCCEEDED, succeeded_count=len(found))
+    return ObserveResult(run_id=run_id, observations=tuple(observed), index=run.index)
 
 
 def _versions(key: AssetKey, returned: object, partitions: Any, now: datetime) -> list[Observation]:

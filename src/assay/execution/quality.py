@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from assay.checks import CheckResult
 from assay.execution.context import AssetContext
+from assay.execution.user_code import describe_exception
+from assay.results import SCHEMA_CHECK, CheckOutcome
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -27,55 +27,8 @@ if TYPE_CHECKING:
     from assay.keys import AssetKey
     from assay.partitions.time_window import TimeWindow
 
-SCHEMA_CHECK = "schema"
 SHOWN_CHECKS = 3
 SHOWN_CASES = 3
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CheckOutcome:
-    """One check's verdict on one asset partition (picklable, for workers)."""
-
-    name: str
-    status: str  # passed, failed, errored
-    severity: str
-    blocking: bool
-    description: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    failures_path: str | None = None
-    checked_at: float = field(default_factory=time.time)
-
-    @property
-    def passed(self) -> bool:
-        return self.status == "passed"
-
-    def assertions(self) -> list[dict[str, Any]]:
-        """OpenLineage `dataQualityAssertions` items for this verdict: a schema gives
-        one per declared column check, an asset check one for itself."""
-        if self.name == SCHEMA_CHECK and "assertions" in self.metadata:
-            return [
-                {k: v for k, v in a.items() if v is not None}
-                | {"name": SCHEMA_CHECK, "severity": self.severity}
-                for a in self.metadata["assertions"]
-            ]
-        item = {"assertion": self.name, "name": self.name, "success": self.passed}
-        item["severity"] = self.severity
-        if self.description:
-            item["description"] = self.description
-        return [item]
-
-    @property
-    def blocks(self) -> bool:
-        """It stops the output from being stored and its readers from running."""
-        return not self.passed and self.blocking and self.severity == "error"
-
-    def describe(self) -> str:
-        """`check 'positive' failed (negative_rows=3)` or `... errored: ValueError: x`."""
-        if self.error:
-            return f"check {self.name!r} {self.status}: {self.error}"
-        shown = ", ".join(f"{k}={v}" for k, v in list(self.metadata.items())[:3])
-        return f"check {self.name!r} {self.status}" + (f" ({shown})" if shown else "")
 
 
 class ValidationFailed(Exception):
@@ -242,7 +195,6 @@ def run_check(
 ) -> CheckOutcome:
     """Call one check; an exception is recorded as an errored check, never raised."""
     from assay.assets import InputKind
-    from assay.execution.step import describe_exception
 
     value: Any = frame
     if check.kind is InputKind.LAZY:

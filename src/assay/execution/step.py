@@ -1,8 +1,8 @@
 """One step: load inputs, call the asset function, store its output.
 
-`execute_step` touches no state store: it returns a `StepResult` (output
-statistics, error, logs) for the coordinator to journal, so the same function
-can run in a worker process.
+`execute_step` touches no state store: it returns `StepResult`s (output
+statistics, the error as fields, logs) for the coordinator to journal, so the
+same function runs in any worker process.
 """
 
 from __future__ import annotations
@@ -10,39 +10,30 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import traceback
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime
-from enum import StrEnum
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assay.assets import Output
-from assay.errors import AssayError, MaterializationError
+from assay.errors import MaterializationError
 from assay.execution.context import AssetContext
-from assay.execution.quality import CheckOutcome, ValidationFailed, judge
+from assay.execution.quality import ValidationFailed, judge
+from assay.execution.user_code import step_error
+from assay.results import CheckOutcome, StepError, StepResult, StepStatus
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
+    from pathlib import Path
 
     from assay.assets import AssetSpec, InputKind
     from assay.checks import CheckSpec
-    from assay.io.base import IOManager, StoredOutput
+    from assay.io.base import IOManager
     from assay.keys import AssetKey
-    from assay.lineage.events import LineageEvent
     from assay.partitions.time_window import TimeWindow, TimeWindowPartitions
 
-_PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
 _ASSET_LOGGER = "assay.asset"
 logging.getLogger(_ASSET_LOGGER).setLevel(logging.DEBUG)
-
-
-class StepStatus(StrEnum):
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    SKIPPED = "skipped"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,38 +44,6 @@ class StepInput:
     io: IOManager
     kind: InputKind
     partitions: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StepResult:
-    """The outcome of one step, for the coordinator to journal."""
-
-    key: AssetKey
-    partition: str | None
-    status: StepStatus
-    started_at: float
-    finished_at: float
-    stored: StoredOutput | None = None
-    error: str | None = None
-    traceback: str | None = None
-    skip_reason: str | None = None
-    logs: tuple[dict[str, Any], ...] = field(default=())
-    checks: tuple[CheckOutcome, ...] = ()
-    retryable: bool = True  # False when retrying cannot help (a failed schema or check)
-    lineage: tuple[LineageEvent, ...] = ()  # the terminal and check events, built by the worker
-    lineage_error: str | None = None  # why they could not be built
-
-    @property
-    def step_key(self) -> str:
-        return step_key(self.key, self.partition)
-
-    @property
-    def duration_s(self) -> float:
-        return self.finished_at - self.started_at
-
-
-def step_key(key: AssetKey, partition: str | None) -> str:
-    return str(key) if partition is None else f"{key}[{partition}]"
 
 
 def execute_step(
@@ -134,7 +93,7 @@ def execute_step(
             else:
                 values = {keys[0]: value}
         except Exception as exc:
-            failure = _failed(spec, started, describe_exception(exc, spec), _user_traceback(exc))
+            failure = _failed(spec, started, step_error(exc, spec))
             results = [replace(failure, partition=p) for p in keys]
             values = {}
         for partition, part in values.items():
@@ -153,7 +112,7 @@ def execute_step(
                     outcome = tuple(judged)
                 written = io.write(spec.key, partition, part)
             except ValidationFailed as exc:
-                failed = _failed(spec, started, str(exc), None)
+                failed = _failed(spec, started, StepError(message=str(exc)))
                 results.append(
                     replace(
                         failed, partition=partition, checks=tuple(exc.outcomes), retryable=False
@@ -161,7 +120,7 @@ def execute_step(
                 )
                 continue
             except Exception as exc:
-                failed = _failed(spec, started, describe_exception(exc, spec), _user_traceback(exc))
+                failed = _failed(spec, started, step_error(exc, spec))
                 results.append(replace(failed, partition=partition, checks=outcome))
                 continue
             if explicit_version is not None:
@@ -183,15 +142,14 @@ def execute_step(
     return tuple(results)
 
 
-def _failed(spec: AssetSpec, started: float, error: str, trace: str | None) -> StepResult:
+def _failed(spec: AssetSpec, started: float, error: StepError) -> StepResult:
     return StepResult(
         key=spec.key,
         partition=None,
         status=StepStatus.FAILED,
         started_at=started,
         finished_at=time.time(),
-        error=error,
-        traceback=trace,
+        failure=error,
     )
 
 
@@ -265,37 +223,6 @@ def _aware(value: date | datetime, definition: TimeWindowPartitions) -> datetime
     if not isinstance(value, datetime):
         value = datetime(value.year, value.month, value.day)
     return value if value.tzinfo is not None else value.replace(tzinfo=definition.tz)
-
-
-def describe_exception(exc: BaseException, spec: AssetSpec | CheckSpec | None = None) -> str:
-    """`ValueError: bad value (pipeline.py:12)`, or an assay error's own message.
-
-    The location is the deepest frame in the asset's (or check's) own file, else
-    the deepest frame outside assay.
-    """
-    if isinstance(exc, AssayError):
-        return str(exc)
-    frames = traceback.extract_tb(exc.__traceback__)
-    own_file = (
-        None if spec is None else getattr(getattr(spec.fn, "__code__", None), "co_filename", None)
-    )
-    mine = [f for f in frames if f.filename == own_file] or [
-        f for f in frames if not f.filename.startswith(_PACKAGE_DIR)
-    ]
-    where = f" ({Path(mine[-1].filename).name}:{mine[-1].lineno})" if mine else ""
-    text = str(exc).strip()
-    message = f": {text.splitlines()[0]}" if text else ""
-    return f"{type(exc).__name__}{message}{where}"
-
-
-def _user_traceback(exc: BaseException) -> str:
-    """The traceback without assay's own frames at its top."""
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
-        if tb.tb_next is None:
-            break
-        tb = tb.tb_next
-    return "".join(traceback.format_exception(type(exc), exc, tb))
 
 
 class _StepLogHandler(logging.Handler):

@@ -3,8 +3,8 @@
 Every event is built with `openlineage-python`'s v2 event and facet classes and
 kept as its JSON text plus the few columns the lineage store is queried by
 (`LineageEvent`). What the builders need is plain, picklable data (`StepLineage`,
-`DatasetRef`), so a worker process builds the terminal event of the step it
-ran, and the coordinator builds the START when it dispatches the step.
+`DatasetRef`) and the run's results (`assay.results`); the coordinator's
+lineage subscriber (`execution.lineage_hooks`) builds them as the run goes.
 
 `openlineage` is imported inside the builders only: the CLI's start-up never
 pays for it.
@@ -35,8 +35,7 @@ from assay.version import __version__
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from assay.execution.quality import CheckOutcome
-    from assay.execution.step import StepResult
+    from assay.results import CheckOutcome, StepResult
 
 PROJECT_URL = "https://github.com/assay-data/assay"
 PRODUCER = f"{PROJECT_URL}/tree/v{__version__}"
@@ -192,7 +191,10 @@ def step_end(plan: StepLineage, result: StepResult) -> LineageEvent:
     facets = _step_facets(plan)
     facets[PROVENANCE_FACET] = _provenance_facet(plan)
     if result.stored is None:
-        facets["errorMessage"] = _error(result.error, result.traceback)
+        error = result.failure
+        facets["errorMessage"] = _error(
+            None if error is None else error.message, None if error is None else error.traceback
+        )
         out = _output(plan.output, plan.job.namespace)
         return _step_event(plan, "FAIL", result.finished_at, facets, out)
     output = replace(plan.output, version=result.stored.data_version)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from assay.partitions.subset import PartitionSubset
 from assay.planning.staleness import StaleKind, StaleReason, assess
+from assay.versioning import code_version, inputs_signature
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from assay.partitions.base import PartitionsDefinition
     from assay.partitions.selection import PartitionSelection
     from assay.planning.staleness import AssetStaleness
+    from assay.state.models import StateMark
     from assay.state.reader import StateReader
 
 
@@ -69,11 +71,23 @@ def _short(version: str | None) -> str:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
-    """The ordered asset partitions to materialize, each with its reasons."""
+    """The ordered asset partitions to materialize, each with its reasons: the thing
+    `Project.materialize` applies.
+
+    `mark` and `code` say what it was made against (the stored state, the code
+    versions and dependencies of every asset in scope): a plan applied later is
+    refused if either moved since.
+    """
 
     steps: tuple[PlannedStep, ...]
     now: datetime
     staleness: Mapping[AssetKey, AssetStaleness]
+    selection: str = "*"
+    partitions: PartitionSelection | None = None
+    force: bool = False
+    mark: StateMark | None = None  # None: made without reading the state (forced, store held)
+    code: str = ""
+    scope: tuple[AssetKey, ...] = ()
 
     @property
     def is_empty(self) -> bool:
@@ -130,13 +144,15 @@ def build_plan(
     now: datetime,
     *,
     force: bool = False,
+    selection: str = "*",
 ) -> Plan:
     """Compute which asset partitions of `keys` are stale, and why, without running anything.
 
     Staleness is transitive: an asset partition that reads a stale upstream
     partition is stale too, whether or not that upstream is selected.
     """
-    scope = set(keys) | graph.upstream_of(keys)
+    scope = graph.ordered(set(keys) | graph.upstream_of(keys))
+    mark = None if state is None else state.state_mark([str(k) for k in scope])
     staleness = assess(graph, scope, state, now)
     steps = []
     for key in graph.ordered(keys):
@@ -163,4 +179,26 @@ def build_plan(
                 definition=definition,
             )
         )
-    return Plan(steps=tuple(steps), now=now, staleness=staleness)
+    return Plan(
+        steps=tuple(steps),
+        now=now,
+        staleness=staleness,
+        selection=selection,
+        partitions=partitions,
+        force=force,
+        mark=mark,
+        code=code_fingerprint(graph, scope),
+        scope=tuple(scope),
+    )
+
+
+def code_fingerprint(graph: AssetGraph, keys: Sequence[AssetKey]) -> str:
+    """A digest of the code versions and dependencies of `keys`: it changes when any
+    of their code or inputs does."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for key in sorted(keys):
+        spec = graph.specs[key]
+        digest.update(f"{key}={code_version(spec)};{inputs_signature(graph, key)}\n".encode())
+    return digest.hexdigest()[:16]

@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 class JournalWriteError(StateError):
     """A record could not be written to a journal (a full disk, a read-only folder)."""
 
+    def __init__(self, message: str, *, no_space: bool = False) -> None:
+        super().__init__(message)
+        self.no_space = no_space
+
 
 class Journal:
     """Appends records to `<journal_dir>/<run_id>.jsonl`, locked while it is open."""
@@ -171,6 +175,8 @@ def is_no_space(exc: BaseException) -> bool:
     """True for a full disk or quota, as an OSError or as DuckDB's message of one."""
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
+    if isinstance(exc, JournalWriteError):
+        return exc.no_space
     text = str(exc)
     return "No space left on device" in text or "Disk quota exceeded" in text
 
@@ -192,4 +198,6 @@ def _write_error(path: Path, exc: OSError, verb: str) -> JournalWriteError:
     else:
         why = exc.strerror or str(exc)
         fix = "check the state folder (ASSAY_HOME or [tool.assay] home)"
-    return JournalWriteError(f"cannot {verb} the journal {path}: {why}; {fix}")
+    return JournalWriteError(
+        f"cannot {verb} the journal {path}: {why}; {fix}", no_space=is_no_space(exc)
+    )

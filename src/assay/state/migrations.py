@@ -309,6 +309,17 @@ MIGRATIONS: tuple[str, ...] = (
     DROP TABLE journal_files;
     ALTER TABLE journal_files_by_name RENAME TO journal_files;
     """,
+    # 8: what kind of run each is; a step's error as fields
+    """
+    ALTER TABLE runs ADD COLUMN kind VARCHAR;  -- materialize, backfill, check, observe
+    UPDATE runs SET kind = CASE
+        WHEN backfill_id IS NOT NULL THEN 'backfill'
+        WHEN selection LIKE 'observe %' THEN 'observe'
+        WHEN selection LIKE 'assay check %' THEN 'check'
+        ELSE 'materialize' END;
+    ALTER TABLE steps ADD COLUMN error_type VARCHAR;  -- the exception user code raised
+    ALTER TABLE steps ADD COLUMN error_location VARCHAR;  -- file:line in the user's code
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from assay.errors import UnknownBackfillError, UnknownRunError
+from assay.state.models import StateMark
 from assay.state.store import StateStore
 
 if TYPE_CHECKING:
@@ -130,6 +131,20 @@ class StateReader:
                 """
             ).fetchnumpy()
         return {name: found[name] for name in _PLANNING_COLUMNS}
+
+    def state_mark(self, asset_keys: list[str]) -> StateMark:
+        """Where the stored state of these assets stands: the latest `seq` of their
+        current asset partitions and how many there are (a plan made against it is
+        out of date once either moved)."""
+        with self.store.reading() as con:
+            if con is None or not asset_keys:
+                return StateMark()
+            row = con.execute(
+                "SELECT coalesce(max(seq), 0), count(*) FROM asset_partitions "
+                "WHERE asset_key IN (SELECT unnest(?::VARCHAR[]))",
+                [asset_keys],
+            ).fetchone()
+        return StateMark() if row is None else StateMark(seq=int(row[0]), rows=int(row[1]))
 
     def stored_versions(self, asset_key: str) -> list[tuple[str, str | None, str | None]]:
         """(partition key, code version, inputs signature) of each stored partition."""

@@ -63,6 +63,7 @@ RECORD_TYPES: dict[str, RecordType] = {
             Conflict.REPLACE,
             {
                 "run_id": "str",
+                "kind": "str",
                 "status": "str",
                 "selection": "str",
                 "command": "str",
@@ -102,6 +103,8 @@ RECORD_TYPES: dict[str, RecordType] = {
                 "started_at": "time",
                 "finished_at": "time",
                 "error": "str",
+                "error_type": "str",
+                "error_location": "str",
                 "traceback": "str",
                 "skip_reason": "str",
                 "attempts": "int",
@@ -276,6 +279,20 @@ CONTROL_TYPES: dict[str, Fields] = {"run_died": {"run_id": "str", "at": "time"}}
 DATASET_FIELDS = ("namespace", "name", "asset_key", "version", "partitions")
 _INT64 = 2**63
 _TIME_LIMIT_S = 1e11  # year 5138: beyond it DuckDB's timestamps overflow
+
+
+def make_record(record_type: str, /, **fields: Any) -> Record:
+    """A journal record of a declared type (a field it does not declare is a bug).
+
+    >>> make_record("log", run_id="r", step_key="a", seq=0, message="hi")["type"]
+    'log'
+    """
+    declared = RECORD_TYPES.get(record_type)
+    names = declared.fields if declared is not None else CONTROL_TYPES[record_type]
+    unknown = set(fields) - set(names)
+    if unknown:
+        raise TypeError(f"{record_type} records have no field {', '.join(sorted(unknown))}")
+    return {"type": record_type, **fields}
 
 
 def problem(record: object) -> str | None:

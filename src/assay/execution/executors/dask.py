@@ -22,7 +22,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from assay.errors import ConfigError, ExecutorError
-from assay.execution.executors import failed_results, load_for_worker, run_task
+from assay.execution.executors.base import failed_results
+from assay.execution.executors.worker import load_for_worker, run_task
+from assay.results import StepResult
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -30,8 +32,7 @@ if TYPE_CHECKING:
     from distributed import Client, Future
 
     from assay.config import ProjectConfig
-    from assay.execution.executors import Outcome, StepTask
-    from assay.execution.step import StepResult
+    from assay.execution.executors.base import Outcome, StepTask
     from assay.graph import AssetGraph
     from assay.io.base import IOManager
     from assay.keys import AssetKey
@@ -171,7 +172,8 @@ class DaskExecutor:
 
     def _outcome(self, future: Future[Any], task: StepTask, result: Any) -> Outcome | None:
         """The task's results; None when the connection to the scheduler was lost."""
-        if future.status == "finished":
+        if future.status == "finished" or _are_results(result):
+            # (results that arrive as a worker holding them dies are still results)
             return task, result
         if future.status == "cancelled":  # the scheduler forgot it: it restarted or died
             self._lost = "the connection closed and its tasks were canceled"
@@ -209,6 +211,14 @@ class DaskExecutor:
                 self._cluster.close(timeout=10)
             self._cluster = None
         _restore(self._log_levels)
+
+
+def _are_results(value: Any) -> bool:
+    return (
+        isinstance(value, tuple)
+        and bool(value)
+        and all(isinstance(item, StepResult) for item in value)
+    )
 
 
 @contextlib.contextmanager

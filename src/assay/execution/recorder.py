@@ -1,0 +1,260 @@
+"""`RecordedRun`: the life of every recorded run, written once.
+
+A run id, a journal (locked for the run's life), the state home's clock, the
+run record at the start and its final state at the end, the hooks told of both,
+indexing while it goes (at most once a second, never over a tenth of the run)
+and once at its end. Materializations, backfills, `assay check` and `assay
+observe` are all recorded runs; they differ only in what they journal between.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from assay.execution.hooks import RunInfo
+from assay.results import RunKind, RunStatus
+from assay.state.clock import Clock
+from assay.state.journal import Journal, JournalWriteError
+from assay.state.liveness import process_start, this_host
+from assay.state.records import make_record
+from assay.state.store import IndexReport, StateStore
+from assay.version import __version__
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from assay.config import ProjectConfig
+    from assay.execution.hooks import RunHooks
+    from assay.state.records import Record
+
+INDEX_INTERVAL_S = 1.0
+INDEX_SHARE = 10  # wait at least ten times the last flush before the next one
+FINAL_INDEX_TIMEOUT_S = 10.0
+
+
+class RecordedRun:
+    """A run's journal, records and hooks, from its start to its final index.
+
+    Use it as a context manager; call `finish(status, ...)` when the run is done
+    (leaving the block without it records the run `failed`, or `canceled` on a
+    second Ctrl-C).
+    """
+
+    def __init__(
+        self,
+        config: ProjectConfig,
+        *,
+        kind: RunKind,
+        selection: str,
+        hooks: RunHooks,
+        step_keys: tuple[str, ...] = (),
+        backfill: Record | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        self.config = config
+        self.kind = kind
+        self.hooks = hooks
+        self.backfill = backfill
+        self.run_id = run_id or str(uuid.uuid4())
+        self.store = StateStore(config.home)
+        self._annotations: dict[str, Any] = {}
+        self._record = make_record(
+            "run",
+            run_id=self.run_id,
+            kind=kind.value,
+            status=RunStatus.RUNNING.value,
+            selection=selection,
+            command=command_line(),
+            started_at=time.time(),
+            user_name=current_user(),
+            host=this_host(),
+            pid=os.getpid(),
+            process_start=process_start(os.getpid()),
+            git_commit=git_commit(config.root),
+            assay_version=__version__,
+            step_count=len(step_keys),
+            backfill_id=None if backfill is None else backfill["backfill_id"],
+        )
+        self.info = RunInfo(
+            run_id=self.run_id,
+            kind=kind,
+            selection=selection,
+            started_at=self._record["started_at"],
+            step_keys=step_keys,
+            backfill_id=self._record["backfill_id"],
+            record=self.append,
+            annotate=self._annotations.update,
+            notice=self.notice,
+        )
+        self.journal: Journal | None = None
+        self.clock = Clock(config.home)
+        self.status: RunStatus | None = None
+        self.index = IndexReport()
+        self._indexer = _Indexer(self.store, self)
+
+    @property
+    def user_name(self) -> str:
+        return str(self._record["user_name"])
+
+    @property
+    def host(self) -> str:
+        return str(self._record["host"])
+
+    @property
+    def git_commit(self) -> str | None:
+        commit = self._record["git_commit"]
+        return None if commit is None else str(commit)
+
+    def __enter__(self) -> RecordedRun:
+        self.store.check_home()
+        self.journal = Journal(self.store.journal_dir, self.run_id)
+        first = [self._record]
+        if self.backfill is not None:
+            first.insert(0, self._backfill_record("running"))
+        try:
+            self.journal.append(*first, durable=True)
+        except BaseException:
+            self._close()
+            raise
+        self.hooks.run_started(self.info)
+        return self
+
+    def append(self, *records: Record, durable: bool = False) -> None:
+        assert self.journal is not None, "RecordedRun used outside its block"
+        self.journal.append(*records, durable=durable)
+
+    def seq(self) -> int:
+        """The next value of the state home's clock (it orders records, see `clock`)."""
+        return self.clock.next()
+
+    def maybe_index(self) -> None:
+        self._indexer.maybe_index()
+
+    def notice(self, message: str) -> None:
+        self.hooks.notice(self.info, message)
+
+    def finish(self, status: RunStatus, **counts: int) -> None:
+        """Tell the hooks, then journal the run's final record (and its backfill's)."""
+        self.status = status
+        self.hooks.run_finished(self.info, status)
+        final = [{**self._record, **self._annotations, **counts}]
+        final[0] |= {"status": status.value, "finished_at": time.time()}
+        if self.backfill is not None:
+            state = {RunStatus.SUCCEEDED: "completed", RunStatus.FAILED: "failed"}
+            final.append(self._backfill_record(state.get(status, "canceled"), finished=True))
+        self.append(*final, durable=True)
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self.status is None:
+                status = RunStatus.CANCELED if kind is KeyboardInterrupt else RunStatus.FAILED
+                try:
+                    self.finish(status)
+                except JournalWriteError:
+                    if exc is None:
+                        raise
+                    # else the error on its way already says why; a later command
+                    # finds the run's journal unlocked and marks it died
+        finally:
+            self._close()
+        if exc is None:  # else the next command indexes what the run journaled
+            self.index = self._indexer.final()
+
+    def _close(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+        self.clock.close()
+
+    def _backfill_record(self, status: str, *, finished: bool = False) -> Record:
+        assert self.backfill is not None
+        record = {**self.backfill, "status": status, "last_run_id": self.run_id}
+        record["seq"] = self.seq()
+        if finished:
+            record["finished_at"] = time.time()
+        return record
+
+
+class _Indexer:
+    """Indexes the journal into DuckDB while the run goes; says once if it cannot.
+
+    At most once per interval, and never for more than a tenth of the run's time:
+    a flush costs more as the store grows (DuckDB rewrites the table's last row
+    group at each checkpoint), so the interval stretches to ten times the last
+    flush. The journal is the truth meanwhile, and the run's end indexes the rest.
+    """
+
+    def __init__(self, store: StateStore, run: RecordedRun) -> None:
+        self.store = store
+        self.run = run
+        self.last = time.monotonic()
+        self.interval = INDEX_INTERVAL_S
+        self.told = False
+
+    def maybe_index(self) -> None:
+        started = time.monotonic()
+        if started - self.last >= self.interval:
+            self._tell(self.store.index_pending(timeout_s=0.05))
+            self.last = time.monotonic()
+            self.interval = max(INDEX_INTERVAL_S, INDEX_SHARE * (self.last - started))
+
+    def final(self) -> IndexReport:
+        report = self.store.index_pending(timeout_s=FINAL_INDEX_TIMEOUT_S)
+        if report.held_by or report.busy:
+            self.told = False
+            self._tell(report, final=True)
+        return report
+
+    def _tell(self, report: IndexReport, *, final: bool = False) -> None:
+        if self.told or report.is_complete or report.waiting:
+            return  # a store that waits (a full disk) says so itself
+        self.told = True
+        holder = report.held_by or "another assay process"
+        later = (
+            "they will be indexed by the next assay command once it is free"
+            if final
+            else "the run goes on and indexes them when it is free"
+        )
+        self.run.notice(
+            f"the state store {self.store.path} is held by {holder}; "
+            f"records are safe in {self.store.journal_dir} and {later}"
+        )
+
+
+def command_line() -> str:
+    """The command this process runs, as the user typed it (`assay backfill start ...`)."""
+    return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+
+
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+
+
+def git_commit(root: Path) -> str | None:
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+        if done.returncode == 0:
+            return done.stdout.strip() or None
+    return None
