@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from assay.execution.backfill import BackfillStatus
     from assay.execution.check_run import CheckRunResult
     from assay.execution.hooks import RunHooks
+    from assay.execution.launcher import LaunchedRun
     from assay.execution.materialize import Runtime
     from assay.execution.observe import ObserveResult
     from assay.graph import AssetGraph
@@ -263,6 +264,7 @@ class Project:
         hooks: Sequence[RunHooks] | None = None,
         should_stop: Callable[[], bool] | None = None,
         now: datetime | None = None,
+        run_id: str | None = None,
     ) -> RunResult:
         """Start a backfill: a recorded, resumable run over a partition range.
 
@@ -303,6 +305,7 @@ class Project:
             hooks=self._runtime.hooks(hooks),
             label=_label(plan, forced=False),
             should_stop=should_stop,
+            run_id=run_id,
         )
 
     def resume_backfill(
@@ -362,6 +365,60 @@ class Project:
     def backfills(self, *, limit: int = 20) -> list[dict[str, Any]]:
         """Recent backfills, newest first, with counts of their partitions by status."""
         return self.state.backfills(limit=limit)
+
+    def launch(
+        self,
+        selection: Selection | Plan = None,
+        *,
+        backfill: bool = False,
+        partitions: Partitions = None,
+        partition_range: tuple[str, str] | None = None,
+        force: bool = False,
+        executor: str | None = None,
+        workers: int | None = None,
+        dask_address: str | None = None,
+    ) -> LaunchedRun:
+        """Start a materialization (or, with `backfill`, a backfill) in a process of
+        its own and return at once: `.run_id` names it, `.wait()`, `.follow()` and
+        `.cancel()` act on it. A `Plan` is applied exactly (refused there if the
+        state moved before it starts).
+
+        Example:
+            >>> launched = project.launch("+daily_revenue")  # doctest: +SKIP
+            >>> launched.wait()  # doctest: +SKIP
+            <RunStatus.SUCCEEDED: 'succeeded'>
+        """
+        import json
+        import uuid
+
+        from assay.execution.launcher import launch
+        from assay.planning.plan import Plan
+        from assay.planning.serialize import plan_to_json
+
+        run_id = str(uuid.uuid4())
+        command = ["backfill", "start"] if backfill else ["materialize"]
+        if isinstance(selection, Plan):
+            path = self.config.home / "plans" / f"{run_id}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(plan_to_json(selection)), encoding="utf-8")
+            command += ["--plan", str(path)]
+        else:
+            if isinstance(selection, str):
+                selection = selection.split()
+            command += list(selection or ())
+            chosen = _partition_selection(partitions, partition_range)
+            command += [arg for key in chosen.keys for arg in ("--partition", key)]
+            if chosen.first is not None and chosen.last is not None:
+                command += ["--from", chosen.first, "--to", chosen.last]
+            command += ["--force"] if force else []
+        for option, value in (
+            ("--executor", executor),
+            ("--workers", workers),
+            ("--dask-address", dask_address),
+        ):
+            if value is not None:
+                command += [option, str(value)]
+        return launch(self.config, command, run_id=run_id)
 
 
 def _label(plan: Plan, *, forced: bool = True) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
@@ -14,6 +14,8 @@ from assay.cli.options import (
     partition_selection,
     print_json,
     project_options,
+    read_plan,
+    run_id_option,
     selection_argument,
 )
 
@@ -113,6 +115,17 @@ def _checks_cell(summary: dict[str, Any] | None) -> str:
 @selection_argument
 @partition_options
 @click.option("--force", is_flag=True, help="Run every selected partition, stale or not.")
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.File("r"),
+    help="Apply this plan (`assay plan --json > plan.json`; `-` reads it from stdin): "
+    "exactly its asset partitions, refused if anything it covers changed since.",
+)
+@click.option(
+    "--detach", is_flag=True, help="Run it in a process of its own; print its run id and return."
+)
+@run_id_option
 @executor_options
 @project_options
 def materialize_command(
@@ -121,6 +134,9 @@ def materialize_command(
     first: str | None,
     last: str | None,
     force: bool,
+    plan_file: TextIO | None,
+    detach: bool,
+    run_id: str | None,
     executor: str | None,
     workers: int | None,
     dask_address: str | None,
@@ -128,16 +144,34 @@ def materialize_command(
     """Materialize what is stale among the selected assets (all when none).
 
     Runs exactly what `assay plan` shows, in dependency order; `--force` runs
-    every selected asset partition. Ctrl-C lets running steps finish.
+    every selected asset partition; `--plan FILE` applies a plan made earlier.
+    Ctrl-C lets running steps finish.
     """
     from assay.cli.reporting import StepLines, graceful_interrupts
     from assay.errors import RunFailedError
 
     chosen = partition_selection(partition_keys, first, last)
     project = open_project()
+    target: Any = selection
+    if plan_file is not None:
+        target = read_plan(project, plan_file, selection, chosen, force)
+    if detach:
+        launched = project.launch(
+            target,
+            partitions=chosen,
+            force=force,
+            executor=executor,
+            workers=workers,
+            dask_address=dask_address,
+        )
+        click.echo(
+            f"Launched run {launched.run_id[:8]} ({launched.run_id}), PID {launched.pid}: "
+            f"`assay runs show {launched.run_id[:8]}` follows it, its output is in {launched.log}"
+        )
+        return
     with graceful_interrupts() as interrupted:
         result = project.materialize(
-            selection,
+            target,
             partitions=chosen,
             force=force,
             executor=executor,
@@ -145,6 +179,7 @@ def materialize_command(
             dask_address=dask_address,
             hooks=[StepLines()],
             should_stop=interrupted,
+            run_id=run_id,
         )
     if not result.steps and result.status == "succeeded":
         click.echo("Nothing to materialize: everything selected is fresh (--force runs it anyway).")

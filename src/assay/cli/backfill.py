@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
@@ -16,6 +16,8 @@ from assay.cli.options import (
     partition_selection,
     print_json,
     project_options,
+    read_plan,
+    run_id_option,
     selection_argument,
 )
 
@@ -42,6 +44,16 @@ def backfill_group() -> None:
 @partition_options
 @click.option("--force", is_flag=True, help="Cover every partition in range, stale or not.")
 @click.option("--dry-run", is_flag=True, help="Print what it would run, folded into ranges.")
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.File("r"),
+    help="Backfill exactly this plan (`assay plan --json`), refused if it is out of date.",
+)
+@click.option(
+    "--detach", is_flag=True, help="Drive it from a process of its own; print its run id."
+)
+@run_id_option
 @executor_options
 @project_options
 def start_command(
@@ -51,6 +63,9 @@ def start_command(
     last: str | None,
     force: bool,
     dry_run: bool,
+    plan_file: TextIO | None,
+    detach: bool,
+    run_id: str | None,
     executor: str | None,
     workers: int | None,
     dask_address: str | None,
@@ -64,8 +79,30 @@ def start_command(
     """
     chosen = partition_selection(partition_keys, first, last)
     project = open_project()
+    target: Any = selection
+    if plan_file is not None:
+        target = read_plan(project, plan_file, selection, chosen, force)
+    if detach:
+        launched = project.launch(
+            target,
+            backfill=True,
+            partitions=chosen,
+            force=force,
+            executor=executor,
+            workers=workers,
+            dask_address=dask_address,
+        )
+        click.echo(
+            f"Launched the backfill's run {launched.run_id[:8]} ({launched.run_id}), PID "
+            f"{launched.pid}: `assay backfill status` follows it, its output is in {launched.log}"
+        )
+        return
     if dry_run:
-        plan = project.plan(selection, partitions=chosen, force=force)
+        plan = (
+            target
+            if plan_file is not None
+            else project.plan(selection, partitions=chosen, force=force)
+        )
         total = sum(step.count for step in plan.steps)
         click.echo(f"Would backfill {total} asset partitions of {len(plan.steps)} assets:")
         for step in plan.steps:
@@ -77,7 +114,7 @@ def start_command(
     _drive(
         project,
         lambda reporter, stop: project.backfill(
-            selection,
+            target,
             partitions=chosen,
             force=force,
             executor=executor,
@@ -85,6 +122,7 @@ def start_command(
             dask_address=dask_address,
             hooks=[reporter],
             should_stop=stop,
+            run_id=run_id,
         ),
     )
 

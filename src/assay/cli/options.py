@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import click
 
@@ -159,6 +159,36 @@ def partition_selection(keys: tuple[str, ...], first: str | None, last: str | No
     from assay.partitions.selection import PartitionSelection
 
     return PartitionSelection(keys=keys, first=first, last=last)
+
+
+def run_id_option(fn: F) -> F:
+    """`--run-id ID` (hidden): the id to record the run under, given by the launcher."""
+    return click.option("--run-id", hidden=True, help="The id to record the run under.")(fn)
+
+
+def read_plan(
+    project: Project, file: TextIO, selection: tuple[str, ...], chosen: Any, force: bool
+) -> Any:
+    """The plan in `file`, for `--plan`, which takes no selection, partitions or --force.
+
+    Raises:
+        click.UsageError: `--plan` was given with any of those.
+        PlanError: the file is not a plan, or names what the project no longer has.
+    """
+    from assay.errors import PlanError
+    from assay.planning.serialize import plan_from_json
+
+    if selection or force or not chosen.is_everything:
+        raise click.UsageError(
+            "--plan applies the plan as it is: leave out the selection, the partitions "
+            "and --force (make a new plan with them instead)"
+        )
+    name = getattr(file, "name", "the plan")
+    try:
+        data = json.load(file)
+    except ValueError as exc:
+        raise PlanError(f"{name} is not JSON ({exc}): write it with `assay plan --json`") from None
+    return plan_from_json(data, project.graph, source=str(name))
 
 
 def executor_options(fn: F) -> F:

@@ -38,7 +38,11 @@ def plan_command(
     exit_code: bool,
     as_json: bool,
 ) -> None:
-    """Show what `assay materialize` would run, and why; runs nothing."""
+    """Show what `assay materialize` would run, and why; runs nothing.
+
+    `--json` prints a plan that `assay materialize --plan FILE` applies later,
+    exactly, unless what it covers changed in between.
+    """
     project = open_project()
     chosen = partition_selection(partition_keys, first, last)
     plan = project.plan(selection, partitions=chosen)
@@ -48,13 +52,9 @@ def plan_command(
         if summary["failed"]
     }
     if as_json:
-        print_json(
-            {
-                "steps": plan.to_dicts(),
-                "partition_count": plan.partition_count,
-                "failing_checks": failing,
-            }
-        )
+        from assay.planning.serialize import plan_to_json
+
+        print_json({**plan_to_json(plan), "failing_checks": failing})
     else:
         _print_plan(plan)
         for key, names in failing.items():

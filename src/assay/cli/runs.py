@@ -10,10 +10,9 @@ from assay.cli.options import RUN_ID, json_option, limit_option, print_json
 
 
 def _reader(home: str | None) -> Any:
-    from assay.config import resolve_config
-    from assay.state.reader import StateReader
+    from assay.workspace import open_workspace
 
-    return StateReader(resolve_config(home=home).home)
+    return open_workspace(home).state
 
 
 @click.group("runs", invoke_without_command=True)
@@ -52,6 +51,19 @@ def runs_group(ctx: click.Context, limit: int, home: str | None, as_json: bool) 
         from assay.state.store import say_quarantined
 
         say_quarantined(quarantined)
+
+
+@runs_group.command("cancel")
+@click.argument("run_id", type=RUN_ID)
+@click.pass_context
+def cancel_command(ctx: click.Context, run_id: str) -> None:
+    """Stop a running run (an id or a unique prefix): its running steps finish,
+    nothing new starts, and it ends `canceled`. A backfill's run stops its backfill
+    (`assay backfill resume` goes on from there)."""
+    from assay.workspace import open_workspace
+
+    full = open_workspace(ctx.obj.get("home")).cancel_run(run_id)
+    click.echo(f"Asked run {full[:8]} to stop: its running steps finish, nothing new starts.")
 
 
 @runs_group.command("show")

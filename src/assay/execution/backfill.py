@@ -6,7 +6,7 @@ and each of its runs carries its id, so the status of every asset partition it
 covers is the latest step of that partition over its runs. `resume` runs the
 targets whose latest step did not succeed: failed, skipped, interrupted, or
 never started. `cancel` from another process drops a flag file that the
-driving process polls: running steps finish, nothing new starts.
+driving process polls (`cancel`): running steps finish, nothing new starts.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from assay.errors import PartitionKeyError, StateError
+from assay.execution.cancel import CancelWatch, cancel_flag, request_stop
 from assay.execution.executors import choose_executor
 from assay.execution.materialize import apply_plan
 from assay.execution.recorder import command_line, current_user
@@ -224,19 +225,12 @@ def _count(graph: AssetGraph, name: str, ranges: list[list[str]]) -> int:
         return 0
 
 
-def cancel_flag(home: Path, backfill_id: str) -> Path:
-    """The file whose existence asks the driving process to stop."""
-    return home / "backfills" / f"{backfill_id}.cancel"
-
-
 def request_cancel(home: Path, backfill_id: str, *, driver_alive: bool) -> str:
     """Ask the driver to stop (it ends the backfill `canceled`), or, with no driver,
     record the backfill canceled now. Returns the status the backfill gets."""
     status = "canceling" if driver_alive else "canceled"
     if driver_alive:
-        flag = cancel_flag(home, backfill_id)
-        flag.parent.mkdir(parents=True, exist_ok=True)
-        flag.write_text(f"{time.time()}\n", encoding="utf-8")
+        request_stop(cancel_flag(home, "backfill", backfill_id))
     with Clock(home) as clock, Journal(home / "journal", f"cancel-{uuid.uuid4()}") as journal:
         journal.append(
             {
@@ -249,26 +243,6 @@ def request_cancel(home: Path, backfill_id: str, *, driver_alive: bool) -> str:
             durable=True,
         )
     return status
-
-
-class CancelWatch:
-    """Polled by the coordinator: True once the backfill's cancel flag exists."""
-
-    def __init__(self, home: Path, backfill_id: str) -> None:
-        self.flag = cancel_flag(home, backfill_id)
-        self.flag.unlink(missing_ok=True)  # a stale request from an earlier run
-        self.last_check = 0.0
-        self.requested = False
-
-    def __call__(self) -> bool:
-        now = time.monotonic()
-        if not self.requested and now - self.last_check >= 0.2:
-            self.last_check = now
-            self.requested = self.flag.exists()
-        return self.requested
-
-    def clear(self) -> None:
-        self.flag.unlink(missing_ok=True)
 
 
 # --- driving a backfill from this process ---------------------------------------------
@@ -299,6 +273,7 @@ def start_backfill(
     hooks: RunHooks,
     label: str,
     should_stop: Callable[[], bool] | None = None,
+    run_id: str | None = None,
 ) -> RunResult:
     """A new backfill over the plan's asset partitions, driven by this process to the
     end. A plan with nothing in it records nothing (the result has no backfill id)."""
@@ -314,7 +289,7 @@ def start_backfill(
         executor=choice.name,
         workers=choice.workers,
     )
-    return _drive(runtime, record, plan, label, choice, hooks, should_stop)
+    return _drive(runtime, record, plan, label, choice, hooks, should_stop, run_id)
 
 
 def resume_backfill(
@@ -391,9 +366,11 @@ def _drive(
     choice: ExecutorChoice,
     hooks: RunHooks,
     should_stop: Callable[[], bool] | None,
+    run_id: str | None = None,
 ) -> RunResult:
     record = {**record, "executor": choice.name, "workers": choice.workers}
-    watch = CancelWatch(runtime.config.home, record["backfill_id"])
+    flag = cancel_flag(runtime.config.home, "backfill", record["backfill_id"])
+    watch = CancelWatch(flag, clear_stale=True)
     try:
         return apply_plan(
             runtime,
@@ -404,6 +381,7 @@ def _drive(
             kind=RunKind.BACKFILL,
             backfill=record,
             should_stop=lambda: watch() or (should_stop is not None and should_stop()),
+            run_id=run_id,
         )
     finally:
         watch.clear()

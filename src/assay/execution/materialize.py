@@ -13,7 +13,8 @@ from assay.execution.lineage_hooks import LineageHooks
 from assay.execution.runner import prefetch_versions, run_materialization
 from assay.execution.taskgraph import RunTarget, upstream_reads
 from assay.planning.plan import code_fingerprint
-from assay.results import RunKind
+from assay.results import RunKind, RunResult, RunStatus
+from assay.state.store import IndexReport
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from assay.io.base import IOManager
     from assay.keys import AssetKey
     from assay.planning.plan import Plan
-    from assay.results import RunResult
     from assay.state.reader import StateReader
     from assay.state.records import Record
 
@@ -94,7 +94,10 @@ def apply_plan(
     should_stop: Callable[[], bool] | None = None,
     run_id: str | None = None,
 ) -> RunResult:
-    """Run exactly the plan's asset partitions as one recorded run."""
+    """Run exactly the plan's asset partitions as one recorded run (an empty plan runs
+    and records nothing: the result has no run id)."""
+    if plan.is_empty:
+        return RunResult(run_id="", status=RunStatus.SUCCEEDED, steps=(), index=IndexReport())
     graph = runtime.definitions.graph
     targets = targets_of(plan)
     versions = prefetch_versions(

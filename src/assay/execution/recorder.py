@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assay.execution.cancel import CancelWatch, cancel_flag
 from assay.execution.hooks import RunInfo
 from assay.results import RunKind, RunStatus
 from assay.state.clock import Clock
@@ -96,6 +97,7 @@ class RecordedRun:
         )
         self.journal: Journal | None = None
         self.clock = Clock(config.home)
+        self.cancel_requested = CancelWatch(cancel_flag(config.home, "run", self.run_id))
         self.status: RunStatus | None = None
         self.index = IndexReport()
         self._indexer = _Indexer(self.store, self)
@@ -177,6 +179,7 @@ class RecordedRun:
         if self.journal is not None:
             self.journal.close()
         self.clock.close()
+        self.cancel_requested.clear()
 
     def _backfill_record(self, status: str, *, finished: bool = False) -> Record:
         assert self.backfill is not None

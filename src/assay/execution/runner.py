@@ -91,7 +91,8 @@ def run_materialization(
             versions=versions,
             executor=executor,
         )
-        status = coordinator.run(should_stop or (lambda: False))
+        asked = should_stop or (lambda: False)
+        status = coordinator.run(lambda: run.cancel_requested() or asked())
         counts = {s: sum(r.status is s for r in coordinator.results) for s in StepStatus}
         run.finish(
             status,
