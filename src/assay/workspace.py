@@ -41,13 +41,11 @@ class Workspace:
             UnknownRunError: no run, or several, match `run_id`.
             StateError: it is not running.
         """
-        run, _, _ = self.state.run_details(run_id)
-        if run["status"] != "running":
-            raise StateError(
-                f"run {run['run_id'][:8]} is {run['status']}: there is nothing to stop"
-            )
-        request_stop(cancel_flag(self.home, "run", run["run_id"]))
-        return str(run["run_id"])
+        run = self.state.run_details(run_id).run
+        if run.status != "running":
+            raise StateError(f"run {run.run_id[:8]} is {run.status}: there is nothing to stop")
+        request_stop(cancel_flag(self.home, "run", run.run_id))
+        return run.run_id
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.home)!r})"

@@ -84,9 +84,9 @@ def test_retries_then_success_records_attempts_and_the_failed_attempts_logs(
     monkeypatch.setenv("RETRIES", "2")
     result = load().backfill("raw", partition_range=("2024-01-01", "2024-01-02"))
     assert result.success
-    _, steps, logs = load().state.run_details(result.run_id)
-    assert {step["attempts"] for step in steps} == {3}
-    messages = [log["message"] for log in logs if log["step_key"] == "raw[2024-01-01]"]
+    details = load().state.run_details(result.run_id)
+    assert {step.attempts for step in details.steps} == {3}
+    messages = [log.message for log in details.logs if log.step_key == "raw[2024-01-01]"]
     assert "attempt 1 for 2024-01-01" in messages
     assert any(m.startswith("attempt 2 failed: ConnectionError: API timeout") for m in messages)
 

@@ -55,8 +55,8 @@ def test_a_schema_failure_is_not_stored_and_reports_every_failed_check(shop, mon
     assert pl.read_parquet(path).get_column("column").to_list() == ["amount", "customer"]
     # not stored, not retried (retrying cannot fix data), and its readers skipped
     assert not (shop / ".assay/storage/orders/partition=2024-01-02").exists()
-    _, rows, _ = assay.load().state.run_details(result.run_id)
-    assert {r["step_key"]: r["attempts"] for r in rows}["orders[2024-01-02]"] == 1
+    rows = assay.load().state.run_details(result.run_id).steps
+    assert {r.step_key: r.attempts for r in rows}["orders[2024-01-02]"] == 1
     assert steps["revenue[2024-01-02]"].skip_reason == (
         "upstream 'orders' partition 2024-01-02 failed check 'schema'"
     )
@@ -134,7 +134,7 @@ def test_check_runs_against_stored_data_and_records_what_it_judged(shop, monkeyp
         stored["data_version"]
     }
     # nothing was materialized
-    assert [r["status"] for r in assay.load().state.runs(limit=1)] == ["failed"]
+    assert [r.status for r in assay.load().state.runs(limit=1)] == ["failed"]
     assert len(assay.load().state.runs(limit=10)) == 2
 
 

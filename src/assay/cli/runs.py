@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from assay.cli.options import RUN_ID, json_option, limit_option, print_json
 
+if TYPE_CHECKING:
+    from assay.state.models import LogLine, Run
+    from assay.state.reader import StateReader
 
-def _reader(home: str | None) -> Any:
+
+def _reader(home: str | None) -> StateReader:
     from assay.workspace import open_workspace
 
     return open_workspace(home).state
@@ -28,22 +32,21 @@ def runs_group(ctx: click.Context, limit: int, home: str | None, as_json: bool) 
     reader = _reader(home)
     rows = reader.runs(limit=limit)
     if as_json:
-        print_json(rows)
+        print_json([row.to_dict() for row in rows])
         return
     from assay.cli.render import console, format_duration, format_time, status_text, table
 
-    out = table("run", "status", "started", "duration", "steps", "selection", "user")
+    out = table("run", "kind", "status", "started", "duration", "steps", "selection", "user")
     for row in rows:
-        duration = _seconds(row["started_at"], row["finished_at"])
-        steps = f"{row['succeeded_count'] or 0}/{row['step_count']}"
         out.add_row(
-            row["run_id"][:8],
-            status_text(row["status"]),
-            format_time(row["started_at"]),
-            format_duration(duration),
-            steps,
-            row["selection"] or "*",
-            row["user_name"] or "-",
+            row.run_id[:8],
+            row.kind or "-",
+            status_text(row.status),
+            format_time(row.started_at),
+            format_duration(row.duration_s),
+            f"{row.succeeded_count or 0}/{row.step_count}",
+            row.selection or "*",
+            row.user_name or "-",
         )
     console().print(out if rows else "No runs yet: `assay materialize` starts one.")
     quarantined, _ = reader.quarantined(limit=0)
@@ -72,66 +75,58 @@ def cancel_command(ctx: click.Context, run_id: str) -> None:
 @click.pass_context
 def show_command(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """Show one run (an id or a unique prefix): its steps, logs and tracebacks."""
-    run, steps, logs = _reader(ctx.obj.get("home")).run_details(run_id)
+    details = _reader(ctx.obj.get("home")).run_details(run_id)
     if as_json:
-        print_json({"run": run, "steps": steps, "logs": logs})
+        print_json(details.to_dict())
         return
+    run, steps, logs = details.run, details.steps, details.logs
     from rich.markup import escape
 
     from assay.cli.render import console, format_duration, format_time, status_text, table
 
     out = console()
     out.print(
-        f"Run [bold]{run['run_id']}[/]  {status_text(run['status'])}\n"
-        f"  started {format_time(run['started_at'])}  by {run['user_name']}@{run['host']}"
-        f"  commit {(run['git_commit'] or '-')[:10]}\n"
-        f"  command: {escape(run['command'] or '-')}"
+        f"Run [bold]{run.run_id}[/]  {run.kind or 'run'}  {status_text(run.status)}\n"
+        f"  started {format_time(run.started_at)}  by {run.user_name}@{run.host}"
+        f"  commit {(run.git_commit or '-')[:10]}\n"
+        f"  command: {escape(run.command or '-')}"
     )
     lineage = _lineage_line(run)
     if lineage:
         out.print(f"  lineage: {escape(lineage)}")
     grid = table("step", "status", "duration", "detail")
     for step in steps:
-        detail = step["error"] or step["skip_reason"] or ""
         grid.add_row(
-            escape(step["step_key"]),
-            status_text(step["status"]),
-            format_duration(_seconds(step["started_at"], step["finished_at"])),
-            escape(detail),
+            escape(step.step_key),
+            status_text(step.status),
+            format_duration(step.duration_s),
+            escape(step.error or step.skip_reason or ""),
         )
     out.print(grid)
-    by_step: dict[str, list[dict[str, Any]]] = {}
+    by_step: dict[str, list[LogLine]] = {}
     for log in logs:
-        by_step.setdefault(log["step_key"], []).append(log)
+        by_step.setdefault(log.step_key, []).append(log)
     for step in steps:
-        step_logs = by_step.get(step["step_key"], [])
-        if not step_logs and not step["traceback"]:
+        step_logs = by_step.get(step.step_key, [])
+        if not step_logs and not step.traceback:
             continue
-        out.print(f"\n[bold]{escape(step['step_key'])}[/] logs:")
+        out.print(f"\n[bold]{escape(step.step_key)}[/] logs:")
         for log in step_logs:
-            out.print(
-                f"  {format_time(log['logged_at'])} {log['level']:<7} {escape(log['message'])}"
-            )
-        if step["traceback"]:
-            out.print(escape(step["traceback"].rstrip()), style="red")
+            out.print(f"  {format_time(log.logged_at)} {log.level:<7} {escape(log.message or '')}")
+        if step.traceback:
+            out.print(escape(step.traceback.rstrip()), style="red")
 
 
-def _lineage_line(run: dict[str, Any]) -> str | None:
+def _lineage_line(run: Run) -> str | None:
     """`52 events; 52 sent to http://...` (or why not), for a run that recorded lineage."""
-    if not run.get("lineage_events"):
+    if not run.lineage_events:
         return None
-    text = f"{run['lineage_events']} events"
-    if run.get("lineage_errors"):
-        text += f", {run['lineage_errors']} could not be built"
-    if run.get("lineage_target"):
-        sent, failed = run.get("lineage_sent") or 0, run.get("lineage_failed") or 0
-        text += f"; {sent} of {sent + failed} sent to {run['lineage_target']}"
+    text = f"{run.lineage_events} events"
+    if run.lineage_errors:
+        text += f", {run.lineage_errors} could not be built"
+    if run.lineage_target:
+        sent, failed = run.lineage_sent or 0, run.lineage_failed or 0
+        text += f"; {sent} of {sent + failed} sent to {run.lineage_target}"
         if failed:
-            text += f" ({run.get('lineage_error')})"
+            text += f" ({run.lineage_error})"
     return text
-
-
-def _seconds(start: Any, end: Any) -> float | None:
-    if start is None or end is None:
-        return None
-    return float((end - start).total_seconds())

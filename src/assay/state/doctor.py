@@ -134,7 +134,7 @@ def _quarantine(store: StateStore) -> list[Finding]:
         f"{count} journal record(s) could not be indexed and are set aside (they stay in their "
         f"journals, under {store.journal_dir}):"
     ]
-    lines += [f"  {r['journal']} at byte {r['byte_offset']}: {r['reason']}" for r in rows]
+    lines += [f"  {r.journal} at byte {r.byte_offset}: {r.reason}" for r in rows]
     if count > len(rows):
         lines.append(f"  … and {count - len(rows)} more (table `quarantine`)")
     lines.append(

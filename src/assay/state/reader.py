@@ -6,10 +6,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from assay.errors import UnknownBackfillError, UnknownRunError
-from assay.state.models import StateMark
+from assay.state.models import (
+    LogLine,
+    Quarantined,
+    Run,
+    RunDetails,
+    StateMark,
+    Step,
+    model,
+)
 from assay.state.store import StateStore
 
 if TYPE_CHECKING:
+    import contextlib
     from pathlib import Path
 
     import duckdb
@@ -27,25 +36,48 @@ def _empty(name: str) -> np.ndarray:
 
 
 class StateReader:
-    """Read runs, steps, logs and materializations."""
+    """Read runs, steps, logs, materializations, checks and backfills.
 
-    def __init__(self, home: Path) -> None:
+    Each call first indexes what the journals hold that the store does not yet;
+    with `index=False` it reads what is indexed without taking the exclusive lock
+    (a UI polling the store never makes a run wait).
+    """
+
+    def __init__(self, home: Path, *, index: bool = True) -> None:
         self.store = StateStore(home)
+        self.index = index
 
-    def runs(self, *, limit: int = 20) -> list[Row]:
-        """The latest runs, newest first."""
-        with self.store.reading() as con:
+    def _reading(self) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection | None]:
+        return self.store.reading(index=self.index)
+
+    def runs(
+        self,
+        *,
+        limit: int = 20,
+        offset: int = 0,
+        kind: str | None = None,
+        status: str | None = None,
+    ) -> list[Run]:
+        """The latest runs, newest first (a page of `limit` after `offset`), of one kind
+        or status when given."""
+        where, params = _filters(kind=kind, status=status)
+        with self._reading() as con:
             if con is None:
                 return []
-            return _rows(con, "SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", [limit])
+            rows = _rows(
+                con,
+                f"SELECT * FROM runs {where} ORDER BY started_at DESC, run_id LIMIT ? OFFSET ?",
+                [*params, limit, offset],
+            )
+        return [model(Run, row) for row in rows]
 
-    def run_details(self, run_id: str) -> tuple[Row, list[Row], list[Row]]:
+    def run_details(self, run_id: str) -> RunDetails:
         """A run (by id or unique prefix), its steps and its step logs.
 
         Raises:
             UnknownRunError: no run, or several, match `run_id`.
         """
-        with self.store.reading() as con:
+        with self._reading() as con:
             matches = (
                 []
                 if con is None
@@ -67,12 +99,16 @@ class StateReader:
                 "SELECT * FROM step_logs WHERE run_id = ? ORDER BY step_key, seq",
                 [run["run_id"]],
             )
-        return run, steps, logs
+        return RunDetails(
+            run=model(Run, run),
+            steps=tuple(model(Step, s) for s in steps),
+            logs=tuple(model(LogLine, line) for line in logs),
+        )
 
     def current_versions(self, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
         """The data version of each wanted (asset, partition key) that is stored ('' =
         unpartitioned)."""
-        with self.store.reading() as con:
+        with self._reading() as con:
             if con is None or not wanted:
                 return {}
             import pyarrow as pa
@@ -110,7 +146,7 @@ class StateReader:
                 [("keyset", pa.int64()), ("partition_key", pa.string()), ("idx", pa.int64())]
             ),
         )
-        with self.store.reading() as con:
+        with self._reading() as con:
             if con is None:
                 return empty
             # The CTE fixes the join order: DuckDB otherwise joins the two small
@@ -136,7 +172,7 @@ class StateReader:
         """Where the stored state of these assets stands: the latest `seq` of their
         current asset partitions and how many there are (a plan made against it is
         out of date once either moved)."""
-        with self.store.reading() as con:
+        with self._reading() as con:
             if con is None or not asset_keys:
                 return StateMark()
             row = con.execute(
@@ -148,7 +184,7 @@ class StateReader:
 
     def stored_versions(self, asset_key: str) -> list[tuple[str, str | None, str | None]]:
         """(partition key, code version, inputs signature) of each stored partition."""
-        with self.store.reading() as con:
+        with self._reading() as con:
             if con is None:
                 return []
             rows = con.execute(
@@ -160,7 +196,7 @@ class StateReader:
 
     def stored_partition(self, asset_key: str, partition_key: str) -> Row:
         """The current stored state of one asset partition ('' = unpartitioned), or {}."""
-        with self.store.reading() as con:
+        with self._reading() as con:
             if con is None:
                 return {}
             rows = _rows(
@@ -175,7 +211,7 @@ class StateReader:
         """Per asset: its last materialization time, its last step's status, and the
         latest result of each check on each partition (`checks`: rows of
         `check_results`), read in one pass."""
-        with self.store.reading() as con:
+        with self._reading() as con:
             if con is None:
                 return {}
             checks: dict[str, list[Row]] = {}
@@ -215,7 +251,7 @@ class StateReader:
         or `canceled` when a cancel was asked after its last record (canceled once
         its driver is gone); `interrupted` when its driver died.
         """
-        with self.store.reading() as con:
+        with self._reading() as con:
             if con is None:
                 return []
             where, params = ("WHERE starts_with(b.backfill_id, ?)", [backfill_id])
@@ -277,7 +313,7 @@ class StateReader:
 
     def backfill_steps(self, backfill_id: str) -> list[Row]:
         """The latest step of each asset partition a backfill has run (any of its runs)."""
-        with self.store.reading() as con:
+        with self._reading() as con:
             if con is None:
                 return []
             return _rows(
@@ -291,7 +327,7 @@ class StateReader:
         """The current materialization of every stored partition of these assets
         (asset_key, partition_key ('' when unpartitioned), materialization_id,
         data_version)."""
-        with self.store.reading() as con:
+        with self._reading() as con:
             if con is None or not asset_keys:
                 return []
             return _rows(
@@ -304,7 +340,7 @@ class StateReader:
 
     def latest_checks(self, asset_keys: list[str] | None = None) -> list[Row]:
         """The latest result of each check on each asset partition (of these assets)."""
-        with self.store.reading() as con:
+        with self._reading() as con:
             if con is None:
                 return []
             where, params = "", []
@@ -317,10 +353,10 @@ class StateReader:
                 params,
             )
 
-    def quarantined(self, *, limit: int = 50) -> tuple[int, list[Row]]:
+    def quarantined(self, *, limit: int = 50) -> tuple[int, list[Quarantined]]:
         """How many journal records could not be indexed, and the first `limit` of
-        them (journal, byte_offset, reason, line), oldest journal first."""
-        with self.store.reading() as con:
+        them, by journal and offset."""
+        with self._reading() as con:
             if con is None:
                 return 0, []
             row = con.execute("SELECT count(*) FROM quarantine").fetchone()
@@ -330,7 +366,7 @@ class StateReader:
                 "ORDER BY journal, byte_offset LIMIT ?",
                 [limit],
             )
-        return (0 if row is None else int(row[0])), rows
+        return (0 if row is None else int(row[0])), [model(Quarantined, r) for r in rows]
 
 
 # The latest result of each check on each asset partition.
@@ -353,6 +389,14 @@ _LATEST_BACKFILL_STEPS = """
         ORDER BY s.status = 'succeeded' DESC, s.started_at DESC
     ) = 1
 """
+
+
+def _filters(**equal: str | None) -> tuple[str, list[Any]]:
+    """`WHERE a = ? AND b = ?` for the filters given (None: no filter)."""
+    given = {column: value for column, value in equal.items() if value is not None}
+    if not given:
+        return "", []
+    return "WHERE " + " AND ".join(f"{column} = ?" for column in given), list(given.values())
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[Row]:

@@ -146,8 +146,11 @@ class StateStore:
         return IndexReport(waiting=why)
 
     @contextlib.contextmanager
-    def reading(self, *, timeout_s: float = 30.0) -> Iterator[duckdb.DuckDBPyConnection | None]:
-        """A read-only connection under a shared lock, after indexing pending records.
+    def reading(
+        self, *, timeout_s: float = 30.0, index: bool = True
+    ) -> Iterator[duckdb.DuckDBPyConnection | None]:
+        """A read-only connection under a shared lock, after indexing pending records
+        (with `index=False`, what is indexed, never waiting for the exclusive lock).
 
         Yields None when no state store exists yet.
 
@@ -157,7 +160,7 @@ class StateStore:
         """
         import duckdb
 
-        report = self.index_pending(timeout_s=timeout_s)
+        report = self.index_pending(timeout_s=timeout_s) if index else IndexReport()
         if report.held_by:
             raise _held_error(self.path, report.held_by)
         if not self.path.exists():

@@ -55,9 +55,9 @@ def test_indexing_is_idempotent_and_archives_finished_journals(tmp_path):
     assert (count(store, "runs"), count(store, "steps")) == (1, 1)
     assert not list(store.journal_dir.glob("*.jsonl"))
     assert (store.journal_dir / "done" / "r1.jsonl").exists()
-    run, steps, _ = StateReader(tmp_path).run_details("r1")
-    assert run["status"] == "succeeded"
-    assert [s["status"] for s in steps] == ["succeeded"]
+    details = StateReader(tmp_path).run_details("r1")
+    assert details.run.status == "succeeded"
+    assert [s.status for s in details.steps] == ["succeeded"]
 
 
 def test_a_torn_last_line_waits_until_it_is_complete(tmp_path):
@@ -82,7 +82,7 @@ def test_the_store_is_rebuilt_from_journals_when_its_file_is_gone(tmp_path):
             )
     store.index_pending()
     store.path.unlink()
-    assert [r["run_id"] for r in StateReader(tmp_path).runs()] == ["r2", "r1"]
+    assert [r.run_id for r in StateReader(tmp_path).runs()] == ["r2", "r1"]
     assert count(store, "steps") == 2
 
 
@@ -123,7 +123,7 @@ def test_a_run_whose_process_died_is_marked_died(tmp_path):
             step_record("r9", "a", "running"),
         )
     store.index_pending()
-    run, steps, _ = StateReader(tmp_path).run_details("r9")
-    assert run["status"] == "died"
-    assert steps[0]["status"] == "died"
-    assert steps[0]["error"] == "the run process died during this step"
+    details = StateReader(tmp_path).run_details("r9")
+    assert details.run.status == "died"
+    assert details.steps[0].status == "died"
+    assert details.steps[0].error == "the run process died during this step"
