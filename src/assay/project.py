@@ -8,13 +8,13 @@ plan, backfills, checks, observations).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from assay.config import ProjectConfig, resolve_config
 from assay.definitions import Definitions, load_definitions
 from assay.errors import StateLockedError
+from assay.partitions.base import PartitionContext
 from assay.partitions.selection import PartitionSelection
 from assay.selection import parse_selection
 from assay.state.reader import StateReader
@@ -22,6 +22,7 @@ from assay.state.reader import StateReader
 if TYPE_CHECKING:
     import os
     from collections.abc import Callable
+    from datetime import datetime
 
     from assay.execution.backfill import BackfillStatus
     from assay.execution.check_run import CheckRunResult
@@ -102,20 +103,20 @@ class Project:
         """
         from assay.planning.plan import build_plan
 
-        now = now or datetime.now(UTC)
+        context = PartitionContext.at(now)
         parsed = parse_selection(selection)
         keys = parsed.resolve(self.graph)
         chosen = _partition_selection(partitions, partition_range)
         label = str(parsed)
         try:
             return build_plan(
-                self.graph, keys, self.state, chosen, now, force=force, selection=label
+                self.graph, keys, self.state, chosen, context, force=force, selection=label
             )
         except StateLockedError as exc:
             if not force:
                 raise StateLockedError(f"{exc}; or pass --force to run without a plan") from None
             # forced: every selected partition runs, so the held store is not needed
-            return build_plan(self.graph, keys, None, chosen, now, force=True, selection=label)
+            return build_plan(self.graph, keys, None, chosen, context, force=True, selection=label)
 
     def materialize(
         self,
@@ -205,7 +206,7 @@ class Project:
             config=self.config,
             graph=self.graph,
             keys=keys,
-            now=now or datetime.now(UTC),
+            context=PartitionContext.at(now),
             hooks=self._runtime.hooks(hooks),
         )
 
@@ -234,11 +235,10 @@ class Project:
         """
         from assay.execution.check_run import run_stored_checks, stored_to_check
 
-        now = now or datetime.now(UTC)
         parsed = parse_selection(selection)
         chosen = _partition_selection(partitions, partition_range)
         stored, unchecked = stored_to_check(
-            self.graph, self.state, parsed.resolve(self.graph), chosen, now
+            self.graph, self.state, parsed.resolve(self.graph), chosen, PartitionContext.at(now)
         )
         label = str(parsed) + ("" if chosen.is_everything else f" [{chosen}]")
         return run_stored_checks(
@@ -336,7 +336,7 @@ class Project:
             workers=workers,
             dask_address=dask_address,
             hooks=self._runtime.hooks(hooks),
-            now=now or datetime.now(UTC),
+            context=PartitionContext.at(now),
             should_stop=should_stop,
         )
 

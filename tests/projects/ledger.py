@@ -22,7 +22,7 @@ DAYS = DailyPartitions(start="2024-01-01", end="2024-01-06")
 def feed() -> dict[str, str]:
     """What an upstream system exports, by day."""
     version = os.environ.get("FEED", "a")
-    return dict.fromkeys(DAYS.keys(now=None), version)
+    return dict.fromkeys(DAYS.keys(), version)
 
 
 @asset(partitions=DAYS, deps=[feed])

@@ -72,7 +72,7 @@ def _print_plan(plan: Plan) -> None:
         size = (
             ""
             if step.definition is None
-            else f"  {step.count} of {step.definition.size(plan.now)} partitions"
+            else f"  {step.count} of {step.definition.size(plan.context)} partitions"
         )
         click.echo(click.style(str(step.key), bold=True) + click.style(size, dim=True))
         for reason in step.reasons:

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from assay.execution.hooks import RunHooks
     from assay.execution.materialize import Runtime
     from assay.graph import AssetGraph
+    from assay.partitions.base import PartitionContext
     from assay.state.records import Record
 
 RESUMABLE = frozenset({"failed", "canceled", "interrupted"})
@@ -300,7 +301,7 @@ def resume_backfill(
     workers: int | None,
     dask_address: str | None,
     hooks: RunHooks,
-    now: datetime,
+    context: PartitionContext,
     should_stop: Callable[[], bool] | None = None,
 ) -> RunResult:
     """Run what a backfill has not done: its failed, skipped, interrupted and never
@@ -346,7 +347,7 @@ def resume_backfill(
             )
             for t in targets
         ),
-        now=now,
+        context=context,
         staleness={},
         selection=row["selection"],
     )

@@ -19,7 +19,6 @@ from assay.results import SCHEMA_CHECK, CheckOutcome, CheckStatus, RunKind, RunS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-    from datetime import datetime
     from pathlib import Path
 
     from assay.checks import CheckSpec
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
     from assay.graph import AssetGraph
     from assay.io.base import IOManager
     from assay.keys import AssetKey
+    from assay.partitions.base import PartitionContext
     from assay.partitions.selection import PartitionSelection
     from assay.state.reader import StateReader
 
@@ -88,7 +88,7 @@ def stored_to_check(
     state: StateReader,
     selected: Sequence[AssetKey],
     chosen: PartitionSelection,
-    now: datetime,
+    context: PartitionContext,
 ) -> tuple[list[tuple[AssetKey, str | None, str | None, str | None]], list[str]]:
     """Every stored partition (within `chosen`) of the selected assets that have a
     schema or checks, as (asset, partition, materialization id, data version), and
@@ -102,7 +102,7 @@ def stored_to_check(
     for key in selected:
         definition = graph.specs[key].partitions
         if definition is not None and not chosen.is_everything:
-            wanted_by_key[key] = definition.keys(chosen.resolve(definition, now), now)
+            wanted_by_key[key] = definition.keys(chosen.resolve(definition, context), context)
     keys = [key for key in selected if graph.specs[key].schema is not None or graph.checks.get(key)]
     rows: dict[str, dict[str, tuple[str | None, str | None]]] = {}
     for row in state.stored_materializations([str(k) for k in keys]):

@@ -70,9 +70,9 @@ def check_current(plan: Plan, runtime: Runtime) -> None:
         )
     if plan.mark is None:
         return
-    now = runtime.state.state_mark([str(k) for k in plan.scope])
-    if now != plan.mark:
-        moved = max(now.rows - plan.mark.rows, 0)
+    current = runtime.state.state_mark([str(k) for k in plan.scope])
+    if current != plan.mark:
+        moved = max(current.rows - plan.mark.rows, 0)
         what = (
             f"{moved} asset partition(s) were first stored" if moved else "asset partitions changed"
         )
@@ -101,7 +101,7 @@ def apply_plan(
     graph = runtime.definitions.graph
     targets = targets_of(plan)
     versions = prefetch_versions(
-        runtime.state.current_versions, upstream_reads(graph, targets, plan.now)
+        runtime.state.current_versions, upstream_reads(graph, targets, plan.context)
     )
     executor = make_executor(choice, config=runtime.config, graph=graph, io_for=runtime.io_for)
     return run_materialization(
@@ -110,7 +110,7 @@ def apply_plan(
         targets=targets,
         io_for=runtime.io_for,
         selection=label,
-        now=plan.now,
+        context=plan.context,
         versions=versions,
         hooks=hooks,
         executor=executor,

@@ -24,12 +24,12 @@ from assay.results import RunKind, RunStatus
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from datetime import datetime
 
     from assay.config import ProjectConfig
     from assay.execution.hooks import RunHooks
     from assay.graph import AssetGraph
     from assay.keys import AssetKey
+    from assay.partitions.base import PartitionContext
     from assay.state.store import IndexReport
 
 
@@ -52,7 +52,7 @@ def run_observation(
     config: ProjectConfig,
     graph: AssetGraph,
     keys: Sequence[AssetKey],
-    now: datetime,
+    context: PartitionContext,
     hooks: RunHooks,
 ) -> ObserveResult:
     """Observe the observable source assets among `keys` and record what they return.
@@ -82,7 +82,7 @@ def run_observation(
                 f"observing {key} failed: {describe_exception(exc, spec)}; nothing was "
                 "recorded. Fix the observe function and run `assay observe` again."
             ) from exc
-        observed.extend(_versions(key, returned, spec.partitions, now))
+        observed.extend(_versions(key, returned, spec.partitions, context))
     at = time.time()
     found = tuple(
         Observed(key=o.key, partition=o.partition, data_version=o.data_version, at=at)
@@ -99,7 +99,9 @@ def run_observation(
     return ObserveResult(run_id=run_id, observations=tuple(observed), index=run.index)
 
 
-def _versions(key: AssetKey, returned: object, partitions: Any, now: datetime) -> list[Observation]:
+def _versions(
+    key: AssetKey, returned: object, partitions: Any, context: PartitionContext
+) -> list[Observation]:
     if partitions is None:
         if not isinstance(returned, str) or not returned:
             raise ObservationError(
@@ -115,7 +117,7 @@ def _versions(key: AssetKey, returned: object, partitions: Any, now: datetime) -
     found = []
     for partition, version in returned.items():
         validate_partition_key(partition)
-        partitions.index(partition, now)
+        partitions.index(partition, context)
         if not isinstance(version, str) or not version:
             raise ObservationError(
                 f"the observe function of {key} returned {version!r} for partition "

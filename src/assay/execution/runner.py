@@ -34,7 +34,6 @@ from assay.versioning import code_version, inputs_signature
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
-    from datetime import datetime
 
     from assay.config import ProjectConfig
     from assay.definitions import Definitions
@@ -43,6 +42,7 @@ if TYPE_CHECKING:
     from assay.execution.taskgraph import RunTarget, TaskNode
     from assay.io.base import IOManager
     from assay.keys import AssetKey
+    from assay.partitions.base import PartitionContext
     from assay.state.records import Record
 
 
@@ -53,7 +53,7 @@ def run_materialization(
     targets: Sequence[RunTarget],
     io_for: Callable[[AssetKey], IOManager],
     selection: str,
-    now: datetime,
+    context: PartitionContext,
     versions: dict[tuple[str, str], str],
     hooks: RunHooks,
     executor: Executor,
@@ -70,7 +70,7 @@ def run_materialization(
     the run may read; the run updates it as it goes and records, with each
     materialization, the versions its inputs had (provenance).
     """
-    nodes = build_nodes(definitions, targets, now)
+    nodes = build_nodes(definitions, targets, context)
     step_keys = tuple(k for node in nodes for k in node.step_keys)
     recorded = RecordedRun(
         config,
@@ -87,7 +87,7 @@ def run_materialization(
             definitions=definitions,
             nodes=nodes,
             io_for=io_for,
-            now=now,
+            context=context,
             versions=versions,
             executor=executor,
         )
@@ -119,7 +119,7 @@ class _Coordinator:
         definitions: Definitions,
         nodes: list[TaskNode],
         io_for: Callable[[AssetKey], IOManager],
-        now: datetime,
+        context: PartitionContext,
         versions: dict[tuple[str, str], str],
         executor: Executor,
     ) -> None:
@@ -128,7 +128,7 @@ class _Coordinator:
         self.graph = definitions.graph
         self.nodes = nodes
         self.io_for = io_for
-        self.now = now
+        self.context = context
         self.versions = versions
         self.executor = executor
         self.hooks = run.hooks
@@ -249,7 +249,7 @@ class _Coordinator:
         spec = self.graph.specs[node.key]
         if node.id not in self.reads:
             self.reads[node.id] = {
-                partition: input_reads(self.graph, node.key, index, self.versions, self.now)
+                partition: input_reads(self.graph, node.key, index, self.versions, self.context)
                 for index, partition in zip(
                     node.indices or (None,), node.partitions or (None,), strict=True
                 )
@@ -285,7 +285,7 @@ class _Coordinator:
             if definition is not None:
                 read = PartitionSubset()
                 for index in node.indices or (None,):
-                    read = read | reads_of(self.graph, node.key, up, index, self.now)
+                    read = read | reads_of(self.graph, node.key, up, index, self.context)
                 keys = tuple(definition.key(i) for i in read)
             inputs.append((param, str(up), keys))
         return StepTask(

@@ -13,11 +13,11 @@ from assay.results import step_key
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
-    from datetime import datetime
 
     from assay.definitions import Definitions
     from assay.graph import AssetGraph
     from assay.keys import AssetKey
+    from assay.partitions.base import PartitionContext
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,7 +50,7 @@ class TaskNode:
 
 
 def build_nodes(
-    definitions: Definitions, targets: Sequence[RunTarget], now: datetime
+    definitions: Definitions, targets: Sequence[RunTarget], context: PartitionContext
 ) -> list[TaskNode]:
     """The run's nodes (batches where the asset has a BatchPolicy) and their dependencies:
     a node waits for every node of this run that holds a partition it reads."""
@@ -96,7 +96,7 @@ def build_nodes(
                         if found is not None:
                             waits_for.add(found)
                         continue
-                    for read in reads_of(graph, target.key, up, index, now):
+                    for read in reads_of(graph, target.key, up, index, context):
                         found = node_of.get((up, read))
                         if found is not None:
                             waits_for.add(found)
@@ -130,16 +130,16 @@ def downstream_of(
 
 
 def reads_of(
-    graph: AssetGraph, key: AssetKey, up: AssetKey, index: int | None, now: datetime
+    graph: AssetGraph, key: AssetKey, up: AssetKey, index: int | None, context: PartitionContext
 ) -> PartitionSubset:
     """The partitions of `up` that partition `index` of `key` reads."""
     return graph.mappings[key][up].upstream_for(
-        index or 0, graph.specs[up].partitions, graph.specs[key].partitions, now
+        index or 0, graph.specs[up].partitions, graph.specs[key].partitions, context
     )
 
 
 def upstream_reads(
-    graph: AssetGraph, targets: Sequence[RunTarget], now: datetime
+    graph: AssetGraph, targets: Sequence[RunTarget], context: PartitionContext
 ) -> list[tuple[str, str]]:
     """Every (upstream asset, partition key or '') that the targets' steps will read."""
     wanted: set[tuple[str, str]] = set()
@@ -149,7 +149,7 @@ def upstream_reads(
             definition = graph.specs[up].partitions
             read = PartitionSubset()
             for index in indices:
-                read = read | reads_of(graph, target.key, up, index, now)
+                read = read | reads_of(graph, target.key, up, index, context)
             keys = [""] if definition is None else [definition.key(i) for i in read]
             wanted.update((str(up), key) for key in keys)
     return sorted(wanted)
@@ -160,7 +160,7 @@ def input_reads(
     key: AssetKey,
     index: int | None,
     versions: Mapping[tuple[str, str], str],
-    now: datetime,
+    context: PartitionContext,
 ) -> tuple[InputRead, ...]:
     """What partition `index` of `key` reads of each upstream, with the data versions
     it reads (one version, or a digest of several: so a later plan, and lineage,
@@ -170,7 +170,7 @@ def input_reads(
     found = []
     for up in graph.upstream[key]:
         definition = graph.specs[up].partitions
-        subset = reads_of(graph, key, up, index, now) if definition is not None else None
+        subset = reads_of(graph, key, up, index, context) if definition is not None else None
         keys = ("",) if subset is None or definition is None else tuple(map(definition.key, subset))
         digest = xxhash.xxh3_64()
         unknown = 0

@@ -3,29 +3,48 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from assay.errors import PartitionKeyError
 from assay.partitions.subset import PartitionSubset
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     import polars as pl
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionContext:
+    """What a definition's keys depend on beyond the definition itself: the current
+    time (time windows grow with it). A plan, and the run that applies it, pass one
+    context to every call, so that every asset sees the same keys.
+
+    >>> PartitionContext.at(datetime(2024, 1, 3, tzinfo=UTC)).now.day
+    3
+    """
+
+    now: datetime
+
+    @classmethod
+    def at(cls, now: datetime | None = None) -> PartitionContext:
+        """The context at `now` (default: the current time, in UTC)."""
+        now = now or datetime.now(UTC)
+        return cls(now=now if now.tzinfo is not None else now.replace(tzinfo=UTC))
 
 
 class PartitionsDefinition(ABC):
     """Partitions are an ordered list of keys; sets of them are index ranges.
 
-    `now` fixes the current time for definitions that grow with it (time
-    windows); a plan passes one `now` to every call.
+    A `PartitionContext` fixes what the keys depend on (the current time, for time
+    windows); without one, a definition takes the current time.
     """
 
     kind: str = "partitions"
 
     @abstractmethod
-    def size(self, now: datetime | None = None) -> int:
-        """How many partitions exist at `now`."""
+    def size(self, context: PartitionContext | None = None) -> int:
+        """How many partitions exist in `context` (default: now)."""
 
     @abstractmethod
     def key(self, index: int) -> str:
@@ -39,7 +58,7 @@ class PartitionsDefinition(ABC):
     def describe(self) -> str:
         """`daily partitions from 2024-01-01 (Europe/Berlin)`, for messages."""
 
-    def index(self, key: str, now: datetime | None = None) -> int:
+    def index(self, key: str, context: PartitionContext | None = None) -> int:
         """The index of `key`.
 
         Raises:
@@ -48,7 +67,7 @@ class PartitionsDefinition(ABC):
         if not isinstance(key, str):
             raise PartitionKeyError(f"partition key {key!r} must be a string")
         index = self._parse(key)
-        size = self.size(now)
+        size = self.size(context)
         if index is None or not 0 <= index < size:
             raise PartitionKeyError(
                 f"partition key {key!r} is not in {self.describe()}: "
@@ -56,11 +75,11 @@ class PartitionsDefinition(ABC):
             )
         return index
 
-    def indices(self, keys: pl.Series, now: datetime | None = None) -> pl.Series:
+    def indices(self, keys: pl.Series, context: PartitionContext | None = None) -> pl.Series:
         """The index of each key (null where it is not a current key), vectorized."""
         import polars as pl
 
-        lookup = self._lookup(self.size(now))
+        lookup = self._lookup(self.size(context))
         return keys.replace_strict(lookup, default=None, return_dtype=pl.Int64)
 
     def _lookup(self, size: int) -> dict[str, int]:
@@ -70,9 +89,11 @@ class PartitionsDefinition(ABC):
             self.__dict__["_lookup_cache"] = cached
         return cached[1]
 
-    def keys(self, subset: PartitionSubset | None = None, now: datetime | None = None) -> list[str]:
+    def keys(
+        self, subset: PartitionSubset | None = None, context: PartitionContext | None = None
+    ) -> list[str]:
         """The keys of `subset` (all when None), in order."""
-        subset = subset if subset is not None else PartitionSubset.from_range(0, self.size(now))
+        subset = subset if subset is not None else PartitionSubset.from_range(0, self.size(context))
         return [self.key(i) for i in subset]
 
     def fold(self, subset: PartitionSubset) -> str:

@@ -31,9 +31,10 @@ from assay.partitions.time_window import TimeWindowPartitions
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
-    from datetime import datetime
 
     import numpy as np
+
+    from assay.partitions.base import PartitionContext
 
 
 Definition = PartitionsDefinition | None
@@ -70,8 +71,8 @@ class Pairs:
 Edges = Shift | Broadcast | Table | Pairs
 
 
-def size_of(definition: Definition, now: datetime | None) -> int:
-    return 1 if definition is None else definition.size(now)
+def size_of(definition: Definition, context: PartitionContext | None) -> int:
+    return 1 if definition is None else definition.size(context)
 
 
 class PartitionMapping(ABC):
@@ -82,19 +83,21 @@ class PartitionMapping(ABC):
         """Raise DefinitionError when this mapping cannot join these definitions."""
 
     @abstractmethod
-    def edges(self, up: Definition, down: Definition, now: datetime | None) -> Edges:
+    def edges(self, up: Definition, down: Definition, context: PartitionContext | None) -> Edges:
         """The mapping for these definitions at `now`, as one edge shape."""
 
-    def cached_edges(self, up: Definition, down: Definition, now: datetime | None) -> Edges:
-        """`edges`, built once per (mapping, definitions, now): a run or a plan asks per step."""
-        return _edges(self, up, down, now)
+    def cached_edges(
+        self, up: Definition, down: Definition, context: PartitionContext | None
+    ) -> Edges:
+        """`edges`, built once per (mapping, definitions, context): a plan asks per step."""
+        return _edges(self, up, down, context)
 
     def upstream_for(
-        self, index: int, up: Definition, down: Definition, now: datetime | None
+        self, index: int, up: Definition, down: Definition, context: PartitionContext | None
     ) -> PartitionSubset:
         """The upstream partitions that downstream partition `index` reads."""
-        edges = self.cached_edges(up, down, now)
-        n_up = size_of(up, now)
+        edges = self.cached_edges(up, down, context)
+        n_up = size_of(up, context)
         if isinstance(edges, Shift):
             base = index + edges.offset
             start, stop = max(base + edges.low, 0), min(base + edges.high + 1, n_up)
@@ -131,13 +134,13 @@ class IdentityMapping(PartitionMapping):
                 f"upstream and {_name(down)} downstream"
             )
 
-    def edges(self, up: Definition, down: Definition, now: datetime | None) -> Edges:
+    def edges(self, up: Definition, down: Definition, context: PartitionContext | None) -> Edges:
         if up is None or down is None or up == down:
             return Shift(0)
         if isinstance(up, TimeWindowPartitions) and isinstance(down, TimeWindowPartitions):
             return Shift(_time_offset(up, down))
-        lookup = up._lookup(size_of(up, now))
-        pairs = [(d, lookup[k]) for d, k in enumerate(down.keys(now=now)) if k in lookup]
+        lookup = up._lookup(size_of(up, context))
+        pairs = [(d, lookup[k]) for d, k in enumerate(down.keys(context=context)) if k in lookup]
         return Pairs(tuple(d for d, _ in pairs), tuple(u for _, u in pairs))
 
 
@@ -147,8 +150,8 @@ class AllPartitionsMapping(PartitionMapping):
     def check(self, up: Definition, down: Definition) -> None:
         return None
 
-    def edges(self, up: Definition, down: Definition, now: datetime | None) -> Edges:
-        return Broadcast(0, size_of(up, now))
+    def edges(self, up: Definition, down: Definition, context: PartitionContext | None) -> Edges:
+        return Broadcast(0, size_of(up, context))
 
 
 class LastPartitionMapping(PartitionMapping):
@@ -157,8 +160,8 @@ class LastPartitionMapping(PartitionMapping):
     def check(self, up: Definition, down: Definition) -> None:
         return None
 
-    def edges(self, up: Definition, down: Definition, now: datetime | None) -> Edges:
-        n_up = size_of(up, now)
+    def edges(self, up: Definition, down: Definition, context: PartitionContext | None) -> Edges:
+        n_up = size_of(up, context)
         return Broadcast(max(n_up - 1, 0), n_up)
 
 
@@ -186,12 +189,12 @@ class TimeWindowMapping(PartitionMapping):
                 f"{_name(down)} downstream"
             )
 
-    def edges(self, up: Definition, down: Definition, now: datetime | None) -> Edges:
+    def edges(self, up: Definition, down: Definition, context: PartitionContext | None) -> Edges:
         assert isinstance(up, TimeWindowPartitions)
         assert isinstance(down, TimeWindowPartitions)
         if _same_grid(up, down):
             return Shift(_time_offset(up, down), self.start_offset, self.end_offset)
-        starts, stops = _overlaps(up, down, size_of(down, now))
+        starts, stops = _overlaps(up, down, size_of(down, context))
         return Table(
             tuple(max(s + self.start_offset, 0) for s in starts),
             tuple(max(s + self.end_offset, 0) for s in stops),
@@ -222,7 +225,7 @@ class StaticMapping(PartitionMapping):
                         f"StaticMapping names downstream key {down_key!r}, not in {down!r}"
                     )
 
-    def edges(self, up: Definition, down: Definition, now: datetime | None) -> Edges:
+    def edges(self, up: Definition, down: Definition, context: PartitionContext | None) -> Edges:
         assert isinstance(up, StaticPartitions)
         assert isinstance(down, StaticPartitions)
         pairs = sorted(
@@ -243,27 +246,27 @@ class _DimensionMapping(PartitionMapping):
     def check(self, up: Definition, down: Definition) -> None:
         return None
 
-    def edges(self, up: Definition, down: Definition, now: datetime | None) -> Edges:
+    def edges(self, up: Definition, down: Definition, context: PartitionContext | None) -> Edges:
         import numpy as np
 
         if isinstance(down, MultiPartitions):  # each multi partition reads its dimension's key
-            minor, every = down.minor_size, np.arange(size_of(down, now))
+            minor, every = down.minor_size, np.arange(size_of(down, context))
             own = every // minor if self.dimension == down.major else every % minor
             return Table(own, own + 1)
         assert isinstance(up, MultiPartitions)
-        minor, every = up.minor_size, np.arange(size_of(down, now))
+        minor, every = up.minor_size, np.arange(size_of(down, context))
         if self.dimension == up.major:  # a day reads every region of that day
             return Table(every * minor, every * minor + minor)
         # a region reads that region on every day: pairs sorted by the region
-        majors = np.arange(up.dimensions[up.major].size(now))
+        majors = np.arange(up.dimensions[up.major].size(context))
         return Pairs(np.repeat(every, len(majors)), np.add.outer(every, majors * minor).ravel())
 
 
 @lru_cache(maxsize=512)
 def _edges(
-    mapping: PartitionMapping, up: Definition, down: Definition, now: datetime | None
+    mapping: PartitionMapping, up: Definition, down: Definition, context: PartitionContext | None
 ) -> Edges:
-    return mapping.edges(up, down, now)
+    return mapping.edges(up, down, context)
 
 
 def default_mapping(up: Definition, down: Definition) -> PartitionMapping:

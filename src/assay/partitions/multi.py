@@ -11,7 +11,8 @@ from assay.partitions.time_window import TimeWindowPartitions
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from datetime import datetime
+
+    from assay.partitions.base import PartitionContext
 
 SEPARATOR = "|"
 
@@ -66,8 +67,8 @@ class MultiPartitions(PartitionsDefinition):
     def minor_size(self) -> int:
         return self.dimensions[self.minor].size()
 
-    def size(self, now: datetime | None = None) -> int:
-        return self.dimensions[self.major].size(now) * self.minor_size
+    def size(self, context: PartitionContext | None = None) -> int:
+        return self.dimensions[self.major].size(context) * self.minor_size
 
     def split(self, index: int) -> dict[str, int]:
         """Per-dimension indices of a multi index."""

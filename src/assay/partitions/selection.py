@@ -21,7 +21,7 @@ from assay.partitions.subset import PartitionSubset
 from assay.partitions.time_window import TimeWindowPartitions
 
 if TYPE_CHECKING:
-    from assay.partitions.base import PartitionsDefinition
+    from assay.partitions.base import PartitionContext, PartitionsDefinition
 
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}([ T-]\d{2}:\d{2})?\Z")
 
@@ -52,26 +52,28 @@ class PartitionSelection:
             return ", ".join(self.keys)
         return f"{self.first}..{self.last}" if self.first else "all partitions"
 
-    def resolve(self, definition: PartitionsDefinition, now: datetime) -> PartitionSubset:
+    def resolve(
+        self, definition: PartitionsDefinition, context: PartitionContext
+    ) -> PartitionSubset:
         """The partitions of `definition` this selection names.
 
         Raises:
             PartitionKeyError: a key that is not in the definition (naming its range),
                 or `--from` after `--to`.
         """
-        size = definition.size(now)
+        size = definition.size(context)
         if self.is_everything:
             return PartitionSubset.from_range(0, size)
         if self.keys:
             subset = PartitionSubset()
             for key in self.keys:
-                subset = subset | self._one(definition, key, key, now)
+                subset = subset | self._one(definition, key, key, context)
             return subset
         assert self.first is not None
         assert self.last is not None
         start, stop = (
-            self._one(definition, self.first, self.first, now),
-            self._one(definition, self.last, self.last, now),
+            self._one(definition, self.first, self.first, context),
+            self._one(definition, self.last, self.last, context),
         )
         if start.ranges[0][0] > stop.ranges[-1][1] - 1:
             raise PartitionKeyError(
@@ -80,24 +82,24 @@ class PartitionSelection:
         return PartitionSubset.from_range(start.ranges[0][0], stop.ranges[-1][1])
 
     def _one(
-        self, definition: PartitionsDefinition, key: str, shown: str, now: datetime
+        self, definition: PartitionsDefinition, key: str, shown: str, context: PartitionContext
     ) -> PartitionSubset:
-        size = definition.size(now)
+        size = definition.size(context)
         index = definition._parse(key)
         if index is not None and 0 <= index < size:
             return PartitionSubset.from_range(index, index + 1)
         timed = _time_dimension(definition)
-        span = None if timed is None else _as_time_span(key, timed, now)
+        span = None if timed is None else _as_time_span(key, timed, context)
         found = PartitionSubset()
         if span is not None and isinstance(definition, TimeWindowPartitions):
             found = _overlapping(definition, span, size)
         elif span is not None and isinstance(definition, MultiPartitions):
             assert timed is not None
-            days = _overlapping(timed, span, timed.size(now))
+            days = _overlapping(timed, span, timed.size(context))
             minor = definition.minor_size
             found = PartitionSubset(tuple((a * minor, b * minor) for a, b in days.ranges))
         if not found:
-            definition.index(shown, now)  # raises, naming the valid range
+            definition.index(shown, context)  # raises, naming the valid range
         return found
 
 
@@ -113,7 +115,7 @@ def _time_dimension(definition: PartitionsDefinition) -> TimeWindowPartitions | 
 
 
 def _as_time_span(
-    text: str, definition: TimeWindowPartitions, now: datetime
+    text: str, definition: TimeWindowPartitions, context: PartitionContext
 ) -> tuple[datetime, datetime] | None:
     """The day or hour `text` names (None when it is not shaped like one).
 
@@ -130,7 +132,7 @@ def _as_time_span(
         start = datetime.fromisoformat(text[:10] + "T" + text[11:])
         return start, start + timedelta(hours=1)
     except ValueError as exc:
-        valid = definition.fold(PartitionSubset.from_range(0, definition.size(now)))
+        valid = definition.fold(PartitionSubset.from_range(0, definition.size(context)))
         what = "date" if len(text) == 10 else "date and hour"
         raise PartitionKeyError(
             f"partition key {text!r} is not a real {what} ({exc}); "

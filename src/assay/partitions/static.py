@@ -13,7 +13,8 @@ from assay.partitions.subset import PartitionSubset
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
-    from datetime import datetime
+
+    from assay.partitions.base import PartitionContext
 
 
 class StaticPartitions(PartitionsDefinition):
@@ -39,7 +40,7 @@ class StaticPartitions(PartitionsDefinition):
         # its hash, and hashing every key at each lookup made planning quadratic.
         self._hash = hash(self._keys)
 
-    def size(self, now: datetime | None = None) -> int:
+    def size(self, context: PartitionContext | None = None) -> int:
         return len(self._keys)
 
     def key(self, index: int) -> str:
@@ -59,7 +60,9 @@ class StaticPartitions(PartitionsDefinition):
     def _lookup(self, size: int) -> dict[str, int]:
         return self._positions
 
-    def keys(self, subset: PartitionSubset | None = None, now: datetime | None = None) -> list[str]:
+    def keys(
+        self, subset: PartitionSubset | None = None, context: PartitionContext | None = None
+    ) -> list[str]:
         if subset is None:
             return list(self._keys)
         return [self._keys[i] for i in subset]

@@ -22,7 +22,7 @@ from typing import ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from assay.errors import DefinitionError
-from assay.partitions.base import PartitionsDefinition
+from assay.partitions.base import PartitionContext, PartitionsDefinition
 
 _CADENCES = ("hourly", "daily", "weekly", "monthly")
 
@@ -33,10 +33,6 @@ class TimeWindow:
 
     start: datetime
     end: datetime
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class TimeWindowPartitions(PartitionsDefinition):
@@ -133,10 +129,8 @@ class TimeWindowPartitions(PartitionsDefinition):
 
     # --- PartitionsDefinition ------------------------------------------------
 
-    def size(self, now: datetime | None = None) -> int:
-        now = now or _now()
-        if now.tzinfo is None:
-            now = now.replace(tzinfo=UTC)
+    def size(self, context: PartitionContext | None = None) -> int:
+        now = (context or PartitionContext.at()).now
         is_open = self.end is None or now < self._aware(self.end)
         cutoff = now if self.end is None else min(now, self._aware(self.end))
         count = self.index_at(cutoff)  # windows before the one containing cutoff are complete

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from assay.graph import AssetGraph
     from assay.keys import AssetKey
-    from assay.partitions.base import PartitionsDefinition
+    from assay.partitions.base import PartitionContext, PartitionsDefinition
     from assay.partitions.selection import PartitionSelection
     from assay.planning.staleness import AssetStaleness
     from assay.state.models import StateMark
@@ -80,7 +80,7 @@ class Plan:
     """
 
     steps: tuple[PlannedStep, ...]
-    now: datetime
+    context: PartitionContext
     staleness: Mapping[AssetKey, AssetStaleness]
     selection: str = "*"
     partitions: PartitionSelection | None = None
@@ -88,6 +88,11 @@ class Plan:
     mark: StateMark | None = None  # None: made without reading the state (forced, store held)
     code: str = ""
     scope: tuple[AssetKey, ...] = ()
+
+    @property
+    def now(self) -> datetime:
+        """When the plan was made, for time partitions."""
+        return self.context.now
 
     @property
     def is_empty(self) -> bool:
@@ -141,7 +146,7 @@ def build_plan(
     keys: Sequence[AssetKey],
     state: StateReader | None,
     partitions: PartitionSelection,
-    now: datetime,
+    context: PartitionContext,
     *,
     force: bool = False,
     selection: str = "*",
@@ -153,7 +158,7 @@ def build_plan(
     """
     scope = graph.ordered(set(keys) | graph.upstream_of(keys))
     mark = None if state is None else state.state_mark([str(k) for k in scope])
-    staleness = assess(graph, scope, state, now)
+    staleness = assess(graph, scope, state, context)
     steps = []
     for key in graph.ordered(keys):
         if graph.specs[key].is_source:
@@ -163,7 +168,7 @@ def build_plan(
         chosen = (
             PartitionSubset.from_range(0, 1)
             if definition is None
-            else partitions.resolve(definition, now)
+            else partitions.resolve(definition, context)
         )
         wanted = chosen if force else assessed.stale_subset & chosen
         if not wanted:
@@ -181,7 +186,7 @@ def build_plan(
         )
     return Plan(
         steps=tuple(steps),
-        now=now,
+        context=context,
         staleness=staleness,
         selection=selection,
         partitions=partitions,

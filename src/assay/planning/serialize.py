@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from assay.errors import PlanError
 from assay.keys import AssetKey
+from assay.partitions.base import PartitionContext
 from assay.partitions.selection import PartitionSelection
 from assay.partitions.subset import PartitionSubset
 from assay.planning.plan import Plan, PlannedStep
@@ -66,7 +67,7 @@ def plan_from_json(data: Any, graph: AssetGraph, *, source: str = "the plan") ->
             "write one with `assay plan --json > plan.json`"
         )
     try:
-        now = datetime.fromisoformat(data["now"])
+        context = PartitionContext.at(datetime.fromisoformat(data["now"]))
         steps = tuple(_step(entry, graph) for entry in data["steps"])
         scope = tuple(AssetKey.parse(k) for k in data.get("scope", ()))
         chosen = data.get("partitions") or {}
@@ -82,7 +83,7 @@ def plan_from_json(data: Any, graph: AssetGraph, *, source: str = "the plan") ->
     state = data.get("state")
     return Plan(
         steps=steps,
-        now=now,
+        context=context,
         staleness={},
         selection=str(data.get("selection", "*")),
         partitions=partitions,

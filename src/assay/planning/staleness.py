@@ -23,13 +23,12 @@ from assay.versioning import code_version, inputs_signature
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
-    from datetime import datetime
 
     import numpy as np
 
     from assay.graph import AssetGraph
     from assay.keys import AssetKey
-    from assay.partitions.base import PartitionsDefinition
+    from assay.partitions.base import PartitionContext, PartitionsDefinition
     from assay.state.reader import StateReader
 
 
@@ -79,7 +78,7 @@ def assess(
     graph: AssetGraph,
     keys: Iterable[AssetKey],
     state: StateReader | None,
-    now: datetime,
+    context: PartitionContext,
 ) -> dict[AssetKey, AssetStaleness]:
     """Staleness of `keys` (which must include everything upstream of them), in graph order.
 
@@ -88,7 +87,7 @@ def assess(
     import numpy as np
 
     ordered = graph.ordered(keys)
-    columns = _load(graph, ordered, state, now)
+    columns = _load(graph, ordered, state, context)
     found: dict[AssetKey, AssetStaleness] = {}
     for key, (started, changed, code_ok, sig_ok) in zip(ordered, columns, strict=True):
         spec = graph.specs[key]
@@ -108,11 +107,11 @@ def assess(
         deps_changed = materialized & ~sig_ok
         if code_changed.any() or deps_changed.any():
             stale = stale | code_changed | deps_changed
-            reasons.extend(_version_reasons(graph, key, state, code_changed, deps_changed, now))
+            reasons.extend(_version_reasons(graph, key, state, code_changed, deps_changed, context))
         for up in graph.upstream[key]:
             upstream = found[up]
             mapping = graph.mappings[key][up]
-            edges = mapping.cached_edges(graph.specs[up].partitions, definition, now)
+            edges = mapping.cached_edges(graph.specs[up].partitions, definition, context)
             newest = reduce_max(edges, upstream.changed_at, n)
             with np.errstate(invalid="ignore"):
                 input_changed = materialized & (newest > started)
@@ -151,7 +150,7 @@ Columns = tuple["np.ndarray", "np.ndarray", "np.ndarray", "np.ndarray"]
 
 
 def _load(
-    graph: AssetGraph, ordered: list[AssetKey], state: StateReader | None, now: datetime
+    graph: AssetGraph, ordered: list[AssetKey], state: StateReader | None, context: PartitionContext
 ) -> list[Columns]:
     """Per asset: started, changed (float, NaN when never), code_ok, sig_ok (bool) arrays."""
     import numpy as np
@@ -164,12 +163,12 @@ def _load(
         definition = graph.specs[key].partitions
         if definition not in keysets:
             keysets[definition] = len(keysets)
-            keys = [""] if definition is None else definition.keys(now=now)
+            keys = [""] if definition is None else definition.keys(context=context)
             key_rows.extend(
                 {"keyset": keysets[definition], "partition_key": k, "idx": i}
                 for i, k in enumerate(keys)
             )
-        sizes.append(size_of(definition, now))
+        sizes.append(size_of(definition, context))
         assets.append(
             {
                 "asset_key": str(key),
@@ -200,11 +199,11 @@ def _version_reasons(
     state: StateReader | None,
     code_changed: np.ndarray,
     deps_changed: np.ndarray,
-    now: datetime,
+    context: PartitionContext,
 ) -> list[StaleReason]:
     """Code and dependency reasons, with the stored versions (read only for this asset)."""
     definition = graph.specs[key].partitions
-    lookup = {"": 0} if definition is None else definition._lookup(size_of(definition, now))
+    lookup = {"": 0} if definition is None else definition._lookup(size_of(definition, context))
     old_code: dict[str, list[int]] = {}
     old_deps: dict[str, list[int]] = {}
     for partition, code, signature in state.stored_versions(str(key)) if state else []:

@@ -42,11 +42,11 @@ def explain(
     if definition is None and partition is not None:
         raise PartitionKeyError(f"{key} is not partitioned: leave out --partition")
     if definition is not None and partition is None:
-        valid = definition.fold(PartitionSubset.from_range(0, definition.size(plan.now)))
+        valid = definition.fold(PartitionSubset.from_range(0, definition.size(plan.context)))
         raise PartitionKeyError(
             f"{key} is partitioned: give --partition KEY (valid keys are {valid})"
         )
-    index = 0 if definition is None else definition.index(partition, plan.now)  # type: ignore[arg-type]
+    index = 0 if definition is None else definition.index(partition, plan.context)  # type: ignore[arg-type]
     node = _node(graph, plan, key, index, depth=0)
     roots: list[str] = []
     _collect_roots(node, roots)
@@ -85,7 +85,7 @@ def _node(graph: AssetGraph, plan: Plan, key: AssetKey, index: int, depth: int) 
         if reason.kind is StaleKind.UPSTREAM_STALE and reason.upstream is not None and depth < 20:
             up = reason.upstream
             reads = graph.mappings[key][up].upstream_for(
-                index, graph.specs[up].partitions, definition, plan.now
+                index, graph.specs[up].partitions, definition, plan.context
             )
             stale_reads = [i for i in reads if plan.staleness[up].stale[i]]
             entry["upstream"] = [

@@ -15,9 +15,10 @@ from assay import (
     WeeklyPartitions,
 )
 from assay.errors import DefinitionError, PartitionKeyError
+from assay.partitions.base import PartitionContext
 from assay.partitions.selection import PartitionSelection
 
-NOW = datetime(2024, 3, 10, 15, 30, tzinfo=UTC)
+NOW = PartitionContext.at(datetime(2024, 3, 10, 15, 30, tzinfo=UTC))
 
 
 def test_static_keys_and_bad_key_names_the_valid_keys():
@@ -52,7 +53,7 @@ def test_static_definition_errors(keys, hint):
 def test_daily_ends_with_the_last_complete_day_unless_the_open_one_is_asked_for():
     daily = DailyPartitions(start="2024-03-01")
     assert daily.size(NOW) == 9  # 03-01 .. 03-09; 03-10 is still open
-    assert daily.keys(now=NOW)[-1] == "2024-03-09"
+    assert daily.keys(context=NOW)[-1] == "2024-03-09"
     assert DailyPartitions(start="2024-03-01", include_open_window=True).size(NOW) == 10
     assert DailyPartitions(start="2024-03-01", end="2024-03-05").size(NOW) == 4
 
@@ -77,7 +78,7 @@ def test_timezone_decides_where_days_begin():
     ids=["hourly", "weekly", "monthly", "custom-format"],
 )
 def test_keys_of_each_cadence(definition, keys):
-    assert definition.keys(now=NOW)[:2] == keys
+    assert definition.keys(context=NOW)[:2] == keys
     assert [definition.index(k, NOW) for k in keys] == [0, 1]
 
 

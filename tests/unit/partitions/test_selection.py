@@ -4,9 +4,10 @@ import pytest
 
 from assay import DailyPartitions, HourlyPartitions, MultiPartitions, StaticPartitions
 from assay.errors import PartitionKeyError
+from assay.partitions.base import PartitionContext
 from assay.partitions.selection import PartitionSelection
 
-NOW = datetime(2024, 6, 1, tzinfo=UTC)
+NOW = PartitionContext.at(datetime(2024, 6, 1, tzinfo=UTC))
 DAYS = DailyPartitions(start="2024-01-01", end="2024-01-11")
 HOURS = HourlyPartitions(start="2024-01-01", end="2024-01-02")
 REGIONS = StaticPartitions(["eu", "us"])
