@@ -1,40 +1,93 @@
 """assay: asset-centric, data-aware orchestration for Python.
 
-Importing assay is light: polars, duckdb, pandera, openlineage and dask load
-inside the functions that use them, so `assay --help` stays instant.
+Importing assay costs almost nothing: each public name is imported from its
+module when it is first used (`from assay import asset` loads what declaring
+assets needs, not the planner nor the state store), and polars, duckdb,
+pandera, openlineage and dask load inside the functions that use them, so
+`assay --help` stays instant.
 """
 
 from __future__ import annotations
 
-from assay import lineage
-from assay.assets import AssetIn, AssetSpec, Output, asset, source_asset
-from assay.checks import CheckResult, asset_check
-from assay.definitions import Definitions
-from assay.errors import AssayError
-from assay.execution.context import AssetContext
-from assay.execution.hooks import Hooks, RunHooks
-from assay.io.duckdb import DuckDBIO
-from assay.io.parquet import ParquetIO
-from assay.keys import AssetKey
-from assay.partitions import (
-    DailyPartitions,
-    HourlyPartitions,
-    MonthlyPartitions,
-    MultiPartitions,
-    StaticPartitions,
-    WeeklyPartitions,
-)
-from assay.partitions.mapping import (
-    AllPartitionsMapping,
-    IdentityMapping,
-    LastPartitionMapping,
-    PartitionMapping,
-    StaticMapping,
-    TimeWindowMapping,
-)
-from assay.policies import BatchPolicy, RetryPolicy
-from assay.project import Project, load
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from assay.version import __version__
+
+if TYPE_CHECKING:
+    from assay import lineage
+    from assay.assets import AssetIn, AssetSpec, Output, asset, source_asset
+    from assay.checks import CheckResult, asset_check
+    from assay.definitions import Definitions
+    from assay.errors import AssayError
+    from assay.execution.context import AssetContext
+    from assay.execution.hooks import Hooks, RunHooks
+    from assay.execution.launcher import LaunchedRun
+    from assay.io.base import IOManager, StoredOutput
+    from assay.io.duckdb import DuckDBIO
+    from assay.io.hashing import data_version
+    from assay.io.parquet import ParquetIO
+    from assay.keys import AssetKey
+    from assay.partitions import (
+        DailyPartitions,
+        HourlyPartitions,
+        MonthlyPartitions,
+        MultiPartitions,
+        StaticPartitions,
+        WeeklyPartitions,
+    )
+    from assay.partitions.mapping import (
+        AllPartitionsMapping,
+        IdentityMapping,
+        LastPartitionMapping,
+        PartitionMapping,
+        StaticMapping,
+        TimeWindowMapping,
+    )
+    from assay.partitions.selection import PartitionSelection
+    from assay.planning.plan import Plan
+    from assay.policies import BatchPolicy, RetryPolicy
+    from assay.project import Project, load
+    from assay.results import RunResult
+    from assay.workspace import Workspace, open_workspace
+
+_HOMES = {
+    "assay.assets": ("AssetIn", "AssetSpec", "Output", "asset", "source_asset"),
+    "assay.checks": ("CheckResult", "asset_check"),
+    "assay.definitions": ("Definitions",),
+    "assay.errors": ("AssayError",),
+    "assay.execution.context": ("AssetContext",),
+    "assay.execution.hooks": ("Hooks", "RunHooks"),
+    "assay.execution.launcher": ("LaunchedRun",),
+    "assay.io.base": ("IOManager", "StoredOutput"),
+    "assay.io.duckdb": ("DuckDBIO",),
+    "assay.io.hashing": ("data_version",),
+    "assay.io.parquet": ("ParquetIO",),
+    "assay.keys": ("AssetKey",),
+    "assay.partitions": (
+        "DailyPartitions",
+        "HourlyPartitions",
+        "MonthlyPartitions",
+        "MultiPartitions",
+        "StaticPartitions",
+        "WeeklyPartitions",
+    ),
+    "assay.partitions.mapping": (
+        "AllPartitionsMapping",
+        "IdentityMapping",
+        "LastPartitionMapping",
+        "PartitionMapping",
+        "StaticMapping",
+        "TimeWindowMapping",
+    ),
+    "assay.partitions.selection": ("PartitionSelection",),
+    "assay.planning.plan": ("Plan",),
+    "assay.policies": ("BatchPolicy", "RetryPolicy"),
+    "assay.project": ("Project", "load"),
+    "assay.results": ("RunResult",),
+    "assay.workspace": ("Workspace", "open_workspace"),
+}
+_MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
     "AllPartitionsMapping",
@@ -50,24 +103,50 @@ __all__ = [
     "DuckDBIO",
     "Hooks",
     "HourlyPartitions",
+    "IOManager",
     "IdentityMapping",
     "LastPartitionMapping",
+    "LaunchedRun",
     "MonthlyPartitions",
     "MultiPartitions",
     "Output",
     "ParquetIO",
     "PartitionMapping",
+    "PartitionSelection",
+    "Plan",
     "Project",
     "RetryPolicy",
     "RunHooks",
+    "RunResult",
     "StaticMapping",
     "StaticPartitions",
+    "StoredOutput",
     "TimeWindowMapping",
     "WeeklyPartitions",
+    "Workspace",
     "__version__",
     "asset",
     "asset_check",
+    "data_version",
     "lineage",
     "load",
+    "open_workspace",
     "source_asset",
 ]
+
+assert set(__all__) == {*_MODULE_OF, "__version__", "lineage"}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "lineage":
+        return importlib.import_module("assay.lineage")
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'assay' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next access costs nothing
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any, overload
 
 from assay.errors import DefinitionError
+from assay.io.base import InputKind
 from assay.keys import AssetKey
 
 if TYPE_CHECKING:
@@ -24,14 +24,6 @@ if TYPE_CHECKING:
 
 CONTEXT_PARAM = "context"
 DEFAULT_GROUP = "default"
-
-
-class InputKind(StrEnum):
-    """How an input is handed to the function, decided by its annotation."""
-
-    EAGER = "eager"  # pl.DataFrame (the default)
-    LAZY = "lazy"  # pl.LazyFrame: a lazy scan of the stored files
-    ARROW = "arrow"  # pyarrow.Table
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

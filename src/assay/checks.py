@@ -13,12 +13,14 @@ import inspect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from assay.assets import CONTEXT_PARAM, AssetSpec, InputKind, input_kind
+from assay.assets import CONTEXT_PARAM, AssetSpec, input_kind
 from assay.errors import DefinitionError
 from assay.keys import AssetKey
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+
+    from assay.io.base import InputKind
 
 Severity = Literal["error", "warn"]
 SEVERITIES = ("error", "warn")

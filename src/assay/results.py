@@ -19,6 +19,18 @@ if TYPE_CHECKING:
     from assay.state.store import IndexReport
 
 
+__all__ = [
+    "CheckOutcome",
+    "CheckStatus",
+    "RunKind",
+    "RunResult",
+    "RunStatus",
+    "StepError",
+    "StepResult",
+    "StepStatus",
+]
+
+
 class StepStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"

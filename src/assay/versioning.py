@@ -23,9 +23,11 @@ import textwrap
 from functools import cache
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from pathlib import Path
+from assay.io.hashing import data_version, file_data_version
 
+__all__ = ["code_version", "data_version", "file_data_version", "inputs_signature", "source_hash"]
+
+if TYPE_CHECKING:
     from assay.assets import AssetSpec
     from assay.graph import AssetGraph
     from assay.keys import AssetKey
@@ -104,34 +106,6 @@ def _parse_functions(
             first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
             found.setdefault(first, node)
     return found
-
-
-def data_version(content: bytes) -> str:
-    """The data version of stored bytes (see the module docstring)."""
-    import xxhash
-
-    return str(xxhash.xxh3_128_hexdigest(content))
-
-
-_CHUNK_BYTES = 4 << 20
-
-
-def file_data_version(path: Path | str) -> tuple[str, int]:
-    """The data version of a stored file, read in chunks, and its size in bytes.
-
-    The same version as `data_version` of the file's bytes, without holding them.
-    """
-    import xxhash
-
-    digest = xxhash.xxh3_128()
-    size = 0
-    with open(path, "rb", buffering=0) as stream:
-        buffer = bytearray(_CHUNK_BYTES)
-        view = memoryview(buffer)
-        while read := stream.readinto(buffer):
-            digest.update(view[:read])
-            size += read
-    return str(digest.hexdigest()), size
 
 
 def inputs_signature(graph: AssetGraph, key: AssetKey) -> str:

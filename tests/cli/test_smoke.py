@@ -38,6 +38,7 @@ def test_help_imports_nothing_heavy():
     done = subprocess.run(cmd, capture_output=True, text=True, check=True, env=clean_env())
     assert "materialize" in done.stdout
     imported = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines()}
+    assert {"click", "assay"} <= imported  # the positive control: importtime reported imports
     heavy_modules = ("pandera", "openlineage", "dask", "distributed", "fsspec", "polars", "duckdb")
     for heavy in (*heavy_modules, "pyarrow", "rich", "numpy"):
         assert heavy not in imported, f"`assay --help` imports {heavy}"

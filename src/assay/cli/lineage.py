@@ -106,8 +106,8 @@ def send_command(since: str | None, home: str | None) -> None:
     assay lineage send
     assay lineage send --since 1d
     """
+    from assay.lineage.backlog import send_backlog
     from assay.lineage.explore import open as open_lineage
-    from assay.lineage.outbox import send_backlog
 
     report = send_backlog(open_lineage(home).home, since=_since(since))
     click.echo(report.describe())

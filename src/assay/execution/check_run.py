@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from assay.assets import InputKind
 from assay.execution.quality import as_frame, evaluate
 from assay.execution.recorder import RecordedRun
 from assay.execution.records import check_records
+from assay.io.base import InputKind
 from assay.results import SCHEMA_CHECK, CheckOutcome, CheckStatus, RunKind, RunStatus
 
 if TYPE_CHECKING:

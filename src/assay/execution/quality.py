@@ -194,7 +194,7 @@ def run_check(
     time_window: TimeWindow | None = None,
 ) -> CheckOutcome:
     """Call one check; an exception is recorded as an errored check, never raised."""
-    from assay.assets import InputKind
+    from assay.io.base import InputKind
 
     value: Any = frame
     if check.kind is InputKind.LAZY:

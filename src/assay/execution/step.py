@@ -26,9 +26,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
     from pathlib import Path
 
-    from assay.assets import AssetSpec, InputKind
+    from assay.assets import AssetSpec
     from assay.checks import CheckSpec
-    from assay.io.base import IOManager
+    from assay.io.base import InputKind, IOManager
     from assay.keys import AssetKey
     from assay.partitions.time_window import TimeWindow, TimeWindowPartitions
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from assay.errors import MaterializationError
@@ -10,9 +11,16 @@ from assay.errors import MaterializationError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from assay.assets import InputKind
     from assay.config import ProjectConfig
     from assay.keys import AssetKey
+
+
+class InputKind(StrEnum):
+    """How an input is handed to the function, decided by its annotation."""
+
+    EAGER = "eager"  # pl.DataFrame (the default)
+    LAZY = "lazy"  # pl.LazyFrame: a lazy scan of the stored files
+    ARROW = "arrow"  # pyarrow.Table
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

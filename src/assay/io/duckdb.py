@@ -7,12 +7,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assay.assets import InputKind
 from assay.errors import MaterializationError
-from assay.io.base import StoredOutput, check_output, missing_input
+from assay.io.base import InputKind, StoredOutput, check_output, missing_input
+from assay.io.hashing import data_version
 from assay.keys import AssetKey
 from assay.locking import file_lock, foreign_holder
-from assay.versioning import data_version
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -27,12 +27,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from assay.assets import InputKind
 from assay.config import is_url
 from assay.errors import ConfigError
 from assay.io.atomic import SCRATCH_DIR, UNLOCKABLE_SWEEP_AFTER_S, atomic_path, sweep
-from assay.io.base import StoredOutput, check_output, missing_input
-from assay.versioning import file_data_version
+from assay.io.base import InputKind, StoredOutput, check_output, missing_input
+from assay.io.hashing import file_data_version
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

@@ -29,11 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assay.lineage.outbox import Outbox
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
 
     from assay.lineage.events import LineageEvent
-    from assay.lineage.outbox import Outbox
 
 STALL_S = 1.0  # at the end, give up once nothing was sent for this long
 DRAIN_MAX_S = 30.0  # and in any case after this long
@@ -125,8 +126,6 @@ class Delivery:
         client, target = found
         outbox = None
         if home is not None and run_id is not None:
-            from assay.lineage.outbox import Outbox
-
             outbox = Outbox.open(home, run_id, target)
         return cls(
             client, target, on_sent=None if outbox is None else outbox.delivered, outbox=outbox

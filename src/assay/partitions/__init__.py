@@ -1,6 +1,6 @@
 """Partitions: how an asset's data is split (static keys, time windows, two dimensions)."""
 
-from assay.partitions.base import PartitionsDefinition
+from assay.partitions.base import PartitionContext, PartitionsDefinition
 from assay.partitions.multi import MultiPartitions
 from assay.partitions.static import StaticPartitions
 from assay.partitions.subset import PartitionSubset
@@ -18,6 +18,7 @@ __all__ = [
     "HourlyPartitions",
     "MonthlyPartitions",
     "MultiPartitions",
+    "PartitionContext",
     "PartitionSubset",
     "PartitionsDefinition",
     "StaticPartitions",
