@@ -16,7 +16,7 @@ from assay.version import __version__
 
 if TYPE_CHECKING:
     from assay import lineage
-    from assay.assets import AssetIn, AssetSpec, Output, asset, source_asset
+    from assay.assets import asset, source_asset
     from assay.checks import CheckResult, asset_check
     from assay.definitions import Definitions
     from assay.errors import AssayError
@@ -49,10 +49,11 @@ if TYPE_CHECKING:
     from assay.policies import BatchPolicy, RetryPolicy
     from assay.project import Project, load
     from assay.results import RunResult
+    from assay.spec import AssetIn, AssetSpec, Output
     from assay.workspace import Workspace, open_workspace
 
 _HOMES = {
-    "assay.assets": ("AssetIn", "AssetSpec", "Output", "asset", "source_asset"),
+    "assay.assets": ("asset", "source_asset"),
     "assay.checks": ("CheckResult", "asset_check"),
     "assay.definitions": ("Definitions",),
     "assay.errors": ("AssayError",),
@@ -81,6 +82,7 @@ _HOMES = {
         "TimeWindowMapping",
     ),
     "assay.partitions.selection": ("PartitionSelection",),
+    "assay.spec": ("AssetIn", "AssetSpec", "Output"),
     "assay.planning.plan": ("Plan",),
     "assay.policies": ("BatchPolicy", "RetryPolicy"),
     "assay.project": ("Project", "load"),

@@ -1,4 +1,4 @@
-"""`@asset` and `AssetIn`: how users declare assets.
+"""`@asset` and `@source_asset`: how users declare assets.
 
 The decorator validates everything a user wrote (key, tags, inputs) once, here,
 and returns an `AssetSpec`, which stays callable like the function it wraps.
@@ -7,98 +7,19 @@ and returns an `AssetSpec`, which stays callable like the function it wraps.
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
 
 from assay.errors import DefinitionError
 from assay.io.base import InputKind
 from assay.keys import AssetKey
+from assay.partitions.base import PartitionsDefinition
+from assay.policies import BatchPolicy, RetryPolicy
+from assay.spec import CONTEXT_PARAM, DEFAULT_GROUP, AssetIn, AssetSpec, as_key_text, not_observable
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
     from assay.io.base import IOManager
-    from assay.partitions.base import PartitionsDefinition
-    from assay.partitions.mapping import PartitionMapping
-    from assay.policies import BatchPolicy, RetryPolicy
-
-CONTEXT_PARAM = "context"
-DEFAULT_GROUP = "default"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AssetIn:
-    """Point an input parameter at an asset whose name differs from the parameter.
-
-    >>> AssetIn(key="sales/orders").key
-    AssetKey(path=('sales', 'orders'))
-    """
-
-    key: AssetKey | None = None
-    partition_mapping: PartitionMapping | None = None
-
-    def __init__(
-        self,
-        key: str | AssetKey | Iterable[str] | None = None,
-        *,
-        partition_mapping: PartitionMapping | None = None,
-    ) -> None:
-        parsed = None if key is None else AssetKey.parse(_as_key_text(key))
-        object.__setattr__(self, "key", parsed)
-        object.__setattr__(self, "partition_mapping", partition_mapping)
-
-
-@dataclass(frozen=True, slots=True)
-class Output:
-    """Return this to give the stored value an explicit data version.
-
-    >>> import polars as pl
-    >>> Output(pl.DataFrame({"x": [1]}), data_version="2024-06-01-export").data_version
-    '2024-06-01-export'
-    """
-
-    value: Any
-    data_version: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True, eq=False)
-class AssetSpec:
-    """A declared asset: the function and everything said about it (compared by identity)."""
-
-    key: AssetKey
-    fn: Callable[..., Any]
-    group: str = DEFAULT_GROUP
-    tags: Mapping[str, str] = field(default_factory=dict)
-    owners: tuple[str, ...] = ()
-    description: str | None = None
-    deps: tuple[AssetKey, ...] = ()
-    ins: Mapping[str, AssetIn] = field(default_factory=dict)
-    input_kinds: Mapping[str, InputKind] = field(default_factory=dict)
-    wants_context: bool = False
-    code_version: str | None = None
-    io: IOManager | None = None
-    partitions: PartitionsDefinition | None = None
-    is_source: bool = False
-    retry_policy: RetryPolicy | None = None
-    pool: str | None = None
-    backfill_policy: BatchPolicy | None = None
-    schema: Any = None  # a Pandera polars DataFrameModel subclass or DataFrameSchema
-
-    @property
-    def is_observable(self) -> bool:
-        """A source asset with an observe function."""
-        return self.is_source and self.fn is not _not_observable
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.fn(*args, **kwargs)
-
-    @property
-    def source_location(self) -> str:
-        """`file.py:line` of the function, for messages."""
-        code = getattr(self.fn, "__code__", None)
-        if code is None:
-            return repr(self.fn)
-        return f"{code.co_filename}:{code.co_firstlineno}"
 
 
 @overload
@@ -218,7 +139,7 @@ def _build_spec(
     schema: Any = None,
 ) -> AssetSpec:
     where = f"@asset on {getattr(func, '__qualname__', func)!r}"
-    prefix = () if key_prefix is None else AssetKey.parse(_as_key_text(key_prefix)).path
+    prefix = () if key_prefix is None else AssetKey.parse(as_key_text(key_prefix)).path
     key = AssetKey((*prefix, name or func.__name__))
     params = inspect.signature(func).parameters
     explicit_ins = dict(ins or {})
@@ -263,7 +184,6 @@ def _build_spec(
 
 
 def _check_retry(policy: RetryPolicy | None, where: str) -> RetryPolicy | None:
-    from assay.policies import RetryPolicy
 
     if policy is not None and not isinstance(policy, RetryPolicy):
         raise DefinitionError(
@@ -276,7 +196,6 @@ def _check_retry(policy: RetryPolicy | None, where: str) -> RetryPolicy | None:
 def _check_batch(
     policy: BatchPolicy | None, partitions: PartitionsDefinition | None, where: str
 ) -> BatchPolicy | None:
-    from assay.policies import BatchPolicy
 
     if policy is None:
         return None
@@ -314,7 +233,6 @@ def check_schema(schema: Any, where: str) -> Any:
 def _check_partitions(
     partitions: PartitionsDefinition | None, where: str
 ) -> PartitionsDefinition | None:
-    from assay.partitions.base import PartitionsDefinition
 
     if partitions is not None and not isinstance(partitions, PartitionsDefinition):
         raise DefinitionError(
@@ -402,12 +320,6 @@ def _dep_key(dep: str | AssetKey | AssetSpec) -> AssetKey:
     if isinstance(dep, AssetSpec):
         return dep.key
     return AssetKey.parse(dep)
-
-
-def _as_key_text(value: str | AssetKey | Iterable[str]) -> str | AssetKey | tuple[str, ...]:
-    if isinstance(value, str | AssetKey):
-        return value
-    return tuple(value)
 
 
 def _check_name(value: str, what: str, where: str) -> str:
@@ -503,11 +415,11 @@ def source_asset(
                     f"{', '.join(sorted(params - {CONTEXT_PARAM}))}"
                 )
             wants_context = CONTEXT_PARAM in params
-        prefix = () if key_prefix is None else AssetKey.parse(_as_key_text(key_prefix)).path
+        prefix = () if key_prefix is None else AssetKey.parse(as_key_text(key_prefix)).path
         key_name = name if name is not None else getattr(func, "__name__", "")
         return AssetSpec(
             key=AssetKey((*prefix, key_name)),
-            fn=func if func is not None else _not_observable,
+            fn=func if func is not None else not_observable,
             group=_check_name(group or DEFAULT_GROUP, "group", where),
             tags=_check_tags(tags or {}, where),
             owners=tuple(owners or ()),
@@ -524,8 +436,3 @@ def source_asset(
     if fn is not None:
         return decorate(fn)
     return decorate
-
-
-def _not_observable() -> None:
-    """The stand-in observe function of a source asset that has none."""
-    return None

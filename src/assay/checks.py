@@ -13,9 +13,10 @@ import inspect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from assay.assets import CONTEXT_PARAM, AssetSpec, input_kind
+from assay.assets import input_kind
 from assay.errors import DefinitionError
 from assay.keys import AssetKey
+from assay.spec import CONTEXT_PARAM, AssetSpec
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

@@ -11,12 +11,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from assay.assets import AssetSpec
 from assay.checks import CheckSpec
 from assay.errors import ConfigError, DefinitionError
 from assay.graph import AssetGraph
 from assay.io.resolver import IOResolver
 from assay.policies import RetryPolicy
+from assay.spec import AssetSpec
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping

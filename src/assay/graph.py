@@ -12,8 +12,8 @@ from assay.errors import DefinitionError, UnknownAssetError, did_you_mean
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-    from assay.assets import AssetSpec
     from assay.checks import CheckSpec
+    from assay.spec import AssetSpec
 from assay.keys import AssetKey
 from assay.partitions.mapping import PartitionMapping, default_mapping
 

@@ -14,8 +14,21 @@ from typing import TYPE_CHECKING, Any
 from assay.config import ProjectConfig, resolve_config
 from assay.definitions import Definitions, load_definitions
 from assay.errors import StateLockedError
+from assay.execution.backfill import (
+    backfill_status,
+    cancel_backfill,
+    resume_backfill,
+    start_backfill,
+)
+from assay.execution.check_run import run_stored_checks, stored_to_check
+from assay.execution.executors import choose_executor
+from assay.execution.launcher import launch
+from assay.execution.materialize import Runtime, apply_plan, check_current
+from assay.execution.observe import run_observation
 from assay.partitions.base import PartitionContext
 from assay.partitions.selection import PartitionSelection
+from assay.planning.plan import Plan, build_plan
+from assay.planning.serialize import plan_to_json
 from assay.selection import parse_selection
 from assay.state.reader import StateReader
 
@@ -28,12 +41,10 @@ if TYPE_CHECKING:
     from assay.execution.check_run import CheckRunResult
     from assay.execution.hooks import RunHooks
     from assay.execution.launcher import LaunchedRun
-    from assay.execution.materialize import Runtime
     from assay.execution.observe import ObserveResult
     from assay.graph import AssetGraph
     from assay.io.base import IOManager
     from assay.keys import AssetKey
-    from assay.planning.plan import Plan
     from assay.results import RunResult
 
 Partitions = PartitionSelection | Sequence[str] | None
@@ -65,7 +76,6 @@ class Project:
 
     @cached_property
     def _runtime(self) -> Runtime:
-        from assay.execution.materialize import Runtime
 
         return Runtime(
             config=self.config,
@@ -101,7 +111,6 @@ class Project:
             >>> for step in plan.steps:  # doctest: +SKIP
             ...     print(step.key, [step.describe(r) for r in step.reasons])
         """
-        from assay.planning.plan import build_plan
 
         context = PartitionContext.at(now)
         parsed = parse_selection(selection)
@@ -161,9 +170,6 @@ class Project:
         Raises:
             PlanError: a given plan was made before the state or the code moved.
         """
-        from assay.execution.executors import choose_executor
-        from assay.execution.materialize import apply_plan, check_current
-        from assay.planning.plan import Plan
 
         choice = choose_executor(self.config, executor, workers, dask_address)
         if isinstance(selection, Plan):
@@ -199,7 +205,6 @@ class Project:
         Raises:
             ObservationError: an observe function failed; nothing was recorded.
         """
-        from assay.execution.observe import run_observation
 
         keys = parse_selection(selection).resolve(self.graph)
         return run_observation(
@@ -233,7 +238,6 @@ class Project:
             >>> [(row["check"], row["status"]) for row in result.rows()]  # doctest: +SKIP
             [('schema', 'passed'), ('no_negative_amounts', 'failed')]
         """
-        from assay.execution.check_run import run_stored_checks, stored_to_check
 
         parsed = parse_selection(selection)
         chosen = _partition_selection(partitions, partition_range)
@@ -281,10 +285,6 @@ class Project:
             >>> project.backfill_status(result.backfill_id).status  # doctest: +SKIP
             'completed'
         """
-        from assay.execution.backfill import start_backfill
-        from assay.execution.executors import choose_executor
-        from assay.execution.materialize import check_current
-        from assay.planning.plan import Plan
 
         choice = choose_executor(self.config, executor, workers, dask_address)
         if isinstance(selection, Plan):
@@ -327,7 +327,6 @@ class Project:
             UnknownBackfillError: no such backfill.
             StateError: it is still running in a live process, or already completed.
         """
-        from assay.execution.backfill import resume_backfill
 
         return resume_backfill(
             self._runtime,
@@ -348,7 +347,6 @@ class Project:
             UnknownBackfillError: no such backfill.
             StateError: it already completed or was canceled.
         """
-        from assay.execution.backfill import cancel_backfill
 
         return cancel_backfill(self._runtime, backfill_id)
 
@@ -358,7 +356,6 @@ class Project:
         Raises:
             UnknownBackfillError: no such backfill.
         """
-        from assay.execution.backfill import backfill_status
 
         return backfill_status(self._runtime, backfill_id)
 
@@ -390,10 +387,6 @@ class Project:
         """
         import json
         import uuid
-
-        from assay.execution.launcher import launch
-        from assay.planning.plan import Plan
-        from assay.planning.serialize import plan_to_json
 
         run_id = str(uuid.uuid4())
         command = ["backfill", "start"] if backfill else ["materialize"]

@@ -28,9 +28,9 @@ from assay.io.hashing import data_version, file_data_version
 __all__ = ["code_version", "data_version", "file_data_version", "inputs_signature", "source_hash"]
 
 if TYPE_CHECKING:
-    from assay.assets import AssetSpec
     from assay.graph import AssetGraph
     from assay.keys import AssetKey
+    from assay.spec import AssetSpec
 
 
 def code_version(spec: AssetSpec) -> str:

@@ -8,11 +8,14 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pytest
 from click.testing import CliRunner
 
 import assay
 from assay.cli.main import main
 from tests.conftest import clean_env
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -246,3 +249,23 @@ def test_state_page_runs_as_written(tmp_path):
     assert "Nothing to do" in planned
     assert list((tmp_path / ".assay").glob("assay.duckdb.broken-*"))
     assert broken == ""  # the error is on stderr, one line
+
+
+def test_architecture_page_examples_run_as_written(tmp_path):
+    """Each example file of the page is a project run with `python FILE`."""
+    page = REPO / "docs" / "architecture.md"
+    printed = []
+    for block in _python_blocks(page):
+        name = block.splitlines()[0].removeprefix("# ")
+        (tmp_path / name).write_text(block)
+        done = subprocess.run(
+            ["python", name],
+            cwd=tmp_path,
+            env=clean_env(PATH=_venv_path(), ASSAY_HOME=str(tmp_path / f"home-{name}")),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, (name, done.stdout, done.stderr)
+        printed.append(done.stdout.strip())
+    assert printed == ["['orders', 'revenue']", "[2, 4, 6]"]

@@ -7,8 +7,8 @@ import pyarrow as pa
 import pytest
 
 from assay import AssetIn, AssetKey, DuckDBIO, asset, asset_check
-from assay.assets import InputKind
 from assay.errors import DefinitionError
+from assay.io.base import InputKind
 
 
 def test_bare_decorator_uses_function_name_and_docstring():

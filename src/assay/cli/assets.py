@@ -18,6 +18,7 @@ from assay.cli.options import (
     run_id_option,
     selection_argument,
 )
+from assay.errors import RunFailedError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -148,7 +149,6 @@ def materialize_command(
     Ctrl-C lets running steps finish.
     """
     from assay.cli.reporting import StepLines, graceful_interrupts
-    from assay.errors import RunFailedError
 
     chosen = partition_selection(partition_keys, first, last)
     project = open_project()

@@ -20,6 +20,7 @@ from assay.cli.options import (
     run_id_option,
     selection_argument,
 )
+from assay.errors import RunFailedError, StateLockedError, UnknownBackfillError
 
 if TYPE_CHECKING:
     from assay.execution.backfill import BackfillStatus
@@ -157,7 +158,6 @@ def resume_command(
 
 def _drive(project: Project, go: Any) -> None:
     from assay.cli.reporting import BackfillProgress, graceful_interrupts
-    from assay.errors import RunFailedError
 
     reporter = BackfillProgress()
     try:
@@ -192,7 +192,6 @@ def _drive(project: Project, go: Any) -> None:
 def _indexed_status(project: Project, result: RunResult) -> BackfillStatus | None:
     """The backfill's status from the state store, or None when its records are not
     indexed: the store is held (the run said so; its records wait in the journal)."""
-    from assay.errors import StateLockedError
 
     assert result.backfill_id is not None
     if not result.index.is_complete:
@@ -204,7 +203,6 @@ def _indexed_status(project: Project, result: RunResult) -> BackfillStatus | Non
 
 
 def _latest(project: Project) -> str:
-    from assay.errors import UnknownBackfillError
 
     latest = project.backfills(limit=1)
     if not latest:

@@ -18,6 +18,7 @@ from assay.cli.options import (
     project_options,
     selection_argument,
 )
+from assay.errors import AssayError, RunFailedError
 
 if TYPE_CHECKING:
     from assay.execution.check_run import CheckRunResult
@@ -48,7 +49,6 @@ def check_command(
     warnings are shown, not fatal. Exits 2, recording nothing, when nothing
     selected is stored or has checks.
     """
-    from assay.errors import AssayError, RunFailedError
 
     project = open_project()
     result = project.check(selection, partitions=partition_selection(partition_keys, first, last))

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import click
 
+from assay.errors import PlanError
+
 if TYPE_CHECKING:
     from assay.project import Project
 
@@ -175,7 +177,6 @@ def read_plan(
         click.UsageError: `--plan` was given with any of those.
         PlanError: the file is not a plan, or names what the project no longer has.
     """
-    from assay.errors import PlanError
     from assay.planning.serialize import plan_from_json
 
     if selection or force or not chosen.is_everything:

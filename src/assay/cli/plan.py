@@ -17,6 +17,7 @@ from assay.cli.options import (
     project_options,
     selection_argument,
 )
+from assay.errors import SelectionError
 
 if TYPE_CHECKING:
     from assay.keys import AssetKey
@@ -90,7 +91,6 @@ def _print_plan(plan: Plan) -> None:
 @project_options
 def why_command(asset: str, partition: str | None, as_json: bool) -> None:
     """Explain one asset partition: fresh or stale, and the root causes."""
-    from assay.errors import SelectionError
     from assay.planning.why import explain
 
     project = open_project()

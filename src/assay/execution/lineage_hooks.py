@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from assay.execution.hooks import Hooks
 from assay.execution.user_code import describe_exception
 from assay.io.base import lineage_dataset
+from assay.lineage.delivery import Delivery
 from assay.lineage.events import (
     BACKFILL_JOB,
     CHECK_RUN_JOB,
@@ -52,7 +53,6 @@ if TYPE_CHECKING:
     from assay.graph import AssetGraph
     from assay.io.base import IOManager
     from assay.keys import AssetKey
-    from assay.lineage.delivery import Delivery
     from assay.results import CheckOutcome, StepResult
 
 _log = logging.getLogger("assay.lineage")
@@ -106,7 +106,6 @@ class LineageHooks(Hooks):
             )
         self._plans.clear()
         self.stored = self.errors = 0
-        from assay.lineage.delivery import Delivery
 
         self._delivery = Delivery.from_environment(home=self.config.home, run_id=run.run_id)
         self._build(

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from assay.checks import CheckResult
 from assay.execution.context import AssetContext
 from assay.execution.user_code import describe_exception
+from assay.io.atomic import atomic_path
+from assay.io.base import InputKind
 from assay.results import SCHEMA_CHECK, CheckOutcome
 
 if TYPE_CHECKING:
@@ -22,10 +24,10 @@ if TYPE_CHECKING:
 
     import polars as pl
 
-    from assay.assets import AssetSpec
     from assay.checks import CheckSpec
     from assay.keys import AssetKey
     from assay.partitions.time_window import TimeWindow
+    from assay.spec import AssetSpec
 
 SHOWN_CHECKS = 3
 SHOWN_CASES = 3
@@ -194,7 +196,6 @@ def run_check(
     time_window: TimeWindow | None = None,
 ) -> CheckOutcome:
     """Call one check; an exception is recorded as an errored check, never raised."""
-    from assay.io.base import InputKind
 
     value: Any = frame
     if check.kind is InputKind.LAZY:
@@ -284,7 +285,6 @@ def _save_cases(
     """Keep every failure case as Parquet beside the run; None when there is no place."""
     if failures_dir is None:
         return None
-    from assay.io.atomic import atomic_path
 
     path = failures_dir.joinpath(*key.path) / f"{partition or 'data'}.parquet"
     with atomic_path(path) as tmp:

@@ -15,22 +15,24 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from assay.assets import Output
 from assay.errors import MaterializationError
 from assay.execution.context import AssetContext
 from assay.execution.quality import ValidationFailed, judge
 from assay.execution.user_code import step_error
+from assay.io.base import check_output
+from assay.partitions.time_window import TimeWindowPartitions
 from assay.results import CheckOutcome, StepError, StepResult, StepStatus
+from assay.spec import Output
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
     from pathlib import Path
 
-    from assay.assets import AssetSpec
     from assay.checks import CheckSpec
     from assay.io.base import InputKind, IOManager
     from assay.keys import AssetKey
-    from assay.partitions.time_window import TimeWindow, TimeWindowPartitions
+    from assay.partitions.time_window import TimeWindow
+    from assay.spec import AssetSpec
 
 _ASSET_LOGGER = "assay.asset"
 logging.getLogger(_ASSET_LOGGER).setLevel(logging.DEBUG)
@@ -165,8 +167,6 @@ def split_batch(spec: AssetSpec, partitions: tuple[str, ...], value: Any) -> dic
     """
     import polars as pl
 
-    from assay.io.base import check_output
-
     policy, definition = spec.backfill_policy, spec.partitions
     assert policy is not None
     assert definition is not None
@@ -182,7 +182,6 @@ def split_batch(spec: AssetSpec, partitions: tuple[str, ...], value: Any) -> dic
             f"{where} returned no column {column!r} (columns: {', '.join(value.columns)}); "
             "return each row's partition in that column"
         )
-    from assay.partitions.time_window import TimeWindowPartitions
 
     is_time = isinstance(definition, TimeWindowPartitions)
     dtype = value.schema[column]

@@ -11,8 +11,8 @@ from assay.errors import AssayError
 from assay.results import StepError
 
 if TYPE_CHECKING:
-    from assay.assets import AssetSpec
     from assay.checks import CheckSpec
+    from assay.spec import AssetSpec
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assay.config import resolve_config
 from assay.errors import UnknownAssetError, did_you_mean
 from assay.state.store import StateStore
 
@@ -35,8 +36,6 @@ def open(home: str | os.PathLike[str] | None = None) -> Lineage:
         >>> lineage.upstream("revenue")  # doctest: +SKIP
     """
     if home is None:
-        from assay.config import resolve_config
-
         return Lineage(resolve_config().home)
     return Lineage(Path(home).resolve())
 

@@ -18,11 +18,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from assay.errors import DefinitionError
 from assay.partitions.base import PartitionContext, PartitionsDefinition
+
+if TYPE_CHECKING:
+    from assay.partitions.subset import PartitionSubset
 
 _CADENCES = ("hourly", "daily", "weekly", "monthly")
 
@@ -138,6 +141,30 @@ class TimeWindowPartitions(PartitionsDefinition):
             count += 1
         return max(count, 0)
 
+    def keys(
+        self, subset: PartitionSubset | None = None, context: PartitionContext | None = None
+    ) -> list[str]:
+        """The keys of `subset` (all when None), in order; every key at once when the
+        format is the cadence's default (a million daily keys in under a second)."""
+        if subset is not None or not self._has_grid_keys:
+            return super().keys(subset, context)
+        return _grid_keys(self.cadence, self.start, self.size(context))
+
+    def _lookup(self, size: int) -> dict[str, int]:
+        cached = self.__dict__.get("_lookup_cache")
+        if cached is None or cached[0] != size:
+            keys = _grid_keys(self.cadence, self.start, size) if self._has_grid_keys else None
+            found = dict(zip(keys, range(size), strict=True)) if keys is not None else None
+            cached = (size, found if found is not None else super()._lookup(size))
+            self.__dict__["_lookup_cache"] = cached
+        return cached[1]
+
+    @property
+    def _has_grid_keys(self) -> bool:
+        """Whether numpy formats every key as `key()` does: the default format, years of
+        four digits."""
+        return self.fmt == self.default_fmt and self.start.year >= 1000
+
     def key(self, index: int) -> str:
         return self._local(index).strftime(self.fmt)
 
@@ -201,6 +228,30 @@ class MonthlyPartitions(TimeWindowPartitions):
     """One partition per calendar month: keys are each month's first day, `2024-01-01`."""
 
     cadence = "monthly"
+
+
+_GRID: dict[str, tuple[Literal["h", "D", "M"], int]] = {
+    "hourly": ("h", 1),
+    "daily": ("D", 1),
+    "weekly": ("D", 7),
+    "monthly": ("M", 1),
+}
+
+
+def _grid_keys(cadence: str, start: datetime, count: int) -> list[str]:
+    """The default keys of `count` windows from the naive local `start`, as numpy
+    computes them (the same as strftime of each, without a Python call per key)."""
+    import numpy as np
+
+    unit, step = _GRID[cadence]
+    first = np.datetime64(start, unit)
+    grid = first + np.arange(count, dtype=np.int64) * np.timedelta64(step, unit)
+    if cadence == "hourly":
+        text = np.char.replace(np.datetime_as_string(grid, unit="m"), "T", "-")
+    else:
+        text = np.datetime_as_string(grid.astype("datetime64[D]"), unit="D")
+    keys: list[str] = text.tolist()
+    return keys
 
 
 def _parse_time(value: str | date | datetime, what: str) -> datetime:

@@ -19,9 +19,9 @@ if TYPE_CHECKING:
     from assay.keys import AssetKey
     from assay.partitions.base import PartitionContext, PartitionsDefinition
     from assay.partitions.selection import PartitionSelection
+    from assay.planning.source import PlanningState
     from assay.planning.staleness import AssetStaleness
     from assay.state.models import StateMark
-    from assay.state.reader import StateReader
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,7 +144,7 @@ class Plan:
 def build_plan(
     graph: AssetGraph,
     keys: Sequence[AssetKey],
-    state: StateReader | None,
+    state: PlanningState | None,
     partitions: PartitionSelection,
     context: PartitionContext,
     *,

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from assay.graph import AssetGraph
     from assay.keys import AssetKey
     from assay.partitions.base import PartitionContext, PartitionsDefinition
-    from assay.state.reader import StateReader
+    from assay.planning.source import PlanningState
 
 
 class StaleKind(StrEnum):
@@ -77,7 +77,7 @@ class AssetStaleness:
 def assess(
     graph: AssetGraph,
     keys: Iterable[AssetKey],
-    state: StateReader | None,
+    state: PlanningState | None,
     context: PartitionContext,
 ) -> dict[AssetKey, AssetStaleness]:
     """Staleness of `keys` (which must include everything upstream of them), in graph order.
@@ -150,24 +150,26 @@ Columns = tuple["np.ndarray", "np.ndarray", "np.ndarray", "np.ndarray"]
 
 
 def _load(
-    graph: AssetGraph, ordered: list[AssetKey], state: StateReader | None, context: PartitionContext
+    graph: AssetGraph,
+    ordered: list[AssetKey],
+    state: PlanningState | None,
+    context: PartitionContext,
 ) -> list[Columns]:
     """Per asset: started, changed (float, NaN when never), code_ok, sig_ok (bool) arrays."""
     import numpy as np
 
     keysets: dict[PartitionsDefinition | None, int] = {}
     assets: list[dict[str, Any]] = []
-    key_rows: list[dict[str, Any]] = []
+    names: list[str] = []  # every keyset's keys, one after the other
+    ids: list[np.ndarray] = []
     sizes = []
     for ordinal, key in enumerate(ordered):
         definition = graph.specs[key].partitions
         if definition not in keysets:
             keysets[definition] = len(keysets)
             keys = [""] if definition is None else definition.keys(context=context)
-            key_rows.extend(
-                {"keyset": keysets[definition], "partition_key": k, "idx": i}
-                for i, k in enumerate(keys)
-            )
+            names += keys
+            ids.append(np.full(len(keys), keysets[definition], dtype=np.int64))
         sizes.append(size_of(definition, context))
         assets.append(
             {
@@ -183,7 +185,11 @@ def _load(
     started, changed = np.full(offsets[-1], np.nan), np.full(offsets[-1], np.nan)
     code_ok, sig_ok = np.ones(offsets[-1], dtype=bool), np.ones(offsets[-1], dtype=bool)
     if state is not None:
-        stored = state.planning_columns(assets, key_rows)
+        keyset = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
+        starts = np.flatnonzero(np.concatenate(([True], keyset[1:] != keyset[:-1])))
+        idx = np.arange(len(keyset)) - np.repeat(starts, np.diff([*starts, len(keyset)]))
+        key_columns = {"keyset": keyset, "partition_key": names, "idx": idx}
+        stored = state.planning_columns(assets, key_columns)
         at = offsets[stored["ordinal"]] + stored["idx"]
         started[at], changed[at] = stored["started"], stored["changed"]
         code_ok[at], sig_ok[at] = stored["code_ok"], stored["sig_ok"]
@@ -196,7 +202,7 @@ def _load(
 def _version_reasons(
     graph: AssetGraph,
     key: AssetKey,
-    state: StateReader | None,
+    state: PlanningState | None,
     code_changed: np.ndarray,
     deps_changed: np.ndarray,
     context: PartitionContext,

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from assay.errors import StateError
 from assay.locking import holders_of, lock_path_for
 from assay.state.journal import is_abandoned
+from assay.state.reader import StateReader
 from assay.state.store import StateStore
 
 if TYPE_CHECKING:
@@ -125,7 +126,6 @@ def _tables(store: StateStore) -> list[Finding]:
 
 
 def _quarantine(store: StateStore) -> list[Finding]:
-    from assay.state.reader import StateReader
 
     count, rows = StateReader(store.home).quarantined(limit=SHOWN_QUARANTINED)
     if not count:

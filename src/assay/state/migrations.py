@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from assay.errors import StateError
+from assay.state.indexer import update_current
 
 if TYPE_CHECKING:
     import duckdb
@@ -327,7 +328,6 @@ _REDERIVE = frozenset({7})  # migrations after which asset_partitions is derived
 
 
 def _rederive_current(con: duckdb.DuckDBPyConnection) -> None:
-    from assay.state.indexer import update_current
 
     update_current(con, None)
 

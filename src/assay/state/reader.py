@@ -19,6 +19,7 @@ from assay.state.store import StateStore
 
 if TYPE_CHECKING:
     import contextlib
+    from collections.abc import Mapping
     from pathlib import Path
 
     import duckdb
@@ -123,12 +124,12 @@ class StateReader:
         return {(asset, partition): version for asset, partition, version in rows}
 
     def planning_columns(
-        self, assets: list[dict[str, Any]], keysets: list[dict[str, Any]]
+        self, assets: list[dict[str, Any]], keysets: Mapping[str, Any]
     ) -> dict[str, np.ndarray]:
         """The stored state of every known asset partition as numeric columns.
 
         `assets` rows: asset_key, ordinal, keyset, code_version, inputs_signature
-        (the current ones). `keysets` rows: keyset, partition_key, idx. Stored
+        (the current ones). `keysets` columns: keyset, partition_key, idx. Stored
         partitions whose key is not in their asset's keyset are left out. Columns
         (in no particular order): ordinal, idx, started and changed (on the state
         home's clock, `seq`: before the materialization read its inputs; when its
@@ -140,11 +141,12 @@ class StateReader:
         if not assets:
             return empty
         asset_table = pa.Table.from_pylist(assets)  # noqa: F841 (read by DuckDB)
-        key_table = pa.Table.from_pylist(  # noqa: F841
-            keysets,
-            schema=pa.schema(
-                [("keyset", pa.int64()), ("partition_key", pa.string()), ("idx", pa.int64())]
-            ),
+        key_table = pa.table(  # noqa: F841 (read by DuckDB)
+            {
+                "keyset": pa.array(keysets["keyset"], pa.int64()),
+                "partition_key": pa.array(keysets["partition_key"], pa.string()),
+                "idx": pa.array(keysets["idx"], pa.int64()),
+            }
         )
         with self._reading() as con:
             if con is None:

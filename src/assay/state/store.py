@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from assay.errors import StateError, StateLockedError
 from assay.locking import ReadOnlyError, file_lock, foreign_holder
-from assay.state.indexer import Batch, canary, read_batch, write_batch
+from assay.state.indexer import Batch, arrow_table, canary, read_batch, write_batch
 from assay.state.journal import (
     JournalWriteError,
     append_if_abandoned,
@@ -303,7 +303,6 @@ def say_quarantined(count: int) -> None:
 def _commit(con: duckdb.DuckDBPyConnection, batch: Batch) -> int:
     """Index the batch and its journals' new offsets in one transaction; returns how
     many of its records were quarantined."""
-    from assay.state.indexer import arrow_table
 
     con.execute("BEGIN")
     try:

@@ -6,9 +6,9 @@ import polars as pl
 import pytest
 
 from assay import AssetKey, DuckDBIO
-from assay.assets import InputKind
 from assay.config import resolve_config
 from assay.errors import MaterializationError
+from assay.io.base import InputKind
 
 FRAME = pl.DataFrame({"day": ["2024-01-01", "2024-01-02"], "revenue": [10.0, 12.5]})
 

@@ -3,9 +3,9 @@ import pyarrow as pa
 import pytest
 
 from assay import AssetKey, ParquetIO
-from assay.assets import InputKind
 from assay.config import resolve_config
 from assay.errors import MaterializationError
+from assay.io.base import InputKind
 
 KEY = AssetKey(("sales", "orders"))
 

@@ -13,10 +13,10 @@ import polars as pl
 import pytest
 
 from assay import AssetKey, ParquetIO
-from assay.assets import InputKind
 from assay.config import resolve_config
 from assay.io import atomic, parquet
 from assay.io.atomic import SCRATCH_DIR, atomic_path, sweep
+from assay.io.base import InputKind
 
 KEY = AssetKey(("sales", "orders"))
 DAYS = ["2024-01-01", "2024-01-02"]

@@ -5,9 +5,9 @@ import polars as pl
 import pytest
 
 from assay import AssetKey, ParquetIO
-from assay.assets import InputKind
 from assay.config import resolve_config
 from assay.errors import ConfigError, MaterializationError
+from assay.io.base import InputKind
 
 KEY = AssetKey(("sales", "orders"))
 DAYS = ["2024-01-01", "2024-01-02", "2024-01-03"]

@@ -1,5 +1,6 @@
 """Staleness scenarios, through the Python API on real state: one change each,
-then exactly which partitions are stale, and why."""
+then exactly which partitions are stale, and why. (The planner's own unit tests,
+on state given as arrays, are tests/unit/planning/test_planner.py.)"""
 
 import shutil
 
@@ -9,23 +10,38 @@ import assay
 from tests.conftest import PROJECTS
 
 WEEK = "2024-01-01..2024-01-07 (7)"
+SWITCHES = ("ROOT_CHANGE", "ROOT_CODE", "CONFIG", "CLICK_CHANGE")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def materialized(tmp_path_factory):
+    """The stale_chain project, materialized once for the module."""
+    folder = tmp_path_factory.mktemp("stale_chain")
+    (folder / "pyproject.toml").write_text("")
+    path = folder / "stale_chain.py"
+    shutil.copy(PROJECTS / "stale_chain.py", path)
+    with pytest.MonkeyPatch.context() as patch:
+        for name in SWITCHES:
+            patch.delenv(name, raising=False)
+        patch.chdir(folder)
+        assert assay.load(file=path, home=folder / ".assay").materialize().success
+    return folder
 
 
 @pytest.fixture
-def shop(tmp_path, monkeypatch):
-    """The stale_chain project, fully materialized; returns a loader that re-imports it."""
-    for name in ("ROOT_CHANGE", "ROOT_CODE", "CONFIG", "CLICK_CHANGE"):
+def shop(materialized, tmp_path, monkeypatch):
+    """A copy of the materialized project; returns a loader that re-imports it."""
+    for name in SWITCHES:
         monkeypatch.delenv(name, raising=False)
-    (tmp_path / "pyproject.toml").write_text("")
+    shutil.copytree(materialized, tmp_path, dirs_exist_ok=True)
     path = tmp_path / "stale_chain.py"
-    shutil.copy(PROJECTS / "stale_chain.py", path)
     monkeypatch.chdir(tmp_path)
 
     def load():
         return assay.load(file=path, home=tmp_path / ".assay")
 
-    result = load().materialize()
-    assert result.success
     load.path = path
     return load
 

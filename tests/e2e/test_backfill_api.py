@@ -11,6 +11,8 @@ import assay
 from assay.errors import DefinitionError, StateError, UnknownBackfillError
 from tests.openlineage_spec import assert_well_formed
 
+pytestmark = pytest.mark.slow
+
 JAN = ("2024-01-01", "2024-01-10")
 
 

@@ -13,6 +13,8 @@ import assay
 from assay.errors import UnknownAssetError
 from tests.openlineage_spec import assert_well_formed
 
+pytestmark = pytest.mark.slow
+
 PROJECT = "lineage_shop-project"
 
 

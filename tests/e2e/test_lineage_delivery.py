@@ -24,6 +24,8 @@ from assay.cli.main import main
 from tests.conftest import ASSAY, PROJECTS, clean_env, wait_for
 from tests.openlineage_spec import validation_errors
 
+pytestmark = pytest.mark.slow
+
 SLOW = PROJECTS / "slow.py"
 
 
