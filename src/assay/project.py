@@ -23,7 +23,7 @@ from assay.execution.backfill import (
 from assay.execution.check_run import run_stored_checks, stored_to_check
 from assay.execution.executors import choose_executor
 from assay.execution.launcher import launch
-from assay.execution.materialize import Runtime, apply_plan, check_current
+from assay.execution.materialize import Runtime, apply_plan, check_current, retry_run
 from assay.execution.observe import run_observation
 from assay.partitions.base import PartitionContext
 from assay.partitions.selection import PartitionSelection
@@ -141,6 +141,7 @@ class Project:
         should_stop: Callable[[], bool] | None = None,
         now: datetime | None = None,
         run_id: str | None = None,
+        run_key: str | None = None,
     ) -> RunResult:
         """Apply a plan: exactly its asset partitions. Given a selection (and
         partitions, `force`), the plan made of it now: what is stale (with `force`,
@@ -164,6 +165,9 @@ class Project:
                 nothing new starts.
             now: the current time for time partitions (default: now).
             run_id: the id to record the run under (default: a new one).
+            run_key: run at most once under this key, whoever else tries: a key held
+                by an earlier run runs nothing (the result names that run,
+                `is_duplicate`). `assay runs retry` runs a failed one again.
 
         Returns the run's result; `result.success` is False when a step failed.
 
@@ -191,6 +195,7 @@ class Project:
             label=_label(plan),
             should_stop=should_stop,
             run_id=run_id,
+            run_key=run_key,
         )
 
     def observe(
@@ -269,6 +274,7 @@ class Project:
         should_stop: Callable[[], bool] | None = None,
         now: datetime | None = None,
         run_id: str | None = None,
+        run_key: str | None = None,
     ) -> RunResult:
         """Start a backfill: a recorded, resumable run over a partition range.
 
@@ -306,6 +312,7 @@ class Project:
             label=_label(plan, forced=False),
             should_stop=should_stop,
             run_id=run_id,
+            run_key=run_key,
         )
 
     def resume_backfill(
@@ -362,6 +369,35 @@ class Project:
     def backfills(self, *, limit: int = 20) -> list[dict[str, Any]]:
         """Recent backfills, newest first, with counts of their partitions by status."""
         return self.state.backfills(limit=limit)
+
+    def retry(
+        self,
+        run_id: str,
+        *,
+        executor: str | None = None,
+        workers: int | None = None,
+        dask_address: str | None = None,
+        hooks: Sequence[RunHooks] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> RunResult:
+        """Run again, on purpose, what a failed (or died, or canceled) run covered and is
+        still stale, under its run key: unlike a key claimed by a new caller, a retry
+        takes the key's next generation (one caller wins; the earlier run stays).
+
+        Raises:
+            UnknownRunError: no such run.
+            StateError: it succeeded or is running, is a backfill's run (resume the
+                backfill instead), or was retried by another caller first.
+        """
+        choice = choose_executor(self.config, executor, workers, dask_address)
+        return retry_run(
+            self._runtime,
+            run_id,
+            lambda selection: self.plan(selection),
+            choice=choice,
+            hooks=self._runtime.hooks(hooks),
+            should_stop=should_stop,
+        )
 
     def launch(
         self,

@@ -180,6 +180,8 @@ class RunResult:
     steps: tuple[StepResult, ...]
     index: IndexReport
     backfill_id: str | None = None
+    run_key: str | None = None
+    is_duplicate: bool = False  # the run key was claimed before: `run_id` is that run's
 
     @property
     def success(self) -> bool:

@@ -321,6 +321,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE steps ADD COLUMN error_type VARCHAR;  -- the exception user code raised
     ALTER TABLE steps ADD COLUMN error_location VARCHAR;  -- file:line in the user's code
     """,
+    # 9: the key a run was launched under, and what it covered
+    """
+    ALTER TABLE runs ADD COLUMN run_key VARCHAR;  -- schedule:NAME:<tick>, sensor:..., --run-key
+    ALTER TABLE runs ADD COLUMN targets VARCHAR;  -- JSON: asset key -> key ranges (or null)
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

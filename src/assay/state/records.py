@@ -80,6 +80,8 @@ RECORD_TYPES: dict[str, RecordType] = {
                 "failed_count": "int",
                 "skipped_count": "int",
                 "backfill_id": "str",
+                "run_key": "str",
+                "targets": "str",
                 "lineage_events": "int",
                 "lineage_errors": "int",
                 "lineage_target": "str",
