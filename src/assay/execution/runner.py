@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from assay.errors import ExecutorError
 from assay.execution.emission import RunLineage
 from assay.execution.step import StepResult, StepStatus, describe_exception, step_key
+from assay.io.warehouse import close_warehouses  # wiring: DuckDBIO lets go at a run's end
 from assay.lineage.events import LISTED_PARTITIONS, RUN_JOB, StepLineage, new_run_id
 from assay.partitions.subset import PartitionSubset
 from assay.partitions.time_window import TimeWindow, TimeWindowPartitions
@@ -288,6 +289,7 @@ class _Coordinator:
             raise
         finally:
             self.executor.close()
+            close_warehouses()  # wiring: nothing keeps the warehouse file open after a run
             failing = sys.exc_info()[1] is not None
             try:
                 self._abort_unreported()
