@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import backfill
 import dask_backfill
+import duckdb_io
 import kill_loop
 import lazy_sink
 import lineage
@@ -29,6 +30,7 @@ BENCHMARKS = {
     "lineage": lineage.main,
     "dask": dask_backfill.main,
     "kill-loop": kill_loop.main,
+    "duckdb_io": duckdb_io.main,
 }
 
 
