@@ -18,6 +18,7 @@ import planner
 import state_stress
 import static_partitions
 import validation
+import year
 
 BENCHMARKS = {
     "materialize": materialize_layered.main,
@@ -31,6 +32,7 @@ BENCHMARKS = {
     "dask": dask_backfill.main,
     "kill-loop": kill_loop.main,
     "duckdb_io": duckdb_io.main,
+    "year": year.main,
 }
 
 
