@@ -192,8 +192,12 @@ def test_a_table_dropped_by_another_connection_of_the_process_is_written_again(p
 
 @pytest.mark.parametrize(
     "executor",
-    [[], ["--executor", "multiprocess", "--workers", "2"]],
-    ids=["in_process", "multiprocess"],
+    [
+        [],
+        ["--executor", "multiprocess", "--workers", "2"],
+        ["--executor", "dask", "--workers", "2"],
+    ],
+    ids=["in_process", "multiprocess", "dask"],
 )
 def test_nothing_holds_the_warehouse_after_materialize(make_project, executor):
     root = make_project("warehouse_days")
