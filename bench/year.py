@@ -38,6 +38,7 @@ prints where each process's time went.
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -343,12 +344,18 @@ def write_project() -> None:
     (WORK / "bare.py").write_text(BARE)
 
 
+CPU: list[float] = []  # CPU seconds (user + system) of each timed command and its workers
+
+
 def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(cmd, cwd=WORK, capture_output=True, text=True, env=env or ENV)
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}")
+    CPU.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     return seconds
 
 
@@ -463,15 +470,23 @@ def main() -> None:
             ("in_process, neither", lambda: backfill(lineage=False, fsync=False)),
         ]
     runs: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
     for _ in range(REPEAT):
         for name, run in sides:
             runs.setdefault(name, []).append(run())
+            cpu.setdefault(name, []).append(CPU[-1])
     check_outputs()
     t = {name: statistics.median(times) for name, times in runs.items()}
-    print(f"a year of daily exports, {STEPS} asset partitions, median of {REPEAT}:")
+    print(
+        f"a year of daily exports, {STEPS} asset partitions, median of {REPEAT} "
+        f"(wall; CPU of the process and its workers):"
+    )
     for name, seconds in t.items():
         shown = ", ".join(f"{s:.2f}" for s in runs[name])
-        print(f"  {name:<24} {seconds:6.2f} s  {seconds / t['bare script']:5.2f}x  ({shown})")
+        print(
+            f"  {name:<24} {seconds:6.2f} s  {seconds / t['bare script']:5.2f}x  "
+            f"CPU {statistics.median(cpu[name]):6.2f} s  ({shown})"
+        )
     serial, parallel, base = t["assay in_process"], t["assay multiprocess 2"], t["bare script"]
     print(
         f"  in_process:  ratio {serial / base:.2f}x vs bare (target <= 1.5x); "
