@@ -38,6 +38,15 @@ their reads and writes:
   before its keeper died is only written again. A process waits at most
   `WAREHOUSE_TIMEOUT_S` in all for the lock or for an answer, then fails in one
   line naming the process that holds the file (from the kernel's lock table).
+- **Taking turns where there is no socket.** A process that can reach neither
+  the lock nor a keeper (its keeper runs on another machine of a shared mount,
+  or in a container with another temporary folder) says after
+  `WAITING_AFTER_S` that it waits, with a shared lock on `<file>.waiting`; a
+  keeper looks at that lock after each operation (two system calls) and, when
+  someone waits, closes the file and lets it be taken before it asks again.
+  Between such processes the file changes hands at each operation, paying
+  the open and the close as before; between processes of one machine it never
+  does.
 
 Within its tenure the keeper is the only assay process that touches the file,
 so what it learned (a table exists, which key owns it) stays true while it
@@ -46,12 +55,8 @@ when the connection closes, and after any failed operation (another connection
 of the same process may have changed the file; one DuckDB error in an operation
 that relied on the session runs it once more with an empty one).
 
-What this does not cover: processes on other machines (DuckDB files do not
-belong on shared filesystems), or in containers with separate temporary
-folders sharing one warehouse (they find no socket, so they wait for the lock:
-still correct, up to `WAREHOUSE_TIMEOUT_S`); and a program other than assay
-holding the file (a notebook's `duckdb.connect`) makes the operation fail at
-once, naming it, as before.
+A program other than assay holding the file (a notebook's `duckdb.connect`)
+makes the operation fail at once, naming it, as before.
 """
 
 from __future__ import annotations
@@ -79,6 +84,12 @@ if TYPE_CHECKING:
 
 WAREHOUSE_TIMEOUT_S = 60.0  # the longest an operation waits for the file or an answer
 IDLE_S = 1.0  # a keeper with no operation for this long lets the file go
+# A process that has neither the lock nor a keeper's socket for this long says it is
+# waiting (a shared lock on `<file>.waiting`); the keeper then hands the file over
+# after its current operation, and waits this long again before it takes it back.
+WAITING_AFTER_S = 0.25
+HANDOVER_GRACE_S = 0.05
+TAKING_TURNS_S = 5.0  # after a hand-over, how long this process says at once it waits
 
 T = TypeVar("T")
 Session = dict[str, Any]
@@ -97,7 +108,9 @@ class Warehouse:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock_path = lock_path_for(path)
+        self._waiting_path = path.with_name(path.name + ".waiting")
         self._address = _socket_address(path)
+        self._handed_over_at = -HANDOVER_GRACE_S
         # One operation of this process at a time, whoever runs it (also held by the
         # keeper's threads while they answer another process).
         self._mutex = threading.Lock()
@@ -125,7 +138,10 @@ class Warehouse:
                 if self._keeper is None and self._client is None:
                     self._attach(deadline)
                 if self._keeper is not None:
-                    return self._keeper.call(operation, args)
+                    try:
+                        return self._keeper.call(operation, args)
+                    finally:
+                        self._keeper.hand_over_if_wanted()
                 try:
                     return self._ask(operation, args, deadline)
                 except _KeeperGone:
@@ -151,20 +167,39 @@ class Warehouse:
     # --- finding the keeper, or becoming it ------------------------------------------
 
     def _attach(self, deadline: float) -> None:
+        """Take the lock and keep the file, or connect to its keeper; a process that can
+        do neither for WAITING_AFTER_S (its keeper is on another machine of a shared
+        mount, or has no socket) says it is waiting, so the keeper hands the file over."""
+        grace_s = self._handed_over_at + HANDOVER_GRACE_S - time.monotonic()
+        if grace_s > 0:  # let the process we handed the file to take it first
+            time.sleep(grace_s)
+        started = time.monotonic()
+        # Having just handed the file over, this process knows the others cannot reach
+        # it through a socket: it says it is waiting at once (they take turns).
+        recently = started - self._handed_over_at < TAKING_TURNS_S
+        waiting_after_s = 0.0 if recently else WAITING_AFTER_S
+        waiting: int | None = None
         delay_s = 0.001
-        while True:
-            fd = _take_lock(self._lock_path)
-            if fd is not None:
-                self._keeper = _Keeper(self, fd)
-                return
-            if self._address is not None:
-                self._client = _connect(self._address)
-                if self._client is not None:
+        try:
+            while True:
+                fd = _take_lock(self._lock_path)
+                if fd is not None:
+                    self._keeper = _Keeper(self, fd)
                     return
-            if time.monotonic() >= deadline:
-                raise self._busy(holders_of(self._lock_path))
-            time.sleep(delay_s)
-            delay_s = min(delay_s * 2, 0.05)
+                if self._address is not None:
+                    self._client = _connect(self._address)
+                    if self._client is not None:
+                        return
+                now = time.monotonic()
+                if now >= deadline:
+                    raise self._busy(holders_of(self._lock_path))
+                if waiting is None and now - started >= waiting_after_s:
+                    waiting = _say_waiting(self._waiting_path)
+                time.sleep(delay_s)
+                delay_s = min(delay_s * 2, 0.005 if waiting is not None else 0.05)
+        finally:
+            if waiting is not None:
+                os.close(waiting)
 
     def _ask(self, operation: Callable[..., T], args: tuple[Any, ...], deadline: float) -> T:
 
@@ -223,6 +258,7 @@ class _Keeper:
             raise MaterializationError(
                 f"cannot open the warehouse {warehouse.path}: {exc}"
             ) from exc
+        self._waiting_fd = _open_waiting(warehouse._waiting_path)
         self._clients: set[socket.socket] = set()
         self._listener = _listen(warehouse._address)
         threading.Thread(target=self._serve, name="assay-warehouse", daemon=True).start()
@@ -246,6 +282,21 @@ class _Keeper:
         finally:
             self.last_used = time.monotonic()
 
+    def hand_over_if_wanted(self) -> None:
+        """Close, so another process can take the file, when one says it is waiting;
+        the caller holds the warehouse's mutex."""
+        if self.closed or self._waiting_fd is None:
+            return
+        try:
+            fcntl.flock(self._waiting_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # someone holds it shared: waiting for the file
+            self.close()
+            self.warehouse._handed_over_at = time.monotonic()
+        except OSError:
+            return
+        else:
+            fcntl.flock(self._waiting_fd, fcntl.LOCK_UN)
+
     def close(self) -> None:
         """Stop answering, close the connection and release the lock; the caller holds
         the warehouse's mutex, so no operation is running."""
@@ -266,6 +317,8 @@ class _Keeper:
             self.con.close()
         finally:
             self.session.clear()
+            if self._waiting_fd is not None:
+                os.close(self._waiting_fd)
             _release_lock(self._lock_fd)
 
     def _serve(self) -> None:
@@ -323,6 +376,8 @@ class _Keeper:
                     _send_bytes(client, reply, None)
                 except OSError:
                     return
+                with self.warehouse._mutex:
+                    self.hand_over_if_wanted()
         finally:
             self._clients.discard(client)
             client.close()
@@ -404,6 +459,26 @@ def _take_lock(lock_path: Path) -> int | None:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _open_waiting(path: Path) -> int | None:
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        return None
+
+
+def _say_waiting(path: Path) -> int | None:
+    """A shared lock on `<file>.waiting`, held while this process waits for the file."""
+    fd = _open_waiting(path)
+    if fd is None:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:  # a keeper is looking at it this instant: say it on the next turn
         os.close(fd)
         return None
     return fd

@@ -132,6 +132,67 @@ def test_a_killed_keeper_loses_no_acknowledged_write(path):
     keeper.stderr.close()
 
 
+# A process that cannot reach a keeper's socket (another machine on a shared mount; a
+# temporary folder of its own): it writes through the lock alone.
+NO_SOCKET = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    import polars as pl
+    from assay import AssetKey, DuckDBIO
+    from assay.assets import InputKind
+    from assay.io import warehouse
+
+    warehouse._socket_address = lambda path: None
+    warehouse.WAREHOUSE_TIMEOUT_S = 10.0
+    io, key = DuckDBIO(path=sys.argv[1]), AssetKey.parse("sales/orders")
+    for i in range(20):
+        part = f"far-{i:03d}"
+        io.write(key, part, pl.DataFrame({"writer": ["far"] * 3, "i": [i] * 3}))
+        assert io.load(key, [part], InputKind.EAGER).height == 3
+    print("done", flush=True)
+    """
+)
+
+
+def test_a_process_without_the_keepers_socket_gets_the_file_in_turn(path):
+    stop = path.parent / "stop"
+    busy = textwrap.dedent(
+        f"""
+        import polars as pl
+        from pathlib import Path
+        from assay import AssetKey, DuckDBIO
+        io, key = DuckDBIO(path={str(path)!r}), AssetKey.parse("sales/orders")
+        i = 0
+        while not Path({str(stop)!r}).exists() or i < 5:  # never idle for a second
+            io.write(key, f"near-{{i:04d}}", pl.DataFrame({{"writer": ["near"] * 3, "i": [i] * 3}}))
+            print("ack", i, flush=True)
+            i += 1
+        """
+    )
+    keeper = subprocess.Popen(
+        [sys.executable, "-c", busy], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert keeper.stdout.readline().startswith("ack 0")
+        far = subprocess.run(
+            [sys.executable, "-c", NO_SOCKET, str(path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert far.returncode == 0, far.stderr
+        assert far.stdout.strip() == "done"
+    finally:
+        stop.touch()
+        out, err = keeper.communicate(timeout=60)
+    assert keeper.returncode == 0, err
+    stored = stored_partitions(path)
+    assert all(f"far-{i:03d}" in stored for i in range(20))
+    near = int(out.split()[-1]) + 1
+    assert all(f"near-{i:04d}" in stored for i in range(near))
+
+
 def test_a_keeper_that_does_not_answer_is_named_after_the_timeout(path, monkeypatch):
     stay = str(path.parent / "stay")
     keeper = writer(path, "k", 1, idle_s=60.0, stay=stay)
