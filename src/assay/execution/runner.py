@@ -28,6 +28,7 @@ from assay.execution.taskgraph import (
     reads_of,
     target_ranges,
 )
+from assay.io.warehouse import close_warehouses
 from assay.partitions.subset import PartitionSubset
 from assay.partitions.time_window import TimeWindow, TimeWindowPartitions
 from assay.results import RunKind, RunResult, RunStatus, StepResult, StepStatus
@@ -194,6 +195,7 @@ class _Coordinator:
             raise
         finally:
             self.executor.close()
+            close_warehouses()  # nothing keeps the warehouse file open after a run
         if self.lost or any(r.status is not StepStatus.SUCCEEDED for r in self.results):
             failed = RunStatus.FAILED
         else:
