@@ -88,7 +88,8 @@ def populate() -> None:
                TIMESTAMPTZ '2025-01-01 00:00:00+00' + to_hours(a.layer),
                TIMESTAMPTZ '2025-01-01 00:00:00+00' + to_hours(a.layer) + to_minutes(30),
                md5(a.asset_key || d.i), a.code_version, a.inputs_signature, NULL,
-               TIMESTAMPTZ '2025-01-01 00:00:00+00' + to_hours(a.layer) + to_minutes(30)
+               TIMESTAMPTZ '2025-01-01 00:00:00+00' + to_hours(a.layer) + to_minutes(30),
+               a.layer * 10 + 5, a.layer * 10 + 1, a.layer * 10 + 5
         FROM asset_table a, range({DAYS}) d(i)
         """
     )
@@ -112,7 +113,8 @@ def scenario(name: str) -> None:
             con.execute(
                 "UPDATE asset_partitions SET data_version = 'new', "
                 "version_changed_at = TIMESTAMPTZ '2025-02-01 00:00:00+00', "
-                "started_at = TIMESTAMPTZ '2025-02-01 00:00:00+00' "
+                "started_at = TIMESTAMPTZ '2025-02-01 00:00:00+00', "
+                "seq = 1000, started_seq = 1000, changed_seq = 1000 "
                 "WHERE asset_key = 'a0_0' AND partition_key = '2020-01-01'"
             )
         con.close()
