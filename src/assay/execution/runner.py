@@ -30,7 +30,7 @@ from assay.execution.taskgraph import (
 from assay.partitions.subset import PartitionSubset
 from assay.partitions.time_window import TimeWindow, TimeWindowPartitions
 from assay.results import RunKind, RunResult, RunStatus, StepResult, StepStatus
-from assay.versioning import code_version, inputs_signature
+from assay.versioning import code_parts_json, code_version, inputs_signature
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -357,6 +357,7 @@ class _Coordinator:
                     "user_name": self.run_.user_name,
                     "host": self.run_.host,
                     "git_commit": self.run_.git_commit,
+                    "code_parts": code_parts_json(spec),
                 }
             records += result_records(
                 self.run_.run_id,
