@@ -22,8 +22,11 @@ ROOT_KINDS = frozenset(
         StaleKind.DEPS_CHANGED,
         StaleKind.INPUT_CHANGED,
         StaleKind.SOURCE_CHANGED,
+        StaleKind.PARTITIONS_REMOVED,
+        StaleKind.DATA_MISSING,
     }
 )
+TRACED_KINDS = frozenset({StaleKind.UPSTREAM_STALE, StaleKind.WAITING})
 
 
 def explain(
@@ -75,29 +78,37 @@ def _node(graph: AssetGraph, plan: Plan, key: AssetKey, index: int, depth: int) 
     definition = graph.specs[key].partitions
     label = str(key) if definition is None else f"{key} [{definition.key(index)}]"
     is_stale = bool(staleness.stale[index])
+    is_waiting = bool(staleness.waiting[index])
     reasons = []
     for reason in staleness.reasons:
         if index not in reason.partitions:
             continue
         entry: dict[str, Any] = {"kind": reason.kind.value, "description": describe_reason(reason)}
-        if reason.kind in ROOT_KINDS:
+        if reason.kind in ROOT_KINDS or (
+            reason.kind is StaleKind.WAITING and reason.upstream is None
+        ):
             entry["root_cause"] = True
-        if reason.kind is StaleKind.UPSTREAM_STALE and reason.upstream is not None and depth < 20:
+        if reason.kind in TRACED_KINDS and reason.upstream is not None and depth < 20:
             up = reason.upstream
             reads = graph.mappings[key][up].upstream_for(
                 index, graph.specs[up].partitions, definition, plan.context
             )
-            stale_reads = [i for i in reads if plan.staleness[up].stale[i]]
+            traced = plan.staleness[up]
+            mask = traced.stale if reason.kind is StaleKind.UPSTREAM_STALE else traced.waiting
+            stale_reads = [i for i in reads if mask[i]]
             entry["upstream"] = [
                 _node(graph, plan, up, i, depth + 1) for i in stale_reads[:MAX_PARTITIONS_SHOWN]
             ]
             entry["more"] = max(len(stale_reads) - MAX_PARTITIONS_SHOWN, 0)
         reasons.append(entry)
-    state = (
-        "fresh"
-        if not is_stale
-        else ("missing" if any(r["kind"] == "missing" for r in reasons) else "stale")
-    )
+    if graph.specs[key].is_source:
+        state = next((r.new for r in staleness.reasons if index in r.partitions), "observed")
+    elif is_waiting:
+        state = "waiting for source"
+    elif not is_stale:
+        state = "fresh"
+    else:
+        state = "missing" if any(r["kind"] == "missing" for r in reasons) else "stale"
     return {"label": label, "state": state, "reasons": reasons}
 
 
@@ -120,5 +131,5 @@ def _render(node: dict[str, Any], indent: int) -> list[str]:
         for child in reason.get("upstream", ()):
             lines.extend(_render(child, indent + 2))
         if reason.get("more"):
-            lines.append(f"{pad}    … and {reason['more']} more stale partitions")
+            lines.append(f"{pad}    … and {reason['more']} more partitions")
     return lines
