@@ -184,6 +184,28 @@ class DuckDBIO:
             return frame.lazy()
         return frame.to_arrow() if kind is InputKind.ARROW else frame
 
+    def exists(self, key: AssetKey, partitions: Sequence[str] | None) -> list[bool]:
+        """Whether each partition (None: the unpartitioned asset) has rows in its
+        table: for `assay plan --verify` (one query per asset)."""
+        wanted = [None] if partitions is None else list(partitions)
+        schema, table = self.table(key)
+        if not self._path().is_file():
+            return [False] * len(wanted)
+        with self._connect(read_only=True) as con:
+            if not _exists(con, schema, table):
+                return [False] * len(wanted)
+            if partitions is None:
+                return [True]
+            stored = {
+                row[0]
+                for row in con.execute(
+                    f'SELECT DISTINCT {PARTITION_COLUMN} FROM "{schema}"."{table}" '
+                    f"WHERE {PARTITION_COLUMN} IN (SELECT unnest(?::VARCHAR[]))",
+                    [list(partitions)],
+                ).fetchall()
+            }
+        return [p in stored for p in partitions]
+
     def _claim(self, con: duckdb.DuckDBPyConnection, key: AssetKey, *, replaced: bool) -> None:
         """Record `key` as the owner of its table, or raise if another key owns it.
 
