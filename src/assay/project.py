@@ -27,6 +27,7 @@ from assay.execution.materialize import Runtime, apply_plan, check_current
 from assay.execution.observe import run_observation
 from assay.partitions.base import PartitionContext
 from assay.partitions.selection import PartitionSelection
+from assay.planning.check_versions import OutOfDateCheck, out_of_date_checks
 from assay.planning.plan import Plan, build_plan
 from assay.planning.serialize import plan_to_json
 from assay.planning.verify import Verification
@@ -139,6 +140,17 @@ class Project:
                 raise StateLockedError(f"{exc}; or pass --force to run without a plan") from None
             # forced: every selected partition runs, so the held store is not needed
             return build_plan(self.graph, keys, None, chosen, context, force=True, selection=label)
+
+    def out_of_date_checks(self, selection: Selection = None) -> list[OutOfDateCheck]:
+        """The checks (and schemas) of the selected assets whose verdicts on stored
+        partitions are out of date: judged by another version of the check, or never
+        (a check added since). `check()` judges them again; nothing is re-materialized.
+
+        Example:
+            >>> [c.describe() for c in project.out_of_date_checks()]  # doctest: +SKIP
+            ['schema changed since 365 stored partitions were judged']
+        """
+        return out_of_date_checks(self.graph, self.state, self.select(selection))
 
     def materialize(
         self,

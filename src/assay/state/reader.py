@@ -392,6 +392,26 @@ class StateReader:
                 params,
             )
 
+    def judged_versions(self, asset_keys: list[str]) -> list[Row]:
+        """Per asset, check and check version: how many stored partitions that version
+        judged last (asset_key, check_name, check_version (None: recorded before
+        versions were), partitions)."""
+        with self._reading() as con:
+            if con is None or not asset_keys:
+                return []
+            return _rows(
+                con,
+                f"""
+                SELECT l.asset_key, l.check_name, l.check_version, count(*) AS partitions
+                FROM ({_LATEST_CHECKS}) l
+                JOIN asset_partitions s
+                  ON s.asset_key = l.asset_key AND s.partition_key = coalesce(l.partition_key, '')
+                WHERE l.asset_key IN (SELECT unnest(?::VARCHAR[]))
+                GROUP BY ALL ORDER BY ALL
+                """,
+                [asset_keys],
+            )
+
     def quarantined(self, *, limit: int = 50) -> tuple[int, list[Quarantined]]:
         """How many journal records could not be indexed, and the first `limit` of
         them, by journal and offset."""
