@@ -392,6 +392,23 @@ class StateReader:
                 params,
             )
 
+    def observed_partitions(self, asset_keys: list[str]) -> dict[str, list[str]]:
+        """Per source asset: the partitions whose latest observation found them there
+        (not recorded absent)."""
+        with self._reading() as con:
+            if con is None or not asset_keys:
+                return {}
+            rows = con.execute(
+                "SELECT asset_key, partition_key FROM asset_partitions "
+                "WHERE asset_key IN (SELECT unnest(?::VARCHAR[])) AND code_version = 'source' "
+                "AND data_version <> '' ORDER BY asset_key, partition_key",
+                [asset_keys],
+            ).fetchall()
+        found: dict[str, list[str]] = {}
+        for asset, partition in rows:
+            found.setdefault(str(asset), []).append(str(partition))
+        return found
+
     def judged_versions(self, asset_keys: list[str]) -> list[Row]:
         """Per asset, check and check version: how many stored partitions that version
         judged last (asset_key, check_name, check_version (None: recorded before
