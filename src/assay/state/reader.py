@@ -246,6 +246,26 @@ class StateReader:
             )
         return rows[0] if rows else {}
 
+    def stored_code_parts(self, asset_key: str, partition_key: str) -> dict[str, str] | None:
+        """What the code version of one stored asset partition ('' = unpartitioned) was
+        made of (`versioning.code_parts`), or None: not stored, an explicit version, or
+        materialized before parts were recorded."""
+        import json
+
+        with self._reading() as con:
+            if con is None:
+                return None
+            row = con.execute(
+                "SELECT m.code_parts FROM asset_partitions s "
+                "JOIN materializations m USING (materialization_id) "
+                "WHERE s.asset_key = ? AND s.partition_key = ?",
+                [asset_key, partition_key],
+            ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        parts = json.loads(row[0])
+        return {str(k): str(v) for k, v in parts.items()} if isinstance(parts, dict) else None
+
     def asset_summaries(self) -> dict[str, Row]:
         """Per asset: its last materialization time, its last step's status, and the
         latest result of each check on each partition (`checks`: rows of
