@@ -27,8 +27,10 @@ from assay.execution.materialize import Runtime, apply_plan, check_current, retr
 from assay.execution.observe import run_observation
 from assay.partitions.base import PartitionContext
 from assay.partitions.selection import PartitionSelection
+from assay.planning.check_versions import OutOfDateCheck, out_of_date_checks
 from assay.planning.plan import Plan, build_plan
 from assay.planning.serialize import plan_to_json
+from assay.planning.verify import Verification
 from assay.selection import parse_selection
 from assay.state.reader import StateReader
 
@@ -100,11 +102,15 @@ class Project:
         partition_range: tuple[str, str] | None = None,
         force: bool = False,
         now: datetime | None = None,
+        verify: bool = False,
     ) -> Plan:
         """What a materialization of the selection would run, and why; nothing runs.
 
         The plan is what `materialize` applies: `project.materialize(plan)` runs
-        exactly its steps (refused if the state or the code moved since).
+        exactly its steps (refused if the state or the code moved since). With
+        `verify`, every stored partition is checked to still exist in storage (IO
+        managers with an `exists` method); without it, only local files on small
+        plans (see `assay.planning.verify`).
 
         Example:
             >>> plan = project.plan("+daily_revenue")  # doctest: +SKIP
@@ -117,15 +123,34 @@ class Project:
         keys = parsed.resolve(self.graph)
         chosen = _partition_selection(partitions, partition_range)
         label = str(parsed)
+        checking = Verification(io_for=self.io_for, requested=verify)
         try:
             return build_plan(
-                self.graph, keys, self.state, chosen, context, force=force, selection=label
+                self.graph,
+                keys,
+                self.state,
+                chosen,
+                context,
+                force=force,
+                selection=label,
+                verify=checking,
             )
         except StateLockedError as exc:
             if not force:
                 raise StateLockedError(f"{exc}; or pass --force to run without a plan") from None
             # forced: every selected partition runs, so the held store is not needed
             return build_plan(self.graph, keys, None, chosen, context, force=True, selection=label)
+
+    def out_of_date_checks(self, selection: Selection = None) -> list[OutOfDateCheck]:
+        """The checks (and schemas) of the selected assets whose verdicts on stored
+        partitions are out of date: judged by another version of the check, or never
+        (a check added since). `check()` judges them again; nothing is re-materialized.
+
+        Example:
+            >>> [c.describe() for c in project.out_of_date_checks()]  # doctest: +SKIP
+            ['schema changed since 365 stored partitions were judged']
+        """
+        return out_of_date_checks(self.graph, self.state, self.select(selection))
 
     def materialize(
         self,

@@ -98,6 +98,7 @@ class CheckOutcome:
     error: str | None = None
     failures_path: str | None = None
     checked_at: float = field(default_factory=time.time)
+    version: str | None = None  # of the check (or schema) that judged: see versioning
 
     @property
     def passed(self) -> bool:

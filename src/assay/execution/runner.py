@@ -32,7 +32,7 @@ from assay.io.warehouse import close_warehouses
 from assay.partitions.subset import PartitionSubset
 from assay.partitions.time_window import TimeWindow, TimeWindowPartitions
 from assay.results import RunKind, RunResult, RunStatus, StepResult, StepStatus
-from assay.versioning import code_version, inputs_signature
+from assay.versioning import code_parts_json, code_version, inputs_signature
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -398,6 +398,7 @@ class _Coordinator:
                     "user_name": self.run_.user_name,
                     "host": self.run_.host,
                     "git_commit": self.run_.git_commit,
+                    "code_parts": code_parts_json(spec),
                 }
             records += result_records(
                 self.run_.run_id,

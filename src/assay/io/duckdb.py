@@ -136,6 +136,17 @@ class DuckDBIO:
             return frame.lazy()
         return frame.to_arrow() if kind is InputKind.ARROW else frame
 
+    def exists(self, key: AssetKey, partitions: Sequence[str] | None) -> list[bool]:
+        """Whether each partition (None: the unpartitioned asset) has rows in its
+        table: for `assay plan --verify` (one query per asset)."""
+        if not self._path().is_file():
+            return [False] * (1 if partitions is None else len(partitions))
+        try:
+            return warehouse_for(self._path()).run(_stored, self, key, partitions)
+        except ReadOnlyError:
+            with _Connection(self._path(), read_only=True) as con:
+                return _stored(con, {}, self, key, partitions)
+
     def _claim(self, con: duckdb.DuckDBPyConnection, key: AssetKey, *, replaced: bool) -> None:
         """Record `key` as the owner of its table, or raise if another key owns it.
 
@@ -281,6 +292,29 @@ def _store(
         raise
     ready.add(written)
     session.setdefault("readable", {})[written[0]] = str(key)
+
+
+def _stored(
+    con: duckdb.DuckDBPyConnection,
+    session: Session,
+    io: DuckDBIO,
+    key: AssetKey,
+    partitions: Sequence[str] | None,
+) -> list[bool]:
+    schema, table = io.table(key)
+    if not _exists(con, schema, table):
+        return [False] * (1 if partitions is None else len(partitions))
+    if partitions is None:
+        return [True]
+    stored = {
+        row[0]
+        for row in con.execute(
+            f'SELECT DISTINCT {PARTITION_COLUMN} FROM "{schema}"."{table}" '
+            f"WHERE {PARTITION_COLUMN} IN (SELECT unnest(?::VARCHAR[]))",
+            [list(partitions)],
+        ).fetchall()
+    }
+    return [p in stored for p in partitions]
 
 
 def _fetch(

@@ -326,6 +326,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE runs ADD COLUMN run_key VARCHAR;  -- schedule:NAME:<tick>, sensor:..., --run-key
     ALTER TABLE runs ADD COLUMN targets VARCHAR;  -- JSON: asset key -> key ranges (or null)
     """,
+    # 10: what each code version was made of; the version of the check that judged
+    """
+    ALTER TABLE materializations ADD COLUMN code_parts VARCHAR;  -- JSON: part -> digest
+    ALTER TABLE check_results ADD COLUMN check_version VARCHAR;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

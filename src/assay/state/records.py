@@ -174,6 +174,7 @@ RECORD_TYPES: dict[str, RecordType] = {
                 "provenance": "str",
                 "seq": "int",
                 "started_seq": "int",
+                "code_parts": "str",  # JSON: what the code version was made of
             },
             "run_id",
             "asset_key",
@@ -220,6 +221,7 @@ RECORD_TYPES: dict[str, RecordType] = {
                 "data_version": "str",
                 "checked_at": "time",
                 "seq": "int",
+                "check_version": "str",  # the version of the check (or schema) that judged
             },
             "run_id",
             "asset_key",
