@@ -17,6 +17,18 @@ from assay.version import __version__
 if TYPE_CHECKING:
     from assay import lineage
     from assay.assets import asset, source_asset
+    from assay.automation import (
+        RunRequest,
+        Schedule,
+        ScheduleContext,
+        SensorContext,
+        SensorResult,
+        SkipReason,
+        file_sensor,
+        run_status_sensor,
+        schedule,
+        sensor,
+    )
     from assay.checks import CheckResult, asset_check
     from assay.definitions import Definitions
     from assay.errors import AssayError
@@ -54,6 +66,18 @@ if TYPE_CHECKING:
 
 _HOMES = {
     "assay.assets": ("asset", "source_asset"),
+    "assay.automation": (
+        "RunRequest",
+        "Schedule",
+        "ScheduleContext",
+        "SensorContext",
+        "SensorResult",
+        "SkipReason",
+        "file_sensor",
+        "run_status_sensor",
+        "schedule",
+        "sensor",
+    ),
     "assay.checks": ("CheckResult", "asset_check"),
     "assay.definitions": ("Definitions",),
     "assay.errors": ("AssayError",),
@@ -119,7 +143,13 @@ __all__ = [
     "Project",
     "RetryPolicy",
     "RunHooks",
+    "RunRequest",
     "RunResult",
+    "Schedule",
+    "ScheduleContext",
+    "SensorContext",
+    "SensorResult",
+    "SkipReason",
     "StaticMapping",
     "StaticPartitions",
     "StoredOutput",
@@ -130,9 +160,13 @@ __all__ = [
     "asset",
     "asset_check",
     "data_version",
+    "file_sensor",
     "lineage",
     "load",
     "open_workspace",
+    "run_status_sensor",
+    "schedule",
+    "sensor",
     "source_asset",
 ]
 

@@ -7,11 +7,12 @@ and returns an `AssetSpec`, which stays callable like the function it wraps.
 from __future__ import annotations
 
 import inspect
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, overload
 
 from assay.errors import DefinitionError
 from assay.io.base import InputKind
-from assay.keys import AssetKey
+from assay.keys import AssetKey, check_name
 from assay.partitions.base import PartitionsDefinition
 from assay.policies import BatchPolicy, RetryPolicy
 from assay.spec import CONTEXT_PARAM, DEFAULT_GROUP, AssetIn, AssetSpec, as_key_text, not_observable
@@ -323,13 +324,7 @@ def _dep_key(dep: str | AssetKey | AssetSpec) -> AssetKey:
 
 
 def _check_name(value: str, what: str, where: str) -> str:
-    try:
-        AssetKey((value,))
-    except DefinitionError:
-        raise DefinitionError(
-            f"{where}: invalid {what} {value!r}: use letters, digits, '_' and '-'"
-        ) from None
-    return value
+    return check_name(value, what, where)
 
 
 def _check_tags(tags: Mapping[str, str], where: str) -> dict[str, str]:
@@ -359,6 +354,7 @@ def source_asset(
     description: str | None = None,
     partitions: PartitionsDefinition | None = None,
     io: IOManager | None = None,
+    observe_every: timedelta | None = None,
 ) -> AssetSpec: ...
 
 
@@ -372,6 +368,7 @@ def source_asset(
     description: str | None = None,
     partitions: PartitionsDefinition | None = None,
     io: IOManager | None = None,
+    observe_every: timedelta | None = None,
 ) -> Callable[[Callable[..., Any]], AssetSpec]: ...
 
 
@@ -386,6 +383,7 @@ def source_asset(
     description: str | None = None,
     partitions: PartitionsDefinition | None = None,
     io: IOManager | None = None,
+    observe_every: timedelta | None = None,
 ) -> AssetSpec | Callable[[Callable[..., Any]], AssetSpec]:
     """Declare data that assay does not produce (files dropped in a folder, a table).
 
@@ -393,7 +391,9 @@ def source_asset(
     returns the current data version (a string), or, for a partitioned source, a
     dict from partition key to version. `assay observe` records what it returns;
     a changed version makes the partitions downstream stale. Without an observe
-    function, give the name: `exports = source_asset("exports")`.
+    function, give the name: `exports = source_asset("exports")`. With
+    `observe_every`, the daemon observes it on that interval and runs what its
+    changes make stale (a sensor named `observe-<key>`).
 
     Example:
         >>> @source_asset(group="raw")
@@ -415,6 +415,14 @@ def source_asset(
                     f"{', '.join(sorted(params - {CONTEXT_PARAM}))}"
                 )
             wants_context = CONTEXT_PARAM in params
+        if observe_every is not None and (
+            func is None
+            or not isinstance(observe_every, timedelta)
+            or observe_every <= timedelta(0)
+        ):
+            raise DefinitionError(
+                f"{where}: observe_every needs an observe function and a positive timedelta"
+            )
         prefix = () if key_prefix is None else AssetKey.parse(as_key_text(key_prefix)).path
         key_name = name if name is not None else getattr(func, "__name__", "")
         return AssetSpec(
@@ -429,6 +437,7 @@ def source_asset(
             partitions=_check_partitions(partitions, where),
             is_source=True,
             code_version="source",
+            observe_every=observe_every,
         )
 
     if isinstance(fn, str):

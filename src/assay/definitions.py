@@ -14,6 +14,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assay.automation.schedules import Schedule
+from assay.automation.sensors import Sensor
 from assay.checks import CheckSpec
 from assay.errors import ConfigError, DefinitionError
 from assay.graph import AssetGraph
@@ -52,11 +54,14 @@ class Definitions:
         io: IOManager | None = None,
         retry_policy: RetryPolicy | None = None,
         pools: Mapping[str, int] | None = None,
+        schedules: Iterable[Schedule] = (),
+        sensors: Iterable[Sensor] = (),
     ) -> None:
         """`checks`: `@asset_check` functions. `io`: the default IO manager.
         `retry_policy`: the default for assets without one. `pools`: concurrency
         limits, by pool name (`@asset(pool=...)`) or by tag (`"tag:source=stripe"`,
-        or `"tag:source"` for any value)."""
+        or `"tag:source"` for any value). `schedules` and `sensors`: what the
+        daemon (`assay daemon`, `assay tick`) runs by itself."""
         self.assets = tuple(assets)
         for item in self.assets:
             if not isinstance(item, AssetSpec):
@@ -78,6 +83,9 @@ class Definitions:
             )
         self.retry_policy = retry_policy
         self.pools = _check_pools(pools or {})
+        self.schedules = tuple(schedules)
+        self.sensors = tuple(sensors)
+        _check_automation(self.schedules, self.sensors)
 
     def retry_policy_of(self, spec: AssetSpec) -> RetryPolicy:
         """The asset's retry policy, else the project's, else no retries."""
@@ -98,6 +106,22 @@ class Definitions:
     def graph(self) -> AssetGraph:
         """The validated asset graph (raises DefinitionError on the first problem)."""
         return AssetGraph.build(self.assets, self.checks)
+
+
+def _check_automation(schedules: tuple[Schedule, ...], sensors: tuple[Sensor, ...]) -> None:
+    names: set[str] = set()
+    for item, kind in [(s, "Schedule") for s in schedules] + [(s, "Sensor") for s in sensors]:
+        expected = Schedule if kind == "Schedule" else Sensor
+        if not isinstance(item, expected):
+            raise DefinitionError(
+                f"Definitions({kind.lower()}s=...) got {item!r}, which is not a {kind}: "
+                f"use {kind}(...) or the @{kind.lower()} decorator"
+            )
+        if item.name in names:
+            raise DefinitionError(
+                f"two schedules or sensors are named {item.name!r}: give each its own name"
+            )
+        names.add(item.name)
 
 
 def _check_pools(pools: Mapping[str, int]) -> dict[str, int]:

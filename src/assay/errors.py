@@ -89,6 +89,10 @@ class MaterializationError(AssayError):
     exit_code = 1
 
 
+class UnknownAutomationError(AssayError):
+    """A name refers to no schedule or sensor."""
+
+
 class RunFailedError(AssayError):
     """A run finished, and some of its steps failed or were skipped."""
 

@@ -89,3 +89,20 @@ def validate_partition_key(key: str) -> str:
 def _clipped(text: str, keep: int = 40) -> str:
     """The start of a long text, for a message that must stay one line."""
     return text if len(text) <= keep else text[:keep] + "…"
+
+
+def check_name(value: object, what: str, where: str) -> str:
+    """A name of a group, tag, schedule or sensor: one key segment (letters, digits,
+    '_' and '-', not starting with a digit or '-').
+
+    Raises:
+        DefinitionError: it is not.
+    """
+    try:
+        AssetKey((value,))  # type: ignore[arg-type]
+    except (DefinitionError, TypeError):
+        raise DefinitionError(
+            f"{where}: invalid {what} {value!r}: use letters, digits, '_' and '-'"
+        ) from None
+    assert isinstance(value, str)
+    return value

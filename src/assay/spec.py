@@ -11,6 +11,7 @@ from assay.keys import AssetKey
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
+    from datetime import timedelta
 
     from assay.io.base import InputKind, IOManager
     from assay.partitions.base import PartitionsDefinition
@@ -78,6 +79,7 @@ class AssetSpec:
     pool: str | None = None
     backfill_policy: BatchPolicy | None = None
     schema: Any = None  # a Pandera polars DataFrameModel subclass or DataFrameSchema
+    observe_every: timedelta | None = None  # a source the daemon observes on an interval
 
     @property
     def is_observable(self) -> bool:

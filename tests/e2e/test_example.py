@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 import assay
 from assay.cli.main import main
-from tests.conftest import clean_env
+from tests.conftest import clean_env, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -269,3 +269,46 @@ def test_architecture_page_examples_run_as_written(tmp_path):
         assert done.returncode == 0, (name, done.stdout, done.stderr)
         printed.append(done.stdout.strip())
     assert printed == ["['orders', 'revenue']", "[2, 4, 6]"]
+
+
+def test_operations_page_runs_as_written(tmp_path):
+    (
+        schedules,
+        preview,
+        sensors,
+        disabled,
+        enabled,
+        _,
+        sensor_preview,
+        first_key,
+        second_key,
+        check,
+        first_tick,
+        second_tick,
+    ) = _run_doc_page("operations.md", tmp_path)
+    assert "nightly" in schedules
+    assert "weekday_report" in schedules
+    assert "America/New_York" in schedules
+    assert preview.splitlines() == [
+        "2024-03-09T00:00:00-05:00  2024-03-08",
+        "2024-03-10T00:00:00-05:00  2024-03-09",
+        "2024-03-11T00:00:00-04:00  2024-03-10",
+    ]
+    assert "arrivals" in sensors
+    assert "Schedule weekday_report disabled." in disabled
+    assert "ticks from now on" in enabled
+    assert "2024-03-05" in sensor_preview
+    assert "succeeded" in first_key
+    assert "it ran already" in second_key
+    assert check == ""
+    assert "Nothing due." in first_tick or "Launched" in first_tick
+    assert "for nightly (schedule:nightly:2024-03-10T05:00:00+00:00)" in second_tick
+    wait_for(
+        lambda: (
+            subprocess.run(
+                ["pgrep", "-f", "--", f"--home {tmp_path}/.assay"], capture_output=True
+            ).returncode
+            != 0
+        ),
+        60,
+    )

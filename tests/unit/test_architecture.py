@@ -8,6 +8,7 @@ import grimp
 import pytest
 
 import assay
+import assay.automation
 import assay.io
 import assay.lineage
 import assay.partitions
@@ -82,7 +83,13 @@ PUBLIC = [
     "Project",
     "RetryPolicy",
     "RunHooks",
+    "RunRequest",
     "RunResult",
+    "Schedule",
+    "ScheduleContext",
+    "SensorContext",
+    "SensorResult",
+    "SkipReason",
     "StaticMapping",
     "StaticPartitions",
     "StoredOutput",
@@ -93,9 +100,13 @@ PUBLIC = [
     "asset",
     "asset_check",
     "data_version",
+    "file_sensor",
     "lineage",
     "load",
     "open_workspace",
+    "run_status_sensor",
+    "schedule",
+    "sensor",
     "source_asset",
 ]
 
@@ -124,6 +135,24 @@ def test_the_public_surface_is_what_the_docs_promise():
                 "StepError",
                 "StepResult",
                 "StepStatus",
+            ],
+        ),
+        (
+            assay.automation,
+            [
+                "Cron",
+                "FinishedRun",
+                "RunRequest",
+                "Schedule",
+                "ScheduleContext",
+                "Sensor",
+                "SensorContext",
+                "SensorResult",
+                "SkipReason",
+                "file_sensor",
+                "run_status_sensor",
+                "schedule",
+                "sensor",
             ],
         ),
         (

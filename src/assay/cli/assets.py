@@ -23,6 +23,7 @@ from assay.errors import RunFailedError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from datetime import datetime
 
     from assay.graph import AssetGraph
     from assay.keys import AssetKey
@@ -127,6 +128,12 @@ def _checks_cell(summary: dict[str, Any] | None) -> str:
 @click.option(
     "--detach", is_flag=True, help="Run it in a process of its own; print its run id and return."
 )
+@click.option(
+    "--observe",
+    "observe_first",
+    is_flag=True,
+    help="Observe the selection's source assets first, then run what became stale.",
+)
 @run_id_option
 @executor_options
 @project_options
@@ -138,6 +145,8 @@ def materialize_command(
     force: bool,
     plan_file: TextIO | None,
     detach: bool,
+    observe_first: bool,
+    at: datetime | None,
     run_key: str | None,
     run_id: str | None,
     executor: str | None,
@@ -171,11 +180,18 @@ def materialize_command(
             f"`assay runs show {launched.run_id[:8]}` follows it, its output is in {launched.log}"
         )
         return
+    if observe_first and plan_file is None:
+        sources = [
+            k for k in project.select(selection or None) if project.graph.specs[k].is_observable
+        ]
+        if sources:
+            project.observe([str(k) for k in sources])
     with graceful_interrupts() as interrupted:
         result = project.materialize(
             target,
             partitions=chosen,
             force=force,
+            now=at,
             executor=executor,
             workers=workers,
             dask_address=dask_address,

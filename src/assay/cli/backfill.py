@@ -24,6 +24,8 @@ from assay.cli.options import (
 from assay.errors import RunFailedError, StateLockedError, UnknownBackfillError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from assay.execution.backfill import BackfillStatus
     from assay.project import Project
     from assay.results import RunResult
@@ -67,6 +69,7 @@ def start_command(
     dry_run: bool,
     plan_file: TextIO | None,
     detach: bool,
+    at: datetime | None,
     run_key: str | None,
     run_id: str | None,
     executor: str | None,
@@ -127,6 +130,7 @@ def start_command(
             should_stop=stop,
             run_id=run_id,
             run_key=run_key,
+            now=at,
         ),
     )
 

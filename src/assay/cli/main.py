@@ -13,6 +13,7 @@ import click
 from assay.cli.assets import graph_command, list_command, materialize_command
 from assay.cli.backfill import backfill_group
 from assay.cli.check import check_command
+from assay.cli.daemon import daemon_group, schedule_group, sensor_group, tick_command
 from assay.cli.lineage import lineage_command
 from assay.cli.plan import observe_command, plan_command, why_command
 from assay.cli.runs import runs_group
@@ -130,3 +131,7 @@ main.add_command(check_command)
 main.add_command(runs_group)
 main.add_command(lineage_command)
 main.add_command(state_group)
+main.add_command(daemon_group)
+main.add_command(tick_command)
+main.add_command(schedule_group)
+main.add_command(sensor_group)

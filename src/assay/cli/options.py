@@ -157,6 +157,20 @@ def partition_options(fn: F) -> F:
     return fn
 
 
+def instant(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """A click callback: an ISO time option as an aware datetime (UTC without offset)."""
+    if value is None:
+        return None
+    from assay.automation.cron import parse_instant
+
+    try:
+        return parse_instant(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not an ISO time like 2024-06-01T06:00 or 2024-06-01T06:00+02:00"
+        ) from None
+
+
 def partition_selection(keys: tuple[str, ...], first: str | None, last: str | None) -> Any:
     from assay.partitions.selection import PartitionSelection
 
@@ -164,8 +178,17 @@ def partition_selection(keys: tuple[str, ...], first: str | None, last: str | No
 
 
 def run_id_option(fn: F) -> F:
-    """`--run-key K`, and `--run-id ID` (hidden: the id the launcher gives a run)."""
+    """`--run-key K`, `--at TIME`, and `--run-id ID` (hidden: the id the launcher gives
+    a run)."""
     fn = click.option("--run-id", hidden=True, help="The id to record the run under.")(fn)
+    fn = click.option(
+        "--at",
+        "at",
+        metavar="TIME",
+        callback=instant,
+        help="Take TIME as now for time partitions (ISO, UTC unless it has an offset): "
+        "what `assay tick --at` passes to the runs it launches.",
+    )(fn)
     return click.option(
         "--run-key",
         metavar="KEY",
@@ -178,9 +201,16 @@ def say_duplicate(result: Any) -> bool:
     """Say that the run key was claimed before, and by which run; True when it was."""
     if not result.is_duplicate:
         return False
+    short = result.run_id[:8]
+    if result.status in ("failed", "canceled", "died"):
+        hint = f"`assay runs retry {short}` runs it again under its key"
+    elif result.status == "running":
+        hint = f"`assay runs show {short}` follows it"
+    else:
+        hint = "it ran already"
     click.echo(
-        f"Run key {result.run_key!r} is held by run {result.run_id[:8]} ({result.status}): "
-        "nothing to do (`assay runs retry` runs it again)."
+        f"Run key {result.run_key!r} is held by run {short} ({result.status}): nothing to do; "
+        f"{hint}."
     )
     return True
 

@@ -117,7 +117,8 @@ def _add_line(batch: Batch, journal: str, offset: int, line: bytes) -> bool:
         return False
     kind = record["type"]
     if kind in CONTROL_TYPES:
-        batch.controls.append(record)
+        if kind != "journal_end":
+            batch.controls.append(record)
         return True
     declared = RECORD_TYPES[kind]
     key: tuple[Any, ...] = tuple(record[k] for k in declared.key)

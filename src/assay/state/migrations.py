@@ -331,6 +331,43 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE materializations ADD COLUMN code_parts VARCHAR;  -- JSON: part -> digest
     ALTER TABLE check_results ADD COLUMN check_version VARCHAR;
     """,
+    # 11: what runs by itself: schedule and sensor ticks, requested runs, enabled or not
+    """
+    CREATE TABLE ticks (
+        tick_id VARCHAR PRIMARY KEY,
+        name VARCHAR NOT NULL,
+        kind VARCHAR,
+        tick_at TIMESTAMPTZ,
+        evaluated_at TIMESTAMPTZ,
+        status VARCHAR NOT NULL,
+        reason VARCHAR,
+        cursor VARCHAR,
+        requests VARCHAR,
+        session VARCHAR,
+        seq BIGINT
+    );
+    CREATE INDEX ticks_by_name ON ticks (name, seq);
+    CREATE TABLE run_requests (
+        run_id VARCHAR PRIMARY KEY,
+        run_key VARCHAR NOT NULL,
+        name VARCHAR,
+        tick_id VARCHAR,
+        status VARCHAR NOT NULL,
+        reason VARCHAR,
+        command VARCHAR,
+        priority BIGINT,
+        pid BIGINT,
+        "at" TIMESTAMPTZ,
+        seq BIGINT
+    );
+    CREATE TABLE automation_states (
+        name VARCHAR PRIMARY KEY,
+        kind VARCHAR,
+        enabled BOOLEAN NOT NULL,
+        "at" TIMESTAMPTZ,
+        seq BIGINT
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -149,6 +149,56 @@ RECORD_TYPES: dict[str, RecordType] = {
             "backfill_id",
             "status",
         ),
+        _declare(  # one evaluation of a schedule or sensor, with what it requested
+            "tick",
+            "ticks",
+            ("tick_id",),
+            Conflict.IGNORE,
+            {
+                "tick_id": "str",
+                "name": "str",  # the schedule's or sensor's
+                "kind": "str",  # schedule, sensor, file, run_status, observe
+                "tick_at": "time",  # the cron instant (schedules), or the evaluation's time
+                "evaluated_at": "time",
+                "status": "str",  # requested, skipped, failed
+                "reason": "str",
+                "cursor": "str",  # where the next evaluation resumes (sensors)
+                "requests": "str",  # JSON: [{run_id, run_key, command, targets, priority}]
+                "session": "str",  # the daemon session (or `tick` process) that evaluated
+                "seq": "int",
+            },
+            "name",
+            "status",
+        ),
+        _declare(  # what became of a requested run: queued, launched, skipped, duplicate
+            "run_request",
+            "run_requests",
+            ("run_id",),
+            Conflict.LATEST,
+            {
+                "run_id": "str",
+                "run_key": "str",
+                "name": "str",
+                "tick_id": "str",
+                "status": "str",
+                "reason": "str",
+                "command": "str",  # JSON: the arguments of `assay`
+                "priority": "int",
+                "pid": "int",
+                "at": "time",
+                "seq": "int",
+            },
+            "run_key",
+            "status",
+        ),
+        _declare(  # a schedule or sensor enabled or disabled (`assay schedule enable`)
+            "automation",
+            "automation_states",
+            ("name",),
+            Conflict.LATEST,
+            {"name": "str", "kind": "str", "enabled": "bool", "at": "time", "seq": "int"},
+            "enabled",
+        ),
         _declare(
             "materialization",
             "materializations",
@@ -278,7 +328,10 @@ RECORD_TYPES: dict[str, RecordType] = {
 }
 
 # Control records: they close a dead run's journal and change the rows of its run.
-CONTROL_TYPES: dict[str, Fields] = {"run_died": {"run_id": "str", "at": "time"}}
+CONTROL_TYPES: dict[str, Fields] = {
+    "run_died": {"run_id": "str", "at": "time"},
+    "journal_end": {"at": "time"},  # a journal of no run (a daemon's session) ends
+}
 
 DATASET_FIELDS = ("namespace", "name", "asset_key", "version", "partitions")
 _INT64 = 2**63

@@ -1,0 +1,896 @@
+"""The daemon's engine: evaluate what is due, record it, launch it, never twice.
+
+One evaluation (`tick`) does, for each enabled schedule and sensor that is due:
+evaluate it (user code in a forked process), record the tick with its cursor and
+every run it requests in one journal line (fsynced), then, for each request,
+claim its run key, and launch it as an ordinary `assay materialize` or `assay
+backfill start` in a process of its own. Whatever is killed where:
+
+- before the record: nothing was requested; the next evaluation asks again;
+- after it: the requests are read back at start and launched (a request whose
+  run journaled nothing is launched again under the same run id; a run id is
+  journaled once, so two launches never make two runs);
+- a run key is claimed once (`assay.state.claims`): a second request with it is
+  a duplicate, recorded as such.
+
+The engine keeps what it needs in memory and writes only its own journal; it
+reads the state store briefly at start and when the journal folder changes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from assay.automation.requests import RunRequest, SkipReason, selection_args
+from assay.automation.schedules import Schedule, ScheduleContext
+from assay.automation.sensors import (
+    FinishedRun,
+    Sensor,
+    SensorContext,
+    SensorResult,
+    observation_sensor,
+)
+from assay.daemon import isolate
+from assay.errors import AssayError, DefinitionError
+from assay.execution.launcher import launch
+from assay.execution.taskgraph import in_flight
+from assay.partitions.base import PartitionContext
+from assay.partitions.time_window import TimeWindowPartitions
+from assay.selection import parse_selection
+from assay.state.claims import claim_run_key, live_claims
+from assay.state.journal import Journal, JournalWriteError
+from assay.state.reader import AutomationReader
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from assay.config import ProjectConfig
+    from assay.daemon.clock import Clock
+    from assay.definitions import Definitions
+    from assay.graph import AssetGraph
+    from assay.keys import AssetKey
+
+_log = logging.getLogger("assay.daemon")
+
+Automation = Schedule | Sensor
+Alerter = "Callable[[str, str, str, str], None]"  # kind, key, subject, text
+
+
+def automation_of(definitions: Definitions) -> dict[str, Automation]:
+    """Every schedule and sensor by name, with a sensor for each source asset observed
+    on an interval (`observe_every=`), named `observe-<key>`."""
+    found: dict[str, Automation] = {s.name: s for s in definitions.schedules}
+    found.update({s.name: s for s in definitions.sensors})
+    for spec in definitions.assets:
+        if spec.observe_every is not None:
+            name = "observe-" + "-".join(spec.key.path)
+            found[name] = observation_sensor(
+                name, str(spec.key), _observer(spec), spec.observe_every
+            )
+    return found
+
+
+def _observer(spec: Any) -> Callable[[], Any]:
+    def observe() -> Any:
+        if not spec.wants_context:
+            return spec.fn()
+        from assay.execution.context import AssetContext
+
+        context = AssetContext(
+            run_id="", asset_key=spec.key, partition_key=None, log=_log.getChild("observe")
+        )
+        return spec.fn(context=context)
+
+    return observe
+
+
+@dataclass(slots=True, kw_only=True)
+class Request:
+    """A run requested by a tick, until it is launched (or found a duplicate)."""
+
+    run_id: str
+    run_key: str
+    name: str
+    tick_id: str
+    command: list[str]
+    targets: dict[str, list[str] | None]
+    priority: int = 0
+    queued_seq: int = 0
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "run_key": self.run_key,
+            "command": self.command,
+            "targets": self.targets,
+            "priority": self.priority,
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class TickReport:
+    """What one evaluation did: ticks recorded, runs launched, duplicates, skips."""
+
+    ticks: list[dict[str, Any]] = field(default_factory=list)
+    launched: list[Request] = field(default_factory=list)
+    duplicates: list[tuple[Request, str]] = field(default_factory=list)
+    skipped: list[tuple[Request, str]] = field(default_factory=list)
+    queued: int = 0
+
+
+@dataclass(slots=True)
+class _Known:
+    """What the engine remembers of one schedule or sensor."""
+
+    cursor_at: datetime | None = None  # schedules: the last tick evaluated
+    cursor: str | None = None  # sensors: where the next evaluation resumes
+    evaluated_at: float = 0.0  # real time of the last evaluation (sensors' interval)
+    status: str | None = None  # the last tick's: requested, skipped, failed
+    next_due: datetime | None = None
+
+
+class Engine:
+    """Schedules and sensors of one project and state home, evaluated by one process
+    at a time (the caller holds `<home>/daemon.lock`)."""
+
+    def __init__(
+        self,
+        config: ProjectConfig,
+        definitions: Definitions,
+        *,
+        clock: Clock,
+        session: str,
+        max_concurrent_runs: int = 10,
+        alert: Callable[[str, str, str, str], None] | None = None,
+        crash_points: str | None = None,
+    ) -> None:
+        self.config = config
+        self.home = config.home
+        self.clock = clock
+        self.session = session
+        self.max_concurrent_runs = max_concurrent_runs
+        self.alert = alert or _log_alert
+        self.journal: Journal | None = None
+        self.known: dict[str, _Known] = {}
+        self.enabled_overrides: dict[str, bool] = {}
+        self.queue: list[Request] = []
+        self.launched: dict[str, tuple[int, str]] = {}  # run id -> (pid, process start)
+        self.evaluations: dict[str, isolate.Evaluation] = {}
+        self.automation: dict[str, Automation] = {}
+        self.definitions = definitions
+        self._crash = _CrashPoints(crash_points or os.environ.get("ASSAY_CRASH_AT"))
+        self._seq = 0
+        self.use(definitions)
+
+    # --- definitions -----------------------------------------------------------------
+
+    def use(self, definitions: Definitions) -> None:
+        """Evaluate these definitions from now on (a reload keeps what is known)."""
+        automation = automation_of(definitions)
+        for item in automation.values():
+            if isinstance(item, Schedule):
+                _window_definition(item, definitions.graph)  # refuse a bad schedule now
+        self.definitions = definitions
+        self.automation = automation
+        for name in automation:
+            self.known.setdefault(name, _Known())
+
+    def is_enabled(self, name: str) -> bool:
+        item = self.automation[name]
+        return self.enabled_overrides.get(name, item.enabled)
+
+    # --- state -----------------------------------------------------------------------
+
+    def load_state(self) -> None:
+        """What earlier sessions recorded: cursors, enabled flags, requests not started."""
+        reader = AutomationReader(self.home)
+        self.enabled_overrides = reader.enabled()
+        for name, row in reader.latest_ticks().items():
+            known = self.known.setdefault(name, _Known())
+            known.cursor_at = _as_utc(row.get("cursor_at"))
+            known.cursor = row.get("good_cursor")
+            known.status = row.get("status")
+            evaluated = _as_utc(row.get("evaluated_at"))
+            known.evaluated_at = evaluated.timestamp() if evaluated else 0.0
+        self.enabled_at = {
+            name: float(at) for name, at in _enabled_times(reader).items() if at is not None
+        }
+        now = self.clock.now()
+        for name, at in self.enabled_at.items():
+            seen = self.known.get(name)
+            enabled_since_evaluated = seen is not None and at > seen.evaluated_at
+            if name in self.automation and self.is_enabled(name) and enabled_since_evaluated:
+                self._restart_from(name, now, "enabled: ticks from now on")
+        for row in reader.unstarted_requests():
+            command = json.loads(row["command"]) if row.get("command") else None
+            if not command:
+                continue
+            request = Request(
+                run_id=row["run_id"],
+                run_key=row["run_key"],
+                name=row.get("name") or "",
+                tick_id=row.get("tick_id") or "",
+                command=command,
+                targets={},
+                priority=int(row.get("priority") or 0),
+            )
+            if not self._has_started(request.run_id) and all(
+                q.run_id != request.run_id for q in self.queue
+            ):
+                self.queue.append(request)
+
+    def refresh_enabled(self) -> None:
+        """Enabled flags as `assay schedule enable/disable` recorded them (read without
+        indexing: the command indexed its own record). A schedule enabled since it was
+        last evaluated starts from now: enabling never runs history."""
+        with contextlib.suppress(AssayError):
+            reader = AutomationReader(self.home, index=False)
+            found = reader.enabled()
+            times = _enabled_times(reader)
+            now = self.clock.now()
+            for name, enabled in found.items():
+                if name not in self.automation:
+                    continue
+                was = self.is_enabled(name)
+                self.enabled_overrides[name] = enabled
+                if enabled and not was:
+                    self._restart_from(name, now, "enabled: ticks from now on")
+            self.enabled_at.update({k: float(v) for k, v in times.items() if v is not None})
+
+    def _restart_from(self, name: str, now: datetime, reason: str) -> None:
+        """A schedule ticks from `now` on (a sensor keeps its cursor)."""
+        if not isinstance(self.automation[name], Schedule):
+            return
+        known = self.known[name]
+        known.cursor_at = now
+        known.next_due = None
+        self._record_tick(name, tick_at=now, status="skipped", reason=reason, requests=[])
+
+    # --- one evaluation --------------------------------------------------------------
+
+    def evaluate_due(self) -> None:
+        """Start the evaluation of every enabled schedule and sensor that is due."""
+        now = self.clock.now()
+        for name, item in self.automation.items():
+            if not self.is_enabled(name) or name in self.evaluations:
+                continue
+            if isinstance(item, Schedule):
+                self._evaluate_schedule(name, item, now)
+            else:
+                self._evaluate_sensor(name, item, now)
+
+    def collect(self, *, wait: bool = False) -> None:
+        """Record what finished evaluations answered (all of them, with `wait`)."""
+        while True:
+            for name, evaluation in list(self.evaluations.items()):
+                done, value, error = evaluation.poll()
+                if not done:
+                    continue
+                del self.evaluations[name]
+                self._answered(name, evaluation.payload, value, error)
+            if not wait or not self.evaluations:
+                return
+            time.sleep(0.01)
+
+    def next_wakeup(self, now: datetime) -> float:
+        """Seconds until something is due (at most 1: the heartbeat)."""
+        soonest = 1.0
+        for name, item in self.automation.items():
+            if not self.is_enabled(name):
+                continue
+            known = self.known[name]
+            if isinstance(item, Schedule):
+                if known.next_due is not None:
+                    soonest = min(soonest, (known.next_due - now).total_seconds())
+            else:
+                due = known.evaluated_at + item.interval.total_seconds() - time.time()
+                soonest = min(soonest, due)
+        if self.evaluations:
+            soonest = min(soonest, 0.02)
+        return max(0.0, soonest)
+
+    # --- schedules -------------------------------------------------------------------
+
+    def _evaluate_schedule(self, name: str, item: Schedule, now: datetime) -> None:
+        known = self.known[name]
+        if known.cursor_at is None:
+            self._restart_from(name, now, "first evaluated: ticks from now on")
+            return
+        if known.next_due is not None and known.next_due > now:
+            return
+        graph = self.definitions.graph
+        window = _window_definition(item, graph)
+        ticks = _schedule_ticks(item, window, known.cursor_at, now)
+        if not ticks:
+            known.next_due = _next_tick(item, window, now)
+            return
+        tick = ticks[-1]
+        keys: list[str] = []
+        notes: list[str] = []
+        if len(ticks) > 1:
+            notes.append(f"{len(ticks) - 1} missed tick(s) before it")
+        if window is not None:
+            keys, too_old = _closed_windows(window, known.cursor_at, tick, item.catch_up)
+            if too_old:
+                first, last = too_old[0], too_old[-1]
+                selection = " ".join(selection_args(item.selection))
+                self.alert(
+                    "tick_failed",
+                    f"catch_up:{name}:{first}:{last}",
+                    f"schedule {name} missed {len(too_old)} partition(s) beyond its catch-up",
+                    f"schedule {name} was down for longer than its catch-up of {item.catch_up}: "
+                    f"{first}..{last} did not run; run `assay backfill start {selection} "
+                    f"--from {first} --to {last}` to fill them",
+                )
+                notes.append(f"{len(too_old)} older window(s) left out ({first}..{last})")
+            if not keys:
+                self._finish_schedule(name, tick, [], "no window closed", notes)
+                return
+        context = ScheduleContext(name=name, tick=tick, partitions=tuple(keys))
+        if item.fn is None:
+            self._finish_schedule(name, tick, item.evaluate(context), None, notes, keys=keys)
+            return
+        self.evaluations[name] = isolate.start(
+            name, item.evaluate, context, timeout_s=60.0, payload=(tick, keys, notes)
+        )
+
+    def _finish_schedule(
+        self,
+        name: str,
+        tick: datetime,
+        asked: list[RunRequest] | SkipReason,
+        skip: str | None,
+        notes: list[str],
+        *,
+        keys: Sequence[str] = (),
+        error: str | None = None,
+    ) -> None:
+        item = self.automation[name]
+        assert isinstance(item, Schedule)
+        known = self.known[name]
+        requests: list[Request] = []
+        if error is not None:
+            status, reason = "failed", error
+        elif isinstance(asked, SkipReason) or skip is not None:
+            status = "skipped"
+            reason = skip if skip is not None else (asked.reason or "skipped")  # type: ignore[union-attr]
+        else:
+            status, reason = "requested", None
+            tick_id = _tick_id()
+            for n, request in enumerate(asked):
+                key = f"schedule:{name}:{tick.isoformat()}"
+                if request.run_key:
+                    key = f"schedule:{name}:{request.run_key}"
+                elif n:
+                    key += f":{n}"
+                requests.append(
+                    self._request(
+                        name,
+                        tick_id,
+                        request,
+                        default_selection=item.selection,
+                        default_partitions=keys,
+                        force=not item.only_stale,
+                        run_key=key,
+                        at=tick,
+                        priority=request.priority or item.priority,
+                    )
+                )
+        if notes:
+            reason = "; ".join(filter(None, [reason, *notes]))
+        self._record_tick(name, tick_at=tick, status=status, reason=reason, requests=requests)
+        known.cursor_at = tick
+        known.next_due = None
+
+    # --- sensors ---------------------------------------------------------------------
+
+    def _evaluate_sensor(self, name: str, item: Sensor, now: datetime) -> None:
+        known = self.known[name]
+        if time.time() < known.evaluated_at + item.interval.total_seconds():
+            return
+        known.evaluated_at = time.time()
+        context = SensorContext(name=name, cursor=known.cursor, now=now, root=self.config.root)
+        if item.kind == "run_status":
+            after = float(known.cursor) if known.cursor else now.timestamp()
+            if known.cursor is None and not self.clock.is_real:
+                after = time.time()
+            context.runs, context.new_cursor = self._finished_runs(after)
+        self.evaluations[name] = isolate.start(
+            name, item.evaluate, context, timeout_s=item.timeout.total_seconds(), payload=now
+        )
+
+    def _finished_runs(self, after: float) -> tuple[tuple[FinishedRun, ...], str]:
+        rows = AutomationReader(self.home, index=False).finished_runs(after)
+        runs = tuple(
+            FinishedRun(
+                run_id=r["run_id"],
+                status=r["status"],
+                kind=r.get("kind") or "materialize",
+                selection=r.get("selection") or "",
+                finished_at=datetime.fromtimestamp(float(r["finished"]), UTC),
+            )
+            for r in rows
+        )
+        newest = max([after, *(float(r["finished"]) for r in rows)])
+        return runs, repr(newest)
+
+    def _finish_sensor(
+        self, name: str, now: datetime, result: SensorResult | None, error: str | None
+    ) -> None:
+        item = self.automation[name]
+        assert isinstance(item, Sensor)
+        known = self.known[name]
+        requests: list[Request] = []
+        cursor = known.cursor
+        if error is not None or result is None:
+            status, reason = "failed", error or "no answer"
+        elif not result.run_requests:
+            status, reason = "skipped", result.skip_reason or "nothing to run"
+            cursor = result.cursor if result.cursor is not None else cursor
+        else:
+            status, reason = "requested", None
+            cursor = result.cursor if result.cursor is not None else cursor
+            tick_id = _tick_id()
+            for n, request in enumerate(result.run_requests):
+                key = f"sensor:{name}:{request.run_key or f'{tick_id}:{n}'}"
+                requests.append(
+                    self._request(
+                        name,
+                        tick_id,
+                        request,
+                        default_selection=item.selection,
+                        default_partitions=(),
+                        force=bool(request.force),
+                        run_key=key,
+                        at=now,
+                        priority=request.priority,
+                    )
+                )
+        self._record_tick(
+            name, tick_at=now, status=status, reason=reason, requests=requests, cursor=cursor
+        )
+        known.cursor = cursor
+
+    # --- answers, records, requests --------------------------------------------------
+
+    def _answered(self, name: str, payload: Any, value: Any, error: str | None) -> None:
+        item = self.automation.get(name)
+        if item is None:
+            return
+        if isinstance(item, Schedule):
+            tick, keys, notes = payload
+            if error is None:
+                try:
+                    asked = value
+                    if not isinstance(asked, SkipReason | list):
+                        raise DefinitionError(f"schedule {name!r} returned {type(asked).__name__}")
+                except DefinitionError as exc:
+                    error = str(exc)
+            self._finish_schedule(
+                name,
+                tick,
+                value if error is None else [],
+                None,
+                notes,
+                keys=keys,
+                error=error,
+            )
+        else:
+            self._finish_sensor(name, payload, value if error is None else None, error)
+
+    def _request(
+        self,
+        name: str,
+        tick_id: str,
+        request: RunRequest,
+        *,
+        default_selection: str | Sequence[str] | None,
+        default_partitions: Sequence[str],
+        force: bool,
+        run_key: str,
+        at: datetime,
+        priority: int,
+    ) -> Request:
+        selection = selection_args(request.selection or default_selection)
+        partitions = list(
+            request.partitions if request.partitions is not None else default_partitions
+        )
+        if request.force is not None:
+            force = request.force
+        graph = self.definitions.graph
+        keys = parse_selection(list(selection) or None).resolve(graph)
+        targets: dict[str, list[str] | None] = {
+            str(k): (list(partitions) or None) if graph.specs[k].partitions is not None else None
+            for k in keys
+        }
+        if len(partitions) > 1 and _contiguous(graph, keys, partitions):
+            command = [
+                "backfill",
+                "start",
+                *selection,
+                "--from",
+                partitions[0],
+                "--to",
+                partitions[-1],
+            ]
+        else:
+            command = ["materialize", *selection]
+            command += [arg for key in partitions for arg in ("--partition", key)]
+            command += ["--observe"] if request.observe else []
+        command += ["--force"] if force else []
+        command += ["--run-key", run_key]
+        if not self.clock.is_real:
+            command += ["--at", at.isoformat()]
+        return Request(
+            run_id=str(uuid.uuid4()),
+            run_key=run_key,
+            name=name,
+            tick_id=tick_id,
+            command=command,
+            targets=targets,
+            priority=priority,
+        )
+
+    def _record_tick(
+        self,
+        name: str,
+        *,
+        tick_at: datetime,
+        status: str,
+        reason: str | None,
+        requests: list[Request],
+        cursor: str | None = None,
+    ) -> None:
+        item = self.automation[name]
+        tick_id = requests[0].tick_id if requests else _tick_id()
+        self._crash.hit("before_record")
+        now = time.time()
+        record = {
+            "type": "tick",
+            "tick_id": tick_id,
+            "name": name,
+            "kind": "schedule" if isinstance(item, Schedule) else item.kind,
+            "tick_at": tick_at.timestamp(),
+            "evaluated_at": now,
+            "status": status,
+            "reason": reason,
+            "cursor": cursor,
+            "requests": json.dumps([r.as_record() for r in requests]) if requests else None,
+            "session": self.session,
+            "seq": self._next_seq(),
+        }
+        queued = [
+            {
+                "type": "run_request",
+                "run_id": r.run_id,
+                "run_key": r.run_key,
+                "name": name,
+                "tick_id": tick_id,
+                "status": "queued",
+                "command": json.dumps(r.command),
+                "priority": r.priority,
+                "at": now,
+                "seq": self._next_seq(),
+            }
+            for r in requests
+        ]
+        self._append(record, *queued)  # the cursor and its requests, in one write
+        self._crash.hit("after_record")
+        previous = self.known[name].status
+        self.known[name].status = status
+        if status == "failed" and previous != "failed":
+            self.alert(
+                "tick_failed",
+                f"tick_failed:{name}:{tick_id}",
+                f"{name} failed",
+                f"{'schedule' if isinstance(item, Schedule) else 'sensor'} {name}: {reason}",
+            )
+        for request in requests:
+            request.queued_seq = self._seq
+            self.queue.append(request)
+        if status == "failed":
+            _log.warning("%s failed: %s", name, reason)
+        elif requests:
+            _log.info("%s requested %d run(s)", name, len(requests))
+
+    def _append(self, *records: dict[str, Any]) -> None:
+        if self.journal is None:
+            self.journal = Journal(self.config.journal_dir, self.session)
+        self.journal.append(*records, durable=True)
+
+    def _next_seq(self) -> int:
+        self._seq = max(self._seq + 1, time.time_ns())
+        return self._seq
+
+    # --- the queue -------------------------------------------------------------------
+
+    def launch_queued(self, report: TickReport | None = None) -> None:
+        """Launch queued requests, highest priority first, while fewer than
+        `max_concurrent_runs` launched runs are alive."""
+        self.launched = {run_id: proc for run_id, proc in self.launched.items() if _alive(*proc)}
+        self.queue.sort(key=lambda r: (-r.priority, r.queued_seq))
+        claims = None
+        while self.queue and len(self.launched) < self.max_concurrent_runs:
+            request = self.queue.pop(0)
+            if self._has_started(request.run_id):
+                continue
+            claim = claim_run_key(self.home, request.run_key, request.run_id)
+            if claim.run_id != request.run_id:
+                reason = f"run key {request.run_key!r} is held by run {claim.run_id[:8]}"
+                self._record_request(request, "duplicate", reason)
+                if report is not None:
+                    report.duplicates.append((request, claim.run_id))
+                continue
+            self._crash.hit("after_claim")
+            if claims is None:
+                claims = live_claims(self.home)
+            holder = self._computed_elsewhere(request, claims)
+            if holder is not None:
+                reason = f"everything it would compute is being computed by run {holder[:8]}"
+                self._record_request(request, "skipped", reason)
+                if report is not None:
+                    report.skipped.append((request, reason))
+                continue
+            if self._may_be_starting(request):
+                self.queue.append(request)  # a launch of an earlier session may be starting
+                break
+            try:
+                launched = launch(self.config, request.command, run_id=request.run_id)
+            except AssayError as exc:
+                self.queue.append(request)
+                _log.warning("cannot launch %s: %s", request.run_key, exc)
+                break
+            self._crash.hit("after_launch")
+            self.launched[request.run_id] = (launched.pid, launched.process_start)
+            self._record_request(request, "launched", None, pid=launched.pid)
+            if report is not None:
+                report.launched.append(request)
+            _log.info("launched run %s (%s)", request.run_id[:8], request.run_key)
+
+    def _record_request(
+        self, request: Request, status: str, reason: str | None, *, pid: int | None = None
+    ) -> None:
+        self._append(
+            {
+                "type": "run_request",
+                "run_id": request.run_id,
+                "run_key": request.run_key,
+                "name": request.name,
+                "tick_id": request.tick_id,
+                "status": status,
+                "reason": reason,
+                "command": json.dumps(request.command),
+                "priority": request.priority,
+                "pid": pid,
+                "at": time.time(),
+                "seq": self._next_seq(),
+            }
+        )
+
+    def _has_started(self, run_id: str) -> bool:
+        journal = self.config.journal_dir
+        name = f"{run_id}.jsonl"
+        return (journal / name).exists() or (journal / "done" / name).exists()
+
+    def _may_be_starting(self, request: Request) -> bool:
+        """A request of an earlier session launched just before it died: its process
+        may not have journaled yet. Wait for it (a run id is journaled once anyway)."""
+        if request.run_id in self.launched:
+            return False
+        return _process_with(request.run_id)
+
+    def _computed_elsewhere(self, request: Request, claims: list[Any]) -> str | None:
+        if not request.targets or not claims:
+            return None
+        graph = self.definitions.graph
+        context = PartitionContext.at(self.clock.now())
+        held = in_flight(graph, claims, context)
+        holder = None
+        for name, keys in request.targets.items():
+            from assay.keys import AssetKey
+
+            key = AssetKey.parse(name)
+            found = held.get(key)
+            if found is None:
+                return None
+            subset, run_id = found
+            if keys is not None and subset is not None:
+                definition = graph.specs[key].partitions
+                assert definition is not None
+                wanted = {definition.index(k, context) for k in keys}
+                if not all(i in subset for i in wanted):
+                    return None
+            elif (keys is not None or subset is not None) and subset is not None:
+                return None
+            holder = run_id
+        return holder
+
+    def close(self, *, clean: bool) -> None:
+        for evaluation in self.evaluations.values():
+            evaluation.kill()
+        self.evaluations.clear()
+        if self.journal is not None:
+            with contextlib.suppress(JournalWriteError):
+                if clean:
+                    self.journal.append({"type": "journal_end", "at": time.time()}, durable=True)
+            self.journal.close()
+            self.journal = None
+
+
+# --- schedules' arithmetic -------------------------------------------------------------
+
+
+def _window_definition(item: Schedule, graph: AssetGraph) -> TimeWindowPartitions | None:
+    """The one time-window partitions definition of the schedule's assets (None: they
+    are not time-partitioned).
+
+    Raises:
+        DefinitionError: they have several, or some are time-partitioned and some not,
+            or none is and there is no cron.
+    """
+    keys = parse_selection(list(selection_args(item.selection))).resolve(graph)
+    windows = {
+        graph.specs[k].partitions
+        for k in keys
+        if isinstance(graph.specs[k].partitions, TimeWindowPartitions)
+    }
+    others = [
+        str(k) for k in keys if not isinstance(graph.specs[k].partitions, TimeWindowPartitions)
+    ]
+    if len(windows) > 1:
+        raise DefinitionError(
+            f"schedule {item.name!r} selects assets with {len(windows)} different time "
+            "partitions: make one schedule per partitions definition"
+        )
+    if windows and others:
+        raise DefinitionError(
+            f"schedule {item.name!r} selects time-partitioned assets and others "
+            f"({', '.join(others[:3])}): make a schedule for each"
+        )
+    if not windows and item.cron is None:
+        raise DefinitionError(
+            f"schedule {item.name!r}: its assets are not time-partitioned, so give it a cron"
+        )
+    found = next(iter(windows), None)
+    assert found is None or isinstance(found, TimeWindowPartitions)
+    return found
+
+
+def _schedule_ticks(
+    item: Schedule, window: TimeWindowPartitions | None, after: datetime, until: datetime
+) -> list[datetime]:
+    """The ticks in `(after, until]`; a long downtime's are not all listed: the first,
+    the count being what matters, and the latest."""
+    if item.cron is not None:
+        assert not isinstance(item.cron, str)
+        ticks = item.cron.ticks_between(after, min(until, after + timedelta(days=3)))
+        latest = item.cron.latest_tick(after, until)
+        if latest is not None and (not ticks or ticks[-1] != latest):
+            ticks.append(latest)
+        return ticks
+    assert window is not None
+    first = max(window.index_at(after), 0)
+    last = window.index_at(until)
+    return [
+        window.time_window(i).end.astimezone(UTC)
+        for i in range(first, last)
+        if window.time_window(i).end.astimezone(UTC) > after
+    ][-2:]
+
+
+def _next_tick(item: Schedule, window: TimeWindowPartitions | None, now: datetime) -> datetime:
+    if item.cron is not None:
+        assert not isinstance(item.cron, str)
+        return item.cron.next_tick(now)
+    assert window is not None
+    return window.time_window(max(window.index_at(now), 0)).end.astimezone(UTC)
+
+
+def _closed_windows(
+    window: TimeWindowPartitions, after: datetime, tick: datetime, catch_up: timedelta
+) -> tuple[list[str], list[str]]:
+    """Keys of the windows that closed in `(after, tick]`: those within `catch_up` of
+    the tick, and the older ones (left out)."""
+    first = max(window.index_at(after), 0)
+    last = window.index_at(tick)
+    recent: list[str] = []
+    old: list[str] = []
+    for index in range(first, last):
+        end = window.time_window(index).end
+        if end <= after or end > tick:
+            continue
+        (recent if end >= tick - catch_up else old).append(window.key(index))
+    return recent, old
+
+
+def _contiguous(graph: AssetGraph, keys: list[AssetKey], partitions: list[str]) -> bool:
+    """Whether the keys are consecutive windows of the selection's time partitions."""
+    for key in keys:
+        definition = graph.specs[key].partitions
+        if isinstance(definition, TimeWindowPartitions):
+            indexes = [definition._parse(p) for p in partitions]
+            if any(i is None for i in indexes):
+                return False
+            first = indexes[0]
+            assert first is not None
+            return indexes == list(range(first, first + len(indexes)))
+    return False
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _tick_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def _as_utc(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return None
+
+
+def _enabled_times(reader: AutomationReader) -> dict[str, float | None]:
+    with reader.store.reading(index=reader.index) as con:
+        if con is None:
+            return {}
+        rows = con.execute('SELECT name, epoch("at") FROM automation_states').fetchall()
+    return {str(name): at for name, at in rows}
+
+
+def _alive(pid: int, start: str) -> bool:
+    from assay.state.liveness import is_alive
+
+    return is_alive(pid, start)
+
+
+def _process_with(run_id: str) -> bool:
+    """Whether a process of this machine has `run_id` on its command line (Linux)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return False
+    needle = run_id.encode()
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if needle in (entry / "cmdline").read_bytes():
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _log_alert(kind: str, key: str, subject: str, text: str) -> None:
+    _log.warning("%s: %s", subject, text)
+
+
+class _CrashPoints:
+    """`ASSAY_CRASH_AT=after_record:3`: kill -9 this process the 3rd time it passes
+    that point (the crash-injection tests)."""
+
+    def __init__(self, spec: str | None) -> None:
+        self.point, self.count = None, 0
+        if spec:
+            point, _, count = spec.partition(":")
+            self.point, self.count = point, int(count or 1)
+
+    def hit(self, point: str) -> None:
+        if point != self.point:
+            return
+        self.count -= 1
+        if self.count <= 0:
+            import signal
+
+            os.kill(os.getpid(), signal.SIGKILL)
