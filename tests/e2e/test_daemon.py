@@ -58,8 +58,13 @@ def materialized(root: Path, asset: str) -> list[str]:
     return sorted(str(row["partition_key"]) for row in rows)
 
 
+def listing(root: Path, kind: str) -> dict[str, dict]:
+    rows = json.loads(assay(root, kind, "list", "--json").stdout)
+    return {row["name"]: row for row in rows}
+
+
 def quiet_sensors(root: Path) -> None:
-    for name in ("hangs", "arrivals", "after_failure"):
+    for name in ("hangs", "arrivals", "after_failure", "observe-prices"):
         assert assay(root, "sensor", "disable", name).returncode == 0
 
 
@@ -177,7 +182,7 @@ def test_one_daemon_per_home_a_heartbeat_and_a_clean_stop(make_project):
         status = json.loads(assay(root, "daemon", "status", "--json").stdout)
         assert status["running"]
         assert status["pid"] == daemon.pid
-        assert status["schedules"] == 2
+        assert status["schedules"] == 3
 
         clock.write_text(DAY2)  # the first New York window closes: the daemon launches it
         wait_for(lambda: len(materialized(root, "daily_totals")) == 1, 60)
@@ -208,3 +213,92 @@ def test_kill_9_at_each_step_of_a_tick_misses_and_duplicates_nothing(make_projec
     settle(root)
     assert runs_by_key(root) == {"schedule:nightly:2024-03-02T05:00:00+00:00": 1}
     assert materialized(root, "daily_totals") == ["2024-03-01"]
+
+
+def test_a_schedule_function_decides_each_tick_in_its_own_zone(make_project):
+    root = make_project("scheduled")
+    quiet_sensors(root)
+    assay(root, "schedule", "disable", "nightly")
+    assay(root, "schedule", "enable", "morning")
+    assay(root, "tick", "--at", "2024-03-01T00:00")
+    friday = assay(root, "tick", "--at", "2024-03-01T04:00")  # 09:30 in Kolkata
+    assert "for morning (schedule:morning:morning-2024-03-01)" in friday.stdout
+    assert "morning" not in assay(root, "tick", "--at", "2024-03-03T04:00").stdout  # Sunday
+    ticks = {
+        row["name"]: row for row in json.loads(assay(root, "schedule", "list", "--json").stdout)
+    }
+    assert ticks["morning"]["last_reason"].startswith("not on Sundays")
+    settle(root)
+
+
+def test_a_run_status_sensor_reacts_to_a_failed_run(make_project):
+    root = make_project("scheduled")
+    quiet_sensors(root)
+    assay(root, "schedule", "disable", "nightly")
+    assay(root, "sensor", "enable", "after_failure")
+    assay(root, "tick", "--at", DAY1)  # its cursor starts now: earlier runs are not news
+    flag = root / "fail"
+    flag.write_text("1")
+    failed = assay(root, "materialize", "summary", FAIL_SUMMARY=str(flag))
+    assert failed.returncode == 1
+    tick = assay(root, "tick", "--at", DAY1)
+    assert "for after_failure (sensor:after_failure:" in tick.stdout
+    settle(root)
+    assert "after_failure" not in assay(root, "tick", "--at", DAY1).stdout  # told once
+
+
+def test_an_observed_source_runs_what_its_change_made_stale(make_project):
+    root = make_project("scheduled")
+    quiet_sensors(root)
+    assay(root, "schedule", "disable", "nightly")
+    assay(root, "sensor", "enable", "observe-prices")
+    (root / "prices.txt").write_text("v1")
+    assert "observe-prices" in assay(root, "tick", "--at", DAY1).stdout
+    settle(root)
+    assert materialized(root, "priced") == [""]
+    time.sleep(1.1)  # its interval
+    assert "observe-prices" not in assay(root, "tick", "--at", DAY1).stdout  # unchanged
+    (root / "prices.txt").write_text("v2")
+    time.sleep(1.1)
+    assert "observe-prices" in assay(root, "tick", "--at", DAY1).stdout
+    settle(root)
+    assert "priced" not in assay(root, "plan", "priced").stdout  # fresh again
+
+
+def test_the_daemon_reloads_changed_definitions_and_keeps_the_old_ones_when_they_break(
+    make_project,
+):
+    root = make_project("scheduled")
+    quiet_sensors(root)
+    clock = root / "clock"
+    clock.write_text(DAY1)
+    module = next(root.glob("scheduled_*.py"))
+    daemon = subprocess.Popen(
+        [str(ASSAY), "daemon", "--clock-file", str(clock)],
+        cwd=root,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def status() -> dict:
+        return json.loads(assay(root, "daemon", "status", "--json").stdout)
+
+    try:
+        wait_for(lambda: status()["running"])
+        good = module.read_text()
+        time.sleep(0.05)
+        module.write_text(good + "\nraise RuntimeError('half-edited')\n")
+        wait_for(lambda: "half-edited" in (status()["definitions_error"] or ""), 20)
+        assert status()["schedules"] == 3  # the previous definitions still run
+        module.write_text(good.replace('Schedule("hourly_summary"', 'Schedule("hourly_two"'))
+        wait_for(lambda: status()["definitions_error"] is None, 20)
+        names = {
+            row["name"] for row in json.loads(assay(root, "schedule", "list", "--json").stdout)
+        }
+        assert "hourly_two" in names
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        _, err = daemon.communicate(timeout=30)
+    assert "the definitions failed to load, the previous ones keep running" in err

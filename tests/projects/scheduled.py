@@ -21,7 +21,9 @@ from assay import (
     asset,
     file_sensor,
     run_status_sensor,
+    schedule,
     sensor,
+    source_asset,
 )
 
 DAYS = DailyPartitions(start="2024-01-01", timezone="America/New_York")
@@ -43,7 +45,29 @@ def daily_totals(events: pl.DataFrame) -> pl.DataFrame:
 
 @asset
 def summary() -> pl.DataFrame:
+    if os.environ.get("FAIL_SUMMARY") and Path(os.environ["FAIL_SUMMARY"]).exists():
+        raise RuntimeError("summary fails while FAIL_SUMMARY's file exists")
     return pl.DataFrame({"at": [time.time()]})
+
+
+@source_asset(observe_every=timedelta(seconds=1))
+def prices() -> str:
+    """A price list whose version is what the file PRICES holds (missing: 'none')."""
+    path = Path(os.environ.get("PRICES", "prices.txt"))
+    return path.read_text() if path.exists() else "none"
+
+
+@asset(deps=[prices])
+def priced() -> pl.DataFrame:
+    return pl.DataFrame({"v": [1]})
+
+
+@schedule(cron="0 9 * * *", selection="summary", timezone="Asia/Kolkata", enabled=False)
+def morning(context):
+    """Runs the summary at 09:00 in Kolkata, except on Sundays."""
+    if context.tick.astimezone().weekday() == 6:
+        return SkipReason("not on Sundays")
+    return RunRequest(force=True, run_key=f"morning-{context.tick.date()}")
 
 
 @sensor(selection="summary", interval=timedelta(seconds=1), timeout=timedelta(seconds=2))
@@ -61,10 +85,11 @@ def every_call(context):
 
 
 defs = Definitions(
-    assets=[events, daily_totals, summary],
+    assets=[events, daily_totals, summary, prices, priced],
     schedules=[
         Schedule("nightly", "events daily_totals"),  # when each New York day closes
         Schedule("hourly_summary", "summary", cron="0 * * * *", enabled=False),
+        morning,
     ],
     sensors=[
         hangs,
@@ -76,7 +101,11 @@ defs = Definitions(
             interval=timedelta(seconds=1),
         ),
         run_status_sensor(
-            "after_failure", status="failed", selection="summary", interval=timedelta(seconds=1)
+            "after_failure",
+            status="failed",
+            watch="summary",
+            selection="events",
+            interval=timedelta(seconds=1),
         ),
     ],
 )
