@@ -46,8 +46,20 @@ class IOManager(Protocol):
         """A copy with every path resolved against the project."""
         ...
 
-    def write(self, key: AssetKey, partition: str | None, value: Any) -> StoredOutput:
-        """Store `value` atomically: readers see the old value or the new one, never half."""
+    def write(
+        self,
+        key: AssetKey,
+        partition: str | None,
+        value: Any,
+        *,
+        full_rewrite_run_id: str | None = None,
+    ) -> StoredOutput:
+        """Store `value` atomically: readers see the old value or the new one, never half.
+
+        `full_rewrite_run_id` is the id of the run when that run writes every partition
+        of the asset (the unpartitioned asset included), else None: where partitions
+        share a schema (a `DuckDBIO` table), the run may change it for all of them.
+        """
         ...
 
     def load(self, key: AssetKey, partitions: Sequence[str] | None, kind: InputKind) -> Any:
