@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from assay.errors import DefinitionError, did_you_mean
+from assay.errors import DefinitionError, MaterializationError, did_you_mean
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     import polars as pl
+
+    from assay.keys import AssetKey
 
 
 class OnSchemaChange(StrEnum):
@@ -164,3 +166,42 @@ def sql_type_name(dtype: pl.DataType) -> str:
 def quoted(name: str) -> str:
     """A column name as a DuckDB identifier, its quotes doubled: `a"b` -> `"a""b"`."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def unified_schema(
+    key: AssetKey, schemas: Sequence[tuple[str | None, Mapping[str, pl.DataType]]]
+) -> dict[str, pl.DataType]:
+    """One schema for partitions stored with different ones, `(partition, schema)` each:
+    every column of any of them, in the order first met (null where a partition lacks
+    it), in the one of its types that holds the others.
+
+    Raises:
+        MaterializationError: a column has types no one of them holds (`Int64` and
+            `String`), naming the partitions of each type.
+    """
+    found: dict[str, dict[pl.DataType, list[str | None]]] = {}
+    for partition, schema in schemas:
+        for column, dtype in schema.items():
+            found.setdefault(column, {}).setdefault(dtype, []).append(partition)
+    unified = {}
+    for column, by_type in found.items():
+        widest = next(iter(by_type))
+        for dtype in by_type:
+            if holds(sql_type_name(dtype), sql_type_name(widest)):
+                widest = dtype
+        if not all(holds(sql_type_name(widest), sql_type_name(dtype)) for dtype in by_type):
+            types = [f"{dtype} ({_shown_partitions(keys)})" for dtype, keys in by_type.items()]
+            stored = ", ".join(types[:-1]) + f" and {types[-1]}"
+            raise MaterializationError(
+                f"asset {str(key)!r} stores column {column!r} as {stored}: no one of these "
+                "types holds the others, so the partitions cannot be read as one frame; "
+                f"materialize them all with the current code (`assay materialize {key} --force`)"
+            )
+        unified[column] = widest
+    return unified
+
+
+def _shown_partitions(partitions: Sequence[str | None]) -> str:
+    keys = [str(p) for p in partitions]
+    shown = ", ".join(keys[:3]) + (f", … ({len(keys)} partitions)" if len(keys) > 3 else "")
+    return ("partition " if len(keys) == 1 else "partitions ") + shown
