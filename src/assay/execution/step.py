@@ -19,7 +19,7 @@ from assay.errors import MaterializationError
 from assay.execution.context import AssetContext
 from assay.execution.quality import ValidationFailed, judge
 from assay.execution.user_code import step_error
-from assay.io.base import check_output
+from assay.io.base import check_output, write_output
 from assay.partitions.time_window import TimeWindowPartitions
 from assay.results import CheckOutcome, StepError, StepResult, StepStatus
 from assay.spec import Output
@@ -69,7 +69,7 @@ def execute_step(
     before it is stored; one that fails is not stored (its result says why).
 
     `is_full_rewrite`: the run writes every partition of the asset, which lets its IO
-    manager change a schema the partitions share (`IOManager.write`).
+    manager change a schema the partitions share (`assay.io.base.write_output`).
     """
     full_rewrite_run_id = run_id if is_full_rewrite else None
     started = time.time()
@@ -117,8 +117,8 @@ def execute_step(
                         time_window=time_window,
                     )
                     outcome = tuple(judged)
-                written = io.write(
-                    spec.key, partition, part, full_rewrite_run_id=full_rewrite_run_id
+                written = write_output(
+                    io, spec.key, partition, part, full_rewrite_run_id=full_rewrite_run_id
                 )
             except ValidationFailed as exc:
                 failed = _failed(spec, started, StepError(message=str(exc)))

@@ -139,16 +139,7 @@ class ParquetIO:
             raise ValueError(f"ParquetIO at {self.root} is not local: use location()")
         return Path(self.location(key, partition))
 
-    def write(
-        self,
-        key: AssetKey,
-        partition: str | None,
-        value: Any,
-        *,
-        full_rewrite_run_id: str | None = None,
-    ) -> StoredOutput:
-        """Write the file of `value`; each partition has its own schema, so
-        `full_rewrite_run_id` changes nothing (reading unifies them, see `load`)."""
+    def write(self, key: AssetKey, partition: str | None, value: Any) -> StoredOutput:
         check_output(key, value)
         location = self.location(key, partition)
         self._sweep()
