@@ -251,6 +251,42 @@ def test_state_page_runs_as_written(tmp_path):
     assert broken == ""  # the error is on stderr, one line
 
 
+def test_assets_page_schema_changes_run_as_written(tmp_path):
+    """The section's files, written as they come (a later `# pipeline.py` is the user's
+    edit), and its commands, run in order; a `# ...` comment other than `exits N` is
+    what the command prints."""
+    page = (REPO / "docs" / "assets.md").read_text()
+    section = page[page.index("### When an asset's columns change") :]
+    section = section[: section.index("\n## ")]
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "shop"\n\n[tool.assay]\nmodule = "pipeline"\n'
+    )
+    outputs = []
+    steps = re.findall(r"```python\n(.*?)```|^\$ ([^\n]+)$", section, flags=re.S | re.M)
+    for block, line in steps:
+        if block:
+            (tmp_path / block.splitlines()[0].removeprefix("# ")).write_text(block)
+            continue
+        command, _, comment = line.partition("  # ")
+        done = subprocess.run(
+            ["bash", "-c", command],
+            cwd=tmp_path,
+            # an edit within a second may keep its size: never run a stale .pyc
+            env=clean_env(PATH=_venv_path(), PYTHONDONTWRITEBYTECODE="1"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        exits = int(comment.removeprefix("exits ")) if comment.startswith("exits ") else 0
+        assert done.returncode == exits, (command, done.stdout, done.stderr)
+        if comment and not comment.startswith("exits "):
+            assert done.stdout.strip() == comment, command
+        outputs.append(done.stdout)
+    assert len(outputs) == 6
+    (refusal,) = re.findall(r"^  ✗ .*$", section, flags=re.M)
+    assert refusal in outputs[3].splitlines()
+
+
 def test_architecture_page_examples_run_as_written(tmp_path):
     """Each example file of the page is a project run with `python FILE`."""
     page = REPO / "docs" / "architecture.md"

@@ -23,6 +23,7 @@ from assay.execution.records import log_records, result_records, retry_log, step
 from assay.execution.taskgraph import (
     build_nodes,
     downstream_of,
+    fully_rewritten,
     input_reads,
     provenance_of,
     reads_of,
@@ -99,6 +100,7 @@ def run_materialization(
             context=context,
             versions=versions,
             executor=executor,
+            full_rewrites=fully_rewritten(definitions.graph, targets, context),
         )
         asked = should_stop or (lambda: False)
         coordinator.skip_in_flight(in_flight or {})
@@ -136,6 +138,7 @@ class _Coordinator:
         context: PartitionContext,
         versions: dict[tuple[str, str], str],
         executor: Executor,
+        full_rewrites: frozenset[AssetKey] = frozenset(),
     ) -> None:
         self.run_ = run
         self.definitions = definitions
@@ -145,6 +148,7 @@ class _Coordinator:
         self.context = context
         self.versions = versions
         self.executor = executor
+        self.full_rewrites = full_rewrites  # assets this run writes every partition of
         self.hooks = run.hooks
         self.results: list[StepResult] = []
         self.log_seq: dict[str, int] = {}
@@ -338,6 +342,7 @@ class _Coordinator:
             time_window=window,
             failures_dir=str(self.run_.config.home / "failures" / self.run_.run_id),
             code_version=code_version(spec),
+            is_full_rewrite=node.key in self.full_rewrites,
         )
 
     def _on_outcome(self, node: TaskNode, outcome: Sequence[StepResult]) -> None:

@@ -19,7 +19,7 @@ from assay.errors import MaterializationError
 from assay.execution.context import AssetContext
 from assay.execution.quality import ValidationFailed, judge
 from assay.execution.user_code import step_error
-from assay.io.base import check_output
+from assay.io.base import check_output, write_output
 from assay.partitions.time_window import TimeWindowPartitions
 from assay.results import CheckOutcome, StepError, StepResult, StepStatus
 from assay.spec import Output
@@ -58,6 +58,7 @@ def execute_step(
     time_window: TimeWindow | None = None,
     checks: tuple[CheckSpec, ...] = (),
     failures_dir: Path | None = None,
+    is_full_rewrite: bool = False,
 ) -> tuple[StepResult, ...]:
     """Materialize one asset partition (or a batch of them); never raises for user or
     I/O errors. Returns one result per partition (one for an unpartitioned asset).
@@ -66,7 +67,11 @@ def execute_step(
     whose output is split on its partition column and stored per partition. Each
     partition's value is validated by the asset's schema and judged by its checks
     before it is stored; one that fails is not stored (its result says why).
+
+    `is_full_rewrite`: the run writes every partition of the asset, which lets its IO
+    manager change a schema the partitions share (`assay.io.base.write_output`).
     """
+    full_rewrite_run_id = run_id if is_full_rewrite else None
     started = time.time()
     logger = logging.getLogger(f"{_ASSET_LOGGER}.{spec.key}")
     keys: tuple[str | None, ...] = partitions if partitions else (None,)
@@ -112,7 +117,9 @@ def execute_step(
                         time_window=time_window,
                     )
                     outcome = tuple(judged)
-                written = io.write(spec.key, partition, part)
+                written = write_output(
+                    io, spec.key, partition, part, full_rewrite_run_id=full_rewrite_run_id
+                )
             except ValidationFailed as exc:
                 failed = _failed(spec, started, StepError(message=str(exc)))
                 results.append(

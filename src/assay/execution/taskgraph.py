@@ -65,6 +65,23 @@ def target_ranges(graph: AssetGraph, targets: Iterable[RunTarget]) -> Ranges:
     return out
 
 
+def fully_rewritten(
+    graph: AssetGraph, targets: Iterable[RunTarget], context: PartitionContext
+) -> frozenset[AssetKey]:
+    """The assets of which the targets cover every partition (an unpartitioned asset is
+    always whole): a run writing them may change the schema their partitions share."""
+    whole = set()
+    for target in targets:
+        definition = graph.specs[target.key].partitions
+        if target.partitions is None or definition is None:
+            whole.add(target.key)
+            continue
+        every = PartitionSubset.from_range(0, definition.size(context))
+        if not every - target.partitions:
+            whole.add(target.key)
+    return frozenset(whole)
+
+
 def decode_ranges(
     graph: AssetGraph,
     ranges: Mapping[str, list[list[str]] | None],

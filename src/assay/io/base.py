@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -62,6 +64,43 @@ class IOManager(Protocol):
     # Sequence[bool]`, whether each partition (None: the unpartitioned asset) is
     # stored. With it, `assay plan --verify` notices data deleted outside assay
     # (`assay.planning.verify`); IO managers without it are not verified.
+    #
+    # Optional too: a keyword `full_rewrite_run_id` of `write`, for IO managers whose
+    # partitions share a schema (DuckDBIO's table). Through `write_output`, a step gives
+    # it the run's id when the run writes every partition of the asset (else None): the
+    # run may then change that schema for all of them. Others are called without it.
+
+
+def write_output(
+    io: IOManager,
+    key: AssetKey,
+    partition: str | None,
+    value: Any,
+    *,
+    full_rewrite_run_id: str | None,
+) -> StoredOutput:
+    """`io.write(key, partition, value)`, with `full_rewrite_run_id` where it takes it."""
+    if full_rewrite_run_id is not None and _takes_full_rewrite(type(io)):
+        write: Any = io.write
+        stored: StoredOutput = write(key, partition, value, full_rewrite_run_id=full_rewrite_run_id)
+        return stored
+    return io.write(key, partition, value)
+
+
+@functools.cache
+def _takes_full_rewrite(io_type: type) -> bool:
+    """Whether the `write` of an IO manager class takes `full_rewrite_run_id` (or any
+    keyword): looked at once per class."""
+    write = getattr(io_type, "write", None)
+    if not callable(write):
+        return False
+    try:
+        parameters = inspect.signature(write).parameters
+    except (TypeError, ValueError):  # a builtin without a signature
+        return False
+    return "full_rewrite_run_id" in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )
 
 
 def lineage_dataset(io: IOManager, key: AssetKey) -> tuple[str, str]:

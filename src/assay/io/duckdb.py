@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from assay.errors import MaterializationError
 from assay.io.base import InputKind, StoredOutput, check_output, missing_input
+from assay.io.duckdb_columns import fit_table, forget_columns
 from assay.io.hashing import data_version
+from assay.io.schema_evolution import OnSchemaChange
 from assay.io.warehouse import warehouse_for
 from assay.keys import AssetKey
 from assay.locking import ReadOnlyError, file_lock, foreign_holder
@@ -57,6 +59,17 @@ class DuckDBIO:
     table or the new one. Partitioned assets share one table with a `_partition`
     column; writing a partition replaces its rows in one transaction.
 
+    When a partitioned asset's columns change, so does its table, for every partition
+    (see `assay.io.duckdb_columns`): a run that writes every partition makes the table
+    the output's columns (dropping, converting, adding); a run that writes some adds
+    new columns and widens types (`INTEGER` to `BIGINT`; older partitions hold NULL
+    in an added column), and `on_schema_change` says what it does with a removed or
+    retyped column: `"sync_on_full_rewrite"` (the default) refuses the write, naming
+    the column and the fix; `"append_new_columns"` keeps a removed column (NULL in the
+    partitions written since) and refuses a retyped one; `"sync_all_columns"` drops
+    and converts them in every partition; `"fail"` refuses any change, added columns
+    too. An unpartitioned asset's table is replaced whole, columns and all.
+
     Reads and writes do not open the file each time: one process on the machine
     keeps it open while there is work and the others send it theirs; it lets go
     after a second without any, at the end of its run and at its exit (see
@@ -68,14 +81,23 @@ class DuckDBIO:
         ... def customers(): ...
         >>> DuckDBIO().table(AssetKey.parse("raw/shop/orders"))
         ('raw/shop', 'orders')
+        >>> DuckDBIO(on_schema_change="append_new_columns").on_schema_change
+        <OnSchemaChange.APPEND_NEW_COLUMNS: 'append_new_columns'>
     """
 
     path: Path | None = None
     schema: str = "main"
+    on_schema_change: OnSchemaChange = OnSchemaChange.SYNC_ON_FULL_REWRITE
 
-    def __init__(self, path: str | Path | None = None, schema: str = "main") -> None:
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        schema: str = "main",
+        on_schema_change: str | OnSchemaChange = OnSchemaChange.SYNC_ON_FULL_REWRITE,
+    ) -> None:
         object.__setattr__(self, "path", None if path is None else Path(path))
         object.__setattr__(self, "schema", schema)
+        object.__setattr__(self, "on_schema_change", OnSchemaChange.parse(on_schema_change))
 
     @property
     def kind(self) -> str:
@@ -101,7 +123,14 @@ class DuckDBIO:
         schema, table = self.table(key)
         return f"duckdb://{path}", f"{path.stem}.{schema}.{table}"
 
-    def write(self, key: AssetKey, partition: str | None, value: Any) -> StoredOutput:
+    def write(
+        self,
+        key: AssetKey,
+        partition: str | None,
+        value: Any,
+        *,
+        full_rewrite_run_id: str | None = None,
+    ) -> StoredOutput:
         import polars as pl
 
         check_output(key, value)
@@ -113,8 +142,18 @@ class DuckDBIO:
         buffer = io.BytesIO()
         value.write_parquet(buffer)
         schema, table = self.table(key)
-        warehouse_for(self._path()).run(_store, self, key, partition, value.to_arrow())
         where = f"{self._path()}::{_shown(schema, table)}"
+        try:
+            warehouse_for(self._path()).run(
+                _store, self, key, partition, value.to_arrow(), full_rewrite_run_id
+            )
+        except Exception as exc:
+            if type(exc).__module__.partition(".")[0] != "duckdb":
+                raise
+            stored = where if partition is None else f"partition {partition!r} to {where}"
+            raise MaterializationError(
+                f"cannot write {stored} of asset {str(key)!r}: {str(exc).splitlines()[0]}"
+            ) from exc
         return StoredOutput(
             location=where if partition is None else f"{where}[{partition}]",
             row_count=value.height,
@@ -247,9 +286,11 @@ def _store(
     key: AssetKey,
     partition: str | None,
     rows: pa.Table,
+    full_rewrite_run_id: str | None = None,
 ) -> None:
     """Write `rows` as `key`'s table (`partition` None) or as one partition of it, in one
-    transaction with the table's owner.
+    transaction with the table's owner and the changes of its columns
+    (`assay.io.duckdb_columns`; `full_rewrite_run_id`: the run writes every partition).
 
     The first write of a table in a connection's session claims it and creates it; the
     next ones of the same key only replace rows (the session remembers: its keeper is
@@ -267,12 +308,24 @@ def _store(
             con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         if partition is None:
             con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM arrow_value")
+            forget_columns(session, (schema, table))
         else:
             if written not in ready:
                 con.execute(
                     f"CREATE TABLE IF NOT EXISTS {name} AS "
                     f"SELECT *, ''::VARCHAR AS {PARTITION_COLUMN} FROM arrow_value LIMIT 0"
                 )
+            fit_table(
+                con,
+                session,
+                key=key,
+                table=(schema, table),
+                shown=_shown(schema, table),
+                partition_column=PARTITION_COLUMN,
+                rows=rows,
+                policy=io.on_schema_change,
+                full_rewrite_run_id=full_rewrite_run_id,
+            )
             con.execute(f"DELETE FROM {name} WHERE {PARTITION_COLUMN} = ?", [partition])
             try:
                 con.execute(

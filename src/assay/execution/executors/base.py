@@ -33,6 +33,7 @@ class StepTask:
     time_window: TimeWindow | None = None
     failures_dir: str | None = None  # where failed schema cases are kept
     code_version: str | None = None  # the coordinator's; a worker with other code refuses
+    is_full_rewrite: bool = False  # the run writes every partition of the asset
 
 
 Outcome = tuple[StepTask, tuple[StepResult, ...]]

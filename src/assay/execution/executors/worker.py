@@ -57,6 +57,7 @@ def run_task(
         time_window=task.time_window,
         checks=graph.checks.get(key, ()),
         failures_dir=None if task.failures_dir is None else Path(task.failures_dir),
+        is_full_rewrite=task.is_full_rewrite,
     )
 
 
