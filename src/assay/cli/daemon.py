@@ -247,7 +247,7 @@ def _find(project: Project, name: str, kind: str) -> Automation:
 
 def _listing(kind: str, as_json: bool) -> None:
     from assay.automation.schedules import Schedule
-    from assay.state.reader import AutomationReader
+    from assay.state.automation import AutomationReader
 
     project = open_project()
     reader = AutomationReader(project.config.home)
@@ -312,12 +312,12 @@ def _seconds(interval: timedelta) -> str:
 
 def _next(project: Project, item: Automation, now: datetime) -> datetime | None:
     from assay.automation.schedules import Schedule
-    from assay.daemon.engine import _next_tick, _window_definition
+    from assay.daemon.windows import next_tick, window_definition
 
     if not isinstance(item, Schedule):
         return None
     try:
-        return _next_tick(item, _window_definition(item, project.graph), now)
+        return next_tick(item, window_definition(item, project.graph), now)
     except (AssayError, StopIteration):
         return None
 
@@ -387,18 +387,18 @@ def schedule_disable(name: str) -> None:
 def schedule_preview(name: str, at: datetime | None, count: int, as_json: bool) -> None:
     """The next ticks of a schedule and the partitions each would run; records nothing."""
     from assay.automation.schedules import Schedule
-    from assay.daemon.engine import _closed_windows, _next_tick, _window_definition
+    from assay.daemon.windows import closed_windows, next_tick, window_definition
 
     project = open_project()
     item = _find(project, name, "schedule")
     assert isinstance(item, Schedule)
-    window = _window_definition(item, project.graph)
+    window = window_definition(item, project.graph)
     moment = at or datetime.now(UTC)
     rows: list[dict[str, Any]] = []
     previous = moment
     for _ in range(count):
-        tick = _next_tick(item, window, previous)
-        keys = _closed_windows(window, previous, tick, item.catch_up)[0] if window else []
+        tick = next_tick(item, window, previous)
+        keys = closed_windows(window, previous, tick, item.catch_up)[0] if window else []
         rows.append({"tick": tick, "partitions": keys})
         previous = tick
     if as_json:
@@ -457,7 +457,7 @@ def sensor_preview(name: str, as_json: bool) -> None:
     """Evaluate a sensor once from its recorded cursor: what it would request."""
     from assay.automation.sensors import Sensor, SensorContext
     from assay.daemon import isolate
-    from assay.state.reader import AutomationReader
+    from assay.state.automation import AutomationReader
 
     project = open_project()
     item = _find(project, name, "sensor")

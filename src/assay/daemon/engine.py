@@ -26,8 +26,7 @@ import os
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from assay.automation.requests import RunRequest, SkipReason, selection_args
@@ -40,15 +39,22 @@ from assay.automation.sensors import (
     observation_sensor,
 )
 from assay.daemon import isolate
+from assay.daemon.launching import (
+    CrashPoints,
+    Request,
+    alive,
+    computed_elsewhere,
+    contiguous,
+    has_started,
+    process_with,
+)
+from assay.daemon.windows import closed_windows, next_tick, schedule_ticks, window_definition
 from assay.errors import AssayError, DefinitionError
 from assay.execution.launcher import launch
-from assay.execution.taskgraph import in_flight
-from assay.partitions.base import PartitionContext
-from assay.partitions.time_window import TimeWindowPartitions
 from assay.selection import parse_selection
+from assay.state.automation import AutomationReader
 from assay.state.claims import claim_run_key, live_claims
 from assay.state.journal import Journal, JournalWriteError
-from assay.state.reader import AutomationReader
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -56,8 +62,6 @@ if TYPE_CHECKING:
     from assay.config import ProjectConfig
     from assay.daemon.clock import Clock
     from assay.definitions import Definitions
-    from assay.graph import AssetGraph
-    from assay.keys import AssetKey
 
 _log = logging.getLogger("assay.daemon")
 
@@ -91,29 +95,6 @@ def _observer(spec: Any) -> Callable[[], Any]:
         return spec.fn(context=context)
 
     return observe
-
-
-@dataclass(slots=True, kw_only=True)
-class Request:
-    """A run requested by a tick, until it is launched (or found a duplicate)."""
-
-    run_id: str
-    run_key: str
-    name: str
-    tick_id: str
-    command: list[str]
-    targets: dict[str, list[str] | None]
-    priority: int = 0
-    queued_seq: int = 0
-
-    def as_record(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "run_key": self.run_key,
-            "command": self.command,
-            "targets": self.targets,
-            "priority": self.priority,
-        }
 
 
 @dataclass(slots=True, kw_only=True)
@@ -167,7 +148,7 @@ class Engine:
         self.evaluations: dict[str, isolate.Evaluation] = {}
         self.automation: dict[str, Automation] = {}
         self.definitions = definitions
-        self._crash = _CrashPoints(crash_points or os.environ.get("ASSAY_CRASH_AT"))
+        self._crash = CrashPoints(crash_points or os.environ.get("ASSAY_CRASH_AT"))
         self._seq = 0
         self.use(definitions)
 
@@ -178,7 +159,7 @@ class Engine:
         automation = automation_of(definitions)
         for item in automation.values():
             if isinstance(item, Schedule):
-                _window_definition(item, definitions.graph)  # refuse a bad schedule now
+                window_definition(item, definitions.graph)  # refuse a bad schedule now
         self.definitions = definitions
         self.automation = automation
         for name in automation:
@@ -202,7 +183,7 @@ class Engine:
             evaluated = _as_utc(row.get("evaluated_at"))
             known.evaluated_at = evaluated.timestamp() if evaluated else 0.0
         self.enabled_at = {
-            name: float(at) for name, at in _enabled_times(reader).items() if at is not None
+            name: float(at) for name, at in reader.enabled_times().items() if at is not None
         }
         now = self.clock.now()
         for name, at in self.enabled_at.items():
@@ -235,7 +216,7 @@ class Engine:
         with contextlib.suppress(AssayError):
             reader = AutomationReader(self.home, index=False)
             found = reader.enabled()
-            times = _enabled_times(reader)
+            times = reader.enabled_times()
             now = self.clock.now()
             for name, enabled in found.items():
                 if name not in self.automation:
@@ -308,10 +289,10 @@ class Engine:
         if known.next_due is not None and known.next_due > now:
             return
         graph = self.definitions.graph
-        window = _window_definition(item, graph)
-        ticks = _schedule_ticks(item, window, known.cursor_at, now)
+        window = window_definition(item, graph)
+        ticks = schedule_ticks(item, window, known.cursor_at, now)
         if not ticks:
-            known.next_due = _next_tick(item, window, now)
+            known.next_due = next_tick(item, window, now)
             return
         tick = ticks[-1]
         keys: list[str] = []
@@ -319,7 +300,7 @@ class Engine:
         if len(ticks) > 1:
             notes.append(f"{len(ticks) - 1} missed tick(s) before it")
         if window is not None:
-            keys, too_old = _closed_windows(window, known.cursor_at, tick, item.catch_up)
+            keys, too_old = closed_windows(window, known.cursor_at, tick, item.catch_up)
             if too_old:
                 first, last = too_old[0], too_old[-1]
                 selection = " ".join(selection_args(item.selection))
@@ -512,7 +493,7 @@ class Engine:
             str(k): (list(partitions) or None) if graph.specs[k].partitions is not None else None
             for k in keys
         }
-        if len(partitions) > 1 and _contiguous(graph, keys, partitions):
+        if len(partitions) > 1 and contiguous(graph, keys, partitions):
             command = [
                 "backfill",
                 "start",
@@ -616,7 +597,7 @@ class Engine:
     def launch_queued(self, report: TickReport | None = None) -> None:
         """Launch queued requests, highest priority first, while fewer than
         `max_concurrent_runs` launched runs are alive."""
-        self.launched = {run_id: proc for run_id, proc in self.launched.items() if _alive(*proc)}
+        self.launched = {run_id: proc for run_id, proc in self.launched.items() if alive(*proc)}
         self.queue.sort(key=lambda r: (-r.priority, r.queued_seq))
         claims = None
         while self.queue and len(self.launched) < self.max_concurrent_runs:
@@ -633,7 +614,7 @@ class Engine:
             self._crash.hit("after_claim")
             if claims is None:
                 claims = live_claims(self.home)
-            holder = self._computed_elsewhere(request, claims)
+            holder = computed_elsewhere(self.definitions.graph, request, claims, self.clock.now())
             if holder is not None:
                 reason = f"everything it would compute is being computed by run {holder[:8]}"
                 self._record_request(request, "skipped", reason)
@@ -677,42 +658,14 @@ class Engine:
         )
 
     def _has_started(self, run_id: str) -> bool:
-        journal = self.config.journal_dir
-        name = f"{run_id}.jsonl"
-        return (journal / name).exists() or (journal / "done" / name).exists()
+        return has_started(self.config.journal_dir, run_id)
 
     def _may_be_starting(self, request: Request) -> bool:
         """A request of an earlier session launched just before it died: its process
         may not have journaled yet. Wait for it (a run id is journaled once anyway)."""
         if request.run_id in self.launched:
             return False
-        return _process_with(request.run_id)
-
-    def _computed_elsewhere(self, request: Request, claims: list[Any]) -> str | None:
-        if not request.targets or not claims:
-            return None
-        graph = self.definitions.graph
-        context = PartitionContext.at(self.clock.now())
-        held = in_flight(graph, claims, context)
-        holder = None
-        for name, keys in request.targets.items():
-            from assay.keys import AssetKey
-
-            key = AssetKey.parse(name)
-            found = held.get(key)
-            if found is None:
-                return None
-            subset, run_id = found
-            if keys is not None and subset is not None:
-                definition = graph.specs[key].partitions
-                assert definition is not None
-                wanted = {definition.index(k, context) for k in keys}
-                if not all(i in subset for i in wanted):
-                    return None
-            elif (keys is not None or subset is not None) and subset is not None:
-                return None
-            holder = run_id
-        return holder
+        return process_with(request.run_id)
 
     def close(self, *, clean: bool) -> None:
         for evaluation in self.evaluations.values():
@@ -724,106 +677,6 @@ class Engine:
                     self.journal.append({"type": "journal_end", "at": time.time()}, durable=True)
             self.journal.close()
             self.journal = None
-
-
-# --- schedules' arithmetic -------------------------------------------------------------
-
-
-def _window_definition(item: Schedule, graph: AssetGraph) -> TimeWindowPartitions | None:
-    """The one time-window partitions definition of the schedule's assets (None: they
-    are not time-partitioned).
-
-    Raises:
-        DefinitionError: they have several, or some are time-partitioned and some not,
-            or none is and there is no cron.
-    """
-    keys = parse_selection(list(selection_args(item.selection))).resolve(graph)
-    windows = {
-        graph.specs[k].partitions
-        for k in keys
-        if isinstance(graph.specs[k].partitions, TimeWindowPartitions)
-    }
-    others = [
-        str(k) for k in keys if not isinstance(graph.specs[k].partitions, TimeWindowPartitions)
-    ]
-    if len(windows) > 1:
-        raise DefinitionError(
-            f"schedule {item.name!r} selects assets with {len(windows)} different time "
-            "partitions: make one schedule per partitions definition"
-        )
-    if windows and others:
-        raise DefinitionError(
-            f"schedule {item.name!r} selects time-partitioned assets and others "
-            f"({', '.join(others[:3])}): make a schedule for each"
-        )
-    if not windows and item.cron is None:
-        raise DefinitionError(
-            f"schedule {item.name!r}: its assets are not time-partitioned, so give it a cron"
-        )
-    found = next(iter(windows), None)
-    assert found is None or isinstance(found, TimeWindowPartitions)
-    return found
-
-
-def _schedule_ticks(
-    item: Schedule, window: TimeWindowPartitions | None, after: datetime, until: datetime
-) -> list[datetime]:
-    """The ticks in `(after, until]`; a long downtime's are not all listed: the first,
-    the count being what matters, and the latest."""
-    if item.cron is not None:
-        assert not isinstance(item.cron, str)
-        ticks = item.cron.ticks_between(after, min(until, after + timedelta(days=3)))
-        latest = item.cron.latest_tick(after, until)
-        if latest is not None and (not ticks or ticks[-1] != latest):
-            ticks.append(latest)
-        return ticks
-    assert window is not None
-    first = max(window.index_at(after), 0)
-    last = window.index_at(until)
-    return [
-        window.time_window(i).end.astimezone(UTC)
-        for i in range(first, last)
-        if window.time_window(i).end.astimezone(UTC) > after
-    ][-2:]
-
-
-def _next_tick(item: Schedule, window: TimeWindowPartitions | None, now: datetime) -> datetime:
-    if item.cron is not None:
-        assert not isinstance(item.cron, str)
-        return item.cron.next_tick(now)
-    assert window is not None
-    return window.time_window(max(window.index_at(now), 0)).end.astimezone(UTC)
-
-
-def _closed_windows(
-    window: TimeWindowPartitions, after: datetime, tick: datetime, catch_up: timedelta
-) -> tuple[list[str], list[str]]:
-    """Keys of the windows that closed in `(after, tick]`: those within `catch_up` of
-    the tick, and the older ones (left out)."""
-    first = max(window.index_at(after), 0)
-    last = window.index_at(tick)
-    recent: list[str] = []
-    old: list[str] = []
-    for index in range(first, last):
-        end = window.time_window(index).end
-        if end <= after or end > tick:
-            continue
-        (recent if end >= tick - catch_up else old).append(window.key(index))
-    return recent, old
-
-
-def _contiguous(graph: AssetGraph, keys: list[AssetKey], partitions: list[str]) -> bool:
-    """Whether the keys are consecutive windows of the selection's time partitions."""
-    for key in keys:
-        definition = graph.specs[key].partitions
-        if isinstance(definition, TimeWindowPartitions):
-            indexes = [definition._parse(p) for p in partitions]
-            if any(i is None for i in indexes):
-                return False
-            first = indexes[0]
-            assert first is not None
-            return indexes == list(range(first, first + len(indexes)))
-    return False
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -841,56 +694,5 @@ def _as_utc(value: Any) -> datetime | None:
     return None
 
 
-def _enabled_times(reader: AutomationReader) -> dict[str, float | None]:
-    with reader.store.reading(index=reader.index) as con:
-        if con is None:
-            return {}
-        rows = con.execute('SELECT name, epoch("at") FROM automation_states').fetchall()
-    return {str(name): at for name, at in rows}
-
-
-def _alive(pid: int, start: str) -> bool:
-    from assay.state.liveness import is_alive
-
-    return is_alive(pid, start)
-
-
-def _process_with(run_id: str) -> bool:
-    """Whether a process of this machine has `run_id` on its command line (Linux)."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return False
-    needle = run_id.encode()
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if needle in (entry / "cmdline").read_bytes():
-                return True
-        except OSError:
-            continue
-    return False
-
-
 def _log_alert(kind: str, key: str, subject: str, text: str) -> None:
     _log.warning("%s: %s", subject, text)
-
-
-class _CrashPoints:
-    """`ASSAY_CRASH_AT=after_record:3`: kill -9 this process the 3rd time it passes
-    that point (the crash-injection tests)."""
-
-    def __init__(self, spec: str | None) -> None:
-        self.point, self.count = None, 0
-        if spec:
-            point, _, count = spec.partition(":")
-            self.point, self.count = point, int(count or 1)
-
-    def hit(self, point: str) -> None:
-        if point != self.point:
-            return
-        self.count -= 1
-        if self.count <= 0:
-            import signal
-
-            os.kill(os.getpid(), signal.SIGKILL)

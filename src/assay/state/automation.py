@@ -1,0 +1,98 @@
+"""What the daemon, `assay tick` and `assay schedule` read of schedules and sensors."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from assay.state.reader import Row, _rows
+from assay.state.store import StateStore
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+class AutomationReader:
+    """What the daemon, `assay tick` and `assay schedule` read of schedules and
+    sensors: whether each is enabled, its latest tick and cursor, the requested runs
+    that have not started, the runs finished since a time. One short read each."""
+
+    def __init__(self, home: Path, *, index: bool = True) -> None:
+        self.home = home
+        self.store = StateStore(home)
+        self.index = index
+
+    def enabled(self) -> dict[str, bool]:
+        """Each schedule or sensor enabled or disabled by hand (the others keep the
+        state they are declared with)."""
+        with self.store.reading(index=self.index) as con:
+            if con is None:
+                return {}
+            return dict(con.execute("SELECT name, enabled FROM automation_states").fetchall())
+
+    def enabled_times(self) -> dict[str, float | None]:
+        """When each schedule or sensor was last enabled or disabled (epoch seconds)."""
+        with self.store.reading(index=self.index) as con:
+            if con is None:
+                return {}
+            rows = con.execute('SELECT name, epoch("at") FROM automation_states').fetchall()
+        return {str(name): at for name, at in rows}
+
+    def latest_ticks(self) -> dict[str, Row]:
+        """The latest tick of each schedule or sensor, with `cursor_tick`: the latest
+        that did not fail (where evaluation resumes)."""
+        with self.store.reading(index=self.index) as con:
+            if con is None:
+                return {}
+            rows = _rows(
+                con,
+                """
+                WITH latest AS (
+                    SELECT *, row_number() OVER (PARTITION BY name ORDER BY seq DESC) AS n
+                    FROM ticks
+                ), good AS (
+                    SELECT name, tick_at AS cursor_at, cursor AS good_cursor,
+                           row_number() OVER (PARTITION BY name ORDER BY seq DESC) AS n
+                    FROM ticks WHERE status <> 'failed'
+                )
+                SELECT l.*, g.cursor_at, g.good_cursor FROM latest l
+                LEFT JOIN good g ON g.name = l.name AND g.n = 1
+                WHERE l.n = 1
+                """,
+            )
+        return {str(row["name"]): row for row in rows}
+
+    def ticks(self, name: str, *, limit: int = 20) -> list[Row]:
+        with self.store.reading(index=self.index) as con:
+            if con is None:
+                return []
+            return _rows(
+                con, "SELECT * FROM ticks WHERE name = ? ORDER BY seq DESC LIMIT ?", [name, limit]
+            )
+
+    def unstarted_requests(self) -> list[Row]:
+        """Requested runs whose run was never recorded: queued, or launched by a
+        process that died before its run journaled anything."""
+        with self.store.reading(index=self.index) as con:
+            if con is None:
+                return []
+            return _rows(
+                con,
+                """
+                SELECT q.* FROM run_requests q LEFT JOIN runs r USING (run_id)
+                WHERE r.run_id IS NULL AND q.status IN ('queued', 'launched')
+                ORDER BY q.priority DESC, q.seq
+                """,
+            )
+
+    def finished_runs(self, after: float) -> list[Row]:
+        """Runs that finished after `after` (epoch seconds), oldest first."""
+        with self.store.reading(index=self.index) as con:
+            if con is None:
+                return []
+            return _rows(
+                con,
+                "SELECT run_id, status, kind, selection, epoch(finished_at) AS finished, "
+                "NULL AS error FROM runs WHERE finished_at > to_timestamp(?) "
+                "AND status NOT IN ('running') ORDER BY finished_at, run_id",
+                [after],
+            )
