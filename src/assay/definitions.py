@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assay.automation.alerts import check_alerts
 from assay.checks import CheckSpec
 from assay.errors import ConfigError, DefinitionError
 from assay.graph import AssetGraph
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
     from types import ModuleType
 
+    from assay.automation.alerts import Alert
     from assay.config import ProjectConfig
     from assay.io.base import IOManager
 
@@ -52,11 +54,13 @@ class Definitions:
         io: IOManager | None = None,
         retry_policy: RetryPolicy | None = None,
         pools: Mapping[str, int] | None = None,
+        alerts: Iterable[Alert] = (),
     ) -> None:
         """`checks`: `@asset_check` functions. `io`: the default IO manager.
         `retry_policy`: the default for assets without one. `pools`: concurrency
         limits, by pool name (`@asset(pool=...)`) or by tag (`"tag:source=stripe"`,
-        or `"tag:source"` for any value)."""
+        or `"tag:source"` for any value). `alerts`: `Alert(on=[...], to=[...])`s,
+        delivered by every run (see `assay.alerting`)."""
         self.assets = tuple(assets)
         for item in self.assets:
             if not isinstance(item, AssetSpec):
@@ -78,6 +82,11 @@ class Definitions:
             )
         self.retry_policy = retry_policy
         self.pools = _check_pools(pools or {})
+        if isinstance(alerts, str) or not hasattr(alerts, "__iter__"):
+            raise DefinitionError(
+                f"Definitions(alerts={alerts!r}): give a list of Alert(on=[...], to=[...])"
+            )
+        self.alerts, self.alert_targets = check_alerts(alerts)
 
     def retry_policy_of(self, spec: AssetSpec) -> RetryPolicy:
         """The asset's retry policy, else the project's, else no retries."""
