@@ -17,6 +17,7 @@ from assay.version import __version__
 if TYPE_CHECKING:
     from assay import lineage
     from assay.assets import asset, source_asset
+    from assay.automation.alerts import Alert, Email, Slack, Webhook
     from assay.checks import CheckResult, asset_check
     from assay.definitions import Definitions
     from assay.errors import AssayError
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
 
 _HOMES = {
     "assay.assets": ("asset", "source_asset"),
+    "assay.automation.alerts": ("Alert", "Email", "Slack", "Webhook"),
     "assay.checks": ("CheckResult", "asset_check"),
     "assay.definitions": ("Definitions",),
     "assay.errors": ("AssayError",),
@@ -92,6 +94,7 @@ _HOMES = {
 _MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
+    "Alert",
     "AllPartitionsMapping",
     "AssayError",
     "AssetContext",
@@ -103,6 +106,7 @@ __all__ = [
     "DailyPartitions",
     "Definitions",
     "DuckDBIO",
+    "Email",
     "Hooks",
     "HourlyPartitions",
     "IOManager",
@@ -120,10 +124,12 @@ __all__ = [
     "RetryPolicy",
     "RunHooks",
     "RunResult",
+    "Slack",
     "StaticMapping",
     "StaticPartitions",
     "StoredOutput",
     "TimeWindowMapping",
+    "Webhook",
     "WeeklyPartitions",
     "Workspace",
     "__version__",

@@ -55,6 +55,7 @@ def test_no_module_imports_itself_back_through_others():
 
 
 PUBLIC = [
+    "Alert",
     "AllPartitionsMapping",
     "AssayError",
     "AssetContext",
@@ -66,6 +67,7 @@ PUBLIC = [
     "DailyPartitions",
     "Definitions",
     "DuckDBIO",
+    "Email",
     "Hooks",
     "HourlyPartitions",
     "IOManager",
@@ -83,10 +85,12 @@ PUBLIC = [
     "RetryPolicy",
     "RunHooks",
     "RunResult",
+    "Slack",
     "StaticMapping",
     "StaticPartitions",
     "StoredOutput",
     "TimeWindowMapping",
+    "Webhook",
     "WeeklyPartitions",
     "Workspace",
     "__version__",

@@ -26,6 +26,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from assay.alerting.claims import ClaimState, claim_delivery
+from assay.alerting.events import probe_event
 from assay.alerting.rules import AlertRules
 from assay.alerting.senders import DeliveryFailure, send
 from assay.errors import StateError
@@ -318,6 +319,17 @@ class AlertJournal:
         finally:
             self._journal.close()
             self._journal = None
+
+
+def send_probe(config: ProjectConfig, target: Target) -> DeliveryResult:
+    """Send a test message to `target` (`assay alerts test`), recorded like any other."""
+    journal = AlertJournal(config.home)
+    try:
+        return Dispatcher(config, journal.append).deliver(
+            probe_event(target.name, config.name), target
+        )
+    finally:
+        journal.close()
 
 
 def notify(
