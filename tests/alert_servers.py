@@ -11,6 +11,8 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass, field
+from email import message_from_string, policy
+from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -120,9 +122,17 @@ def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
 class Mail:
     sender: str
     recipients: list[str]
-    text: str
+    text: str  # as sent: headers, then the body (quoted-printable, maybe)
     was_tls: bool
     login: str | None
+
+    @property
+    def message(self) -> EmailMessage:
+        return message_from_string(self.text, policy=policy.default)  # type: ignore[return-value]
+
+    @property
+    def body(self) -> str:
+        return str(self.message.get_content())
 
 
 class SmtpServer:
