@@ -47,8 +47,8 @@ def webhook_payload(event: AlertEvent, project: str) -> dict[str, Any]:
 
 
 def slack_payload(event: AlertEvent, project: str) -> dict[str, Any]:
-    """An incoming-webhook message: `text` (notifications, and clients without
-    blocks) and blocks: a header, the text, the fields, and where it came from."""
+    """An incoming-webhook message: `text` (the subject: what notifications show)
+    and blocks: a header, the text, the fields, and where it came from."""
     blocks: list[dict[str, Any]] = [
         {
             "type": "header",
@@ -76,7 +76,7 @@ def slack_payload(event: AlertEvent, project: str) -> dict[str, Any]:
             ],
         }
     )
-    return {"text": _cut(_escape(f"{event.subject}: {event.text}"), _SLACK_TEXT), "blocks": blocks}
+    return {"text": _cut(_escape(event.subject), _SLACK_TEXT), "blocks": blocks}
 
 
 def email_message(event: AlertEvent, project: str, target: Email) -> EmailMessage:

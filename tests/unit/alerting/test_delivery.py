@@ -126,7 +126,7 @@ def test_slack_gets_text_and_blocks_with_its_control_characters_escaped(config, 
 
     assert result.is_sent
     (body,) = server.bodies()
-    assert body["text"].startswith("run 4f1c2d3e failed: finance/boom[2024-01-02]: Run 4f1c2d3e")
+    assert body["text"] == "run 4f1c2d3e failed: finance/boom[2024-01-02]"
     header, section, fields, context = body["blocks"]
     assert header == {
         "type": "header",
