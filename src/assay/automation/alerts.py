@@ -129,6 +129,9 @@ class Webhook(Target):
             _check_env("Webhook", f"headers_env[{header!r}]", env)
         object.__setattr__(self, "headers_env", dict(self.headers_env))
 
+    def __hash__(self) -> int:  # headers_env is a dict
+        return hash((self.name, self.url, self.url_env, tuple(sorted(self.headers_env.items()))))
+
     def secret_envs(self) -> tuple[str, ...]:
         return tuple(e for e in (self.url_env, *self.headers_env.values()) if e)
 
