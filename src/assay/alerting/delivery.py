@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from assay.alerting.claims import DeliveryClaim
     from assay.alerting.events import AlertEvent
     from assay.automation.alerts import Alert, Target
-    from assay.config import AlertSettings, ProjectConfig
+    from assay.config import ProjectConfig
     from assay.graph import AssetGraph
     from assay.state.records import Record
 
@@ -113,16 +113,10 @@ class Dispatcher:
     module docstring. Call `flush()` now and then from the owner's thread (each run
     hook does) and `close()` at the end."""
 
-    def __init__(
-        self,
-        config: ProjectConfig,
-        record: Callable[..., None],
-        *,
-        settings: AlertSettings | None = None,
-    ) -> None:
+    def __init__(self, config: ProjectConfig, record: Callable[..., None]) -> None:
         self.home = config.home
         self.project = config.name
-        self.settings = settings or config.alerts
+        self.settings = config.alerts
         self._record = record
         self._lock = threading.Lock()
         self._produced: list[Record] = []  # by the senders' threads, journaled by the owner's
