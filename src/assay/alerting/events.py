@@ -54,6 +54,10 @@ class AlertEvent:
     duration_s: float | None = None  # how long the run took (run_too_long)
     details: Mapping[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:  # a kind given as text, assets as a list
+        object.__setattr__(self, "kind", EventKind(self.kind))
+        object.__setattr__(self, "assets", tuple(self.assets))
+
     def to_json(self) -> str:
         data = asdict(self)
         data["details"] = dict(self.details)
