@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         schedule,
         sensor,
     )
+    from assay.automation.alerts import Alert, Email, Slack, Webhook
     from assay.checks import CheckResult, asset_check
     from assay.definitions import Definitions
     from assay.errors import AssayError
@@ -78,6 +79,7 @@ _HOMES = {
         "schedule",
         "sensor",
     ),
+    "assay.automation.alerts": ("Alert", "Email", "Slack", "Webhook"),
     "assay.checks": ("CheckResult", "asset_check"),
     "assay.definitions": ("Definitions",),
     "assay.errors": ("AssayError",),
@@ -116,6 +118,7 @@ _HOMES = {
 _MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
+    "Alert",
     "AllPartitionsMapping",
     "AssayError",
     "AssetContext",
@@ -127,6 +130,7 @@ __all__ = [
     "DailyPartitions",
     "Definitions",
     "DuckDBIO",
+    "Email",
     "Hooks",
     "HourlyPartitions",
     "IOManager",
@@ -150,10 +154,12 @@ __all__ = [
     "SensorContext",
     "SensorResult",
     "SkipReason",
+    "Slack",
     "StaticMapping",
     "StaticPartitions",
     "StoredOutput",
     "TimeWindowMapping",
+    "Webhook",
     "WeeklyPartitions",
     "Workspace",
     "__version__",

@@ -11,6 +11,7 @@ Resolution order, first found wins:
     executor: the command's options, then `ASSAY_EXECUTOR`, `ASSAY_WORKERS` and
             `ASSAY_DASK_ADDRESS`, then `[tool.assay] executor`, `workers` and
             `dask_address`, then `in_process`
+    alerts: how alerts are delivered, from `[tool.assay.alerts]` (`AlertSettings`)
 The root is the folder of the nearest pyproject.toml above the working
 directory, or the working directory itself.
 """
@@ -27,6 +28,20 @@ from assay.errors import ConfigError
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AlertSettings:
+    """How alerts are delivered (`[tool.assay.alerts]`): each target gets `attempts`
+    tries of at most `timeout_s` each, waiting `backoff_s`, then twice as long, and
+    so on, between them; all targets together hold a run up for at most `budget_s`
+    at its end (what is not sent by then is recorded failed, for `assay alerts send`).
+    """
+
+    attempts: int = 3
+    timeout_s: float = 3.0
+    backoff_s: float = 0.5
+    budget_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ProjectConfig:
     root: Path
     home: Path
@@ -39,6 +54,7 @@ class ProjectConfig:
     executor: str | None = None  # in_process, multiprocess or dask
     workers: int | None = None
     dask_address: str | None = None  # a running Dask scheduler; None: a LocalCluster
+    alerts: AlertSettings = field(default_factory=AlertSettings)
 
     @property
     def state_path(self) -> Path:
@@ -118,7 +134,26 @@ def resolve_config(
         workers=_workers_setting(table, root),
         dask_address=os.environ.get("ASSAY_DASK_ADDRESS")
         or _str_setting(table, "dask_address", root),
+        alerts=_alert_settings(_table_setting(table, "alerts", root), root),
     )
+
+
+def _alert_settings(table: dict[str, Any], root: Path) -> AlertSettings:
+    where = f"[tool.assay.alerts] in {root / 'pyproject.toml'}"
+    names = AlertSettings.__dataclass_fields__
+    unknown = sorted(set(table) - set(names))
+    if unknown:
+        raise ConfigError(f"{where} has no setting {unknown[0]!r}: use {', '.join(names)}")
+    values: dict[str, Any] = {}
+    for name, value in table.items():
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        if name == "attempts":
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 20:
+                raise ConfigError(f"{where}: attempts = {value!r}; give a whole number, 1 to 20")
+        elif not is_number or not 0 <= value <= 3600 or (name != "backoff_s" and value == 0):
+            raise ConfigError(f"{where}: {name} = {value!r}; give seconds, more than 0")
+        values[name] = value
+    return AlertSettings(**values)
 
 
 EXECUTORS = ("in_process", "multiprocess", "dask")

@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assay.automation.alerts import check_alerts
 from assay.automation.schedules import Schedule
 from assay.automation.sensors import Sensor
 from assay.checks import CheckSpec
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
     from types import ModuleType
 
+    from assay.automation.alerts import Alert
     from assay.config import ProjectConfig
     from assay.io.base import IOManager
 
@@ -56,12 +58,14 @@ class Definitions:
         pools: Mapping[str, int] | None = None,
         schedules: Iterable[Schedule] = (),
         sensors: Iterable[Sensor] = (),
+        alerts: Iterable[Alert] = (),
     ) -> None:
         """`checks`: `@asset_check` functions. `io`: the default IO manager.
         `retry_policy`: the default for assets without one. `pools`: concurrency
         limits, by pool name (`@asset(pool=...)`) or by tag (`"tag:source=stripe"`,
         or `"tag:source"` for any value). `schedules` and `sensors`: what the
-        daemon (`assay daemon`, `assay tick`) runs by itself."""
+        daemon (`assay daemon`, `assay tick`) runs by itself. `alerts`:
+        `Alert(on=[...], to=[...])`s, delivered by every run (see `assay.alerting`)."""
         self.assets = tuple(assets)
         for item in self.assets:
             if not isinstance(item, AssetSpec):
@@ -86,6 +90,11 @@ class Definitions:
         self.schedules = tuple(schedules)
         self.sensors = tuple(sensors)
         _check_automation(self.schedules, self.sensors)
+        if isinstance(alerts, str) or not hasattr(alerts, "__iter__"):
+            raise DefinitionError(
+                f"Definitions(alerts={alerts!r}): give a list of Alert(on=[...], to=[...])"
+            )
+        self.alerts, self.alert_targets = check_alerts(alerts)
 
     def retry_policy_of(self, spec: AssetSpec) -> RetryPolicy:
         """The asset's retry policy, else the project's, else no retries."""

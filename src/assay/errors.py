@@ -2,7 +2,8 @@
 
     AssayError                  exit_code 2 unless a subclass says otherwise
     ├── DefinitionError         the asset definitions are wrong (cycle, duplicate, bad input)
-    │   └── UnknownAssetError   a name matches no asset
+    │   ├── UnknownAssetError   a name matches no asset
+    │   └── UnknownTargetError  a name matches no alert target
     ├── SelectionError          a selection string does not parse or matches nothing
     ├── PartitionKeyError       a partition key is invalid or outside its definition
     ├── UnknownRunError         a run id matches no recorded run
@@ -13,6 +14,7 @@
     │   └── StateLockedError    another process holds the state store
     ├── ObservationError        a source's observe function failed; nothing recorded
     ├── ExecutorError           the executor cannot run steps (a Dask scheduler is gone)
+    ├── AlertDeliveryError      an alert target did not take a message      (exit 1)
     ├── MaterializationError    user code or I/O failed in a step           (exit 1)
     └── RunFailedError          a run finished with failed steps            (exit 1)
 
@@ -41,6 +43,10 @@ class DefinitionError(AssayError):
 
 class UnknownAssetError(DefinitionError):
     """A name refers to no asset."""
+
+
+class UnknownTargetError(DefinitionError):
+    """A name refers to no alert target."""
 
 
 class SelectionError(AssayError):
@@ -81,6 +87,12 @@ class ObservationError(AssayError):
 
 class ExecutorError(AssayError):
     """The executor cannot run steps: its Dask scheduler cannot be reached, or went away."""
+
+
+class AlertDeliveryError(AssayError):
+    """An alert target did not take a message (`assay alerts test`)."""
+
+    exit_code = 1
 
 
 class MaterializationError(AssayError):

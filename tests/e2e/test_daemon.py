@@ -302,3 +302,34 @@ def test_the_daemon_reloads_changed_definitions_and_keeps_the_old_ones_when_they
         daemon.send_signal(signal.SIGTERM)
         _, err = daemon.communicate(timeout=30)
     assert "the definitions failed to load, the previous ones keep running" in err
+
+
+def test_the_queue_keeps_at_most_max_concurrent_runs_alive(make_project):
+    root = make_project("scheduled")
+    quiet_sensors(root)
+    assay(root, "schedule", "disable", "nightly")
+    assay(root, "sensor", "enable", "every_call")  # a forced summary run every second
+    clock = root / "clock"
+    clock.write_text(DAY1)
+    daemon = subprocess.Popen(
+        [str(ASSAY), "daemon", "--clock-file", str(clock), "--max-concurrent-runs", "1"],
+        cwd=root,
+        env=clean_env(SLOW_SUMMARY="3"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    seen = []
+    try:
+        deadline = time.monotonic() + 12
+        while time.monotonic() < deadline:
+            status = json.loads(assay(root, "daemon", "status", "--json").stdout)
+            seen.append((status["launched"], status["queued"]))
+            time.sleep(0.5)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+    assert max(launched for launched, _ in seen) == 1
+    assert max(queued for _, queued in seen) >= 2  # requests wait their turn
+    settle(root)
+    keys = [key for key in runs_by_key(root) if key.startswith("sensor:every_call:")]
+    assert len(keys) == len(set(keys)) >= 2

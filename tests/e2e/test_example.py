@@ -135,14 +135,19 @@ def test_getting_started_project_runs_as_written(tmp_path, monkeypatch):
     assert "Did you mean 'revenue'?" in typo.stderr
 
 
-def _run_doc_page(page: str, tmp_path: Path) -> list[str]:
-    """Write the page's project, then run each `$ ...` line in a shell; return the outputs."""
+def _run_doc_page(page: str, tmp_path: Path, *, without: str | None = None) -> list[str]:
+    """Write the page's project, then run each `$ ...` line in a shell; return the outputs
+    (`without`: a `## ` section left out, tested on its own)."""
     import shlex
 
     text = (REPO / "docs" / page).read_text()
-    (code,) = [block for block in _python_blocks(REPO / "docs" / page) if "@asset" in block]
+    if without is not None:
+        before, _, rest = text.partition(f"\n## {without}\n")
+        text = before + "\n## " + rest.split("\n## ", 1)[1] if "\n## " in rest else before
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    (code,) = [block for block in blocks if "@asset" in block]
     (tmp_path / "pipeline.py").write_text(code)
-    for block in _python_blocks(REPO / "docs" / page):  # other files the page names
+    for block in blocks:  # other files the page names
         first = block.splitlines()[0]
         if re.fullmatch(r"# \w+\.py", first) and "@asset" not in block:
             (tmp_path / first[2:]).write_text(block)
@@ -321,7 +326,7 @@ def test_operations_page_runs_as_written(tmp_path):
         check,
         first_tick,
         second_tick,
-    ) = _run_doc_page("operations.md", tmp_path)
+    ) = _run_doc_page("operations.md", tmp_path, without="Alerts")
     assert "nightly" in schedules
     assert "weekday_report" in schedules
     assert "America/New_York" in schedules
@@ -348,3 +353,65 @@ def test_operations_page_runs_as_written(tmp_path):
         ),
         60,
     )
+
+
+def test_operations_page_alerts_run_as_written(tmp_path):
+    """The page's `## Alerts` section, against a real webhook receiver and a real SMTP
+    server with STARTTLS and a login (other sections of the page have tests of their own)."""
+    from tests.alert_servers import HttpReceiver, SmtpServer, self_signed_certificate
+
+    text = (REPO / "docs" / "operations.md").read_text()
+    section = text.split("\n## Alerts\n", 1)[1].split("\n## ", 1)[0]
+    for block in re.findall(r"```python\n(.*?)```", section, flags=re.S):
+        (tmp_path / block.splitlines()[0].removeprefix("# ")).write_text(block)
+    (toml,) = re.findall(r"```toml\n(.*?)```", section, flags=re.S)
+    (tmp_path / "pyproject.toml").write_text(
+        f'[project]\nname = "shop"\n\n[tool.assay]\nmodule = "pipeline"\n\n{toml}'
+    )
+    cert = self_signed_certificate(tmp_path)
+    hook, chat = HttpReceiver(), HttpReceiver()
+    smtp = SmtpServer(cert=cert, user="assay", password="smtp-secret")
+    env = clean_env(
+        PATH=_venv_path(),
+        OPS_WEBHOOK_URL=hook.url,
+        SLACK_WEBHOOK_URL=chat.url,
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(smtp.port),
+        SMTP_PASSWORD="smtp-secret",
+        SSL_CERT_FILE=str(cert[0]),
+        COLUMNS="200",
+    )
+    outputs = []
+    try:
+        for line in re.findall(r"^\$ (.+)$", section, flags=re.M):
+            command, _, comment = line.partition("  #")
+            expected = int(comment.split("exits")[1]) if "exits" in comment else 0
+            done = subprocess.run(
+                ["bash", "-c", command.strip()],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert done.returncode == expected, (command, done.stdout, done.stderr)
+            outputs.append(done.stdout)
+    finally:
+        hook.close()
+        chat.close()
+        smtp.close()
+    listed, _, logged, sent, tested, told, told_again = outputs
+    assert "OPS_WEBHOOK_URL (set)" in listed
+    assert "SMTP_PASSWORD (set)" in listed
+    assert "run_failed for group:finance -> oncall" in listed
+    assert [b["kind"] for b in hook.bodies()] == ["run_failed", "test", "tick_failed"]
+    assert "the ledger does not balance" in hook.bodies()[0]["text"]
+    assert len(chat.received) == 1
+    (mail,) = smtp.mails
+    assert mail.was_tls
+    assert mail.login == "assay"
+    assert mail.message["Subject"].startswith("[assay shop] run ")
+    assert logged.count(" sent ") == 3
+    assert sent == "Nothing to send: every alert was delivered.\n"
+    assert tested == "Sent a test message to 'ops' (webhook).\n"
+    assert (told, told_again) == ("sent to 'ops'\n", "'ops' had it already\n")

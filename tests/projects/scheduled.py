@@ -1,6 +1,7 @@
 """Schedules and sensors over daily partitions, for the daemon's tests.
 
 HANG=1          the `hangs` sensor sleeps forever (killed at its timeout)
+SLOW_SUMMARY=s  `summary` takes that long
 INCOMING=path   the folder the file sensor watches (default: incoming/)
 """
 
@@ -47,6 +48,7 @@ def daily_totals(events: pl.DataFrame) -> pl.DataFrame:
 def summary() -> pl.DataFrame:
     if os.environ.get("FAIL_SUMMARY") and Path(os.environ["FAIL_SUMMARY"]).exists():
         raise RuntimeError("summary fails while FAIL_SUMMARY's file exists")
+    time.sleep(float(os.environ.get("SLOW_SUMMARY", "0")))
     return pl.DataFrame({"at": [time.time()]})
 
 
@@ -81,7 +83,7 @@ def hangs(context):
 def every_call(context):
     count = int(context.cursor or 0) + 1
     context.update_cursor(str(count))
-    return RunRequest(run_key=f"call-{count}")
+    return RunRequest(run_key=f"call-{count}", force=True)
 
 
 defs = Definitions(

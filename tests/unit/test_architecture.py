@@ -56,6 +56,7 @@ def test_no_module_imports_itself_back_through_others():
 
 
 PUBLIC = [
+    "Alert",
     "AllPartitionsMapping",
     "AssayError",
     "AssetContext",
@@ -67,6 +68,7 @@ PUBLIC = [
     "DailyPartitions",
     "Definitions",
     "DuckDBIO",
+    "Email",
     "Hooks",
     "HourlyPartitions",
     "IOManager",
@@ -90,10 +92,12 @@ PUBLIC = [
     "SensorContext",
     "SensorResult",
     "SkipReason",
+    "Slack",
     "StaticMapping",
     "StaticPartitions",
     "StoredOutput",
     "TimeWindowMapping",
+    "Webhook",
     "WeeklyPartitions",
     "Workspace",
     "__version__",

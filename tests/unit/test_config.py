@@ -1,6 +1,8 @@
 """Where a project's settings come from: options, then ASSAY_* variables, then
 [tool.assay]; bad values are named with where they came from."""
 
+import re
+
 import pytest
 
 import assay
@@ -64,3 +66,27 @@ def test_an_unknown_executor_from_python_is_a_config_error(make_project):
     make_project("diamond")
     with pytest.raises(ConfigError, match="unknown executor 'threads': use one of"):
         assay.load().materialize(executor="threads")
+
+
+def test_alert_delivery_settings_come_from_their_own_table(tmp_path):
+    from assay.config import AlertSettings
+
+    assert configure(tmp_path, "").alerts == AlertSettings()
+    config = configure(tmp_path, "[tool.assay.alerts]\nattempts = 5\nbudget_s = 2.5\n")
+    assert config.alerts == AlertSettings(attempts=5, timeout_s=3.0, backoff_s=0.5, budget_s=2.5)
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("attempt = 3", "has no setting 'attempt': use attempts, timeout_s, backoff_s, budget_s"),
+        ("attempts = 0", "attempts = 0; give a whole number, 1 to 20"),
+        ("attempts = true", "attempts = True; give a whole number"),
+        ('timeout_s = "3s"', "timeout_s = '3s'; give seconds, more than 0"),
+        ("budget_s = 0", "budget_s = 0; give seconds, more than 0"),
+    ],
+    ids=lambda value: value if "=" in value and "give" not in value else "",
+)
+def test_bad_alert_settings_say_which_and_how(tmp_path, toml, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        configure(tmp_path, f"[tool.assay.alerts]\n{toml}\n")

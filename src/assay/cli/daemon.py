@@ -333,7 +333,7 @@ def _set_enabled(kind: str, name: str, enabled: bool) -> None:
         journal.append(
             {"type": "automation", "name": name, "kind": kind, "enabled": enabled,
              "at": time.time(), "seq": time.time_ns()},
-            {"type": "journal_end", "at": time.time()},
+            {"type": "journal_closed", "journal": journal.path.stem, "at": time.time()},
             durable=True,
         )  # fmt: skip
     StateStore(home).index_pending()

@@ -10,6 +10,7 @@ from typing import IO, Any
 
 import click
 
+from assay.cli.alerts import alerts_group
 from assay.cli.assets import graph_command, list_command, materialize_command
 from assay.cli.backfill import backfill_group
 from assay.cli.check import check_command
@@ -135,3 +136,4 @@ main.add_command(daemon_group)
 main.add_command(tick_command)
 main.add_command(schedule_group)
 main.add_command(sensor_group)
+main.add_command(alerts_group)

@@ -22,6 +22,8 @@ _STATUS_STYLE = {
     "interrupted": "red",
     "completed": "green",
     "warn": "yellow",
+    "sent": "green",
+    "pending": "yellow",
 }
 
 

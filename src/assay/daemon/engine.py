@@ -139,7 +139,7 @@ class Engine:
         self.clock = clock
         self.session = session
         self.max_concurrent_runs = max_concurrent_runs
-        self.alert = alert or _log_alert
+        self.alert = alert or self._alert
         self.journal: Journal | None = None
         self.known: dict[str, _Known] = {}
         self.enabled_overrides: dict[str, bool] = {}
@@ -151,6 +151,21 @@ class Engine:
         self._crash = CrashPoints(crash_points or os.environ.get("ASSAY_CRASH_AT"))
         self._seq = 0
         self.use(definitions)
+
+    def _alert(self, kind: str, key: str, subject: str, text: str) -> None:
+        """Log it, and deliver it to the project's alerts that want it (bounded by
+        `[tool.assay.alerts] budget_s`; a failing target is logged, never raised)."""
+        _log.warning("%s: %s", subject, text)
+        alerts = getattr(self.definitions, "alerts", ())
+        if not alerts:
+            return
+        from assay.alerting import AlertEvent, notify
+        from assay.automation.alerts import EventKind
+
+        event = AlertEvent(kind=EventKind(kind), key=key, subject=subject, text=text)
+        for result in notify(self.config, alerts, event, graph=self.definitions.graph):
+            if result.status == "failed":
+                _log.warning("alert %s to %s failed: %s", key, result.target, result.error)
 
     # --- definitions -----------------------------------------------------------------
 
@@ -674,7 +689,10 @@ class Engine:
         if self.journal is not None:
             with contextlib.suppress(JournalWriteError):
                 if clean:
-                    self.journal.append({"type": "journal_end", "at": time.time()}, durable=True)
+                    self.journal.append(
+                        {"type": "journal_closed", "journal": self.session, "at": time.time()},
+                        durable=True,
+                    )
             self.journal.close()
             self.journal = None
 
@@ -692,7 +710,3 @@ def _as_utc(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     return None
-
-
-def _log_alert(kind: str, key: str, subject: str, text: str) -> None:
-    _log.warning("%s: %s", subject, text)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from assay.errors import AssayError, PlanError, StateError
+from assay.execution.alert_hooks import AlertHooks
 from assay.execution.executors import make_executor
 from assay.execution.hooks import CompositeHooks, LoggingHooks
 from assay.execution.lineage_hooks import LineageHooks
@@ -51,9 +52,15 @@ class Runtime:
     state: StateReader
 
     def hooks(self, subscribers: Sequence[RunHooks] | None) -> CompositeHooks:
-        """Lineage, then the caller's subscribers (default: logging)."""
+        """Lineage, alerts when the project has any, then the caller's subscribers
+        (default: logging).
+
+        Raises:
+            DefinitionError: an alert's selection does not parse or selects nothing.
+        """
         lineage = LineageHooks(self.config, self.definitions.graph, self.io_for)
-        return CompositeHooks([lineage, *(subscribers or [LoggingHooks()])])
+        alerts = [AlertHooks(self.config, self.definitions)] if self.definitions.alerts else []
+        return CompositeHooks([lineage, *alerts, *(subscribers or [LoggingHooks()])])
 
 
 def targets_of(plan: Plan) -> list[RunTarget]:

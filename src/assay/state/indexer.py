@@ -117,8 +117,7 @@ def _add_line(batch: Batch, journal: str, offset: int, line: bytes) -> bool:
         return False
     kind = record["type"]
     if kind in CONTROL_TYPES:
-        if kind != "journal_end":
-            batch.controls.append(record)
+        batch.controls.append(record)
         return True
     declared = RECORD_TYPES[kind]
     key: tuple[Any, ...] = tuple(record[k] for k in declared.key)
@@ -349,7 +348,10 @@ def update_current(con: duckdb.DuckDBPyConnection, touched: list[dict[str, str]]
 
 def _apply_control(con: duckdb.DuckDBPyConnection, record: Record) -> None:
     """A run whose process died: the run and its running steps become `died`, and
-    its open OpenLineage runs get their FAIL."""
+    its open OpenLineage runs get their FAIL. (`journal_closed` changes nothing: it
+    only finishes its journal.)"""
+    if record["type"] != "run_died":
+        return
     at, run_id = record.get("at") or 0.0, record["run_id"]
     con.execute(
         "UPDATE runs SET status = 'died', finished_at = to_timestamp(?) "

@@ -368,6 +368,22 @@ MIGRATIONS: tuple[str, ...] = (
         seq BIGINT
     );
     """,
+    # 12: alert deliveries: each event for each target, pending, then every attempt
+    """
+    CREATE TABLE alert_deliveries (
+        event_key VARCHAR NOT NULL,  -- what de-duplicates it: run_failed:<run id>, ...
+        target VARCHAR NOT NULL,  -- the target's name: never its URL, nor any secret
+        target_kind VARCHAR,  -- webhook, slack, email
+        event_kind VARCHAR NOT NULL,  -- run_failed, check_failed, ..., test
+        status VARCHAR NOT NULL,  -- pending (before the first attempt), sent, failed
+        attempt INTEGER,  -- 0 for pending, then 1, 2, ...
+        recorded_at TIMESTAMPTZ NOT NULL,
+        run_id VARCHAR,  -- the run it is about, if any
+        subject VARCHAR,
+        error VARCHAR,  -- why the attempt failed
+        event VARCHAR  -- JSON, on the pending record: what `assay alerts send` delivers
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

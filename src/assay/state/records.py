@@ -2,7 +2,7 @@
 
 A journal line is one JSON object with a `type`. Indexed types map to a table
 of the state store (created by `migrations`); control types (`run_died`,
-`backfill_cancel`) change rows that already exist. `problem()` says why a
+`journal_closed`) change rows that already exist, or only end their journal. `problem()` says why a
 parsed line cannot be indexed, so that one bad record is quarantined instead
 of blocking every other (the indexer never hands an unchecked value to DuckDB).
 """
@@ -309,6 +309,31 @@ RECORD_TYPES: dict[str, RecordType] = {
             "kind",
             "event",
         ),
+        _declare(  # an alert event for a target: `pending` before the first attempt (with
+            # the event), then each attempt `sent` or `failed`; never a URL nor a secret
+            "alert",
+            "alert_deliveries",
+            (),
+            Conflict.APPEND,
+            {
+                "event_key": "str",
+                "target": "str",
+                "target_kind": "str",
+                "event_kind": "str",
+                "status": "str",
+                "attempt": "int",
+                "recorded_at": "time",
+                "run_id": "str",
+                "subject": "str",
+                "error": "str",
+                "event": "str",
+            },
+            "event_key",
+            "target",
+            "event_kind",
+            "status",
+            "recorded_at",
+        ),
         _declare(
             "log",
             "step_logs",
@@ -327,10 +352,12 @@ RECORD_TYPES: dict[str, RecordType] = {
     )
 }
 
-# Control records: they close a dead run's journal and change the rows of its run.
+# Control records: they close a dead run's journal and change the rows of its run
+# (`run_died`), or close a journal that is not a run's (`journal_closed`: the alert
+# deliveries of `assay alerts send`, say).
 CONTROL_TYPES: dict[str, Fields] = {
     "run_died": {"run_id": "str", "at": "time"},
-    "journal_end": {"at": "time"},  # a journal of no run (a daemon's session) ends
+    "journal_closed": {"journal": "str", "at": "time"},
 }
 
 DATASET_FIELDS = ("namespace", "name", "asset_key", "version", "partitions")
