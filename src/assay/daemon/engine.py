@@ -166,6 +166,8 @@ class Engine:
         self.launched: dict[str, tuple[int, str]] = {}  # run id -> (pid, process start)
         self.evaluations: dict[str, isolate.Evaluation] = {}
         self.automation: dict[str, Automation] = {}
+        self.windows: dict[str, TimeWindowPartitions | None] = {}  # schedules' partitions
+        self._selected: dict[tuple[str, ...], list[AssetKey]] = {}
         self.definitions = definitions
         self._crash = _CrashPoints(crash_points or os.environ.get("ASSAY_CRASH_AT"))
         self._seq = 0
@@ -176,11 +178,15 @@ class Engine:
     def use(self, definitions: Definitions) -> None:
         """Evaluate these definitions from now on (a reload keeps what is known)."""
         automation = automation_of(definitions)
-        for item in automation.values():
-            if isinstance(item, Schedule):
-                _window_definition(item, definitions.graph)  # refuse a bad schedule now
+        windows = {  # refuse a bad schedule now
+            name: _window_definition(item, definitions.graph)
+            for name, item in automation.items()
+            if isinstance(item, Schedule)
+        }
         self.definitions = definitions
         self.automation = automation
+        self.windows = windows
+        self._selected = {}
         for name in automation:
             self.known.setdefault(name, _Known())
 
@@ -307,11 +313,10 @@ class Engine:
             return
         if known.next_due is not None and known.next_due > now:
             return
-        graph = self.definitions.graph
-        window = _window_definition(item, graph)
-        ticks = _schedule_ticks(item, window, known.cursor_at, now)
+        window = self.windows[name]
+        ticks, upcoming = _schedule_ticks(item, window, known.cursor_at, now)
         if not ticks:
-            known.next_due = _next_tick(item, window, now)
+            known.next_due = upcoming or _next_tick(item, window, now)
             return
         tick = ticks[-1]
         keys: list[str] = []
@@ -507,7 +512,10 @@ class Engine:
         if request.force is not None:
             force = request.force
         graph = self.definitions.graph
-        keys = parse_selection(list(selection) or None).resolve(graph)
+        keys = self._selected.get(selection)
+        if keys is None:
+            keys = parse_selection(list(selection) or None).resolve(graph)
+            self._selected[selection] = keys  # the same for every tick of the definitions
         targets: dict[str, list[str] | None] = {
             str(k): (list(partitions) or None) if graph.specs[k].partitions is not None else None
             for k in keys
@@ -767,24 +775,29 @@ def _window_definition(item: Schedule, graph: AssetGraph) -> TimeWindowPartition
 
 def _schedule_ticks(
     item: Schedule, window: TimeWindowPartitions | None, after: datetime, until: datetime
-) -> list[datetime]:
-    """The ticks in `(after, until]`; a long downtime's are not all listed: the first,
-    the count being what matters, and the latest."""
+) -> tuple[list[datetime], datetime | None]:
+    """The ticks in `(after, until]`, and the first after `until` when it was seen on
+    the way (None: not looked for). A long downtime's ticks are not all listed: the
+    first, the count being what matters, and the latest."""
     if item.cron is not None:
         assert not isinstance(item.cron, str)
-        ticks = item.cron.ticks_between(after, min(until, after + timedelta(days=3)))
+        bound = min(until, after + timedelta(days=3))
+        ticks: list[datetime] = []
+        for tick in item.cron.ticks_after(after):  # one walk: a schedule is due or not
+            if tick > bound:
+                if tick > until:
+                    return ticks, tick
+                break
+            ticks.append(tick)
         latest = item.cron.latest_tick(after, until)
         if latest is not None and (not ticks or ticks[-1] != latest):
             ticks.append(latest)
-        return ticks
+        return ticks, None
     assert window is not None
     first = max(window.index_at(after), 0)
     last = window.index_at(until)
-    return [
-        window.time_window(i).end.astimezone(UTC)
-        for i in range(first, last)
-        if window.time_window(i).end.astimezone(UTC) > after
-    ][-2:]
+    ends = [window.time_window(i).end.astimezone(UTC) for i in range(first, last)]
+    return [end for end in ends if end > after][-2:], None
 
 
 def _next_tick(item: Schedule, window: TimeWindowPartitions | None, now: datetime) -> datetime:
