@@ -347,6 +347,7 @@ class Engine:
         context = ScheduleContext(name=name, tick=tick, partitions=tuple(keys))
         if item.fn is None:
             self._finish_schedule(name, tick, item.evaluate(context), None, notes, keys=keys)
+            known.next_due = upcoming  # seen on the way (None: found at the next pass)
             return
         self.evaluations[name] = isolate.start(
             name, item.evaluate, context, timeout_s=60.0, payload=(tick, keys, notes)
@@ -796,8 +797,8 @@ def _schedule_ticks(
     item: Schedule, window: TimeWindowPartitions | None, after: datetime, until: datetime
 ) -> tuple[list[datetime], datetime | None]:
     """The ticks in `(after, until]`, and the first after `until` when it was seen on
-    the way (None: not looked for). A long downtime's ticks are not all listed: the
-    first, the count being what matters, and the latest."""
+    the way (None: a cron not looked at so far). A long downtime's ticks are not all
+    listed: the first, the count being what matters, and the latest."""
     if item.cron is not None:
         assert not isinstance(item.cron, str)
         bound = min(until, after + timedelta(days=3))
@@ -816,7 +817,8 @@ def _schedule_ticks(
     first = max(window.index_at(after), 0)
     last = window.index_at(until)
     ends = [window.time_window(i).end.astimezone(UTC) for i in range(first, last)]
-    return [end for end in ends if end > after][-2:], None
+    upcoming = window.time_window(max(last, 0)).end.astimezone(UTC)  # the open window's
+    return [end for end in ends if end > after][-2:], upcoming
 
 
 def _next_tick(item: Schedule, window: TimeWindowPartitions | None, now: datetime) -> datetime:
