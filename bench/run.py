@@ -1,4 +1,8 @@
-"""Run every benchmark: `make bench` (or `python bench/run.py [NAME ...]`)."""
+"""Run every benchmark: `make bench` (or `python bench/run.py [NAME ...]`).
+
+The long ones (`daemon-soak`, minutes of load; `daemon-crash`, 200 kill -9
+iterations) run only when named: `python bench/run.py daemon-soak daemon-crash`.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import backfill
+import daemon
+import daemon_crash
 import dask_backfill
 import duckdb_io
 import kill_loop
@@ -33,13 +39,18 @@ BENCHMARKS = {
     "kill-loop": kill_loop.main,
     "duckdb_io": duckdb_io.main,
     "year": year.main,
+    "daemon": lambda: daemon.main([]),  # latency, idle, tick1000, coldstart
+}
+OPT_IN = {
+    "daemon-soak": lambda: daemon.main(["soak"]),
+    "daemon-crash": daemon_crash.main,
 }
 
 
 def main(names: list[str]) -> None:
     for name in names or list(BENCHMARKS):
         print(f"\n## {name}")
-        BENCHMARKS[name]()
+        {**BENCHMARKS, **OPT_IN}[name]()
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ class Cron:
     expression: str
     timezone: str = "UTC"
     tz: ZoneInfo = field(init=False, repr=False, compare=False)
+    _by_wall_clock: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         try:
@@ -56,6 +57,10 @@ class Cron:
                 "@weekly, @monthly or @yearly"
             )
         object.__setattr__(self, "expression", expression)
+        minute, hour = expression.split()[:2]
+        object.__setattr__(
+            self, "_by_wall_clock", not minute.startswith("*") and not hour.startswith("*")
+        )
         from cronsim import CronSim, CronSimError
 
         try:
@@ -66,8 +71,7 @@ class Cron:
     @property
     def by_wall_clock(self) -> bool:
         """Minute and hour both fixed: once per matching local date (see the module)."""
-        minute, hour = self.expression.split()[:2]
-        return not minute.startswith("*") and not hour.startswith("*")
+        return self._by_wall_clock
 
     def ticks_after(self, instant: datetime) -> Iterator[datetime]:
         """The ticks strictly after `instant`, in order, as UTC instants.
@@ -80,8 +84,14 @@ class Cron:
         from cronsim import CronSim
 
         wall_clock = self.by_wall_clock
-        # a fold is at most a few hours: start early enough to see both occurrences
-        start = (instant.astimezone(self.tz) - _MAX_SHIFT).replace(tzinfo=None)
+        # a wall time before the instant's stands for a later instant only when the
+        # clock falls back soon after it (a fold is at most a few hours): start early
+        # enough to see both occurrences then, and at the instant's own wall time
+        # otherwise (a `* * * * *` would walk 180 wall times for nothing)
+        local = instant.astimezone(self.tz)
+        start = local.replace(tzinfo=None)
+        if self._falls_back_after(instant, local.utcoffset()):
+            start -= _MAX_SHIFT
         pending: list[datetime] = []
         last: datetime | None = None
         for wall in CronSim(self.expression, start):
@@ -93,6 +103,17 @@ class Cron:
                     yield at
             for at in self._instants(wall, wall_clock=wall_clock):
                 heapq.heappush(pending, at)
+
+    def _falls_back_after(self, instant: datetime, offset: timedelta | None) -> bool:
+        """Whether the zone's offset is lower than `offset` at some point of the
+        `_MAX_SHIFT` after `instant` (looked at every hour: no zone shifts twice
+        within one)."""
+        step = timedelta(hours=1)
+        for n in range(1, int(_MAX_SHIFT / step) + 1):
+            later = (instant + n * step).astimezone(self.tz).utcoffset()
+            if later is None or offset is None or later < offset:
+                return True
+        return False
 
     def _instants(self, wall: datetime, *, wall_clock: bool) -> list[datetime]:
         early = wall.replace(tzinfo=self.tz, fold=0)

@@ -1,13 +1,17 @@
 """User code of schedules and sensors, evaluated in a forked process of its own:
 one that hangs past its timeout is killed and its tick recorded failed, while the
-daemon's loop goes on with everything else."""
+daemon's loop goes on with everything else. The process dies with the daemon (on
+Linux): a forked process shares the daemon's open files, `<home>/daemon.lock`
+among them, and an orphan would keep a restarted daemon out until it ended."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import multiprocessing
 import os
 import signal
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -71,7 +75,10 @@ def start(
     one-line reason it raised)."""
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
-    process = context.Process(target=_child, args=(send, fn, argument), daemon=True, name=name)
+    _death_signal()  # looked up here, so that the child does not import ctypes
+    process = context.Process(
+        target=_child, args=(send, fn, argument, os.getpid()), daemon=True, name=name
+    )
     process.start()
     send.close()
     now = time.monotonic()
@@ -85,9 +92,14 @@ def start(
     )
 
 
-def _child(conn: Connection, fn: Callable[[Any], Any], argument: Any) -> None:
+def _child(conn: Connection, fn: Callable[[Any], Any], argument: Any, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    die_with_parent = _death_signal()
+    if die_with_parent is not None:
+        die_with_parent()
+        if os.getppid() != parent:  # it died before the signal was asked for
+            os._exit(1)
     try:
         value = fn(argument)
         conn.send((True, value))
@@ -106,3 +118,23 @@ def _child(conn: Connection, fn: Callable[[Any], Any], argument: Any) -> None:
     finally:
         conn.close()
         os._exit(0)
+
+
+@functools.cache
+def _death_signal() -> Callable[[], None] | None:
+    """A function that makes the calling process get SIGKILL when its parent dies
+    (Linux's prctl(PR_SET_PDEATHSIG)); None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+
+    def ask() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+
+    return ask

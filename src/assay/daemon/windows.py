@@ -54,24 +54,30 @@ def window_definition(item: Schedule, graph: AssetGraph) -> TimeWindowPartitions
 
 def schedule_ticks(
     item: Schedule, window: TimeWindowPartitions | None, after: datetime, until: datetime
-) -> list[datetime]:
-    """The ticks in `(after, until]`; a long downtime's are not all listed: the first,
-    the count being what matters, and the latest."""
+) -> tuple[list[datetime], datetime | None]:
+    """The ticks in `(after, until]`, and the first after `until` when it was seen on
+    the way (None: a cron not looked at so far). A long downtime's ticks are not all
+    listed: the first, the count being what matters, and the latest."""
     if item.cron is not None:
         assert not isinstance(item.cron, str)
-        ticks = item.cron.ticks_between(after, min(until, after + timedelta(days=3)))
+        bound = min(until, after + timedelta(days=3))
+        ticks: list[datetime] = []
+        for tick in item.cron.ticks_after(after):  # one walk: a schedule is due or not
+            if tick > bound:
+                if tick > until:
+                    return ticks, tick
+                break
+            ticks.append(tick)
         latest = item.cron.latest_tick(after, until)
         if latest is not None and (not ticks or ticks[-1] != latest):
             ticks.append(latest)
-        return ticks
+        return ticks, None
     assert window is not None
     first = max(window.index_at(after), 0)
     last = window.index_at(until)
-    return [
-        window.time_window(i).end.astimezone(UTC)
-        for i in range(first, last)
-        if window.time_window(i).end.astimezone(UTC) > after
-    ][-2:]
+    ends = [window.time_window(i).end.astimezone(UTC) for i in range(first, last)]
+    upcoming = window.time_window(max(last, 0)).end.astimezone(UTC)  # the open window's
+    return [end for end in ends if end > after][-2:], upcoming
 
 
 def next_tick(item: Schedule, window: TimeWindowPartitions | None, now: datetime) -> datetime:

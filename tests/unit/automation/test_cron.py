@@ -139,6 +139,23 @@ def test_ticks_equal_the_minute_by_minute_reference_around_every_transition(zone
             assert got == expected, (zone, expression, start)
 
 
+@pytest.mark.parametrize("zone", ZONES)
+def test_the_next_ticks_from_any_instant_near_a_transition_equal_the_reference(zone: str) -> None:
+    # the walk starts early only when the clock falls back soon after the instant
+    starts = [
+        transition + timedelta(minutes=m)
+        for transition in _transitions(zone, 2024) or [datetime(2024, 6, 1, tzinfo=UTC)]
+        for m in range(-245, 125, 35)
+    ]
+    for expression in EXPRESSIONS[:6]:
+        cron = Cron(expression, zone)
+        for start in starts:
+            instant = start + timedelta(seconds=17)
+            end = instant + timedelta(hours=6)
+            expected = [t for t in reference(expression, zone, start, end) if t > instant]
+            assert cron.ticks_between(instant, end) == expected, (zone, expression, instant)
+
+
 @pytest.mark.parametrize("zone", [z for z in ZONES if _transitions(z, 2024)])
 def test_a_daily_schedule_fires_once_per_local_date_on_transition_days(zone: str) -> None:
     tz = ZoneInfo(zone)
