@@ -1,6 +1,6 @@
 """Compare a state store with the journals it was indexed from."""
 
-import shutil
+import gzip
 from pathlib import Path
 
 import duckdb
@@ -23,14 +23,27 @@ def snapshot(db_path: Path) -> dict[str, list[tuple]]:
         }
 
 
+def journal_bytes(path: Path) -> bytes:
+    """A journal's records, compressed (archived in done/) or not."""
+    return gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+
+
+def done_journals(home: Path) -> list[Path]:
+    """The archived journals of a state home (`journal/done/*.jsonl.gz`)."""
+    return sorted(home.joinpath("journal", "done").glob("*.jsonl*"))
+
+
 def copy_journals(home: Path, into: Path) -> list[Path]:
-    """Copy every journal of `home` (done/ included) flat into `into/journal/`, oldest
-    first (by the order their runs wrote them)."""
+    """Copy every journal of `home` (done/ included, uncompressed) flat into
+    `into/journal/`, oldest first (by the order their runs wrote them)."""
     target = into / "journal"
     target.mkdir(parents=True)
     copied = []
-    for path in sorted(home.joinpath("journal").rglob("*.jsonl"), key=lambda p: p.stat().st_mtime):
-        copied.append(Path(shutil.copy(path, target / path.name)))
+    found = [*home.joinpath("journal").rglob("*.jsonl"), *done_journals(home)]
+    for path in sorted(set(found), key=lambda p: p.stat().st_mtime):
+        name = path.name.removesuffix(".gz")
+        (target / name).write_bytes(journal_bytes(path))
+        copied.append(target / name)
     return copied
 
 

@@ -20,6 +20,7 @@ from assay.cli.options import (
 from assay.errors import SelectionError
 
 if TYPE_CHECKING:
+    from assay.graph import AssetGraph
     from assay.keys import AssetKey
     from assay.planning.plan import Plan
     from assay.project import Project
@@ -57,7 +58,7 @@ def plan_command(
 
         print_json({**plan_to_json(plan), "failing_checks": failing})
     else:
-        _print_plan(plan)
+        _print_plan(plan, project.graph)
         for key, names in failing.items():
             shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
             click.echo(click.style(f"! {key}: latest check failed: {shown}", fg="red"))
@@ -65,7 +66,9 @@ def plan_command(
         raise SystemExit(1)
 
 
-def _print_plan(plan: Plan) -> None:
+def _print_plan(plan: Plan, graph: AssetGraph | None = None) -> None:
+    """Each step with its count, then its reasons for the partitions it runs (the
+    upstream partitions narrowed to those they read, given the graph)."""
     if plan.is_empty:
         click.echo("Nothing to do: every selected asset partition is fresh.")
         return
@@ -73,14 +76,19 @@ def _print_plan(plan: Plan) -> None:
         size = (
             ""
             if step.definition is None
-            else f"  {step.count} of {step.definition.size(plan.context)} partitions"
+            else f"  {step.count:,} of {step.definition.size(plan.context):,} partitions"
         )
         click.echo(click.style(str(step.key), bold=True) + click.style(size, dim=True))
-        for reason in step.reasons:
-            click.echo(f"  {step.describe(reason)}")
+        for reason, partitions in step.shown_reasons():
+            upstream = (
+                None if graph is None else plan.upstream_partitions(graph, step, reason, partitions)
+            )
+            click.echo(f"  {step.describe(reason, partitions, upstream=upstream)}")
     total = plan.partition_count
+    assets = len(plan.steps)
     click.echo(
-        f"\n{len(plan.steps)} assets, {total} asset partition{'s' * (total != 1)} to materialize."
+        f"\n{assets} asset{'s' * (assets != 1)}, {total:,} asset partition{'s' * (total != 1)} "
+        "to materialize."
     )
 
 

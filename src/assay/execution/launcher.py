@@ -51,8 +51,12 @@ class LaunchedRun:
 
     @property
     def journal(self) -> Path:
+        live = self.home / "journal" / f"{self.run_id}.jsonl"
         done = self.home / "journal" / "done" / f"{self.run_id}.jsonl"
-        return done if done.exists() else self.home / "journal" / f"{self.run_id}.jsonl"
+        for path in (live, done.with_name(done.name + ".gz"), done):  # .gz: archived
+            if path.exists():
+                return path
+        return live
 
     def status(self) -> RunStatus | None:
         """The run's status as its journal says (None before it wrote its first record,

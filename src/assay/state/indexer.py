@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from assay.state.journal import read_lines
+from assay.state.journal import journal_name, read_lines
 from assay.state.records import (
     CONTROL_TYPES,
     DATASET_FIELDS,
@@ -76,31 +76,34 @@ class Batch:
 def read_batch(files: list[Path], known: dict[str, int]) -> Batch:
     """Read and check every complete line after each journal's indexed offset.
 
-    `known` maps a journal's name (its file name: journals move to `done/`) to
-    its indexed byte offset.
+    `known` maps a journal's name (its file name without `.gz`: journals move to
+    `done/`, compressed) to its indexed byte offset.
     """
     batch = Batch()
     for path in files:
-        start = known.get(path.name, 0)
+        name = journal_name(path)
+        start = known.get(name, 0)
+        if name in known and path.name != name:
+            continue  # archived: it was whole and indexed
         try:
             size = path.stat().st_size
+            if size <= start and name in known:
+                continue
+            lines, end = read_lines(path, start)
         except FileNotFoundError:
             continue  # archived by another process since it was listed
-        if size <= start and path.name in known:
-            continue
-        lines, end = read_lines(path, start)
-        finished = False
+        finished = path.name != name  # an archived journal was finished when archived
         for offset, line in lines:
             if line.startswith(LINEAGE_PREFIX):
                 try:
-                    batch.lineage_lines.append((path.name, offset, line.decode()))
+                    batch.lineage_lines.append((name, offset, line.decode()))
                 except UnicodeDecodeError:
-                    batch.quarantine(path.name, offset, "not UTF-8 text", line)
+                    batch.quarantine(name, offset, "not UTF-8 text", line)
                 continue
             if not line.strip():
                 continue
-            finished |= _add_line(batch, path.name, offset, line)
-        batch.offsets.append({"file": path.name, "indexed_bytes": end, "is_finished": finished})
+            finished |= _add_line(batch, name, offset, line)
+        batch.offsets.append({"file": name, "indexed_bytes": end, "is_finished": finished})
     return batch
 
 

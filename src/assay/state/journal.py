@@ -154,12 +154,55 @@ def encode(records: tuple[Record, ...] | list[Record]) -> bytes:
     )
 
 
+ARCHIVED_SUFFIX = ".gz"  # a finished journal, compressed once indexed (`archive`)
+
+
+def journal_name(path: Path) -> str:
+    """What a journal is known by, wherever it is: `<run id>.jsonl` (compressed or not)."""
+    return path.name.removesuffix(ARCHIVED_SUFFIX)
+
+
+def archive(path: Path, folder: Path) -> Path:
+    """Compress a finished, indexed journal into `folder` (`<name>.gz`, written under a
+    temporary name, fsynced, then renamed) and remove it. A crash leaves the journal
+    where it was, or both (archived again at the next pass, to the same bytes).
+
+    Raises:
+        OSError: it could not be written (the journal stays where it was).
+    """
+    import gzip
+    import shutil
+
+    target = folder / (path.name + ARCHIVED_SUFFIX)
+    scratch = folder / f".{path.name}{ARCHIVED_SUFFIX}.tmp"
+    try:
+        with open(path, "rb") as source, open(scratch, "wb") as raw:
+            with gzip.GzipFile(filename=path.name, mode="wb", fileobj=raw, mtime=0) as out:
+                shutil.copyfileobj(source, out, 1 << 20)
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(scratch, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            scratch.unlink()
+        raise
+    path.unlink()
+    return target
+
+
 def read_lines(path: Path, offset: int) -> tuple[list[tuple[int, bytes]], int]:
     """The complete lines after `offset`, each with its byte offset, and the offset
-    after the last of them. A line still being written (no newline yet) is left."""
-    with open(path, "rb") as file:
-        file.seek(offset)
-        data = file.read()
+    after the last of them. A line still being written (no newline yet) is left.
+    An archived journal (`.gz`) is read as the journal it was."""
+    if path.name.endswith(ARCHIVED_SUFFIX):
+        import gzip
+
+        with gzip.open(path, "rb") as archived:
+            data = archived.read()[offset:]
+    else:
+        with open(path, "rb") as file:
+            file.seek(offset)
+            data = file.read()
     end = data.rfind(b"\n") + 1
     lines = []
     at = 0

@@ -7,10 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 from assay.errors import UnknownBackfillError, UnknownRunError
 from assay.state.models import (
+    AssetSummary,
+    CheckLine,
     LogLine,
     Quarantined,
     Run,
     RunDetails,
+    RunOverview,
     StateMark,
     Step,
     model,
@@ -62,48 +65,130 @@ class StateReader:
         """The latest runs, newest first (a page of `limit` after `offset`), of one kind
         or status when given."""
         where, params = _filters(kind=kind, status=status)
+        page = f"SELECT * FROM runs {where} ORDER BY started_at DESC, run_id LIMIT ? OFFSET ?"
         with self._reading() as con:
             if con is None:
                 return []
             rows = _rows(
                 con,
-                f"SELECT * FROM runs {where} ORDER BY started_at DESC, run_id LIMIT ? OFFSET ?",
+                _RUN_COUNTS.format(page=page) + " ORDER BY started_at DESC, run_id",
                 [*params, limit, offset],
             )
         return [model(Run, row) for row in rows]
 
-    def run_details(self, run_id: str) -> RunDetails:
-        """A run (by id or unique prefix), its steps and its step logs.
+    def run_details(
+        self,
+        run_id: str,
+        *,
+        steps: list[str] | None = None,
+        statuses: list[str] | None = None,
+    ) -> RunDetails:
+        """A run (by id or unique prefix), its steps and their logs; only the steps
+        named in `steps` (a step key, `asset[partition]`, or an asset key: all its
+        steps) and of `statuses`, when given.
 
         Raises:
             UnknownRunError: no run, or several, match `run_id`.
         """
         with self._reading() as con:
-            matches = (
-                []
-                if con is None
-                else _rows(
-                    con,
-                    "SELECT * FROM runs WHERE starts_with(run_id, ?) ORDER BY started_at",
-                    [run_id],
-                )
-            )
-            if len(matches) != 1:
-                raise _unknown_run(run_id, matches)
-            run = matches[0]
+            run = _one_run(con, run_id)
             assert con is not None
-            steps = _rows(
-                con, "SELECT * FROM steps WHERE run_id = ? ORDER BY started_at", [run["run_id"]]
+            where, params = _step_filter(steps, statuses)
+            found = _rows(
+                con,
+                f"SELECT * FROM steps WHERE run_id = ? {where} ORDER BY started_at, step_key",
+                [run["run_id"], *params],
             )
+            keys = [row["step_key"] for row in found]
             logs = _rows(
                 con,
-                "SELECT * FROM step_logs WHERE run_id = ? ORDER BY step_key, seq",
-                [run["run_id"]],
+                "SELECT * FROM step_logs WHERE run_id = ? "
+                "AND step_key IN (SELECT unnest(?::VARCHAR[])) ORDER BY step_key, seq",
+                [run["run_id"], keys],
             )
         return RunDetails(
             run=model(Run, run),
-            steps=tuple(model(Step, s) for s in steps),
+            steps=tuple(model(Step, s) for s in found),
             logs=tuple(model(LogLine, line) for line in logs),
+        )
+
+    def run_overview(
+        self, run_id: str, *, slowest: int = 5, log_lines: int = 50, check_lines: int = 10_000
+    ) -> RunOverview:
+        """A run (by id or unique prefix) at a glance, whatever its size: see
+        `RunOverview`. At most `log_lines` lines per step that did not succeed, and
+        `check_lines` check results that did not pass.
+
+        Raises:
+            UnknownRunError: no run, or several, match `run_id`.
+        """
+        with self._reading() as con:
+            run = _one_run(con, run_id)
+            assert con is not None
+            ident = run["run_id"]
+            counts = dict(
+                con.execute(
+                    "SELECT status, count(*) FROM steps WHERE run_id = ? GROUP BY status "
+                    "ORDER BY status",
+                    [ident],
+                ).fetchall()
+            )
+            slow = _rows(
+                con,
+                "SELECT * FROM steps WHERE run_id = ? AND finished_at IS NOT NULL "
+                "AND started_at IS NOT NULL "
+                "ORDER BY finished_at - started_at DESC, step_key LIMIT ?",
+                [ident, slowest],
+            )
+            problems = _rows(
+                con,
+                "SELECT * FROM steps WHERE run_id = ? AND status <> 'succeeded' "
+                "ORDER BY asset_key, partition_key, step_key",
+                [ident],
+            )
+            keys = [row["step_key"] for row in problems if row["status"] != "skipped"]
+            logs = _rows(
+                con,
+                "SELECT * FROM step_logs WHERE run_id = ? "
+                "AND step_key IN (SELECT unnest(?::VARCHAR[])) "
+                "QUALIFY row_number() OVER (PARTITION BY step_key ORDER BY seq) <= ? "
+                "ORDER BY step_key, seq",
+                [ident, keys, log_lines],
+            )
+            bad = _rows(
+                con,
+                "SELECT * FROM check_results WHERE run_id = ? AND status <> 'passed' "
+                "ORDER BY asset_key, check_name, partition_key LIMIT ?",
+                [ident, check_lines],
+            )
+            assets = sorted({row["asset_key"] for row in [*problems, *bad]})
+            partitions = {
+                asset: tuple(found or ())
+                for asset, found in con.execute(
+                    "SELECT asset_key, list(DISTINCT partition_key ORDER BY partition_key) "
+                    "FROM (SELECT asset_key, partition_key FROM steps WHERE run_id = $1 "
+                    "UNION ALL SELECT asset_key, partition_key FROM check_results "
+                    "WHERE run_id = $1) WHERE asset_key IN (SELECT unnest($2::VARCHAR[])) "
+                    "AND partition_key IS NOT NULL GROUP BY asset_key",
+                    [ident, assets],
+                ).fetchall()
+            }
+            checks: dict[str, dict[str, int]] = {}
+            for asset, outcome, count in con.execute(
+                f"SELECT asset_key, {_OUTCOME}, count(*) FROM check_results WHERE run_id = ? "
+                "GROUP BY ALL ORDER BY ALL",
+                [ident],
+            ).fetchall():
+                checks.setdefault(asset, {})[outcome] = int(count)
+        return RunOverview(
+            run=model(Run, run),
+            counts=counts,
+            slowest=tuple(model(Step, s) for s in slow),
+            problems=tuple(model(Step, s) for s in problems),
+            logs=tuple(model(LogLine, line) for line in logs),
+            partitions=partitions,
+            checks=checks,
+            check_problems=tuple(model(CheckLine, row) for row in bad),
         )
 
     def current_versions(self, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
@@ -209,10 +294,10 @@ class StateReader:
             )
         return rows[0] if rows else {}
 
-    def asset_summaries(self) -> dict[str, Row]:
-        """Per asset: its last materialization time, its last step's status, and the
-        latest result of each check on each partition (`checks`: rows of
-        `check_results`), read in one pass."""
+    def asset_summaries(self) -> dict[str, AssetSummary]:
+        """Per asset: its last materialization, the last run with a step for it (and
+        how its steps went there), and the latest result of each check on each
+        partition (`checks`: rows of `check_results`), read in one pass."""
         with self._reading() as con:
             if con is None:
                 return {}
@@ -223,26 +308,40 @@ class StateReader:
             rows = _rows(
                 con,
                 """
-                WITH last_step AS (
-                    SELECT asset_key, status, finished_at FROM steps
-                    WHERE status != 'running'
-                    QUALIFY row_number() OVER (
-                        PARTITION BY asset_key ORDER BY coalesce(finished_at, started_at) DESC
-                    ) = 1
+                WITH last_run AS (
+                    SELECT asset_key, arg_max(run_id, started_at) AS run_id
+                    FROM steps GROUP BY asset_key
+                ), last_steps AS (
+                    SELECT s.asset_key, s.run_id, count(*) AS steps,
+                           count(*) FILTER (WHERE s.status = 'succeeded') AS succeeded,
+                           count(*) FILTER (WHERE s.status IN ('failed', 'died')) AS failed,
+                           count(*) FILTER (WHERE s.status = 'skipped') AS skipped
+                    FROM steps s JOIN last_run l USING (asset_key, run_id)
+                    GROUP BY s.asset_key, s.run_id
                 ), last_mat AS (
                     SELECT asset_key, max(finished_at) AS materialized_at,
                            count(*) AS materialization_count
                     FROM materializations GROUP BY asset_key
                 )
-                SELECT coalesce(s.asset_key, m.asset_key) AS asset_key,
-                       s.status AS last_status, m.materialized_at, m.materialization_count
-                FROM last_step s FULL OUTER JOIN last_mat m ON s.asset_key = m.asset_key
+                SELECT coalesce(l.asset_key, m.asset_key) AS asset_key,
+                       m.materialized_at, m.materialization_count,
+                       r.run_id AS last_run_id, r.kind AS last_run_kind,
+                       r.status AS last_run_status,
+                       coalesce(r.finished_at, r.started_at) AS last_run_at,
+                       l.steps AS last_run_steps, l.succeeded AS last_run_succeeded,
+                       l.failed AS last_run_failed, l.skipped AS last_run_skipped
+                FROM last_steps l
+                FULL OUTER JOIN last_mat m ON l.asset_key = m.asset_key
+                LEFT JOIN runs r ON r.run_id = l.run_id
                 """,
             )
-        found = {row["asset_key"]: row | {"checks": []} for row in rows}
-        for key, latest in checks.items():
-            found.setdefault(key, {"asset_key": key})["checks"] = latest
-        return found
+        found = {row["asset_key"]: row for row in rows}
+        for key in checks:
+            found.setdefault(key, {"asset_key": key})
+        return {
+            key: model(AssetSummary, row | {"checks": tuple(checks.get(key, ()))})
+            for key, row in found.items()
+        }
 
     def backfills(self, *, limit: int = 20, backfill_id: str | None = None) -> list[Row]:
         """Backfills, newest first (or those whose id starts with `backfill_id`), with
@@ -391,6 +490,62 @@ _LATEST_BACKFILL_STEPS = """
         ORDER BY s.status = 'succeeded' DESC, s.started_at DESC
     ) = 1
 """
+
+
+# A run page (`{page}`, a query of runs rows) with what its checks and observations
+# counted: the joins read only the page's runs.
+_RUN_COUNTS = """
+    WITH page AS ({page}),
+    checked AS (
+        SELECT run_id, count(*) AS check_count,
+               count(*) FILTER (WHERE status = 'passed') AS checks_passed,
+               count(*) FILTER (WHERE status = 'failed' AND severity = 'warn') AS checks_warned,
+               count(*) FILTER (WHERE status = 'failed' AND severity <> 'warn') AS checks_failed,
+               count(*) FILTER (WHERE status = 'errored') AS checks_errored,
+               count(DISTINCT (asset_key, coalesce(partition_key, ''))) AS checked_partitions
+        FROM check_results WHERE run_id IN (SELECT run_id FROM page) GROUP BY run_id
+    ), observed AS (
+        SELECT run_id, count(*) AS observation_count,
+               count(DISTINCT asset_key) AS observed_assets
+        FROM observations WHERE run_id IN (SELECT run_id FROM page) GROUP BY run_id
+    )
+    SELECT page.*, c.* EXCLUDE (run_id), o.* EXCLUDE (run_id)
+    FROM page LEFT JOIN checked c ON c.run_id = page.run_id
+    LEFT JOIN observed o ON o.run_id = page.run_id
+"""
+
+_OUTCOME = (
+    "CASE WHEN status IN ('passed', 'errored') THEN status "
+    "WHEN severity = 'warn' THEN 'warned' ELSE 'failed' END"
+)
+
+
+def _one_run(con: duckdb.DuckDBPyConnection | None, run_id: str) -> Row:
+    """The run `run_id` (an id or a unique prefix) with its counts.
+
+    Raises:
+        UnknownRunError: no run, or several, match.
+    """
+    page = "SELECT * FROM runs WHERE starts_with(run_id, ?)"
+    matches = [] if con is None else _rows(con, _RUN_COUNTS.format(page=page), [run_id])
+    if len(matches) != 1:
+        raise _unknown_run(run_id, sorted(matches, key=lambda r: str(r["started_at"])))
+    return matches[0]
+
+
+def _step_filter(steps: list[str] | None, statuses: list[str] | None) -> tuple[str, list[Any]]:
+    """`AND ...` for steps named (by step key or asset key) and of given statuses."""
+    where, params = "", []
+    if steps is not None:
+        where += (
+            " AND (step_key IN (SELECT unnest(?::VARCHAR[])) "
+            "OR asset_key IN (SELECT unnest(?::VARCHAR[])))"
+        )
+        params += [steps, steps]
+    if statuses is not None:
+        where += " AND status IN (SELECT unnest(?::VARCHAR[]))"
+        params.append(statuses)
+    return where, params
 
 
 def _filters(**equal: str | None) -> tuple[str, list[Any]]:

@@ -29,7 +29,9 @@ from assay.state.indexer import Batch, arrow_table, canary, read_batch, write_ba
 from assay.state.journal import (
     JournalWriteError,
     append_if_abandoned,
+    archive,
     is_no_space,
+    journal_name,
 )
 from assay.state.liveness import this_host
 from assay.state.migrations import migrate
@@ -137,6 +139,36 @@ class StateStore:
                 "run `assay state rebuild` again (the journals are untouched)"
             ) from exc
 
+    @contextlib.contextmanager
+    def locked(self, *, timeout_s: float = 30.0) -> Iterator[None]:
+        """Hold the store's exclusive lock for the block: no other assay process reads,
+        indexes or writes it meanwhile (maintenance such as `assay state prune`).
+
+        Raises:
+            StateLockedError: another process held it for longer than `timeout_s`.
+        """
+        self.check_home()
+        with file_lock(self.path, exclusive=True, timeout_s=timeout_s):
+            yield
+
+    def connect_locked(self) -> duckdb.DuckDBPyConnection:
+        """A read-write connection, its schema migrated, for a caller inside `locked()`.
+
+        Raises:
+            StateLockedError: a process outside assay holds the file open.
+            StateError: the file cannot be read.
+        """
+        try:
+            con = _connect(self.path, read_only=False)
+        except _HeldByForeignProcess as held:
+            raise _held_error(self.path, held.holder) from None
+        try:
+            migrate(con)
+        except BaseException:
+            con.close()
+            raise
+        return con
+
     def _waiting(self, why: str) -> IndexReport:
         _log.warning(
             "%s: new records wait in %s to be indexed, and what is shown may miss them",
@@ -219,7 +251,15 @@ class StateStore:
             return []
         files = sorted(self.journal_dir.glob("*.jsonl"))
         if include_done:
-            files += sorted((self.journal_dir / DONE_FOLDER).glob("*.jsonl"))
+            done = self.journal_dir / DONE_FOLDER
+            live = {path.name for path in files}
+            archived = sorted([*done.glob("*.jsonl"), *done.glob("*.jsonl.gz")])
+            seen: set[str] = set()
+            for path in archived:  # a journal once: a crash mid-archive leaves two copies
+                name = journal_name(path)
+                if name not in live and name not in seen:
+                    seen.add(name)
+                    files.append(path)
         return files
 
     def _ingest(self, con: duckdb.DuckDBPyConnection, files: list[Path]) -> IndexReport:
@@ -270,10 +310,11 @@ class StateStore:
         return died
 
     def _archive(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Move fully indexed journals of finished runs to `journal/done/`.
+        """Compress fully indexed journals of finished runs into `journal/done/`
+        (`<run id>.jsonl.gz`: a tenth of the bytes, and what a rebuild reads).
 
-        Runs after the commit; a journal is known by its file name in either folder,
-        so a crash between the move and the next pass loses nothing.
+        Runs after the commit; a journal is known by its name in either folder,
+        compressed or not, so a crash between the two loses nothing.
         """
         done = self.journal_dir / DONE_FOLDER
         finished = con.execute("SELECT file FROM journal_files WHERE is_finished").fetchall()
@@ -283,11 +324,12 @@ class StateStore:
                 continue
             try:
                 done.mkdir(parents=True, exist_ok=True)
-                path.replace(done / name)
+                archive(path, done)
             except FileNotFoundError:
                 continue  # moved by another process meanwhile
-            except OSError as exc:  # a read-only journal folder: it stays where it is
-                _log.warning("cannot move finished journals to %s: %s", done, exc.strerror)
+            except OSError as exc:  # a read-only or full folder: it stays where it is
+                if not is_no_space(exc):  # a full disk says so itself
+                    _log.warning("cannot move finished journals to %s: %s", done, exc.strerror)
                 return
 
 
