@@ -38,5 +38,11 @@ test: lint docs
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
+# assay against Dagster (pinned in bench/peers.py), installed into a throwaway
+# virtualenv under bench/.work/peers/ on the first run; never part of `make test`.
+.PHONY: bench-peers
+bench-peers: $(STAMP)
+	$(BIN)/python bench/peers.py
+
 clean:
 	rm -rf $(VENV) .assay .mypy_cache .pytest_cache .ruff_cache site

@@ -82,13 +82,15 @@ def populate() -> None:
     asset_table = pa.Table.from_pylist(assets)  # noqa: F841
     con.execute(
         f"""
-        INSERT INTO asset_partitions
-        SELECT a.asset_key, strftime(DATE '{START}' + d.i::INTEGER, '%Y-%m-%d'),
-               a.asset_key || '-' || d.i, 'bench',
-               TIMESTAMPTZ '2025-01-01 00:00:00+00' + to_hours(a.layer),
-               TIMESTAMPTZ '2025-01-01 00:00:00+00' + to_hours(a.layer) + to_minutes(30),
-               md5(a.asset_key || d.i), a.code_version, a.inputs_signature, NULL,
-               TIMESTAMPTZ '2025-01-01 00:00:00+00' + to_hours(a.layer) + to_minutes(30)
+        INSERT INTO asset_partitions BY NAME
+        SELECT a.asset_key, strftime(DATE '{START}' + d.i::INTEGER, '%Y-%m-%d') AS partition_key,
+               a.asset_key || '-' || d.i AS materialization_id, 'bench' AS run_id,
+               TIMESTAMPTZ '2025-01-01 00:00:00+00' + to_hours(a.layer) AS started_at,
+               started_at + to_minutes(30) AS finished_at,
+               md5(a.asset_key || d.i) AS data_version, a.code_version, a.inputs_signature,
+               NULL AS provenance, finished_at AS version_changed_at,
+               epoch_us(finished_at) AS seq, epoch_us(started_at) AS started_seq,
+               epoch_us(finished_at) AS changed_seq
         FROM asset_table a, range({DAYS}) d(i)
         """
     )
@@ -112,7 +114,9 @@ def scenario(name: str) -> None:
             con.execute(
                 "UPDATE asset_partitions SET data_version = 'new', "
                 "version_changed_at = TIMESTAMPTZ '2025-02-01 00:00:00+00', "
-                "started_at = TIMESTAMPTZ '2025-02-01 00:00:00+00' "
+                "started_at = TIMESTAMPTZ '2025-02-01 00:00:00+00', "
+                "changed_seq = epoch_us(TIMESTAMPTZ '2025-02-01 00:00:00+00'), "
+                "started_seq = epoch_us(TIMESTAMPTZ '2025-02-01 00:00:00+00') "
                 "WHERE asset_key = 'a0_0' AND partition_key = '2020-01-01'"
             )
         con.close()

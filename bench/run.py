@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import backfill
 import dask_backfill
+import duckdb_io
 import kill_loop
 import lazy_sink
 import lineage
@@ -17,6 +18,7 @@ import planner
 import state_stress
 import static_partitions
 import validation
+import year
 
 BENCHMARKS = {
     "materialize": materialize_layered.main,
@@ -29,6 +31,8 @@ BENCHMARKS = {
     "lineage": lineage.main,
     "dask": dask_backfill.main,
     "kill-loop": kill_loop.main,
+    "duckdb_io": duckdb_io.main,
+    "year": year.main,
 }
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import sys
 import traceback
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assay.checks import CheckSpec
 from assay.errors import ConfigError, DefinitionError
@@ -17,9 +20,10 @@ from assay.graph import AssetGraph
 from assay.io.resolver import IOResolver
 from assay.policies import RetryPolicy
 from assay.spec import AssetSpec
+from assay.versioning.sources import add_project_root, capture_source, in_project, is_captured
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Iterator, Mapping
     from types import ModuleType
 
     from assay.config import ProjectConfig
@@ -114,17 +118,93 @@ def load_definitions(config: ProjectConfig) -> Definitions:
     """Import the project's module or file and return its Definitions.
 
     A module without a `Definitions` object has its module-level assets collected.
+    The source of every module of the project is kept as it is imported: code
+    versions are made of what runs, even if a file is edited later.
     """
-    if config.file is not None:
-        module = _import_file(config.file)
-    elif config.module:
-        module = _import_module(config.module, config.root)
-    else:
+    if config.file is None and not config.module:
         raise ConfigError(
             "no assay module to load: pass -m MODULE or -f FILE, set ASSAY_MODULE, "
             f'or add [tool.assay] module = "..." to {config.root / "pyproject.toml"}'
         )
+    roots = [config.root.resolve()]
+    if config.file is not None:
+        roots.append(config.file.resolve().parent)
+    for root in roots:
+        add_project_root(root)
+    with _capturing_imports(roots):
+        if config.file is not None:
+            module = _import_file(config.file)
+        else:
+            module = _import_module(config.module, config.root)  # type: ignore[arg-type]
+    _capture_imported(roots)
     return definitions_of(module)
+
+
+class _CapturingLoader(importlib.machinery.SourceFileLoader):
+    """Imports a module of the project and keeps the source it imported."""
+
+    def get_code(self, fullname: str) -> Any:
+        path = self.get_filename(fullname)
+        before = self.path_stats(path)
+        code = super().get_code(fullname)
+        data = self.get_data(path)
+        if self.path_stats(path) != before:  # edited while imported: run what is kept
+            code = self.source_to_code(data, path)
+        capture_source(path, importlib.util.decode_source(data))
+        return code
+
+
+class _SourceCapture(importlib.abc.MetaPathFinder):
+    """Finds modules as the finders after it do, and has those of the project's
+    files imported by a `_CapturingLoader`."""
+
+    def __init__(self, roots: list[Path]) -> None:
+        self.roots = roots
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        found = None
+        for finder in sys.meta_path[sys.meta_path.index(self) + 1 :]:
+            find = getattr(finder, "find_spec", None)
+            if find is not None and (found := find(fullname, path, target)) is not None:
+                break
+        if (
+            found is not None
+            and type(found.loader) is importlib.machinery.SourceFileLoader
+            and any(in_project(found.origin, root) for root in self.roots)
+        ):
+            found.loader = _CapturingLoader(found.name, found.origin)
+        return found
+
+
+@contextlib.contextmanager
+def _capturing_imports(roots: list[Path]) -> Iterator[None]:
+    """While loading: the project's modules are imported through `_SourceCapture`
+    (placed after the finders of built-in and frozen modules, which stay first)."""
+    finder = _SourceCapture(roots)
+    builtins = (importlib.machinery.BuiltinImporter, importlib.machinery.FrozenImporter)
+    at = next((i for i, f in enumerate(sys.meta_path) if f not in builtins), len(sys.meta_path))
+    sys.meta_path.insert(at, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
+
+
+def _capture_imported(roots: list[Path]) -> None:
+    """Keep the source of project modules imported before the project was loaded
+    (a notebook's, say), as their files read now: the best that can be known."""
+    for module in list(sys.modules.values()):
+        filename = getattr(module, "__file__", None)
+        if (
+            filename
+            and not is_captured(filename)
+            and any(in_project(filename, root) for root in roots)
+        ):
+            try:
+                text = Path(filename).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            capture_source(filename, text)
 
 
 def definitions_of(module: ModuleType) -> Definitions:
@@ -188,7 +268,9 @@ def _import_file(path: Path) -> ModuleType:
     folder = str(path.parent.resolve())
     if folder not in sys.path:
         sys.path.insert(0, folder)
-    spec = importlib.util.spec_from_file_location(name, path)
+    spec = importlib.util.spec_from_file_location(
+        name, path, loader=_CapturingLoader(name, str(path))
+    )
     if spec is None or spec.loader is None:
         raise ConfigError(f"cannot load {str(path)!r} as Python: is it a .py file?")
     module = importlib.util.module_from_spec(spec)

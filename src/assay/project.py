@@ -23,12 +23,14 @@ from assay.execution.backfill import (
 from assay.execution.check_run import run_stored_checks, stored_to_check
 from assay.execution.executors import choose_executor
 from assay.execution.launcher import launch
-from assay.execution.materialize import Runtime, apply_plan, check_current
+from assay.execution.materialize import Runtime, apply_plan, check_current, retry_run
 from assay.execution.observe import run_observation
 from assay.partitions.base import PartitionContext
 from assay.partitions.selection import PartitionSelection
+from assay.planning.check_versions import OutOfDateCheck, out_of_date_checks
 from assay.planning.plan import Plan, build_plan
 from assay.planning.serialize import plan_to_json
+from assay.planning.verify import Verification
 from assay.selection import parse_selection
 from assay.state.reader import StateReader
 
@@ -100,11 +102,15 @@ class Project:
         partition_range: tuple[str, str] | None = None,
         force: bool = False,
         now: datetime | None = None,
+        verify: bool = False,
     ) -> Plan:
         """What a materialization of the selection would run, and why; nothing runs.
 
         The plan is what `materialize` applies: `project.materialize(plan)` runs
-        exactly its steps (refused if the state or the code moved since).
+        exactly its steps (refused if the state or the code moved since). With
+        `verify`, every stored partition is checked to still exist in storage (IO
+        managers with an `exists` method); without it, only local files on small
+        plans (see `assay.planning.verify`).
 
         Example:
             >>> plan = project.plan("+daily_revenue")  # doctest: +SKIP
@@ -117,15 +123,34 @@ class Project:
         keys = parsed.resolve(self.graph)
         chosen = _partition_selection(partitions, partition_range)
         label = str(parsed)
+        checking = Verification(io_for=self.io_for, requested=verify)
         try:
             return build_plan(
-                self.graph, keys, self.state, chosen, context, force=force, selection=label
+                self.graph,
+                keys,
+                self.state,
+                chosen,
+                context,
+                force=force,
+                selection=label,
+                verify=checking,
             )
         except StateLockedError as exc:
             if not force:
                 raise StateLockedError(f"{exc}; or pass --force to run without a plan") from None
             # forced: every selected partition runs, so the held store is not needed
             return build_plan(self.graph, keys, None, chosen, context, force=True, selection=label)
+
+    def out_of_date_checks(self, selection: Selection = None) -> list[OutOfDateCheck]:
+        """The checks (and schemas) of the selected assets whose verdicts on stored
+        partitions are out of date: judged by another version of the check, or never
+        (a check added since). `check()` judges them again; nothing is re-materialized.
+
+        Example:
+            >>> [c.describe() for c in project.out_of_date_checks()]  # doctest: +SKIP
+            ['schema changed since 365 stored partitions were judged']
+        """
+        return out_of_date_checks(self.graph, self.state, self.select(selection))
 
     def materialize(
         self,
@@ -141,6 +166,7 @@ class Project:
         should_stop: Callable[[], bool] | None = None,
         now: datetime | None = None,
         run_id: str | None = None,
+        run_key: str | None = None,
     ) -> RunResult:
         """Apply a plan: exactly its asset partitions. Given a selection (and
         partitions, `force`), the plan made of it now: what is stale (with `force`,
@@ -164,6 +190,9 @@ class Project:
                 nothing new starts.
             now: the current time for time partitions (default: now).
             run_id: the id to record the run under (default: a new one).
+            run_key: run at most once under this key, whoever else tries: a key held
+                by an earlier run runs nothing (the result names that run,
+                `is_duplicate`). `assay runs retry` runs a failed one again.
 
         Returns the run's result; `result.success` is False when a step failed.
 
@@ -191,6 +220,7 @@ class Project:
             label=_label(plan),
             should_stop=should_stop,
             run_id=run_id,
+            run_key=run_key,
         )
 
     def observe(
@@ -269,6 +299,7 @@ class Project:
         should_stop: Callable[[], bool] | None = None,
         now: datetime | None = None,
         run_id: str | None = None,
+        run_key: str | None = None,
     ) -> RunResult:
         """Start a backfill: a recorded, resumable run over a partition range.
 
@@ -306,6 +337,7 @@ class Project:
             label=_label(plan, forced=False),
             should_stop=should_stop,
             run_id=run_id,
+            run_key=run_key,
         )
 
     def resume_backfill(
@@ -362,6 +394,35 @@ class Project:
     def backfills(self, *, limit: int = 20) -> list[dict[str, Any]]:
         """Recent backfills, newest first, with counts of their partitions by status."""
         return self.state.backfills(limit=limit)
+
+    def retry(
+        self,
+        run_id: str,
+        *,
+        executor: str | None = None,
+        workers: int | None = None,
+        dask_address: str | None = None,
+        hooks: Sequence[RunHooks] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> RunResult:
+        """Run again, on purpose, what a failed (or died, or canceled) run covered and is
+        still stale, under its run key: unlike a key claimed by a new caller, a retry
+        takes the key's next generation (one caller wins; the earlier run stays).
+
+        Raises:
+            UnknownRunError: no such run.
+            StateError: it succeeded or is running, is a backfill's run (resume the
+                backfill instead), or was retried by another caller first.
+        """
+        choice = choose_executor(self.config, executor, workers, dask_address)
+        return retry_run(
+            self._runtime,
+            run_id,
+            lambda selection: self.plan(selection),
+            choice=choice,
+            hooks=self._runtime.hooks(hooks),
+            should_stop=should_stop,
+        )
 
     def launch(
         self,

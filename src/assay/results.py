@@ -98,6 +98,7 @@ class CheckOutcome:
     error: str | None = None
     failures_path: str | None = None
     checked_at: float = field(default_factory=time.time)
+    version: str | None = None  # of the check (or schema) that judged: see versioning
 
     @property
     def passed(self) -> bool:
@@ -180,6 +181,8 @@ class RunResult:
     steps: tuple[StepResult, ...]
     index: IndexReport
     backfill_id: str | None = None
+    run_key: str | None = None
+    is_duplicate: bool = False  # the run key was claimed before: `run_id` is that run's
 
     @property
     def success(self) -> bool:

@@ -81,10 +81,64 @@ def test_a_failing_observe_function_records_nothing(make_project):
     assert not (root / ".assay/journal").exists()
 
 
-def test_observe_rejects_versions_that_are_not_strings_or_keys(make_project):
+def test_a_key_outside_the_partitions_is_left_out_with_one_warning(make_project, caplog):
+    """A file for a day past the definition (today's, whose window is open) used to
+    fail the whole observation: every other observation is recorded."""
     root = make_project("sources")
     drop = drop_files(root)
     (drop / "2030-01-01.csv").write_text("amount\n1\n")
-    result = CliRunner().invoke(main, ["observe", "exports"])
-    assert result.exit_code == 2
-    assert "partition key '2030-01-01' is not in daily partitions" in result.stderr
+    (drop / "2030-01-02.csv").write_text("amount\n1\n")
+    result = invoke("observe", "--json")
+    assert result.exit_code == 0, result.output
+    recorded = {(r["asset"], r["partition"]) for r in json.loads(result.output)}
+    assert ("exports", "2024-01-03") in recorded
+    assert not {p for _, p in recorded} & {"2030-01-01", "2030-01-02"}
+    warned = [r.getMessage() for r in caplog.records if "outside its partitions" in r.getMessage()]
+    assert warned == [
+        "exports: left out 2 partition keys outside its partitions (2030-01-01, 2030-01-02): "
+        "they are observed once they are in the definition (a time window, once it has closed)"
+    ]
+
+
+def test_partitions_whose_source_file_has_not_landed_wait_and_do_not_fail(make_project):
+    root = make_project("sources")
+    drop_files(root, days=("2024-01-01", "2024-01-02"))  # 2024-01-03 not there yet
+    invoke("observe")
+    planned = json.loads(invoke("plan", "--json").output)
+    assert [(s["asset"], s["partitions"]) for s in planned["steps"]] == [
+        ("loaded", "2024-01-01..2024-01-02 (2)")
+    ]
+    assert [(w["asset"], w["partitions"]) for w in planned["waiting"]] == [("loaded", "2024-01-03")]
+    assert "… loaded: 2024-01-03: waiting for source exports (2024-01-03) (not run)" in (
+        invoke("plan").output
+    )
+    result = invoke("materialize")
+    assert result.exit_code == 0, result.output  # nothing fails: the waiting day is not run
+    assert invoke("plan", "--exit-code").exit_code == 0
+    drop_files(root, days=("2024-01-03",))
+    invoke("observe")
+    (step,) = json.loads(invoke("plan", "--json").output)["steps"]
+    assert (step["partitions"], step["reasons"]) == ("2024-01-03", ["missing"])
+
+
+def test_a_deleted_source_file_is_recorded_absent_and_its_readers_wait(make_project, caplog):
+    root = make_project("sources")
+    drop = drop_files(root)
+    invoke("observe")
+    assert invoke("materialize").exit_code == 0
+    (drop / "2024-01-02.csv").unlink()
+    result = invoke("observe", "--json")
+    assert result.exit_code == 0
+    assert "exports partition 2024-01-02 is no longer there: recorded absent, its readers wait" in (
+        caplog.text
+    )
+    planned = json.loads(invoke("plan", "--json").output)
+    assert planned["steps"] == []
+    assert [(w["asset"], w["partitions"]) for w in planned["waiting"]] == [("loaded", "2024-01-02")]
+    why = invoke("why", "loaded", "-p", "2024-01-02").output
+    assert why.startswith("loaded [2024-01-02]: waiting for source")
+    assert "observed absent (its observe function no longer returns it)  (root cause)" in why
+    invoke("observe")  # absent again: nothing new is recorded as gone
+    assert [(w["asset"]) for w in json.loads(invoke("plan", "--json").output)["waiting"]] == [
+        "loaded"
+    ]

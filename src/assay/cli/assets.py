@@ -16,6 +16,7 @@ from assay.cli.options import (
     project_options,
     read_plan,
     run_id_option,
+    say_duplicate,
     selection_argument,
 )
 from assay.errors import RunFailedError
@@ -230,6 +231,7 @@ def materialize_command(
     force: bool,
     plan_file: TextIO | None,
     detach: bool,
+    run_key: str | None,
     run_id: str | None,
     executor: str | None,
     workers: int | None,
@@ -273,7 +275,10 @@ def materialize_command(
             hooks=[StepLines()],
             should_stop=interrupted,
             run_id=run_id,
+            run_key=run_key,
         )
+    if say_duplicate(result):
+        return
     if not result.steps and result.status == "succeeded":
         click.echo("Nothing to materialize: everything selected is fresh (--force runs it anyway).")
         return

@@ -18,6 +18,7 @@ from assay.cli.options import (
     project_options,
     read_plan,
     run_id_option,
+    say_duplicate,
     selection_argument,
 )
 from assay.errors import RunFailedError, StateLockedError, UnknownBackfillError
@@ -66,6 +67,7 @@ def start_command(
     dry_run: bool,
     plan_file: TextIO | None,
     detach: bool,
+    run_key: str | None,
     run_id: str | None,
     executor: str | None,
     workers: int | None,
@@ -124,6 +126,7 @@ def start_command(
             hooks=[reporter],
             should_stop=stop,
             run_id=run_id,
+            run_key=run_key,
         ),
     )
 
@@ -166,6 +169,8 @@ def _drive(project: Project, go: Any) -> None:
     finally:
         if reporter.total:
             reporter.close()
+    if say_duplicate(result):
+        return
     if result.backfill_id is None:
         click.echo("Nothing to backfill: every selected partition is fresh (--force runs them).")
         return

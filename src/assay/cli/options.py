@@ -164,8 +164,25 @@ def partition_selection(keys: tuple[str, ...], first: str | None, last: str | No
 
 
 def run_id_option(fn: F) -> F:
-    """`--run-id ID` (hidden): the id to record the run under, given by the launcher."""
-    return click.option("--run-id", hidden=True, help="The id to record the run under.")(fn)
+    """`--run-key K`, and `--run-id ID` (hidden: the id the launcher gives a run)."""
+    fn = click.option("--run-id", hidden=True, help="The id to record the run under.")(fn)
+    return click.option(
+        "--run-key",
+        metavar="KEY",
+        help="Run at most once under this key (for schedulers): a key an earlier run holds "
+        "runs nothing and exits 0. `assay runs retry RUN` runs a failed one again.",
+    )(fn)
+
+
+def say_duplicate(result: Any) -> bool:
+    """Say that the run key was claimed before, and by which run; True when it was."""
+    if not result.is_duplicate:
+        return False
+    click.echo(
+        f"Run key {result.run_key!r} is held by run {result.run_id[:8]} ({result.status}): "
+        "nothing to do (`assay runs retry` runs it again)."
+    )
+    return True
 
 
 def read_plan(

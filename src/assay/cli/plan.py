@@ -30,6 +30,12 @@ if TYPE_CHECKING:
 @selection_argument
 @partition_options
 @click.option("--exit-code", is_flag=True, help="Exit 1 when anything is stale (for CI).")
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Check that every stored partition still exists in storage (a deleted file or "
+    "dropped table is stale: stored data missing).",
+)
 @json_option
 @project_options
 def plan_command(
@@ -38,6 +44,7 @@ def plan_command(
     first: str | None,
     last: str | None,
     exit_code: bool,
+    verify: bool,
     as_json: bool,
 ) -> None:
     """Show what `assay materialize` would run, and why; runs nothing.
@@ -47,7 +54,8 @@ def plan_command(
     """
     project = open_project()
     chosen = partition_selection(partition_keys, first, last)
-    plan = project.plan(selection, partitions=chosen)
+    plan = project.plan(selection, partitions=chosen, verify=verify)
+    notes = _trust_notes(project, plan, selection)
     failing = {
         key: summary["failed"]
         for key, summary in check_summaries(project, project.select(selection)).items()
@@ -56,14 +64,48 @@ def plan_command(
     if as_json:
         from assay.planning.serialize import plan_to_json
 
-        print_json({**plan_to_json(plan), "failing_checks": failing})
+        print_json({**plan_to_json(plan), "failing_checks": failing, **notes})
     else:
         _print_plan(plan, project.graph)
+        _print_notes(notes)
         for key, names in failing.items():
             shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
             click.echo(click.style(f"! {key}: latest check failed: {shown}", fg="red"))
     if exit_code and not plan.is_empty:
         raise SystemExit(1)
+
+
+def _trust_notes(project: Project, plan: Plan, selection: tuple[str, ...]) -> dict[str, Any]:
+    """What the plan does not run but must say: partitions that wait for a source, and
+    checks whose verdicts on stored data are out of date (`assay check` re-judges)."""
+    return {
+        "waiting": [
+            {
+                "asset": str(step.key),
+                "partitions": None
+                if step.definition is None or step.partitions is None
+                else step.definition.fold(step.partitions),
+                "count": step.count,
+                "reasons": [step.describe(reason) for reason in step.reasons],
+            }
+            for step in plan.waiting
+        ],
+        "out_of_date_checks": [c.to_dict() for c in project.out_of_date_checks(selection)],
+    }
+
+
+def _print_notes(notes: dict[str, Any]) -> None:
+    for entry in notes["waiting"]:
+        for reason in entry["reasons"]:
+            click.echo(click.style(f"… {entry['asset']}: {reason} (not run)", fg="yellow"))
+    for check in notes["out_of_date_checks"]:
+        click.echo(
+            click.style(
+                f"! {check['asset']}: {check['description']}: "
+                f"`assay check {check['asset']}` judges them again",
+                fg="yellow",
+            )
+        )
 
 
 def _print_plan(plan: Plan, graph: AssetGraph | None = None) -> None:
@@ -111,7 +153,12 @@ def why_command(asset: str, partition: str | None, as_json: bool) -> None:
         )
     (key,) = keys
     explanation = explain(
-        project.graph, project.plan(f"+{key}"), key, partition, _versions(project, key, partition)
+        project.graph,
+        project.plan(f"+{key}"),
+        key,
+        partition,
+        _versions(project, key, partition),
+        lambda asset, where: project.state.stored_code_parts(str(asset), where),
     )
     if as_json:
         print_json(explanation)

@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING
 
 import click
 
-from assay.cli.options import RUN_ID, json_option, limit_option, print_json
+from assay.cli.options import (
+    RUN_ID,
+    executor_options,
+    json_option,
+    limit_option,
+    open_project,
+    print_json,
+    project_options,
+    say_duplicate,
+)
 from assay.results import RunKind, RunStatus
 
 if TYPE_CHECKING:
@@ -105,6 +114,41 @@ def cancel_command(ctx: click.Context, run_id: str) -> None:
 
     full = open_workspace(ctx.obj.get("home")).cancel_run(run_id)
     click.echo(f"Asked run {full[:8]} to stop: its running steps finish, nothing new starts.")
+
+
+@runs_group.command("retry")
+@click.argument("run_id", type=RUN_ID)
+@executor_options
+@project_options
+def retry_command(
+    run_id: str, executor: str | None, workers: int | None, dask_address: str | None
+) -> None:
+    """Run again what a failed run (an id or a unique prefix) covered and is still
+    stale, under its run key: the key's next generation (a key is never used up;
+    the failed run stays recorded)."""
+    from assay.cli.reporting import StepLines, graceful_interrupts
+    from assay.errors import RunFailedError
+
+    project = open_project()
+    with graceful_interrupts() as interrupted:
+        result = project.retry(
+            run_id,
+            executor=executor,
+            workers=workers,
+            dask_address=dask_address,
+            hooks=[StepLines()],
+            should_stop=interrupted,
+        )
+    if say_duplicate(result):
+        return
+    if not result.run_id:
+        click.echo("Nothing to retry: what that run covered is fresh now.")
+        return
+    if not result.success:
+        raise RunFailedError(
+            f"run {result.run_id[:8]} {result.status}; see `assay runs show {result.run_id[:8]}`"
+        )
+    click.echo(f"Run {result.run_id[:8]} succeeded ({len(result.steps)} steps).")
 
 
 @runs_group.command("show")

@@ -23,7 +23,7 @@ from assay.execution.cancel import CancelWatch, cancel_flag, request_stop
 from assay.execution.executors import choose_executor
 from assay.execution.materialize import apply_plan
 from assay.execution.recorder import command_line, current_user
-from assay.execution.taskgraph import RunTarget
+from assay.execution.taskgraph import RunTarget, target_ranges
 from assay.keys import AssetKey
 from assay.partitions.subset import PartitionSubset
 from assay.planning.plan import Plan, PlannedStep
@@ -134,17 +134,7 @@ def new_backfill(
 def encode_targets(graph: AssetGraph, targets: Iterable[RunTarget]) -> str:
     """`{"raw/orders": [["2024-01-01", "2024-03-31"]], "summary": null}` (keys, not
     indices, so the record still means the same if a partitions start moves)."""
-    out: dict[str, list[list[str]] | None] = {}
-    for target in targets:
-        definition = graph.specs[target.key].partitions
-        if target.partitions is None or definition is None:
-            out[str(target.key)] = None
-            continue
-        out[str(target.key)] = [
-            [definition.key(start), definition.key(stop - 1)]
-            for start, stop in target.partitions.ranges
-        ]
-    return json.dumps(out, separators=(",", ":"))
+    return json.dumps(target_ranges(graph, targets), separators=(",", ":"))
 
 
 def remaining_targets(
@@ -275,10 +265,22 @@ def start_backfill(
     label: str,
     should_stop: Callable[[], bool] | None = None,
     run_id: str | None = None,
+    run_key: str | None = None,
 ) -> RunResult:
     """A new backfill over the plan's asset partitions, driven by this process to the
-    end. A plan with nothing in it records nothing (the result has no backfill id)."""
+    end. A plan with nothing in it records nothing (the result has no backfill id;
+    with a run key, a run with no steps uses the key)."""
     if plan.is_empty:
+        if run_key is not None:
+            return apply_plan(
+                runtime,
+                plan,
+                choice=choice,
+                hooks=hooks,
+                label=label,
+                run_id=run_id,
+                run_key=run_key,
+            )
         return RunResult(run_id="", status=RunStatus.SUCCEEDED, steps=(), index=IndexReport())
     chosen = plan.partitions
     record = new_backfill(
@@ -290,7 +292,7 @@ def start_backfill(
         executor=choice.name,
         workers=choice.workers,
     )
-    return _drive(runtime, record, plan, label, choice, hooks, should_stop, run_id)
+    return _drive(runtime, record, plan, label, choice, hooks, should_stop, run_id, run_key)
 
 
 def resume_backfill(
@@ -368,6 +370,7 @@ def _drive(
     hooks: RunHooks,
     should_stop: Callable[[], bool] | None,
     run_id: str | None = None,
+    run_key: str | None = None,
 ) -> RunResult:
     record = {**record, "executor": choice.name, "workers": choice.workers}
     flag = cancel_flag(runtime.config.home, "backfill", record["backfill_id"])
@@ -383,6 +386,7 @@ def _drive(
             backfill=record,
             should_stop=lambda: watch() or (should_stop is not None and should_stop()),
             run_id=run_id,
+            run_key=run_key,
         )
     finally:
         watch.clear()

@@ -3,21 +3,30 @@ or the code moved since it was made."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import uuid
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from assay.errors import PlanError
+from assay.errors import AssayError, PlanError, StateError
 from assay.execution.executors import make_executor
 from assay.execution.hooks import CompositeHooks, LoggingHooks
 from assay.execution.lineage_hooks import LineageHooks
 from assay.execution.runner import prefetch_versions, run_materialization
-from assay.execution.taskgraph import RunTarget, upstream_reads
+from assay.execution.taskgraph import (
+    RunTarget,
+    decode_ranges,
+    in_flight,
+    target_ranges,
+    upstream_reads,
+)
 from assay.planning.plan import code_fingerprint
 from assay.results import RunKind, RunResult, RunStatus
+from assay.state.claims import claim_run_key, partition_claims, retry_run_key
 from assay.state.store import IndexReport
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from assay.config import ProjectConfig
     from assay.definitions import Definitions
@@ -25,6 +34,7 @@ if TYPE_CHECKING:
     from assay.execution.hooks import RunHooks
     from assay.io.base import IOManager
     from assay.keys import AssetKey
+    from assay.partitions.subset import PartitionSubset
     from assay.planning.plan import Plan
     from assay.state.reader import StateReader
     from assay.state.records import Record
@@ -93,29 +103,121 @@ def apply_plan(
     backfill: Record | None = None,
     should_stop: Callable[[], bool] | None = None,
     run_id: str | None = None,
+    run_key: str | None = None,
 ) -> RunResult:
-    """Run exactly the plan's asset partitions as one recorded run (an empty plan runs
-    and records nothing: the result has no run id)."""
-    if plan.is_empty:
+    """Run exactly the plan's asset partitions as one recorded run.
+
+    An empty plan runs and records nothing (the result has no run id), unless it
+    has a run key: the key is then used by a run with no steps. A run key held by
+    an earlier run runs nothing: the result names that run (`is_duplicate`).
+    Asset partitions another live run computes are skipped (claims).
+    """
+    home = runtime.config.home
+    run_id = run_id or str(uuid.uuid4())
+    if run_key is not None:
+        claim = claim_run_key(home, run_key, run_id)
+        if claim.run_id != run_id:
+            return _duplicate(runtime, claim.run_id, run_key)
+    elif plan.is_empty:
         return RunResult(run_id="", status=RunStatus.SUCCEEDED, steps=(), index=IndexReport())
     graph = runtime.definitions.graph
     targets = targets_of(plan)
-    versions = prefetch_versions(
-        runtime.state.current_versions, upstream_reads(graph, targets, plan.context)
-    )
-    executor = make_executor(choice, config=runtime.config, graph=graph, io_for=runtime.io_for)
-    return run_materialization(
-        config=runtime.config,
-        definitions=runtime.definitions,
-        targets=targets,
-        io_for=runtime.io_for,
-        selection=label,
-        context=plan.context,
-        versions=versions,
+    with partition_claims(home, run_id, target_ranges(graph, targets)) as others:
+        versions = prefetch_versions(
+            runtime.state.current_versions, upstream_reads(graph, targets, plan.context)
+        )
+        executor = make_executor(choice, config=runtime.config, graph=graph, io_for=runtime.io_for)
+        return run_materialization(
+            config=runtime.config,
+            definitions=runtime.definitions,
+            targets=targets,
+            io_for=runtime.io_for,
+            selection=label,
+            context=plan.context,
+            versions=versions,
+            hooks=hooks,
+            executor=executor,
+            kind=kind,
+            backfill=backfill,
+            should_stop=should_stop,
+            run_id=run_id,
+            run_key=run_key,
+            in_flight=in_flight(graph, others, plan.context),
+        )
+
+
+def retry_run(
+    runtime: Runtime,
+    run_id: str,
+    plan_of: Callable[[list[str]], Plan],
+    *,
+    choice: ExecutorChoice,
+    hooks: RunHooks,
+    should_stop: Callable[[], bool] | None = None,
+) -> RunResult:
+    """Run again what a run that did not succeed covered and is still stale, under its
+    run key (a new generation of it: the key's earlier run stays recorded).
+
+    Raises:
+        UnknownRunError: no such run.
+        StateError: it succeeded, is still running, or is a backfill's run (resume the
+            backfill), or another caller retried it first.
+    """
+    run = runtime.state.run_details(run_id).run
+    short = run.run_id[:8]
+    if run.backfill_id is not None:
+        raise StateError(
+            f"run {short} is a run of backfill {run.backfill_id[:8]}: resume the backfill "
+            f"(`assay backfill resume {run.backfill_id[:8]}`)"
+        )
+    if run.status in (RunStatus.SUCCEEDED, RunStatus.RUNNING) or not run.targets:
+        raise StateError(f"run {short} is {run.status}: there is nothing to retry")
+    wanted = decode_ranges(runtime.definitions.graph, json.loads(run.targets))
+    plan = restrict(plan_of(sorted(str(key) for key in wanted)), wanted)
+    new_id = str(uuid.uuid4())
+    if run.run_key is not None:
+        claim = retry_run_key(runtime.config.home, run.run_key, new_id, replacing=run.run_id)
+        if not claim.is_new:
+            return _duplicate(runtime, claim.run_id, run.run_key)
+    return apply_plan(
+        runtime,
+        plan,
+        choice=choice,
         hooks=hooks,
-        executor=executor,
-        kind=kind,
-        backfill=backfill,
+        label=f"{run.selection or '*'} (retry of {short})",
         should_stop=should_stop,
+        run_id=new_id,
+        run_key=run.run_key,
+    )
+
+
+def restrict(plan: Plan, wanted: Mapping[AssetKey, PartitionSubset | None]) -> Plan:
+    """The plan's steps within `wanted` (per asset, its partitions; None: all of it)."""
+    steps = []
+    for step in plan.steps:
+        if step.key not in wanted:
+            continue
+        allowed = wanted[step.key]
+        if allowed is not None and step.partitions is not None:
+            subset = step.partitions & allowed
+            if not subset:
+                continue
+            step = replace(step, partitions=subset)
+        steps.append(step)
+    return replace(plan, steps=tuple(steps))
+
+
+def _duplicate(runtime: Runtime, run_id: str, run_key: str) -> RunResult:
+    """The result of a run key claimed before: the run that holds it, as indexed."""
+    try:
+        status = RunStatus(runtime.state.run_details(run_id).run.status)
+    except AssayError:  # not indexed yet (it is starting), or the store is held
+        status = RunStatus.RUNNING
+    return RunResult(
         run_id=run_id,
+        status=status,
+        steps=(),
+        index=IndexReport(),
+        run_key=run_key,
+        is_duplicate=True,
     )

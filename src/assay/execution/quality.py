@@ -18,6 +18,7 @@ from assay.execution.user_code import describe_exception
 from assay.io.atomic import atomic_path
 from assay.io.base import InputKind
 from assay.results import SCHEMA_CHECK, CheckOutcome
+from assay.versioning import check_version, schema_version
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -140,6 +141,7 @@ def validate_schema(
             blocking=True,
             description=_schema_name(schema),
             metadata={"rows": frame.height, "assertions": _assertions(schema, set())},
+            version=schema_version(schema),
         )
     path = _save_cases(cases, spec.key, partition, failures_dir)
     summary, metadata = summarize_failures(cases)
@@ -155,6 +157,7 @@ def validate_schema(
         metadata=metadata,
         error=f"schema {_schema_name(schema)} failed: {summary}{where}",
         failures_path=path,
+        version=schema_version(schema),
     )
 
 
@@ -227,6 +230,7 @@ def run_check(
             description=description,
             metadata=metadata or {},
             error=error,
+            version=check_version(check),
         )
 
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import json
 import os
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from assay.state.store import IndexReport, StateStore
 from assay.version import __version__
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from types import TracebackType
 
     from assay.config import ProjectConfig
@@ -59,6 +61,8 @@ class RecordedRun:
         step_keys: tuple[str, ...] = (),
         backfill: Record | None = None,
         run_id: str | None = None,
+        run_key: str | None = None,
+        targets: Mapping[str, Any] | None = None,
     ) -> None:
         self.config = config
         self.kind = kind
@@ -83,6 +87,8 @@ class RecordedRun:
             assay_version=__version__,
             step_count=len(step_keys),
             backfill_id=None if backfill is None else backfill["backfill_id"],
+            run_key=run_key,
+            targets=None if targets is None else json.dumps(targets, separators=(",", ":")),
         )
         self.info = RunInfo(
             run_id=self.run_id,

@@ -128,6 +128,7 @@ def check_records(
             data_version=data_version,
             checked_at=outcome.checked_at,
             seq=seq,
+            check_version=outcome.version,
         )
         for outcome in outcomes
     ]

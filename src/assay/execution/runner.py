@@ -26,11 +26,13 @@ from assay.execution.taskgraph import (
     input_reads,
     provenance_of,
     reads_of,
+    target_ranges,
 )
+from assay.io.warehouse import close_warehouses
 from assay.partitions.subset import PartitionSubset
 from assay.partitions.time_window import TimeWindow, TimeWindowPartitions
 from assay.results import RunKind, RunResult, RunStatus, StepResult, StepStatus
-from assay.versioning import code_version, inputs_signature
+from assay.versioning import code_parts_json, code_version, inputs_signature
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -61,8 +63,13 @@ def run_materialization(
     backfill: Record | None = None,
     should_stop: Callable[[], bool] | None = None,
     run_id: str | None = None,
+    run_key: str | None = None,
+    in_flight: Mapping[AssetKey, InFlight] | None = None,
 ) -> RunResult:
     """Materialize the targets on `executor` as one recorded run.
+
+    Partitions `in_flight` (being computed by another live run, named) are skipped,
+    with what reads them in this run, saying which run computes them.
 
     `should_stop` is polled: once it returns True, no new step starts and the
     running ones finish (the run ends `canceled`). `versions` maps (asset,
@@ -80,6 +87,8 @@ def run_materialization(
         step_keys=step_keys,
         backfill=backfill,
         run_id=run_id,
+        run_key=run_key,
+        targets=target_ranges(definitions.graph, targets),
     )
     with recorded as run:
         coordinator = _Coordinator(
@@ -92,6 +101,7 @@ def run_materialization(
             executor=executor,
         )
         asked = should_stop or (lambda: False)
+        coordinator.skip_in_flight(in_flight or {})
         status = coordinator.run(lambda: run.cancel_requested() or asked())
         counts = {s: sum(r.status is s for r in coordinator.results) for s in StepStatus}
         run.finish(
@@ -106,7 +116,11 @@ def run_materialization(
         steps=tuple(coordinator.results),
         index=run.index,
         backfill_id=run.info.backfill_id,
+        run_key=run_key,
     )
+
+
+InFlight = tuple["PartitionSubset | None", str]  # partitions (None: unpartitioned), run id
 
 
 class _Coordinator:
@@ -144,9 +158,35 @@ class _Coordinator:
         self.stopping = False
         self.lost: str | None = None  # the executor went away: why
 
+    def skip_in_flight(self, in_flight: Mapping[AssetKey, InFlight]) -> None:
+        """Skip the nodes another live run computes, and what reads them here."""
+        for node in self.nodes:
+            held = in_flight.get(node.key)
+            if held is None or node.done:
+                continue
+            subset, run_id = held
+            if subset is not None and not any(i in subset for i in node.indices or ()):
+                continue
+            self._skip(node, f"being computed by run {run_id[:8]}, which is still going")
+            self._skip_downstream(node, "is being computed by another run")
+        count = sum(len(n.partitions or (None,)) for n in self.nodes if n.done)
+        if count:
+            self.run_.notice(
+                f"{count} asset partition(s) are being computed by another run, or read what it "
+                "computes: skipped here (materialize again once it is done)"
+            )
+
+    def _skip(self, node: TaskNode, reason: str) -> None:
+        parts = node.partitions or (None,)
+        self._finish(node, None, [_skipped(node.key, p, reason) for p in parts])
+
+    def _skip_downstream(self, node: TaskNode, what: str) -> None:
+        for skipped, reason in downstream_of(self.nodes, node, what):
+            self._skip(skipped, reason)
+
     def run(self, should_stop: Callable[[], bool]) -> RunStatus:
         for node in self.nodes:
-            if node.waiting == 0:
+            if node.waiting == 0 and not node.done:
                 heapq.heappush(self.ready, (node.priority, node.id))
         try:
             self._loop(should_stop)
@@ -155,6 +195,7 @@ class _Coordinator:
             raise
         finally:
             self.executor.close()
+            close_warehouses()  # nothing keeps the warehouse file open after a run
         if self.lost or any(r.status is not StepStatus.SUCCEEDED for r in self.results):
             failed = RunStatus.FAILED
         else:
@@ -357,6 +398,7 @@ class _Coordinator:
                     "user_name": self.run_.user_name,
                     "host": self.run_.host,
                     "git_commit": self.run_.git_commit,
+                    "code_parts": code_parts_json(spec),
                 }
             records += result_records(
                 self.run_.run_id,

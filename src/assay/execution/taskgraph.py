@@ -8,16 +8,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from assay.execution.hooks import InputRead
+from assay.keys import AssetKey
 from assay.partitions.subset import PartitionSubset
 from assay.results import step_key
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
 
     from assay.definitions import Definitions
     from assay.graph import AssetGraph
-    from assay.keys import AssetKey
     from assay.partitions.base import PartitionContext
+    from assay.state.claims import LiveClaim, Ranges
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,6 +48,63 @@ class TaskNode:
     @property
     def step_keys(self) -> list[str]:
         return [step_key(self.key, p) for p in (self.partitions or (None,))]
+
+
+def target_ranges(graph: AssetGraph, targets: Iterable[RunTarget]) -> Ranges:
+    """Targets as key ranges per asset (None: unpartitioned)."""
+    out: Ranges = {}
+    for target in targets:
+        definition = graph.specs[target.key].partitions
+        if target.partitions is None or definition is None:
+            out[str(target.key)] = None
+            continue
+        out[str(target.key)] = [
+            [definition.key(start), definition.key(stop - 1)]
+            for start, stop in target.partitions.ranges
+        ]
+    return out
+
+
+def decode_ranges(
+    graph: AssetGraph,
+    ranges: Mapping[str, list[list[str]] | None],
+    context: PartitionContext | None = None,
+) -> dict[AssetKey, PartitionSubset | None]:
+    """Key ranges per asset back to partitions (None: the unpartitioned asset, or all
+    of it). Assets and keys this project no longer has are left out."""
+    found: dict[AssetKey, PartitionSubset | None] = {}
+    for name, pairs in ranges.items():
+        key = AssetKey.parse(name)
+        spec = graph.specs.get(key)
+        if spec is None:
+            continue
+        definition = spec.partitions
+        if definition is None or pairs is None:
+            found[key] = None
+            continue
+        size = definition.size(context)
+        subset = PartitionSubset()
+        for first, last in pairs:
+            a, b = definition._parse(first), definition._parse(last)
+            if a is not None and b is not None and max(a, 0) < min(b + 1, size):
+                subset = subset | PartitionSubset(((max(a, 0), min(b + 1, size)),))
+        found[key] = subset
+    return found
+
+
+def in_flight(
+    graph: AssetGraph, claims: Sequence[LiveClaim], context: PartitionContext
+) -> dict[AssetKey, tuple[PartitionSubset | None, str]]:
+    """What other live runs compute, per asset of this project: the partitions (None:
+    the unpartitioned asset) and a run that holds them."""
+    found: dict[AssetKey, tuple[PartitionSubset | None, str]] = {}
+    for claim in claims:
+        for key, subset in decode_ranges(graph, claim.targets, context).items():
+            held = found.get(key)
+            if held is not None and held[0] is not None and subset is not None:
+                subset = subset | held[0]
+            found[key] = (subset, claim.run_id)
+    return found
 
 
 def build_nodes(

@@ -58,6 +58,11 @@ class IOManager(Protocol):
         """
         ...
 
+    # Optional, not part of the protocol's checks: `exists(key, partitions) ->
+    # Sequence[bool]`, whether each partition (None: the unpartitioned asset) is
+    # stored. With it, `assay plan --verify` notices data deleted outside assay
+    # (`assay.planning.verify`); IO managers without it are not verified.
+
 
 def lineage_dataset(io: IOManager, key: AssetKey) -> tuple[str, str]:
     """Where `key`'s data physically is, as an OpenLineage (namespace, name).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -10,17 +11,21 @@ from typing import TYPE_CHECKING, Any
 from assay.errors import MaterializationError
 from assay.io.base import InputKind, StoredOutput, check_output, missing_input
 from assay.io.hashing import data_version
+from assay.io.warehouse import warehouse_for
 from assay.keys import AssetKey
-from assay.locking import file_lock, foreign_holder
+from assay.locking import ReadOnlyError, file_lock, foreign_holder
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     import duckdb
+    import polars as pl
+    import pyarrow as pa
 
     from assay.config import ProjectConfig
+    from assay.io.warehouse import Session
 
-WAREHOUSE_LOCK_TIMEOUT_S = 60.0
+WAREHOUSE_LOCK_TIMEOUT_S = 60.0  # a read-only folder's readers: the shared lock
 PARTITION_COLUMN = "_partition"
 # Which asset key owns each table, kept in the warehouse itself and written in the
 # transaction that writes the table. No asset key maps to this name: segments hold
@@ -51,6 +56,11 @@ class DuckDBIO:
     project root. The table is replaced in one transaction, so readers see the old
     table or the new one. Partitioned assets share one table with a `_partition`
     column; writing a partition replaces its rows in one transaction.
+
+    Reads and writes do not open the file each time: one process on the machine
+    keeps it open while there is work and the others send it theirs; it lets go
+    after a second without any, at the end of its run and at its exit (see
+    `assay.io.warehouse` for why, and what waits how long).
 
     Example:
         >>> from assay import AssetKey, DuckDBIO, asset
@@ -103,37 +113,7 @@ class DuckDBIO:
         buffer = io.BytesIO()
         value.write_parquet(buffer)
         schema, table = self.table(key)
-        name = f'"{schema}"."{table}"'
-        arrow_value = value.to_arrow()  # noqa: F841 (read by DuckDB's replacement scan)
-        with self._connect(read_only=False) as con:
-            con.execute("BEGIN")
-            try:
-                self._claim(con, key, replaced=partition is None)
-            except MaterializationError:
-                con.execute("ROLLBACK")
-                raise
-            con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-            if partition is None:
-                con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM arrow_value")
-            else:
-                con.execute(
-                    f"CREATE TABLE IF NOT EXISTS {name} AS "
-                    f"SELECT *, ''::VARCHAR AS {PARTITION_COLUMN} FROM arrow_value LIMIT 0"
-                )
-                con.execute(f"DELETE FROM {name} WHERE {PARTITION_COLUMN} = ?", [partition])
-                try:
-                    con.execute(
-                        f"INSERT INTO {name} BY NAME "
-                        f"SELECT *, ?::VARCHAR AS {PARTITION_COLUMN} FROM arrow_value",
-                        [partition],
-                    )
-                except Exception as exc:
-                    con.execute("ROLLBACK")
-                    raise MaterializationError(
-                        f"partition {partition!r} of {str(key)!r} does not fit the table "
-                        f"{_shown(schema, table)}: {str(exc).splitlines()[0]}"
-                    ) from exc
-            con.execute("COMMIT")
+        warehouse_for(self._path()).run(_store, self, key, partition, value.to_arrow())
         where = f"{self._path()}::{_shown(schema, table)}"
         return StoredOutput(
             location=where if partition is None else f"{where}[{partition}]",
@@ -144,45 +124,28 @@ class DuckDBIO:
         )
 
     def load(self, key: AssetKey, partitions: Sequence[str] | None, kind: InputKind) -> Any:
-        schema, table = self.table(key)
-        where = f"{self._path()}::{_shown(schema, table)}"
         if not self._path().is_file():
-            raise missing_input(key, where, partitions or ())
-        name = f'"{schema}"."{table}"'
-        with self._connect(read_only=True) as con:
-            if not _exists(con, schema, table):
-                legacy = self.legacy_table(key)
-                if legacy != (schema, table) and _exists(con, *legacy):
-                    raise MaterializationError(
-                        f"asset {str(key)!r} has no table {_shown(schema, table)} yet: an older "
-                        f"assay stored it in {_shown(*legacy)}, shared with "
-                        f"{legacy[0] + '/' + legacy[1]!r}; re-materialize it "
-                        f"(`assay materialize {key} --force`)"
-                    )
-                raise missing_input(key, where, partitions or ())
-            self._check_owner(key, _owners(con))
-            if partitions is None:
-                frame = con.sql(f"SELECT * FROM {name}").pl()
-            else:
-                stored = {
-                    row[0]
-                    for row in con.execute(
-                        f"SELECT DISTINCT {PARTITION_COLUMN} FROM {name} "
-                        f"WHERE {PARTITION_COLUMN} IN (SELECT unnest(?::VARCHAR[]))",
-                        [list(partitions)],
-                    ).fetchall()
-                }
-                missing = [p for p in partitions if p not in stored]
-                if missing:
-                    raise missing_input(key, where, missing)
-                frame = con.sql(
-                    f"SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM {name} "
-                    f"WHERE {PARTITION_COLUMN} IN (SELECT unnest(?::VARCHAR[]))",
-                    params=[list(partitions)],
-                ).pl()
+            schema, table = self.table(key)
+            raise missing_input(key, f"{self._path()}::{_shown(schema, table)}", partitions or ())
+        try:
+            frame = warehouse_for(self._path()).run(_fetch, self, key, partitions)
+        except ReadOnlyError:  # nobody can write there either: read it on a connection of its own
+            with _Connection(self._path(), read_only=True) as con:
+                frame = _fetch(con, {}, self, key, partitions)
         if kind is InputKind.LAZY:
             return frame.lazy()
         return frame.to_arrow() if kind is InputKind.ARROW else frame
+
+    def exists(self, key: AssetKey, partitions: Sequence[str] | None) -> list[bool]:
+        """Whether each partition (None: the unpartitioned asset) has rows in its
+        table: for `assay plan --verify` (one query per asset)."""
+        if not self._path().is_file():
+            return [False] * (1 if partitions is None else len(partitions))
+        try:
+            return warehouse_for(self._path()).run(_stored, self, key, partitions)
+        except ReadOnlyError:
+            with _Connection(self._path(), read_only=True) as con:
+                return _stored(con, {}, self, key, partitions)
 
     def _claim(self, con: duckdb.DuckDBPyConnection, key: AssetKey, *, replaced: bool) -> None:
         """Record `key` as the owner of its table, or raise if another key owns it.
@@ -245,9 +208,6 @@ class DuckDBIO:
             raise RuntimeError("DuckDBIO used before bind(): a bug in assay")
         return self.path
 
-    def _connect(self, *, read_only: bool) -> _Connection:
-        return _Connection(self._path(), read_only=read_only)
-
 
 def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     found = con.execute(
@@ -280,8 +240,132 @@ def _shown(schema: str, table: str) -> str:
     )
 
 
+def _store(
+    con: duckdb.DuckDBPyConnection,
+    session: Session,
+    io: DuckDBIO,
+    key: AssetKey,
+    partition: str | None,
+    rows: pa.Table,
+) -> None:
+    """Write `rows` as `key`'s table (`partition` None) or as one partition of it, in one
+    transaction with the table's owner.
+
+    The first write of a table in a connection's session claims it and creates it; the
+    next ones of the same key only replace rows (the session remembers: its keeper is
+    the only one writing the file, see assay.io.warehouse).
+    """
+    schema, table = io.table(key)
+    name = f'"{schema}"."{table}"'
+    ready = session.setdefault("ready", set())
+    written = (_folded(schema, table), str(key), partition is None)
+    arrow_value = rows  # noqa: F841 (read by DuckDB's replacement scan)
+    con.execute("BEGIN")
+    try:
+        if written not in ready:
+            io._claim(con, key, replaced=partition is None)
+            con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        if partition is None:
+            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM arrow_value")
+        else:
+            if written not in ready:
+                con.execute(
+                    f"CREATE TABLE IF NOT EXISTS {name} AS "
+                    f"SELECT *, ''::VARCHAR AS {PARTITION_COLUMN} FROM arrow_value LIMIT 0"
+                )
+            con.execute(f"DELETE FROM {name} WHERE {PARTITION_COLUMN} = ?", [partition])
+            try:
+                con.execute(
+                    f"INSERT INTO {name} BY NAME "
+                    f"SELECT *, ?::VARCHAR AS {PARTITION_COLUMN} FROM arrow_value",
+                    [partition],
+                )
+            except Exception as exc:
+                raise MaterializationError(
+                    f"partition {partition!r} of {str(key)!r} does not fit the table "
+                    f"{_shown(schema, table)}: {str(exc).splitlines()[0]}"
+                ) from exc
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            con.execute("ROLLBACK")
+        raise
+    ready.add(written)
+    session.setdefault("readable", {})[written[0]] = str(key)
+
+
+def _stored(
+    con: duckdb.DuckDBPyConnection,
+    session: Session,
+    io: DuckDBIO,
+    key: AssetKey,
+    partitions: Sequence[str] | None,
+) -> list[bool]:
+    schema, table = io.table(key)
+    if not _exists(con, schema, table):
+        return [False] * (1 if partitions is None else len(partitions))
+    if partitions is None:
+        return [True]
+    stored = {
+        row[0]
+        for row in con.execute(
+            f'SELECT DISTINCT {PARTITION_COLUMN} FROM "{schema}"."{table}" '
+            f"WHERE {PARTITION_COLUMN} IN (SELECT unnest(?::VARCHAR[]))",
+            [list(partitions)],
+        ).fetchall()
+    }
+    return [p in stored for p in partitions]
+
+
+def _fetch(
+    con: duckdb.DuckDBPyConnection,
+    session: Session,
+    io: DuckDBIO,
+    key: AssetKey,
+    partitions: Sequence[str] | None,
+) -> pl.DataFrame:
+    """`key`'s table, or those of its partitions (all of them, or a MaterializationError
+    naming the missing ones), in one query once the session knows the table is `key`'s."""
+    schema, table = io.table(key)
+    name = f'"{schema}"."{table}"'
+    readable = session.setdefault("readable", {})
+    if readable.get(_folded(schema, table)) != str(key):
+        if not _exists(con, schema, table):
+            legacy = io.legacy_table(key)
+            if legacy != (schema, table) and _exists(con, *legacy):
+                raise MaterializationError(
+                    f"asset {str(key)!r} has no table {_shown(schema, table)} yet: an older "
+                    f"assay stored it in {_shown(*legacy)}, shared with "
+                    f"{legacy[0] + '/' + legacy[1]!r}; re-materialize it "
+                    f"(`assay materialize {key} --force`)"
+                )
+            raise missing_input(key, f"{io._path()}::{_shown(schema, table)}", partitions or ())
+        io._check_owner(key, _owners(con))
+        readable[_folded(schema, table)] = str(key)
+    if partitions is None:
+        whole: pl.DataFrame = con.sql(f"SELECT * FROM {name}").pl()
+        return whole
+    import polars as pl
+    import pyarrow.compute as pc
+
+    # One query, its partition column checked in Arrow (a polars operation on the frame
+    # would cost a query plan of its own), then dropped.
+    rows = con.sql(
+        f"SELECT * FROM {name} WHERE {PARTITION_COLUMN} IN (SELECT unnest(?::VARCHAR[]))",
+        params=[list(partitions)],
+    ).to_arrow_table()
+    stored = set(pc.unique(rows[PARTITION_COLUMN]).to_pylist())
+    missing = [p for p in partitions if p not in stored]
+    if missing:
+        raise missing_input(key, f"{io._path()}::{_shown(schema, table)}", missing)
+    frame = pl.from_arrow(rows.drop_columns([PARTITION_COLUMN]), rechunk=False)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
 class _Connection:
-    """A DuckDB connection held only inside a `with`, under the file lock."""
+    """A DuckDB connection held only inside a `with`, under the file lock: how a warehouse
+    in a folder that cannot be written is read (no process can keep it there)."""
 
     def __init__(self, path: Path, *, read_only: bool) -> None:
         self.path = path

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import tempfile
 import threading
 import time
@@ -241,6 +242,24 @@ class ParquetIO:
             if kind is InputKind.LAZY:
                 return frame.lazy()
         return frame.to_arrow() if kind is InputKind.ARROW else frame
+
+    def exists(self, key: AssetKey, partitions: Sequence[str] | None) -> list[bool]:
+        """Whether each partition (None: the unpartitioned asset) has its stored file:
+        a stat per file locally, one request per file (concurrent) remotely."""
+        folder = self._folder(key)
+        if partitions is None:
+            locations = [f"{folder}/{DATA_FILE}"]
+        else:
+            locations = [f"{folder}/partition={p}/{DATA_FILE}" for p in partitions]
+        if self.is_local:
+            return [os.path.isfile(at) for at in locations]
+        fs = self._fs()
+        if len(locations) == 1:
+            return [bool(fs.exists(locations[0]))]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(16, len(locations))) as pool:
+            return [bool(found) for found in pool.map(fs.exists, locations)]
 
     def _read_remote(self, key: AssetKey, wanted: list[str | None], locations: list[str]) -> Any:
         """Fetch the files concurrently (object stores answer slowly, but in parallel),

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from assay.partitions.selection import PartitionSelection
     from assay.planning.source import PlanningState
     from assay.planning.staleness import AssetStaleness
+    from assay.planning.verify import Verification
     from assay.state.models import StateMark
 
 
@@ -105,6 +106,16 @@ def describe_reason(reason: StaleReason, *, upstream: str | None = None) -> str:
         return f"source {reason.upstream} changed{up_where}"
     if kind is StaleKind.UPSTREAM_STALE:
         return f"upstream {reason.upstream} is stale{up_where}"
+    if kind is StaleKind.PARTITIONS_REMOVED:
+        return f"upstream {reason.upstream} no longer has partitions it read{up_where}"
+    if kind is StaleKind.DATA_MISSING:
+        return "stored data missing (deleted outside assay)"
+    if kind is StaleKind.WAITING:
+        if reason.upstream is None:  # the source itself
+            if reason.new == "absent":
+                return "observed absent (its observe function no longer returns it)"
+            return "never observed (run `assay observe`)"
+        return f"waiting for source {reason.upstream}{up_where}"
     return kind.value
 
 
@@ -146,6 +157,7 @@ class Plan:
     mark: StateMark | None = None  # None: made without reading the state (forced, store held)
     code: str = ""
     scope: tuple[AssetKey, ...] = ()
+    waiting: tuple[PlannedStep, ...] = ()  # selected partitions that wait for a source: not run
 
     @property
     def now(self) -> datetime:
@@ -255,16 +267,20 @@ def build_plan(
     *,
     force: bool = False,
     selection: str = "*",
+    verify: Verification | None = None,
 ) -> Plan:
     """Compute which asset partitions of `keys` are stale, and why, without running anything.
 
     Staleness is transitive: an asset partition that reads a stale upstream
-    partition is stale too, whether or not that upstream is selected.
+    partition is stale too, whether or not that upstream is selected. Partitions
+    that wait for a source are not planned (`Plan.waiting` holds them).
+    `verify` checks that stored partitions still exist (`planning.verify`).
     """
     scope = graph.ordered(set(keys) | graph.upstream_of(keys))
     mark = None if state is None else state.state_mark([str(k) for k in scope])
-    staleness = assess(graph, scope, state, context)
+    staleness = assess(graph, scope, state, context, mark=mark, verify=verify)
     steps = []
+    waiting = []
     for key in graph.ordered(keys):
         if graph.specs[key].is_source:
             continue  # observed, not materialized
@@ -275,6 +291,19 @@ def build_plan(
             if definition is None
             else partitions.resolve(definition, context)
         )
+        if not force and (waits := assessed.waiting_subset & chosen):
+            waiting.append(
+                PlannedStep(
+                    key=key,
+                    partitions=None if definition is None else waits,
+                    reasons=tuple(
+                        r
+                        for r in assessed.reasons
+                        if r.kind is StaleKind.WAITING and r.partitions & waits
+                    ),
+                    definition=definition,
+                )
+            )
         wanted = chosen if force else assessed.stale_subset & chosen
         if not wanted:
             continue
@@ -299,6 +328,7 @@ def build_plan(
         mark=mark,
         code=code_fingerprint(graph, scope),
         scope=tuple(scope),
+        waiting=tuple(waiting),
     )
 
 

@@ -24,13 +24,25 @@ class PlanningState(Protocol):
         """The stored state of every known asset partition as numeric columns.
 
         `assets` rows: asset_key, ordinal, keyset, code_version, inputs_signature
-        (the current ones); `keysets` columns: keyset and idx (int64 arrays),
-        partition_key (a list of str), one entry per key of each keyset. Returns the
-        columns ordinal, idx (which asset partition), started and changed (the
-        state clock's `seq`: before the stored materialization read its inputs;
-        when its data version last changed), code_ok and sig_ok (stored equals
-        current). Partitions whose key is not in their asset's keyset are left out.
+        (the current ones), is_source; `keysets` columns: keyset and idx (int64
+        arrays), partition_key (a list of str), one entry per key of each keyset.
+        Returns the columns ordinal, idx (which asset partition), started and
+        changed (the state clock's `seq`: before the stored materialization read its
+        inputs; when its data version last changed), code_ok and sig_ok (stored
+        equals current), absent (a source partition whose latest observation
+        recorded its absence). Partitions whose key is not in their asset's keyset
+        are left out.
         """
+        ...
+
+    def stored_counts(self, asset_keys: list[str]) -> dict[str, int]:
+        """How many partitions of each asset are stored, whatever their keys."""
+        ...
+
+    def read_counts(self, asset_key: str, upstream_key: str) -> tuple[list[str], np.ndarray]:
+        """Per stored partition of `asset_key` (its keys, and a float array): how many
+        partitions of `upstream_key` its materialization read (its provenance; NaN
+        where not recorded)."""
         ...
 
     def stored_versions(self, asset_key: str) -> list[tuple[str, str | None, str | None]]:

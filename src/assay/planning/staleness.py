@@ -8,16 +8,24 @@ indexed by partition, and each reason is one vector expression; along an edge,
 the mapping's `reduce_max` gives each downstream partition the newest change
 (or any staleness) among the upstream partitions it reads. No loop runs per
 asset partition, so millions stay interactive.
+
+Two facts need more than those columns, and are read only where they can
+matter: partition keys removed from a definition (stored partitions outside
+it: the readers' provenance says how many partitions they read), and stored
+data deleted outside assay (IO managers that can tell, see `verify`).
+
+A partition that reads a source partition never observed, or observed absent,
+is *waiting for source*: shown, never planned (it would fail every time).
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from assay.partitions.mapping import reduce_max, size_of
+from assay.partitions.mapping import Broadcast, Shift, Table, reduce_max, size_of
 from assay.partitions.subset import PartitionSubset
 from assay.versioning import code_version, inputs_signature
 
@@ -29,7 +37,10 @@ if TYPE_CHECKING:
     from assay.graph import AssetGraph
     from assay.keys import AssetKey
     from assay.partitions.base import PartitionContext, PartitionsDefinition
+    from assay.partitions.mapping import Edges
     from assay.planning.source import PlanningState
+    from assay.planning.verify import Verification
+    from assay.state.models import StateMark
 
 
 class StaleKind(StrEnum):
@@ -38,17 +49,27 @@ class StaleKind(StrEnum):
     DEPS_CHANGED = "dependencies changed"
     INPUT_CHANGED = "input changed"
     SOURCE_CHANGED = "source changed"
+    PARTITIONS_REMOVED = "upstream partitions removed"
+    DATA_MISSING = "stored data missing"
     UPSTREAM_STALE = "upstream stale"
+    WAITING = "waiting for source"
     FORCED = "forced"
+
+
+# WAITING at a source itself: why its partitions do not exist (StaleReason.new)
+NEVER_OBSERVED = "never observed"
+ABSENT = "absent"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StaleReason:
-    """Why some partitions of an asset are stale.
+    """Why some partitions of an asset are stale (or, WAITING, cannot run yet).
 
-    `upstream` names the input for INPUT_CHANGED, SOURCE_CHANGED and
-    UPSTREAM_STALE; `old` and `new` hold code versions or dependency lists;
-    `upstream_partitions` the upstream partitions that changed or are stale.
+    `upstream` names the input for INPUT_CHANGED, SOURCE_CHANGED,
+    PARTITIONS_REMOVED, UPSTREAM_STALE and WAITING; `old` and `new` hold code
+    versions or dependency lists (for WAITING at a source, `new` says
+    `never observed` or `absent`); `upstream_partitions` the upstream partitions
+    that changed, are stale, were removed, or are waited for.
     """
 
     kind: StaleKind
@@ -61,17 +82,32 @@ class StaleReason:
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class AssetStaleness:
-    """One asset's partitions: which are stale, why, and the columns downstream needs."""
+    """One asset's partitions: which are stale, which wait for a source, why, and the
+    columns downstream needs."""
 
     key: AssetKey
     size: int
     stale: np.ndarray  # bool per partition
     changed_at: np.ndarray  # per partition, the clock `seq` when its data last changed; NaN: never
     reasons: tuple[StaleReason, ...]
+    waiting: np.ndarray  # bool per partition: reads a source partition that does not exist
 
     @property
     def stale_subset(self) -> PartitionSubset:
         return _subset(self.stale)
+
+    @property
+    def waiting_subset(self) -> PartitionSubset:
+        return _subset(self.waiting)
+
+
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    started: np.ndarray
+    changed: np.ndarray
+    code_ok: np.ndarray
+    sig_ok: np.ndarray
+    absent: np.ndarray
 
 
 def assess(
@@ -79,74 +115,180 @@ def assess(
     keys: Iterable[AssetKey],
     state: PlanningState | None,
     context: PartitionContext,
+    *,
+    mark: StateMark | None = None,
+    verify: Verification | None = None,
 ) -> dict[AssetKey, AssetStaleness]:
     """Staleness of `keys` (which must include everything upstream of them), in graph order.
 
-    `state` None means nothing is stored (every partition is missing).
+    `state` None means nothing is stored (every partition is missing). `mark`, the
+    state's mark over `keys`, saves a query; `verify` asks IO managers whether
+    stored partitions are still there.
     """
     import numpy as np
 
     ordered = graph.ordered(keys)
-    columns = _load(graph, ordered, state, context)
+    columns, matched = _load(graph, ordered, state, context)
+    outside = _outside_keys(graph, ordered, state, matched, mark, context)
+    materialized_counts = {
+        key: int((~np.isnan(c.started)).sum())
+        for key, c in zip(ordered, columns, strict=True)
+        if not graph.specs[key].is_source
+    }
+    checked = verify.chosen(materialized_counts) if verify is not None else set()
     found: dict[AssetKey, AssetStaleness] = {}
-    for key, (started, changed, code_ok, sig_ok) in zip(ordered, columns, strict=True):
-        spec = graph.specs[key]
-        definition = spec.partitions
-        n = len(started)
-        if spec.is_source:  # observed, never materialized: only its changes matter
-            found[key] = AssetStaleness(
-                key=key, size=n, stale=np.zeros(n, dtype=bool), changed_at=changed, reasons=()
-            )
+    for key, column in zip(ordered, columns, strict=True):
+        if graph.specs[key].is_source:
+            found[key] = _source(graph, key, column)
             continue
-        materialized = ~np.isnan(started)
-        reasons: list[StaleReason] = []
-        stale = ~materialized
-        if stale.any():
-            reasons.append(StaleReason(kind=StaleKind.MISSING, partitions=_subset(stale)))
-        code_changed = materialized & ~code_ok
-        deps_changed = materialized & ~sig_ok
-        if code_changed.any() or deps_changed.any():
-            stale = stale | code_changed | deps_changed
-            reasons.extend(_version_reasons(graph, key, state, code_changed, deps_changed, context))
-        for up in graph.upstream[key]:
-            upstream = found[up]
-            mapping = graph.mappings[key][up]
-            edges = mapping.cached_edges(graph.specs[up].partitions, definition, context)
-            newest = reduce_max(edges, upstream.changed_at, n)
-            with np.errstate(invalid="ignore"):
-                input_changed = materialized & (newest > started)
-            if input_changed.any():
-                stale = stale | input_changed
-                # the upstream partitions behind it: each stale partition's newest input
-                up_changed = np.isin(upstream.changed_at, newest[input_changed])
-                is_source = graph.specs[up].is_source
-                reasons.append(
-                    StaleReason(
-                        kind=StaleKind.SOURCE_CHANGED if is_source else StaleKind.INPUT_CHANGED,
-                        partitions=_subset(input_changed),
-                        upstream=up,
-                        upstream_partitions=_fold(graph.specs[up].partitions, up_changed),
-                    )
-                )
-            if upstream.stale.any():
-                reads_stale = reduce_max(edges, upstream.stale.astype(np.float64), n) > 0
-                if reads_stale.any():
-                    stale = stale | reads_stale
-                    reasons.append(
-                        StaleReason(
-                            kind=StaleKind.UPSTREAM_STALE,
-                            partitions=_subset(reads_stale),
-                            upstream=up,
-                            upstream_partitions=_fold(graph.specs[up].partitions, upstream.stale),
-                        )
-                    )
-        found[key] = AssetStaleness(
-            key=key, size=n, stale=stale, changed_at=changed, reasons=tuple(reasons)
+        found[key] = _asset(
+            graph,
+            key,
+            column,
+            found,
+            state,
+            context,
+            outside,
+            verify if key in checked else None,
         )
     return found
 
 
-Columns = tuple["np.ndarray", "np.ndarray", "np.ndarray", "np.ndarray"]
+def _source(graph: AssetGraph, key: AssetKey, column: _Columns) -> AssetStaleness:
+    """Observed, never materialized: only its changes matter, and which partitions
+    exist (an observable source's partitions exist once observed, until observed absent)."""
+    import numpy as np
+
+    n = len(column.started)
+    waiting = np.zeros(n, dtype=bool)
+    reasons = []
+    if graph.specs[key].is_observable:
+        never = np.isnan(column.started)
+        absent = column.absent & ~never
+        for mask, why in ((never, NEVER_OBSERVED), (absent, ABSENT)):
+            if mask.any():
+                waits = StaleReason(kind=StaleKind.WAITING, partitions=_subset(mask), new=why)
+                reasons.append(waits)
+        waiting = never | absent
+    return AssetStaleness(
+        key=key,
+        size=n,
+        stale=np.zeros(n, dtype=bool),
+        changed_at=column.changed,
+        reasons=tuple(reasons),
+        waiting=waiting,
+    )
+
+
+def _asset(
+    graph: AssetGraph,
+    key: AssetKey,
+    column: _Columns,
+    found: dict[AssetKey, AssetStaleness],
+    state: PlanningState | None,
+    context: PartitionContext,
+    outside: dict[AssetKey, list[str]],
+    verify: Verification | None,
+) -> AssetStaleness:
+    import numpy as np
+
+    definition = graph.specs[key].partitions
+    started = column.started
+    n = len(started)
+    materialized = ~np.isnan(started)
+    reasons: list[StaleReason] = []
+    stale = ~materialized
+    waiting = np.zeros(n, dtype=bool)
+    if stale.any():
+        reasons.append(StaleReason(kind=StaleKind.MISSING, partitions=_subset(stale)))
+    code_changed = materialized & ~column.code_ok
+    deps_changed = materialized & ~column.sig_ok
+    if code_changed.any() or deps_changed.any():
+        stale = stale | code_changed | deps_changed
+        reasons.extend(_version_reasons(graph, key, state, code_changed, deps_changed, context))
+    for up in graph.upstream[key]:
+        upstream = found[up]
+        up_definition = graph.specs[up].partitions
+        mapping = graph.mappings[key][up]
+        edges = mapping.cached_edges(up_definition, definition, context)
+        newest = reduce_max(edges, upstream.changed_at, n)
+        with np.errstate(invalid="ignore"):
+            input_changed = materialized & (newest > started)
+        if input_changed.any():
+            stale = stale | input_changed
+            # the upstream partitions behind it: each stale partition's newest input
+            up_changed = np.isin(upstream.changed_at, newest[input_changed])
+            is_source = graph.specs[up].is_source
+            reasons.append(
+                StaleReason(
+                    kind=StaleKind.SOURCE_CHANGED if is_source else StaleKind.INPUT_CHANGED,
+                    partitions=_subset(input_changed),
+                    upstream=up,
+                    upstream_partitions=_fold(up_definition, up_changed),
+                )
+            )
+        if up in outside and state is not None:
+            removed = materialized & _reads_more_than_now(
+                state, key, definition, up, edges, upstream.size, n
+            )
+            if removed.any():
+                stale = stale | removed
+                reasons.append(
+                    StaleReason(
+                        kind=StaleKind.PARTITIONS_REMOVED,
+                        partitions=_subset(removed),
+                        upstream=up,
+                        upstream_partitions=_shown_keys(outside[up]),
+                    )
+                )
+        if upstream.stale.any():
+            reads_stale = reduce_max(edges, upstream.stale.astype(np.float64), n) > 0
+            if reads_stale.any():
+                stale = stale | reads_stale
+                reasons.append(
+                    StaleReason(
+                        kind=StaleKind.UPSTREAM_STALE,
+                        partitions=_subset(reads_stale),
+                        upstream=up,
+                        upstream_partitions=_fold(up_definition, upstream.stale),
+                    )
+                )
+        if upstream.waiting.any():
+            reads_waiting = reduce_max(edges, upstream.waiting.astype(np.float64), n) > 0
+            if reads_waiting.any():
+                waiting = waiting | reads_waiting
+                reasons.append(
+                    StaleReason(
+                        kind=StaleKind.WAITING,
+                        partitions=_subset(reads_waiting),
+                        upstream=up,
+                        upstream_partitions=_fold(up_definition, upstream.waiting),
+                    )
+                )
+    if verify is not None:
+        gone = verify.missing(key, definition, materialized & ~stale & ~waiting)
+        if gone.any():
+            stale = stale | gone
+            reasons.append(StaleReason(kind=StaleKind.DATA_MISSING, partitions=_subset(gone)))
+    if waiting.any():  # cannot run yet: not stale, whatever else is true of it
+        stale = stale & ~waiting
+        reasons = [r for r in (_narrowed(reason, waiting) for reason in reasons) if r is not None]
+    return AssetStaleness(
+        key=key,
+        size=n,
+        stale=stale,
+        changed_at=column.changed,
+        reasons=tuple(reasons),
+        waiting=waiting,
+    )
+
+
+def _narrowed(reason: StaleReason, waiting: np.ndarray) -> StaleReason | None:
+    """A staleness reason without the partitions that wait (None when none is left)."""
+    if reason.kind is StaleKind.WAITING:
+        return reason
+    left = reason.partitions - _subset(waiting)
+    return replace(reason, partitions=left) if left else None
 
 
 def _load(
@@ -154,8 +296,9 @@ def _load(
     ordered: list[AssetKey],
     state: PlanningState | None,
     context: PartitionContext,
-) -> list[Columns]:
-    """Per asset: started, changed (float, NaN when never), code_ok, sig_ok (bool) arrays."""
+) -> tuple[list[_Columns], np.ndarray]:
+    """Per asset: started, changed (float, NaN when never), code_ok, sig_ok, absent (bool)
+    arrays; and how many stored partitions of each asset matched a current key."""
     import numpy as np
 
     keysets: dict[PartitionsDefinition | None, int] = {}
@@ -164,7 +307,8 @@ def _load(
     ids: list[np.ndarray] = []
     sizes = []
     for ordinal, key in enumerate(ordered):
-        definition = graph.specs[key].partitions
+        spec = graph.specs[key]
+        definition = spec.partitions
         if definition not in keysets:
             keysets[definition] = len(keysets)
             keys = [""] if definition is None else definition.keys(context=context)
@@ -176,14 +320,17 @@ def _load(
                 "asset_key": str(key),
                 "ordinal": ordinal,
                 "keyset": keysets[definition],
-                "code_version": code_version(graph.specs[key]),
+                "code_version": code_version(spec),
                 "inputs_signature": inputs_signature(graph, key),
+                "is_source": spec.is_source,
             }
         )
     # One flat array per column, each asset a slice of it: one scatter fills all.
     offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
     started, changed = np.full(offsets[-1], np.nan), np.full(offsets[-1], np.nan)
     code_ok, sig_ok = np.ones(offsets[-1], dtype=bool), np.ones(offsets[-1], dtype=bool)
+    absent = np.zeros(offsets[-1], dtype=bool)
+    matched = np.zeros(len(ordered), dtype=np.int64)
     if state is not None:
         keyset = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
         starts = np.flatnonzero(np.concatenate(([True], keyset[1:] != keyset[:-1])))
@@ -193,10 +340,93 @@ def _load(
         at = offsets[stored["ordinal"]] + stored["idx"]
         started[at], changed[at] = stored["started"], stored["changed"]
         code_ok[at], sig_ok[at] = stored["code_ok"], stored["sig_ok"]
-    return [
-        (started[a:b], changed[a:b], code_ok[a:b], sig_ok[a:b])
+        absent[at] = stored["absent"]
+        matched = np.bincount(stored["ordinal"], minlength=len(ordered))
+    columns = [
+        _Columns(started[a:b], changed[a:b], code_ok[a:b], sig_ok[a:b], absent[a:b])
         for a, b in itertools.pairwise(offsets)
     ]
+    return columns, matched
+
+
+def _outside_keys(
+    graph: AssetGraph,
+    ordered: list[AssetKey],
+    state: PlanningState | None,
+    matched: np.ndarray,
+    mark: StateMark | None,
+    context: PartitionContext,
+) -> dict[AssetKey, list[str]]:
+    """Stored partition keys no longer in their asset's definition (a key removed, a
+    time range shortened), for assets that something in scope reads. Costs one count
+    when there are none (the usual case)."""
+    if state is None:
+        return {}
+    names = [str(k) for k in ordered]
+    if mark is None:
+        mark = state.state_mark(names)
+    if mark.rows <= int(matched.sum()):
+        return {}
+    read = {up for key in ordered for up in graph.upstream[key]}
+    counts = state.stored_counts(names)
+    found: dict[AssetKey, list[str]] = {}
+    for ordinal, key in enumerate(ordered):
+        if key not in read or counts.get(str(key), 0) <= matched[ordinal]:
+            continue
+        definition = graph.specs[key].partitions
+        current = {""} if definition is None else set(definition.keys(context=context))
+        stored = [partition for partition, _, _ in state.stored_versions(str(key))]
+        gone = sorted(p for p in stored if p not in current)
+        if gone:
+            found[key] = gone
+    return found
+
+
+def _reads_more_than_now(
+    state: PlanningState,
+    key: AssetKey,
+    definition: PartitionsDefinition | None,
+    up: AssetKey,
+    edges: Edges,
+    n_up: int,
+    n: int,
+) -> np.ndarray:
+    """Per partition of `key`: did its materialization read more partitions of `up`
+    (its provenance's count) than the mapping gives it now?"""
+    import numpy as np
+
+    partition_keys, counts = state.read_counts(str(key), str(up))
+    stored = np.full(n, np.nan)
+    lookup = {"": 0} if definition is None else definition._lookup(n)
+    indices = np.array([lookup.get(p, -1) for p in partition_keys], dtype=np.int64)
+    keep = indices >= 0
+    stored[indices[keep]] = np.asarray(counts, dtype=np.float64)[keep]
+    with np.errstate(invalid="ignore"):
+        return stored > read_counts(edges, n_up, n)
+
+
+def read_counts(edges: Edges, n_up: int, n_down: int) -> np.ndarray:
+    """For each downstream partition, how many upstream partitions it reads now."""
+    import numpy as np
+
+    if isinstance(edges, Broadcast):
+        return np.full(n_down, max(0, min(edges.stop, n_up) - edges.start), dtype=np.float64)
+    if isinstance(edges, Shift):
+        base = np.arange(n_down) + edges.offset
+        low = np.clip(base + edges.low, 0, n_up)
+        high = np.clip(base + edges.high + 1, 0, n_up)
+        counts: np.ndarray = np.maximum(high - low, 0).astype(np.float64)
+        return counts
+    out = np.zeros(n_down, dtype=np.float64)
+    if isinstance(edges, Table):
+        starts = np.asarray(edges.starts[:n_down], dtype=np.int64)
+        stops = np.minimum(np.asarray(edges.stops[:n_down], dtype=np.int64), n_up)
+        out[: len(starts)] = np.maximum(stops - starts, 0)
+        return out
+    down = np.asarray(edges.down, dtype=np.int64)
+    up = np.asarray(edges.up, dtype=np.int64)
+    keep = (up < n_up) & (down < n_down)
+    return np.bincount(down[keep], minlength=n_down)[:n_down].astype(np.float64)
 
 
 def _version_reasons(
@@ -255,3 +485,8 @@ def _fold(definition: PartitionsDefinition | None, mask: np.ndarray) -> str | No
     subset = _subset(mask)
     text = definition.fold(subset)
     return text if len(text) <= 120 else f"{len(subset)} partitions"
+
+
+def _shown_keys(keys: list[str]) -> str:
+    shown = ", ".join(keys[:8])
+    return shown if len(keys) <= 8 else f"{shown}, … ({len(keys)})"

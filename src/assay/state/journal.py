@@ -44,6 +44,11 @@ class Journal:
     def __init__(self, journal_dir: Path, run_id: str) -> None:
         self.path = journal_dir / f"{run_id}.jsonl"
         hidden = journal_dir / f".{run_id}.jsonl.new"
+        if (journal_dir / "done" / self.path.name).exists():
+            raise JournalWriteError(
+                f"run {run_id} ran before (its journal is in {journal_dir / 'done'}): a run id "
+                "is used once"
+            )
         try:
             journal_dir.mkdir(parents=True, exist_ok=True)
             fd = os.open(hidden, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
@@ -51,12 +56,20 @@ class Journal:
             raise _write_error(self.path, exc, "create") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            os.replace(hidden, self.path)
+            os.link(hidden, self.path)  # exclusive: a run id is journaled once
+        except FileExistsError:
+            os.close(fd)
+            hidden.unlink(missing_ok=True)
+            raise JournalWriteError(
+                f"run {run_id} was started before (its journal {self.path} exists): a run "
+                "id is used once"
+            ) from None
         except OSError as exc:
             os.close(fd)
             with contextlib.suppress(OSError):
                 hidden.unlink()
             raise _write_error(self.path, exc, "create") from exc
+        hidden.unlink(missing_ok=True)
         self._fd: int | None = fd
         self._size = 0
 

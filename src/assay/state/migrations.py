@@ -321,6 +321,16 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE steps ADD COLUMN error_type VARCHAR;  -- the exception user code raised
     ALTER TABLE steps ADD COLUMN error_location VARCHAR;  -- file:line in the user's code
     """,
+    # 9: the key a run was launched under, and what it covered
+    """
+    ALTER TABLE runs ADD COLUMN run_key VARCHAR;  -- schedule:NAME:<tick>, sensor:..., --run-key
+    ALTER TABLE runs ADD COLUMN targets VARCHAR;  -- JSON: asset key -> key ranges (or null)
+    """,
+    # 10: what each code version was made of; the version of the check that judged
+    """
+    ALTER TABLE materializations ADD COLUMN code_parts VARCHAR;  -- JSON: part -> digest
+    ALTER TABLE check_results ADD COLUMN check_version VARCHAR;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -57,6 +57,8 @@ class Run(_Dict):
     failed_count: int | None
     skipped_count: int | None
     backfill_id: str | None
+    run_key: str | None
+    targets: str | None
     lineage_events: int | None
     lineage_errors: int | None
     lineage_target: str | None

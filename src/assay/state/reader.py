@@ -29,13 +29,14 @@ if TYPE_CHECKING:
     import numpy as np
 
 Row = dict[str, Any]
-_PLANNING_COLUMNS = ("ordinal", "idx", "started", "changed", "code_ok", "sig_ok")
+_PLANNING_COLUMNS = ("ordinal", "idx", "started", "changed", "code_ok", "sig_ok", "absent")
 
 
 def _empty(name: str) -> np.ndarray:
     import numpy as np
 
     kind = {"ordinal": np.int64, "idx": np.int64, "code_ok": np.bool_, "sig_ok": np.bool_}
+    kind["absent"] = np.bool_
     return np.zeros(0, dtype=kind.get(name, np.float64))
 
 
@@ -214,11 +215,12 @@ class StateReader:
         """The stored state of every known asset partition as numeric columns.
 
         `assets` rows: asset_key, ordinal, keyset, code_version, inputs_signature
-        (the current ones). `keysets` columns: keyset, partition_key, idx. Stored
-        partitions whose key is not in their asset's keyset are left out. Columns
-        (in no particular order): ordinal, idx, started and changed (on the state
-        home's clock, `seq`: before the materialization read its inputs; when its
-        data version last changed), code_ok and sig_ok (stored equals current).
+        (the current ones), is_source. `keysets` columns: keyset, partition_key, idx.
+        Stored partitions whose key is not in their asset's keyset are left out.
+        Columns (in no particular order): ordinal, idx, started and changed (on the
+        state home's clock, `seq`: before the materialization read its inputs; when
+        its data version last changed), code_ok and sig_ok (stored equals current),
+        absent (a source partition last observed absent: an empty data version).
         """
         import pyarrow as pa
 
@@ -245,10 +247,11 @@ class StateReader:
                            s.started_seq::DOUBLE AS started,
                            s.changed_seq::DOUBLE AS changed,
                            coalesce(s.code_version = a.code_version, false) AS code_ok,
-                           coalesce(s.inputs_signature = a.inputs_signature, false) AS sig_ok
+                           coalesce(s.inputs_signature = a.inputs_signature, false) AS sig_ok,
+                           coalesce(a.is_source AND s.data_version = '', false) AS absent
                     FROM asset_partitions s JOIN asset_table a ON s.asset_key = a.asset_key
                 )
-                SELECT s.ordinal, k.idx, s.started, s.changed, s.code_ok, s.sig_ok
+                SELECT s.ordinal, k.idx, s.started, s.changed, s.code_ok, s.sig_ok, s.absent
                 FROM stored s
                 JOIN key_table k ON k.partition_key = s.partition_key AND k.keyset = s.keyset
                 """
@@ -268,6 +271,40 @@ class StateReader:
                 [asset_keys],
             ).fetchone()
         return StateMark() if row is None else StateMark(seq=int(row[0]), rows=int(row[1]))
+
+    def stored_counts(self, asset_keys: list[str]) -> dict[str, int]:
+        """How many partitions of each asset are stored, whatever their keys."""
+        with self._reading() as con:
+            if con is None or not asset_keys:
+                return {}
+            rows = con.execute(
+                "SELECT asset_key, count(*) FROM asset_partitions "
+                "WHERE asset_key IN (SELECT unnest(?::VARCHAR[])) GROUP BY asset_key",
+                [asset_keys],
+            ).fetchall()
+        return {str(key): int(count) for key, count in rows}
+
+    def read_counts(self, asset_key: str, upstream_key: str) -> tuple[list[str], np.ndarray]:
+        """Per stored partition of `asset_key`: how many partitions of `upstream_key`
+        its current materialization read (from its provenance; NaN where not recorded)."""
+        import numpy as np
+
+        with self._reading() as con:
+            if con is None:
+                return [], np.zeros(0)
+            found = con.execute(
+                "SELECT partition_key, "
+                "TRY_CAST(json_extract_string(provenance, ?) AS DOUBLE) AS count "
+                "FROM asset_partitions WHERE asset_key = ?",
+                [f'$."{upstream_key}".count', asset_key],
+            ).fetchnumpy()
+        raw = found["count"]
+        counts = (
+            np.ma.filled(raw.astype(np.float64), np.nan)  # NULLs come back masked
+            if isinstance(raw, np.ma.MaskedArray)
+            else np.asarray(raw, dtype=np.float64)
+        )
+        return [str(k) for k in found["partition_key"]], counts
 
     def stored_versions(self, asset_key: str) -> list[tuple[str, str | None, str | None]]:
         """(partition key, code version, inputs signature) of each stored partition."""
@@ -293,6 +330,26 @@ class StateReader:
                 [asset_key, partition_key],
             )
         return rows[0] if rows else {}
+
+    def stored_code_parts(self, asset_key: str, partition_key: str) -> dict[str, str] | None:
+        """What the code version of one stored asset partition ('' = unpartitioned) was
+        made of (`versioning.code_parts`), or None: not stored, an explicit version, or
+        materialized before parts were recorded."""
+        import json
+
+        with self._reading() as con:
+            if con is None:
+                return None
+            row = con.execute(
+                "SELECT m.code_parts FROM asset_partitions s "
+                "JOIN materializations m USING (materialization_id) "
+                "WHERE s.asset_key = ? AND s.partition_key = ?",
+                [asset_key, partition_key],
+            ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        parts = json.loads(row[0])
+        return {str(k): str(v) for k, v in parts.items()} if isinstance(parts, dict) else None
 
     def asset_summaries(self) -> dict[str, AssetSummary]:
         """Per asset: its last materialization, the last run with a step for it (and
@@ -452,6 +509,43 @@ class StateReader:
                 f"SELECT * FROM ({_LATEST_CHECKS}) {where} "
                 "ORDER BY asset_key, check_name, partition_key",
                 params,
+            )
+
+    def observed_partitions(self, asset_keys: list[str]) -> dict[str, list[str]]:
+        """Per source asset: the partitions whose latest observation found them there
+        (not recorded absent)."""
+        with self._reading() as con:
+            if con is None or not asset_keys:
+                return {}
+            rows = con.execute(
+                "SELECT asset_key, partition_key FROM asset_partitions "
+                "WHERE asset_key IN (SELECT unnest(?::VARCHAR[])) AND code_version = 'source' "
+                "AND data_version <> '' ORDER BY asset_key, partition_key",
+                [asset_keys],
+            ).fetchall()
+        found: dict[str, list[str]] = {}
+        for asset, partition in rows:
+            found.setdefault(str(asset), []).append(str(partition))
+        return found
+
+    def judged_versions(self, asset_keys: list[str]) -> list[Row]:
+        """Per asset, check and check version: how many stored partitions that version
+        judged last (asset_key, check_name, check_version (None: recorded before
+        versions were), partitions)."""
+        with self._reading() as con:
+            if con is None or not asset_keys:
+                return []
+            return _rows(
+                con,
+                f"""
+                SELECT l.asset_key, l.check_name, l.check_version, count(*) AS partitions
+                FROM ({_LATEST_CHECKS}) l
+                JOIN asset_partitions s
+                  ON s.asset_key = l.asset_key AND s.partition_key = coalesce(l.partition_key, '')
+                WHERE l.asset_key IN (SELECT unnest(?::VARCHAR[]))
+                GROUP BY ALL ORDER BY ALL
+                """,
+                [asset_keys],
             )
 
     def quarantined(self, *, limit: int = 50) -> tuple[int, list[Quarantined]]:

@@ -80,6 +80,8 @@ RECORD_TYPES: dict[str, RecordType] = {
                 "failed_count": "int",
                 "skipped_count": "int",
                 "backfill_id": "str",
+                "run_key": "str",
+                "targets": "str",
                 "lineage_events": "int",
                 "lineage_errors": "int",
                 "lineage_target": "str",
@@ -172,6 +174,7 @@ RECORD_TYPES: dict[str, RecordType] = {
                 "provenance": "str",
                 "seq": "int",
                 "started_seq": "int",
+                "code_parts": "str",  # JSON: what the code version was made of
             },
             "run_id",
             "asset_key",
@@ -218,6 +221,7 @@ RECORD_TYPES: dict[str, RecordType] = {
                 "data_version": "str",
                 "checked_at": "time",
                 "seq": "int",
+                "check_version": "str",  # the version of the check (or schema) that judged
             },
             "run_id",
             "asset_key",

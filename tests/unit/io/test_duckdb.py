@@ -9,6 +9,7 @@ from assay import AssetKey, DuckDBIO
 from assay.config import resolve_config
 from assay.errors import MaterializationError
 from assay.io.base import InputKind
+from assay.io.warehouse import close_warehouses
 
 FRAME = pl.DataFrame({"day": ["2024-01-01", "2024-01-02"], "revenue": [10.0, 12.5]})
 
@@ -16,7 +17,8 @@ FRAME = pl.DataFrame({"day": ["2024-01-01", "2024-01-02"], "revenue": [10.0, 12.
 @pytest.fixture
 def io(tmp_path):
     (tmp_path / "pyproject.toml").write_text("")
-    return DuckDBIO(path="wh.duckdb").bind(resolve_config(cwd=tmp_path))
+    yield DuckDBIO(path="wh.duckdb").bind(resolve_config(cwd=tmp_path))
+    close_warehouses()
 
 
 def test_table_per_asset_round_trips(io, tmp_path):
@@ -28,6 +30,7 @@ def test_table_per_asset_round_trips(io, tmp_path):
     assert io.load(key, None, InputKind.LAZY).collect().equals(FRAME)
     io.write(key, None, FRAME.head(1))  # replaced, not appended
     assert io.load(key, None, InputKind.EAGER).height == 1
+    close_warehouses()  # as a run's end does: the file is free for anyone
     con = duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True)
     assert con.sql("SELECT count(*) FROM marts.revenue").fetchall() == [(1,)]
     con.close()
@@ -72,6 +75,7 @@ def key(text: str) -> AssetKey:
 
 
 def tables(path) -> set[tuple[str, str]]:
+    close_warehouses()
     with duckdb.connect(str(path), read_only=True) as con:
         return set(
             con.execute(
@@ -141,6 +145,7 @@ def test_a_prefix_named_like_the_default_schema_meets_the_unprefixed_key(io):
 def older_assay_table(path, schema: str, table: str, frame: pl.DataFrame) -> None:
     """A table as assay stored it before table ownership: no owner recorded."""
     rows = frame.to_arrow()  # noqa: F841 (read by DuckDB)
+    close_warehouses()
     with duckdb.connect(str(path)) as con:
         con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         con.execute(f'CREATE TABLE "{schema}"."{table}" AS SELECT * FROM rows')
@@ -159,6 +164,7 @@ def test_a_table_an_older_assay_shared_between_two_keys_is_not_overwritten(io, t
         io.write(key("a_b/c"), None, FRAME.head(1))
     with pytest.raises(MaterializationError, match="stored asset 'a/b/c' there too"):
         io.load(key("a_b/c"), None, InputKind.EAGER)
+    close_warehouses()
     with duckdb.connect(str(path), read_only=True) as con:
         assert con.sql("SELECT count(*) FROM a_b.c").fetchall() == [(2,)]  # untouched
     with duckdb.connect(str(path)) as con:  # the fix the message gives

@@ -19,11 +19,14 @@ class _Stored:
     changed: np.ndarray
     code: list[str | None]
     signature: list[str | None]
+    absent: np.ndarray
+    reads: dict[str, np.ndarray]
 
 
 @dataclass
 class FakeState:
-    """`store(asset, keys, started=, changed=, code=, signature=)` what was materialized."""
+    """`store(asset, keys, started=, changed=, code=, signature=, absent=, reads=)` what
+    was materialized (or observed)."""
 
     assets: dict[str, _Stored] = field(default_factory=dict)
 
@@ -36,10 +39,14 @@ class FakeState:
         changed: float | np.ndarray | None = None,
         code: str | None = None,
         signature: str | None = None,
+        absent: bool | list[bool] = False,
+        reads: dict[str, float | list[float]] | None = None,
     ) -> None:
         """Record `keys` of `asset` ('' for unpartitioned) as materialized: their
         materializations started at `started` (before reading inputs) and their data
-        last changed at `changed` (default: when they started)."""
+        last changed at `changed` (default: when they started). For a source,
+        `absent` marks partitions last observed absent; `reads` says, per upstream,
+        how many of its partitions each materialization read (its provenance)."""
         n = len(keys)
         start = np.broadcast_to(np.asarray(started, dtype=np.float64), (n,)).copy()
         change = start if changed is None else np.broadcast_to(np.asarray(changed, float), (n,))
@@ -49,6 +56,11 @@ class FakeState:
             changed=np.asarray(change, dtype=np.float64).copy(),
             code=[code] * n,
             signature=[signature] * n,
+            absent=np.broadcast_to(np.asarray(absent, dtype=bool), (n,)).copy(),
+            reads={
+                up: np.broadcast_to(np.asarray(c, dtype=np.float64), (n,)).copy()
+                for up, c in (reads or {}).items()
+            },
         )
 
     def planning_columns(
@@ -76,18 +88,30 @@ class FakeState:
                         "changed": stored.changed,
                         "code_ok": code_ok,
                         "sig_ok": sig_ok,
+                        "absent": stored.absent & asset["is_source"],
                     }
                 ).with_columns(
                     ordinal=pl.lit(asset["ordinal"], pl.Int64),
                     keyset=pl.lit(asset["keyset"], pl.Int64),
                 )
             )
-        names = ("ordinal", "idx", "started", "changed", "code_ok", "sig_ok")
+        names = ("ordinal", "idx", "started", "changed", "code_ok", "sig_ok", "absent")
         if not frames:
             kinds = {"ordinal": np.int64, "idx": np.int64, "code_ok": np.bool_, "sig_ok": np.bool_}
+            kinds["absent"] = np.bool_
             return {name: np.zeros(0, dtype=kinds.get(name, np.float64)) for name in names}
         found = pl.concat(frames).join(keys, on=["keyset", "partition_key"])
         return {name: found.get_column(name).to_numpy() for name in names}
+
+    def stored_counts(self, asset_keys: list[str]) -> dict[str, int]:
+        return {k: len(self.assets[k].keys) for k in asset_keys if k in self.assets}
+
+    def read_counts(self, asset_key: str, upstream_key: str) -> tuple[list[str], np.ndarray]:
+        stored = self.assets.get(asset_key)
+        if stored is None:
+            return [], np.zeros(0)
+        counts = stored.reads.get(upstream_key, np.full(len(stored.keys), np.nan))
+        return list(stored.keys), counts
 
     def stored_versions(self, asset_key: str) -> list[tuple[str, str | None, str | None]]:
         stored = self.assets.get(asset_key)

@@ -4,8 +4,10 @@ edge shape, early cut-off, and a million asset partitions."""
 from datetime import UTC, datetime
 
 import polars as pl
+import pytest
 
 from assay import (
+    AllPartitionsMapping,
     AssetIn,
     DailyPartitions,
     Definitions,
@@ -60,7 +62,19 @@ def regional() -> pl.DataFrame:
     return pl.DataFrame()
 
 
-GRAPH = Definitions(assets=[feed, root, left, rolling, fed, total, regional]).graph
+@asset(ins={"regional": AssetIn(partition_mapping=AllPartitionsMapping())})
+def all_regions(regional: pl.DataFrame) -> pl.DataFrame:
+    return regional
+
+
+@asset
+def fed_total(fed: pl.DataFrame) -> pl.DataFrame:
+    return fed
+
+
+GRAPH = Definitions(
+    assets=[feed, root, left, rolling, fed, total, regional, all_regions, fed_total]
+).graph
 
 
 def fresh() -> FakeState:
@@ -72,13 +86,14 @@ def fresh() -> FakeState:
         state.store(name, KEYS, started=20)
     state.store("total", [""], started=30)
     state.store("regional", ["eu", "us"], started=10)
+    state.store("all_regions", [""], started=20, reads={"regional": 2})
+    state.store("fed_total", [""], started=30, reads={"fed": 7})
     return state
 
 
-def plan(state, selection=None, **chosen):
+def plan(state, selection=None, verify=None, **chosen):
     """{asset: (its planned partitions folded, {reason kinds})}."""
-    keys = GRAPH.order if selection is None else [k for k in GRAPH.order if k.name in selection]
-    built = build_plan(GRAPH, keys, state, PartitionSelection(**chosen), CONTEXT)
+    built = build(state, selection, verify, **chosen)
     return {
         str(step.key): (
             None if step.partitions is None else step.definition.fold(step.partitions),
@@ -86,6 +101,11 @@ def plan(state, selection=None, **chosen):
         )
         for step in built.steps
     }
+
+
+def build(state, selection=None, verify=None, **chosen):
+    keys = GRAPH.order if selection is None else [k for k in GRAPH.order if k.name in selection]
+    return build_plan(GRAPH, keys, state, PartitionSelection(**chosen), CONTEXT, verify=verify)
 
 
 def test_nothing_stored_is_missing_everywhere():
@@ -183,3 +203,157 @@ def test_a_million_asset_partitions_plan_as_whole_arrays():
     (step,) = built.steps
     assert str(step.key) == "big_leaf"
     assert step.count == 10
+
+
+# --- what today's main calls fresh although stored data no longer matches (issue 15) -------
+
+
+class FakeIO:
+    """An IO manager that says which stored partitions exist."""
+
+    def __init__(self, gone=(), *, is_local=True):
+        self.gone = set(gone)
+        self.is_local = is_local
+        self.asked = []
+
+    def exists(self, key, partitions):
+        self.asked.append((str(key), partitions))
+        return [(str(key), p) not in self.gone for p in partitions or [None]]
+
+
+def removed_region():
+    """`apac` was a key of regional; all_regions read all three."""
+    state = fresh()
+    state.store("regional", ["eu", "us", "apac"], started=10)
+    state.store("all_regions", [""], started=20, reads={"regional": 3})
+    return state
+
+
+def read_after_removal():
+    state = removed_region()
+    state.store("all_regions", [""], started=20, reads={"regional": 2})
+    return state
+
+
+def shortened_range():
+    """left had two more days (the range ended later); total read all nine."""
+    state = fresh()
+    state.store("left", [*KEYS, "2024-01-08", "2024-01-09"], started=20)
+    state.store("total", [""], started=30, reads={"left": 9})
+    return state
+
+
+def day_not_landed():
+    state = fresh()
+    state.store("feed", KEYS[:-1], started=5)  # the last day's file never observed
+    state.store("fed", KEYS[:-1], started=20)
+    return state
+
+
+def day_deleted():
+    state = fresh()
+    absent = [False] * 7
+    absent[2] = True  # observed, then observed absent (its file was deleted)
+    state.store("feed", KEYS, started=5, changed=[5.0, 5, 40, 5, 5, 5, 5], absent=absent)
+    return state
+
+
+def never_observed():
+    state = fresh()
+    del state.assets["feed"]
+    return state
+
+
+BLIND_SPOTS = {
+    "a partition key removed from a static definition": (
+        removed_region,
+        None,
+        {"all_regions": (None, {"upstream partitions removed"})},
+    ),
+    "its readers materialized after the removal are fresh": (read_after_removal, None, {}),
+    "a time range shortened": (
+        shortened_range,
+        None,
+        {"total": (None, {"upstream partitions removed"})},
+    ),
+    "stored data deleted outside assay (verified)": (
+        fresh,
+        FakeIO(gone={("left", "2024-01-03")}),
+        {"left": ("2024-01-03", {"stored data missing"}), "total": (None, {"upstream stale"})},
+    ),
+    "a source partition never observed: waiting, not planned": (day_not_landed, None, {}),
+    "a source partition observed absent: its readers wait": (day_deleted, None, {}),
+}
+
+
+@pytest.mark.parametrize(("made", "io", "expected"), BLIND_SPOTS.values(), ids=list(BLIND_SPOTS))
+def test_blind_spots_of_stored_state(made, io, expected):
+    from assay.planning.verify import Verification
+
+    verify = None if io is None else Verification(io_for=lambda key: io)
+    assert plan(made(), verify=verify) == expected
+
+
+def test_a_removed_key_is_named():
+    (step,) = build(removed_region()).steps
+    assert step.describe(step.reasons[0]) == (
+        "upstream regional no longer has partitions it read (apac)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("made", "waiting", "why"),
+    [
+        (day_not_landed, {"fed": "2024-01-07", "fed_total": None}, "never observed"),
+        (day_deleted, {"fed": "2024-01-03", "fed_total": None}, "absent"),
+        (never_observed, {"fed": WEEK, "fed_total": None}, "never observed"),
+    ],
+    ids=["not landed", "deleted", "never observed"],
+)
+def test_readers_of_missing_source_partitions_wait(made, waiting, why):
+    built = build(made())
+    folded = {str(s.key): s.definition and s.definition.fold(s.partitions) for s in built.waiting}
+    assert folded == waiting
+    assert not {str(s.key) for s in built.steps} & set(waiting)
+    first = built.waiting[0]
+    (reason,) = first.reasons
+    assert first.describe(reason).startswith(f"{waiting['fed']}: waiting for source feed")
+    (source,) = built.staleness[feed.key].reasons
+    assert source.new == why
+
+
+def test_a_changed_source_partition_with_a_missing_one_beside_it_plans_only_the_changed():
+    state = day_not_landed()
+    state.store("feed", KEYS[:-1], started=5, changed=[5.0, 5, 40, 5, 5, 5])
+    assert plan(state) == {"fed": ("2024-01-03", {"source changed"})}
+
+
+def test_verification_is_automatic_only_for_local_storage_on_small_plans(monkeypatch):
+    from assay.planning import verify as verifying
+    from assay.planning.verify import Verification
+
+    gone = {("left", "2024-01-03")}
+    local, remote = FakeIO(gone), FakeIO(gone, is_local=False)
+    assert "left" in plan(fresh(), verify=Verification(io_for=lambda key: local))
+    assert plan(fresh(), verify=Verification(io_for=lambda key: remote)) == {}
+    requested = Verification(io_for=lambda key: remote, requested=True)
+    assert "left" in plan(fresh(), verify=requested)
+    monkeypatch.setattr(verifying, "AUTO_VERIFY_LIMIT", 10)
+    big = FakeIO(gone)
+    assert plan(fresh(), verify=Verification(io_for=lambda key: big)) == {}
+    assert big.asked == []  # past the limit nothing is even asked
+    # only partitions the plan would call fresh are asked about
+    state = fresh()
+    state.store("root", KEYS, started=10, code="0")
+    asked = FakeIO()
+    plan(state, verify=Verification(io_for=lambda key: asked, requested=True))
+    assert {key for key, _ in asked.asked} == {"regional", "all_regions", "fed", "fed_total"}
+
+
+def test_why_traces_a_wait_to_the_source_partition():
+    from assay.planning.why import explain
+
+    explained = explain(GRAPH, build(day_not_landed()), fed_total.key, None, {})
+    assert explained["state"] == "waiting for source"
+    assert explained["root_causes"] == ["feed [2024-01-07]: never observed (run `assay observe`)"]
+    assert "fed [2024-01-07]: waiting for source" in explained["text"]

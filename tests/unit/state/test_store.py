@@ -105,8 +105,8 @@ def test_a_store_from_a_newer_assay_is_refused(tmp_path):
     con = duckdb.connect(str(store.path))
     con.execute("INSERT INTO schema_version VALUES (999)")
     con.close()
-    with Journal(store.journal_dir, "r1") as journal:
-        journal.append(step_record("r1", "x"))
+    with Journal(store.journal_dir, "r2") as journal:
+        journal.append(run_record("r2"))
     with pytest.raises(StateError, match=r"schema version 999.*upgrade assay"):
         StateReader(tmp_path).runs()
 

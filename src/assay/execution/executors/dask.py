@@ -66,8 +66,14 @@ class DaskExecutor:
                 f"--executor dask needs Dask distributed ({exc}): pip install 'assay[dask]'"
             ) from None
         # Dask logs a lost scheduler, a dead worker and each retry of it at length;
-        # the run reports each of them in one line, so Dask's log stays quiet meanwhile.
-        self._log_levels = _silence("distributed")
+        # the run reports each of them in one line, so Dask's log stays quiet meanwhile;
+        # so do tornado's and asyncio's, where the client's event loop reports a callback
+        # that failed on a closed connection ("Exception in callback ...", a traceback).
+        self._log_levels = {
+            **_silence("distributed"),
+            **_silence("tornado"),
+            **_silence("asyncio"),
+        }
         try:
             self._client = self._connect()
             self._completed = distributed.as_completed(
