@@ -33,6 +33,11 @@ def done_journals(home: Path) -> list[Path]:
     return sorted(home.joinpath("journal", "done").glob("*.jsonl*"))
 
 
+def every_journal(home: Path) -> list[Path]:
+    """Every journal of a state home: live ones and those archived in done/."""
+    return sorted([*home.joinpath("journal").glob("*.jsonl"), *done_journals(home)])
+
+
 def copy_journals(home: Path, into: Path) -> list[Path]:
     """Copy every journal of `home` (done/ included, uncompressed) flat into
     `into/journal/`, oldest first (by the order their runs wrote them)."""

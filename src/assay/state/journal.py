@@ -44,7 +44,9 @@ class Journal:
     def __init__(self, journal_dir: Path, run_id: str) -> None:
         self.path = journal_dir / f"{run_id}.jsonl"
         hidden = journal_dir / f".{run_id}.jsonl.new"
-        if (journal_dir / "done" / self.path.name).exists():
+        done = journal_dir / "done"
+        archived = done / (self.path.name + ARCHIVED_SUFFIX)  # indexed, then compressed
+        if (done / self.path.name).exists() or archived.exists():
             raise JournalWriteError(
                 f"run {run_id} ran before (its journal is in {journal_dir / 'done'}): a run id "
                 "is used once"
