@@ -86,7 +86,16 @@ def _trust_notes(project: Project, plan: Plan, selection: tuple[str, ...]) -> di
                 if step.definition is None or step.partitions is None
                 else step.definition.fold(step.partitions),
                 "count": step.count,
-                "reasons": [step.describe(reason) for reason in step.reasons],
+                "reasons": [
+                    step.describe(
+                        reason,
+                        partitions,
+                        upstream=plan.upstream_partitions(
+                            project.graph, step.key, reason, partitions
+                        ),
+                    )
+                    for reason, partitions in step.shown_reasons()
+                ],
             }
             for step in plan.waiting
         ],
@@ -123,7 +132,9 @@ def _print_plan(plan: Plan, graph: AssetGraph | None = None) -> None:
         click.echo(click.style(str(step.key), bold=True) + click.style(size, dim=True))
         for reason, partitions in step.shown_reasons():
             upstream = (
-                None if graph is None else plan.upstream_partitions(graph, step, reason, partitions)
+                None
+                if graph is None
+                else plan.upstream_partitions(graph, step.key, reason, partitions)
             )
             click.echo(f"  {step.describe(reason, partitions, upstream=upstream)}")
     total = plan.partition_count
@@ -159,6 +170,7 @@ def why_command(asset: str, partition: str | None, as_json: bool) -> None:
         partition,
         _versions(project, key, partition),
         lambda asset, where: project.state.stored_code_parts(str(asset), where),
+        project.state.last_attempts,
     )
     if as_json:
         print_json(explanation)

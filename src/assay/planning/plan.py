@@ -106,8 +106,11 @@ def describe_reason(reason: StaleReason, *, upstream: str | None = None) -> str:
         return f"source {reason.upstream} changed{up_where}"
     if kind is StaleKind.UPSTREAM_STALE:
         return f"upstream {reason.upstream} is stale{up_where}"
+    # keys that are gone, or a source's partitions: named in parentheses (whose is clear)
+    given = upstream if upstream is not None else reason.upstream_partitions
+    named = f" ({given})" if given else ""
     if kind is StaleKind.PARTITIONS_REMOVED:
-        return f"upstream {reason.upstream} no longer has partitions it read{up_where}"
+        return f"upstream {reason.upstream} no longer has partitions it read{named}"
     if kind is StaleKind.DATA_MISSING:
         return "stored data missing (deleted outside assay)"
     if kind is StaleKind.WAITING:
@@ -115,7 +118,7 @@ def describe_reason(reason: StaleReason, *, upstream: str | None = None) -> str:
             if reason.new == "absent":
                 return "observed absent (its observe function no longer returns it)"
             return "never observed (run `assay observe`)"
-        return f"waiting for source {reason.upstream}{up_where}"
+        return f"waiting for source {reason.upstream}{named}"
     return kind.value
 
 
@@ -201,16 +204,16 @@ class Plan:
         ]
 
     def upstream_partitions(
-        self, graph: AssetGraph, step: PlannedStep, reason: StaleReason, shown: PartitionSubset
+        self, graph: AssetGraph, key: AssetKey, reason: StaleReason, shown: PartitionSubset
     ) -> str | None:
-        """The upstream partitions behind `reason` that the `shown` partitions of `step`
+        """The upstream partitions behind `reason` that the `shown` partitions of `key`
         read, folded; None to keep the reason's own (they are the same, or the plan
         holds no staleness to narrow them with).
 
-        The reason's own are those behind all of the step's stale partitions; once
-        the selection keeps fewer, these are the ones behind the kept ones: the
-        upstream's stale partitions they read, or (changed) the newest change each
-        reads.
+        The reason's own are those behind all of the asset's stale partitions; once
+        the selection keeps fewer (or `assay why` asks about one), these are the ones
+        behind the kept ones: the upstream's stale (or waiting) partitions they read,
+        or (changed) the newest change each reads.
         """
         import numpy as np
 
@@ -221,6 +224,7 @@ class Plan:
             return None
         if reason.kind not in (
             StaleKind.UPSTREAM_STALE,
+            StaleKind.WAITING,
             StaleKind.INPUT_CHANGED,
             StaleKind.SOURCE_CHANGED,
         ):
@@ -228,14 +232,18 @@ class Plan:
         up_definition = graph.specs[up].partitions
         if up_definition is None:
             return None
-        mapping = graph.mappings[step.key][up]
+        mapping = graph.mappings[key][up]
+        definition = graph.specs[key].partitions
         found: set[int] = set()
         for index in shown:
-            reads = list(mapping.upstream_for(index, up_definition, step.definition, self.context))
+            reads = list(mapping.upstream_for(index, up_definition, definition, self.context))
             if not reads:
                 continue
-            if reason.kind is StaleKind.UPSTREAM_STALE:
-                found.update(u for u in reads if assessed.stale[u])
+            if reason.kind in (StaleKind.UPSTREAM_STALE, StaleKind.WAITING):
+                mask = (
+                    assessed.stale if reason.kind is StaleKind.UPSTREAM_STALE else assessed.waiting
+                )
+                found.update(u for u in reads if mask[u])
                 continue
             changed = assessed.changed_at[reads]
             if np.isnan(changed).all():

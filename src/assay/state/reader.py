@@ -496,6 +496,31 @@ class StateReader:
                 [asset_keys],
             )
 
+    def last_attempts(self, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], Step]:
+        """The latest step of each wanted (asset, partition key ('' = unpartitioned)) in
+        any run, whatever its status: what `assay why` says of a partition whose last
+        attempt failed or was skipped."""
+        with self._reading() as con:
+            if con is None or not wanted:
+                return {}
+            rows = _rows(
+                con,
+                """
+                WITH wanted AS (
+                    SELECT unnest(?::VARCHAR[]) AS asset_key, unnest(?::VARCHAR[]) AS pk
+                )
+                SELECT s.* FROM steps s JOIN runs r USING (run_id)
+                JOIN wanted w ON w.asset_key = s.asset_key AND w.pk = coalesce(s.partition_key, '')
+                QUALIFY row_number() OVER (
+                    PARTITION BY s.asset_key, w.pk
+                    ORDER BY coalesce(s.started_at, s.finished_at, r.started_at) DESC NULLS LAST,
+                             s.run_id DESC
+                ) = 1
+                """,
+                [[a for a, _ in wanted], [p for _, p in wanted]],
+            )
+        return {(row["asset_key"], row["partition_key"] or ""): model(Step, row) for row in rows}
+
     def latest_checks(self, asset_keys: list[str] | None = None) -> list[Row]:
         """The latest result of each check on each asset partition (of these assets)."""
         with self._reading() as con:
