@@ -183,11 +183,17 @@ def show_command(
             steps=list(steps) or None,
             statuses=["failed", "died"] if failed else None,
         )
+        if (
+            steps
+            and not details.steps
+            and not (failed and reader.run_details(run_id, steps=list(steps)).steps)
+        ):
+            raise _no_such_step(reader, details.run.run_id, steps)
         if as_json:
             print_json(details.to_dict())
             return
         _print_header(details.run)
-        _print_steps_in_full(details.steps, details.logs, asked=bool(steps), failed=failed)
+        _print_steps_in_full(details.steps, details.logs)
         return
     if as_json:
         print_json(reader.run_details(run_id).to_dict())
@@ -200,6 +206,22 @@ def show_command(
     else:
         _print_problems(overview)
     _print_check_problems(overview)
+
+
+def _no_such_step(reader: StateReader, run_id: str, asked: Sequence[str]) -> click.BadParameter:
+    """`--step` named nothing of the run: say what it has (a close step or asset key)."""
+    from assay.errors import did_you_mean
+
+    every = reader.run_details(run_id).steps
+    names = {*(s.step_key for s in every), *(s.asset_key for s in every)}
+    hint = did_you_mean(asked[0], names) or (
+        f" Run `assay runs show {run_id[:8]}` to list its steps."
+    )
+    return click.BadParameter(
+        f"run {run_id[:8]} has no step {asked[0]!r} (give an asset key or ASSET[PARTITION])."
+        + hint,
+        param_hint="'--step'",
+    )
 
 
 def _print_header(run: Run, overview: RunOverview | None = None) -> None:
@@ -285,9 +307,7 @@ def _print_step_table(steps: Sequence[Step], logs: Sequence[LogLine]) -> None:
             _print_step_logs(out, step, by_step.get(step.step_key, []), limit=None)
 
 
-def _print_steps_in_full(
-    steps: Sequence[Step], logs: Sequence[LogLine], *, asked: bool, failed: bool
-) -> None:
+def _print_steps_in_full(steps: Sequence[Step], logs: Sequence[LogLine]) -> None:
     """Every step asked for: status, timing, attempts, error fields, logs, traceback."""
     from rich.markup import escape
 
@@ -295,12 +315,7 @@ def _print_steps_in_full(
 
     out = console()
     if not steps:
-        what = "failed" if failed and not asked else "matches"
-        out.print(
-            f"\nNo step {what}"
-            + ("" if not asked else ": give a step key as `assay runs show` lists it, or an asset")
-            + "."
-        )
+        out.print("\nNo step asked for failed in this run.")
         return
     by_step = _logs_by_step(logs)
     for step in steps:
@@ -393,6 +408,8 @@ def _print_problems(overview: RunOverview) -> None:
         title = f"\n[bold]{escape(first.step_key)}[/] {status_text(first.status)}{attempts}"
         if first.error_type:
             title += f": {escape(_where(first))}"
+        elif first.error:
+            title += f": {escape(_clip(first.error))}"
         out.print(title)
         logs = by_step.get(first.step_key, [])
         _print_step_logs(out, first, logs, limit=SHOWN_LOG_LINES, title=False)
