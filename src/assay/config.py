@@ -11,8 +11,9 @@ Resolution order, first found wins:
     executor: the command's options, then `ASSAY_EXECUTOR`, `ASSAY_WORKERS` and
             `ASSAY_DASK_ADDRESS`, then `[tool.assay] executor`, `workers` and
             `dask_address`, then `in_process`
-    retention: `ASSAY_RETENTION`, then `[tool.assay] retention` (`30d`, `12w`): how
-            old a finished run `assay state prune` removes; none by default
+    retention: `ASSAY_RETENTION`, then `[tool.assay] retention` (`30d`, `12w`): finished
+            runs older than that are pruned as runs end (and by `assay state prune`);
+            none by default
 The root is the folder of the nearest pyproject.toml above the working
 directory, or the working directory itself.
 """
@@ -41,7 +42,7 @@ class ProjectConfig:
     executor: str | None = None  # in_process, multiprocess or dask
     workers: int | None = None
     dask_address: str | None = None  # a running Dask scheduler; None: a LocalCluster
-    retention_s: float | None = None  # `assay state prune` removes runs older; None: keep all
+    retention_s: float | None = None  # runs older are pruned as runs end; None: keep all
 
     @property
     def state_path(self) -> Path:

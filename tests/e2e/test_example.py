@@ -197,7 +197,7 @@ def test_checks_page_runs_as_written(tmp_path):
     assert "schema Orders failed: amount greater_than_or_equal_to(0): 1 row (e.g. -4.0)" in failed
     assert "upstream 'orders' partition 2024-01-02 failed check 'schema'" in failed
     assert "checks 2/2" in materialized
-    assert "9 passed, 0 did not pass." in checked
+    assert checked.splitlines()[-1] == "9 results: 9 passed."
     assert "customers_over=1" in limited
     suites = (tmp_path / "checks.xml").read_text()
     assert 'failures="3"' in suites
@@ -242,11 +242,16 @@ def _kill_processes_in(folder: Path) -> None:
 
 
 def test_state_page_runs_as_written(tmp_path):
-    materialized, _, _, doctor, _, broken, rebuilt, planned = _run_doc_page("state.md", tmp_path)
+    outputs = _run_doc_page("state.md", tmp_path)
+    materialized, _, _, doctor, _, broken, rebuilt, planned, *pruning = outputs
     assert "succeeded (2 succeeded)" in materialized
     assert "by-hand.jsonl at byte 0: step record without 'asset_key'" in doctor
     assert "Rebuilt" in rebuilt
     assert "Nothing to do" in planned
+    nothing, pruned, replanned = pruning
+    assert nothing.startswith("Nothing to prune: no finished run ended before")
+    assert pruned.startswith("Pruned 2 runs ended before")
+    assert "Nothing to do" in replanned
     assert list((tmp_path / ".assay").glob("assay.duckdb.broken-*"))
     assert broken == ""  # the error is on stderr, one line
 

@@ -24,6 +24,7 @@ from tests.state_snapshots import (
     assert_state_equals_journals,
     copy_journals,
     done_journals,
+    every_journal,
     journal_bytes,
     snapshot,
 )
@@ -66,10 +67,14 @@ def plan_of(root: Path, **env: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_history(tmp_path_factory.mktemp("history") / "ledger")
+
+
+def make_history(folder: Path) -> Path:
     """A project whose journals hold every kind of record: observations, runs with
     the same and with new content, checks, a failed and resumed backfill, a backfill
     killed mid-run and then canceled."""
-    root = make_ledger(tmp_path_factory.mktemp("history") / "ledger")
+    root = make_ledger(folder)
     ok(root, "observe")
     ok(root, "materialize")
     ok(root, "materialize", "root", "--force")  # the same content: nothing downstream moves
@@ -447,8 +452,8 @@ def test_a_full_disk_stops_a_run_cleanly_and_loses_nothing(tmp_path, leave):
             assert code == 0, (command, out, err)  # reads answer on a full disk
         filler.unlink()
         ok(root, "runs", **env)
-        for path in home.joinpath("journal").rglob("*.jsonl"):
-            data = path.read_bytes()
+        for path in every_journal(home):
+            data = journal_bytes(path)
             assert not data or data.endswith(b"\n"), path
         ok(root, "materialize", **env)
         assert plan_of(root, **env) == []
@@ -478,8 +483,8 @@ def test_a_journal_write_that_runs_out_of_space_is_cut_back_to_whole_records(tmp
     assert "the disk is full" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     monkeypatch.setattr(journal_module, "_write_all", real)
-    for path in (root / ".assay" / "journal").rglob("*.jsonl"):
-        for line in path.read_bytes().splitlines():
+    for path in every_journal(root / ".assay"):
+        for line in journal_bytes(path).splitlines():
             json.loads(line)  # every line whole
     runs = CliRunner().invoke(main, ["runs", "--json"])
     assert runs.exit_code == 0, runs.output

@@ -12,6 +12,7 @@ from assay.errors import AssayError, PlanError, StateError
 from assay.execution.executors import make_executor
 from assay.execution.hooks import CompositeHooks, LoggingHooks
 from assay.execution.lineage_hooks import LineageHooks
+from assay.execution.retention import RetentionHooks
 from assay.execution.runner import prefetch_versions, run_materialization
 from assay.execution.taskgraph import (
     RunTarget,
@@ -51,9 +52,13 @@ class Runtime:
     state: StateReader
 
     def hooks(self, subscribers: Sequence[RunHooks] | None) -> CompositeHooks:
-        """Lineage, then the caller's subscribers (default: logging)."""
+        """Lineage, then the caller's subscribers (default: logging), then retention
+        (when `[tool.assay] retention` is set)."""
         lineage = LineageHooks(self.config, self.definitions.graph, self.io_for)
-        return CompositeHooks([lineage, *(subscribers or [LoggingHooks()])])
+        chosen: list[RunHooks] = [lineage, *(subscribers or [LoggingHooks()])]
+        if self.config.retention_s is not None:
+            chosen.append(RetentionHooks(self.config.home, self.config.retention_s))
+        return CompositeHooks(chosen)
 
 
 def targets_of(plan: Plan) -> list[RunTarget]:

@@ -35,6 +35,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from assay.state.claims import forget_run_keys
 from assay.state.journal import ARCHIVED_SUFFIX, encode, journal_name
 from assay.state.records import RECORD_TYPES
 from assay.state.store import DONE_FOLDER, StateStore
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     import duckdb
 
 CHECKPOINT_PREFIX = "checkpoint-"
+OUTBOX_DIR = "lineage-outbox"  # lineage.outbox.OUTBOX_DIR (lineage sits above state)
 FAILURES_FOLDER = "failures"
 TERMINAL = ("succeeded", "failed", "died", "canceled")
 _COUNTED = ("runs", "steps", "step_logs", "lineage_events", "check_results", "materializations")
@@ -74,6 +76,7 @@ class PruneReport:
     backfills: int = 0
     journals: int = 0
     failure_folders: int = 0
+    run_keys: int = 0  # run key claims of pruned runs, forgotten
     carried: int = 0  # records kept in the checkpoint journal
     size_before: StateSize = field(default_factory=StateSize)
     size_after: StateSize = field(default_factory=StateSize)
@@ -92,6 +95,8 @@ class PruneReport:
         verb = "Would prune" if self.dry_run else "Pruned"
         parts = [f"{self.removed.get(t, 0):,} {t.replace('_', ' ')}" for t in _COUNTED[1:]]
         parts += [f"{self.journals:,} journals", f"{self.failure_folders:,} failure folders"]
+        if self.run_keys:
+            parts.append(f"{self.run_keys:,} run keys")
         text = f"{verb} {self.runs:,} runs ended before {when} ({', '.join(parts)})"
         if self.dry_run:
             return text + "."
@@ -153,7 +158,7 @@ def prune_state(
     with store.locked(timeout_s=timeout_s):
         con = store.connect_locked()
         try:
-            found = _select(con, before)
+            found = _select(con, before, keep=_owing_lineage(home))
             if dry_run or not found.runs:
                 return PruneReport(
                     before=before,
@@ -170,6 +175,7 @@ def prune_state(
             journals = _delete_journals(store, found, keep=checkpoint)
             folders = _delete_failures(home, found)
             _delete_rows(con, found, checkpoint)
+            run_keys = forget_run_keys(home, set(found.runs))
         finally:
             con.close()
         compacted = compact and _compact(store)
@@ -179,11 +185,37 @@ def prune_state(
         backfills=len(found.backfills),
         journals=journals,
         failure_folders=folders,
+        run_keys=run_keys,
         carried=len(found.carried),
         size_before=size_before,
         size_after=state_size(home),
         compacted=compacted,
     )
+
+
+PRUNED_MARK = "pruned-at"  # touched at each retention pass: when the last one ran
+RETENTION_EVERY_S = 86_400.0  # a retention pass at most once a day (or per retention)
+
+
+def prune_if_due(home: Path, retention_s: float, *, timeout_s: float = 5.0) -> PruneReport | None:
+    """Prune what is older than `retention_s` (`[tool.assay] retention`), at most once
+    a day (or once per `retention_s`, when shorter); None when not due.
+
+    Raises:
+        StateLockedError: the store stayed locked for longer than `timeout_s` (the next
+            run tries again).
+        StateError: the store cannot be read or written.
+    """
+    from datetime import UTC, datetime, timedelta
+
+    mark = home / PRUNED_MARK
+    with contextlib.suppress(OSError):
+        if time.time() - mark.stat().st_mtime < min(RETENTION_EVERY_S, retention_s):
+            return None
+    with contextlib.suppress(OSError):
+        mark.touch()  # before it runs: two runs ending together do not both prune
+    before = datetime.now(UTC) - timedelta(seconds=retention_s)
+    return prune_state(home, before=before, timeout_s=timeout_s)
 
 
 @dataclass(slots=True)
@@ -234,9 +266,9 @@ _KEPT_CHECKS = """
 """
 
 
-def _select(con: duckdb.DuckDBPyConnection, before: datetime) -> _Found:
-    """Mark (in temp tables) the runs to prune and the rows that stay; read the
-    records to carry into the checkpoint and the counts."""
+def _select(con: duckdb.DuckDBPyConnection, before: datetime, keep: set[str]) -> _Found:
+    """Mark (in temp tables) the runs to prune (never those in `keep`) and the rows
+    that stay; read the records to carry into the checkpoint and the counts."""
     statuses = ", ".join(f"'{s}'" for s in TERMINAL)
     con.execute(
         f"""
@@ -245,14 +277,20 @@ def _select(con: duckdb.DuckDBPyConnection, before: datetime) -> _Found:
         JOIN journal_files j ON j.file = r.run_id || '.jsonl' AND j.is_finished
         WHERE r.status IN ({statuses})
           AND coalesce(r.finished_at, r.started_at) < ?::TIMESTAMPTZ
-          AND (r.backfill_id IS NULL OR r.backfill_id NOT IN (
-              SELECT backfill_id FROM runs WHERE backfill_id IS NOT NULL
-              GROUP BY backfill_id
-              HAVING max(coalesce(finished_at, started_at)) >= ?::TIMESTAMPTZ
-                  OR bool_or(status NOT IN ({statuses}))
+          AND r.run_id NOT IN (SELECT unnest(?::VARCHAR[]))
+          AND (r.backfill_id IS NULL OR (
+              r.backfill_id IN (
+                  SELECT backfill_id FROM backfills WHERE status IN ('completed', 'canceled')
+              )
+              AND r.backfill_id NOT IN (
+                  SELECT backfill_id FROM runs WHERE backfill_id IS NOT NULL
+                  GROUP BY backfill_id
+                  HAVING max(coalesce(finished_at, started_at)) >= ?::TIMESTAMPTZ
+                      OR bool_or(status NOT IN ({statuses}))
+              )
           ))
         """,
-        [before, before],
+        [before, sorted(keep), before],
     )
     con.execute(f"CREATE OR REPLACE TEMP TABLE kept_current AS {_KEPT_CURRENT}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE kept_checks AS {_KEPT_CHECKS}")
@@ -300,6 +338,13 @@ def _select(con: duckdb.DuckDBPyConnection, before: datetime) -> _Found:
     return _Found(
         runs=runs, backfills=backfills, carried=carried, counts=counts, kept_failures=kept_failures
     )
+
+
+def _owing_lineage(home: Path) -> set[str]:
+    """Runs whose lineage outbox is kept: they still owe the configured target events
+    (`assay lineage send` delivers them), so they are not pruned yet."""
+    folder = home / OUTBOX_DIR
+    return {path.stem for path in folder.glob("*.jsonl")} if folder.is_dir() else set()
 
 
 def _records(con: duckdb.DuckDBPyConnection, kind: str, sql: str) -> list[dict[str, Any]]:
