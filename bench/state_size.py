@@ -10,7 +10,9 @@ their ratio, and the stored lineage events (count, mean bytes each). Then
 `prune` as `assay state prune --older-than 30d` would run it thirty simulated
 days before the end, and the same figures after it.
 
-`python bench/state_size.py [DAYS]` (default 365); target: state <= 1x outputs.
+`python bench/state_size.py [DAYS]` (default 365), or `python bench/run.py state_size`;
+the baseline is the outputs' size, the target state <= 1x outputs with default
+settings (no retention, nothing pruned).
 """
 
 from __future__ import annotations
@@ -94,48 +96,40 @@ def summary(routes: pl.DataFrame) -> pl.DataFrame:
 '''
 
 
-def size_of(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    if not path.is_dir():
-        return 0
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
 def report(home: Path, label: str) -> float:
+    """Print the state's size against the outputs', by part; return their ratio."""
     import duckdb
 
-    outputs = size_of(home / "storage")
-    parts = {
-        "assay.duckdb": size_of(home / "assay.duckdb") + size_of(home / "assay.duckdb.wal"),
-        "journal/": size_of(home / "journal"),
-        "failures/": size_of(home / "failures"),
-        "other": 0,
-    }
-    known = {"assay.duckdb", "assay.duckdb.wal", "journal", "failures", "storage"}
-    parts["other"] = sum(size_of(p) for p in home.iterdir() if p.name not in known)
-    state = sum(parts.values())
+    from assay.state.prune import state_size
+
+    outputs = sum(p.stat().st_size for p in (home / "storage").rglob("*") if p.is_file())
+    size = state_size(home)
     con = duckdb.connect(str(home / "assay.duckdb"), read_only=True)
     try:
         events, mean = con.execute(
-            "SELECT count(*), coalesce(avg(strlen(event::VARCHAR)), 0) FROM lineage_events"
+            "SELECT count(*), coalesce(avg(strlen(event)), 0) FROM lineage_events"
         ).fetchone() or (0, 0)
-        runs = con.execute("SELECT count(*) FROM runs").fetchone()
+        (runs,) = con.execute("SELECT count(*) FROM runs").fetchone() or (0,)
+        (block,) = con.execute("SELECT block_size FROM pragma_database_size()").fetchone() or (0,)
     finally:
         con.close()
     mib = 2**20
-    shown = ", ".join(f"{name} {size / mib:.1f}" for name, size in parts.items())
+    ratio = size.total / outputs
     print(f"{label}:")
-    print(f"  outputs (storage/): {outputs / mib:.1f} MiB")
-    print(f"  state: {state / mib:.1f} MiB ({shown})")
-    print(f"  state / outputs: {state / outputs:.2f}x (target <= 1x)")
-    print(f"  lineage events: {events:,}, {mean:,.0f} bytes each as stored (target <= 1,500)")
-    print(f"  runs: {runs[0] if runs else 0:,}")
-    return state / outputs
+    print(f"  outputs (storage/): {outputs / mib:.2f} MiB")
+    print(
+        f"  state: {size.total / mib:.2f} MiB (assay.duckdb {size.database / mib:.2f} in "
+        f"{block // 1024} KiB blocks, journal/ {size.journals / mib:.2f}, failures/ "
+        f"{size.failures / mib:.2f}, other {size.other / mib:.2f})"
+    )
+    print(f"  ratio {ratio:.2f}x state / outputs (target <= 1x with default settings)")
+    print(f"  lineage events: {events:,}, {mean:,.0f} bytes each as stored; runs: {runs:,}")
+    return ratio
 
 
 def main(days: int = DAYS) -> None:
     import assay
+    from assay.state.prune import prune_state
 
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
@@ -144,7 +138,7 @@ def main(days: int = DAYS) -> None:
     sys.path.insert(0, str(WORK))
     project = assay.load(module="flights_year", home=WORK / ".assay")
     started = time.perf_counter()
-    cutoff: datetime | None = None
+    cutoff = None
     for i in range(days):
         day = FIRST + timedelta(days=i)
         now = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1, hours=2)
@@ -152,31 +146,18 @@ def main(days: int = DAYS) -> None:
             cutoff = datetime.now(UTC)  # what `--older-than 30d` means at the year's end
         done = project.materialize(partitions=[str(day)], now=now, hooks=[])
         assert done.success, done
-        project.check(partitions=[str(day)], now=now, hooks=[])
-    print(f"{days} days: {time.perf_counter() - started:.1f} s")
+        checked = project.check(partitions=[str(day)], now=now, hooks=[])
+        assert checked.success, checked.failed
+    print(f"{days} days (a materialize and a check each): {time.perf_counter() - started:.1f} s")
     home = WORK / ".assay"
     project.state.runs(limit=1)  # index what is pending
-    report(home, "after the year")
-    prune = _prune()
-    if prune is None or cutoff is None:
+    report(home, "after the year, default settings")
+    if cutoff is None:
         return
     started = time.perf_counter()
-    prune(home, cutoff)
-    print(f"prune: {time.perf_counter() - started:.2f} s")
-    report(home, f"after prune (runs before the last {RETAIN_DAYS} days)")
-
-
-def _prune():  # type: ignore[no-untyped-def]
-    try:
-        from assay.state.prune import prune_state
-    except ImportError:
-        return None
-
-    def run(home: Path, cutoff: datetime) -> None:
-        result = prune_state(home, before=cutoff)
-        print(f"  {result.describe()}")
-
-    return run
+    pruned = prune_state(home, before=cutoff)
+    print(f"prune: {time.perf_counter() - started:.2f} s: {pruned.describe()}")
+    report(home, f"after `assay state prune` of the runs before the last {RETAIN_DAYS} days")
 
 
 if __name__ == "__main__":

@@ -79,6 +79,8 @@ def test_make_demo_script_runs(tmp_path):
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     out = done.stdout
+    assert "\x1b[" not in out, "no escape codes in a log, the headings' included"
+    assert "==> The shop exports a CSV of orders" in out
     assert "6 assets, 242 asset partitions to materialize." in out
     assert "completed: 242 succeeded." in out
     assert "Nothing to do: every selected asset partition is fresh." in out
@@ -250,7 +252,7 @@ def test_state_page_runs_as_written(tmp_path):
     assert "Nothing to do" in planned
     nothing, pruned, replanned = pruning
     assert nothing.startswith("Nothing to prune: no finished run ended before")
-    assert pruned.startswith("Pruned 2 runs ended before")
+    assert pruned.startswith("Pruned 1 run ended before")
     assert "Nothing to do" in replanned
     assert list((tmp_path / ".assay").glob("assay.duckdb.broken-*"))
     assert broken == ""  # the error is on stderr, one line

@@ -102,7 +102,7 @@ def test_list_plan_and_why_after_the_year(year):
     listed = {line.split()[0]: line for line in run(root, "list").splitlines()[1:]}
     assert "362/365 stored" in listed["flights"]
     assert f"failed: of 365, 3 failed (backfill {run_id[:8]})" in listed["flights"]
-    assert "9/12 stored" in listed["monthly"]
+    assert "10/12 stored" in listed["monthly"]  # March and July wait for their days
     # the selection's partition, and what it reads of its upstream: not the year's
     planned = run(root, "plan", "delays_7d", "-p", "2023-03-12").splitlines()
     assert planned[:2] == [

@@ -37,8 +37,9 @@ from typing import TYPE_CHECKING, Any
 
 from assay.state.claims import forget_run_keys
 from assay.state.journal import ARCHIVED_SUFFIX, encode, journal_name
+from assay.state.reader import BACKFILL_STATES
 from assay.state.records import RECORD_TYPES
-from assay.state.store import DONE_FOLDER, StateStore
+from assay.state.store import BLOCK_SIZE, DONE_FOLDER, StateStore
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -90,14 +91,15 @@ class PruneReport:
     def describe(self) -> str:
         """`Pruned 700 runs ended before 2024-05-01 (...): 12.1 MiB -> 2.3 MiB.`"""
         when = self.before.astimezone().strftime("%Y-%m-%d %H:%M")
-        if not self.runs:
+        if not self.runs and not self.failure_folders:
             return f"Nothing to prune: no finished run ended before {when}."
         verb = "Would prune" if self.dry_run else "Pruned"
-        parts = [f"{self.removed.get(t, 0):,} {t.replace('_', ' ')}" for t in _COUNTED[1:]]
-        parts += [f"{self.journals:,} journals", f"{self.failure_folders:,} failure folders"]
+        counted = [(self.removed.get(t, 0), t.replace("_", " ")) for t in _COUNTED[1:]]
+        counted += [(self.journals, "journals"), (self.failure_folders, "failure folders")]
         if self.run_keys:
-            parts.append(f"{self.run_keys:,} run keys")
-        text = f"{verb} {self.runs:,} runs ended before {when} ({', '.join(parts)})"
+            counted.append((self.run_keys, "run keys"))
+        parts = ", ".join(_counted(n, what) for n, what in counted)
+        text = f"{verb} {_counted(self.runs, 'runs')} ended before {when} ({parts})"
         if self.dry_run:
             return text + "."
         kept = f"; {self.carried:,} records they held are kept" if self.carried else ""
@@ -110,7 +112,7 @@ class PruneReport:
 
 
 def state_size(home: Path) -> StateSize:
-    """How many bytes the state home holds, by part (outputs in storage/ not counted)."""
+    """How many bytes the state home holds, by part (outputs not counted)."""
 
     def size(path: Path) -> int:
         if path.is_file():
@@ -131,7 +133,12 @@ def state_size(home: Path) -> StateSize:
         database=size(home / "assay.duckdb") + size(home / "assay.duckdb.wal"),
         journals=size(home / "journal"),
         failures=size(home / FAILURES_FOLDER),
-        other=sum(size(item) for item in home.iterdir() if item.name not in named),
+        other=sum(
+            size(item)
+            for item in home.iterdir()
+            # outputs: ParquetIO's storage/, DuckDBIO's default warehouse.duckdb
+            if item.name not in named and not item.name.startswith("warehouse.duckdb")
+        ),
     )
 
 
@@ -159,7 +166,7 @@ def prune_state(
         con = store.connect_locked()
         try:
             found = _select(con, before, keep=_owing_lineage(home))
-            if dry_run or not found.runs:
+            if dry_run or not (found.runs or _failure_folders(home, found)):
                 return PruneReport(
                     before=before,
                     removed=found.counts,
@@ -225,6 +232,7 @@ class _Found:
     carried: list[dict[str, Any]]  # records to keep whose runs go
     counts: dict[str, int]
     kept_failures: set[str]  # failure files a kept check result names
+    surviving: set[str]  # the runs that stay
 
 
 # Every asset partition's history, as `indexer.update_current` orders it; the rows
@@ -280,7 +288,8 @@ def _select(con: duckdb.DuckDBPyConnection, before: datetime, keep: set[str]) ->
           AND r.run_id NOT IN (SELECT unnest(?::VARCHAR[]))
           AND (r.backfill_id IS NULL OR (
               r.backfill_id IN (
-                  SELECT backfill_id FROM backfills WHERE status IN ('completed', 'canceled')
+                  SELECT backfill_id FROM ({BACKFILL_STATES})
+                  WHERE status IN ('completed', 'canceled')
               )
               AND r.backfill_id NOT IN (
                   SELECT backfill_id FROM runs WHERE backfill_id IS NOT NULL
@@ -336,7 +345,12 @@ def _select(con: duckdb.DuckDBPyConnection, before: datetime, keep: set[str]) ->
         ).fetchall()
     }
     return _Found(
-        runs=runs, backfills=backfills, carried=carried, counts=counts, kept_failures=kept_failures
+        runs=runs,
+        backfills=backfills,
+        carried=carried,
+        counts=counts,
+        kept_failures=kept_failures,
+        surviving={row[0] for row in con.execute("SELECT run_id FROM surviving").fetchall()},
     )
 
 
@@ -418,12 +432,20 @@ def _cancels(path: Path, backfills: set[bytes]) -> bool:
 
 
 def _failure_folders(home: Path, found: _Found) -> list[Path]:
+    """The failure folders (one per run) that go: those of no run that stays (pruned
+    now or before) and of no live run (one not indexed yet has its journal), but those
+    a kept check result names."""
     folder = home / FAILURES_FOLDER
-    kept = found.kept_failures
+    if not folder.is_dir():
+        return []
+    journals = home / "journal"
     return [
-        folder / run_id
-        for run_id in found.runs
-        if (folder / run_id).is_dir() and not any(str(folder / run_id) in path for path in kept)
+        path
+        for path in sorted(folder.iterdir())
+        if path.is_dir()
+        and path.name not in found.surviving
+        and not (journals / f"{path.name}.jsonl").exists()
+        and not any(path.name in kept.split(os.sep) for kept in found.kept_failures)
     ]
 
 
@@ -490,7 +512,7 @@ def _compact(store: StateStore) -> bool:
         con = duckdb.connect(str(path))
         try:
             (name,) = con.execute("SELECT current_database()").fetchone() or ("",)
-            con.execute("ATTACH ? AS compacted", [str(fresh)])
+            con.execute(f"ATTACH ? AS compacted (BLOCK_SIZE {BLOCK_SIZE})", [str(fresh)])
             con.execute(f'COPY FROM DATABASE "{name}" TO compacted')
             con.execute("DETACH compacted")
         finally:
@@ -505,6 +527,12 @@ def _compact(store: StateStore) -> bool:
                 leftover.unlink()
         return False
     return True
+
+
+def _counted(count: int, plural: str) -> str:
+    """`1 run`, `2 runs`, `1 failure folder`."""
+    words = plural if count != 1 else plural.removesuffix("s")
+    return f"{count:,} {words}"
 
 
 def _mib(size: int) -> str:

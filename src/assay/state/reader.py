@@ -418,33 +418,7 @@ class StateReader:
             return _rows(
                 con,
                 f"""
-                WITH latest AS ({_LATEST_BACKFILL_STEPS}), counts AS (
-                    SELECT backfill_id,
-                           count(*) FILTER (status = 'succeeded') AS succeeded,
-                           count(*) FILTER (status = 'failed') AS failed,
-                           count(*) FILTER (status = 'skipped') AS skipped,
-                           count(*) FILTER (status IN ('died', 'running')) AS interrupted
-                    FROM latest GROUP BY backfill_id
-                ), cancels AS (
-                    SELECT backfill_id, arg_max(status, coalesce(seq, 0)) AS status,
-                           max(coalesce(seq, 0)) AS seq
-                    FROM backfill_cancels GROUP BY backfill_id
-                )
-                SELECT b.* EXCLUDE (status),
-                       CASE WHEN coalesce(c.succeeded, 0) >= b.partition_count THEN 'completed'
-                            WHEN x.seq > coalesce(b.seq, 0) AND b.status <> 'completed'
-                                THEN CASE WHEN r.status = 'running' THEN 'canceling'
-                                          ELSE 'canceled' END
-                            WHEN b.status IN ('running', 'canceling') AND r.status = 'died'
-                                THEN 'interrupted'
-                            ELSE b.status END AS status,
-                       r.status AS last_run_status, r.pid AS last_run_pid, r.host AS last_run_host,
-                       coalesce(c.succeeded, 0) AS succeeded, coalesce(c.failed, 0) AS failed,
-                       coalesce(c.skipped, 0) AS skipped
-                FROM backfills b
-                LEFT JOIN runs r ON r.run_id = b.last_run_id
-                LEFT JOIN counts c ON c.backfill_id = b.backfill_id
-                LEFT JOIN cancels x ON x.backfill_id = b.backfill_id
+                SELECT * FROM ({BACKFILL_STATES}) b
                 {where}
                 ORDER BY b.created_at DESC LIMIT ?
                 """,
@@ -608,6 +582,39 @@ _LATEST_BACKFILL_STEPS = """
         PARTITION BY r.backfill_id, s.asset_key, s.partition_key
         ORDER BY s.status = 'succeeded' DESC, s.started_at DESC
     ) = 1
+"""
+
+
+# Every backfill with its status, derived from what is recorded (`StateReader.backfills`),
+# its per-status counts and the state of its last run.
+BACKFILL_STATES = f"""
+    WITH latest AS ({_LATEST_BACKFILL_STEPS}), counts AS (
+        SELECT backfill_id,
+               count(*) FILTER (status = 'succeeded') AS succeeded,
+               count(*) FILTER (status = 'failed') AS failed,
+               count(*) FILTER (status = 'skipped') AS skipped,
+               count(*) FILTER (status IN ('died', 'running')) AS interrupted
+        FROM latest GROUP BY backfill_id
+    ), cancels AS (
+        SELECT backfill_id, arg_max(status, coalesce(seq, 0)) AS status,
+               max(coalesce(seq, 0)) AS seq
+        FROM backfill_cancels GROUP BY backfill_id
+    )
+    SELECT b.* EXCLUDE (status),
+           CASE WHEN coalesce(c.succeeded, 0) >= b.partition_count THEN 'completed'
+                WHEN x.seq > coalesce(b.seq, 0) AND b.status <> 'completed'
+                    THEN CASE WHEN r.status = 'running' THEN 'canceling'
+                              ELSE 'canceled' END
+                WHEN b.status IN ('running', 'canceling') AND r.status = 'died'
+                    THEN 'interrupted'
+                ELSE b.status END AS status,
+           r.status AS last_run_status, r.pid AS last_run_pid, r.host AS last_run_host,
+           coalesce(c.succeeded, 0) AS succeeded, coalesce(c.failed, 0) AS failed,
+           coalesce(c.skipped, 0) AS skipped
+    FROM backfills b
+    LEFT JOIN runs r ON r.run_id = b.last_run_id
+    LEFT JOIN counts c ON c.backfill_id = b.backfill_id
+    LEFT JOIN cancels x ON x.backfill_id = b.backfill_id
 """
 
 
