@@ -5,6 +5,8 @@ from pathlib import Path
 
 import duckdb
 
+from assay.state.bundles import is_bundle
+from assay.state.bundles import journals as bundled
 from assay.state.store import StateStore
 
 
@@ -24,12 +26,15 @@ def snapshot(db_path: Path) -> dict[str, list[tuple]]:
 
 
 def journal_bytes(path: Path) -> bytes:
-    """A journal's records, compressed (archived in done/) or not."""
+    """A journal's records, compressed (archived in done/) or not; a bundle's, all of
+    its journals'."""
+    if is_bundle(path):
+        return b"".join(data for _, data in bundled(path))
     return gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
 
 
 def done_journals(home: Path) -> list[Path]:
-    """The archived journals of a state home (`journal/done/*.jsonl.gz`)."""
+    """The archived journals of a state home (`journal/done/*.jsonl.gz`, and bundles)."""
     return sorted(home.joinpath("journal", "done").glob("*.jsonl*"))
 
 
@@ -46,9 +51,10 @@ def copy_journals(home: Path, into: Path) -> list[Path]:
     copied = []
     found = [*home.joinpath("journal").rglob("*.jsonl"), *done_journals(home)]
     for path in sorted(set(found), key=lambda p: p.stat().st_mtime):
-        name = path.name.removesuffix(".gz")
-        (target / name).write_bytes(journal_bytes(path))
-        copied.append(target / name)
+        held = bundled(path) if is_bundle(path) else [(path.name.removesuffix(".gz"), None)]
+        for name, data in held:
+            (target / name).write_bytes(journal_bytes(path) if data is None else data)
+            copied.append(target / name)
     return copied
 
 

@@ -133,5 +133,6 @@ def test_runs_show_summarizes_a_large_run_and_folds_its_failures(make_project, m
     assert "events[2024-01-04]  succeeded" in step
     asset = json.loads(invoke("runs", "show", run_id[:8], "--step", "events", "--json").output)
     assert len(asset["steps"]) == 10
-    none = invoke("runs", "show", run_id[:8], "--step", "nope[1]").output
-    assert "No step matches" in none
+    none = invoke("runs", "show", run_id[:8], "--step", "event[2024-01-04]")
+    assert none.exit_code == 2
+    assert "Did you mean 'events[2024-01-04]'?" in none.output

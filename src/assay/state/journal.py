@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from assay.errors import StateError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from pathlib import Path
 
     from assay.state.records import Record
@@ -185,15 +186,36 @@ def archive(path: Path, folder: Path) -> Path:
     Raises:
         OSError: it could not be written (the journal stays where it was).
     """
-    import gzip
-    import shutil
+    with open(path, "rb") as source:
+        chunks = iter(lambda: source.read(1 << 20), b"")
+        target = write_compressed(folder / (path.name + ARCHIVED_SUFFIX), chunks)
+    path.unlink()
+    return target
 
-    target = folder / (path.name + ARCHIVED_SUFFIX)
-    scratch = folder / f".{path.name}{ARCHIVED_SUFFIX}.tmp"
+
+def write_compressed(
+    target: Path, chunks: Iterable[bytes], *, xz_preset: int | None = None
+) -> Path:
+    """Write `chunks` gzip-compressed (xz with `xz_preset`) to `target`: under a
+    temporary name beside it, fsynced, then renamed, so that `target` is whole or
+    absent whatever happens; nothing is left behind on failure.
+
+    Raises:
+        OSError: it could not be written.
+    """
+    import gzip
+    import lzma
+
+    scratch = target.with_name(f".{target.name}.tmp")
     try:
-        with open(path, "rb") as source, open(scratch, "wb") as raw:
-            with gzip.GzipFile(filename=path.name, mode="wb", fileobj=raw, mtime=0) as out:
-                shutil.copyfileobj(source, out, 1 << 20)
+        with open(scratch, "wb") as raw:
+            with (
+                gzip.GzipFile(filename=target.stem, mode="wb", fileobj=raw, mtime=0)
+                if xz_preset is None
+                else lzma.LZMAFile(raw, "wb", preset=xz_preset)
+            ) as compressed:
+                for chunk in chunks:
+                    compressed.write(chunk)
             raw.flush()
             os.fsync(raw.fileno())
         os.replace(scratch, target)
@@ -201,7 +223,6 @@ def archive(path: Path, folder: Path) -> Path:
         with contextlib.suppress(OSError):
             scratch.unlink()
         raise
-    path.unlink()
     return target
 
 
@@ -218,6 +239,12 @@ def read_lines(path: Path, offset: int) -> tuple[list[tuple[int, bytes]], int]:
         with open(path, "rb") as file:
             file.seek(offset)
             data = file.read()
+    return complete_lines(data, offset)
+
+
+def complete_lines(data: bytes, offset: int = 0) -> tuple[list[tuple[int, bytes]], int]:
+    """The complete lines of `data` (a journal's bytes from `offset` on), each with its
+    byte offset in the journal, and the offset after the last of them."""
     end = data.rfind(b"\n") + 1
     lines = []
     at = 0

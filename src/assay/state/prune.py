@@ -27,6 +27,7 @@ fresh file (under the same lock) and puts it in place.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import os
 import shutil
@@ -35,19 +36,21 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from assay.state.bundles import CHECKPOINT_PREFIX, bundles, write_bundle
+from assay.state.bundles import journals as bundle_journals
 from assay.state.claims import forget_run_keys
-from assay.state.journal import ARCHIVED_SUFFIX, encode, journal_name
+from assay.state.journal import ARCHIVED_SUFFIX, encode, journal_name, write_compressed
 from assay.state.reader import BACKFILL_STATES
 from assay.state.records import RECORD_TYPES
 from assay.state.store import BLOCK_SIZE, DONE_FOLDER, StateStore
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from datetime import datetime
     from pathlib import Path
 
     import duckdb
 
-CHECKPOINT_PREFIX = "checkpoint-"
 OUTBOX_DIR = "lineage-outbox"  # lineage.outbox.OUTBOX_DIR (lineage sits above state)
 FAILURES_FOLDER = "failures"
 TERMINAL = ("succeeded", "failed", "died", "canceled")
@@ -382,53 +385,62 @@ def _write_checkpoint(store: StateStore, records: list[dict[str, Any]]) -> Path 
     done.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     name = f"{CHECKPOINT_PREFIX}{stamp}-{uuid.uuid4().hex[:8]}.jsonl"
-    target = done / (name + ARCHIVED_SUFFIX)
-    scratch = done / f".{name}{ARCHIVED_SUFFIX}.tmp"
-    try:
-        with open(scratch, "wb") as raw:
-            with gzip.GzipFile(filename=name, mode="wb", fileobj=raw, mtime=0) as out:
-                out.write(encode(records))
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(scratch, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            scratch.unlink()
-        raise
-    return target
+    return write_compressed(done / (name + ARCHIVED_SUFFIX), [encode(records)])
 
 
 def _delete_journals(store: StateStore, found: _Found, *, keep: Path | None) -> int:
-    """Delete the journals of pruned runs (wherever they are), the checkpoints the new
-    one replaces, and the cancel journals of pruned backfills."""
+    """Delete the journals of pruned runs (wherever they are: live folder, done/, in
+    a bundle, which is written anew without them), the checkpoints the new one
+    replaces, and the cancel journals of pruned backfills."""
     names = {f"{run_id}.jsonl" for run_id in found.runs}
     done = store.journal_dir / DONE_FOLDER
-    candidates = [*store.journal_dir.glob("*.jsonl"), *done.glob("*.jsonl*")]
+    candidates = [*store.journal_dir.glob("*.jsonl"), *done.glob("*.jsonl"), *done.glob("*.gz")]
     backfills = {f'"backfill_id":"{b}"'.encode() for b in found.backfills}
+
+    def goes(name: str, data: Callable[..., bytes]) -> bool:
+        return name in names or _cancels(name, data, backfills)
+
     deleted = 0
     for path in candidates:
         name = journal_name(path)
         is_checkpoint = name.startswith(CHECKPOINT_PREFIX) and path != keep
-        if not (name in names or is_checkpoint or _cancels(path, backfills)):
+        if is_checkpoint or goes(name, functools.partial(_bytes, path)):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                deleted += 1
+    for bundle in bundles(done):
+        held = list(bundle_journals(bundle))
+        kept = [
+            (name, data) for name, data in held if not goes(name, functools.partial(bytes, data))
+        ]
+        if len(kept) == len(held):
             continue
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-            deleted += 1
+        if kept:
+            write_bundle(done, kept)  # before the old one goes: a journal is never lost
+        bundle.unlink()
+        deleted += len(held) - len(kept)
     return deleted
 
 
-def _cancels(path: Path, backfills: set[bytes]) -> bool:
-    """Whether `path` is the journal of a cancel of one of these backfills."""
-    if not backfills or not path.name.startswith("cancel-"):
-        return False
+def _bytes(path: Path) -> bytes:
     from assay.state.journal import read_lines
 
     try:
         lines, _ = read_lines(path, 0)
     except OSError:
+        return b""
+    return b"\n".join(line for _, line in lines)
+
+
+def _cancels(name: str, data: Callable[[], bytes], backfills: set[bytes]) -> bool:
+    """Whether journal `name` (its bytes, read when needed) is a cancel of one of these
+    backfills."""
+    if not backfills or not name.startswith("cancel-"):
         return False
-    return any(b'"type":"backfill_cancel"' in line and any(b in line for b in backfills)
-               for _, line in lines)  # fmt: skip
+    return any(
+        b'"type":"backfill_cancel"' in line and any(b in line for b in backfills)
+        for line in data().splitlines()
+    )
 
 
 def _failure_folders(home: Path, found: _Found) -> list[Path]:

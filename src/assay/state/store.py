@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING
 
 from assay.errors import StateError, StateLockedError
 from assay.locking import ReadOnlyError, file_lock, foreign_holder
+from assay.state import bundles
 from assay.state.indexer import Batch, arrow_table, canary, read_batch, write_batch
 from assay.state.journal import (
     JournalWriteError,
     append_if_abandoned,
     archive,
     is_no_space,
-    journal_name,
 )
 from assay.state.liveness import this_host
 from assay.state.migrations import migrate
@@ -250,16 +250,10 @@ class StateStore:
         if not self.journal_dir.is_dir():
             return []
         files = sorted(self.journal_dir.glob("*.jsonl"))
-        if include_done:
+        if include_done:  # live ones first: the indexer reads a journal once, where first found
             done = self.journal_dir / DONE_FOLDER
-            live = {path.name for path in files}
-            archived = sorted([*done.glob("*.jsonl"), *done.glob("*.jsonl.gz")])
-            seen: set[str] = set()
-            for path in archived:  # a journal once: a crash mid-archive leaves two copies
-                name = journal_name(path)
-                if name not in live and name not in seen:
-                    seen.add(name)
-                    files.append(path)
+            files += bundles.bundles(done)
+            files += sorted([*done.glob("*.jsonl"), *done.glob("*.jsonl.gz")])
         return files
 
     def _ingest(self, con: duckdb.DuckDBPyConnection, files: list[Path]) -> IndexReport:
@@ -331,6 +325,24 @@ class StateStore:
                 if not is_no_space(exc):  # a full disk says so itself
                     _log.warning("cannot move finished journals to %s: %s", done, exc.strerror)
                 return
+        self._gather(done)
+
+    def _gather(self, done: Path) -> None:
+        """Bundle the journals archived alone once there are enough (`bundles`);
+        the checkpoints of `assay state prune` stay apart (it replaces them)."""
+        loose = [
+            path
+            for path in done.glob("*.jsonl.gz")
+            if not path.name.startswith(bundles.CHECKPOINT_PREFIX)
+        ]
+        if len(loose) < bundles.BUNDLE_AT:
+            return
+        loose.sort(key=_modified)
+        try:
+            bundles.gather(done, loose)
+        except OSError as exc:  # a read-only or full folder: they stay as they are
+            if not is_no_space(exc):
+                _log.warning("cannot bundle finished journals in %s: %s", done, exc.strerror)
 
 
 def say_quarantined(count: int) -> None:
@@ -422,6 +434,13 @@ BLOCK_SIZE = 65_536
 NEW_FILE_CONFIG: dict[str, str | bool | int | float | list[str]] = {
     "default_block_size": str(BLOCK_SIZE)
 }
+
+
+def _modified(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
