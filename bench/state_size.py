@@ -100,7 +100,7 @@ def report(home: Path, label: str) -> float:
     """Print the state's size against the outputs', by part; return their ratio."""
     import duckdb
 
-    from assay.state.prune import state_size
+    from assay.state.size import state_size
 
     outputs = sum(p.stat().st_size for p in (home / "storage").rglob("*") if p.is_file())
     size = state_size(home)

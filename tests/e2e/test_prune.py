@@ -14,7 +14,8 @@ import pytest
 
 from assay.lineage.outbox import OUTBOX_DIR
 from assay.state import prune
-from assay.state.prune import prune_state, state_size
+from assay.state.prune import prune_state
+from assay.state.size import state_size
 from assay.state.store import StateStore
 from tests.conftest import ASSAY, clean_env, wait_for
 from tests.e2e.test_state_faults import make_history, ok, plan_of

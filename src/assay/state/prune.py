@@ -40,8 +40,9 @@ from assay.state.bundles import CHECKPOINT_PREFIX, bundles, write_bundle
 from assay.state.bundles import journals as bundle_journals
 from assay.state.claims import forget_run_keys
 from assay.state.journal import ARCHIVED_SUFFIX, encode, journal_name, write_compressed
-from assay.state.reader import BACKFILL_STATES
+from assay.state.queries import BACKFILL_STATES
 from assay.state.records import RECORD_TYPES
+from assay.state.size import FAILURES_FOLDER, StateSize, state_size
 from assay.state.store import BLOCK_SIZE, DONE_FOLDER, StateStore
 
 if TYPE_CHECKING:
@@ -52,23 +53,8 @@ if TYPE_CHECKING:
     import duckdb
 
 OUTBOX_DIR = "lineage-outbox"  # lineage.outbox.OUTBOX_DIR (lineage sits above state)
-FAILURES_FOLDER = "failures"
 TERMINAL = ("succeeded", "failed", "died", "canceled")
 _COUNTED = ("runs", "steps", "step_logs", "lineage_events", "check_results", "materializations")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StateSize:
-    """The bytes of a state home, by part."""
-
-    database: int = 0  # assay.duckdb and its WAL
-    journals: int = 0  # journal/, done/ included
-    failures: int = 0  # failures/: the failure cases of schemas
-    other: int = 0  # the rest of the home but storage/ (outboxes, the clock, locks)
-
-    @property
-    def total(self) -> int:
-        return self.database + self.journals + self.failures + self.other
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,37 +98,6 @@ class PruneReport:
             + (" (the store compacted)" if self.compacted else "")
             + "."
         )
-
-
-def state_size(home: Path) -> StateSize:
-    """How many bytes the state home holds, by part (outputs not counted)."""
-
-    def size(path: Path) -> int:
-        if path.is_file():
-            return path.stat().st_size
-        if not path.is_dir():
-            return 0
-        total = 0
-        for item in path.rglob("*"):
-            with contextlib.suppress(OSError):
-                if item.is_file():
-                    total += item.stat().st_size
-        return total
-
-    if not home.is_dir():
-        return StateSize()
-    named = {"assay.duckdb", "assay.duckdb.wal", "journal", FAILURES_FOLDER, "storage"}
-    return StateSize(
-        database=size(home / "assay.duckdb") + size(home / "assay.duckdb.wal"),
-        journals=size(home / "journal"),
-        failures=size(home / FAILURES_FOLDER),
-        other=sum(
-            size(item)
-            for item in home.iterdir()
-            # outputs: ParquetIO's storage/, DuckDBIO's default warehouse.duckdb
-            if item.name not in named and not item.name.startswith("warehouse.duckdb")
-        ),
-    )
 
 
 def prune_state(

@@ -18,6 +18,13 @@ from assay.state.models import (
     Step,
     model,
 )
+from assay.state.queries import (
+    BACKFILL_STATES,
+    CHECK_OUTCOME,
+    LATEST_BACKFILL_STEPS,
+    LATEST_CHECKS,
+    RUN_COUNTS,
+)
 from assay.state.store import StateStore
 
 if TYPE_CHECKING:
@@ -72,7 +79,7 @@ class StateReader:
                 return []
             rows = _rows(
                 con,
-                _RUN_COUNTS.format(page=page) + " ORDER BY started_at DESC, run_id",
+                RUN_COUNTS.format(page=page) + " ORDER BY started_at DESC, run_id",
                 [*params, limit, offset],
             )
         return [model(Run, row) for row in rows]
@@ -176,7 +183,7 @@ class StateReader:
             }
             checks: dict[str, dict[str, int]] = {}
             for asset, outcome, count in con.execute(
-                f"SELECT asset_key, {_OUTCOME}, count(*) FROM check_results WHERE run_id = ? "
+                f"SELECT asset_key, {CHECK_OUTCOME}, count(*) FROM check_results WHERE run_id = ? "
                 "GROUP BY ALL ORDER BY ALL",
                 [ident],
             ).fetchall():
@@ -360,7 +367,7 @@ class StateReader:
                 return {}
             checks: dict[str, list[Row]] = {}
             order = "ORDER BY asset_key, check_name, partition_key"
-            for row in _rows(con, f"SELECT * FROM ({_LATEST_CHECKS}) {order}"):
+            for row in _rows(con, f"SELECT * FROM ({LATEST_CHECKS}) {order}"):
                 checks.setdefault(row["asset_key"], []).append(row)
             rows = _rows(
                 con,
@@ -450,7 +457,7 @@ class StateReader:
                 return []
             return _rows(
                 con,
-                f"SELECT * EXCLUDE (backfill_id) FROM ({_LATEST_BACKFILL_STEPS}) "
+                f"SELECT * EXCLUDE (backfill_id) FROM ({LATEST_BACKFILL_STEPS}) "
                 "WHERE backfill_id = ? ORDER BY asset_key, partition_key",
                 [backfill_id],
             )
@@ -505,7 +512,7 @@ class StateReader:
                 where, params = "WHERE asset_key IN (SELECT unnest(?::VARCHAR[]))", [asset_keys]
             return _rows(
                 con,
-                f"SELECT * FROM ({_LATEST_CHECKS}) {where} "
+                f"SELECT * FROM ({LATEST_CHECKS}) {where} "
                 "ORDER BY asset_key, check_name, partition_key",
                 params,
             )
@@ -538,7 +545,7 @@ class StateReader:
                 con,
                 f"""
                 SELECT l.asset_key, l.check_name, l.check_version, count(*) AS partitions
-                FROM ({_LATEST_CHECKS}) l
+                FROM ({LATEST_CHECKS}) l
                 JOIN asset_partitions s
                   ON s.asset_key = l.asset_key AND s.partition_key = coalesce(l.partition_key, '')
                 WHERE l.asset_key IN (SELECT unnest(?::VARCHAR[]))
@@ -563,89 +570,6 @@ class StateReader:
         return (0 if row is None else int(row[0])), [model(Quarantined, r) for r in rows]
 
 
-# The latest result of each check on each asset partition.
-_LATEST_CHECKS = """
-    SELECT * FROM check_results
-    QUALIFY row_number() OVER (
-        PARTITION BY asset_key, check_name, partition_key
-        ORDER BY coalesce(seq, epoch_us(checked_at)) DESC, check_result_id DESC
-    ) = 1
-"""
-
-# The last step of each (backfill, asset, partition) over the backfill's runs.
-_LATEST_BACKFILL_STEPS = """
-    SELECT r.backfill_id, s.asset_key, coalesce(s.partition_key, '') AS partition_key,
-           s.status, s.attempts, s.error, s.skip_reason, s.run_id, s.started_at, s.finished_at
-    FROM steps s JOIN runs r ON r.run_id = s.run_id
-    WHERE r.backfill_id IS NOT NULL
-    QUALIFY row_number() OVER (
-        PARTITION BY r.backfill_id, s.asset_key, s.partition_key
-        ORDER BY s.status = 'succeeded' DESC, s.started_at DESC
-    ) = 1
-"""
-
-
-# Every backfill with its status, derived from what is recorded (`StateReader.backfills`),
-# its per-status counts and the state of its last run.
-BACKFILL_STATES = f"""
-    WITH latest AS ({_LATEST_BACKFILL_STEPS}), counts AS (
-        SELECT backfill_id,
-               count(*) FILTER (status = 'succeeded') AS succeeded,
-               count(*) FILTER (status = 'failed') AS failed,
-               count(*) FILTER (status = 'skipped') AS skipped,
-               count(*) FILTER (status IN ('died', 'running')) AS interrupted
-        FROM latest GROUP BY backfill_id
-    ), cancels AS (
-        SELECT backfill_id, arg_max(status, coalesce(seq, 0)) AS status,
-               max(coalesce(seq, 0)) AS seq
-        FROM backfill_cancels GROUP BY backfill_id
-    )
-    SELECT b.* EXCLUDE (status),
-           CASE WHEN coalesce(c.succeeded, 0) >= b.partition_count THEN 'completed'
-                WHEN x.seq > coalesce(b.seq, 0) AND b.status <> 'completed'
-                    THEN CASE WHEN r.status = 'running' THEN 'canceling'
-                              ELSE 'canceled' END
-                WHEN b.status IN ('running', 'canceling') AND r.status = 'died'
-                    THEN 'interrupted'
-                ELSE b.status END AS status,
-           r.status AS last_run_status, r.pid AS last_run_pid, r.host AS last_run_host,
-           coalesce(c.succeeded, 0) AS succeeded, coalesce(c.failed, 0) AS failed,
-           coalesce(c.skipped, 0) AS skipped
-    FROM backfills b
-    LEFT JOIN runs r ON r.run_id = b.last_run_id
-    LEFT JOIN counts c ON c.backfill_id = b.backfill_id
-    LEFT JOIN cancels x ON x.backfill_id = b.backfill_id
-"""
-
-
-# A run page (`{page}`, a query of runs rows) with what its checks and observations
-# counted: the joins read only the page's runs.
-_RUN_COUNTS = """
-    WITH page AS ({page}),
-    checked AS (
-        SELECT run_id, count(*) AS check_count,
-               count(*) FILTER (WHERE status = 'passed') AS checks_passed,
-               count(*) FILTER (WHERE status = 'failed' AND severity = 'warn') AS checks_warned,
-               count(*) FILTER (WHERE status = 'failed' AND severity <> 'warn') AS checks_failed,
-               count(*) FILTER (WHERE status = 'errored') AS checks_errored,
-               count(DISTINCT (asset_key, coalesce(partition_key, ''))) AS checked_partitions
-        FROM check_results WHERE run_id IN (SELECT run_id FROM page) GROUP BY run_id
-    ), observed AS (
-        SELECT run_id, count(*) AS observation_count,
-               count(DISTINCT asset_key) AS observed_assets
-        FROM observations WHERE run_id IN (SELECT run_id FROM page) GROUP BY run_id
-    )
-    SELECT page.*, c.* EXCLUDE (run_id), o.* EXCLUDE (run_id)
-    FROM page LEFT JOIN checked c ON c.run_id = page.run_id
-    LEFT JOIN observed o ON o.run_id = page.run_id
-"""
-
-_OUTCOME = (
-    "CASE WHEN status IN ('passed', 'errored') THEN status "
-    "WHEN severity = 'warn' THEN 'warned' ELSE 'failed' END"
-)
-
-
 def _one_run(con: duckdb.DuckDBPyConnection | None, run_id: str) -> Row:
     """The run `run_id` (an id or a unique prefix) with its counts.
 
@@ -653,7 +577,7 @@ def _one_run(con: duckdb.DuckDBPyConnection | None, run_id: str) -> Row:
         UnknownRunError: no run, or several, match.
     """
     page = "SELECT * FROM runs WHERE starts_with(run_id, ?)"
-    matches = [] if con is None else _rows(con, _RUN_COUNTS.format(page=page), [run_id])
+    matches = [] if con is None else _rows(con, RUN_COUNTS.format(page=page), [run_id])
     if len(matches) != 1:
         raise _unknown_run(run_id, sorted(matches, key=lambda r: str(r["started_at"])))
     return matches[0]
