@@ -6,7 +6,13 @@ export ASSAY_HOME="${ASSAY_HOME:-$PWD/.assay-demo}"
 export SHOP_LANDING="${SHOP_LANDING:-$ASSAY_HOME/landing}"
 rm -rf "$ASSAY_HOME"
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+# Bold headings on a terminal only (never escape codes in a log), as assay itself:
+# NO_COLOR turns them off, FORCE_COLOR on.
+if [ -z "${NO_COLOR:-}" ] && { [ -t 1 ] || [ -n "${FORCE_COLOR:-}" ]; }; then
+  step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+else
+  step() { printf '\n==> %s\n' "$*"; }
+fi
 
 step "The shop exports a CSV of orders per day into $SHOP_LANDING (generated, deterministic)"
 python -m assets_example.generate
@@ -24,8 +30,8 @@ assay plan
 step "Backfill January and February: 242 asset partitions, resumable if interrupted"
 assay backfill start --from 2024-01-01 --to 2024-02-29
 
-step "assay check: schemas and checks against what is stored (as CI would run it)"
-assay check | tail -4
+step "assay check: schemas and checks against what is stored (as CI would run it), per asset"
+assay check
 
 step "Nothing changed, so the plan is empty"
 assay plan

@@ -21,6 +21,7 @@ import lazy_sink
 import lineage
 import materialize_layered
 import planner
+import state_size
 import state_stress
 import static_partitions
 import validation
@@ -30,6 +31,7 @@ BENCHMARKS = {
     "materialize": materialize_layered.main,
     "lazy_sink": lazy_sink.main,
     "state": state_stress.main,
+    "state_size": state_size.main,
     "planner": planner.main,
     "static": static_partitions.main,
     "backfill": backfill.main,

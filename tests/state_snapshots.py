@@ -1,10 +1,12 @@
 """Compare a state store with the journals it was indexed from."""
 
-import shutil
+import gzip
 from pathlib import Path
 
 import duckdb
 
+from assay.state.bundles import is_bundle
+from assay.state.bundles import journals as bundled
 from assay.state.store import StateStore
 
 
@@ -23,14 +25,36 @@ def snapshot(db_path: Path) -> dict[str, list[tuple]]:
         }
 
 
+def journal_bytes(path: Path) -> bytes:
+    """A journal's records, compressed (archived in done/) or not; a bundle's, all of
+    its journals'."""
+    if is_bundle(path):
+        return b"".join(data for _, data in bundled(path))
+    return gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+
+
+def done_journals(home: Path) -> list[Path]:
+    """The archived journals of a state home (`journal/done/*.jsonl.gz`, and bundles)."""
+    return sorted(home.joinpath("journal", "done").glob("*.jsonl*"))
+
+
+def every_journal(home: Path) -> list[Path]:
+    """Every journal of a state home: live ones and those archived in done/."""
+    return sorted([*home.joinpath("journal").glob("*.jsonl"), *done_journals(home)])
+
+
 def copy_journals(home: Path, into: Path) -> list[Path]:
-    """Copy every journal of `home` (done/ included) flat into `into/journal/`, oldest
-    first (by the order their runs wrote them)."""
+    """Copy every journal of `home` (done/ included, uncompressed) flat into
+    `into/journal/`, oldest first (by the order their runs wrote them)."""
     target = into / "journal"
     target.mkdir(parents=True)
     copied = []
-    for path in sorted(home.joinpath("journal").rglob("*.jsonl"), key=lambda p: p.stat().st_mtime):
-        copied.append(Path(shutil.copy(path, target / path.name)))
+    found = [*home.joinpath("journal").rglob("*.jsonl"), *done_journals(home)]
+    for path in sorted(set(found), key=lambda p: p.stat().st_mtime):
+        held = bundled(path) if is_bundle(path) else [(path.name.removesuffix(".gz"), None)]
+        for name, data in held:
+            (target / name).write_bytes(journal_bytes(path) if data is None else data)
+            copied.append(target / name)
     return copied
 
 

@@ -12,6 +12,9 @@ Resolution order, first found wins:
             `ASSAY_DASK_ADDRESS`, then `[tool.assay] executor`, `workers` and
             `dask_address`, then `in_process`
     alerts: how alerts are delivered, from `[tool.assay.alerts]` (`AlertSettings`)
+    retention: `ASSAY_RETENTION`, then `[tool.assay] retention` (`30d`, `12w`): finished
+            runs older than that are pruned as runs end (and by `assay state prune`);
+            none by default
 The root is the folder of the nearest pyproject.toml above the working
 directory, or the working directory itself.
 """
@@ -55,6 +58,7 @@ class ProjectConfig:
     workers: int | None = None
     dask_address: str | None = None  # a running Dask scheduler; None: a LocalCluster
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    retention_s: float | None = None  # runs older are pruned as runs end; None: keep all
 
     @property
     def state_path(self) -> Path:
@@ -135,6 +139,7 @@ def resolve_config(
         dask_address=os.environ.get("ASSAY_DASK_ADDRESS")
         or _str_setting(table, "dask_address", root),
         alerts=_alert_settings(_table_setting(table, "alerts", root), root),
+        retention_s=_retention_setting(table, root),
     )
 
 
@@ -157,6 +162,35 @@ def _alert_settings(table: dict[str, Any], root: Path) -> AlertSettings:
 
 
 EXECUTORS = ("in_process", "multiprocess", "dask")
+_DURATION_UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def parse_duration(text: str) -> float | None:
+    """`90s`, `30m`, `12h`, `30d`, `2w` in seconds; None when it is not one."""
+    import re
+
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
+    if found is None:
+        return None
+    return float(found.group(1)) * _DURATION_UNITS_S[found.group(2)]
+
+
+def _retention_setting(table: dict[str, Any], root: Path) -> float | None:
+    text = os.environ.get("ASSAY_RETENTION", "").strip()
+    where = "ASSAY_RETENTION"
+    if not text:
+        value = table.get("retention")
+        if value is None:
+            return None
+        where = f"[tool.assay] retention in {root / 'pyproject.toml'}"
+        text = value if isinstance(value, str) else repr(value)
+    seconds = parse_duration(text)
+    if seconds is None or seconds <= 0:
+        raise ConfigError(
+            f"{where} = {text!r}: give a duration such as 30d, 12w or 48h "
+            "(finished runs older than that are pruned by `assay state prune`)"
+        )
+    return seconds
 
 
 def _executor_setting(table: dict[str, Any], root: Path) -> str | None:

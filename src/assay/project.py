@@ -274,7 +274,9 @@ class Project:
         stored, unchecked = stored_to_check(
             self.graph, self.state, parsed.resolve(self.graph), chosen, PartitionContext.at(now)
         )
-        label = str(parsed) + ("" if chosen.is_everything else f" [{chosen}]")
+        # what it checks (the selected assets with checks and stored data), not the selection
+        checked = " ".join(dict.fromkeys(str(key) for key, *_ in stored)) or str(parsed)
+        label = checked + ("" if chosen.is_everything else f" [{chosen}]")
         return run_stored_checks(
             config=self.config,
             graph=self.graph,

@@ -210,7 +210,7 @@ def test_alerts_send_exits_1_while_a_target_still_fails(shop, servers, monkeypat
 
 def test_secrets_never_reach_journals_state_or_lineage(shop, servers, monkeypatch):
     from assay.state.store import StateStore
-    from tests.state_snapshots import snapshot
+    from tests.state_snapshots import every_journal, journal_bytes, snapshot
 
     servers["chat"].statuses = [500]  # its reasons are recorded too
     monkeypatch.setenv("FAIL", "1")
@@ -220,7 +220,7 @@ def test_secrets_never_reach_journals_state_or_lineage(shop, servers, monkeypatc
 
     tables = snapshot(home / "assay.duckdb")
     text = json.dumps(tables, default=str)
-    journals = "".join(p.read_text() for p in (home / "journal").rglob("*.jsonl"))
+    journals = b"".join(journal_bytes(p) for p in every_journal(home)).decode()
     assert tables["lineage_events"]  # the positive controls: lineage and alerts recorded
     assert "no_service /***" in text
     assert "run_failed:" in journals

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -15,7 +16,7 @@ def test_list_shows_every_asset_with_group_and_upstream(project_dir):
     result = invoke("list")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    header = ["asset", "group", "upstream", "last", "materialization", "status", "checks"]
+    header = ["asset", "group", "upstream", "partitions", "last", "run", "materialized", "checks"]
     assert lines[0].split() == header
     assert any(line.split()[:3] == ["joined", "out", "left,"] for line in lines)
     assert "never materialized" in result.output
@@ -27,10 +28,43 @@ def test_list_json_after_materialize_has_status_and_time(project_dir):
     assert [r["key"] for r in rows] == ["source", "left", "right", "joined"]
     joined = rows[-1]
     assert joined["upstream"] == ["left", "right"]
-    assert joined["status"] == "succeeded"
+    assert joined["status"] == "fresh"
+    assert joined["partitions"] == {"count": 1, "stored": 1, "stale": 0, "missing": 0}
+    assert joined["last_run"]["status"] == "succeeded"
+    assert joined["last_run"]["kind"] == "materialize"
     assert joined["last_materialization"] is not None
     assert rows[0]["owners"] == ["alice@example.com"]
     assert rows[0]["description"] == "Five numbers."
+
+
+def test_list_counts_partitions_and_keeps_the_last_run_apart(make_project, monkeypatch):
+    """Three days of ten failed once; materialized again, every partition is stored and
+    fresh: the asset is fresh, and its last run says how that run went."""
+    make_project("daily_chain")
+    monkeypatch.setenv("FAIL_DAY", "2024-01-03")
+    assert invoke("materialize", "events").exit_code == 1
+    rows = {r["key"]: r for r in json.loads(invoke("list", "--json").output)}
+    assert rows["events"]["partitions"] == {"count": 10, "stored": 9, "stale": 0, "missing": 1}
+    assert rows["events"]["status"] == "stale"
+    assert rows["events"]["last_run"]["failed"] == 1
+    assert rows["events"]["last_run"]["steps"] == 10
+    monkeypatch.delenv("FAIL_DAY")
+    assert invoke("materialize", "events").exit_code == 0
+    rows = {r["key"]: r for r in json.loads(invoke("list", "--json").output)}
+    assert rows["events"]["partitions"] == {"count": 10, "stored": 10, "stale": 0, "missing": 0}
+    assert rows["events"]["status"] == "fresh"
+    assert rows["events"]["last_run"]["status"] == "succeeded"
+    assert rows["events"]["last_run"]["steps"] == 1
+    assert rows["daily_totals"]["status"] == "never materialized"
+    text = invoke("list", "events", "daily_totals").output
+    assert "10/10 stored" in text
+    assert "0/10 stored" in text
+    # a code change: every stored partition is stale, none is missing
+    module = next(Path.cwd().glob("daily_chain_*.py"))
+    module.write_text(module.read_text().replace("number * 10]", "number * 100]"))
+    rows = {r["key"]: r for r in json.loads(invoke("list", "--json", "events").output)}
+    assert rows["events"]["partitions"] == {"count": 10, "stored": 10, "stale": 10, "missing": 0}
+    assert "10/10 stored, 10 stale" in invoke("list", "events").output
 
 
 def test_materialize_runs_in_dependency_order_and_stores_outputs(project_dir):

@@ -260,7 +260,7 @@ def test_a_malformed_dask_address_is_refused_at_once(project_dir):
         env=clean_env(),
         capture_output=True,
         text=True,
-        timeout=15,  # a Client made of it waited out a 20 s timeout on the way out
+        timeout=19,  # a Client made of it waited out a 20 s timeout on the way out
     )
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
@@ -296,3 +296,42 @@ def test_a_module_that_exits_on_import_is_named_with_its_code_and_line(make_proj
         "imports the module to read its assets, so it must not exit; put script code under "
         '`if __name__ == "__main__":`'
     ]
+
+
+# --- assay state prune and assay runs show --step ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "parts"),
+    [
+        ([], ["say how old a run must be to go: --older-than 30d", "retention = "]),
+        (["--older-than", "soon"], ["'soon' is not a duration: give one such as 30d"]),
+        (["--older-than", "0d"], ["'0d' is not a duration"]),
+    ],
+    ids=["no-cutoff", "not-a-duration", "zero"],
+)
+def test_prune_without_a_cutoff_says_how_to_give_one(project_dir, args, parts):
+    assert invoke("materialize").exit_code == 0
+    before = state_snapshot(project_dir)
+    assert_one_error_line(invoke("state", "prune", *args), *parts)
+    assert state_snapshot(project_dir) == before
+
+
+def test_prune_with_nothing_that_old_changes_nothing(project_dir):
+    assert invoke("materialize").exit_code == 0
+    result = invoke("state", "prune", "--older-than", "30d")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Nothing to prune: no finished run ended before")
+    assert len(json.loads(invoke("runs", "--json").output)) == 1
+
+
+def test_runs_show_of_a_step_the_run_does_not_have_suggests_one(project_dir):
+    assert invoke("materialize").exit_code == 0
+    (run,) = json.loads(invoke("runs", "--json").output)
+    result = invoke("runs", "show", run["run_id"][:8], "--step", "joind")
+    assert_one_error_line(
+        result, f"run {run['run_id'][:8]} has no step 'joind'", "Did you mean 'joined'?"
+    )
+    nothing = invoke("runs", "show", run["run_id"][:8], "--step", "joined", "--failed")
+    assert nothing.exit_code == 0, nothing.output
+    assert "No step asked for failed in this run." in nothing.output

@@ -26,14 +26,56 @@ def shop(make_project, monkeypatch):
     return root
 
 
-def test_check_passes_with_exit_0_and_a_table(shop):
+def test_check_passes_with_exit_0_and_a_summary_per_asset(shop):
     result = invoke("check")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
+    assert lines[0].split() == [
+        "asset", "checks", "partitions", "passed", "warned", "failed", "errored"
+    ]  # fmt: skip
+    assert lines[1].split() == ["orders", "schema", "2", "2", "0", "0", "0"]
+    assert lines[2].split()[-5:] == ["2", "6", "0", "0", "0"]
+    assert "Did not pass" not in result.output
+    assert lines[-1] == "8 results: 8 passed."
+
+
+def test_check_all_lists_every_result_without_dumping_assertions(shop):
+    result = invoke("check", "--all")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
     assert lines[0].split() == ["asset", "partition", "check", "severity", "status", "details"]
-    assert any(line.split()[:5] == ["orders", "2024-01-01", "schema", "error", "(blocking)"]
-               for line in lines)  # fmt: skip
+    schema = [line for line in lines if line.split()[:3] == ["orders", "2024-01-01", "schema"]]
+    assert schema[0].split()[3:] == ["error", "(blocking)", "passed", "rows=3,", "8", "assertions"]
     assert "8 passed, 0 did not pass." in result.output
+
+
+def test_only_what_did_not_pass_is_listed_with_its_partitions_folded(make_project, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    for name in ("BAD_DAYS", "BIG", "FEW", "EXPLODE"):
+        monkeypatch.delenv(name, raising=False)
+    make_project("quality")
+    assert invoke("materialize", "+report").exit_code == 0
+    monkeypatch.setenv("BIG", "12")
+    monkeypatch.setenv("EXPLODE", "1")
+    result = invoke("check", "revenue")
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert lines[1].split() == [
+        "revenue", "revenue_not_too_big,", "enough_orders,", "explodes", "5", "5", "0", "5", "5"
+    ]  # fmt: skip
+    problems = lines[lines.index("Did not pass:") + 1 :]
+    assert problems[0].split() == [
+        "revenue", "revenue_not_too_big", "failed", "(error,", "blocking)", "5", "partitions:",
+        "2024-01-01..2024-01-05", "(5)",
+    ]  # fmt: skip
+    assert problems[1].strip() == "max_revenue=16.0, limit=12.0"  # the same for all: once
+    assert problems[2].split()[:4] == ["revenue", "explodes", "errored", "(error)"]
+    # each says "cannot judge <its day>": one detail, with an example
+    assert problems[3].strip().startswith("e.g. 2024-01-01: ValueError: cannot judge 2024-01-01")
+    assert problems[5].startswith("15 results: 5 passed, 5 failed, 5 errored. (`--all` shows")
+    assert len(lines) < 12
+    assert all(len(line) < 200 for line in lines)  # nothing as JSON
+    assert "Error: 10 error-severity check results failed" in result.stderr
 
 
 def test_an_error_check_failing_exits_1_and_a_warning_does_not(shop, monkeypatch, tmp_path):

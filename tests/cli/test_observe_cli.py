@@ -45,7 +45,7 @@ def test_observe_records_versions_and_a_change_makes_downstream_stale(make_proje
         ("loaded", "2024-01-02", ["source changed"])
     ]
     why = invoke("why", "loaded", "-p", "2024-01-02").output
-    assert "source exports changed (2024-01-02)  (root cause)" in why
+    assert "source exports changed in 2024-01-02  (root cause)" in why
 
 
 def test_an_unchanged_observation_changes_nothing(make_project):

@@ -22,10 +22,36 @@ def test_plan_lists_missing_partitions(make_project):
 
 def test_plan_folds_ranges_and_names_upstream_reasons(make_project):
     make_project("daily_chain")
-    text = invoke("plan", "daily_totals").output
-    assert "daily_totals  10 of 10 partitions" in text
-    assert "2024-01-01..2024-01-10 (10): upstream events is stale" in text
-    assert "1 assets, 10 asset partitions to materialize." in text
+    text = invoke("plan", "daily_totals").output.splitlines()
+    # never built: missing, and nothing about its stale upstream (it is built anyway)
+    assert text == [
+        "daily_totals  10 of 10 partitions",
+        "  2024-01-01..2024-01-10 (10): missing",
+        "",
+        "1 asset, 10 asset partitions to materialize.",
+    ]
+    details = json.loads(invoke("plan", "daily_totals", "--json").output)["steps"][0]
+    assert details["reasons"] == ["missing"]
+
+
+def test_plan_reasons_hold_for_the_selected_partitions_and_name_whose(make_project):
+    root = make_project("daily_chain")
+    assert invoke("materialize").exit_code == 0
+    module = next(root.glob("daily_chain_*.py"))
+    module.write_text(module.read_text().replace("number * 10]", "number * 100]"))
+    assert invoke("materialize", "events", "-p", "2024-01-03", "-p", "2024-01-04").exit_code == 0
+    whole = invoke("plan", "daily_totals").output
+    changed = "upstream events changed in 2024-01-03..2024-01-04 (2)"
+    assert f"  2024-01-03..2024-01-04 (2): {changed}" in whole
+    one = invoke("plan", "rolling_week", "-p", "2024-01-05").output.splitlines()
+    assert one[0] == "rolling_week  1 of 10 partitions"
+    # not the 10 partitions of the reason, nor daily_totals' 10 stale ones: what 01-05 reads
+    assert one[1] == "  2024-01-05: upstream daily_totals is stale in 2024-01-01..2024-01-05 (5)"
+    both = invoke("plan", "daily_totals", "-p", "2024-01-04", "-p", "2024-01-05").output
+    assert "  2024-01-04: upstream events changed in 2024-01-04" in both
+    assert "  2024-01-05: upstream events is stale in 2024-01-05" in both
+    step = json.loads(invoke("plan", "rolling_week", "-p", "2024-01-05", "--json").output)
+    assert step["steps"][0]["details"][0]["partitions"] == "2024-01-05"
 
 
 def test_materialize_runs_the_plan_then_nothing_is_left(make_project):

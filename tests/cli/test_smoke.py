@@ -18,7 +18,7 @@ def test_installed_command_materializes_and_lists(make_project):
         [str(ASSAY), "list", "--json"], cwd=root, env=clean_env(), capture_output=True, text=True
     )
     assert listed.returncode == 0, listed.stderr
-    assert {row["status"] for row in json.loads(listed.stdout)} == {"succeeded"}
+    assert {row["status"] for row in json.loads(listed.stdout)} == {"fresh"}
 
 
 def test_installed_command_reports_user_errors_in_one_line(make_project):

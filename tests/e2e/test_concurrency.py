@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 from tests.conftest import ASSAY, clean_env, wait_for
+from tests.state_snapshots import every_journal, journal_bytes
 
 pytestmark = pytest.mark.slow
 
@@ -34,8 +35,8 @@ def run_assay(root, *args, step_s="0.3"):
 
 def journal_records(root):
     records = []
-    for path in sorted((root / ".assay/journal").rglob("*.jsonl")):
-        records += [json.loads(line) for line in path.read_text().splitlines() if line]
+    for path in every_journal(root / ".assay"):  # done/ holds them compressed
+        records += [json.loads(line) for line in journal_bytes(path).splitlines() if line]
     return records
 
 

@@ -79,6 +79,8 @@ def test_make_demo_script_runs(tmp_path):
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     out = done.stdout
+    assert "\x1b[" not in out, "no escape codes in a log, the headings' included"
+    assert "==> The shop exports a CSV of orders" in out
     assert "6 assets, 242 asset partitions to materialize." in out
     assert "completed: 242 succeeded." in out
     assert "Nothing to do: every selected asset partition is fresh." in out
@@ -202,7 +204,7 @@ def test_checks_page_runs_as_written(tmp_path):
     assert "schema Orders failed: amount greater_than_or_equal_to(0): 1 row (e.g. -4.0)" in failed
     assert "upstream 'orders' partition 2024-01-02 failed check 'schema'" in failed
     assert "checks 2/2" in materialized
-    assert "9 passed, 0 did not pass." in checked
+    assert checked.splitlines()[-1] == "9 results: 9 passed."
     assert "customers_over=1" in limited
     suites = (tmp_path / "checks.xml").read_text()
     assert 'failures="3"' in suites
@@ -247,11 +249,16 @@ def _kill_processes_in(folder: Path) -> None:
 
 
 def test_state_page_runs_as_written(tmp_path):
-    materialized, _, _, doctor, _, broken, rebuilt, planned = _run_doc_page("state.md", tmp_path)
+    outputs = _run_doc_page("state.md", tmp_path)
+    materialized, _, _, doctor, _, broken, rebuilt, planned, *pruning = outputs
     assert "succeeded (2 succeeded)" in materialized
     assert "by-hand.jsonl at byte 0: step record without 'asset_key'" in doctor
     assert "Rebuilt" in rebuilt
     assert "Nothing to do" in planned
+    nothing, pruned, replanned = pruning
+    assert nothing.startswith("Nothing to prune: no finished run ended before")
+    assert pruned.startswith("Pruned 1 run ended before")
+    assert "Nothing to do" in replanned
     assert list((tmp_path / ".assay").glob("assay.duckdb.broken-*"))
     assert broken == ""  # the error is on stderr, one line
 

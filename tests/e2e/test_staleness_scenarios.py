@@ -93,7 +93,7 @@ def test_one_changed_partition_makes_exactly_its_readers_stale(shop, monkeypatch
     assert plan["total"] == (None, {"upstream stale"})
     assert "root" not in plan
     detail = shop().plan("left").to_dicts()[0]["details"][0]
-    assert detail["description"] == "upstream root changed (2024-01-03)"
+    assert detail["description"] == "upstream root changed in 2024-01-03"
 
 
 def test_early_cut_off_same_data_again_changes_nothing(shop):

@@ -20,7 +20,14 @@ from click.testing import CliRunner
 from assay.cli.main import main
 from assay.state.store import StateStore
 from tests.conftest import ASSAY, PROJECTS, clean_env
-from tests.state_snapshots import assert_state_equals_journals, copy_journals, snapshot
+from tests.state_snapshots import (
+    assert_state_equals_journals,
+    copy_journals,
+    done_journals,
+    every_journal,
+    journal_bytes,
+    snapshot,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -60,10 +67,14 @@ def plan_of(root: Path, **env: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_history(tmp_path_factory.mktemp("history") / "ledger")
+
+
+def make_history(folder: Path) -> Path:
     """A project whose journals hold every kind of record: observations, runs with
     the same and with new content, checks, a failed and resumed backfill, a backfill
     killed mid-run and then canceled."""
-    root = make_ledger(tmp_path_factory.mktemp("history") / "ledger")
+    root = make_ledger(folder)
     ok(root, "observe")
     ok(root, "materialize")
     ok(root, "materialize", "root", "--force")  # the same content: nothing downstream moves
@@ -89,7 +100,11 @@ def test_indexing_gives_the_same_tables_whatever_the_batching(history, tmp_path)
     expected = snapshot(reference / "assay.duckdb")
     assert expected == snapshot(history / ".assay" / "assay.duckdb"), "the store as it was built"
     journals = sorted(
-        history.joinpath(".assay", "journal").rglob("*.jsonl"), key=lambda p: p.stat().st_mtime
+        [
+            *history.joinpath(".assay", "journal").glob("*.jsonl"),
+            *done_journals(history / ".assay"),
+        ],
+        key=lambda p: p.stat().st_mtime,
     )
     assert len(journals) >= 10
     orders = {
@@ -107,7 +122,7 @@ def test_indexing_gives_the_same_tables_whatever_the_batching(history, tmp_path)
         (home / "journal").mkdir(parents=True)
         for batch in batches:
             for path in batch:
-                shutil.copy(path, home / "journal" / path.name)
+                (home / "journal" / path.name.removesuffix(".gz")).write_bytes(journal_bytes(path))
             StateStore(home).index_pending()
         found = snapshot(home / "assay.duckdb")
         for table in expected:
@@ -161,13 +176,14 @@ def test_a_backfill_killed_after_its_last_step_is_completed(tmp_path):
     ok(root, "backfill", "start")
     (journal,) = [
         path
-        for path in (root / ".assay" / "journal" / "done").glob("*.jsonl")
-        if b'"type":"backfill"' in path.read_bytes()
+        for path in done_journals(root / ".assay")
+        if b'"type":"backfill"' in journal_bytes(path)
     ]
-    lines = journal.read_bytes().splitlines(keepends=True)
+    lines = journal_bytes(journal).splitlines(keepends=True)
     ending = [i for i, line in enumerate(lines) if b'"status":"completed"' in line]
     # as if killed between its last step's records and the run's closing ones
-    journal.write_bytes(b"".join(lines[: min(ending) - 1]))
+    journal.unlink()
+    journal.with_suffix("").write_bytes(b"".join(lines[: min(ending) - 1]))
     (root / ".assay" / "assay.duckdb").unlink()
     listed = json.loads(ok(root, "backfill", "list", "--json"))
     assert listed[0]["status"] == "completed"
@@ -181,8 +197,8 @@ def test_a_backfill_killed_after_its_last_step_is_completed(tmp_path):
 
 def _real_journal(history: Path) -> bytes:
     """A finished materialize run's journal, with steps, materializations and lineage."""
-    for path in sorted(history.joinpath(".assay", "journal", "done").glob("*.jsonl")):
-        data = path.read_bytes()
+    for path in done_journals(history / ".assay"):
+        data = journal_bytes(path)
         if data.startswith(b'{"type":"run"') and b'"type":"materialization"' in data:
             return data
     raise AssertionError("no materialize journal")
@@ -222,8 +238,8 @@ def test_a_line_torn_at_any_byte_never_blocks_indexing(history, tmp_path):
         assert died[name] == "died"
         assert quarantined.get(f"{name}.jsonl", 0) == int(torn), name
     assert not list((home / "journal").glob("*.jsonl")), "every dead journal is closed"
-    for path in (home / "journal" / "done").glob("*.jsonl"):
-        for line in path.read_bytes().splitlines()[-1:]:
+    for path in done_journals(home):
+        for line in journal_bytes(path).splitlines()[-1:]:
             assert json.loads(line)["type"] == "run_died"  # never merged with a torn line
     assert_state_equals_journals(home, tmp_path / "scratch")
 
@@ -436,8 +452,8 @@ def test_a_full_disk_stops_a_run_cleanly_and_loses_nothing(tmp_path, leave):
             assert code == 0, (command, out, err)  # reads answer on a full disk
         filler.unlink()
         ok(root, "runs", **env)
-        for path in home.joinpath("journal").rglob("*.jsonl"):
-            data = path.read_bytes()
+        for path in every_journal(home):
+            data = journal_bytes(path)
             assert not data or data.endswith(b"\n"), path
         ok(root, "materialize", **env)
         assert plan_of(root, **env) == []
@@ -467,8 +483,8 @@ def test_a_journal_write_that_runs_out_of_space_is_cut_back_to_whole_records(tmp
     assert "the disk is full" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     monkeypatch.setattr(journal_module, "_write_all", real)
-    for path in (root / ".assay" / "journal").rglob("*.jsonl"):
-        for line in path.read_bytes().splitlines():
+    for path in every_journal(root / ".assay"):
+        for line in journal_bytes(path).splitlines():
             json.loads(line)  # every line whole
     runs = CliRunner().invoke(main, ["runs", "--json"])
     assert runs.exit_code == 0, runs.output

@@ -45,6 +45,9 @@ def test_without_settings_runs_are_in_process(tmp_path):
         ("", {"ASSAY_WORKERS": "two"}, "ASSAY_WORKERS='two': give a whole number"),
         ('storage_options = "x"', {}, "as in [tool.assay.storage_options]"),
         ("storage = 3", {}, "[tool.assay] storage in"),
+        ('retention = "a month"', {}, "retention in "),
+        ("retention = 30", {}, "= '30': give a duration such as 30d, 12w or 48h"),
+        ("", {"ASSAY_RETENTION": "0d"}, "ASSAY_RETENTION = '0d': give a duration"),
     ],
 )
 def test_bad_settings_say_where_they_are(tmp_path, monkeypatch, toml, env, message):
@@ -90,3 +93,10 @@ def test_alert_delivery_settings_come_from_their_own_table(tmp_path):
 def test_bad_alert_settings_say_which_and_how(tmp_path, toml, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         configure(tmp_path, f"[tool.assay.alerts]\n{toml}\n")
+
+
+def test_retention_is_a_duration_from_pyproject_or_the_environment(tmp_path, monkeypatch):
+    assert configure(tmp_path, "").retention_s is None  # by default nothing is pruned
+    assert configure(tmp_path, 'retention = "30d"').retention_s == 30 * 86_400
+    monkeypatch.setenv("ASSAY_RETENTION", "12h")
+    assert configure(tmp_path, 'retention = "30d"').retention_s == 12 * 3_600

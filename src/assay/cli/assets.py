@@ -20,14 +20,17 @@ from assay.cli.options import (
     selection_argument,
 )
 from assay.errors import RunFailedError
+from assay.planning.staleness import StaleKind
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
     from datetime import datetime
 
     from assay.graph import AssetGraph
     from assay.keys import AssetKey
+    from assay.planning.staleness import AssetStaleness
     from assay.project import Project
+    from assay.state.models import AssetSummary
 
 
 @click.command("list")
@@ -35,19 +38,17 @@ if TYPE_CHECKING:
 @json_option
 @project_options
 def list_command(selection: tuple[str, ...], as_json: bool) -> None:
-    """List assets: key, group, upstream, last materialization and status."""
+    """List assets: key, group, upstream, what is stored and stale, the last run that
+    ran the asset and how its steps went there, and the latest checks."""
     project = open_project()
     keys = project.select(selection)
     summaries = project.state.asset_summaries()
-    checks = {
-        key: summarize_checks(summary["checks"])
-        for key, summary in summaries.items()
-        if summary.get("checks")
-    }
+    staleness = project.plan(selection).staleness
     rows: list[dict[str, Any]] = []
     for key in keys:
         spec = project.graph.specs[key]
-        summary = summaries.get(str(key), {})
+        summary = summaries.get(str(key))
+        partitions = partition_counts(staleness.get(key), is_source=spec.is_source)
         rows.append(
             {
                 "key": str(key),
@@ -56,29 +57,106 @@ def list_command(selection: tuple[str, ...], as_json: bool) -> None:
                 "tags": dict(spec.tags),
                 "owners": list(spec.owners),
                 "description": spec.description,
-                "last_materialization": summary.get("materialized_at"),
-                "status": "source"
-                if spec.is_source
-                else summary.get("last_status") or "never materialized",
-                "checks": checks.get(str(key)),
+                "partitioned": spec.partitions is not None,
+                "partitions": partitions,
+                "status": _state(partitions, is_source=spec.is_source),
+                "last_materialization": None if summary is None else summary.materialized_at,
+                "last_run": _last_run(summary),
+                "checks": summarize_checks(summary.checks) if summary and summary.checks else None,
             }
         )
     if as_json:
         print_json(rows)
         return
-    from assay.cli.render import console, format_time, status_text, table
+    from rich.markup import escape
 
-    out = table("asset", "group", "upstream", "last materialization", "status", "checks")
+    from assay.cli.render import console, format_time, table
+
+    out = table("asset", "group", "upstream", "partitions", "last run", "materialized", "checks")
     for row in rows:
         out.add_row(
-            row["key"],
-            row["group"],
-            ", ".join(row["upstream"]) or "-",
+            escape(row["key"]),
+            escape(row["group"]),
+            escape(", ".join(row["upstream"]) or "-"),
+            _partitions_cell(row),
+            _last_run_cell(row["last_run"]),
             format_time(row["last_materialization"]),
-            status_text(row["status"]),
             _checks_cell(row["checks"]),
         )
     console().print(out)
+
+
+def partition_counts(staleness: AssetStaleness | None, *, is_source: bool) -> dict[str, int]:
+    """How many partitions the asset has (1 when unpartitioned), how many are stored
+    (observed, for a source), stale among those, and missing: from the planner."""
+    import numpy as np
+
+    if staleness is None:
+        return {"count": 0, "stored": 0, "stale": 0, "missing": 0}
+    count = staleness.size
+    if is_source:
+        observed = int(np.count_nonzero(~np.isnan(staleness.changed_at)))
+        return {"count": count, "stored": observed, "stale": 0, "missing": count - observed}
+    missing = sum(len(r.partitions) for r in staleness.reasons if r.kind is StaleKind.MISSING)
+    stale = int(np.count_nonzero(staleness.stale)) - missing
+    return {"count": count, "stored": count - missing, "stale": stale, "missing": missing}
+
+
+def _state(partitions: dict[str, int], *, is_source: bool) -> str:
+    """source, never materialized, stale (a partition stale or missing), or fresh."""
+    if is_source:
+        return "source"
+    if not partitions["stored"]:
+        return "never materialized"
+    return "stale" if partitions["stale"] or partitions["missing"] else "fresh"
+
+
+def _last_run(summary: AssetSummary | None) -> dict[str, Any] | None:
+    if summary is None or summary.last_run_id is None:
+        return None
+    return {
+        "run_id": summary.last_run_id,
+        "kind": summary.last_run_kind,
+        "status": summary.last_run_status,
+        "at": summary.last_run_at,
+        "steps": summary.last_run_steps,
+        "succeeded": summary.last_run_succeeded,
+        "failed": summary.last_run_failed,
+        "skipped": summary.last_run_skipped,
+    }
+
+
+def _partitions_cell(row: dict[str, Any]) -> str:
+    """`365/365 stored, 2 stale`; `stored`, `stale` or `missing` when unpartitioned."""
+    counts, status = row["partitions"], row["status"]
+    if status == "source":
+        if not row["partitioned"]:
+            return "source" + (", observed" if counts["stored"] else "")
+        return f"source, {counts['stored']:,}/{counts['count']:,} observed"
+    if not row["partitioned"]:
+        if not counts["stored"]:
+            return "[yellow]never materialized[/]"
+        return "[yellow]stored, stale[/]" if counts["stale"] else "[green]stored, fresh[/]"
+    text = f"{counts['stored']:,}/{counts['count']:,} stored"
+    if counts["stale"]:
+        return f"{text}, [yellow]{counts['stale']:,} stale[/]"
+    if counts["missing"]:
+        return f"[yellow]{text}[/]"
+    return f"[green]{text}[/]"
+
+
+def _last_run_cell(last: dict[str, Any] | None) -> str:
+    """`succeeded`, or `failed: 3 of 365 failed, 2 skipped` (this asset's steps), with
+    the run's kind and id."""
+    from assay.cli.render import status_text
+
+    if last is None:
+        return "-"
+    text = status_text(last["status"])
+    bad = [f"{last[k]:,} {k}" for k in ("failed", "skipped") if last[k]]
+    if bad:
+        text += f": of {last['steps']:,}, {' and '.join(bad)}"
+    return f"{text} ({last['kind'] or 'run'} {last['run_id'][:8]})"
 
 
 def check_summaries(project: Project, keys: Sequence[AssetKey]) -> dict[str, dict[str, Any]]:
@@ -89,7 +167,7 @@ def check_summaries(project: Project, keys: Sequence[AssetKey]) -> dict[str, dic
     return {key: summarize_checks(latest) for key, latest in rows.items()}
 
 
-def summarize_checks(latest: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def summarize_checks(latest: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """How many latest check results passed, and which failed or warned:
     `{"passed": 4, "failed": ["positive[2024-01-02]"], "warned": [...]}`."""
     entry: dict[str, Any] = {"passed": 0, "failed": [], "warned": []}
@@ -104,14 +182,29 @@ def summarize_checks(latest: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _checks_cell(summary: dict[str, Any] | None) -> str:
+    """`✓ 730`, `✗ 3 failed: small`, `! 28 warned: even (702 passed)`: the latest
+    result of each check on each partition, the checks that did not pass by name."""
+    from rich.markup import escape
+
     if not summary:
         return "-"
+
+    def names(entries: list[str]) -> str:
+        found = list(dict.fromkeys(entry.split("[", 1)[0] for entry in entries))
+        shown = ", ".join(found[:2]) + (f" and {len(found) - 2} more" if len(found) > 2 else "")
+        return escape(shown)
+
     if summary["failed"]:
-        shown = ", ".join(summary["failed"][:2]) + (" …" if len(summary["failed"]) > 2 else "")
-        return f"[red]✗ {len(summary['failed'])} failed[/] {shown}"
+        text = f"[red]✗ {len(summary['failed']):,} failed[/]: {names(summary['failed'])}"
+        if summary["warned"]:
+            text += f", [yellow]{len(summary['warned']):,} warned[/]"
+        return text
     if summary["warned"]:
-        return f"[yellow]! {len(summary['warned'])} warned[/] ({summary['passed']} passed)"
-    return f"[green]✓ {summary['passed']}[/]"
+        warned = summary["warned"]
+        return (
+            f"[yellow]! {len(warned):,} warned[/]: {names(warned)} ({summary['passed']:,} passed)"
+        )
+    return f"[green]✓ {summary['passed']:,}[/]"
 
 
 @click.command("materialize")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -21,7 +21,14 @@ from assay.cli.options import (
 from assay.errors import AssayError, RunFailedError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from assay.execution.check_run import CheckRunResult
+    from assay.project import Project
+
+OUTCOMES = ("passed", "warned", "failed", "errored")
+SHOWN_DETAILS = 3  # distinct details shown per check that did not pass
+DETAIL_CHARS = 300
 
 
 @click.command("check")
@@ -33,6 +40,12 @@ if TYPE_CHECKING:
     callback=lambda ctx, param, value: _writable_file(value),
     help="Also write the results as JUnit XML (a test case per check and partition).",
 )
+@click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="Show every result (a row per check and partition), not only those that did not pass.",
+)
 @json_option
 @project_options
 def check_command(
@@ -41,9 +54,14 @@ def check_command(
     first: str | None,
     last: str | None,
     junit_xml: str | None,
+    show_all: bool,
     as_json: bool,
 ) -> None:
     """Run schemas and checks against the stored data; materializes nothing.
+
+    Shows, per asset, how many results passed, warned, failed and errored, then
+    each check that did not pass with its partitions as ranges (`--all`: every
+    result; `--json`: every result with its metadata).
 
     Exits 1 when a check of severity `error` fails (or raises), 0 otherwise:
     warnings are shown, not fatal. Exits 2, recording nothing, when nothing
@@ -59,7 +77,7 @@ def check_command(
         run_id = result.run_id or None  # nothing checked: nothing recorded, no run
         print_json({"run_id": run_id, "results": result.rows(), "unchecked": unchecked})
     elif result.checked:
-        _print(result)
+        _print_all(result) if show_all else _print_summary(project, result)
     if not result.checked and result.unchecked:
         many = len(result.unchecked) > 1
         raise AssayError(
@@ -88,31 +106,180 @@ def _writable_file(value: str | None) -> str | None:
     return value
 
 
-def _print(result: CheckRunResult) -> None:
+def outcome_of(row: dict[str, object]) -> str:
+    """passed, warned (a warn-severity check that did not pass), failed or errored."""
+    if row["status"] == "passed":
+        return "passed"
+    if row["status"] == "errored":
+        return "errored"
+    return "warned" if row["severity"] == "warn" else "failed"
+
+
+def _print_summary(project: Project, result: CheckRunResult) -> None:
+    """Per asset, its checks x partitions counted by outcome; then each check that
+    did not pass, once, with its partitions folded into ranges and its details."""
+    from rich.markup import escape
+
+    from assay.cli.render import console, table
+
+    rows = result.rows()
+    by_asset: dict[str, list[dict[str, object]]] = {}
+    for row in rows:
+        by_asset.setdefault(str(row["asset_key"]), []).append(row)
+    out = table("asset", "checks", "partitions", *OUTCOMES)
+    for asset, found in by_asset.items():
+        counts = dict.fromkeys(OUTCOMES, 0)
+        for row in found:
+            counts[outcome_of(row)] += 1
+        names = list(dict.fromkeys(str(row["check"]) for row in found))
+        partitions = {row["partition_key"] for row in found}
+        out.add_row(
+            escape(asset),
+            escape(_names(names)),
+            f"{len(partitions):,}" if partitions != {None} else "-",
+            *(_count(name, counts[name]) for name in OUTCOMES),
+        )
+    shown = console()
+    shown.print(out)
+    bad = [row for row in rows if outcome_of(row) != "passed"]
+    if bad:
+        shown.print("\nDid not pass:")
+        for line in _problem_lines(project, bad):
+            shown.print(line)
+    for asset in result.unchecked:
+        shown.print(f"[yellow]not checked:[/] {escape(asset)} (nothing stored)")
+    totals = dict.fromkeys(OUTCOMES, 0)
+    for row in rows:
+        totals[outcome_of(row)] += 1
+    said = [f"{totals['passed']:,} passed"]
+    said += [f"{totals[name]:,} {name}" for name in OUTCOMES[1:] if totals[name]]
+    plural = "s" * (len(rows) != 1)
+    more = "" if not bad else " (`--all` shows every result, `--json` their metadata)"
+    shown.print(f"\n{len(rows):,} result{plural}: {', '.join(said)}.{more}")
+
+
+def _count(outcome: str, count: int) -> str:
+    if not count or outcome == "passed":
+        return f"{count:,}"
+    style = {"warned": "yellow", "failed": "red", "errored": "red"}[outcome]
+    return f"[{style}]{count:,}[/]"
+
+
+def _names(names: Sequence[str]) -> str:
+    if len(names) <= 3:
+        return ", ".join(names)
+    return f"{', '.join(names[:2])} and {len(names) - 2} more"
+
+
+def _problem_lines(project: Project, bad: list[dict[str, object]]) -> list[str]:
+    """A line per (asset, check, outcome) with its partitions as ranges, then up to
+    SHOWN_DETAILS distinct details, each with the partitions that share it."""
+    from rich.markup import escape
+
+    from assay.cli.render import fold_keys, status_text
+
+    groups: dict[tuple[str, str, str], list[dict[str, object]]] = {}
+    for row in bad:
+        key = (str(row["asset_key"]), str(row["check"]), outcome_of(row))
+        groups.setdefault(key, []).append(row)
+    order = {"failed": 0, "errored": 1, "warned": 2}
+    lines = []
+    for (asset, check, outcome), found in sorted(
+        groups.items(), key=lambda item: order[item[0][2]]
+    ):
+        definition = _definition(project, asset)
+        first = found[0]
+        severity = str(first["severity"]) + (", blocking" if first["blocking"] else "")
+        where = fold_keys(definition, (_key(row) for row in found))
+        count = f"{len(found):,} partition{'s' * (len(found) != 1)}"
+        head = f"  {escape(asset)}  {escape(check)}  {status_text(outcome)} ({severity})"
+        lines.append(head + (f"  {count}: {escape(where)}" if where != "-" else ""))
+        # details that differ only by naming their own partition are one detail
+        details: dict[str, list[tuple[str | None, str]]] = {}
+        for row in found:
+            text = _clip(str(row["error"] or metadata_text(row["metadata"]) or ""))
+            partition = row["partition_key"]
+            same = text.replace(str(partition), "\0") if partition else text
+            details.setdefault(same, []).append((partition, text))  # type: ignore[arg-type]
+        if list(details) == [""]:
+            continue
+        for shared in list(details.values())[:SHOWN_DETAILS]:
+            keys = [partition for partition, _ in shared]
+            at = "" if len(details) == 1 else f"{fold_keys(definition, keys, ranges=2)}: "
+            example, text = shared[0]
+            if any(other != text for _, other in shared):
+                at += f"e.g. {example}: "
+            lines.append(f"    {escape(at)}{escape(text)}")
+        if len(details) > SHOWN_DETAILS:
+            rest = sum(len(keys) for keys in list(details.values())[SHOWN_DETAILS:])
+            lines.append(
+                f"    … {rest:,} more partition{'s' * (rest != 1)} with other details "
+                f"(`assay check {asset} --all`)"
+            )
+    return lines
+
+
+def _key(row: dict[str, object]) -> str | None:
+    key = row["partition_key"]
+    return None if key is None else str(key)
+
+
+def _definition(project: Project, asset: str) -> Any:
+    from assay.keys import AssetKey
+
+    spec = project.graph.specs.get(AssetKey.parse(asset))
+    return None if spec is None else spec.partitions
+
+
+def _clip(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= DETAIL_CHARS else text[: DETAIL_CHARS - 1] + "…"
+
+
+def _print_all(result: CheckRunResult) -> None:
+    from rich.markup import escape
+
     from assay.cli.render import console, status_text, table
 
     out = table("asset", "partition", "check", "severity", "status", "details")
     for row in result.rows():
         status = str(row["status"])
-        details = row["error"] or _metadata(row["metadata"])
+        details = row["error"] or metadata_text(row["metadata"])
         severity = str(row["severity"]) + (" (blocking)" if row["blocking"] else "")
         out.add_row(
-            str(row["asset_key"]),
-            str(row["partition_key"] or "-"),
-            str(row["check"]),
+            escape(str(row["asset_key"])),
+            escape(str(row["partition_key"] or "-")),
+            escape(str(row["check"])),
             severity,
             status_text(status),
-            str(details or ""),
+            escape(_clip(str(details or ""))),
         )
     shown = console()
     shown.print(out)
     for asset in result.unchecked:
-        shown.print(f"[yellow]not checked:[/] {asset} (nothing stored)")
+        shown.print(f"[yellow]not checked:[/] {escape(asset)} (nothing stored)")
     passed = sum(1 for row in result.rows() if row["status"] == "passed")
     shown.print(f"\n{passed} passed, {len(result.rows()) - passed} did not pass.")
 
 
+def metadata_text(metadata: object) -> str:
+    """`max_revenue=16.0, limit=12.0`: the first few items, a list as its length
+    (a schema's assertions are `19 assertions`, never their JSON)."""
+    if not isinstance(metadata, dict) or not metadata:
+        return ""
+    shown = []
+    for key, value in list(metadata.items())[:4]:
+        if isinstance(value, list):
+            shown.append(f"{len(value)} {key}" if key.endswith("s") else f"{key}: {len(value)}")
+        elif isinstance(value, dict):
+            shown.append(f"{key}: {len(value)} items")
+        else:
+            shown.append(f"{key}={value if isinstance(value, str) else json.dumps(value)}")
+    return ", ".join(shown)
+
+
 def _metadata(metadata: object) -> str:
+    """The first few metadata items as JUnit messages have always shown them."""
     if not isinstance(metadata, dict) or not metadata:
         return ""
     shown = list(metadata.items())[:4]

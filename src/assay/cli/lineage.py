@@ -115,20 +115,17 @@ def send_command(since: str | None, home: str | None) -> None:
         raise SystemExit(1)
 
 
-_UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
-
-
 def _since(text: str | None) -> datetime | None:
     """`2h`, `3d` (that long ago), or an ISO date or time (local time unless it says)."""
-    import re
     from datetime import datetime, timedelta
+
+    from assay.config import parse_duration
 
     if text is None:
         return None
-    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
-    if found:
-        ago = timedelta(seconds=float(found.group(1)) * _UNITS_S[found.group(2)])
-        return datetime.now().astimezone() - ago
+    seconds = parse_duration(text)
+    if seconds is not None:
+        return datetime.now().astimezone() - timedelta(seconds=seconds)
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:

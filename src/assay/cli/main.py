@@ -17,6 +17,7 @@ from assay.cli.check import check_command
 from assay.cli.daemon import daemon_group, schedule_group, sensor_group, tick_command
 from assay.cli.lineage import lineage_command
 from assay.cli.plan import observe_command, plan_command, why_command
+from assay.cli.render import color_choice
 from assay.cli.runs import runs_group
 from assay.cli.state import state_group
 from assay.errors import AssayError
@@ -97,6 +98,7 @@ def main(ctx: click.Context, debug: bool) -> None:
       group:NAME  tag:KEY=VALUE  key:sales/*  *
     """
     ctx.obj = {"debug": debug}
+    ctx.color = color_choice()  # NO_COLOR, FORCE_COLOR; else styles on a terminal only
     _show_state_notes()
 
 

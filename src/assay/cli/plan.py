@@ -20,6 +20,7 @@ from assay.cli.options import (
 from assay.errors import SelectionError
 
 if TYPE_CHECKING:
+    from assay.graph import AssetGraph
     from assay.keys import AssetKey
     from assay.planning.plan import Plan
     from assay.project import Project
@@ -65,7 +66,7 @@ def plan_command(
 
         print_json({**plan_to_json(plan), "failing_checks": failing, **notes})
     else:
-        _print_plan(plan)
+        _print_plan(plan, project.graph)
         _print_notes(notes)
         for key, names in failing.items():
             shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
@@ -85,7 +86,16 @@ def _trust_notes(project: Project, plan: Plan, selection: tuple[str, ...]) -> di
                 if step.definition is None or step.partitions is None
                 else step.definition.fold(step.partitions),
                 "count": step.count,
-                "reasons": [step.describe(reason) for reason in step.reasons],
+                "reasons": [
+                    step.describe(
+                        reason,
+                        partitions,
+                        upstream=plan.upstream_partitions(
+                            project.graph, step.key, reason, partitions
+                        ),
+                    )
+                    for reason, partitions in step.shown_reasons()
+                ],
             }
             for step in plan.waiting
         ],
@@ -107,7 +117,9 @@ def _print_notes(notes: dict[str, Any]) -> None:
         )
 
 
-def _print_plan(plan: Plan) -> None:
+def _print_plan(plan: Plan, graph: AssetGraph | None = None) -> None:
+    """Each step with its count, then its reasons for the partitions it runs (the
+    upstream partitions narrowed to those they read, given the graph)."""
     if plan.is_empty:
         click.echo("Nothing to do: every selected asset partition is fresh.")
         return
@@ -115,14 +127,21 @@ def _print_plan(plan: Plan) -> None:
         size = (
             ""
             if step.definition is None
-            else f"  {step.count} of {step.definition.size(plan.context)} partitions"
+            else f"  {step.count:,} of {step.definition.size(plan.context):,} partitions"
         )
         click.echo(click.style(str(step.key), bold=True) + click.style(size, dim=True))
-        for reason in step.reasons:
-            click.echo(f"  {step.describe(reason)}")
+        for reason, partitions in step.shown_reasons():
+            upstream = (
+                None
+                if graph is None
+                else plan.upstream_partitions(graph, step.key, reason, partitions)
+            )
+            click.echo(f"  {step.describe(reason, partitions, upstream=upstream)}")
     total = plan.partition_count
+    assets = len(plan.steps)
     click.echo(
-        f"\n{len(plan.steps)} assets, {total} asset partition{'s' * (total != 1)} to materialize."
+        f"\n{assets} asset{'s' * (assets != 1)}, {total:,} asset partition{'s' * (total != 1)} "
+        "to materialize."
     )
 
 
@@ -151,6 +170,7 @@ def why_command(asset: str, partition: str | None, as_json: bool) -> None:
         partition,
         _versions(project, key, partition),
         lambda asset, where: project.state.stored_code_parts(str(asset), where),
+        project.state.last_attempts,
     )
     if as_json:
         print_json(explanation)

@@ -1,14 +1,30 @@
-"""Terminal rendering with rich, imported only when a command prints a table."""
+"""Terminal rendering with rich, imported only when a command prints a table.
+
+Where output goes decides its layout, the environment its colors:
+
+- On a terminal, tables are rich tables fitted to its width.
+- Anywhere else (a pipe, a file, a CI log), tables are plain aligned columns
+  that never wrap, with no trailing spaces, and lines are never cut: a CI log
+  keeps one line per row however long it is.
+- Styles (ANSI codes) reach a terminal only: never a pipe or a file, unless
+  `FORCE_COLOR` is set; `NO_COLOR` turns them off everywhere, and wins.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+import sys
+from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
     from datetime import datetime
 
-    from rich.console import Console
+    from rich.console import Console, ConsoleOptions, RenderResult
     from rich.table import Table
+    from rich.text import Text
+
+    from assay.partitions.base import PartitionsDefinition
 
 _STATUS_STYLE = {
     "succeeded": "green",
@@ -24,22 +40,111 @@ _STATUS_STYLE = {
     "warn": "yellow",
     "sent": "green",
     "pending": "yellow",
+    "warned": "yellow",
+    "stale": "yellow",
+    "fresh": "green",
 }
+WIDE = 1_000_000  # the width off a terminal: no line is wrapped or cut
+_GAP = "  "
+
+
+def color_choice() -> bool | None:
+    """True (`FORCE_COLOR`), False (`NO_COLOR`, which wins) or None: styles on a
+    terminal only. What `click.Context.color` takes."""
+    if os.environ.get("NO_COLOR"):  # https://no-color.org: set and not empty
+        return False
+    if os.environ.get("FORCE_COLOR"):  # https://force-color.org: any value but empty
+        return True
+    return None
+
+
+def is_terminal(stream: TextIO | None = None) -> bool:
+    """Whether `stream` (default stdout) is a terminal."""
+    stream = sys.stdout if stream is None else stream
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # closed, or not a real stream
+        return False
 
 
 def console(*, stderr: bool = False) -> Console:
+    """A rich console for stdout (or stderr): fitted to a terminal; elsewhere as wide
+    as any line (soft wrap: nothing is wrapped nor cut), styled only when forced."""
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    stream = sys.stderr if stderr else sys.stdout
+    tty = is_terminal(stream)
+    color = color_choice()
+    styled = tty if color is None else color
+    return Console(
+        file=stream,
+        highlight=False,
+        soft_wrap=not tty,
+        width=None if tty else WIDE,
+        force_terminal=styled,
+        no_color=color is False,
+        color_system="auto" if styled else None,
+    )
 
 
-def table(*columns: str) -> Table:
-    from rich.table import Table
+class Grid:
+    """A table of rich-markup cells: a rich table on a terminal, plain aligned columns
+    elsewhere (see the module docstring). Print it with a `console()`."""
 
-    out = Table(box=None, pad_edge=False, header_style="bold")
-    for column in columns:
-        out.add_column(column, overflow="fold")
-    return out
+    def __init__(self, *columns: str, plain: bool | None = None) -> None:
+        self.columns = columns
+        self.rows: list[tuple[str, ...]] = []
+        self.plain = not is_terminal() if plain is None else plain
+
+    def add_row(self, *cells: str) -> None:
+        self.rows.append(cells)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if not self.plain:
+            yield self._table()
+            return
+        yield from self._lines()
+
+    def _table(self) -> Table:
+        from rich.table import Table
+
+        out = Table(box=None, pad_edge=False, header_style="bold")
+        for column in self.columns:
+            out.add_column(column, overflow="fold")
+        for row in self.rows:
+            out.add_row(*row)
+        return out
+
+    def _lines(self) -> Iterator[Text]:
+        from rich.text import Text
+
+        header = [Text(name, style="bold") for name in self.columns]
+        body = [[Text.from_markup(cell) for cell in row] for row in self.rows]
+        widths = [
+            max(text.cell_len for text in column) for column in zip(header, *body, strict=True)
+        ]
+        for cells in (header, *body):
+            line = Text()
+            for i, (text, width) in enumerate(zip(cells, widths, strict=True)):
+                line.append_text(text)
+                if i < len(cells) - 1:
+                    line.append(" " * (width - text.cell_len) + _GAP)
+            line.rstrip()
+            line.no_wrap = True
+            line.overflow = "ignore"
+            yield line
+
+    def plain_lines(self) -> list[str]:
+        """The rows as plain aligned lines, without styles."""
+        return [text.plain for text in self._lines()]
+
+
+def table(*columns: str) -> Grid:
+    """A `Grid` with these column headers."""
+    return Grid(*columns)
 
 
 def status_text(status: str | None) -> str:
@@ -62,4 +167,37 @@ def format_duration(seconds: float | None) -> str:
         return f"{seconds * 1000:.0f} ms"
     if seconds < 120:
         return f"{seconds:.1f} s"
-    return f"{seconds / 60:.1f} min"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def fold_keys(
+    definition: PartitionsDefinition | None, keys: Iterable[str | None], *, ranges: int = 6
+) -> str:
+    """Partition keys as ranges in partition order: `2024-01-01..2024-01-31 (31),
+    2024-03-05`, the first `ranges` of them and how many more (keys the definition
+    no longer has are listed after, as they are)."""
+    from assay.errors import PartitionKeyError
+    from assay.partitions.subset import PartitionSubset
+
+    given = sorted({key for key in keys if key})
+    if definition is None or not given:
+        return ", ".join(given) or "-"
+    indices, unknown = [], []
+    for key in given:
+        try:
+            indices.append(definition.index(key))
+        except PartitionKeyError:
+            unknown.append(key)
+    subset = PartitionSubset.from_indices(indices)
+    shown = PartitionSubset(subset.ranges[:ranges])
+    text = definition.fold(shown) if shown else ""
+    rest = PartitionSubset(subset.ranges[ranges:])
+    if rest:
+        text += f", … and {len(rest):,} more in {len(rest.ranges):,} ranges"
+    if unknown:
+        text = ", ".join(filter(None, [text, *unknown[:ranges]]))
+        if len(unknown) > ranges:
+            text += f", … and {len(unknown) - ranges:,} more"
+    return text

@@ -91,7 +91,6 @@ class BackfillProgress(Hooks):
             self._start_bar()
 
     def _start_bar(self) -> None:
-        from rich.console import Console
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -100,7 +99,9 @@ class BackfillProgress(Hooks):
             TimeRemainingColumn,
         )
 
-        self.console = self.console or Console(highlight=False)
+        from assay.cli.render import console
+
+        self.console = self.console or console()
         self._progress = Progress(
             BarColumn(),
             MofNCompleteColumn(),

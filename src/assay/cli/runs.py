@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from assay.cli import run_report
 from assay.cli.options import (
     RUN_ID,
     executor_options,
@@ -16,10 +17,16 @@ from assay.cli.options import (
     project_options,
     say_duplicate,
 )
+from assay.results import RunKind, RunStatus
 
 if TYPE_CHECKING:
-    from assay.state.models import LogLine, Run
+    from collections.abc import Sequence
+
+    from assay.state.models import Run
     from assay.state.reader import StateReader
+
+_KIND = click.Choice([kind.value for kind in RunKind])
+_STATUS = click.Choice([status.value for status in RunStatus])
 
 
 def _reader(home: str | None) -> StateReader:
@@ -30,22 +37,34 @@ def _reader(home: str | None) -> StateReader:
 
 @click.group("runs", invoke_without_command=True)
 @limit_option(20, "runs to list")
+@click.option("--kind", type=_KIND, help="Only runs of this kind.")
+@click.option("--status", type=_STATUS, help="Only runs with this status.")
 @click.option("--home", type=click.Path(file_okay=False), help="State folder.")
 @json_option
 @click.pass_context
-def runs_group(ctx: click.Context, limit: int, home: str | None, as_json: bool) -> None:
-    """List recent runs, newest first; `assay runs show RUN_ID` for one."""
+def runs_group(
+    ctx: click.Context,
+    limit: int,
+    kind: str | None,
+    status: str | None,
+    home: str | None,
+    as_json: bool,
+) -> None:
+    """List recent runs, newest first: materializations, backfills' runs, checks and
+    observations, each with what it did; `assay runs show RUN_ID` for one."""
     ctx.ensure_object(dict)["home"] = home
     if ctx.invoked_subcommand is not None:
         return
     reader = _reader(home)
-    rows = reader.runs(limit=limit)
+    rows = reader.runs(limit=limit, kind=kind, status=status)
     if as_json:
         print_json([row.to_dict() for row in rows])
         return
+    from rich.markup import escape
+
     from assay.cli.render import console, format_duration, format_time, status_text, table
 
-    out = table("run", "kind", "status", "started", "duration", "steps", "selection", "user")
+    out = table("run", "kind", "status", "started", "duration", "did", "selection", "user")
     for row in rows:
         out.add_row(
             row.run_id[:8],
@@ -53,16 +72,27 @@ def runs_group(ctx: click.Context, limit: int, home: str | None, as_json: bool) 
             status_text(row.status),
             format_time(row.started_at),
             format_duration(row.duration_s),
-            f"{row.succeeded_count or 0}/{row.step_count}",
-            row.selection or "*",
-            row.user_name or "-",
+            outcome_text(row),
+            escape(row.target),
+            escape(row.user_name or "-"),
         )
-    console().print(out if rows else "No runs yet: `assay materialize` starts one.")
+    filtered = " of that kind and status" if kind or status else ""
+    console().print(out if rows else f"No runs{filtered} yet: `assay materialize` starts one.")
     quarantined, _ = reader.quarantined(limit=0)
     if quarantined:
         from assay.state.store import say_quarantined
 
         say_quarantined(quarantined)
+
+
+def outcome_text(run: Run) -> str:
+    """What a run did, in a few words: `1,090/1,098 steps`, `2,185/2,190 checks passed`,
+    `3 observed`."""
+    if run.kind == RunKind.OBSERVE or (run.observation_count and not run.step_count):
+        return f"{run.observation_count or 0:,} observed"
+    if run.kind == RunKind.CHECK or (run.check_count and not run.step_count):
+        return f"{run.checks_passed or 0:,}/{run.check_count or 0:,} checks passed"
+    return f"{run.succeeded_count or 0:,}/{run.step_count or 0:,} steps"
 
 
 @runs_group.command("cancel")
@@ -115,62 +145,72 @@ def retry_command(
 
 @runs_group.command("show")
 @click.argument("run_id", type=RUN_ID)
+@click.option(
+    "--step",
+    "steps",
+    multiple=True,
+    metavar="ASSET[PARTITION]",
+    help="Only this step, with its logs and traceback (repeatable; an asset key: all its steps).",
+)
+@click.option(
+    "--failed", is_flag=True, help="Only the steps that failed, each with its logs and traceback."
+)
 @json_option
 @click.pass_context
-def show_command(ctx: click.Context, run_id: str, as_json: bool) -> None:
-    """Show one run (an id or a unique prefix): its steps, logs and tracebacks."""
-    details = _reader(ctx.obj.get("home")).run_details(run_id)
-    if as_json:
-        print_json(details.to_dict())
-        return
-    run, steps, logs = details.run, details.steps, details.logs
-    from rich.markup import escape
+def show_command(
+    ctx: click.Context, run_id: str, steps: tuple[str, ...], failed: bool, as_json: bool
+) -> None:
+    """Show one run (an id or a unique prefix).
 
-    from assay.cli.render import console, format_duration, format_time, status_text, table
-
-    out = console()
-    out.print(
-        f"Run [bold]{run.run_id}[/]  {run.kind or 'run'}  {status_text(run.status)}\n"
-        f"  started {format_time(run.started_at)}  by {run.user_name}@{run.host}"
-        f"  commit {(run.git_commit or '-')[:10]}\n"
-        f"  command: {escape(run.command or '-')}"
-    )
-    lineage = _lineage_line(run)
-    if lineage:
-        out.print(f"  lineage: {escape(lineage)}")
-    grid = table("step", "status", "duration", "detail")
-    for step in steps:
-        grid.add_row(
-            escape(step.step_key),
-            status_text(step.status),
-            format_duration(step.duration_s),
-            escape(step.error or step.skip_reason or ""),
+    A run of a few steps lists them, with their logs and tracebacks. A larger one
+    is summarized: its steps counted by status, the slowest, and the steps that
+    failed or were skipped, folded by asset and reason into partition ranges, with
+    the logs and traceback of the first of each; `--failed` and `--step` show
+    every one asked for. `--json` has every step (or those asked for) and log line.
+    """
+    reader = _reader(ctx.obj.get("home"))
+    if steps or failed:
+        details = reader.run_details(
+            run_id,
+            steps=list(steps) or None,
+            statuses=["failed", "died"] if failed else None,
         )
-    out.print(grid)
-    by_step: dict[str, list[LogLine]] = {}
-    for log in logs:
-        by_step.setdefault(log.step_key, []).append(log)
-    for step in steps:
-        step_logs = by_step.get(step.step_key, [])
-        if not step_logs and not step.traceback:
-            continue
-        out.print(f"\n[bold]{escape(step.step_key)}[/] logs:")
-        for log in step_logs:
-            out.print(f"  {format_time(log.logged_at)} {log.level:<7} {escape(log.message or '')}")
-        if step.traceback:
-            out.print(escape(step.traceback.rstrip()), style="red")
+        if (
+            steps
+            and not details.steps
+            and not (failed and reader.run_details(run_id, steps=list(steps)).steps)
+        ):
+            raise _no_such_step(reader, details.run.run_id, steps)
+        if as_json:
+            print_json(details.to_dict())
+            return
+        run_report.print_header(details.run)
+        run_report.print_steps_in_full(details.steps, details.logs)
+        return
+    if as_json:
+        print_json(reader.run_details(run_id).to_dict())
+        return
+    overview = reader.run_overview(run_id)
+    run_report.print_header(overview.run, overview)
+    if overview.step_count <= run_report.SHOWN_STEPS:
+        details = reader.run_details(overview.run.run_id)
+        run_report.print_step_table(details.steps, details.logs)
+    else:
+        run_report.print_problems(overview)
+    run_report.print_check_problems(overview)
 
 
-def _lineage_line(run: Run) -> str | None:
-    """`52 events; 52 sent to http://...` (or why not), for a run that recorded lineage."""
-    if not run.lineage_events:
-        return None
-    text = f"{run.lineage_events} events"
-    if run.lineage_errors:
-        text += f", {run.lineage_errors} could not be built"
-    if run.lineage_target:
-        sent, failed = run.lineage_sent or 0, run.lineage_failed or 0
-        text += f"; {sent} of {sent + failed} sent to {run.lineage_target}"
-        if failed:
-            text += f" ({run.lineage_error})"
-    return text
+def _no_such_step(reader: StateReader, run_id: str, asked: Sequence[str]) -> click.BadParameter:
+    """`--step` named nothing of the run: say what it has (a close step or asset key)."""
+    from assay.errors import did_you_mean
+
+    every = reader.run_details(run_id).steps
+    names = {*(s.step_key for s in every), *(s.asset_key for s in every)}
+    hint = did_you_mean(asked[0], names) or (
+        f" Run `assay runs show {run_id[:8]}` to list its steps."
+    )
+    return click.BadParameter(
+        f"run {run_id[:8]} has no step {asked[0]!r} (give an asset key or ASSET[PARTITION])."
+        + hint,
+        param_hint="'--step'",
+    )

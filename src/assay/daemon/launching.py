@@ -85,8 +85,13 @@ def contiguous(graph: AssetGraph, keys: list[AssetKey], partitions: list[str]) -
 
 def has_started(journal_dir: Path, run_id: str) -> bool:
     """Whether the run journaled anything (in the journal folder or its done/)."""
+    from assay.state.journal import ARCHIVED_SUFFIX
+
     name = f"{run_id}.jsonl"
-    return (journal_dir / name).exists() or (journal_dir / "done" / name).exists()
+    done = journal_dir / "done"
+    return any(
+        p.exists() for p in (journal_dir / name, done / name, done / (name + ARCHIVED_SUFFIX))
+    )
 
 
 def alive(pid: int, start: str) -> bool:

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING
 from assay.errors import StateError
 from assay.execution.cancel import cancel_flag, request_stop
 from assay.results import RunStatus
-from assay.state.journal import is_abandoned, read_lines
+from assay.state.bundles import archived
+from assay.state.journal import complete_lines, is_abandoned, read_lines
 from assay.state.liveness import is_alive, process_start
 
 if TYPE_CHECKING:
@@ -51,8 +52,12 @@ class LaunchedRun:
 
     @property
     def journal(self) -> Path:
+        live = self.home / "journal" / f"{self.run_id}.jsonl"
         done = self.home / "journal" / "done" / f"{self.run_id}.jsonl"
-        return done if done.exists() else self.home / "journal" / f"{self.run_id}.jsonl"
+        for path in (live, done.with_name(done.name + ".gz"), done):  # .gz: archived
+            if path.exists():
+                return path
+        return live
 
     def status(self) -> RunStatus | None:
         """The run's status as its journal says (None before it wrote its first record,
@@ -94,8 +99,9 @@ class LaunchedRun:
         """The records the run has journaled so far (a line being written is left)."""
         try:
             lines, _ = read_lines(self.journal, 0)
-        except FileNotFoundError:
-            return
+        except FileNotFoundError:  # finished long ago: in a bundle of done/
+            data = archived(self.home / "journal" / "done", f"{self.run_id}.jsonl")
+            lines = [] if data is None else complete_lines(data)[0]
         for _, line in lines:
             try:
                 record = json.loads(line)

@@ -13,6 +13,7 @@ from assay.execution.alert_hooks import AlertHooks
 from assay.execution.executors import make_executor
 from assay.execution.hooks import CompositeHooks, LoggingHooks
 from assay.execution.lineage_hooks import LineageHooks
+from assay.execution.retention import RetentionHooks
 from assay.execution.runner import prefetch_versions, run_materialization
 from assay.execution.taskgraph import (
     RunTarget,
@@ -53,14 +54,17 @@ class Runtime:
 
     def hooks(self, subscribers: Sequence[RunHooks] | None) -> CompositeHooks:
         """Lineage, alerts when the project has any, then the caller's subscribers
-        (default: logging).
+        (default: logging), then retention (when `[tool.assay] retention` is set).
 
         Raises:
             DefinitionError: an alert's selection does not parse or selects nothing.
         """
         lineage = LineageHooks(self.config, self.definitions.graph, self.io_for)
         alerts = [AlertHooks(self.config, self.definitions)] if self.definitions.alerts else []
-        return CompositeHooks([lineage, *alerts, *(subscribers or [LoggingHooks()])])
+        chosen: list[RunHooks] = [lineage, *alerts, *(subscribers or [LoggingHooks()])]
+        if self.config.retention_s is not None:
+            chosen.append(RetentionHooks(self.config.home, self.config.retention_s))
+        return CompositeHooks(chosen)
 
 
 def targets_of(plan: Plan) -> list[RunTarget]:

@@ -101,7 +101,8 @@ def run_observation(
         )
         for group in (observed, absent)
     )
-    selection = "observe " + " ".join(map(str, keys))
+    # what it observed, not what was selected (every asset of the project, by default)
+    selection = "observe " + " ".join(dict.fromkeys(str(o.key) for o in observed))
     with RecordedRun(
         config, kind=RunKind.OBSERVE, selection=selection, hooks=hooks, run_id=run_id
     ) as run:

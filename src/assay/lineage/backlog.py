@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from assay.errors import ConfigError
+from assay.lineage.compact import full_json
 from assay.lineage.delivery import Delivery, configured_client
 from assay.lineage.outbox import BACKLOG_PATIENCE_S, OUTBOX_DIR, Outbox
 from assay.state.store import StateStore
@@ -132,7 +133,7 @@ def _owed(
         if event_id in box.already_delivered:
             continue
         if is_recent:
-            owed.append((box, event_id, text))
+            owed.append((box, event_id, full_json(text)))  # stored compact, sent whole
         else:
             older[run_id] = older.get(run_id, 0) + 1
     return owed, older

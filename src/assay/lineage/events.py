@@ -24,7 +24,7 @@ from assay.lineage.facets import (
     parent_facet,
     provenance_facet,
     symlinks_facet,
-    to_json,
+    to_json_pair,
 )
 from assay.lineage.naming import (
     BACKFILL_JOB,
@@ -136,11 +136,13 @@ def _step_event(
         outputs=[out],
         producer=PRODUCER,
     )
+    full, stored = to_json_pair(event)
     return LineageEvent(
         event_type=state,
         event_time=at,
         kind="asset",
-        json=to_json(event),
+        json=full,
+        stored=stored,
         run_id=plan.run_id,
         job_namespace=plan.job.namespace,
         job_name=plan.job.asset_key,
@@ -164,8 +166,9 @@ def check_events(
     root: RunRef,
 ) -> list[LineageEvent]:
     """One run of the `<asset>.checks` job: START and COMPLETE, or FAIL when an
-    error-severity check failed or errored. Its input is the checked dataset with
-    one `dataQualityAssertions` item per check (per column check, for a schema)."""
+    error-severity check failed or errored. Its input is the checked dataset; on
+    the COMPLETE (or FAIL) with one `dataQualityAssertions` item per check (per
+    column check, for a schema)."""
     if not outcomes:
         return []
     ol = ol_classes()
@@ -178,13 +181,15 @@ def check_events(
         for outcome in outcomes
         for item in outcome.assertions()
     ]
-    checked = input_dataset(
+    judged = input_dataset(
         dataset,
         job.namespace,
         quality=ol.f.data_quality_assertions_dataset.DataQualityAssertionsDatasetFacet(
             assertions=assertions, producer=PRODUCER
         ),
     )
+    # the START names what is checked; the verdicts are known at the end
+    checking = input_dataset(dataset, job.namespace)
     bad = [o for o in outcomes if not o.passed and o.severity == "error"]
     state = "FAIL" if bad else "COMPLETE"
     ol_job = asset_job_facet(job, name, "CHECK")
@@ -199,16 +204,18 @@ def check_events(
             eventTime=rfc3339(at),
             run=ol.Run(runId=run_id, facets=facets),
             job=ol_job,
-            inputs=[checked],
+            inputs=[checking if kind == "START" else judged],
             outputs=[],
             producer=PRODUCER,
         )
+        full, stored = to_json_pair(event)
         events.append(
             LineageEvent(
                 event_type=kind,
                 event_time=at,
                 kind="check",
-                json=to_json(event),
+                json=full,
+                stored=stored,
                 run_id=run_id,
                 job_namespace=job.namespace,
                 job_name=name,
@@ -255,11 +262,13 @@ def run_event(
         outputs=[],
         producer=PRODUCER,
     )
+    full, stored = to_json_pair(event)
     return LineageEvent(
         event_type=state,
         event_time=at,
         kind="run",
-        json=to_json(event),
+        json=full,
+        stored=stored,
         run_id=run.run_id,
         job_namespace=run.namespace,
         job_name=run.name,
@@ -282,11 +291,13 @@ def observation_event(
         dataset=ol.StaticDataset(namespace=dataset.namespace, name=dataset.name, facets=facets),
         producer=PRODUCER,
     )
+    full, stored = to_json_pair(event)
     return LineageEvent(
         event_type="DATASET",
         event_time=at,
         kind="observation",
-        json=to_json(event),
+        json=full,
+        stored=stored,
         asset_key=dataset.asset_key,
         partition_key=partition,
         outputs=(dataset,),

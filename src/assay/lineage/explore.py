@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from assay.config import resolve_config
 from assay.errors import UnknownAssetError, did_you_mean
+from assay.lineage.compact import full_json
 from assay.state.store import StateStore
 
 if TYPE_CHECKING:
@@ -79,8 +80,8 @@ class Lineage:
     def events(
         self, *, asset: str | None = None, run_id: str | None = None, limit: int | None = None
     ) -> pl.DataFrame:
-        """Recorded events, oldest first: their columns and the event JSON (`event`).
-        `run_id` is an assay run's id or an OpenLineage run's."""
+        """Recorded events, oldest first: their columns and the event JSON (`event`),
+        whole (as it was sent). `run_id` is an assay run's id or an OpenLineage run's."""
         where, params = ["TRUE"], []
         if asset is not None:
             where.append("asset_key = ?")
@@ -96,7 +97,14 @@ class Lineage:
         )
         if limit is not None:
             query += f" LIMIT {int(limit)}"
-        return self._frame(query, params)
+        frame = self._frame(query, params)
+        if frame.is_empty():
+            return frame
+        import polars as pl
+
+        # the store keeps events compact (`compact`): given back whole
+        whole = [full_json(text) for text in frame["event"]]
+        return frame.with_columns(pl.Series("event", whole, dtype=pl.String))
 
     def runs(self, asset: str | None = None, *, kind: str | None = None) -> pl.DataFrame:
         """OpenLineage runs, newest first: job, state (COMPLETE, FAIL, ABORT or RUNNING),

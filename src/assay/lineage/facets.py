@@ -12,6 +12,7 @@ import json
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from assay.lineage.compact import compact_event
 from assay.lineage.naming import (
     INTEGRATION,
     PRODUCER,
@@ -290,6 +291,16 @@ def to_json(event: Any) -> str:
     """An event's JSON, as the client's `Serde` writes it (no nulls, enums as values),
     several times faster: the facets assay reuses are serialized once."""
     return json.dumps(plain(event), separators=(",", ":"))
+
+
+def to_json_pair(event: Any) -> tuple[str, str]:
+    """The event's JSON (`to_json`) and the compact JSON the state store keeps of it
+    (`compact.compact_event`), from one conversion."""
+    data = plain(event)
+    return (
+        json.dumps(data, separators=(",", ":")),
+        json.dumps(compact_event(data), separators=(",", ":")),
+    )
 
 
 _STATIC: dict[int, tuple[Any, dict[str, Any]]] = {}  # id -> (object, its plain form)

@@ -118,12 +118,15 @@ class StepLineage:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LineageEvent:
-    """One built event: its JSON and the columns the lineage store is queried by."""
+    """One built event: its JSON (what is sent), the compact JSON the state store
+    keeps of it (`lineage.compact`: the same event, its boilerplate left out) and
+    the columns the lineage store is queried by."""
 
     event_type: str  # START, COMPLETE, FAIL, ABORT; DATASET for a dataset event
     event_time: float
     kind: str  # asset, check, run, observation
     json: str
+    stored: str = ""  # the compact JSON ("": the same as `json`)
     run_id: str | None = None
     job_namespace: str | None = None
     job_name: str | None = None
@@ -151,7 +154,7 @@ class LineageEvent:
             "parent_run_id": self.parent_run_id,
             "inputs": [d.column() for d in self.inputs],
             "outputs": [d.column() for d in self.outputs],
-            "event": self.json,
+            "event": self.stored or self.json,
         }
 
 

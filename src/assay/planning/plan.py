@@ -38,14 +38,59 @@ class PlannedStep:
     def count(self) -> int:
         return 1 if self.partitions is None else len(self.partitions)
 
-    def describe(self, reason: StaleReason) -> str:
-        """`2024-01-01..2024-03-31 (91): upstream raw_orders changed (2024-01-03)`."""
-        where = "" if self.definition is None else f"{self.definition.fold(reason.partitions)}: "
-        return where + describe_reason(reason)
+    def shown_reasons(self) -> list[tuple[StaleReason, PartitionSubset]]:
+        """Each reason with the partitions of this step it holds for: clipped to the
+        step's partitions (the selection), and an upstream that is stale left out where
+        the partition is missing anyway (it is built whatever its upstream)."""
+        whole = self.partitions or PartitionSubset.from_range(0, 1)
+        missing = PartitionSubset()
+        for reason in self.reasons:
+            if reason.kind is StaleKind.MISSING:
+                missing = missing | (reason.partitions & whole)
+        shown = []
+        for reason in self.reasons:
+            partitions = reason.partitions & whole
+            if reason.kind is StaleKind.UPSTREAM_STALE:
+                partitions = partitions - missing
+            if partitions:
+                shown.append((reason, partitions))
+        return shown
+
+    def describe(
+        self,
+        reason: StaleReason,
+        partitions: PartitionSubset | None = None,
+        *,
+        upstream: str | None = None,
+    ) -> str:
+        """`2024-01-01..2024-03-31 (91): upstream raw_orders changed in 2024-01-03`.
+
+        `partitions` (default: the reason's, clipped to the step's) are the step's
+        partitions it holds for; `upstream` replaces the reason's upstream partitions
+        (see `Plan.upstream_partitions`)."""
+        if partitions is None:
+            partitions = reason.partitions & (self.partitions or reason.partitions)
+        where = "" if self.definition is None else f"{fold_text(self.definition, partitions)}: "
+        return where + describe_reason(reason, upstream=upstream)
 
 
-def describe_reason(reason: StaleReason) -> str:
-    """A reason in words."""
+FOLDED_RANGES = 6  # ranges a description shows before saying how many more
+FOLDED_CHARS = 120
+
+
+def fold_text(definition: PartitionsDefinition, subset: PartitionSubset) -> str:
+    """`definition.fold(subset)` for people: the first FOLDED_RANGES ranges, then how
+    many partitions more (in how many ranges)."""
+    if len(subset.ranges) <= FOLDED_RANGES:
+        return definition.fold(subset)
+    rest = PartitionSubset(subset.ranges[FOLDED_RANGES:])
+    shown = definition.fold(PartitionSubset(subset.ranges[:FOLDED_RANGES]))
+    return f"{shown}, … and {len(rest):,} more in {len(rest.ranges):,} ranges"
+
+
+def describe_reason(reason: StaleReason, *, upstream: str | None = None) -> str:
+    """A reason in words; an upstream's partitions are said to be its own
+    (`upstream events changed in 2024-01-03`)."""
     kind = reason.kind
     if kind is StaleKind.CODE_CHANGED:
         return f"code version changed ({_short(reason.old)} → {_short(reason.new)})"
@@ -54,15 +99,18 @@ def describe_reason(reason: StaleReason) -> str:
         new = set(filter(None, (reason.new or "").split(",")))
         changes = [f"+{k}" for k in sorted(new - old)] + [f"-{k}" for k in sorted(old - new)]
         return f"dependencies changed ({', '.join(changes)})"
-    up_where = f" ({reason.upstream_partitions})" if reason.upstream_partitions else ""
+    up_where = _upstream_where(upstream if upstream is not None else reason.upstream_partitions)
     if kind is StaleKind.INPUT_CHANGED:
         return f"upstream {reason.upstream} changed{up_where}"
     if kind is StaleKind.SOURCE_CHANGED:
         return f"source {reason.upstream} changed{up_where}"
     if kind is StaleKind.UPSTREAM_STALE:
         return f"upstream {reason.upstream} is stale{up_where}"
+    # keys that are gone, or a source's partitions: named in parentheses (whose is clear)
+    given = upstream if upstream is not None else reason.upstream_partitions
+    named = f" ({given})" if given else ""
     if kind is StaleKind.PARTITIONS_REMOVED:
-        return f"upstream {reason.upstream} no longer has partitions it read{up_where}"
+        return f"upstream {reason.upstream} no longer has partitions it read{named}"
     if kind is StaleKind.DATA_MISSING:
         return "stored data missing (deleted outside assay)"
     if kind is StaleKind.WAITING:
@@ -70,8 +118,21 @@ def describe_reason(reason: StaleReason) -> str:
             if reason.new == "absent":
                 return "observed absent (its observe function no longer returns it)"
             return "never observed (run `assay observe`)"
-        return f"waiting for source {reason.upstream}{up_where}"
+        return f"waiting for source {reason.upstream}{named}"
     return kind.value
+
+
+def _upstream_where(partitions: str | None) -> str:
+    """` in 2024-01-03..2024-01-05 (3)`, or ` in 1,234 of its partitions`."""
+    if not partitions:
+        return ""
+    count = partitions.removesuffix(" partitions")
+    if count != partitions and count.replace(",", "").isdigit():
+        return f" in {count} of its partitions"
+    return f" in {partitions}"
+
+
+_NARROWED_MAX = 10_000  # shown partitions beyond which a reason keeps its own upstream text
 
 
 def _short(version: str | None) -> str:
@@ -115,7 +176,8 @@ class Plan:
         return sum(step.count for step in self.steps)
 
     def to_dicts(self) -> list[dict[str, Any]]:
-        """One entry per step, JSON-ready (what `assay plan --json` prints)."""
+        """One entry per step, JSON-ready (what `assay plan --json` prints): each
+        reason with the step's partitions it holds for (`shown_reasons`)."""
         return [
             {
                 "asset": str(step.key),
@@ -123,23 +185,74 @@ class Plan:
                 if step.definition is None or step.partitions is None
                 else step.definition.fold(step.partitions),
                 "count": step.count,
-                "reasons": sorted({r.kind.value for r in step.reasons}),
+                "reasons": sorted({r.kind.value for r, _ in step.shown_reasons()}),
                 "details": [
                     {
                         "kind": r.kind.value,
                         "partitions": None
                         if step.definition is None
-                        else step.definition.fold(r.partitions & (step.partitions or r.partitions)),
+                        else step.definition.fold(partitions),
                         "upstream": None if r.upstream is None else str(r.upstream),
                         "old": r.old,
                         "new": r.new,
                         "description": describe_reason(r),
                     }
-                    for r in step.reasons
+                    for r, partitions in step.shown_reasons()
                 ],
             }
             for step in self.steps
         ]
+
+    def upstream_partitions(
+        self, graph: AssetGraph, key: AssetKey, reason: StaleReason, shown: PartitionSubset
+    ) -> str | None:
+        """The upstream partitions behind `reason` that the `shown` partitions of `key`
+        read, folded; None to keep the reason's own (they are the same, or the plan
+        holds no staleness to narrow them with).
+
+        The reason's own are those behind all of the asset's stale partitions; once
+        the selection keeps fewer (or `assay why` asks about one), these are the ones
+        behind the kept ones: the upstream's stale (or waiting) partitions they read,
+        or (changed) the newest change each reads.
+        """
+        import numpy as np
+
+        up = reason.upstream
+        assessed = None if up is None else self.staleness.get(up)
+        whole = reason.partitions
+        if up is None or assessed is None or shown == whole or len(shown) > _NARROWED_MAX:
+            return None
+        if reason.kind not in (
+            StaleKind.UPSTREAM_STALE,
+            StaleKind.WAITING,
+            StaleKind.INPUT_CHANGED,
+            StaleKind.SOURCE_CHANGED,
+        ):
+            return None
+        up_definition = graph.specs[up].partitions
+        if up_definition is None:
+            return None
+        mapping = graph.mappings[key][up]
+        definition = graph.specs[key].partitions
+        found: set[int] = set()
+        for index in shown:
+            reads = list(mapping.upstream_for(index, up_definition, definition, self.context))
+            if not reads:
+                continue
+            if reason.kind in (StaleKind.UPSTREAM_STALE, StaleKind.WAITING):
+                mask = (
+                    assessed.stale if reason.kind is StaleKind.UPSTREAM_STALE else assessed.waiting
+                )
+                found.update(u for u in reads if mask[u])
+                continue
+            changed = assessed.changed_at[reads]
+            if np.isnan(changed).all():
+                continue
+            newest = np.nanmax(changed)
+            found.update(u for u, at in zip(reads, changed, strict=True) if at == newest)
+        subset = PartitionSubset.from_indices(found)
+        text = fold_text(up_definition, subset)
+        return text if len(text) <= FOLDED_CHARS else f"{len(subset):,} partitions"
 
     def to_polars(self) -> pl.DataFrame:
         """One row per (asset, reason), with the partitions folded into ranges."""

@@ -99,6 +99,21 @@ def run_key_claims(home: Path) -> list[RunKeyClaim]:
     return sorted(latest.values(), key=lambda c: c.claimed_at)
 
 
+def forget_run_keys(home: Path, run_ids: set[str]) -> int:
+    """Delete the run key claims held by these runs (`assay state prune`: their runs
+    are forgotten, so their keys may run again); returns how many went. A claim of
+    any other run, live, recent or never started, stays."""
+    folder = home / RUN_KEYS
+    forgotten = 0
+    for path in folder.glob("*.json") if folder.is_dir() and run_ids else ():
+        claim = _read(path)
+        if claim is not None and claim.run_id in run_ids:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                forgotten += 1
+    return forgotten
+
+
 def _digest(run_key: str) -> str:
     return hashlib.sha256(run_key.encode()).hexdigest()[:32]
 

@@ -19,7 +19,9 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from assay.state.journal import read_lines
+from assay.state.bundles import bundle_name, is_bundle
+from assay.state.bundles import journals as bundle_journals
+from assay.state.journal import complete_lines, journal_name, read_lines
 from assay.state.records import (
     CONTROL_TYPES,
     DATASET_FIELDS,
@@ -30,6 +32,7 @@ from assay.state.records import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
     import duckdb
@@ -76,32 +79,64 @@ class Batch:
 def read_batch(files: list[Path], known: dict[str, int]) -> Batch:
     """Read and check every complete line after each journal's indexed offset.
 
-    `known` maps a journal's name (its file name: journals move to `done/`) to
-    its indexed byte offset.
+    `known` maps a journal's name (its file name without `.gz`: journals move to
+    `done/`, compressed, and later into bundles) to its indexed byte offset. A
+    journal is read once, wherever it is found first (a crash while archiving
+    leaves two copies of it).
     """
     batch = Batch()
-    for path in files:
-        start = known.get(path.name, 0)
-        try:
-            size = path.stat().st_size
-        except FileNotFoundError:
-            continue  # archived by another process since it was listed
-        if size <= start and path.name in known:
+    seen: set[str] = set()
+    for name, lines, end, archived in _journals(batch, files, known):
+        if name in seen:
             continue
-        lines, end = read_lines(path, start)
-        finished = False
+        seen.add(name)
+        finished = archived  # an archived journal was finished when archived
         for offset, line in lines:
             if line.startswith(LINEAGE_PREFIX):
                 try:
-                    batch.lineage_lines.append((path.name, offset, line.decode()))
+                    batch.lineage_lines.append((name, offset, line.decode()))
                 except UnicodeDecodeError:
-                    batch.quarantine(path.name, offset, "not UTF-8 text", line)
+                    batch.quarantine(name, offset, "not UTF-8 text", line)
                 continue
             if not line.strip():
                 continue
-            finished |= _add_line(batch, path.name, offset, line)
-        batch.offsets.append({"file": path.name, "indexed_bytes": end, "is_finished": finished})
+            finished |= _add_line(batch, name, offset, line)
+        batch.offsets.append({"file": name, "indexed_bytes": end, "is_finished": finished})
     return batch
+
+
+Lines = list[tuple[int, bytes]]
+
+
+def _journals(
+    batch: Batch, files: list[Path], known: dict[str, int]
+) -> Iterator[tuple[str, Lines, int, bool]]:
+    """(name, its lines after the indexed offset, the offset after them, archived) of
+    each journal to read, the journals of bundles one by one."""
+    for path in files:
+        if is_bundle(path):
+            try:
+                held = list(bundle_journals(path))
+            except (OSError, ValueError) as exc:
+                batch.quarantine(bundle_name(path), 0, f"cannot read this bundle: {exc}", b"")
+                continue
+            for name, data in held:
+                if name not in known:
+                    lines, end = complete_lines(data)
+                    yield name, lines, end, True
+            continue
+        name = journal_name(path)
+        start = known.get(name, 0)
+        if name in known and path.name != name:
+            continue  # archived: it was whole and indexed
+        try:
+            size = path.stat().st_size
+            if size <= start and name in known:
+                continue
+            lines, end = read_lines(path, start)
+        except FileNotFoundError:
+            continue  # archived by another process since it was listed
+        yield name, lines, end, path.name != name
 
 
 def _add_line(batch: Batch, journal: str, offset: int, line: bytes) -> bool:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from assay.errors import StateError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from pathlib import Path
 
     from assay.state.records import Record
@@ -44,7 +45,9 @@ class Journal:
     def __init__(self, journal_dir: Path, run_id: str) -> None:
         self.path = journal_dir / f"{run_id}.jsonl"
         hidden = journal_dir / f".{run_id}.jsonl.new"
-        if (journal_dir / "done" / self.path.name).exists():
+        done = journal_dir / "done"
+        archived = done / (self.path.name + ARCHIVED_SUFFIX)  # indexed, then compressed
+        if (done / self.path.name).exists() or archived.exists():
             raise JournalWriteError(
                 f"run {run_id} ran before (its journal is in {journal_dir / 'done'}): a run id "
                 "is used once"
@@ -167,12 +170,81 @@ def encode(records: tuple[Record, ...] | list[Record]) -> bytes:
     )
 
 
+ARCHIVED_SUFFIX = ".gz"  # a finished journal, compressed once indexed (`archive`)
+
+
+def journal_name(path: Path) -> str:
+    """What a journal is known by, wherever it is: `<run id>.jsonl` (compressed or not)."""
+    return path.name.removesuffix(ARCHIVED_SUFFIX)
+
+
+def archive(path: Path, folder: Path) -> Path:
+    """Compress a finished, indexed journal into `folder` (`<name>.gz`, written under a
+    temporary name, fsynced, then renamed) and remove it. A crash leaves the journal
+    where it was, or both (archived again at the next pass, to the same bytes).
+
+    Raises:
+        OSError: it could not be written (the journal stays where it was).
+    """
+    with open(path, "rb") as source:
+        chunks = iter(lambda: source.read(1 << 20), b"")
+        target = write_compressed(folder / (path.name + ARCHIVED_SUFFIX), chunks)
+    path.unlink()
+    return target
+
+
+def write_compressed(
+    target: Path, chunks: Iterable[bytes], *, xz_preset: int | None = None
+) -> Path:
+    """Write `chunks` gzip-compressed (xz with `xz_preset`) to `target`: under a
+    temporary name beside it, fsynced, then renamed, so that `target` is whole or
+    absent whatever happens; nothing is left behind on failure.
+
+    Raises:
+        OSError: it could not be written.
+    """
+    import gzip
+    import lzma
+
+    scratch = target.with_name(f".{target.name}.tmp")
+    try:
+        with open(scratch, "wb") as raw:
+            with (
+                gzip.GzipFile(filename=target.stem, mode="wb", fileobj=raw, mtime=0)
+                if xz_preset is None
+                else lzma.LZMAFile(raw, "wb", preset=xz_preset)
+            ) as compressed:
+                for chunk in chunks:
+                    compressed.write(chunk)
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(scratch, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            scratch.unlink()
+        raise
+    return target
+
+
 def read_lines(path: Path, offset: int) -> tuple[list[tuple[int, bytes]], int]:
     """The complete lines after `offset`, each with its byte offset, and the offset
-    after the last of them. A line still being written (no newline yet) is left."""
-    with open(path, "rb") as file:
-        file.seek(offset)
-        data = file.read()
+    after the last of them. A line still being written (no newline yet) is left.
+    An archived journal (`.gz`) is read as the journal it was."""
+    if path.name.endswith(ARCHIVED_SUFFIX):
+        import gzip
+
+        with gzip.open(path, "rb") as archived:
+            data = archived.read()[offset:]
+    else:
+        with open(path, "rb") as file:
+            file.seek(offset)
+            data = file.read()
+    return complete_lines(data, offset)
+
+
+def complete_lines(data: bytes, offset: int = 0) -> tuple[list[tuple[int, bytes]], int]:
+    """The complete lines of `data` (a journal's bytes from `offset` on), each with its
+    byte offset in the journal, and the offset after the last of them."""
     end = data.rfind(b"\n") + 1
     lines = []
     at = 0

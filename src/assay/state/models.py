@@ -65,12 +65,30 @@ class Run(_Dict):
     lineage_sent: int | None
     lineage_failed: int | None
     lineage_error: str | None
+    # what its checks and observations counted (None where the reader did not count)
+    check_count: int | None = None  # check results it recorded
+    checks_passed: int | None = None
+    checks_warned: int | None = None  # warn-severity checks that did not pass
+    checks_failed: int | None = None  # error-severity checks that did not pass
+    checks_errored: int | None = None  # checks that raised
+    checked_partitions: int | None = None  # asset partitions it judged
+    observation_count: int | None = None  # data versions it observed
+    observed_assets: int | None = None
 
     @property
     def duration_s(self) -> float | None:
         if self.started_at is None or self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def target(self) -> str:
+        """What it ran on, without the kind it says in `selection` (`observe a b` -> `a b`)."""
+        text = self.selection or "*"
+        for prefix in ("assay check ", "observe "):
+            if text.startswith(prefix):
+                return text.removeprefix(prefix) or "*"
+        return text
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -135,3 +153,80 @@ class Quarantined(_Dict):
     byte_offset: int
     reason: str
     line: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckLine(_Dict):
+    """One check result a run recorded, as `assay runs show` lists those that did not pass."""
+
+    run_id: str
+    asset_key: str
+    partition_key: str | None
+    check_name: str
+    status: str  # passed, failed, errored
+    severity: str  # error, warn
+    blocking: bool | None
+    error: str | None
+    metadata: str | None  # JSON
+
+    @property
+    def outcome(self) -> str:
+        """passed, warned (a warn-severity check that did not pass), failed or errored."""
+        if self.status in ("passed", "errored"):
+            return self.status
+        return "warned" if self.severity == "warn" else "failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOverview:
+    """A run at a glance, however many steps it has: its steps counted by status, the
+    slowest ones, every step that did not succeed (with their logs), and the check
+    results it recorded that did not pass, counted per asset.
+
+    `partitions` holds, per asset with a step that did not succeed, every partition
+    key the run has a step for, in order: what ranges of them are folded against.
+    """
+
+    run: Run
+    counts: Mapping[str, int]  # step status -> steps
+    slowest: tuple[Step, ...]
+    problems: tuple[Step, ...]  # failed, died, skipped, running: in step order
+    logs: tuple[LogLine, ...]  # of `problems`
+    partitions: Mapping[str, tuple[str, ...]]
+    checks: Mapping[str, Mapping[str, int]]  # asset -> outcome -> results
+    check_problems: tuple[CheckLine, ...]
+
+    @property
+    def step_count(self) -> int:
+        return sum(self.counts.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run": self.run.to_dict(),
+            "counts": dict(self.counts),
+            "slowest": [s.to_dict() for s in self.slowest],
+            "problems": [s.to_dict() for s in self.problems],
+            "logs": [line.to_dict() for line in self.logs],
+            "checks": {asset: dict(counts) for asset, counts in self.checks.items()},
+            "check_problems": [c.to_dict() for c in self.check_problems],
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AssetSummary(_Dict):
+    """What `assay list` shows of one asset's history: its last materialization, the
+    last run that had a step for it (and how that asset's steps went in it), and
+    the latest result of each check on each partition (rows of `check_results`)."""
+
+    asset_key: str
+    materialized_at: datetime | None = None
+    materialization_count: int | None = None
+    last_run_id: str | None = None
+    last_run_kind: str | None = None
+    last_run_status: str | None = None  # the run's status
+    last_run_at: datetime | None = None  # when it ended (or started, if it has not)
+    last_run_steps: int | None = None  # the asset's steps in that run
+    last_run_succeeded: int | None = None
+    last_run_failed: int | None = None  # failed or died
+    last_run_skipped: int | None = None
+    checks: tuple[Mapping[str, Any], ...] = ()

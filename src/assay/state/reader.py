@@ -7,13 +7,23 @@ from typing import TYPE_CHECKING, Any
 
 from assay.errors import UnknownBackfillError, UnknownRunError
 from assay.state.models import (
+    AssetSummary,
+    CheckLine,
     LogLine,
     Quarantined,
     Run,
     RunDetails,
+    RunOverview,
     StateMark,
     Step,
     model,
+)
+from assay.state.queries import (
+    BACKFILL_STATES,
+    CHECK_OUTCOME,
+    LATEST_BACKFILL_STEPS,
+    LATEST_CHECKS,
+    RUN_COUNTS,
 )
 from assay.state.store import StateStore
 
@@ -63,48 +73,130 @@ class StateReader:
         """The latest runs, newest first (a page of `limit` after `offset`), of one kind
         or status when given."""
         where, params = _filters(kind=kind, status=status)
+        page = f"SELECT * FROM runs {where} ORDER BY started_at DESC, run_id LIMIT ? OFFSET ?"
         with self._reading() as con:
             if con is None:
                 return []
             rows = _rows(
                 con,
-                f"SELECT * FROM runs {where} ORDER BY started_at DESC, run_id LIMIT ? OFFSET ?",
+                RUN_COUNTS.format(page=page) + " ORDER BY started_at DESC, run_id",
                 [*params, limit, offset],
             )
         return [model(Run, row) for row in rows]
 
-    def run_details(self, run_id: str) -> RunDetails:
-        """A run (by id or unique prefix), its steps and its step logs.
+    def run_details(
+        self,
+        run_id: str,
+        *,
+        steps: list[str] | None = None,
+        statuses: list[str] | None = None,
+    ) -> RunDetails:
+        """A run (by id or unique prefix), its steps and their logs; only the steps
+        named in `steps` (a step key, `asset[partition]`, or an asset key: all its
+        steps) and of `statuses`, when given.
 
         Raises:
             UnknownRunError: no run, or several, match `run_id`.
         """
         with self._reading() as con:
-            matches = (
-                []
-                if con is None
-                else _rows(
-                    con,
-                    "SELECT * FROM runs WHERE starts_with(run_id, ?) ORDER BY started_at",
-                    [run_id],
-                )
-            )
-            if len(matches) != 1:
-                raise _unknown_run(run_id, matches)
-            run = matches[0]
+            run = _one_run(con, run_id)
             assert con is not None
-            steps = _rows(
-                con, "SELECT * FROM steps WHERE run_id = ? ORDER BY started_at", [run["run_id"]]
+            where, params = _step_filter(steps, statuses)
+            found = _rows(
+                con,
+                f"SELECT * FROM steps WHERE run_id = ? {where} ORDER BY started_at, step_key",
+                [run["run_id"], *params],
             )
+            keys = [row["step_key"] for row in found]
             logs = _rows(
                 con,
-                "SELECT * FROM step_logs WHERE run_id = ? ORDER BY step_key, seq",
-                [run["run_id"]],
+                "SELECT * FROM step_logs WHERE run_id = ? "
+                "AND step_key IN (SELECT unnest(?::VARCHAR[])) ORDER BY step_key, seq",
+                [run["run_id"], keys],
             )
         return RunDetails(
             run=model(Run, run),
-            steps=tuple(model(Step, s) for s in steps),
+            steps=tuple(model(Step, s) for s in found),
             logs=tuple(model(LogLine, line) for line in logs),
+        )
+
+    def run_overview(
+        self, run_id: str, *, slowest: int = 5, log_lines: int = 50, check_lines: int = 10_000
+    ) -> RunOverview:
+        """A run (by id or unique prefix) at a glance, whatever its size: see
+        `RunOverview`. At most `log_lines` lines per step that did not succeed, and
+        `check_lines` check results that did not pass.
+
+        Raises:
+            UnknownRunError: no run, or several, match `run_id`.
+        """
+        with self._reading() as con:
+            run = _one_run(con, run_id)
+            assert con is not None
+            ident = run["run_id"]
+            counts = dict(
+                con.execute(
+                    "SELECT status, count(*) FROM steps WHERE run_id = ? GROUP BY status "
+                    "ORDER BY status",
+                    [ident],
+                ).fetchall()
+            )
+            slow = _rows(
+                con,
+                "SELECT * FROM steps WHERE run_id = ? AND finished_at IS NOT NULL "
+                "AND started_at IS NOT NULL "
+                "ORDER BY finished_at - started_at DESC, step_key LIMIT ?",
+                [ident, slowest],
+            )
+            problems = _rows(
+                con,
+                "SELECT * FROM steps WHERE run_id = ? AND status <> 'succeeded' "
+                "ORDER BY asset_key, partition_key, step_key",
+                [ident],
+            )
+            keys = [row["step_key"] for row in problems if row["status"] != "skipped"]
+            logs = _rows(
+                con,
+                "SELECT * FROM step_logs WHERE run_id = ? "
+                "AND step_key IN (SELECT unnest(?::VARCHAR[])) "
+                "QUALIFY row_number() OVER (PARTITION BY step_key ORDER BY seq) <= ? "
+                "ORDER BY step_key, seq",
+                [ident, keys, log_lines],
+            )
+            bad = _rows(
+                con,
+                "SELECT * FROM check_results WHERE run_id = ? AND status <> 'passed' "
+                "ORDER BY asset_key, check_name, partition_key LIMIT ?",
+                [ident, check_lines],
+            )
+            assets = sorted({row["asset_key"] for row in [*problems, *bad]})
+            partitions = {
+                asset: tuple(found or ())
+                for asset, found in con.execute(
+                    "SELECT asset_key, list(DISTINCT partition_key ORDER BY partition_key) "
+                    "FROM (SELECT asset_key, partition_key FROM steps WHERE run_id = $1 "
+                    "UNION ALL SELECT asset_key, partition_key FROM check_results "
+                    "WHERE run_id = $1) WHERE asset_key IN (SELECT unnest($2::VARCHAR[])) "
+                    "AND partition_key IS NOT NULL GROUP BY asset_key",
+                    [ident, assets],
+                ).fetchall()
+            }
+            checks: dict[str, dict[str, int]] = {}
+            for asset, outcome, count in con.execute(
+                f"SELECT asset_key, {CHECK_OUTCOME}, count(*) FROM check_results WHERE run_id = ? "
+                "GROUP BY ALL ORDER BY ALL",
+                [ident],
+            ).fetchall():
+                checks.setdefault(asset, {})[outcome] = int(count)
+        return RunOverview(
+            run=model(Run, run),
+            counts=counts,
+            slowest=tuple(model(Step, s) for s in slow),
+            problems=tuple(model(Step, s) for s in problems),
+            logs=tuple(model(LogLine, line) for line in logs),
+            partitions=partitions,
+            checks=checks,
+            check_problems=tuple(model(CheckLine, row) for row in bad),
         )
 
     def current_versions(self, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
@@ -266,40 +358,54 @@ class StateReader:
         parts = json.loads(row[0])
         return {str(k): str(v) for k, v in parts.items()} if isinstance(parts, dict) else None
 
-    def asset_summaries(self) -> dict[str, Row]:
-        """Per asset: its last materialization time, its last step's status, and the
-        latest result of each check on each partition (`checks`: rows of
-        `check_results`), read in one pass."""
+    def asset_summaries(self) -> dict[str, AssetSummary]:
+        """Per asset: its last materialization, the last run with a step for it (and
+        how its steps went there), and the latest result of each check on each
+        partition (`checks`: rows of `check_results`), read in one pass."""
         with self._reading() as con:
             if con is None:
                 return {}
             checks: dict[str, list[Row]] = {}
             order = "ORDER BY asset_key, check_name, partition_key"
-            for row in _rows(con, f"SELECT * FROM ({_LATEST_CHECKS}) {order}"):
+            for row in _rows(con, f"SELECT * FROM ({LATEST_CHECKS}) {order}"):
                 checks.setdefault(row["asset_key"], []).append(row)
             rows = _rows(
                 con,
                 """
-                WITH last_step AS (
-                    SELECT asset_key, status, finished_at FROM steps
-                    WHERE status != 'running'
-                    QUALIFY row_number() OVER (
-                        PARTITION BY asset_key ORDER BY coalesce(finished_at, started_at) DESC
-                    ) = 1
+                WITH last_run AS (
+                    SELECT asset_key, arg_max(run_id, started_at) AS run_id
+                    FROM steps GROUP BY asset_key
+                ), last_steps AS (
+                    SELECT s.asset_key, s.run_id, count(*) AS steps,
+                           count(*) FILTER (WHERE s.status = 'succeeded') AS succeeded,
+                           count(*) FILTER (WHERE s.status IN ('failed', 'died')) AS failed,
+                           count(*) FILTER (WHERE s.status = 'skipped') AS skipped
+                    FROM steps s JOIN last_run l USING (asset_key, run_id)
+                    GROUP BY s.asset_key, s.run_id
                 ), last_mat AS (
                     SELECT asset_key, max(finished_at) AS materialized_at,
                            count(*) AS materialization_count
                     FROM materializations GROUP BY asset_key
                 )
-                SELECT coalesce(s.asset_key, m.asset_key) AS asset_key,
-                       s.status AS last_status, m.materialized_at, m.materialization_count
-                FROM last_step s FULL OUTER JOIN last_mat m ON s.asset_key = m.asset_key
+                SELECT coalesce(l.asset_key, m.asset_key) AS asset_key,
+                       m.materialized_at, m.materialization_count,
+                       r.run_id AS last_run_id, r.kind AS last_run_kind,
+                       r.status AS last_run_status,
+                       coalesce(r.finished_at, r.started_at) AS last_run_at,
+                       l.steps AS last_run_steps, l.succeeded AS last_run_succeeded,
+                       l.failed AS last_run_failed, l.skipped AS last_run_skipped
+                FROM last_steps l
+                FULL OUTER JOIN last_mat m ON l.asset_key = m.asset_key
+                LEFT JOIN runs r ON r.run_id = l.run_id
                 """,
             )
-        found = {row["asset_key"]: row | {"checks": []} for row in rows}
-        for key, latest in checks.items():
-            found.setdefault(key, {"asset_key": key})["checks"] = latest
-        return found
+        found = {row["asset_key"]: row for row in rows}
+        for key in checks:
+            found.setdefault(key, {"asset_key": key})
+        return {
+            key: model(AssetSummary, row | {"checks": tuple(checks.get(key, ()))})
+            for key, row in found.items()
+        }
 
     def backfills(self, *, limit: int = 20, backfill_id: str | None = None) -> list[Row]:
         """Backfills, newest first (or those whose id starts with `backfill_id`), with
@@ -319,33 +425,7 @@ class StateReader:
             return _rows(
                 con,
                 f"""
-                WITH latest AS ({_LATEST_BACKFILL_STEPS}), counts AS (
-                    SELECT backfill_id,
-                           count(*) FILTER (status = 'succeeded') AS succeeded,
-                           count(*) FILTER (status = 'failed') AS failed,
-                           count(*) FILTER (status = 'skipped') AS skipped,
-                           count(*) FILTER (status IN ('died', 'running')) AS interrupted
-                    FROM latest GROUP BY backfill_id
-                ), cancels AS (
-                    SELECT backfill_id, arg_max(status, coalesce(seq, 0)) AS status,
-                           max(coalesce(seq, 0)) AS seq
-                    FROM backfill_cancels GROUP BY backfill_id
-                )
-                SELECT b.* EXCLUDE (status),
-                       CASE WHEN coalesce(c.succeeded, 0) >= b.partition_count THEN 'completed'
-                            WHEN x.seq > coalesce(b.seq, 0) AND b.status <> 'completed'
-                                THEN CASE WHEN r.status = 'running' THEN 'canceling'
-                                          ELSE 'canceled' END
-                            WHEN b.status IN ('running', 'canceling') AND r.status = 'died'
-                                THEN 'interrupted'
-                            ELSE b.status END AS status,
-                       r.status AS last_run_status, r.pid AS last_run_pid, r.host AS last_run_host,
-                       coalesce(c.succeeded, 0) AS succeeded, coalesce(c.failed, 0) AS failed,
-                       coalesce(c.skipped, 0) AS skipped
-                FROM backfills b
-                LEFT JOIN runs r ON r.run_id = b.last_run_id
-                LEFT JOIN counts c ON c.backfill_id = b.backfill_id
-                LEFT JOIN cancels x ON x.backfill_id = b.backfill_id
+                SELECT * FROM ({BACKFILL_STATES}) b
                 {where}
                 ORDER BY b.created_at DESC LIMIT ?
                 """,
@@ -377,7 +457,7 @@ class StateReader:
                 return []
             return _rows(
                 con,
-                f"SELECT * EXCLUDE (backfill_id) FROM ({_LATEST_BACKFILL_STEPS}) "
+                f"SELECT * EXCLUDE (backfill_id) FROM ({LATEST_BACKFILL_STEPS}) "
                 "WHERE backfill_id = ? ORDER BY asset_key, partition_key",
                 [backfill_id],
             )
@@ -397,6 +477,31 @@ class StateReader:
                 [asset_keys],
             )
 
+    def last_attempts(self, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], Step]:
+        """The latest step of each wanted (asset, partition key ('' = unpartitioned)) in
+        any run, whatever its status: what `assay why` says of a partition whose last
+        attempt failed or was skipped."""
+        with self._reading() as con:
+            if con is None or not wanted:
+                return {}
+            rows = _rows(
+                con,
+                """
+                WITH wanted AS (
+                    SELECT unnest(?::VARCHAR[]) AS asset_key, unnest(?::VARCHAR[]) AS pk
+                )
+                SELECT s.* FROM steps s JOIN runs r USING (run_id)
+                JOIN wanted w ON w.asset_key = s.asset_key AND w.pk = coalesce(s.partition_key, '')
+                QUALIFY row_number() OVER (
+                    PARTITION BY s.asset_key, w.pk
+                    ORDER BY coalesce(s.started_at, s.finished_at, r.started_at) DESC NULLS LAST,
+                             s.run_id DESC
+                ) = 1
+                """,
+                [[a for a, _ in wanted], [p for _, p in wanted]],
+            )
+        return {(row["asset_key"], row["partition_key"] or ""): model(Step, row) for row in rows}
+
     def latest_checks(self, asset_keys: list[str] | None = None) -> list[Row]:
         """The latest result of each check on each asset partition (of these assets)."""
         with self._reading() as con:
@@ -407,7 +512,7 @@ class StateReader:
                 where, params = "WHERE asset_key IN (SELECT unnest(?::VARCHAR[]))", [asset_keys]
             return _rows(
                 con,
-                f"SELECT * FROM ({_LATEST_CHECKS}) {where} "
+                f"SELECT * FROM ({LATEST_CHECKS}) {where} "
                 "ORDER BY asset_key, check_name, partition_key",
                 params,
             )
@@ -440,7 +545,7 @@ class StateReader:
                 con,
                 f"""
                 SELECT l.asset_key, l.check_name, l.check_version, count(*) AS partitions
-                FROM ({_LATEST_CHECKS}) l
+                FROM ({LATEST_CHECKS}) l
                 JOIN asset_partitions s
                   ON s.asset_key = l.asset_key AND s.partition_key = coalesce(l.partition_key, '')
                 WHERE l.asset_key IN (SELECT unnest(?::VARCHAR[]))
@@ -465,26 +570,32 @@ class StateReader:
         return (0 if row is None else int(row[0])), [model(Quarantined, r) for r in rows]
 
 
-# The latest result of each check on each asset partition.
-_LATEST_CHECKS = """
-    SELECT * FROM check_results
-    QUALIFY row_number() OVER (
-        PARTITION BY asset_key, check_name, partition_key
-        ORDER BY coalesce(seq, epoch_us(checked_at)) DESC, check_result_id DESC
-    ) = 1
-"""
+def _one_run(con: duckdb.DuckDBPyConnection | None, run_id: str) -> Row:
+    """The run `run_id` (an id or a unique prefix) with its counts.
 
-# The last step of each (backfill, asset, partition) over the backfill's runs.
-_LATEST_BACKFILL_STEPS = """
-    SELECT r.backfill_id, s.asset_key, coalesce(s.partition_key, '') AS partition_key,
-           s.status, s.attempts, s.error, s.skip_reason, s.run_id, s.started_at, s.finished_at
-    FROM steps s JOIN runs r ON r.run_id = s.run_id
-    WHERE r.backfill_id IS NOT NULL
-    QUALIFY row_number() OVER (
-        PARTITION BY r.backfill_id, s.asset_key, s.partition_key
-        ORDER BY s.status = 'succeeded' DESC, s.started_at DESC
-    ) = 1
-"""
+    Raises:
+        UnknownRunError: no run, or several, match.
+    """
+    page = "SELECT * FROM runs WHERE starts_with(run_id, ?)"
+    matches = [] if con is None else _rows(con, RUN_COUNTS.format(page=page), [run_id])
+    if len(matches) != 1:
+        raise _unknown_run(run_id, sorted(matches, key=lambda r: str(r["started_at"])))
+    return matches[0]
+
+
+def _step_filter(steps: list[str] | None, statuses: list[str] | None) -> tuple[str, list[Any]]:
+    """`AND ...` for steps named (by step key or asset key) and of given statuses."""
+    where, params = "", []
+    if steps is not None:
+        where += (
+            " AND (step_key IN (SELECT unnest(?::VARCHAR[])) "
+            "OR asset_key IN (SELECT unnest(?::VARCHAR[])))"
+        )
+        params += [steps, steps]
+    if statuses is not None:
+        where += " AND status IN (SELECT unnest(?::VARCHAR[]))"
+        params.append(statuses)
+    return where, params
 
 
 def _filters(**equal: str | None) -> tuple[str, list[Any]]:

@@ -33,7 +33,7 @@ def test_an_alert_journal_is_indexed_then_archived_once_closed(tmp_path):
         ("ops", "webhook", "test", "sent", 1),
     ]
     assert not list(store.journal_dir.glob("*.jsonl"))
-    assert len(list((store.journal_dir / "done").glob("alerts-*.jsonl"))) == 1
+    assert len(list((store.journal_dir / "done").glob("alerts-*.jsonl*"))) == 1
     assert_state_equals_journals(tmp_path / "home", tmp_path / "scratch")
 
 

@@ -54,7 +54,7 @@ def test_indexing_is_idempotent_and_archives_finished_journals(tmp_path):
     assert store.index_pending().records == 2
     assert (count(store, "runs"), count(store, "steps")) == (1, 1)
     assert not list(store.journal_dir.glob("*.jsonl"))
-    assert (store.journal_dir / "done" / "r1.jsonl").exists()
+    assert (store.journal_dir / "done" / "r1.jsonl.gz").exists()  # compressed once indexed
     details = StateReader(tmp_path).run_details("r1")
     assert details.run.status == "succeeded"
     assert [s.status for s in details.steps] == ["succeeded"]

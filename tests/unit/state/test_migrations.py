@@ -1,0 +1,66 @@
+"""Schema migrations: an older store comes up to date with every row it held."""
+
+import duckdb
+
+from assay.state.migrations import MIGRATIONS, SCHEMA_VERSION, migrate
+from assay.state.store import BLOCK_SIZE, StateStore
+
+
+def _at_version(path, version):
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for number, sql in enumerate(MIGRATIONS[:version], start=1):
+        con.execute(sql)
+        con.execute("INSERT INTO schema_version VALUES (?)", [number])
+    return con
+
+
+def _compression(con, table, column):
+    rows = con.execute(
+        "SELECT DISTINCT compression FROM pragma_storage_info(?) WHERE column_name = ? "
+        "AND segment_type = 'VARCHAR'",
+        [table, column],
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+def test_eleven_compresses_events_and_check_metadata_keeping_every_row(tmp_path):
+    con = _at_version(tmp_path / "assay.duckdb", 10)
+    con.execute(
+        "INSERT INTO lineage_events (event_id, run_id, event_type, event_time, kind, ol_run_id, "
+        "event) VALUES ('e1', 'r1', 'FAIL', now(), 'asset', 'o1', "
+        """'{"run": {"facets": {"errorMessage": {"message": "boom"}}}}')"""
+    )
+    con.execute(
+        "INSERT INTO check_results (check_result_id, run_id, asset_key, check_name, status, "
+        "passed, severity, blocking, metadata, checked_at, seq, check_version) VALUES "
+        """('c1', 'r1', 'orders', 'schema', 'passed', true, 'error', true, '{"rows": 3}', """
+        "now(), 7, 'v1')"
+    )
+    assert migrate(con) == 10
+    assert con.execute("SELECT max(version) FROM schema_version").fetchone() == (SCHEMA_VERSION,)
+    assert con.execute("SELECT error FROM lineage_runs").fetchall() == [("boom",)]  # views too
+    assert con.execute("SELECT metadata, seq, check_version FROM check_results").fetchall() == [
+        ('{"rows": 3}', 7, "v1")
+    ]
+    con.execute("CHECKPOINT")
+    assert _compression(con, "lineage_events", "event") == {"ZSTD"}
+    assert _compression(con, "check_results", "metadata") == {"ZSTD"}
+    indexes = {row[0] for row in con.execute("SELECT index_name FROM duckdb_indexes()").fetchall()}
+    assert "check_results_asset" in indexes
+    con.close()
+
+
+def test_a_new_store_has_small_blocks(tmp_path):
+    store = StateStore(tmp_path)
+    store.index_pending()
+    with store.reading() as con:
+        assert con is None  # nothing journaled: no file yet
+    (tmp_path / "journal").mkdir()
+    (tmp_path / "journal" / "r1.jsonl").write_text(
+        '{"type": "run", "run_id": "r1", "status": "succeeded", "started_at": 1.0}\n'
+    )
+    store.index_pending()
+    with store.reading() as con:
+        (block,) = con.execute("SELECT block_size FROM pragma_database_size()").fetchone()
+    assert block == BLOCK_SIZE
