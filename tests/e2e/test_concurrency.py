@@ -158,7 +158,7 @@ def test_a_foreign_holder_is_named_and_records_land_once_it_lets_go(make_project
     assert code == 0, err
     assert f"(PID {holder.pid})" in err
     assert "records are safe in" in err
-    assert err.count("held by") == 1
+    assert err.count("held by") == 1, err
     code, out, err = run_assay(root, "runs", "--json")
     assert code == 0, err
     assert [r["succeeded_count"] for r in json.loads(out)] == [10, 1]

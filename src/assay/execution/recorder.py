@@ -221,8 +221,12 @@ class _Indexer:
 
     def final(self) -> IndexReport:
         report = self.store.index_pending(timeout_s=FINAL_INDEX_TIMEOUT_S)
-        if report.held_by or report.busy:
-            self.told = False
+        if (report.held_by or report.busy) and self.told:  # said during the run: who holds it
+            self.run.notice(
+                f"the state store {self.store.path} is still not free: the next assay "
+                "command indexes this run's records"
+            )
+        elif report.held_by or report.busy:
             self._tell(report, final=True)
         return report
 
