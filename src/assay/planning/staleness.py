@@ -156,13 +156,14 @@ def assess(
 
 def _source(graph: AssetGraph, key: AssetKey, column: _Columns) -> AssetStaleness:
     """Observed, never materialized: only its changes matter, and which partitions
-    exist (an observable source's partitions exist once observed, until observed absent)."""
+    exist (once an observable source has been observed, its partitions exist once
+    observed, until observed absent; one never observed at all is taken as it is)."""
     import numpy as np
 
     n = len(column.started)
     waiting = np.zeros(n, dtype=bool)
     reasons = []
-    if graph.specs[key].is_observable:
+    if graph.specs[key].is_observable and n and not np.isnan(column.started).all():
         never = np.isnan(column.started)
         absent = column.absent & ~never
         for mask, why in ((never, NEVER_OBSERVED), (absent, ABSENT)):

@@ -301,14 +301,20 @@ def test_a_removed_key_is_named():
     )
 
 
+def test_a_source_never_observed_at_all_is_taken_as_it_is():
+    """Waiting starts with the first observation: a project that never runs `assay
+    observe` plans its readers as before, instead of never running them."""
+    built = build(never_observed())
+    assert not built.waiting  # its readers' stored partitions stay as they are
+
+
 @pytest.mark.parametrize(
     ("made", "waiting", "why"),
     [
         (day_not_landed, {"fed": "2024-01-07", "fed_total": None}, "never observed"),
         (day_deleted, {"fed": "2024-01-03", "fed_total": None}, "absent"),
-        (never_observed, {"fed": WEEK, "fed_total": None}, "never observed"),
     ],
-    ids=["not landed", "deleted", "never observed"],
+    ids=["not landed", "deleted"],
 )
 def test_readers_of_missing_source_partitions_wait(made, waiting, why):
     built = build(made())
