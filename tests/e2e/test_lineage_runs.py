@@ -4,6 +4,7 @@ one terminal event per run, and what they say about datasets, versions and check
 import json
 import uuid
 from collections import Counter, defaultdict
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -58,6 +59,9 @@ def step_events(events, job, partition=None, state=None):
 
 def test_every_event_of_a_full_workflow_validates_and_pairs_up(shop, monkeypatch, tmp_path):
     project = assay.load()
+    for n in range(40):  # every day's file landed: none of the backfill waits for its source
+        day = (date(2024, 1, 1) + timedelta(days=n)).isoformat()
+        (shop / "drop" / f"{day}.txt").write_text(f"export {day}")
     project.observe("drops")
     monkeypatch.setenv("FLAKY_DIR", str(tmp_path))
     backfill = project.backfill(
@@ -75,7 +79,7 @@ def test_every_event_of_a_full_workflow_validates_and_pairs_up(shop, monkeypatch
     events = all_events(shop)
     assert_well_formed(events)
     kinds = Counter(e["job"]["name"] if "job" in e else "dataset event" for e in events)
-    assert kinds["dataset event"] == 2  # two observed drop files
+    assert kinds["dataset event"] == 40  # the observed drop files
     assert kinds["assay.observe"] == kinds["assay.check"] == 2
     assert kinds["assay.materialize"] == 2 * 3  # backfill run, customers, the failing run
     # 40 days x (1 failed attempt + 1 retry) + the schema failure (never retried)
