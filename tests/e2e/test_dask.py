@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -287,7 +288,8 @@ def test_workers_store_on_s3_and_the_project_reads_it_back(make_project, s3_endp
 
     root = make_project("lineage_shop", extra_toml=s3_settings(s3_endpoint, "shop"))
     (root / "drop").mkdir()
-    (root / "drop" / "2024-01-01.txt").write_text("x")
+    for n in range(40):  # every day's file landed: no partition waits for its source
+        (root / "drop" / f"{date(2024, 1, 1) + timedelta(days=n)}.txt").write_text("x")
     cli = CliRunner()
     assert cli.invoke(main, ["observe"]).exit_code == 0
     started = cli.invoke(
