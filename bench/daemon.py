@@ -401,7 +401,10 @@ def _journal_seen(home: Path, run_id: str) -> float:
 
 
 def _wait_done(home: Path, run_id: str) -> None:
+    """Until the run's process ended (it holds its claims until then: the next tick's
+    run would be skipped as computed elsewhere)."""
     wait(lambda: (home / "journal" / "done" / f"{run_id}.jsonl").exists(), 300, poll_s=0.02)
+    wait(lambda: not processes_with(run_id), 300, poll_s=0.02)
 
 
 # --- idle ------------------------------------------------------------------------------

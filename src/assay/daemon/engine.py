@@ -645,6 +645,7 @@ class Engine:
         self.launched = {run_id: proc for run_id, proc in self.launched.items() if alive(*proc)}
         self.queue.sort(key=lambda r: (-r.priority, r.queued_seq))
         claims = None
+        waiting: list[Request] = []
         while self.queue and len(self.launched) < self.max_concurrent_runs:
             request = self.queue.pop(0)
             if self._has_started(request.run_id):
@@ -667,8 +668,8 @@ class Engine:
                     report.skipped.append((request, reason))
                 continue
             if self._may_be_starting(request):
-                self.queue.append(request)  # a launch of an earlier session may be starting
-                break
+                waiting.append(request)  # a launch of an earlier session may be starting:
+                continue  # the others need not wait for its journal
             try:
                 launched = launch(self.config, request.command, run_id=request.run_id)
             except AssayError as exc:
@@ -681,6 +682,7 @@ class Engine:
             if report is not None:
                 report.launched.append(request)
             _log.info("launched run %s (%s)", request.run_id[:8], request.run_key)
+        self.queue.extend(waiting)
 
     def _record_request(
         self, request: Request, status: str, reason: str | None, *, pid: int | None = None
