@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     )
     from assay.automation.alerts import Alert, Email, Slack, Webhook
     from assay.checks import CheckResult, asset_check
+    from assay.conditions import Auto, AutomationCondition, Freshness
     from assay.definitions import Definitions
     from assay.errors import AssayError
     from assay.execution.context import AssetContext
@@ -81,6 +82,7 @@ _HOMES = {
     ),
     "assay.automation.alerts": ("Alert", "Email", "Slack", "Webhook"),
     "assay.checks": ("CheckResult", "asset_check"),
+    "assay.conditions": ("Auto", "AutomationCondition", "Freshness"),
     "assay.definitions": ("Definitions",),
     "assay.errors": ("AssayError",),
     "assay.execution.context": ("AssetContext",),
@@ -125,12 +127,15 @@ __all__ = [
     "AssetIn",
     "AssetKey",
     "AssetSpec",
+    "Auto",
+    "AutomationCondition",
     "BatchPolicy",
     "CheckResult",
     "DailyPartitions",
     "Definitions",
     "DuckDBIO",
     "Email",
+    "Freshness",
     "Hooks",
     "HourlyPartitions",
     "IOManager",

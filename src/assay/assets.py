@@ -10,6 +10,7 @@ import inspect
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, overload
 
+from assay.conditions import AutomationCondition, Freshness
 from assay.errors import DefinitionError
 from assay.io.base import InputKind
 from assay.keys import AssetKey, check_name
@@ -45,6 +46,8 @@ def asset(
     pool: str | None = None,
     backfill_policy: BatchPolicy | None = None,
     schema: Any = None,
+    automation: AutomationCondition | None = None,
+    freshness: Freshness | None = None,
 ) -> Callable[[Callable[..., Any]], AssetSpec]: ...
 
 
@@ -67,6 +70,8 @@ def asset(
     pool: str | None = None,
     backfill_policy: BatchPolicy | None = None,
     schema: Any = None,
+    automation: AutomationCondition | None = None,
+    freshness: Freshness | None = None,
 ) -> AssetSpec | Callable[[Callable[..., Any]], AssetSpec]:
     """Declare an asset: a named, versioned dataset computed by the decorated function.
 
@@ -80,7 +85,9 @@ def asset(
     most two of its steps run at once. `backfill_policy=BatchPolicy(...)` lets
     one call compute a range of partitions. `schema` (a Pandera polars
     `DataFrameModel` or `DataFrameSchema`) validates every output before it is
-    stored; an output that fails is not stored.
+    stored; an output that fails is not stored. `automation` (`Auto.on_stale()`,
+    ...) says when the daemon requests its partitions by itself, `freshness`
+    (`Freshness(lag=...)`) when each is due (see docs/automation.md).
 
     Example:
         >>> import polars as pl
@@ -109,6 +116,8 @@ def asset(
             pool=pool,
             backfill_policy=backfill_policy,
             schema=schema,
+            automation=automation,
+            freshness=freshness,
         )
 
     if fn is not None:
@@ -138,6 +147,8 @@ def _build_spec(
     pool: str | None = None,
     backfill_policy: BatchPolicy | None = None,
     schema: Any = None,
+    automation: AutomationCondition | None = None,
+    freshness: Freshness | None = None,
 ) -> AssetSpec:
     where = f"@asset on {getattr(func, '__qualname__', func)!r}"
     prefix = () if key_prefix is None else AssetKey.parse(as_key_text(key_prefix)).path
@@ -181,7 +192,37 @@ def _build_spec(
         pool=None if pool is None else _check_name(pool, "pool", where),
         backfill_policy=_check_batch(backfill_policy, partitions, where),
         schema=check_schema(schema, where),
+        automation=_check_automation(automation, where),
+        freshness=_check_freshness(freshness, partitions, where),
     )
+
+
+def _check_automation(
+    condition: AutomationCondition | None, where: str
+) -> AutomationCondition | None:
+    if condition is not None and not isinstance(condition, AutomationCondition):
+        raise DefinitionError(
+            f"{where}: automation={condition!r} is not a condition; use Auto.on_stale(), "
+            "Auto.on_cron('0 6 * * *'), ... (see docs/automation.md)"
+        )
+    return condition
+
+
+def _check_freshness(
+    freshness: Freshness | None, partitions: PartitionsDefinition | None, where: str
+) -> Freshness | None:
+    if freshness is None:
+        return None
+    if not isinstance(freshness, Freshness):
+        raise DefinitionError(
+            f"{where}: freshness={freshness!r} is not a Freshness; use Freshness(lag=...)"
+        )
+    if freshness.lag is not None and getattr(partitions, "kind", None) != "time":
+        raise DefinitionError(
+            f"{where}: Freshness(lag=...) needs time partitions (daily, hourly, ...); "
+            "use Freshness(max_age=...) or Freshness(deadline=...) for this asset"
+        )
+    return freshness
 
 
 def _check_retry(policy: RetryPolicy | None, where: str) -> RetryPolicy | None:

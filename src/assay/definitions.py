@@ -10,14 +10,17 @@ import importlib.machinery
 import importlib.util
 import sys
 import traceback
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assay.automation.alerts import check_alerts
+from assay.automation.cron import Cron
 from assay.automation.schedules import Schedule
 from assay.automation.sensors import Sensor
 from assay.checks import CheckSpec
+from assay.conditions import AutomationCondition, Freshness, cron_parts
 from assay.errors import ConfigError, DefinitionError
 from assay.graph import AssetGraph
 from assay.io.resolver import IOResolver
@@ -26,7 +29,7 @@ from assay.spec import AssetSpec
 from assay.versioning.sources import add_project_root, capture_source, in_project, is_captured
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
+    from collections.abc import Iterable, Iterator
     from types import ModuleType
 
     from assay.automation.alerts import Alert
@@ -59,13 +62,16 @@ class Definitions:
         schedules: Iterable[Schedule] = (),
         sensors: Iterable[Sensor] = (),
         alerts: Iterable[Alert] = (),
+        automation: Mapping[str, AutomationCondition] | None = None,
     ) -> None:
         """`checks`: `@asset_check` functions. `io`: the default IO manager.
         `retry_policy`: the default for assets without one. `pools`: concurrency
         limits, by pool name (`@asset(pool=...)`) or by tag (`"tag:source=stripe"`,
         or `"tag:source"` for any value). `schedules` and `sensors`: what the
         daemon (`assay daemon`, `assay tick`) runs by itself. `alerts`:
-        `Alert(on=[...], to=[...])`s, delivered by every run (see `assay.alerting`)."""
+        `Alert(on=[...], to=[...])`s, delivered by every run (see `assay.alerting`).
+        `automation`: conditions by selection (`{"group:sales": Auto.on_stale()}`),
+        for assets that declare none (the first selection that matches wins)."""
         self.assets = tuple(assets)
         for item in self.assets:
             if not isinstance(item, AssetSpec):
@@ -95,6 +101,7 @@ class Definitions:
                 f"Definitions(alerts={alerts!r}): give a list of Alert(on=[...], to=[...])"
             )
         self.alerts, self.alert_targets = check_alerts(alerts)
+        self.automation = _check_conditions(automation or {}, self.assets)
 
     def retry_policy_of(self, spec: AssetSpec) -> RetryPolicy:
         """The asset's retry policy, else the project's, else no retries."""
@@ -131,6 +138,50 @@ def _check_automation(schedules: tuple[Schedule, ...], sensors: tuple[Sensor, ..
                 f"two schedules or sensors are named {item.name!r}: give each its own name"
             )
         names.add(item.name)
+
+
+def _check_conditions(
+    automation: Mapping[str, AutomationCondition], assets: tuple[AssetSpec, ...]
+) -> dict[str, AutomationCondition]:
+    """Conditions by selection, each a condition whose crons parse."""
+    if not isinstance(automation, Mapping):
+        raise DefinitionError(
+            f"Definitions(automation={automation!r}): give selections and conditions, like "
+            '{"group:sales": Auto.on_stale()}'
+        )
+    checked: dict[str, AutomationCondition] = {}
+    for selection, condition in automation.items():
+        if not isinstance(selection, str) or not selection.strip():
+            raise DefinitionError(
+                f"Definitions(automation=...): {selection!r} is not a selection like 'group:sales'"
+            )
+        if not isinstance(condition, AutomationCondition):
+            raise DefinitionError(
+                f"Definitions(automation=...): {condition!r} for {selection!r} is not a condition; "
+                "use Auto.on_stale(), Auto.on_cron(...), ..."
+            )
+        checked[selection] = condition
+    named: list[tuple[str, AutomationCondition | Freshness | None]] = [
+        *((f"automation of {spec.key}", spec.automation) for spec in assets),
+        *((f"automation for {s!r}", c) for s, c in checked.items()),
+        *(
+            (f"freshness of {spec.key}", spec.freshness)
+            for spec in assets
+            if spec.freshness is not None and spec.freshness.deadline is not None
+        ),
+    ]
+    for where, declared in named:
+        crons = (
+            [(declared.deadline, declared.timezone)]
+            if isinstance(declared, Freshness) and declared.deadline is not None
+            else cron_parts(declared if isinstance(declared, AutomationCondition) else None)
+        )
+        for expression, timezone in crons:
+            try:
+                Cron(expression, timezone)
+            except DefinitionError as exc:
+                raise DefinitionError(f"{where}: {exc}") from None
+    return checked
 
 
 def _check_pools(pools: Mapping[str, int]) -> dict[str, int]:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
     from datetime import timedelta
 
+    from assay.conditions import AutomationCondition, Freshness
     from assay.io.base import InputKind, IOManager
     from assay.partitions.base import PartitionsDefinition
     from assay.partitions.mapping import PartitionMapping
@@ -80,6 +81,8 @@ class AssetSpec:
     backfill_policy: BatchPolicy | None = None
     schema: Any = None  # a Pandera polars DataFrameModel subclass or DataFrameSchema
     observe_every: timedelta | None = None  # a source the daemon observes on an interval
+    automation: AutomationCondition | None = None  # when the daemon requests its partitions
+    freshness: Freshness | None = None  # when its partitions are due
 
     @property
     def is_observable(self) -> bool:

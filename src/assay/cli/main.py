@@ -12,6 +12,7 @@ import click
 
 from assay.cli.alerts import alerts_group
 from assay.cli.assets import graph_command, list_command, materialize_command
+from assay.cli.automation import automation_group
 from assay.cli.backfill import backfill_group
 from assay.cli.check import check_command
 from assay.cli.daemon import daemon_group, schedule_group, sensor_group, tick_command
@@ -139,3 +140,4 @@ main.add_command(tick_command)
 main.add_command(schedule_group)
 main.add_command(sensor_group)
 main.add_command(alerts_group)
+main.add_command(automation_group)

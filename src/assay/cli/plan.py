@@ -148,9 +148,14 @@ def _print_plan(plan: Plan, graph: AssetGraph | None = None) -> None:
 @click.command("why")
 @click.argument("asset", type=ASSET)
 @click.option("--partition", "-p", "partition", metavar="KEY", help="The partition to explain.")
+@click.option(
+    "--automation",
+    is_flag=True,
+    help="Why automation would (or would not) request it: each part of its condition.",
+)
 @json_option
 @project_options
-def why_command(asset: str, partition: str | None, as_json: bool) -> None:
+def why_command(asset: str, partition: str | None, automation: bool, as_json: bool) -> None:
     """Explain one asset partition: fresh or stale, and the root causes."""
     from assay.planning.why import explain
 
@@ -163,6 +168,15 @@ def why_command(asset: str, partition: str | None, as_json: bool) -> None:
             "name one of them"
         )
     (key,) = keys
+    if automation:
+        from assay.cli.automation import why_automation
+
+        explanation = why_automation(project, key, partition)
+        if as_json:
+            print_json(explanation)
+        else:
+            click.echo(explanation["text"])
+        return
     explanation = explain(
         project.graph,
         project.plan(f"+{key}"),

@@ -39,6 +39,7 @@ from assay.automation.sensors import (
     observation_sensor,
 )
 from assay.daemon import isolate
+from assay.daemon.conditions import ConditionTicker
 from assay.daemon.launching import (
     CrashPoints,
     Request,
@@ -147,6 +148,7 @@ class Engine:
         self.enabled_overrides: dict[str, bool] = {}
         self.queue: list[Request] = []
         self.launched: dict[str, tuple[int, str]] = {}  # run id -> (pid, process start)
+        self.launched_requests: dict[str, Request] = {}  # run id -> what it was asked to run
         self.evaluations: dict[str, isolate.Evaluation] = {}
         self.automation: dict[str, Automation] = {}
         self.windows: dict[str, TimeWindowPartitions | None] = {}  # schedules' partitions
@@ -155,6 +157,7 @@ class Engine:
         self._crash = CrashPoints(crash_points or os.environ.get("ASSAY_CRASH_AT"))
         self._seq = 0
         self._deferred = self._unsynced = False  # appends waiting for one fsync
+        self.conditions = ConditionTicker(self)
         self.use(definitions)
 
     def _alert(self, kind: str, key: str, subject: str, text: str) -> None:
@@ -188,6 +191,7 @@ class Engine:
         self._selected = {}
         for name in automation:
             self.known.setdefault(name, _Known())
+        self.conditions.use(definitions)
 
     def is_enabled(self, name: str) -> bool:
         item = self.automation[name]
@@ -199,6 +203,7 @@ class Engine:
         """What earlier sessions recorded: cursors, enabled flags, requests not started."""
         reader = AutomationReader(self.home)
         self.enabled_overrides = reader.enabled()
+        self.conditions.load(reader)
         for name, row in reader.latest_ticks().items():
             known = self.known.setdefault(name, _Known())
             known.cursor_at = _as_utc(row.get("cursor_at"))
@@ -242,6 +247,7 @@ class Engine:
             found = reader.enabled()
             times = reader.enabled_times()
             now = self.clock.now()
+            self.conditions.refresh_enabled(found)
             for name, enabled in found.items():
                 if name not in self.automation:
                     continue
@@ -258,7 +264,7 @@ class Engine:
         known = self.known[name]
         known.cursor_at = now
         known.next_due = None
-        self._record_tick(name, tick_at=now, status="skipped", reason=reason, requests=[])
+        self.record_tick(name, tick_at=now, status="skipped", reason=reason, requests=[])
 
     # --- one evaluation --------------------------------------------------------------
 
@@ -274,6 +280,11 @@ class Engine:
                     self._evaluate_schedule(name, item, now)
                 else:
                     self._evaluate_sensor(name, item, now)
+            if self.conditions.due(now):
+                try:
+                    self.conditions.evaluate(now)
+                except AssayError as exc:  # the state is held or unreadable: next time
+                    _log.warning("automation conditions not evaluated: %s", exc)
 
     def collect(self, *, wait: bool = False) -> None:
         """Record what finished evaluations answered (all of them, with `wait`)."""
@@ -302,6 +313,8 @@ class Engine:
             else:
                 due = known.evaluated_at + item.interval.total_seconds() - time.time()
                 soonest = min(soonest, due)
+        if self.conditions.next_time is not None:
+            soonest = min(soonest, (self.conditions.next_time - now).total_seconds())
         if self.evaluations:
             soonest = min(soonest, 0.02)
         return max(0.0, soonest)
@@ -395,7 +408,7 @@ class Engine:
                 )
         if notes:
             reason = "; ".join(filter(None, [reason, *notes]))
-        self._record_tick(name, tick_at=tick, status=status, reason=reason, requests=requests)
+        self.record_tick(name, tick_at=tick, status=status, reason=reason, requests=requests)
         known.cursor_at = tick
         known.next_due = None
 
@@ -463,7 +476,7 @@ class Engine:
                         priority=request.priority,
                     )
                 )
-        self._record_tick(
+        self.record_tick(
             name, tick_at=now, status=status, reason=reason, requests=requests, cursor=cursor
         )
         known.cursor = cursor
@@ -551,7 +564,7 @@ class Engine:
             priority=priority,
         )
 
-    def _record_tick(
+    def record_tick(
         self,
         name: str,
         *,
@@ -560,16 +573,21 @@ class Engine:
         reason: str | None,
         requests: list[Request],
         cursor: str | None = None,
+        kind: str | None = None,
+        tick_id: str | None = None,
     ) -> None:
-        item = self.automation[name]
-        tick_id = requests[0].tick_id if requests else _tick_id()
+        """Record one tick with its cursor and the runs it requests, in one write, then
+        queue them (`kind`: for what is not a schedule or sensor)."""
+        item = self.automation.get(name)
+        tick_id = tick_id or (requests[0].tick_id if requests else _tick_id())
         self._crash.hit("before_record")
         now = time.time()
         record = {
             "type": "tick",
             "tick_id": tick_id,
             "name": name,
-            "kind": "schedule" if isinstance(item, Schedule) else item.kind,
+            "kind": kind
+            or ("schedule" if isinstance(item, Schedule) else getattr(item, "kind", "")),
             "tick_at": tick_at.timestamp(),
             "evaluated_at": now,
             "status": status,
@@ -596,8 +614,9 @@ class Engine:
         ]
         self._append(record, *queued)  # the cursor and its requests, in one write
         self._crash.hit("after_record")
-        previous = self.known[name].status
-        self.known[name].status = status
+        known = self.known.setdefault(name, _Known())
+        previous = known.status
+        known.status = status
         if status == "failed" and previous != "failed":
             self.alert(
                 "tick_failed",
@@ -612,6 +631,32 @@ class Engine:
             _log.warning("%s failed: %s", name, reason)
         elif requests:
             _log.info("%s requested %d run(s)", name, len(requests))
+
+    def append_records(self, *records: dict[str, Any]) -> None:
+        """Append records to this session's journal (fsynced with the evaluation's)."""
+        self._append(*records)
+
+    def next_seq(self) -> int:
+        return self._next_seq()
+
+    def new_tick_id(self) -> str:
+        return _tick_id()
+
+    def make_request(
+        self, name: str, tick_id: str, request: RunRequest, *, run_key: str, at: datetime
+    ) -> Request:
+        """A request of `name`'s (not a schedule's or sensor's), with its command line."""
+        return self._request(
+            name,
+            tick_id,
+            request,
+            default_selection=request.selection,
+            default_partitions=(),
+            force=bool(request.force),
+            run_key=run_key,
+            at=at,
+            priority=request.priority,
+        )
 
     def _append(self, *records: dict[str, Any]) -> None:
         if self.journal is None:
@@ -643,6 +688,9 @@ class Engine:
         """Launch queued requests, highest priority first, while fewer than
         `max_concurrent_runs` launched runs are alive."""
         self.launched = {run_id: proc for run_id, proc in self.launched.items() if alive(*proc)}
+        self.launched_requests = {
+            run_id: r for run_id, r in self.launched_requests.items() if run_id in self.launched
+        }
         self.queue.sort(key=lambda r: (-r.priority, r.queued_seq))
         claims = None
         waiting: list[Request] = []
@@ -678,6 +726,7 @@ class Engine:
                 break
             self._crash.hit("after_launch")
             self.launched[request.run_id] = (launched.pid, launched.process_start)
+            self.launched_requests[request.run_id] = request
             self._record_request(request, "launched", None, pid=launched.pid)
             if report is not None:
                 report.launched.append(request)

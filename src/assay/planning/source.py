@@ -26,9 +26,10 @@ class PlanningState(Protocol):
         `assets` rows: asset_key, ordinal, keyset, code_version, inputs_signature
         (the current ones), is_source; `keysets` columns: keyset and idx (int64
         arrays), partition_key (a list of str), one entry per key of each keyset.
-        Returns the columns ordinal, idx (which asset partition), started and
-        changed (the state clock's `seq`: before the stored materialization read its
-        inputs; when its data version last changed), code_ok and sig_ok (stored
+        Returns the columns ordinal, idx (which asset partition), started, changed
+        and updated (the state clock's `seq`: before the stored materialization read
+        its inputs; when its data version last changed; when it was recorded; an
+        implementation without `updated` has it taken as `started`), code_ok and sig_ok (stored
         equals current), absent (a source partition whose latest observation
         recorded its absence). Partitions whose key is not in their asset's keyset
         are left out.

@@ -91,6 +91,10 @@ class AssetStaleness:
     changed_at: np.ndarray  # per partition, the clock `seq` when its data last changed; NaN: never
     reasons: tuple[StaleReason, ...]
     waiting: np.ndarray  # bool per partition: reads a source partition that does not exist
+    started: np.ndarray | None = None  # `seq` before the current materialization read; NaN
+    updated: np.ndarray | None = None  # `seq` of the current record (materialized, observed)
+    input_cause: np.ndarray | None = None  # newest input change behind INPUT_CHANGED; NaN
+    source_cause: np.ndarray | None = None  # the same, for SOURCE_CHANGED
 
     @property
     def stale_subset(self) -> PartitionSubset:
@@ -105,9 +109,105 @@ class AssetStaleness:
 class _Columns:
     started: np.ndarray
     changed: np.ndarray
+    updated: np.ndarray
     code_ok: np.ndarray
     sig_ok: np.ndarray
     absent: np.ndarray
+
+
+@dataclass(slots=True)
+class StalenessCache:
+    """What `assess_changed` keeps between calls: each asset's stored columns and
+    staleness, and the number of partitions each had."""
+
+    columns: dict[AssetKey, _Columns]
+    found: dict[AssetKey, AssetStaleness]
+    sizes: dict[AssetKey, int]
+
+
+def assess_changed(
+    graph: AssetGraph,
+    keys: Iterable[AssetKey],
+    state: PlanningState | None,
+    context: PartitionContext,
+    *,
+    cache: StalenessCache | None,
+    changed: set[AssetKey] | None,
+) -> tuple[dict[AssetKey, AssetStaleness], StalenessCache, set[AssetKey]]:
+    """`assess`, again after `cache`: only `changed` assets (new records; None: all)
+    are read from `state`, and only they, those whose partitions grew and what reads
+    them are recomputed; an asset whose result did not move does not make its
+    readers recomputed. Returns the staleness, the cache, and the assets whose
+    staleness moved (all, the first time).
+
+    Removed partition keys (`upstream partitions removed`) are seen only by a full
+    pass (`cache` None), and stored data is not verified.
+    """
+    import numpy as np
+
+    ordered = graph.ordered(keys)
+    if cache is None or changed is None:
+        reload = list(ordered)
+    else:
+        grew = {
+            k for k in ordered if cache.sizes.get(k) != size_of(graph.specs[k].partitions, context)
+        }
+        reload = [k for k in ordered if k in changed or k in grew or k not in cache.columns]
+    loaded, _ = _load(graph, reload, state, context) if reload else ([], None)
+    columns = dict(cache.columns) if cache is not None else {}
+    columns.update(zip(reload, loaded, strict=True))
+    previous = cache.found if cache is not None else {}
+    outside = (
+        _outside_keys(
+            graph,
+            ordered,
+            state,
+            np.array([int((~np.isnan(columns[k].started)).sum()) for k in ordered]),
+            None,
+            context,
+        )
+        if cache is None
+        else {}
+    )
+    dirty = set(reload)
+    moved: set[AssetKey] = set()
+    found: dict[AssetKey, AssetStaleness] = {}
+    for key in ordered:
+        if key not in dirty and key in previous:
+            found[key] = previous[key]
+            continue
+        column = columns[key]
+        if graph.specs[key].is_source:
+            result = _source(graph, key, column)
+        else:
+            result = _asset(graph, key, column, found, state, context, outside, None)
+        found[key] = result
+        before = previous.get(key)
+        if before is None or not _same(before, result):
+            moved.add(key)
+            dirty.update(graph.downstream.get(key, ()))
+    sizes = {key: found[key].size for key in ordered}
+    return found, StalenessCache(columns=columns, found=found, sizes=sizes), moved
+
+
+def _same(a: AssetStaleness, b: AssetStaleness) -> bool:
+    """The same staleness, as readers see it (and as conditions use it)."""
+    import numpy as np
+
+    if a.size != b.size or a.reasons != b.reasons:
+        return False
+    pairs = [
+        (a.stale, b.stale),
+        (a.waiting, b.waiting),
+        (a.changed_at, b.changed_at),
+        (a.started, b.started),
+        (a.updated, b.updated),
+    ]
+    return all(
+        (x is None and y is None)
+        or (x is not None and y is not None and np.array_equal(x, y, equal_nan=True))
+        for x, y in pairs
+    )
 
 
 def assess(
@@ -178,6 +278,8 @@ def _source(graph: AssetGraph, key: AssetKey, column: _Columns) -> AssetStalenes
         changed_at=column.changed,
         reasons=tuple(reasons),
         waiting=waiting,
+        started=column.started,
+        updated=column.updated,
     )
 
 
@@ -200,6 +302,8 @@ def _asset(
     reasons: list[StaleReason] = []
     stale = ~materialized
     waiting = np.zeros(n, dtype=bool)
+    input_cause = np.full(n, np.nan)
+    source_cause = np.full(n, np.nan)
     if stale.any():
         reasons.append(StaleReason(kind=StaleKind.MISSING, partitions=_subset(stale)))
     code_changed = materialized & ~column.code_ok
@@ -220,6 +324,8 @@ def _asset(
             # the upstream partitions behind it: each stale partition's newest input
             up_changed = np.isin(upstream.changed_at, newest[input_changed])
             is_source = graph.specs[up].is_source
+            cause = source_cause if is_source else input_cause
+            np.fmax(cause, np.where(input_changed, newest, np.nan), out=cause)
             reasons.append(
                 StaleReason(
                     kind=StaleKind.SOURCE_CHANGED if is_source else StaleKind.INPUT_CHANGED,
@@ -281,6 +387,10 @@ def _asset(
         changed_at=column.changed,
         reasons=tuple(reasons),
         waiting=waiting,
+        started=started,
+        updated=column.updated,
+        input_cause=input_cause,
+        source_cause=source_cause,
     )
 
 
@@ -329,6 +439,7 @@ def _load(
     # One flat array per column, each asset a slice of it: one scatter fills all.
     offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
     started, changed = np.full(offsets[-1], np.nan), np.full(offsets[-1], np.nan)
+    updated = np.full(offsets[-1], np.nan)
     code_ok, sig_ok = np.ones(offsets[-1], dtype=bool), np.ones(offsets[-1], dtype=bool)
     absent = np.zeros(offsets[-1], dtype=bool)
     matched = np.zeros(len(ordered), dtype=np.int64)
@@ -340,11 +451,12 @@ def _load(
         stored = state.planning_columns(assets, key_columns)
         at = offsets[stored["ordinal"]] + stored["idx"]
         started[at], changed[at] = stored["started"], stored["changed"]
+        updated[at] = stored.get("updated", stored["started"])
         code_ok[at], sig_ok[at] = stored["code_ok"], stored["sig_ok"]
         absent[at] = stored["absent"]
         matched = np.bincount(stored["ordinal"], minlength=len(ordered))
     columns = [
-        _Columns(started[a:b], changed[a:b], code_ok[a:b], sig_ok[a:b], absent[a:b])
+        _Columns(started[a:b], changed[a:b], updated[a:b], code_ok[a:b], sig_ok[a:b], absent[a:b])
         for a, b in itertools.pairwise(offsets)
     ]
     return columns, matched

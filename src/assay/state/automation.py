@@ -96,3 +96,38 @@ class AutomationReader:
                 "AND status NOT IN ('running') ORDER BY finished_at, run_id",
                 [after],
             )
+
+    def condition_baselines(self) -> list[Row]:
+        """Per asset: when automation first saw its condition and its code version."""
+        with self.store.reading(index=self.index) as con:
+            if con is None:
+                return []
+            return _rows(con, "SELECT * FROM automation_assets ORDER BY asset_key")
+
+    def evaluations(self, asset_key: str, *, limit: int = 10) -> list[Row]:
+        """The latest recorded evaluations of an asset's condition, newest first."""
+        with self.store.reading(index=self.index) as con:
+            if con is None:
+                return []
+            return _rows(
+                con,
+                "SELECT e.*, t.status AS tick_status, t.requests AS tick_requests "
+                "FROM automation_evaluations e LEFT JOIN ticks t USING (tick_id) "
+                "WHERE e.asset_key = ? ORDER BY e.seq DESC LIMIT ?",
+                [asset_key, limit],
+            )
+
+    def automation_requests(self, *, limit: int = 200) -> list[Row]:
+        """The latest runs declarative automation requested, newest first, with what
+        became of each request and of its run."""
+        with self.store.reading(index=self.index) as con:
+            if con is None:
+                return []
+            return _rows(
+                con,
+                "SELECT q.run_id, q.run_key, q.status AS request_status, q.reason, q.command, "
+                "q.tick_id, epoch(q.at) AS at, r.status AS run_status FROM run_requests q "
+                "LEFT JOIN runs r USING (run_id) WHERE q.name = 'automation' "
+                "ORDER BY q.seq DESC LIMIT ?",
+                [limit],
+            )

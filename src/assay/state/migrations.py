@@ -440,6 +440,35 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE check_results_zstd RENAME TO check_results;
     CREATE INDEX check_results_asset ON check_results (asset_key, check_name, partition_key);
     """,
+    # 14: declarative automation: when each asset's condition was first seen, and what
+    # each part of it held for at each evaluation
+    """
+    CREATE TABLE automation_assets (
+        asset_key VARCHAR PRIMARY KEY,
+        condition VARCHAR,  -- the condition's fingerprint (a changed condition starts afresh)
+        code VARCHAR,  -- the code version and dependencies it was seen with
+        since BIGINT,  -- epoch µs on the evaluation's clock: earlier windows and ticks are history
+        since_seq BIGINT,  -- the same on the state's clock: earlier changes are history
+        code_since BIGINT,  -- the state's clock when that code version was first seen
+        crons VARCHAR,  -- JSON: [[cron, timezone, tick, seen, done], ...]
+        had_history BOOLEAN,
+        "at" TIMESTAMPTZ,
+        seq BIGINT
+    );
+    CREATE TABLE automation_evaluations (
+        tick_id VARCHAR NOT NULL,
+        asset_key VARCHAR NOT NULL,
+        requested VARCHAR,  -- the partitions requested, folded ('' unpartitioned)
+        requested_count BIGINT,
+        counts VARCHAR,  -- JSON: [[part, partitions it held for], ...], depth first
+        capped BIGINT,  -- left for later ticks by the cap
+        history BIGINT,  -- stale partitions whose cause predates the condition
+        evaluated_at TIMESTAMPTZ,
+        seq BIGINT,
+        PRIMARY KEY (tick_id, asset_key)
+    );
+    CREATE INDEX automation_evaluations_asset ON automation_evaluations (asset_key, seq);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

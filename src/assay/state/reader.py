@@ -36,7 +36,16 @@ if TYPE_CHECKING:
     import numpy as np
 
 Row = dict[str, Any]
-_PLANNING_COLUMNS = ("ordinal", "idx", "started", "changed", "code_ok", "sig_ok", "absent")
+_PLANNING_COLUMNS = (
+    "ordinal",
+    "idx",
+    "started",
+    "changed",
+    "updated",
+    "code_ok",
+    "sig_ok",
+    "absent",
+)
 
 
 def _empty(name: str) -> np.ndarray:
@@ -45,6 +54,19 @@ def _empty(name: str) -> np.ndarray:
     kind = {"ordinal": np.int64, "idx": np.int64, "code_ok": np.bool_, "sig_ok": np.bool_}
     kind["absent"] = np.bool_
     return np.zeros(0, dtype=kind.get(name, np.float64))
+
+
+def _key_table(keysets: Mapping[str, Any]) -> Any:
+    """The keysets argument of the column reads, as an Arrow table for DuckDB."""
+    import pyarrow as pa
+
+    return pa.table(
+        {
+            "keyset": pa.array(keysets["keyset"], pa.int64()),
+            "partition_key": pa.array(keysets["partition_key"], pa.string()),
+            "idx": pa.array(keysets["idx"], pa.int64()),
+        }
+    )
 
 
 class StateReader:
@@ -224,10 +246,11 @@ class StateReader:
         `assets` rows: asset_key, ordinal, keyset, code_version, inputs_signature
         (the current ones), is_source. `keysets` columns: keyset, partition_key, idx.
         Stored partitions whose key is not in their asset's keyset are left out.
-        Columns (in no particular order): ordinal, idx, started and changed (on the
-        state home's clock, `seq`: before the materialization read its inputs; when
-        its data version last changed), code_ok and sig_ok (stored equals current),
-        absent (a source partition last observed absent: an empty data version).
+        Columns (in no particular order): ordinal, idx, started, changed and updated
+        (on the state home's clock, `seq`: before the materialization read its inputs;
+        when its data version last changed; when it was recorded), code_ok and sig_ok
+        (stored equals current), absent (a source partition last observed absent: an
+        empty data version).
         """
         import pyarrow as pa
 
@@ -235,13 +258,7 @@ class StateReader:
         if not assets:
             return empty
         asset_table = pa.Table.from_pylist(assets)  # noqa: F841 (read by DuckDB)
-        key_table = pa.table(  # noqa: F841 (read by DuckDB)
-            {
-                "keyset": pa.array(keysets["keyset"], pa.int64()),
-                "partition_key": pa.array(keysets["partition_key"], pa.string()),
-                "idx": pa.array(keysets["idx"], pa.int64()),
-            }
-        )
+        key_table = _key_table(keysets)  # noqa: F841 (read by DuckDB)
         with self._reading() as con:
             if con is None:
                 return empty
@@ -253,17 +270,119 @@ class StateReader:
                     SELECT a.ordinal, a.keyset, s.partition_key,
                            s.started_seq::DOUBLE AS started,
                            s.changed_seq::DOUBLE AS changed,
+                           s.seq::DOUBLE AS updated,
                            coalesce(s.code_version = a.code_version, false) AS code_ok,
                            coalesce(s.inputs_signature = a.inputs_signature, false) AS sig_ok,
                            coalesce(a.is_source AND s.data_version = '', false) AS absent
                     FROM asset_partitions s JOIN asset_table a ON s.asset_key = a.asset_key
                 )
-                SELECT s.ordinal, k.idx, s.started, s.changed, s.code_ok, s.sig_ok, s.absent
+                SELECT s.ordinal, k.idx, s.started, s.changed, s.updated, s.code_ok, s.sig_ok,
+                       s.absent
                 FROM stored s
                 JOIN key_table k ON k.partition_key = s.partition_key AND k.keyset = s.keyset
                 """
             ).fetchnumpy()
         return {name: found[name] for name in _PLANNING_COLUMNS}
+
+    def attempt_columns(
+        self, assets: list[dict[str, Any]], keysets: Mapping[str, Any]
+    ) -> dict[str, np.ndarray]:
+        """What declarative automation needs besides `planning_columns`, for the asset
+        partitions that have any (same arguments): ordinal, idx, attempted (epoch
+        microseconds when its latest step started, NaN: never), failed (that step
+        failed, or its run died, after its current materialization) and blocked (a
+        blocking check failed on its current materialization, at its latest result).
+        """
+        import numpy as np
+        import pyarrow as pa
+
+        names = ("ordinal", "idx", "attempted", "failed", "blocked")
+        kinds = {"ordinal": np.int64, "idx": np.int64, "attempted": np.float64}
+        empty = {n: np.zeros(0, dtype=kinds.get(n, np.bool_)) for n in names}
+        if not assets:
+            return empty
+        asset_table = pa.Table.from_pylist(  # noqa: F841 (read by DuckDB)
+            [
+                {"asset_key": a["asset_key"], "ordinal": a["ordinal"], "keyset": a["keyset"]}
+                for a in assets
+            ]
+        )
+        key_table = _key_table(keysets)  # noqa: F841 (read by DuckDB)
+        with self._reading() as con:
+            if con is None:
+                return empty
+            found = con.execute(
+                """
+                WITH attempts AS (
+                    SELECT s.asset_key, coalesce(s.partition_key, '') AS partition_key,
+                           epoch_us(s.started_at)::DOUBLE AS attempted,
+                           s.status = 'failed' OR (s.status = 'running' AND r.status = 'died')
+                               AS failed_step
+                    FROM steps s JOIN runs r USING (run_id)
+                    WHERE s.asset_key IN (SELECT asset_key FROM asset_table)
+                      AND s.status <> 'skipped' AND s.started_at IS NOT NULL
+                    QUALIFY row_number() OVER (
+                        PARTITION BY s.asset_key, coalesce(s.partition_key, '')
+                        ORDER BY s.started_at DESC
+                    ) = 1
+                ), checks AS (
+                    SELECT c.asset_key, coalesce(c.partition_key, '') AS partition_key,
+                           bool_or(NOT c.passed) AS blocked
+                    FROM (
+                        SELECT * FROM check_results
+                        WHERE blocking AND asset_key IN (SELECT asset_key FROM asset_table)
+                        QUALIFY row_number() OVER (
+                            PARTITION BY asset_key, partition_key, check_name ORDER BY seq DESC
+                        ) = 1
+                    ) c
+                    JOIN asset_partitions p ON p.asset_key = c.asset_key
+                         AND p.partition_key = coalesce(c.partition_key, '')
+                         AND p.materialization_id = c.materialization_id
+                    GROUP BY ALL
+                ), facts AS (
+                    SELECT coalesce(a.asset_key, c.asset_key) AS asset_key,
+                           coalesce(a.partition_key, c.partition_key) AS partition_key,
+                           a.attempted,
+                           coalesce(a.failed_step, false) AND (
+                               p.started_seq IS NULL OR a.attempted > p.started_seq
+                           ) AS failed,
+                           coalesce(c.blocked, false) AS blocked
+                    FROM attempts a
+                    FULL JOIN checks c USING (asset_key, partition_key)
+                    LEFT JOIN asset_partitions p
+                        ON p.asset_key = coalesce(a.asset_key, c.asset_key)
+                       AND p.partition_key = coalesce(a.partition_key, c.partition_key)
+                )
+                SELECT t.ordinal, k.idx, f.attempted, f.failed, f.blocked
+                FROM facts f JOIN asset_table t ON t.asset_key = f.asset_key
+                JOIN key_table k ON k.keyset = t.keyset AND k.partition_key = f.partition_key
+                """
+            ).fetchnumpy()
+        return {name: np.asarray(found[name], dtype=kinds.get(name, np.bool_)) for name in names}
+
+    def changed_assets(self, since_seq: int, since_us: float) -> tuple[set[str], int, float]:
+        """Assets with records after `since_seq` (materialized, observed, checked) or a
+        step that started after `since_us` (epoch microseconds); and the new marks."""
+        with self._reading() as con:
+            if con is None:
+                return set(), since_seq, since_us
+            rows = con.execute(
+                """
+                SELECT asset_key, max(seq)::BIGINT, NULL::DOUBLE FROM asset_partitions
+                WHERE seq > ? GROUP BY asset_key
+                UNION ALL
+                SELECT asset_key, max(seq)::BIGINT, NULL FROM check_results
+                WHERE seq > ? GROUP BY asset_key
+                UNION ALL
+                SELECT asset_key, NULL, max(epoch_us(coalesce(finished_at, started_at)))::DOUBLE
+                FROM steps WHERE epoch_us(coalesce(finished_at, started_at)) > ?
+                GROUP BY asset_key
+                """,
+                [since_seq, since_seq, since_us],
+            ).fetchall()
+        seq = max([since_seq, *(int(r[1]) for r in rows if r[1] is not None)])
+        at = max([since_us, *(float(r[2]) for r in rows if r[2] is not None)])
+        return {str(r[0]) for r in rows}, seq, at
 
     def state_mark(self, asset_keys: list[str]) -> StateMark:
         """Where the stored state of these assets stands: the latest `seq` of their

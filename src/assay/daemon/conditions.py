@@ -1,0 +1,623 @@
+"""Declarative automation in the daemon: conditions evaluated each tick, incrementally.
+
+The ticker keeps, between ticks, the staleness of every asset in scope, the
+latest attempts of their partitions and the previous evaluation. A tick reads
+from the state store only the assets with new records since the last one
+(`changed_assets`), recomputes their staleness and what reads them (stopping
+where nothing moved), and evaluates the conditions of the assets whose facts
+moved: their staleness, their attempts, what is in progress for them or for
+what they read, their own requests, or the time (a cron tick, a window that
+closed, a freshness deadline). So a steady tick costs milliseconds whatever the
+size of the project.
+
+What a tick requests is recorded with the tick, in one journal write, before it
+is queued: each asset's partitions become one run (a backfill when they are
+consecutive time windows) under the run key `automation:<asset>:<tick>`, and go
+through the engine's queue like a schedule's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from assay.automation.requests import RunRequest
+from assay.keys import AssetKey
+from assay.partitions.base import PartitionContext
+from assay.planning.conditions import (
+    Attempts,
+    Baseline,
+    Facts,
+    conditions_of,
+    evaluate_conditions,
+)
+from assay.planning.freshness import FreshnessState, freshness_state
+from assay.planning.staleness import StalenessCache, assess_changed
+from assay.versioning import code_version, inputs_signature
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from assay.conditions import AutomationCondition, Freshness
+    from assay.daemon.engine import Engine
+    from assay.definitions import Definitions
+    from assay.planning.conditions import AssetEvaluation
+    from assay.planning.staleness import AssetStaleness
+    from assay.state.reader import StateReader
+
+_log = logging.getLogger("assay.daemon")
+_US = 1_000_000.0
+NAME = "automation"  # the tick name and request name of declarative automation
+PERIODIC_S = 30.0  # a full re-evaluation at least this often (time-based parts)
+
+
+def enabled_name(key: AssetKey) -> str:
+    """The name under which `assay automation enable/disable` records an asset."""
+    return f"automation:{key}"
+
+
+@dataclass(slots=True)
+class TickSummary:
+    """What one evaluation of the conditions did."""
+
+    evaluated: int = 0
+    requested: dict[AssetKey, list[str] | None] = field(default_factory=dict)
+    history: dict[AssetKey, int] = field(default_factory=dict)
+    freshness_missed: dict[AssetKey, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class ConditionTicker:
+    """The conditions and freshness promises of one engine's definitions."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.conditions: dict[AssetKey, AutomationCondition] = {}
+        self.freshness: dict[AssetKey, Freshness] = {}
+        self.scope: list[AssetKey] = []
+        self.baselines: dict[AssetKey, Baseline] = {}
+        self.recorded: dict[AssetKey, dict[str, Any]] = {}  # the latest baseline records
+        self.enabled: dict[AssetKey, bool] = {}
+        self.cache: StalenessCache | None = None
+        self.attempts: dict[AssetKey, Attempts] = {}
+        self.requested: dict[AssetKey, np.ndarray] = {}
+        self.progress: dict[AssetKey, np.ndarray] = {}
+        self.last: dict[AssetKey, AssetEvaluation] = {}
+        self.last_counts: dict[AssetKey, tuple[tuple[str, int], ...]] = {}
+        self.alerted: set[str] = set()
+        self.marks = (0, 0.0)
+        self.journal_mark: int | None = None
+        self.last_full = 0.0
+        self.next_time: datetime | None = None
+        self.pending_keys: set[AssetKey] = set()
+        self.facts: Facts | None = None
+
+    # --- definitions and state ---------------------------------------------------------
+
+    def use(self, definitions: Definitions) -> None:
+        graph = definitions.graph
+        self.conditions = conditions_of(definitions)
+        self.freshness = {
+            key: spec.freshness
+            for key, spec in graph.specs.items()
+            if spec.freshness is not None and not spec.is_source
+        }
+        wanted = set(self.conditions) | set(self.freshness)
+        self.scope = graph.ordered(wanted | graph.upstream_of(wanted)) if wanted else []
+        self.cache = None  # another graph: everything is read again
+        self.attempts = {}
+        self.last = {}
+
+    @property
+    def active(self) -> bool:
+        return bool(self.scope)
+
+    def load(self, reader: Any) -> None:
+        """Baselines and enabled flags recorded by earlier sessions."""
+        for row in reader.condition_baselines():
+            key = AssetKey.parse(str(row["asset_key"]))
+            self.recorded[key] = row
+        for name, enabled in reader.enabled().items():
+            if str(name).startswith("automation:"):
+                self.enabled[AssetKey.parse(str(name).removeprefix("automation:"))] = bool(enabled)
+
+    def refresh_enabled(self, found: dict[str, bool]) -> None:
+        for name, enabled in found.items():
+            if str(name).startswith("automation:"):
+                key = AssetKey.parse(str(name).removeprefix("automation:"))
+                if enabled and not self.enabled.get(key, True):
+                    self.pending_keys.add(key)
+                self.enabled[key] = bool(enabled)
+
+    def is_enabled(self, key: AssetKey) -> bool:
+        return self.enabled.get(key, True)
+
+    # --- when -------------------------------------------------------------------------
+
+    def due(self, now: datetime) -> bool:
+        """Something may have moved: new journals or claims, a time boundary, a while."""
+        if not self.active:
+            return False
+        mark = _activity(self.engine.config.journal_dir, self.engine.home)
+        if mark != self.journal_mark or self.cache is None:
+            return True
+        if self.next_time is not None and now >= self.next_time:
+            return True
+        return time.monotonic() - self.last_full >= PERIODIC_S
+
+    # --- one evaluation -----------------------------------------------------------------
+
+    def evaluate(
+        self, now: datetime, *, record: bool = True, keep_masks: bool = False
+    ) -> TickSummary:
+        """Evaluate what moved, record the tick and queue its requests (`record`
+        False: a preview, nothing written or queued; `keep_masks`: each part's mask is
+        kept, for `assay why --automation`)."""
+        from assay.state.reader import StateReader
+
+        started = time.perf_counter()
+        engine = self.engine
+        graph = engine.definitions.graph
+        context = PartitionContext.at(now)
+        self.journal_mark = _activity(engine.config.journal_dir, engine.home)
+        reader = StateReader(engine.home, index=record)
+        full = self.cache is None or time.monotonic() - self.last_full >= PERIODIC_S
+        changed_names, seq, at = reader.changed_assets(*((0, 0.0) if full else self.marks))
+        changed: set[AssetKey] | None = None
+        if full:
+            self.last_full = time.monotonic()
+        else:
+            changed = {AssetKey.parse(n) for n in changed_names} & set(self.scope)
+        staleness, self.cache, moved = assess_changed(
+            graph, self.scope, reader, context, cache=self.cache, changed=changed
+        )
+        self.marks = (max(seq, self.marks[0]), max(at, self.marks[1]))
+        attempts_moved = self._load_attempts(reader, staleness, changed)
+        progress = self._progress(graph, context, staleness)
+        progress_moved = {
+            key
+            for key in set(progress) | set(self.progress)
+            if not _same_mask(progress.get(key), self.progress.get(key))
+        }
+        self.progress = {key: mask.copy() for key, mask in progress.items()}
+        time_moved = self.next_time is not None and now >= self.next_time
+        new_records = self._baselines(graph, staleness, now)
+        freshness = {
+            key: freshness_state(policy, graph.specs[key].partitions, staleness[key], context)
+            for key, policy in self.freshness.items()
+        }
+        wanted = {k for k in self.conditions if self.is_enabled(k)}
+        if full or time_moved:
+            dirty = set(wanted)
+        else:
+            touched = moved | attempts_moved | progress_moved
+            touched |= {d for k in touched for d in graph.downstream.get(k, ())}
+            dirty = (touched | self._unfinished() | self.pending_keys) & wanted
+        self.pending_keys = set()
+        facts = Facts(
+            graph=graph,
+            context=context,
+            staleness=staleness,
+            attempts=self.attempts,
+            in_progress=progress,
+            requested=self.requested,
+            baselines=self.baselines,
+            freshness_missed={k: f.missed for k, f in freshness.items()},
+            state_now=time.time() * _US,
+            real_clock=engine.clock.is_real,
+        )
+        conditions = {k: c for k, c in self.conditions.items() if k in wanted}
+        evaluations = evaluate_conditions(conditions, facts, keys=dirty, keep_masks=keep_masks)
+        self.facts = facts
+        self.last.update(evaluations)
+        for key in set(self.last) - wanted:
+            del self.last[key]
+        self.next_time = self._next_time(now, staleness)
+        summary = TickSummary(evaluated=len(evaluations))
+        for key, evaluation in evaluations.items():
+            if evaluation.history:
+                summary.history[key] = evaluation.history
+        for key, state in freshness.items():
+            if state.missed.any():
+                summary.freshness_missed[key] = int(state.missed.sum())
+        requests = [e for e in evaluations.values() if e.requested]
+        for evaluation in requests:
+            definition = graph.specs[evaluation.key].partitions
+            summary.requested[evaluation.key] = (
+                None if definition is None else definition.keys(evaluation.requested, context)
+            )
+        summary.seconds = time.perf_counter() - started
+        if record:
+            self._record(now, evaluations, requests, new_records, summary, staleness)
+            self._alert_freshness(freshness, graph, context)
+        return summary
+
+    def _unfinished(self) -> set[AssetKey]:
+        """Assets whose last evaluation requested or held back partitions: evaluated
+        again (their requests are handled now, or more may go)."""
+        return {k for k, e in self.last.items() if e.requested or e.capped}
+
+    def _load_attempts(
+        self,
+        reader: StateReader,
+        staleness: dict[AssetKey, AssetStaleness],
+        changed: set[AssetKey] | None,
+    ) -> set[AssetKey]:
+        """The latest attempts of the assets that changed (all, the first time)."""
+        import numpy as np
+
+        graph = self.engine.definitions.graph
+        keys = [
+            k
+            for k in self.scope
+            if changed is None
+            or k in changed
+            or k not in self.attempts
+            or len(self.attempts[k].attempted) != staleness[k].size
+        ]
+        if not keys:
+            return set()
+        context = PartitionContext.at(self.engine.clock.now())
+        assets, keysets = _keysets(graph, keys, context)
+        found = reader.attempt_columns(assets, keysets)
+        moved = set()
+        for ordinal, key in enumerate(keys):
+            n = staleness[key].size
+            attempts = Attempts.none(n)
+            pick = found["ordinal"] == ordinal
+            idx = found["idx"][pick]
+            keep = idx < n
+            attempts.attempted[idx[keep]] = found["attempted"][pick][keep]
+            attempts.failed[idx[keep]] = found["failed"][pick][keep]
+            attempts.blocked[idx[keep]] = found["blocked"][pick][keep]
+            before = self.attempts.get(key)
+            if before is None or not (
+                np.array_equal(before.attempted, attempts.attempted, equal_nan=True)
+                and np.array_equal(before.failed, attempts.failed)
+                and np.array_equal(before.blocked, attempts.blocked)
+            ):
+                moved.add(key)
+            self.attempts[key] = attempts
+        return moved
+
+    def _progress(
+        self,
+        graph: Any,
+        context: PartitionContext,
+        staleness: dict[AssetKey, AssetStaleness],
+    ) -> dict[AssetKey, np.ndarray]:
+        """What live runs compute and requests not started yet ask for, per asset."""
+        import numpy as np
+
+        from assay.execution.taskgraph import in_flight
+        from assay.state.claims import live_claims
+
+        found: dict[AssetKey, np.ndarray] = {}
+
+        def mark(key: AssetKey, indices: Any) -> None:
+            if key not in staleness:
+                return
+            mask = found.setdefault(key, np.zeros(staleness[key].size, dtype=bool))
+            if indices is None:
+                mask[:] = True
+            else:
+                for index in indices:
+                    if 0 <= index < len(mask):
+                        mask[index] = True
+
+        for key, (subset, _run) in in_flight(graph, live_claims(self.engine.home), context).items():
+            mark(key, None if subset is None else list(subset))
+        engine = self.engine
+        launched = [
+            engine.launched_requests[r] for r in engine.launched if r in engine.launched_requests
+        ]
+        for request in [*engine.queue, *launched]:
+            for name, keys in request.targets.items():
+                key = AssetKey.parse(name)
+                definition = graph.specs[key].partitions if key in graph.specs else None
+                if definition is None or keys is None:
+                    mark(key, None)
+                else:
+                    lookup = definition._lookup(staleness[key].size) if key in staleness else {}
+                    mark(key, [lookup[k] for k in keys if k in lookup])
+        return found
+
+    def _baselines(
+        self, graph: Any, staleness: dict[AssetKey, AssetStaleness], now: datetime
+    ) -> list[dict[str, Any]]:
+        """Each condition's baseline: recorded when the condition (or the code version of
+        its asset) is first seen; returns the records to write."""
+        import numpy as np
+
+        records = []
+        now_us = int(now.timestamp() * _US)
+        state_us = int(time.time() * _US)
+        for key, condition in self.conditions.items():
+            spec = graph.specs[key]
+            code = f"{code_version(spec)};{inputs_signature(graph, key)}"
+            row = self.recorded.get(key)
+            s = staleness[key]
+            had_history = bool(s.started is not None and (~np.isnan(s.started)).any())
+            if row is None or row.get("condition") != condition.fingerprint:
+                row = {
+                    "type": "automation_asset",
+                    "asset_key": str(key),
+                    "condition": condition.fingerprint,
+                    "code": code,
+                    "since": now_us,
+                    "since_seq": state_us,
+                    "code_since": state_us,
+                    "had_history": had_history,
+                    "crons": "[]",
+                }
+                records.append(row)
+            elif row.get("code") != code:
+                row = {**row, "type": "automation_asset", "code": code, "code_since": state_us}
+                records.append(row)
+            self.recorded[key] = row
+            self.baselines[key] = _baseline(row)
+        return records
+
+    def _moved_cursors(self, evaluations: dict[AssetKey, AssetEvaluation]) -> list[dict[str, Any]]:
+        """Baseline records for the assets whose cron cursors moved."""
+        records = []
+        for key, evaluation in evaluations.items():
+            baseline = self.baselines.get(key)
+            if (
+                baseline is None
+                or not evaluation.crons
+                or dict(baseline.crons) == dict(evaluation.crons)
+            ):
+                continue
+            crons = json.dumps(
+                [
+                    [cron, zone, c.tick, c.seen, c.done if c.done != float("-inf") else None]
+                    for (cron, zone), c in sorted(evaluation.crons.items())
+                ]
+            )
+            row = {**self.recorded[key], "type": "automation_asset", "crons": crons}
+            self.recorded[key] = row
+            self.baselines[key] = _baseline(row)
+            records.append(row)
+        return records
+
+    def _next_time(
+        self, now: datetime, staleness: dict[AssetKey, AssetStaleness]
+    ) -> datetime | None:
+        """The next instant something time-based moves: a cron tick of a condition or
+        deadline, a window closing, a freshness deadline (at most a day ahead)."""
+        from assay.conditions import CronTickPassed, DepsUpdatedSinceCron
+        from assay.planning.conditions import cron_of
+
+        graph = self.engine.definitions.graph
+        soonest = now + timedelta(days=1)
+        for key in {*self.conditions, *self.freshness}:
+            condition = self.conditions.get(key)
+            for node in condition.walk() if condition is not None else ():
+                if isinstance(node, CronTickPassed | DepsUpdatedSinceCron):
+                    soonest = min(soonest, cron_of(node.cron, node.timezone).next_tick(now))
+            definition = graph.specs[key].partitions
+            policy = self.freshness.get(key)
+            if getattr(definition, "kind", None) == "time":
+                n = staleness[key].size
+                closes = definition.time_window(n).end  # type: ignore[union-attr]
+                soonest = min(soonest, closes)
+                if policy is not None and policy.lag is not None:
+                    index = definition.index_at(now - policy.lag)  # type: ignore[union-attr]
+                    due = definition.time_window(max(index, 0)).end + policy.lag  # type: ignore[union-attr]
+                    if due > now:
+                        soonest = min(soonest, due)
+            if policy is not None and policy.deadline is not None:
+                soonest = min(soonest, cron_of(policy.deadline, policy.timezone).next_tick(now))
+        return soonest
+
+    # --- records, requests, alerts -------------------------------------------------------
+
+    def _record(
+        self,
+        now: datetime,
+        evaluations: dict[AssetKey, AssetEvaluation],
+        requests: list[AssetEvaluation],
+        baselines: list[dict[str, Any]],
+        summary: TickSummary,
+        staleness: dict[AssetKey, AssetStaleness],
+    ) -> None:
+        import numpy as np
+
+        engine = self.engine
+        graph = engine.definitions.graph
+        context = PartitionContext.at(now)
+        tick_id = engine.new_tick_id()
+        at = time.time()
+        baselines = [*baselines, *self._moved_cursors(evaluations)]
+        if baselines:
+            engine.append_records(*({**r, "at": at, "seq": engine.next_seq()} for r in baselines))
+        shown = []
+        for key, evaluation in evaluations.items():
+            if self.last_counts.get(key) == evaluation.counts and not evaluation.requested:
+                continue
+            self.last_counts[key] = evaluation.counts
+            definition = graph.specs[key].partitions
+            shown.append(
+                {
+                    "type": "automation_evaluation",
+                    "tick_id": tick_id,
+                    "asset_key": str(key),
+                    "requested": ""
+                    if definition is None or not evaluation.requested
+                    else definition.fold(evaluation.requested),
+                    "requested_count": len(evaluation.requested),
+                    "counts": json.dumps(evaluation.counts),
+                    "capped": evaluation.capped,
+                    "history": evaluation.history,
+                    "evaluated_at": at,
+                    "seq": engine.next_seq(),
+                }
+            )
+        made = []
+        for evaluation in requests:
+            key = evaluation.key
+            definition = graph.specs[key].partitions
+            keys = [] if definition is None else definition.keys(evaluation.requested, context)
+            stale = staleness[key].stale
+            force = bool((evaluation.requested.to_mask(len(stale)) & ~stale).any())
+            made.append(
+                engine.make_request(
+                    NAME,
+                    tick_id,
+                    RunRequest(selection=str(key), partitions=keys, force=force),
+                    run_key=f"automation:{key}:{tick_id}",
+                    at=now,
+                )
+            )
+            mask = evaluation.requested.to_mask(staleness[key].size)
+            values = self.requested.get(key)
+            if values is None or len(values) != len(mask):
+                values = np.full(len(mask), np.nan)
+            values[mask] = now.timestamp() * _US
+            self.requested[key] = values
+        if shown:
+            engine.append_records(*shown)
+        if made or shown:
+            reason = None if made else "nothing requested"
+            engine.record_tick(
+                NAME,
+                tick_at=now,
+                status="requested" if made else "skipped",
+                reason=reason,
+                requests=made,
+                kind=NAME,
+                tick_id=tick_id,
+            )
+        if made:
+            _log.info(
+                "automation requested %s",
+                ", ".join(f"{e.key} ({len(e.requested)})" for e in requests),
+            )
+
+    def _alert_freshness(
+        self, freshness: dict[AssetKey, FreshnessState], graph: Any, context: PartitionContext
+    ) -> None:
+        """One alert per asset and newly missed deadline (after the policy was first seen;
+        a restart sends nothing twice: the key is the deadline's)."""
+        import numpy as np
+
+        for key, state in freshness.items():
+            if not state.missed.any():
+                continue
+            baseline = self.baselines.get(key)
+            since = baseline.since if baseline is not None else context.now.timestamp() * _US
+            with np.errstate(invalid="ignore"):
+                new = state.missed & (state.due > since)
+            if not new.any():
+                continue
+            index = int(np.flatnonzero(new)[-1])
+            definition = graph.specs[key].partitions
+            partition = "" if definition is None else definition.key(index)
+            due = state.due_of(index)
+            event = f"freshness_missed:{key}:{partition}:{int(state.due[index])}"
+            if event in self.alerted:
+                continue
+            self.alerted.add(event)
+            count = int(new.sum())
+            where = f" {partition}" if partition else ""
+            more = f" ({count} partitions)" if count > 1 else ""
+            self.engine.alert(
+                "freshness_missed",
+                event,
+                f"{key}{where} missed its freshness",
+                f"{key}{where}{more} was due by {due:%Y-%m-%d %H:%M %Z} "
+                f"({state.policy.describe()}) and is not materialized"
+                if due is not None
+                else f"{key}{where}{more} is older than {state.policy.describe()}",
+            )
+
+
+def _baseline(row: dict[str, Any]) -> Baseline:
+    from assay.planning.conditions import CronCursor
+
+    crons = {}
+    for cron, zone, tick, seen, done in json.loads(row.get("crons") or "[]"):
+        crons[(cron, zone)] = CronCursor(
+            tick=float(tick), seen=float(seen), done=float("-inf") if done is None else float(done)
+        )
+    since = float(row["since"])
+    return Baseline(
+        since=since,
+        since_seq=float(row.get("since_seq") or since),
+        code_since=float(row.get("code_since") or row.get("since_seq") or since),
+        had_history=bool(row.get("had_history", True)),
+        crons=crons,
+    )
+
+
+def _keysets(
+    graph: Any, keys: list[AssetKey], context: PartitionContext
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The `assets` and `keysets` arguments of the state's column reads, for `keys`."""
+    import numpy as np
+
+    keysets: dict[Any, int] = {}
+    assets = []
+    names: list[str] = []
+    ids = []
+    idx = []
+    for ordinal, key in enumerate(keys):
+        definition = graph.specs[key].partitions
+        if definition not in keysets:
+            keysets[definition] = len(keysets)
+            found = [""] if definition is None else definition.keys(context=context)
+            names += found
+            ids.append(np.full(len(found), keysets[definition], dtype=np.int64))
+            idx.append(np.arange(len(found), dtype=np.int64))
+        assets.append({"asset_key": str(key), "ordinal": ordinal, "keyset": keysets[definition]})
+    return (
+        assets,
+        {
+            "keyset": np.concatenate(ids) if ids else np.zeros(0, np.int64),
+            "partition_key": names,
+            "idx": np.concatenate(idx) if idx else np.zeros(0, np.int64),
+        },
+    )
+
+
+def _same_mask(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    import numpy as np
+
+    if a is None or b is None:
+        return (a is None or not a.any()) and (b is None or not b.any())
+    return bool(np.array_equal(a, b))
+
+
+def _activity(journal_dir: Any, home: Any) -> int:
+    """Changes when a run starts or ends, or a claim is taken or let go."""
+    total = 0
+    for folder in (journal_dir, journal_dir / "done", home / "claims"):
+        try:
+            total += os.stat(folder).st_mtime_ns
+        except OSError:
+            continue
+    return total
+
+
+def preview(
+    config: Any, definitions: Definitions, now: datetime, *, real_clock: bool, explain: bool = False
+) -> ConditionTicker:
+    """One evaluation of every condition as the next tick would make it, recording
+    nothing (`assay automation preview`, `assay why --automation`): conditions never
+    evaluated get their baseline now, so their history is reported, not requested."""
+    from assay.daemon.clock import FixedClock, SystemClock
+    from assay.daemon.engine import Engine
+    from assay.state.automation import AutomationReader
+
+    clock = SystemClock() if real_clock else FixedClock(now)
+    engine = Engine(config, definitions, clock=clock, session=f"preview-{os.getpid()}")
+    reader = AutomationReader(config.home)
+    engine.conditions.load(reader)
+    engine.conditions.evaluate(now, record=False, keep_masks=explain)
+    return engine.conditions

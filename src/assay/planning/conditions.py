@@ -1,0 +1,580 @@
+"""Declarative automation evaluated: every asset's condition over whole partition arrays.
+
+`evaluate_conditions` takes what the planner computed (`assess`: staleness, the
+causes behind it, when each partition was last recorded), what runs attempted
+(`attempt_columns`: the latest step of each partition, failed or not, blocking
+checks that failed), what is being computed now (claims of live runs and
+requests not started yet) and when each condition was first seen, and gives,
+per asset, the partitions to request and how many partitions each part of its
+condition held for. Each part is one vector expression over the asset's
+partitions; along an edge, the mapping's `reduce_max` tells each partition what
+the partitions it reads are. Assets are visited in dependency order, so a
+partition requested this tick counts as in progress for what reads it.
+
+A trigger is true for a partition whose cause (the newest input change behind
+its staleness, the code version's first sighting, a new time window closing, a
+cron tick) is newer than both the condition's first sighting (`Baseline.since`:
+enabling on history launches nothing) and the partition's last handling (a step
+that started, a materialization, a request of the daemon's): so a run that
+failed is not requested again until something new happens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from assay.conditions import (
+    All,
+    Any_,
+    AutomationCondition,
+    Capped,
+    CronTickPassed,
+    DepsFailed,
+    DepsInProgress,
+    DepsMissing,
+    DepsUpdatedSinceCron,
+    Failed,
+    FreshnessMissed,
+    InProgress,
+    Missing,
+    Not,
+    Stale,
+    Window,
+    cron_parts,
+)
+from assay.partitions.mapping import reduce_max
+from assay.partitions.subset import PartitionSubset
+from assay.planning.staleness import StaleKind
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    import numpy as np
+
+    from assay.automation.cron import Cron
+    from assay.definitions import Definitions
+    from assay.graph import AssetGraph
+    from assay.keys import AssetKey
+    from assay.partitions.base import PartitionContext
+    from assay.planning.staleness import AssetStaleness
+
+_US = 1_000_000.0
+_LOOKBACK = timedelta(days=400)  # how far back the latest cron tick is looked for
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CronCursor:
+    """One cron of an asset's condition: its latest tick seen (on the evaluation's clock,
+    epoch µs), the state clock when that tick was first seen (what dependencies must
+    be newer than), and the latest tick the asset was requested for."""
+
+    tick: float
+    seen: float
+    done: float = float("-inf")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Baseline:
+    """When automation first saw an asset's condition, in epoch µs: `since` on the
+    evaluation's clock (for time windows and cron ticks), `since_seq` on the state's
+    clock (for recorded changes); `code_since` when its current code version was first
+    seen (state clock); `had_history`: it had a materialization then (its missing
+    partitions are history, not new); `crons`: where each cron of it stands."""
+
+    since: float
+    since_seq: float
+    code_since: float
+    had_history: bool = True
+    crons: Mapping[tuple[str, str], CronCursor] = field(default_factory=dict)
+
+    @classmethod
+    def everything(cls) -> Baseline:
+        """History included: every cause counts (`--include-history`)."""
+        return cls(since=0.0, since_seq=0.0, code_since=0.0, had_history=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Attempts:
+    """Per partition of an asset: when its latest step started (epoch µs, NaN: never),
+    whether it failed after the current materialization, whether a blocking check
+    failed on the current materialization."""
+
+    attempted: np.ndarray
+    failed: np.ndarray
+    blocked: np.ndarray
+
+    @classmethod
+    def none(cls, n: int) -> Attempts:
+        import numpy as np
+
+        return cls(
+            attempted=np.full(n, np.nan), failed=np.zeros(n, bool), blocked=np.zeros(n, bool)
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AssetEvaluation:
+    """One asset's condition this tick: what it requests, and why."""
+
+    key: AssetKey
+    condition: AutomationCondition
+    requested: PartitionSubset
+    counts: tuple[tuple[str, int], ...]  # each part of the condition (depth first): true for
+    capped: int = 0  # partitions left for later ticks by the cap
+    history: int = 0  # stale partitions whose cause predates the condition: reported only
+    masks: tuple[np.ndarray, ...] = ()  # each part's mask, when asked (`explain`)
+    crons: Mapping[tuple[str, str], CronCursor] = field(default_factory=dict)  # as moved on
+
+    @property
+    def size(self) -> int:
+        return len(self.requested)
+
+
+@dataclass(slots=True, kw_only=True)
+class Facts:
+    """Everything conditions read, for one tick."""
+
+    graph: AssetGraph
+    context: PartitionContext
+    staleness: Mapping[AssetKey, AssetStaleness]
+    attempts: Mapping[AssetKey, Attempts] = field(default_factory=dict)
+    in_progress: dict[AssetKey, np.ndarray] = field(default_factory=dict)  # bool per partition
+    requested: Mapping[AssetKey, np.ndarray] = field(default_factory=dict)  # µs, NaN: never
+    baselines: Mapping[AssetKey, Baseline] = field(default_factory=dict)
+    freshness_missed: Mapping[AssetKey, np.ndarray] = field(default_factory=dict)
+    state_now: float | None = None  # the state clock now, epoch µs (default: the wall's)
+    real_clock: bool = True  # the evaluation's clock is the wall's (not a test's or --at)
+
+    @property
+    def now_us(self) -> float:
+        return self.context.now.timestamp() * _US
+
+    @property
+    def state_now_us(self) -> float:
+        import time
+
+        return self.state_now if self.state_now is not None else time.time() * _US
+
+    def cron_cursor(self, key: AssetKey, cron: str, timezone: str, tick: float) -> CronCursor:
+        """Where `cron` stands for `key` at its latest tick `tick`: the recorded cursor,
+        moved on to this tick when it is new (first seen now)."""
+        baseline = self.baselines.get(key)
+        cursor = None if baseline is None else baseline.crons.get((cron, timezone))
+        if cursor is not None and cursor.tick >= tick:
+            return cursor
+        seen = min(self.state_now_us, tick) if self.real_clock else self.state_now_us
+        return CronCursor(tick=tick, seen=seen, done=cursor.done if cursor else float("-inf"))
+
+
+def conditions_of(definitions: Definitions) -> dict[AssetKey, AutomationCondition]:
+    """Each materializable asset's condition: its own, else the first of
+    `Definitions(automation={selection: condition})` whose selection holds it."""
+    from assay.selection import parse_selection
+
+    graph = definitions.graph
+    found = {
+        key: spec.automation
+        for key, spec in graph.specs.items()
+        if spec.automation is not None and not spec.is_source
+    }
+    for selection, condition in definitions.automation.items():
+        for key in parse_selection(selection.split()).resolve(graph):
+            if key not in found and not graph.specs[key].is_source:
+                found[key] = condition
+    return found
+
+
+def evaluate_conditions(
+    conditions: Mapping[AssetKey, AutomationCondition],
+    facts: Facts,
+    *,
+    keys: set[AssetKey] | None = None,
+    keep_masks: bool = False,
+) -> dict[AssetKey, AssetEvaluation]:
+    """Evaluate `conditions` (of `keys` only, when given) in dependency order; a
+    partition requested here counts as in progress for the assets that read it."""
+    import numpy as np
+
+    graph = facts.graph
+    chosen = [k for k in graph.order if k in conditions and (keys is None or k in keys)]
+    crons: dict[tuple[str, str], float] = {}
+    found: dict[AssetKey, AssetEvaluation] = {}
+    for key in chosen:
+        view = _View(key, facts, crons)
+        condition = conditions[key]
+        counts: list[tuple[str, int]] = []
+        masks: list[np.ndarray] = []
+        mask = view.evaluate(condition, counts, masks if keep_masks else None)
+        mask = mask & ~view.staleness.waiting  # never a partition that cannot run
+        limit = condition.max_per_tick
+        capped = 0
+        chosen_indices = np.flatnonzero(mask)
+        if len(chosen_indices) > limit:  # the newest first
+            capped = len(chosen_indices) - limit
+            mask = np.zeros(view.n, dtype=bool)
+            mask[chosen_indices[-limit:]] = True
+        requested = PartitionSubset.from_mask(mask) if mask.any() else PartitionSubset()
+        if mask.any():
+            progress = facts.in_progress.get(key)
+            facts.in_progress[key] = mask if progress is None else progress | mask
+        cursors = {}
+        for cron, timezone in cron_parts(condition):
+            tick = view._cron_tick(cron, timezone)
+            if tick is not None:
+                cursor = facts.cron_cursor(key, cron, timezone, tick)
+                if mask.any():
+                    cursor = CronCursor(tick=cursor.tick, seen=cursor.seen, done=tick)
+                cursors[(cron, timezone)] = cursor
+        found[key] = AssetEvaluation(
+            key=key,
+            condition=condition,
+            requested=requested,
+            counts=tuple(counts),
+            capped=capped,
+            history=view.history(),
+            masks=tuple(masks),
+            crons=cursors,
+        )
+    return found
+
+
+class _View:
+    """One asset as its condition sees it."""
+
+    def __init__(self, key: AssetKey, facts: Facts, crons: dict[tuple[str, str], float]) -> None:
+        import numpy as np
+
+        self.key = key
+        self.facts = facts
+        self.graph = facts.graph
+        self.crons = crons
+        self.staleness = facts.staleness[key]
+        self.n = self.staleness.size
+        self.definition = self.graph.specs[key].partitions
+        self.baseline = facts.baselines.get(key) or Baseline(
+            since=facts.now_us, since_seq=facts.state_now_us, code_since=facts.state_now_us
+        )
+        self.attempts = facts.attempts.get(key) or Attempts.none(self.n)
+        handled = np.full(self.n, -np.inf)
+        for values in (
+            self.staleness.started,
+            self.attempts.attempted,
+            facts.requested.get(key),
+        ):
+            if values is not None and len(values) == self.n:
+                handled = np.fmax(handled, values)
+        self.handled = handled
+        self._history = 0
+
+    # --- the parts ---------------------------------------------------------------------
+
+    def evaluate(
+        self,
+        node: AutomationCondition,
+        counts: list[tuple[str, int]],
+        masks: list[np.ndarray] | None,
+    ) -> np.ndarray:
+        import numpy as np
+
+        slot = len(counts)
+        counts.append((node.describe(), 0))
+        if masks is not None:
+            masks.append(np.zeros(0, dtype=bool))
+        if isinstance(node, All):
+            mask = np.ones(self.n, dtype=bool)
+            for item in node.items:
+                mask &= self.evaluate(item, counts, masks)
+        elif isinstance(node, Any_):
+            mask = np.zeros(self.n, dtype=bool)
+            for item in node.items:
+                mask |= self.evaluate(item, counts, masks)
+        elif isinstance(node, Not):
+            mask = ~self.evaluate(node.item, counts, masks)
+        elif isinstance(node, Capped):
+            mask = self.evaluate(node.item, counts, masks)  # the cap applies to the result
+        else:
+            mask = self._leaf(node)
+        counts[slot] = (counts[slot][0], int(mask.sum()))
+        if masks is not None:
+            masks[slot] = mask
+        return mask
+
+    def _leaf(self, node: AutomationCondition) -> np.ndarray:
+        import numpy as np
+
+        s = self.staleness
+        if isinstance(node, Stale):
+            return self._stale(node.reasons)
+        if isinstance(node, Missing):
+            return self._stale(frozenset({"missing"}))
+        if isinstance(node, CronTickPassed):
+            tick = self._cron_tick(node.cron, node.timezone)
+            if tick is None or tick <= self.baseline.since:
+                return np.zeros(self.n, dtype=bool)
+            cursor = self.facts.cron_cursor(self.key, node.cron, node.timezone, tick)
+            return np.full(self.n, cursor.done < tick)
+        if isinstance(node, DepsUpdatedSinceCron):
+            tick = self._cron_tick(node.cron, node.timezone)
+            if tick is None:
+                return np.ones(self.n, dtype=bool)
+            seen = self.facts.cron_cursor(self.key, node.cron, node.timezone, tick).seen
+            return ~self._deps(lambda up: _older(up.updated, seen), sources="observed")
+        if isinstance(node, InProgress):
+            return self._progress(self.key)
+        if isinstance(node, DepsInProgress):
+            return self._deps(lambda up: self._progress(up.key), sources="all")
+        if isinstance(node, DepsMissing):
+            missing: np.ndarray = s.waiting | self._deps(
+                lambda up: _never(up.started), sources="none"
+            )
+            return missing
+        if isinstance(node, Failed):
+            return self.attempts.failed.copy()
+        if isinstance(node, DepsFailed):
+            return self._deps(self._failed_of, sources="none")
+        if isinstance(node, FreshnessMissed):
+            missed = self.facts.freshness_missed.get(self.key)
+            return missed.copy() if missed is not None else np.zeros(self.n, dtype=bool)
+        if isinstance(node, Window):
+            return self._window(node)
+        raise TypeError(f"unknown condition {node!r}")
+
+    def _stale(self, reasons: frozenset[str]) -> np.ndarray:
+        """Stale for one of `reasons`, with a cause newer than the baseline and than the
+        partition's last handling."""
+        import numpy as np
+
+        s = self.staleness
+        cause = np.full(self.n, -np.inf)  # on the state clock
+        missing = np.zeros(self.n, dtype=bool)
+        for reason in s.reasons:
+            kind = reason.kind
+            if kind.value not in reasons:
+                continue
+            mask = reason.partitions.to_mask(self.n)
+            if kind is StaleKind.MISSING:
+                missing |= mask
+            elif kind in (StaleKind.CODE_CHANGED, StaleKind.DEPS_CHANGED):
+                cause = np.where(mask, np.fmax(cause, self.baseline.code_since), cause)
+            elif kind is StaleKind.INPUT_CHANGED and s.input_cause is not None:
+                cause = np.where(mask, np.fmax(cause, s.input_cause), cause)
+            elif kind is StaleKind.SOURCE_CHANGED and s.source_cause is not None:
+                cause = np.where(mask, np.fmax(cause, s.source_cause), cause)
+            elif kind in (StaleKind.PARTITIONS_REMOVED, StaleKind.DATA_MISSING):
+                cause = np.where(mask, np.fmax(cause, self.baseline.since_seq + 1), cause)
+        changed = s.stale & np.isfinite(cause)
+        new = changed & (cause > self.baseline.since_seq)
+        missing &= s.stale
+        new_missing = self._new_missing(missing)
+        self._history = max(
+            self._history, int((changed & ~new).sum() + (missing & ~new_missing).sum())
+        )
+        triggered: np.ndarray = (new & (cause > self.handled)) | (
+            new_missing & np.isneginf(self.handled)
+        )
+        return triggered
+
+    def _new_missing(self, missing: np.ndarray) -> np.ndarray:
+        """Missing partitions that are new since the baseline: time windows that closed
+        after it; every partition of an asset that had no materialization then. (Those
+        never attempted nor requested trigger; a failed attempt handles one.)"""
+        import numpy as np
+
+        definition = self.definition
+        if getattr(definition, "kind", None) == "time":
+            instant = datetime.fromtimestamp(max(self.baseline.since, 0.0) / _US, UTC)
+            first = max(definition.index_at(instant), 0)  # type: ignore[union-attr]
+            new = np.zeros(self.n, dtype=bool)
+            new[first:] = True
+            result: np.ndarray = missing & new
+            return result
+        if not self.baseline.had_history:
+            return missing
+        return np.zeros(self.n, dtype=bool)
+
+    def history(self) -> int:
+        return self._history
+
+    def _cron_tick(self, expression: str, timezone: str) -> float | None:
+        """The latest tick of the cron at or before now (epoch µs), cached per tick."""
+        key = (expression, timezone)
+        if key not in self.crons:
+            now = self.facts.context.now
+            tick = cron_of(expression, timezone).latest_tick(now - _LOOKBACK, now)
+            self.crons[key] = float("nan") if tick is None else tick.timestamp() * _US
+        value = self.crons[key]
+        return None if value != value else value
+
+    def _progress(self, key: AssetKey) -> np.ndarray:
+        import numpy as np
+
+        found = self.facts.in_progress.get(key)
+        size = self.facts.staleness[key].size
+        return np.zeros(size, dtype=bool) if found is None else found
+
+    def _failed_of(self, up: AssetStaleness) -> np.ndarray:
+        attempts = self.facts.attempts.get(up.key)
+        if attempts is None:
+            import numpy as np
+
+            return np.zeros(up.size, dtype=bool)
+        failed: np.ndarray = attempts.failed | attempts.blocked
+        return failed
+
+    def _deps(
+        self, value_of: Callable[[AssetStaleness], np.ndarray], *, sources: str
+    ) -> np.ndarray:
+        """Partitions reading at least one upstream partition for which `value_of` is
+        true. `sources`: "all" upstreams, "none" (sources left out), or "observed"
+        (sources only once they have been observed)."""
+        import numpy as np
+
+        found = np.zeros(self.n, dtype=bool)
+        for up in self.graph.upstream[self.key]:
+            upstream = self.facts.staleness[up]
+            if self.graph.specs[up].is_source:
+                if sources == "none":
+                    continue
+                if sources == "observed" and (
+                    upstream.started is None or np.isnan(upstream.started).all()
+                ):
+                    continue
+            values = value_of(upstream)
+            if not values.any():
+                continue
+            edges = self.graph.mappings[self.key][up].cached_edges(
+                self.graph.specs[up].partitions, self.definition, self.facts.context
+            )
+            found |= reduce_max(edges, values.astype(np.float64), self.n) > 0
+        return found
+
+    def _window(self, node: Window) -> np.ndarray:
+        import numpy as np
+
+        mask = np.zeros(self.n, dtype=bool)
+        if node.latest is not None:
+            mask[max(self.n - node.latest, 0) :] = True
+            return mask
+        definition = self.definition
+        if getattr(definition, "kind", None) != "time" or node.span is None:
+            mask[:] = True
+            return mask
+        first = definition.index_at(self.facts.context.now - node.span)  # type: ignore[union-attr]
+        mask[max(first, 0) :] = True
+        return mask
+
+
+def _older(values: np.ndarray | None, tick: float) -> np.ndarray:
+    """Never recorded, or recorded before `tick`."""
+    import numpy as np
+
+    if values is None:
+        return np.zeros(0, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        older: np.ndarray = np.isnan(values) | (values < tick)
+    return older
+
+
+def _never(values: np.ndarray | None) -> np.ndarray:
+    import numpy as np
+
+    if values is None:
+        return np.zeros(0, dtype=bool)
+    never: np.ndarray = np.isnan(values)
+    return never
+
+
+_CRONS: dict[tuple[str, str], Cron] = {}
+
+
+def cron_of(expression: str, timezone: str) -> Cron:
+    from assay.automation.cron import Cron
+
+    key = (expression, timezone)
+    if key not in _CRONS:
+        _CRONS[key] = Cron(expression, timezone)
+    return _CRONS[key]
+
+
+def explain_partition(
+    evaluation: AssetEvaluation,
+    facts: Facts,
+    index: int,
+    holders: Mapping[AssetKey, list[tuple[PartitionSubset | None, str]]] | None = None,
+) -> list[str]:
+    """Each part of the asset's condition for one partition, true or not, with what
+    made a guard true (which partition it reads is in progress, in which run; which
+    one failed or is missing); `evaluation` must hold its masks (`keep_masks`)."""
+    graph = facts.graph
+    key = evaluation.key
+    holders = holders or {}
+    lines = []
+    nodes = list(with_depth(evaluation.condition))
+    for (depth, node), mask in zip(nodes, evaluation.masks, strict=True):
+        value = bool(mask[index]) if len(mask) > index else False
+        mark = "yes" if value else "no "
+        text = f"{'  ' * depth}{mark}  {node.describe()}"
+        if value and isinstance(node, DepsInProgress | DepsMissing | DepsFailed | InProgress):
+            text += _guard_detail(node, graph, facts, key, index, holders)
+        lines.append(text)
+    return lines
+
+
+def with_depth(node: AutomationCondition, depth: int = 0) -> list[tuple[int, AutomationCondition]]:
+    found = [(depth, node)]
+    for child in node.children:
+        found += with_depth(child, depth + 1)
+    return found
+
+
+def _guard_detail(
+    node: AutomationCondition,
+    graph: AssetGraph,
+    facts: Facts,
+    key: AssetKey,
+    index: int,
+    holders: Mapping[AssetKey, list[tuple[PartitionSubset | None, str]]],
+) -> str:
+    """`: orders 2024-03-02 is running in run 7c1a2b3c`."""
+    import numpy as np
+
+    def run_of(asset: AssetKey, partition: int) -> str:
+        for subset, run_id in holders.get(asset, []):
+            if subset is None or partition in subset:
+                return f" in run {run_id[:8]}"
+        return " (requested, not started)"
+
+    def name(asset: AssetKey, partition: int) -> str:
+        definition = graph.specs[asset].partitions
+        return str(asset) if definition is None else f"{asset} {definition.key(partition)}"
+
+    if isinstance(node, InProgress):
+        return ": being computed" + run_of(key, index)
+    definition = graph.specs[key].partitions
+    for up in graph.upstream[key]:
+        upstream = facts.staleness[up]
+        up_definition = graph.specs[up].partitions
+        mapping = graph.mappings[key][up]
+        reads = list(mapping.upstream_for(index, up_definition, definition, facts.context))
+        for partition in reads:
+            if isinstance(node, DepsInProgress):
+                progress = facts.in_progress.get(up)
+                if progress is not None and progress[partition]:
+                    return f": {name(up, partition)} is being computed{run_of(up, partition)}"
+            elif isinstance(node, DepsMissing):
+                if graph.specs[up].is_source:
+                    if upstream.waiting[partition]:
+                        return f": source {name(up, partition)} does not exist (waiting for it)"
+                elif upstream.started is not None and np.isnan(upstream.started[partition]):
+                    return f": {name(up, partition)} was never materialized"
+            elif isinstance(node, DepsFailed):
+                attempts = facts.attempts.get(up)
+                if attempts is not None and attempts.failed[partition]:
+                    return f": {name(up, partition)} failed its latest run"
+                if attempts is not None and attempts.blocked[partition]:
+                    return f": a blocking check of {name(up, partition)} failed"
+    if isinstance(node, DepsMissing) and facts.staleness[key].waiting[index]:
+        return ": it waits for a source partition that does not exist"
+    return ""
