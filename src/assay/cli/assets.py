@@ -43,7 +43,8 @@ def list_command(selection: tuple[str, ...], as_json: bool) -> None:
     project = open_project()
     keys = project.select(selection)
     summaries = project.state.asset_summaries()
-    staleness = project.plan(selection).staleness
+    plan = project.plan(selection)
+    staleness = plan.staleness
     rows: list[dict[str, Any]] = []
     for key in keys:
         spec = project.graph.specs[key]
@@ -63,6 +64,7 @@ def list_command(selection: tuple[str, ...], as_json: bool) -> None:
                 "last_materialization": None if summary is None else summary.materialized_at,
                 "last_run": _last_run(summary),
                 "checks": summarize_checks(summary.checks) if summary and summary.checks else None,
+                "freshness": _freshness(spec, staleness.get(key), plan.context),
             }
         )
     if as_json:
@@ -72,9 +74,11 @@ def list_command(selection: tuple[str, ...], as_json: bool) -> None:
 
     from assay.cli.render import console, format_time, table
 
-    out = table("asset", "group", "upstream", "partitions", "last run", "materialized", "checks")
+    promised = any(row["freshness"] for row in rows)
+    columns = ["asset", "group", "upstream", "partitions", "last run", "materialized", "checks"]
+    out = table(*columns, *(["freshness"] if promised else []))
     for row in rows:
-        out.add_row(
+        cells = [
             escape(row["key"]),
             escape(row["group"]),
             escape(", ".join(row["upstream"]) or "-"),
@@ -82,8 +86,26 @@ def list_command(selection: tuple[str, ...], as_json: bool) -> None:
             _last_run_cell(row["last_run"]),
             format_time(row["last_materialization"]),
             _checks_cell(row["checks"]),
-        )
+        ]
+        if promised:
+            fresh = row["freshness"]
+            cells.append(
+                "-"
+                if not fresh
+                else (f"[red]{fresh['missed']:,} missed[/]" if fresh["missed"] else "on time")
+            )
+        out.add_row(*cells)
     console().print(out)
+
+
+def _freshness(spec: Any, staleness: AssetStaleness | None, context: Any) -> dict[str, Any] | None:
+    """The asset's freshness promise and how many partitions missed it now."""
+    if spec.freshness is None or staleness is None:
+        return None
+    from assay.planning.freshness import freshness_state
+
+    state = freshness_state(spec.freshness, spec.partitions, staleness, context)
+    return {"policy": spec.freshness.describe(), "missed": int(state.missed.sum())}
 
 
 def partition_counts(staleness: AssetStaleness | None, *, is_source: bool) -> dict[str, int]:

@@ -69,15 +69,33 @@ def check_command(
     """
 
     project = open_project()
+    freshness = _freshness(project, selection)
     result = project.check(selection, partitions=partition_selection(partition_keys, first, last))
     if junit_xml:
         Path(junit_xml).write_text(junit(result), encoding="utf-8")
     if as_json:
         unchecked = list(result.unchecked)
         run_id = result.run_id or None  # nothing checked: nothing recorded, no run
-        print_json({"run_id": run_id, "results": result.rows(), "unchecked": unchecked})
+        print_json(
+            {
+                "run_id": run_id,
+                "results": result.rows(),
+                "unchecked": unchecked,
+                "freshness": freshness,
+            }
+        )
     elif result.checked:
         _print_all(result) if show_all else _print_summary(project, result)
+    if freshness and not as_json:
+        _print_freshness(freshness)
+    late = [f for f in freshness if f["missed"] and f["severity"] == "error"]
+    if late and result.success:
+        raise RunFailedError(
+            f"{len(late)} asset{'s' * (len(late) != 1)} missed an error-severity freshness "
+            "promise (see above)"
+        )
+    if freshness and not result.checked:
+        return
     if not result.checked and result.unchecked:
         many = len(result.unchecked) > 1
         raise AssayError(
@@ -92,6 +110,38 @@ def check_command(
             f"{count} error-severity check result{'s' * (count != 1)} failed "
             f"(see above; `assay check --json` has the metadata)"
         )
+
+
+def _freshness(project: Project, selection: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Each selected asset with a `Freshness`: its partitions missed now."""
+    from assay.cli.automation import freshness_now
+
+    keys = project.select(selection)
+    rows = []
+    for key, state in freshness_now(project, keys).items():
+        definition = project.graph.specs[key].partitions
+        missed = state.missed_subset
+        rows.append(
+            {
+                "asset": str(key),
+                "policy": state.policy.describe(),
+                "severity": state.policy.severity,
+                "missed": len(missed),
+                "partitions": None if definition is None or not missed else definition.fold(missed),
+            }
+        )
+    return rows
+
+
+def _print_freshness(rows: list[dict[str, Any]]) -> None:
+    click.echo("Freshness:")
+    for row in rows:
+        if not row["missed"]:
+            click.echo(f"  {row['asset']}: on time ({row['policy']})")
+            continue
+        where = f" {row['partitions']}" if row["partitions"] else ""
+        what = "missed" if row["severity"] == "error" else "missed (warn)"
+        click.echo(f"  {row['asset']}{where}: {what}, {row['policy']}")
 
 
 def _writable_file(value: str | None) -> str | None:

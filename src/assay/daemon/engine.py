@@ -230,7 +230,7 @@ class Engine:
                 name=row.get("name") or "",
                 tick_id=row.get("tick_id") or "",
                 command=command,
-                targets={},
+                targets=_targets_of(row),
                 priority=int(row.get("priority") or 0),
             )
             if not self._has_started(request.run_id) and all(
@@ -779,6 +779,16 @@ class Engine:
 
 
 # --- helpers ---------------------------------------------------------------------------
+
+
+def _targets_of(row: dict[str, Any]) -> dict[str, list[str] | None]:
+    """What a recorded request asked for (its tick's record has it), so that a request
+    read back at start counts as in progress for what it computes."""
+    with contextlib.suppress(ValueError, TypeError):
+        for asked in json.loads(row.get("tick_requests") or "[]"):
+            if asked.get("run_id") == row["run_id"]:
+                return dict(asked.get("targets") or {})
+    return {}
 
 
 def _tick_id() -> str:

@@ -343,7 +343,8 @@ class _View:
 
     def _stale(self, reasons: frozenset[str]) -> np.ndarray:
         """Stale for one of `reasons`, with a cause newer than the baseline and than the
-        partition's last handling."""
+        partition's last handling. A missing partition triggers when it is new (and was
+        never tried) or when what it reads changed after it was last tried."""
         import numpy as np
 
         s = self.staleness
@@ -371,8 +372,13 @@ class _View:
         self._history = max(
             self._history, int((changed & ~new).sum() + (missing & ~new_missing).sum())
         )
-        triggered: np.ndarray = (new & (cause > self.handled)) | (
-            new_missing & np.isneginf(self.handled)
+        if missing.any() and s.newest_input is not None:  # what it reads changed since
+            newest = np.nan_to_num(s.newest_input, nan=-np.inf)
+            fed = missing & (newest > np.fmax(self.handled, self.baseline.since_seq))
+        else:
+            fed = np.zeros(self.n, dtype=bool)
+        triggered: np.ndarray = (
+            (new & (cause > self.handled)) | (new_missing & np.isneginf(self.handled)) | fed
         )
         return triggered
 

@@ -95,6 +95,7 @@ class AssetStaleness:
     updated: np.ndarray | None = None  # `seq` of the current record (materialized, observed)
     input_cause: np.ndarray | None = None  # newest input change behind INPUT_CHANGED; NaN
     source_cause: np.ndarray | None = None  # the same, for SOURCE_CHANGED
+    newest_input: np.ndarray | None = None  # per partition, the newest change of what it reads
 
     @property
     def stale_subset(self) -> PartitionSubset:
@@ -304,6 +305,7 @@ def _asset(
     waiting = np.zeros(n, dtype=bool)
     input_cause = np.full(n, np.nan)
     source_cause = np.full(n, np.nan)
+    newest_input = np.full(n, np.nan)
     if stale.any():
         reasons.append(StaleReason(kind=StaleKind.MISSING, partitions=_subset(stale)))
     code_changed = materialized & ~column.code_ok
@@ -317,6 +319,7 @@ def _asset(
         mapping = graph.mappings[key][up]
         edges = mapping.cached_edges(up_definition, definition, context)
         newest = reduce_max(edges, upstream.changed_at, n)
+        np.fmax(newest_input, newest, out=newest_input)
         with np.errstate(invalid="ignore"):
             input_changed = materialized & (newest > started)
         if input_changed.any():
@@ -391,6 +394,7 @@ def _asset(
         updated=column.updated,
         input_cause=input_cause,
         source_cause=source_cause,
+        newest_input=newest_input,
     )
 
 

@@ -78,7 +78,8 @@ class AutomationReader:
             return _rows(
                 con,
                 """
-                SELECT q.* FROM run_requests q LEFT JOIN runs r USING (run_id)
+                SELECT q.*, t.requests AS tick_requests FROM run_requests q
+                LEFT JOIN runs r USING (run_id) LEFT JOIN ticks t USING (tick_id)
                 WHERE r.run_id IS NULL AND q.status IN ('queued', 'launched')
                 ORDER BY q.priority DESC, q.seq
                 """,

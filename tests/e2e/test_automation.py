@@ -1,0 +1,219 @@
+"""Declarative automation through `assay tick --at`, as real processes on a real
+state home: the scenarios that hurt Dagster users (enabling on history, an upstream
+that re-ran with the same data, two upstreams finishing close together, a failed
+dependency, a tick killed at each step), freshness missed, preview and why."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from assay.state.reader import StateReader
+from tests.alert_servers import HttpReceiver
+from tests.conftest import ASSAY, clean_env, wait_for
+
+pytestmark = pytest.mark.slow
+
+DAY4 = "2024-01-05T12:00"  # the days 01-01..01-04 have closed
+DAY5 = "2024-01-06T12:00"  # and 01-05
+LATE = "2024-01-06T07:00"  # report 2024-01-05 was due at 06:00
+
+
+def assay(root: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ASSAY), *args],
+        cwd=root,
+        env=clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def settle(root: Path, timeout_s: float = 60.0) -> None:
+    """Wait until every launched run's process has ended."""
+
+    def quiet() -> bool:
+        out = subprocess.run(["pgrep", "-f", "--", f"--home {root}/.assay"], capture_output=True)
+        return out.returncode != 0
+
+    wait_for(quiet, timeout_s)
+
+
+def runs(root: Path) -> Counter[str]:
+    """Runs requested by automation, per asset."""
+    found = StateReader(root / ".assay").runs(limit=1000)
+    return Counter(
+        run.run_key.split(":")[1]
+        for run in found
+        if run.run_key and run.run_key.startswith("automation:")
+    )
+
+
+def history(root: Path, **env: str) -> None:
+    """Four days of everything, materialized by hand before any tick."""
+    done = assay(root, "backfill", "start", "--from", "2024-01-01", "--to", "2024-01-04", **env)
+    assert done.returncode == 0, done.stderr
+
+
+def tick(root: Path, at: str, **env: str) -> str:
+    out = assay(root, "tick", "--at", at, **env)
+    assert out.returncode == 0, out.stderr
+    settle(root)
+    return out.stdout
+
+
+def steady(root: Path, at: str, **env: str) -> list[str]:
+    """Tick until nothing is due; what each tick launched."""
+    said = []
+    for _ in range(6):
+        out = tick(root, at, **env)
+        said.append(out)
+        if "Nothing due." in out:
+            return said
+    raise AssertionError(f"still launching after 6 ticks: {said}")
+
+
+def test_enabling_on_history_launches_nothing_then_each_new_window_runs_once_in_order(
+    make_project,
+):
+    root = make_project("automated")
+    history(root)
+    changed = assay(
+        root, "materialize", "orders", "-p", "2024-01-03", "--force", ORDERS_VERSION="2"
+    )
+    assert changed.returncode == 0, changed.stderr  # revenue, margins, report 01-03: stale
+    preview = assay(root, "automation", "preview", "--at", DAY4)
+    assert "stale partition(s) predate the condition: reported, not requested" in preview.stdout
+    assert tick(root, DAY4).strip() == "Nothing due."  # the conditions are first seen: history
+    assert runs(root) == {}
+    said = steady(root, DAY5)  # 01-05 closed after the conditions were added
+    assert "automation:orders:" in said[0]
+    assert "automation:revenue:" in said[1]
+    assert "automation:margins:" in said[1]
+    assert "automation:report:" in said[2]  # once both of what it reads are done
+    assert runs(root) == {"orders": 1, "revenue": 1, "margins": 1, "report": 1}
+    rows = StateReader(root / ".assay").stored_materializations(["report"])
+    assert sorted(r["partition_key"] for r in rows) == [f"2024-01-0{d}" for d in range(1, 6)]
+    enabled = assay(root, "automation", "enable", "revenue", "--include-history")
+    assert "with history" in enabled.stdout
+    said = tick(root, DAY5)
+    assert "automation:revenue:" in said  # 01-03, stale since before: asked for now
+    assert runs(root)["revenue"] == 2
+
+
+def test_an_upstream_that_reran_with_the_same_data_triggers_nothing_new_data_does(make_project):
+    root = make_project("automated")
+    history(root)
+    tick(root, DAY4)
+    steady(root, DAY5)
+    before = runs(root)
+    rerun = assay(root, "materialize", "orders", "-p", "2024-01-05", "--force", "--at", DAY5)
+    assert rerun.returncode == 0, rerun.stderr
+    assert tick(root, DAY5).strip() == "Nothing due."  # same data version: early cut-off
+    new = assay(
+        root, "materialize", "orders", "-p", "2024-01-05", "--force", "--at", DAY5,
+        ORDERS_VERSION="2",
+    )  # fmt: skip
+    assert new.returncode == 0, new.stderr
+    steady(root, DAY5)
+    after = runs(root)
+    assert after - before == Counter({"revenue": 1, "margins": 1, "report": 1})
+
+
+def test_a_failed_dependency_stops_propagation_is_alerted_once_and_why_says_so(
+    make_project, tmp_path
+):
+    receiver = HttpReceiver()
+    try:
+        root = make_project("automated")
+        fail = tmp_path / "fail"
+        env = {"ALERT_HOOK_URL": receiver.url, "FAIL_REVENUE": str(fail)}
+        history(root, **env)
+        tick(root, DAY4, **env)
+        fail.touch()
+        said = steady(root, DAY5, **env)
+        assert "automation:revenue:" in said[1]
+        assert runs(root) == {"orders": 1, "revenue": 1, "margins": 1}  # no report
+        for _ in range(2):  # the failure is not retried, nor does report run
+            assert tick(root, DAY5, **env).strip() == "Nothing due."
+        failed = [b for b in receiver.bodies() if b.get("kind") == "run_failed"]
+        assert len(failed) == 1, receiver.bodies()
+        why = assay(root, "why", "report", "-p", "2024-01-05", "--automation")
+        assert why.returncode == 0, why.stderr
+        assert "report 2024-01-05: not requested" in why.stdout
+        assert "dependencies failed: revenue 2024-01-05 failed its latest run" in why.stdout
+        fail.unlink()
+        new = assay(root, "materialize", "orders", "-p", "2024-01-05", "--force", "--at", DAY5,
+                    ORDERS_VERSION="2", **env)  # fmt: skip
+        assert new.returncode == 0, new.stderr
+        steady(root, DAY5, **env)  # something new happened: it runs again, and report after
+        assert runs(root)["report"] == 1
+    finally:
+        receiver.close()
+
+
+@pytest.mark.parametrize("point", ["before_record", "after_record", "after_claim", "after_launch"])
+def test_a_tick_killed_at_each_step_neither_loses_nor_doubles_a_request(make_project, point):
+    root = make_project("automated")
+    history(root)
+    tick(root, DAY4)
+    killed = assay(root, "tick", "--at", DAY5, ASSAY_CRASH_AT=f"{point}:1")
+    assert killed.returncode == -signal.SIGKILL
+    for _ in range(3):  # restarted, as often as it takes
+        assay(root, "tick", "--at", DAY5)
+        time.sleep(0.3)
+    settle(root)
+    steady(root, DAY5)
+    assert runs(root) == {"orders": 1, "revenue": 1, "margins": 1, "report": 1}
+
+
+def test_a_missed_freshness_deadline_is_shown_and_alerted_once(make_project):
+    receiver = HttpReceiver()
+    try:
+        root = make_project("automated")
+        env = {"ALERT_HOOK_URL": receiver.url}
+        history(root, **env)
+        tick(root, DAY4, **env)
+        assert assay(root, "automation", "disable", "*").returncode == 0
+        for _ in range(2):
+            tick(root, LATE, **env)
+        missed = [b for b in receiver.bodies() if b.get("kind") == "freshness_missed"]
+        assert len(missed) == 1, receiver.bodies()
+        assert "report 2024-01-05 missed its freshness" in json.dumps(missed[0])
+        listing = assay(root, "list", "report", "--json")
+        assert json.loads(listing.stdout)[0]["freshness"]["missed"] > 0  # now: every late day
+        check = assay(root, "check", "report")
+        assert check.returncode == 0, check.stderr  # a warning by default
+        assert "missed (warn), due 6:00:00 after its window closes" in check.stdout
+        shown = json.loads(assay(root, "automation", "list", "--json").stdout)
+        assert {r["asset"]: r["enabled"] for r in shown}["report"] is False
+    finally:
+        receiver.close()
+
+
+def test_why_names_the_run_computing_what_a_partition_waits_for(make_project, tmp_path):
+    root = make_project("automated")
+    history(root)
+    tick(root, DAY4)
+    steady(root, DAY5)
+    slow = subprocess.Popen(
+        [str(ASSAY), "materialize", "revenue", "-p", "2024-01-05", "--force"],
+        cwd=root,
+        env=clean_env(SLOW_REVENUE="4"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        claims = root / ".assay" / "claims"
+        wait_for(lambda: claims.is_dir() and any(claims.glob("*.json")), 30)
+        why = assay(root, "why", "report", "-p", "2024-01-05", "--automation")
+        assert "dependencies in progress: revenue 2024-01-05 is being computed in run" in why.stdout
+    finally:
+        slow.wait(timeout=60)
