@@ -422,3 +422,52 @@ def test_operations_page_alerts_run_as_written(tmp_path):
     assert sent == "Nothing to send: every alert was delivered.\n"
     assert tested == "Sent a test message to 'ops' (webhook).\n"
     assert (told, told_again) == ("sent to 'ops'\n", "'ops' had it already\n")
+
+
+def test_automation_page_runs_as_written(tmp_path):
+    """docs/automation.md: its project and commands, then its other examples."""
+    text = (REPO / "docs" / "automation.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    (tmp_path / "pipeline.py").write_text(blocks[0])
+    named = {b.splitlines()[0][2:]: b for b in blocks[1:] if re.match(r"# \w+\.py\n", b)}
+    assert set(named) == {"pipeline_parts.py", "pipeline_groups.py"}
+    for name, block in named.items():
+        (tmp_path / name).write_text(block)
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "shop"\n\n[tool.assay]\nmodule = "pipeline"\n'
+    )
+    env = clean_env(PATH=_venv_path(), COLUMNS="250")
+    outputs = []
+    for line in re.findall(r"^\$ (.+)$", text, flags=re.M):
+        done = subprocess.run(
+            ["bash", "-c", line.strip()], cwd=tmp_path, env=env, capture_output=True,
+            text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, (line, done.stdout, done.stderr)
+        outputs.append(done.stdout)
+    _, first, preview, orders, revenue, why, report, last, listed = outputs
+    assert first.strip() == "Nothing due."
+    assert "orders: 2024-01-05 (1 partition)" in preview
+    assert "revenue: nothing" in preview
+    assert "(automation:orders:" in orders
+    assert "succeeded." in orders
+    assert "(automation:revenue:" in revenue
+    assert "report 2024-01-05: not requested" not in why  # revenue is there: it would run
+    assert "report 2024-01-05: would be requested by the next tick" in why
+    assert "(automation:report:" in report
+    assert last.strip() == "Nothing due."
+    assert "due 6:00:00 after its window closes" in listed
+    parts = subprocess.run(
+        [str(_venv_path().split(":")[0] + "/python"), "pipeline_parts.py"], cwd=tmp_path,
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert parts.returncode == 0, parts.stderr
+    assert "stale (input changed, source changed) & not in progress & latest 7 partitions" in (
+        parts.stdout
+    )
+    groups = subprocess.run(
+        [str(_venv_path().split(":")[0] + "/python"), "-c",
+         "import pipeline_groups as p; print(p.defs.automation)"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert groups.returncode == 0, groups.stderr

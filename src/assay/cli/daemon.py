@@ -176,14 +176,20 @@ def _home() -> Any:
     callback=instant,
     help="Evaluate as of TIME (ISO, UTC unless it has an offset): previews, tests, catch-up.",
 )
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Wait for the runs it launches to end; exit 1 if one failed.",
+)
 @json_option
 @project_options
-def tick_command(at: datetime | None, as_json: bool) -> None:
-    """Evaluate every schedule and sensor once, launch what is due, and exit.
+def tick_command(at: datetime | None, wait: bool, as_json: bool) -> None:
+    """Evaluate every schedule, sensor and automation condition once, launch what is
+    due, and exit.
 
     For driving assay from OS cron, Airflow or CI instead of `assay daemon`
     (refused while a daemon runs for this state home). Runs are launched in
-    processes of their own; `assay runs` follows them.
+    processes of their own; `assay runs` follows them (`--wait`: this command does).
     """
     from assay.daemon import Daemon
     from assay.daemon.clock import FixedClock, SystemClock
@@ -191,7 +197,8 @@ def tick_command(at: datetime | None, as_json: bool) -> None:
     project = open_project()
     clock = FixedClock(at) if at is not None else SystemClock()
     daemon = Daemon(project.config, lambda: project.definitions, clock=clock)
-    report = daemon.tick()
+    report = daemon.tick(wait=wait)
+    ended = _ended(project, report) if wait else {}
     if as_json:
         print_json(
             {
@@ -205,8 +212,10 @@ def tick_command(at: datetime | None, as_json: bool) -> None:
                 "skipped": [{"run_key": r.run_key, "reason": why} for r, why in report.skipped],
                 "queued": report.queued,
                 "ticks": report.ticks,
+                "ended": ended,
             }
         )
+        _fail_if_failed(ended)
         return
     for request in report.launched:
         click.echo(f"Launched run {request.run_id[:8]} for {request.name} ({request.run_key})")
@@ -218,6 +227,32 @@ def tick_command(at: datetime | None, as_json: bool) -> None:
         click.echo(f"{report.queued} run(s) wait in the queue for the next tick")
     if not (report.launched or report.duplicates or report.skipped):
         click.echo("Nothing due.")
+    for run_id, status in ended.items():
+        click.echo(f"Run {run_id[:8]} {status}.")
+    _fail_if_failed(ended)
+
+
+def _ended(project: Project, report: Any) -> dict[str, str]:
+    """How each run the tick launched ended (it was waited for)."""
+    from assay.state.reader import StateReader
+
+    reader = StateReader(project.config.home)
+    found = {}
+    for request in report.launched:
+        try:
+            found[request.run_id] = reader.run_details(request.run_id).run.status
+        except AssayError:
+            found[request.run_id] = "died"  # it ended before it recorded anything
+    return found
+
+
+def _fail_if_failed(ended: dict[str, str]) -> None:
+    failed = [run_id[:8] for run_id, status in ended.items() if status != "succeeded"]
+    if failed:
+        raise RunFailedError(
+            f"{len(failed)} launched run(s) did not succeed ({', '.join(failed)}): "
+            "`assay runs show RUN` says why"
+        )
 
 
 # --- schedule / sensor ---------------------------------------------------------------

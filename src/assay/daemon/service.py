@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from assay.daemon.engine import Engine, TickReport
+from assay.daemon.launching import alive
 from assay.errors import AssayError, StateError
 from assay.version import __version__
 
@@ -177,9 +178,10 @@ class Daemon:
             alert=self.alert,
         )
 
-    def tick(self) -> TickReport:
-        """One evaluation of every schedule and sensor (what is due now by the clock),
-        its requests launched, then return (`assay tick`)."""
+    def tick(self, *, wait: bool = False) -> TickReport:
+        """One evaluation of every schedule, sensor and condition (what is due now by the
+        clock), its requests launched, then return (`assay tick`); `wait`: once the
+        runs it launched have ended."""
         session = f"tick-{uuid.uuid4().hex[:12]}"
         with evaluator_lock(self.config.home, "assay tick"):
             engine = self._engine(session)
@@ -190,6 +192,8 @@ class Daemon:
                 engine.collect(wait=True)
                 engine.launch_queued(report)
                 report.queued = len(engine.queue)
+                while wait and any(alive(*proc) for proc in engine.launched.values()):
+                    time.sleep(0.05)
                 report.ticks = [
                     {"name": name, "status": known.status} for name, known in engine.known.items()
                 ]
