@@ -163,6 +163,7 @@ def test_nothing_to_check_records_no_run(shop):
         "run_id": None,
         "results": [],
         "unchecked": [],
+        "freshness": [],
     }
     assert len(json.loads(invoke("runs", "--json").output)) == runs
 

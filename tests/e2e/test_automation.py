@@ -217,3 +217,37 @@ def test_why_names_the_run_computing_what_a_partition_waits_for(make_project, tm
         assert "dependencies in progress: revenue 2024-01-05 is being computed in run" in why.stdout
     finally:
         slow.wait(timeout=60)
+
+
+def test_the_daemon_keeps_the_shop_fresh_by_itself_one_run_per_asset(make_project):
+    root = make_project("automated")
+    history(root)
+    clock = root / "clock"
+    clock.write_text(DAY4)
+    daemon = subprocess.Popen(
+        [str(ASSAY), "daemon", "--clock-file", str(clock)],
+        cwd=root,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: assay(root, "daemon", "check", "--max-age", "5s").returncode == 0, 60)
+        time.sleep(1.5)  # a tick or more at DAY4: the conditions' baselines
+        clock.write_text(DAY5)  # 01-05 closes: orders, then revenue and margins, then report
+        reports = StateReader(root / ".assay")
+
+        def reported() -> bool:
+            rows = reports.stored_materializations(["report"])
+            return "2024-01-05" in {r["partition_key"] for r in rows}
+
+        wait_for(reported, 90)
+        time.sleep(3)  # nothing more comes
+        assert runs(root) == {"orders": 1, "revenue": 1, "margins": 1, "report": 1}
+        daemon.send_signal(signal.SIGTERM)
+        _out, err = daemon.communicate(timeout=30)
+        assert daemon.returncode == 0, err
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()

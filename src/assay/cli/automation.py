@@ -227,7 +227,7 @@ def _set_enabled(selection: tuple[str, ...], enabled: bool, *, include_history: 
 @project_options
 def automation_preview(selection: tuple[str, ...], at: datetime | None, as_json: bool) -> None:
     """What the next tick would request, and why; records nothing."""
-    from assay.daemon.conditions import preview
+    from assay.daemon.preview import preview
 
     project = open_project()
     chosen = _chosen(project, selection)
@@ -294,7 +294,7 @@ def _depths(condition: AutomationCondition) -> list[tuple[int, AutomationConditi
 def why_automation(project: Project, key: AssetKey, partition: str | None) -> dict[str, Any]:
     """`assay why ASSET -p KEY --automation`: would the next tick request it, what each
     part of its condition says, and the latest requests that included it."""
-    from assay.daemon.conditions import preview
+    from assay.daemon.preview import preview
     from assay.execution.taskgraph import in_flight
     from assay.partitions.base import PartitionContext
     from assay.planning.conditions import explain_partition

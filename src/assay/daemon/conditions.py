@@ -24,7 +24,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from assay.automation.requests import RunRequest
 from assay.keys import AssetKey
@@ -41,10 +41,15 @@ from assay.planning.staleness import StalenessCache, assess_changed
 from assay.versioning import code_version, inputs_signature
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
     import numpy as np
 
     from assay.conditions import AutomationCondition, Freshness
-    from assay.daemon.engine import Engine
+    from assay.config import ProjectConfig
+    from assay.daemon.clock import Clock
+    from assay.daemon.launching import Request
     from assay.definitions import Definitions
     from assay.planning.conditions import AssetEvaluation
     from assay.planning.staleness import AssetStaleness
@@ -53,7 +58,43 @@ if TYPE_CHECKING:
 _log = logging.getLogger("assay.daemon")
 _US = 1_000_000.0
 NAME = "automation"  # the tick name and request name of declarative automation
-PERIODIC_S = 30.0  # a full re-evaluation at least this often (time-based parts)
+PERIODIC_S = 30.0  # an evaluation at least this often, even when nothing seems to move
+
+
+class EngineParts(Protocol):
+    """What the ticker uses of the engine (`assay.daemon.engine.Engine`)."""
+
+    config: ProjectConfig
+    home: Path
+    clock: Clock
+    definitions: Definitions
+    queue: list[Request]
+    launched: dict[str, tuple[int, str]]
+    launched_requests: dict[str, Request]
+    alert: Callable[[str, str, str, str], None]
+
+    def new_tick_id(self) -> str: ...
+
+    def next_seq(self) -> int: ...
+
+    def append_records(self, *records: dict[str, Any]) -> None: ...
+
+    def make_request(
+        self, name: str, tick_id: str, request: RunRequest, *, run_key: str, at: datetime
+    ) -> Request: ...
+
+    def record_tick(
+        self,
+        name: str,
+        *,
+        tick_at: datetime,
+        status: str,
+        reason: str | None,
+        requests: list[Request],
+        cursor: str | None = None,
+        kind: str | None = None,
+        tick_id: str | None = None,
+    ) -> None: ...
 
 
 def enabled_name(key: AssetKey) -> str:
@@ -75,7 +116,7 @@ class TickSummary:
 class ConditionTicker:
     """The conditions and freshness promises of one engine's definitions."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: EngineParts) -> None:
         self.engine = engine
         self.conditions: dict[AssetKey, AutomationCondition] = {}
         self.freshness: dict[AssetKey, Freshness] = {}
@@ -92,7 +133,7 @@ class ConditionTicker:
         self.alerted: set[str] = set()
         self.marks = (0, 0.0)
         self.journal_mark: int | None = None
-        self.last_full = 0.0
+        self.last_full = 0.0  # monotonic time of the latest evaluation
         self.next_time: datetime | None = None
         self.pending_keys: set[AssetKey] = set()
         self.facts: Facts | None = None
@@ -166,12 +207,11 @@ class ConditionTicker:
         context = PartitionContext.at(now)
         self.journal_mark = _activity(engine.config.journal_dir, engine.home)
         reader = StateReader(engine.home, index=record)
-        full = self.cache is None or time.monotonic() - self.last_full >= PERIODIC_S
+        full = self.cache is None  # the first evaluation, or new definitions
         changed_names, seq, at = reader.changed_assets(*((0, 0.0) if full else self.marks))
         changed: set[AssetKey] | None = None
-        if full:
-            self.last_full = time.monotonic()
-        else:
+        self.last_full = time.monotonic()
+        if not full:
             changed = {AssetKey.parse(n) for n in changed_names} & set(self.scope)
         staleness, self.cache, moved = assess_changed(
             graph, self.scope, reader, context, cache=self.cache, changed=changed
@@ -603,21 +643,3 @@ def _activity(journal_dir: Any, home: Any) -> int:
         except OSError:
             continue
     return total
-
-
-def preview(
-    config: Any, definitions: Definitions, now: datetime, *, real_clock: bool, explain: bool = False
-) -> ConditionTicker:
-    """One evaluation of every condition as the next tick would make it, recording
-    nothing (`assay automation preview`, `assay why --automation`): conditions never
-    evaluated get their baseline now, so their history is reported, not requested."""
-    from assay.daemon.clock import FixedClock, SystemClock
-    from assay.daemon.engine import Engine
-    from assay.state.automation import AutomationReader
-
-    clock = SystemClock() if real_clock else FixedClock(now)
-    engine = Engine(config, definitions, clock=clock, session=f"preview-{os.getpid()}")
-    reader = AutomationReader(config.home)
-    engine.conditions.load(reader)
-    engine.conditions.evaluate(now, record=False, keep_masks=explain)
-    return engine.conditions

@@ -286,6 +286,7 @@ class Daemon:
             "clock": engine.clock.now().isoformat(),
             "schedules": sum(isinstance(i, Schedule) for i in engine.automation.values()),
             "sensors": sum(not isinstance(i, Schedule) for i in engine.automation.values()),
+            "conditions": len(engine.conditions.conditions),
             "queued": len(engine.queue),
             "launched": len(engine.launched),
             "definitions_error": self._definitions_error,
