@@ -175,7 +175,8 @@ class Engine:
     # --- definitions -----------------------------------------------------------------
 
     def use(self, definitions: Definitions) -> None:
-        """Evaluate these definitions from now on (a reload keeps what is known)."""
+        """Evaluate these definitions from now on (a reload keeps what is known, but
+        for the next ticks: a schedule's cron may have changed)."""
         automation = automation_of(definitions)
         windows = {  # refuse a bad schedule now
             name: window_definition(item, definitions.graph)
@@ -187,7 +188,7 @@ class Engine:
         self.windows = windows
         self._selected = {}
         for name in automation:
-            self.known.setdefault(name, _Known())
+            self.known.setdefault(name, _Known()).next_due = None
 
     def is_enabled(self, name: str) -> bool:
         item = self.automation[name]

@@ -1,5 +1,6 @@
 """The engine's evaluation in this process, on a fixed clock: schedules that share
-a cron walk it once per evaluation, yet each ticks from its own cursor."""
+a cron walk it once per evaluation, yet each ticks from its own cursor; a reload
+that changes a cron forgets the next tick of the old one."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import importlib
 from datetime import UTC, datetime
 
 import assay
-from assay import Definitions
+from assay import Definitions, Schedule
 from assay.daemon.clock import FixedClock
 from assay.daemon.engine import Engine
 
@@ -56,5 +57,26 @@ def test_schedules_on_one_cron_tick_each_from_its_own_cursor(make_project):
             "schedule:days_0:2024-03-02T00:00:00+00:00",
             "schedule:days_1:2024-03-02T00:00:00+00:00",
         ]
+    finally:
+        engine.close(clean=True)
+
+
+def test_a_reload_that_changes_a_cron_ticks_on_the_new_one(make_project):
+    root = make_project("shared_crons")
+    project = assay.load(home=root / ".assay")
+    assets = project.definitions.assets
+    nightly = Definitions(assets=assets, schedules=[Schedule("x", "flat", cron="0 0 * * *")])
+    clock = FixedClock(at("2024-03-01T10:30"))
+    engine = Engine(project.config, nightly, clock=clock, session="t")
+    try:
+        engine.evaluate_due()
+        clock.at = at("2024-03-01T10:31")
+        engine.evaluate_due()  # none due: the next tick is at midnight
+        engine.use(
+            Definitions(assets=assets, schedules=[Schedule("x", "flat", cron="*/5 * * * *")])
+        )
+        clock.at = at("2024-03-01T10:40")
+        engine.evaluate_due()
+        assert queued(engine) == ["schedule:x:2024-03-01T10:40:00+00:00"]
     finally:
         engine.close(clean=True)
