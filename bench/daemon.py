@@ -237,13 +237,28 @@ def settle(home: Path, timeout_s: float = 600.0) -> None:
 
 
 def journal_records(home: Path, prefix: str = "daemon-") -> list[dict[str, Any]]:
-    """The records of the daemon (or `tick-`) sessions' journals, open or done."""
+    """The records of the daemon (or `tick-`) sessions' journals: open, done, archived
+    alone (`done/*.jsonl.gz`) or in bundles (`done/bundle-*.jsonl.xz`); a journal
+    found in several of those is read once."""
+    import gzip
+
+    from assay.state.bundles import bundles, journals
+
+    journal, done = home / "journal", home / "journal" / "done"
+    texts: dict[str, bytes] = {}
+    for path in [*sorted(journal.glob(f"{prefix}*.jsonl")), *sorted(done.glob(f"{prefix}*.jsonl"))]:
+        texts.setdefault(path.name, path.read_bytes())
+    for path in sorted(done.glob(f"{prefix}*.jsonl.gz")):
+        texts.setdefault(path.name.removesuffix(".gz"), gzip.decompress(path.read_bytes()))
+    for bundle in bundles(done):
+        for name, data in journals(bundle):
+            if name.startswith(prefix):
+                texts.setdefault(name, data)
     found = []
-    for folder in (home / "journal", home / "journal" / "done"):
-        for path in sorted(folder.glob(f"{prefix}*.jsonl")):
-            for line in path.read_text().splitlines():
-                with contextlib.suppress(ValueError):
-                    found.append(json.loads(line))
+    for name in sorted(texts):
+        for line in texts[name].decode().splitlines():
+            with contextlib.suppress(ValueError):
+                found.append(json.loads(line))
     return found
 
 
@@ -396,16 +411,18 @@ def _launcher_sample(launch: Callable[..., Any], config: Any, command: list[str]
 
 
 def _journal_seen(home: Path, run_id: str) -> float:
-    name = f"{run_id}.jsonl"
-    journal = home / "journal"
-    wait(lambda: (journal / name).exists() or (journal / "done" / name).exists(), 120)
+    """When the run's journal is seen, open or finished (as the engine sees it)."""
+    from assay.daemon.launching import has_started
+
+    wait(lambda: has_started(home / "journal", run_id), 120)
     return time.time()
 
 
 def _wait_done(home: Path, run_id: str) -> None:
-    """Until the run's process ended (it holds its claims until then: the next tick's
-    run would be skipped as computed elsewhere)."""
-    wait(lambda: (home / "journal" / "done" / f"{run_id}.jsonl").exists(), 300, poll_s=0.02)
+    """Until the run finished (its journal, seen open, left the journal folder: done,
+    archived or bundled) and its process ended (it holds its claims until then: the
+    next tick's run would be skipped as computed elsewhere)."""
+    wait(lambda: not (home / "journal" / f"{run_id}.jsonl").exists(), 300, poll_s=0.02)
     wait(lambda: not processes_with(run_id), 300, poll_s=0.02)
 
 
