@@ -78,7 +78,14 @@ class Cron:
 
         cronsim walks the naive wall clock; each wall time it yields becomes the
         real instants it stands for under the rules above (none, one or two), kept
-        in a heap until no later wall time can give an earlier instant."""
+        in a heap until no later wall time can give an earlier instant.
+
+        A later wall time stands for an earlier instant only when the clock falls
+        back between the two instants, so most ticks are final at once, without
+        looking at the next wall time (for a daily cron, a day ahead): all of them
+        by the wall clock (a wall time stands for its first occurrence or its gap's
+        end, never earlier than an earlier wall time's), and the others within
+        `_MAX_SHIFT` of an instant that the clock does not fall back after."""
         import heapq
 
         from cronsim import CronSim
@@ -90,19 +97,25 @@ class Cron:
         # otherwise (a `* * * * *` would walk 180 wall times for nothing)
         local = instant.astimezone(self.tz)
         start = local.replace(tzinfo=None)
-        if self._falls_back_after(instant, local.utcoffset()):
+        falls_back = self._falls_back_after(instant, local.utcoffset())
+        if falls_back:
             start -= _MAX_SHIFT
+        final_until = None if falls_back else instant + _MAX_SHIFT
         pending: list[datetime] = []
         last: datetime | None = None
         for wall in CronSim(self.expression, start):
+            for at in self._instants(wall, wall_clock=wall_clock):
+                heapq.heappush(pending, at)  # none earlier than `first` unless by the wall clock
             first = wall.replace(tzinfo=self.tz, fold=0).astimezone(UTC)
-            while pending and pending[0] < first:
+            while pending and (
+                wall_clock
+                or pending[0] < first  # no later wall time stands for an earlier instant
+                or (final_until is not None and pending[0] <= final_until)
+            ):
                 at = heapq.heappop(pending)
                 if at > instant and at != last:
                     last = at
                     yield at
-            for at in self._instants(wall, wall_clock=wall_clock):
-                heapq.heappush(pending, at)
 
     def _falls_back_after(self, instant: datetime, offset: timedelta | None) -> bool:
         """Whether the zone's offset is lower than `offset` at some point of the

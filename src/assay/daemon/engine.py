@@ -178,7 +178,8 @@ class Engine:
     # --- definitions -----------------------------------------------------------------
 
     def use(self, definitions: Definitions) -> None:
-        """Evaluate these definitions from now on (a reload keeps what is known)."""
+        """Evaluate these definitions from now on (a reload keeps what is known, but
+        for the next ticks: a schedule's cron may have changed)."""
         automation = automation_of(definitions)
         windows = {  # refuse a bad schedule now
             name: window_definition(item, definitions.graph)
@@ -190,7 +191,7 @@ class Engine:
         self.windows = windows
         self._selected = {}
         for name in automation:
-            self.known.setdefault(name, _Known())
+            self.known.setdefault(name, _Known()).next_due = None
         self.conditions.use(definitions)
 
     def is_enabled(self, name: str) -> bool:
@@ -272,12 +273,13 @@ class Engine:
         """Start the evaluation of every enabled schedule and sensor that is due (the
         ticks it records are fsynced together, at its end)."""
         now = self.clock.now()
+        walks: dict[tuple[object, datetime], tuple[list[datetime], datetime | None]] = {}
         with self._synced_at_end():
             for name, item in self.automation.items():
                 if not self.is_enabled(name) or name in self.evaluations:
                     continue
                 if isinstance(item, Schedule):
-                    self._evaluate_schedule(name, item, now)
+                    self._evaluate_schedule(name, item, now, walks)
                 else:
                     self._evaluate_sensor(name, item, now)
             if self.conditions.due(now):
@@ -321,7 +323,16 @@ class Engine:
 
     # --- schedules -------------------------------------------------------------------
 
-    def _evaluate_schedule(self, name: str, item: Schedule, now: datetime) -> None:
+    def _evaluate_schedule(
+        self,
+        name: str,
+        item: Schedule,
+        now: datetime,
+        walks: dict[tuple[object, datetime], tuple[list[datetime], datetime | None]],
+    ) -> None:
+        """`walks`: this evaluation's ticks by cron (or partition grid) and cursor:
+        schedules with the same cron that ticked together share one walk (after a
+        start, 1,000 schedules of a few crons: a few walks, not 1,000)."""
         known = self.known[name]
         if known.cursor_at is None:
             self._restart_from(name, now, "first evaluated: ticks from now on")
@@ -329,7 +340,10 @@ class Engine:
         if known.next_due is not None and known.next_due > now:
             return
         window = self.windows[name]
-        ticks, upcoming = schedule_ticks(item, window, known.cursor_at, now)
+        walk = (item.cron if item.cron is not None else window, known.cursor_at)
+        if walk not in walks:
+            walks[walk] = schedule_ticks(item, window, known.cursor_at, now)
+        ticks, upcoming = walks[walk]
         if not ticks:
             known.next_due = upcoming or next_tick(item, window, now)
             return
