@@ -156,7 +156,8 @@ class Engine:
         self.definitions = definitions
         self._crash = CrashPoints(crash_points or os.environ.get("ASSAY_CRASH_AT"))
         self._seq = 0
-        self._deferred = self._unsynced = False  # appends waiting for one fsync
+        self._deferred = False  # appends wait for the end of the evaluation (one write)
+        self._pending: list[dict[str, Any]] = []
         self.conditions = ConditionTicker(self)
         self.use(definitions)
 
@@ -627,7 +628,8 @@ class Engine:
             for r in requests
         ]
         self._append(record, *queued)  # the cursor and its requests, in one write
-        self._crash.hit("after_record")
+        if not self._deferred:
+            self._crash.hit("after_record")  # else once they are written (_synced_at_end)
         known = self.known.setdefault(name, _Known())
         previous = known.status
         known.status = status
@@ -673,24 +675,29 @@ class Engine:
         )
 
     def _append(self, *records: dict[str, Any]) -> None:
+        if self._deferred:
+            self._pending.extend(records)
+            return
         if self.journal is None:
             self.journal = Journal(self.config.journal_dir, self.session)
-        self.journal.append(*records, durable=not self._deferred)
-        self._unsynced = self._unsynced or self._deferred
+        self.journal.append(*records, durable=True)
 
     @contextlib.contextmanager
     def _synced_at_end(self) -> Iterator[None]:
-        """Records appended in the block are fsynced once, at its end (1,000 ticks due
-        at midnight: one fsync, not 1,000). Nothing launches inside it, and a process
-        killed inside it loses nothing it wrote: the OS has it."""
+        """Records appended in the block are written and fsynced at its end, in one
+        write (1,000 ticks due at midnight: one write and one fsync, not 1,000 of
+        each). Nothing launches inside it, so a process killed inside it has
+        requested nothing: what it evaluated is evaluated again at the restart, and
+        the run keys of schedules (their tick instants) come out the same."""
         self._deferred = True
         try:
             yield
         finally:
             self._deferred = False
-            if self._unsynced and self.journal is not None:
-                self._unsynced = False
-                self.journal.append(durable=True)  # no record: the fsync of those written
+            if self._pending:
+                pending, self._pending = self._pending, []
+                self._append(*pending)
+                self._crash.hit("after_record")
 
     def _next_seq(self) -> int:
         self._seq = max(self._seq + 1, time.time_ns())
