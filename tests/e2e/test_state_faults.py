@@ -432,7 +432,7 @@ def _fill(folder: Path, leave: int) -> Path:
     return filler
 
 
-@pytest.mark.parametrize("leave", [4096, 65536, 400_000, 1_500_000])
+@pytest.mark.parametrize("leave", [4096, 400_000, 1_500_000])  # in a record, a step, a run
 def test_a_full_disk_stops_a_run_cleanly_and_loses_nothing(tmp_path, leave):
     root = make_ledger(tmp_path / "ledger")
     with small_disk(tmp_path / "disk") as disk:
