@@ -212,7 +212,9 @@ class ConditionTicker:
             real_clock=engine.clock.is_real,
         )
         conditions = {k: c for k, c in self.conditions.items() if k in wanted}
-        evaluations = evaluate_conditions(conditions, facts, keys=dirty, keep_masks=keep_masks)
+        evaluations = evaluate_conditions(
+            conditions, facts, keys=dirty, keep_masks=keep_masks, previous=self.last
+        )
         self.facts = facts
         self.last.update(evaluations)
         for key in set(self.last) - wanted:

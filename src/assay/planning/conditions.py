@@ -192,16 +192,21 @@ def evaluate_conditions(
     *,
     keys: set[AssetKey] | None = None,
     keep_masks: bool = False,
+    previous: Mapping[AssetKey, AssetEvaluation] | None = None,
 ) -> dict[AssetKey, AssetEvaluation]:
     """Evaluate `conditions` (of `keys` only, when given) in dependency order; a
-    partition requested here counts as in progress for the assets that read it."""
+    partition requested here counts as in progress for the assets that read it, so
+    with `keys` and `previous` (the evaluations as they stand), the readers of an
+    asset whose requests are not its previous ones are evaluated too."""
     import numpy as np
 
     graph = facts.graph
-    chosen = [k for k in graph.order if k in conditions and (keys is None or k in keys)]
+    wanted = None if keys is None else set(keys)
     crons: dict[tuple[str, str], float] = {}
     found: dict[AssetKey, AssetEvaluation] = {}
-    for key in chosen:
+    for key in graph.order:
+        if key not in conditions or (wanted is not None and key not in wanted):
+            continue
         view = _View(key, facts, crons)
         condition = conditions[key]
         counts: list[tuple[str, int]] = []
@@ -219,6 +224,9 @@ def evaluate_conditions(
         if mask.any():
             progress = facts.in_progress.get(key)
             facts.in_progress[key] = mask if progress is None else progress | mask
+        before = None if previous is None else previous.get(key)
+        if wanted is not None and (before is None or before.requested != requested):
+            wanted.update(graph.downstream.get(key, ()))
         cursors = {}
         for cron, timezone in cron_parts(condition):
             tick = view._cron_tick(cron, timezone)
