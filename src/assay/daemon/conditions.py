@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from assay.automation.requests import RunRequest
+from assay.conditions import cron_parts
 from assay.keys import AssetKey
 from assay.partitions.base import PartitionContext
 from assay.planning.conditions import (
@@ -39,6 +40,7 @@ from assay.planning.conditions import (
 from assay.planning.freshness import FreshnessState, freshness_state
 from assay.planning.staleness import StalenessCache, assess_changed
 from assay.versioning import code_version, inputs_signature
+from assay.versioning.sources import generation
 
 if TYPE_CHECKING:
     import numpy as np
@@ -96,6 +98,10 @@ class ConditionTicker:
         self.next_time: datetime | None = None
         self.pending_keys: set[AssetKey] = set()
         self.facts: Facts | None = None
+        # per asset, what its baseline is recorded against: (sources' generation,
+        # condition fingerprint, code), made once per definitions, not per tick
+        self.identities: dict[AssetKey, tuple[int, str, str]] = {}
+        self.crons: set[tuple[str, str]] = set()  # every cron the conditions name
 
     # --- definitions and state ---------------------------------------------------------
 
@@ -112,6 +118,8 @@ class ConditionTicker:
         self.cache = None  # another graph: everything is read again
         self.attempts = {}
         self.last = {}
+        self.identities = {}
+        self.crons = {part for c in self.conditions.values() for part in cron_parts(c)}
 
     @property
     def active(self) -> bool:
@@ -122,6 +130,7 @@ class ConditionTicker:
         for row in reader.condition_baselines():
             key = AssetKey.parse(str(row["asset_key"]))
             self.recorded[key] = row
+            self.baselines.pop(key, None)  # made anew from this row
         for name, enabled in reader.enabled().items():
             if str(name).startswith("automation:"):
                 self.enabled[AssetKey.parse(str(name).removeprefix("automation:"))] = bool(enabled)
@@ -333,23 +342,37 @@ class ConditionTicker:
         self, graph: Any, staleness: dict[AssetKey, AssetStaleness], now: datetime
     ) -> list[dict[str, Any]]:
         """Each condition's baseline: recorded when the condition (or the code version of
-        its asset) is first seen; returns the records to write."""
+        its asset) is first seen; returns the records to write. An asset whose condition
+        and code are those its baseline was made with costs a lookup."""
         import numpy as np
 
         records = []
         now_us = int(now.timestamp() * _US)
         state_us = int(time.time() * _US)
+        current = generation()
         for key, condition in self.conditions.items():
-            spec = graph.specs[key]
-            code = f"{code_version(spec)};{inputs_signature(graph, key)}"
+            identity = self.identities.get(key)
+            if identity is None or identity[0] != current:
+                spec = graph.specs[key]
+                code = f"{code_version(spec)};{inputs_signature(graph, key)}"
+                identity = (current, condition.fingerprint, code)
+                self.identities[key] = identity
+            _, fingerprint, code = identity
             row = self.recorded.get(key)
-            s = staleness[key]
-            had_history = bool(s.started is not None and (~np.isnan(s.started)).any())
-            if row is None or row.get("condition") != condition.fingerprint:
+            if (
+                row is not None
+                and key in self.baselines
+                and row.get("condition") == fingerprint
+                and row.get("code") == code
+            ):
+                continue
+            if row is None or row.get("condition") != fingerprint:
+                s = staleness[key]
+                had_history = bool(s.started is not None and (~np.isnan(s.started)).any())
                 row = {
                     "type": "automation_asset",
                     "asset_key": str(key),
-                    "condition": condition.fingerprint,
+                    "condition": fingerprint,
                     "code": code,
                     "since": now_us,
                     "since_seq": state_us,
@@ -392,29 +415,32 @@ class ConditionTicker:
         self, now: datetime, staleness: dict[AssetKey, AssetStaleness]
     ) -> datetime | None:
         """The next instant something time-based moves: a cron tick of a condition or
-        deadline, a window closing, a freshness deadline (at most a day ahead)."""
-        from assay.conditions import CronTickPassed, DepsUpdatedSinceCron
+        deadline, a window closing, a freshness deadline (at most a day ahead). Each
+        cron and each partitions definition (at its size) is looked at once, whatever
+        the number of assets that share it."""
         from assay.planning.conditions import cron_of
 
         graph = self.engine.definitions.graph
         soonest = now + timedelta(days=1)
+        for cron, timezone in self.crons:
+            soonest = min(soonest, cron_of(cron, timezone).next_tick(now))
+        windows: set[tuple[Any, int]] = set()
         for key in {*self.conditions, *self.freshness}:
-            condition = self.conditions.get(key)
-            for node in condition.walk() if condition is not None else ():
-                if isinstance(node, CronTickPassed | DepsUpdatedSinceCron):
-                    soonest = min(soonest, cron_of(node.cron, node.timezone).next_tick(now))
             definition = graph.specs[key].partitions
-            policy = self.freshness.get(key)
             if getattr(definition, "kind", None) == "time":
-                n = staleness[key].size
-                closes = definition.time_window(n).end  # type: ignore[union-attr]
+                windows.add((definition, staleness[key].size))
+        for definition, n in windows:
+            closes = definition.time_window(n).end
+            if closes > now:  # a definition that ended long ago closes nothing more
                 soonest = min(soonest, closes)
-                if policy is not None and policy.lag is not None:
-                    index = definition.index_at(now - policy.lag)  # type: ignore[union-attr]
-                    due = definition.time_window(max(index, 0)).end + policy.lag  # type: ignore[union-attr]
-                    if due > now:
-                        soonest = min(soonest, due)
-            if policy is not None and policy.deadline is not None:
+        for key, policy in self.freshness.items():
+            definition = graph.specs[key].partitions
+            if getattr(definition, "kind", None) == "time" and policy.lag is not None:
+                index = definition.index_at(now - policy.lag)  # type: ignore[union-attr]
+                due = definition.time_window(max(index, 0)).end + policy.lag  # type: ignore[union-attr]
+                if due > now:
+                    soonest = min(soonest, due)
+            if policy.deadline is not None:
                 soonest = min(soonest, cron_of(policy.deadline, policy.timezone).next_tick(now))
         return soonest
 

@@ -149,9 +149,12 @@ def assess_changed(
     if cache is None or changed is None:
         reload = list(ordered)
     else:
-        grew = {
-            k for k in ordered if cache.sizes.get(k) != size_of(graph.specs[k].partitions, context)
-        }
+        now_sizes: dict[PartitionsDefinition | None, int] = {}  # one size per definition
+        for k in ordered:
+            definition = graph.specs[k].partitions
+            if definition not in now_sizes:
+                now_sizes[definition] = size_of(definition, context)
+        grew = {k for k in ordered if cache.sizes.get(k) != now_sizes[graph.specs[k].partitions]}
         reload = [k for k in ordered if k in changed or k in grew or k not in cache.columns]
     loaded, _ = _load(graph, reload, state, context) if reload else ([], None)
     columns = dict(cache.columns) if cache is not None else {}
