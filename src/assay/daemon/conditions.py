@@ -18,6 +18,7 @@ through the engine's queue like a schedule's.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -176,17 +177,26 @@ class ConditionTicker:
         self.journal_mark = _activity(engine.config.journal_dir, engine.home)
         reader = StateReader(engine.home, index=record)
         full = self.cache is None or time.monotonic() - self.last_full >= PERIODIC_S
-        changed_names, seq, at = reader.changed_assets(*((0, 0.0) if full else self.marks))
-        changed: set[AssetKey] | None = None
-        if full:
-            self.last_full = time.monotonic()
-        else:
-            changed = {AssetKey.parse(n) for n in changed_names} & set(self.scope)
-        staleness, self.cache, moved = assess_changed(
-            graph, self.scope, reader, context, cache=self.cache, changed=changed
-        )
-        self.marks = (max(seq, self.marks[0]), max(at, self.marks[1]))
-        attempts_moved = self._load_attempts(reader, staleness, changed)
+        # an incremental tick's few short reads share one open of the store; a full
+        # one does not hold it while it computes
+        with contextlib.nullcontext() if full else reader.held():
+            changed_names, seq, at = reader.changed_assets(*((0, 0.0) if full else self.marks))
+            changed: set[AssetKey] | None = None
+            if full:
+                self.last_full = time.monotonic()
+            else:
+                changed = {AssetKey.parse(n) for n in changed_names} & set(self.scope)
+            staleness, self.cache, moved = assess_changed(
+                graph,
+                self.scope,
+                reader,
+                context,
+                cache=self.cache,
+                changed=changed,
+                since_seq=None if full else self.marks[0],  # only what is new is read
+            )
+            self.marks = (max(seq, self.marks[0]), max(at, self.marks[1]))
+            attempts_moved = self._load_attempts(reader, staleness, changed)
         progress = self._progress(graph, context, staleness)
         progress_moved = {
             key

@@ -133,11 +133,14 @@ def assess_changed(
     *,
     cache: StalenessCache | None,
     changed: set[AssetKey] | None,
+    since_seq: int | None = None,
 ) -> tuple[dict[AssetKey, AssetStaleness], StalenessCache, set[AssetKey]]:
     """`assess`, again after `cache`: only `changed` assets (new records; None: all)
     are read from `state`, and only they, those whose partitions grew and what reads
     them are recomputed; an asset whose result did not move does not make its
-    readers recomputed. Returns the staleness, the cache, and the assets whose
+    readers recomputed. `since_seq`: `cache` holds every record of the changed
+    assets up to it, so only the partitions recorded after it are read (not every
+    partition of each). Returns the staleness, the cache, and the assets whose
     staleness moved (all, the first time).
 
     Removed partition keys (`upstream partitions removed`) are seen only by a full
@@ -155,10 +158,21 @@ def assess_changed(
             if definition not in now_sizes:
                 now_sizes[definition] = size_of(definition, context)
         grew = {k for k in ordered if cache.sizes.get(k) != now_sizes[graph.specs[k].partitions]}
-        reload = [k for k in ordered if k in changed or k in grew or k not in cache.columns]
+        whole = since_seq is None
+        reload = [
+            k for k in ordered if (k in changed and whole) or k in grew or k not in cache.columns
+        ]
     loaded, _ = _load(graph, reload, state, context) if reload else ([], None)
     columns = dict(cache.columns) if cache is not None else {}
     columns.update(zip(reload, loaded, strict=True))
+    patch = []
+    if cache is not None and changed is not None and since_seq is not None:
+        again = set(reload)
+        patch = [k for k in ordered if k in changed and k not in again]
+    if patch:
+        base = [columns[k] for k in patch]
+        patched, _ = _load(graph, patch, state, context, base=base, since_seq=since_seq)
+        columns.update(zip(patch, patched, strict=True))
     previous = cache.found if cache is not None else {}
     outside = (
         _outside_keys(
@@ -172,7 +186,7 @@ def assess_changed(
         if cache is None
         else {}
     )
-    dirty = set(reload)
+    dirty = {*reload, *patch}
     moved: set[AssetKey] = set()
     found: dict[AssetKey, AssetStaleness] = {}
     for key in ordered:
@@ -410,9 +424,14 @@ def _load(
     ordered: list[AssetKey],
     state: PlanningState | None,
     context: PartitionContext,
+    *,
+    base: list[_Columns] | None = None,
+    since_seq: int | None = None,
 ) -> tuple[list[_Columns], np.ndarray]:
     """Per asset: started, changed (float, NaN when never), code_ok, sig_ok, absent (bool)
-    arrays; and how many stored partitions of each asset matched a current key."""
+    arrays; and how many stored partitions of each asset matched a current key. With
+    `base` (the columns as they were) and `since_seq`, only the partitions recorded
+    after it are read, into copies of `base` (and the counts are of those)."""
     import numpy as np
 
     keysets: dict[PartitionsDefinition | None, int] = {}
@@ -441,17 +460,27 @@ def _load(
         )
     # One flat array per column, each asset a slice of it: one scatter fills all.
     offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
-    started, changed = np.full(offsets[-1], np.nan), np.full(offsets[-1], np.nan)
-    updated = np.full(offsets[-1], np.nan)
-    code_ok, sig_ok = np.ones(offsets[-1], dtype=bool), np.ones(offsets[-1], dtype=bool)
-    absent = np.zeros(offsets[-1], dtype=bool)
+    if base is not None:
+        started, changed, updated, code_ok, sig_ok, absent = (
+            np.concatenate([getattr(c, name) for c in base])
+            for name in ("started", "changed", "updated", "code_ok", "sig_ok", "absent")
+        )
+    else:
+        started, changed = np.full(offsets[-1], np.nan), np.full(offsets[-1], np.nan)
+        updated = np.full(offsets[-1], np.nan)
+        code_ok, sig_ok = np.ones(offsets[-1], dtype=bool), np.ones(offsets[-1], dtype=bool)
+        absent = np.zeros(offsets[-1], dtype=bool)
     matched = np.zeros(len(ordered), dtype=np.int64)
     if state is not None:
         keyset = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
         starts = np.flatnonzero(np.concatenate(([True], keyset[1:] != keyset[:-1])))
         idx = np.arange(len(keyset)) - np.repeat(starts, np.diff([*starts, len(keyset)]))
         key_columns = {"keyset": keyset, "partition_key": names, "idx": idx}
-        stored = state.planning_columns(assets, key_columns)
+        stored = (
+            state.planning_columns(assets, key_columns)
+            if since_seq is None
+            else state.planning_columns(assets, key_columns, since_seq=since_seq)
+        )
         at = offsets[stored["ordinal"]] + stored["idx"]
         started[at], changed[at] = stored["started"], stored["changed"]
         updated[at] = stored.get("updated", stored["started"])
