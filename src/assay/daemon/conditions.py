@@ -99,10 +99,19 @@ class ConditionTicker:
         self.next_time: datetime | None = None
         self.pending_keys: set[AssetKey] = set()
         self.facts: Facts | None = None
-        # per asset, what its baseline is recorded against: (sources' generation,
-        # condition fingerprint, code), made once per definitions, not per tick
+        # What a tick would otherwise redo for every asset, made once per definitions
+        # (or when what they depend on changes), so that a tick costs what changed:
+        # per asset, what its baseline is recorded against (sources' generation,
+        # condition fingerprint, code), and the assets whose baseline is to be made.
         self.identities: dict[AssetKey, tuple[int, str, str]] = {}
+        self.unbaselined: set[AssetKey] = set()
+        self.generation = -1
         self.crons: set[tuple[str, str]] = set()  # every cron the conditions name
+        self.windows: dict[int, tuple[Any, AssetKey]] = {}  # time definitions, one asset each
+        self.scope_set: set[AssetKey] = set()
+        self.wanted: set[AssetKey] | None = None  # the enabled conditions (None: to make)
+        self.wanted_conditions: dict[AssetKey, AutomationCondition] = {}
+        self.unfinished: set[AssetKey] = set()  # requested or capped at their last evaluation
 
     # --- definitions and state ---------------------------------------------------------
 
@@ -120,7 +129,16 @@ class ConditionTicker:
         self.attempts = {}
         self.last = {}
         self.identities = {}
+        self.unbaselined = set(self.conditions)
         self.crons = {part for c in self.conditions.values() for part in cron_parts(c)}
+        self.windows = {}
+        for key in wanted:
+            definition = graph.specs[key].partitions
+            if getattr(definition, "kind", None) == "time":
+                self.windows.setdefault(id(definition), (definition, key))
+        self.scope_set = set(self.scope)
+        self.wanted = None
+        self.unfinished = set()
 
     @property
     def active(self) -> bool:
@@ -132,9 +150,11 @@ class ConditionTicker:
             key = AssetKey.parse(str(row["asset_key"]))
             self.recorded[key] = row
             self.baselines.pop(key, None)  # made anew from this row
+            self.unbaselined.add(key)
         for name, enabled in reader.enabled().items():
             if str(name).startswith("automation:"):
                 self.enabled[AssetKey.parse(str(name).removeprefix("automation:"))] = bool(enabled)
+        self.wanted = None
 
     def refresh_enabled(self, found: dict[str, bool]) -> None:
         for name, enabled in found.items():
@@ -142,6 +162,8 @@ class ConditionTicker:
                 key = AssetKey.parse(str(name).removeprefix("automation:"))
                 if enabled and not self.enabled.get(key, True):
                     self.pending_keys.add(key)
+                if self.enabled.get(key) != bool(enabled):
+                    self.wanted = None
                 self.enabled[key] = bool(enabled)
 
     def is_enabled(self, key: AssetKey) -> bool:
@@ -185,7 +207,7 @@ class ConditionTicker:
             if full:
                 self.last_full = time.monotonic()
             else:
-                changed = {AssetKey.parse(n) for n in changed_names} & set(self.scope)
+                changed = {AssetKey.parse(n) for n in changed_names} & self.scope_set
             staleness, self.cache, moved = assess_changed(
                 graph,
                 self.scope,
@@ -196,7 +218,7 @@ class ConditionTicker:
                 since_seq=None if full else self.marks[0],  # only what is new is read
             )
             self.marks = (max(seq, self.marks[0]), max(at, self.marks[1]))
-            attempts_moved = self._load_attempts(reader, staleness, changed)
+            attempts_moved = self._load_attempts(reader, staleness, changed, moved)
         progress = self._progress(graph, context, staleness)
         progress_moved = {
             key
@@ -210,13 +232,13 @@ class ConditionTicker:
             key: freshness_state(policy, graph.specs[key].partitions, staleness[key], context)
             for key, policy in self.freshness.items()
         }
-        wanted = {k for k in self.conditions if self.is_enabled(k)}
+        wanted = self._wanted()
         if full or time_moved:
             dirty = set(wanted)
         else:
             touched = moved | attempts_moved | progress_moved
             touched |= {d for k in touched for d in graph.downstream.get(k, ())}
-            dirty = (touched | self._unfinished() | self.pending_keys) & wanted
+            dirty = (touched | self.unfinished | self.pending_keys) & wanted
         self.pending_keys = set()
         facts = Facts(
             graph=graph,
@@ -230,14 +252,16 @@ class ConditionTicker:
             state_now=time.time() * _US,
             real_clock=engine.clock.is_real,
         )
-        conditions = {k: c for k, c in self.conditions.items() if k in wanted}
         evaluations = evaluate_conditions(
-            conditions, facts, keys=dirty, keep_masks=keep_masks, previous=self.last
+            self.wanted_conditions, facts, keys=dirty, keep_masks=keep_masks, previous=self.last
         )
         self.facts = facts
         self.last.update(evaluations)
-        for key in set(self.last) - wanted:
-            del self.last[key]
+        for key, evaluation in evaluations.items():
+            if evaluation.requested or evaluation.capped:
+                self.unfinished.add(key)
+            else:
+                self.unfinished.discard(key)
         self.next_time = self._next_time(now, staleness)
         summary = TickSummary(evaluated=len(evaluations))
         for key, evaluation in evaluations.items():
@@ -258,24 +282,33 @@ class ConditionTicker:
             self._alert_freshness(freshness, graph, context)
         return summary
 
-    def _unfinished(self) -> set[AssetKey]:
-        """Assets whose last evaluation requested or held back partitions: evaluated
-        again (their requests are handled now, or more may go)."""
-        return {k for k, e in self.last.items() if e.requested or e.capped}
+    def _wanted(self) -> set[AssetKey]:
+        """The assets whose condition is enabled (made again when that changes); the
+        evaluations of the others are dropped."""
+        if self.wanted is None:
+            self.wanted = {k for k in self.conditions if self.is_enabled(k)}
+            self.wanted_conditions = {k: self.conditions[k] for k in self.wanted}
+            for key in set(self.last) - self.wanted:
+                del self.last[key]
+            self.unfinished &= self.wanted
+        return self.wanted
 
     def _load_attempts(
         self,
         reader: StateReader,
         staleness: dict[AssetKey, AssetStaleness],
         changed: set[AssetKey] | None,
+        moved_staleness: set[AssetKey],
     ) -> set[AssetKey]:
-        """The latest attempts of the assets that changed (all, the first time)."""
+        """The latest attempts of the assets that changed (all, the first time), and
+        of those whose partitions grew (their staleness moved)."""
         import numpy as np
 
         graph = self.engine.definitions.graph
+        candidates = self.scope if changed is None else changed | moved_staleness
         keys = [
             k
-            for k in self.scope
+            for k in candidates
             if changed is None
             or k in changed
             or k not in self.attempts
@@ -287,10 +320,13 @@ class ConditionTicker:
         assets, keysets = _keysets(graph, keys, context)
         found = reader.attempt_columns(assets, keysets)
         moved = set()
+        # the rows of each asset, by one sort (not a scan of every row per asset)
+        order = np.argsort(found["ordinal"], kind="stable")
+        bounds = np.searchsorted(found["ordinal"][order], np.arange(len(keys) + 1))
         for ordinal, key in enumerate(keys):
             n = staleness[key].size
             attempts = Attempts.none(n)
-            pick = found["ordinal"] == ordinal
+            pick = order[bounds[ordinal] : bounds[ordinal + 1]]
             idx = found["idx"][pick]
             keep = idx < n
             attempts.attempted[idx[keep]] = found["attempted"][pick][keep]
@@ -360,7 +396,11 @@ class ConditionTicker:
         now_us = int(now.timestamp() * _US)
         state_us = int(time.time() * _US)
         current = generation()
-        for key, condition in self.conditions.items():
+        if current != self.generation:  # sources captured anew: code versions may move
+            self.generation = current
+            self.unbaselined = set(self.conditions)
+        for key in [k for k in self.unbaselined if k in self.conditions]:
+            condition = self.conditions[key]
             identity = self.identities.get(key)
             if identity is None or identity[0] != current:
                 spec = graph.specs[key]
@@ -396,6 +436,7 @@ class ConditionTicker:
                 records.append(row)
             self.recorded[key] = row
             self.baselines[key] = _baseline(row)
+        self.unbaselined = set()
         return records
 
     def _moved_cursors(self, evaluations: dict[AssetKey, AssetEvaluation]) -> list[dict[str, Any]]:
@@ -434,13 +475,8 @@ class ConditionTicker:
         soonest = now + timedelta(days=1)
         for cron, timezone in self.crons:
             soonest = min(soonest, cron_of(cron, timezone).next_tick(now))
-        windows: set[tuple[Any, int]] = set()
-        for key in {*self.conditions, *self.freshness}:
-            definition = graph.specs[key].partitions
-            if getattr(definition, "kind", None) == "time":
-                windows.add((definition, staleness[key].size))
-        for definition, n in windows:
-            closes = definition.time_window(n).end
+        for definition, key in self.windows.values():
+            closes = definition.time_window(staleness[key].size).end
             if closes > now:  # a definition that ended long ago closes nothing more
                 soonest = min(soonest, closes)
         for key, policy in self.freshness.items():

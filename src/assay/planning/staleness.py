@@ -118,11 +118,14 @@ class _Columns:
 @dataclass(slots=True)
 class StalenessCache:
     """What `assess_changed` keeps between calls: each asset's stored columns and
-    staleness, and the number of partitions each had."""
+    staleness, the keys in order (and where each stands in it), and the assets of
+    each partitions definition with the number of partitions it had."""
 
     columns: dict[AssetKey, _Columns]
     found: dict[AssetKey, AssetStaleness]
-    sizes: dict[AssetKey, int]
+    ordered: list[AssetKey]
+    position: dict[AssetKey, int]
+    groups: dict[int, tuple[PartitionsDefinition | None, int, list[AssetKey]]]  # by id()
 
 
 def assess_changed(
@@ -137,43 +140,83 @@ def assess_changed(
 ) -> tuple[dict[AssetKey, AssetStaleness], StalenessCache, set[AssetKey]]:
     """`assess`, again after `cache`: only `changed` assets (new records; None: all)
     are read from `state`, and only they, those whose partitions grew and what reads
-    them are recomputed; an asset whose result did not move does not make its
-    readers recomputed. `since_seq`: `cache` holds every record of the changed
-    assets up to it, so only the partitions recorded after it are read (not every
+    them are recomputed, in dependency order; an asset whose result did not move
+    does not make its readers recomputed, so the cost follows what changed, not the
+    number of assets. `since_seq`: `cache` holds every record of the changed assets
+    up to it, so only the partitions recorded after it are read (not every
     partition of each). Returns the staleness, the cache, and the assets whose
     staleness moved (all, the first time).
 
     Removed partition keys (`upstream partitions removed`) are seen only by a full
     pass (`cache` None), and stored data is not verified.
     """
-    import numpy as np
+    import heapq
 
-    ordered = graph.ordered(keys)
-    if cache is None or changed is None:
-        reload = list(ordered)
+    wanted = set(keys)
+    if cache is None or changed is None or wanted != set(cache.position):
+        return _assess_all(graph, graph.ordered(wanted), state, context, cache)
+    groups = dict(cache.groups)
+    grew: set[AssetKey] = set()
+    for ident, (definition, size, members) in cache.groups.items():
+        now = size_of(definition, context)
+        if now != size:
+            grew.update(members)
+            groups[ident] = (definition, now, members)
+    position = cache.position
+    changed = changed & wanted
+    if since_seq is None:
+        reload, patch = sorted(changed | grew, key=position.__getitem__), []
     else:
-        now_sizes: dict[PartitionsDefinition | None, int] = {}  # one size per definition
-        for k in ordered:
-            definition = graph.specs[k].partitions
-            if definition not in now_sizes:
-                now_sizes[definition] = size_of(definition, context)
-        grew = {k for k in ordered if cache.sizes.get(k) != now_sizes[graph.specs[k].partitions]}
-        whole = since_seq is None
-        reload = [
-            k for k in ordered if (k in changed and whole) or k in grew or k not in cache.columns
-        ]
-    loaded, _ = _load(graph, reload, state, context) if reload else ([], None)
-    columns = dict(cache.columns) if cache is not None else {}
-    columns.update(zip(reload, loaded, strict=True))
-    patch = []
-    if cache is not None and changed is not None and since_seq is not None:
-        again = set(reload)
-        patch = [k for k in ordered if k in changed and k not in again]
+        reload = sorted(grew, key=position.__getitem__)
+        patch = sorted(changed - grew, key=position.__getitem__)
+    columns = dict(cache.columns)
+    if reload:
+        loaded, _ = _load(graph, reload, state, context)
+        columns.update(zip(reload, loaded, strict=True))
     if patch:
         base = [columns[k] for k in patch]
         patched, _ = _load(graph, patch, state, context, base=base, since_seq=since_seq)
         columns.update(zip(patch, patched, strict=True))
-    previous = cache.found if cache is not None else {}
+    previous = cache.found
+    found = dict(previous)
+    moved: set[AssetKey] = set()
+    heap = [(position[k], k) for k in {*reload, *patch}]
+    heapq.heapify(heap)
+    done: set[AssetKey] = set()
+    while heap:  # in dependency order: what an asset reads is recomputed before it
+        _, key = heapq.heappop(heap)
+        if key in done:
+            continue
+        done.add(key)
+        column = columns[key]
+        if graph.specs[key].is_source:
+            result = _source(graph, key, column)
+        else:
+            result = _asset(graph, key, column, found, state, context, {}, None)
+        found[key] = result
+        if not _same(previous[key], result):
+            moved.add(key)
+            for reader in graph.downstream.get(key, ()):
+                if reader in position and reader not in done:
+                    heapq.heappush(heap, (position[reader], reader))
+    cache = StalenessCache(
+        columns=columns, found=found, ordered=cache.ordered, position=position, groups=groups
+    )
+    return found, cache, moved
+
+
+def _assess_all(
+    graph: AssetGraph,
+    ordered: list[AssetKey],
+    state: PlanningState | None,
+    context: PartitionContext,
+    cache: StalenessCache | None,
+) -> tuple[dict[AssetKey, AssetStaleness], StalenessCache, set[AssetKey]]:
+    """`assess_changed` reading every asset (what moved: against `cache`, if any)."""
+    import numpy as np
+
+    loaded, _ = _load(graph, ordered, state, context)
+    columns = dict(zip(ordered, loaded, strict=True))
     outside = (
         _outside_keys(
             graph,
@@ -186,13 +229,11 @@ def assess_changed(
         if cache is None
         else {}
     )
-    dirty = {*reload, *patch}
+    previous = cache.found if cache is not None else {}
     moved: set[AssetKey] = set()
     found: dict[AssetKey, AssetStaleness] = {}
+    groups: dict[int, tuple[PartitionsDefinition | None, int, list[AssetKey]]] = {}
     for key in ordered:
-        if key not in dirty and key in previous:
-            found[key] = previous[key]
-            continue
         column = columns[key]
         if graph.specs[key].is_source:
             result = _source(graph, key, column)
@@ -202,9 +243,13 @@ def assess_changed(
         before = previous.get(key)
         if before is None or not _same(before, result):
             moved.add(key)
-            dirty.update(graph.downstream.get(key, ()))
-    sizes = {key: found[key].size for key in ordered}
-    return found, StalenessCache(columns=columns, found=found, sizes=sizes), moved
+        definition = graph.specs[key].partitions
+        groups.setdefault(id(definition), (definition, result.size, []))[2].append(key)
+    position = {key: i for i, key in enumerate(ordered)}
+    cache = StalenessCache(
+        columns=columns, found=found, ordered=ordered, position=position, groups=groups
+    )
+    return found, cache, moved
 
 
 def _same(a: AssetStaleness, b: AssetStaleness) -> bool:
