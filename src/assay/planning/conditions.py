@@ -209,9 +209,10 @@ def evaluate_conditions(
             continue
         view = _View(key, facts, crons)
         condition = conditions[key]
+        labels, cron_list = _shape_of(condition)
         counts: list[tuple[str, int]] = []
         masks: list[np.ndarray] = []
-        mask = view.evaluate(condition, counts, masks if keep_masks else None)
+        mask = view.evaluate(condition, labels, counts, masks if keep_masks else None)
         mask = mask & ~view.staleness.waiting  # never a partition that cannot run
         limit = condition.max_per_tick
         capped = 0
@@ -228,7 +229,7 @@ def evaluate_conditions(
         if wanted is not None and (before is None or before.requested != requested):
             wanted.update(graph.downstream.get(key, ()))
         cursors = {}
-        for cron, timezone in cron_parts(condition):
+        for cron, timezone in cron_list:
             tick = view._cron_tick(cron, timezone)
             if tick is not None:
                 cursor = facts.cron_cursor(key, cron, timezone, tick)
@@ -248,11 +249,27 @@ def evaluate_conditions(
     return found
 
 
+_SHAPES: dict[AutomationCondition, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {}
+
+
+def _shape_of(
+    condition: AutomationCondition,
+) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """Each part's description (depth first, as `evaluate` visits them) and the crons a
+    condition names: made once per distinct condition, not per asset and tick."""
+    shape = _SHAPES.get(condition)
+    if shape is None:
+        if len(_SHAPES) > 10_000:  # conditions of definitions loaded long ago
+            _SHAPES.clear()
+        shape = (tuple(n.describe() for n in condition.walk()), tuple(cron_parts(condition)))
+        _SHAPES[condition] = shape
+    return shape
+
+
 class _View:
     """One asset as its condition sees it."""
 
     def __init__(self, key: AssetKey, facts: Facts, crons: dict[tuple[str, str], float]) -> None:
-        import numpy as np
 
         self.key = key
         self.facts = facts
@@ -264,47 +281,67 @@ class _View:
         self.baseline = facts.baselines.get(key) or Baseline(
             since=facts.now_us, since_seq=facts.state_now_us, code_since=facts.state_now_us
         )
-        self.attempts = facts.attempts.get(key) or Attempts.none(self.n)
-        handled = np.full(self.n, -np.inf)
-        for values in (
-            self.staleness.started,
-            self.attempts.attempted,
-            facts.requested.get(key),
-        ):
-            if values is not None and len(values) == self.n:
-                handled = np.fmax(handled, values)
-        self.handled = handled
+        self._attempts = facts.attempts.get(key)
+        self._handled: np.ndarray | None = None
         self._history = 0
+
+    @property
+    def attempts(self) -> Attempts:
+        if self._attempts is None:
+            self._attempts = Attempts.none(self.n)
+        return self._attempts
+
+    @property
+    def handled(self) -> np.ndarray:
+        """When each partition was last handled: a step started, a materialization, a
+        request of the daemon's (-inf: never)."""
+        import numpy as np
+
+        if self._handled is None:
+            handled = np.full(self.n, -np.inf)
+            for values in (
+                self.staleness.started,
+                self.attempts.attempted,
+                self.facts.requested.get(self.key),
+            ):
+                if values is not None and len(values) == self.n:
+                    handled = np.fmax(handled, values)
+            self._handled = handled
+        return self._handled
 
     # --- the parts ---------------------------------------------------------------------
 
     def evaluate(
         self,
         node: AutomationCondition,
+        labels: tuple[str, ...],
         counts: list[tuple[str, int]],
         masks: list[np.ndarray] | None,
     ) -> np.ndarray:
+        """`node`'s mask; appends its part's count (`labels`: each part's description,
+        in the order parts are visited) and mask, then those of the parts under it."""
         import numpy as np
 
         slot = len(counts)
-        counts.append((node.describe(), 0))
+        counts.append((labels[slot], 0))
         if masks is not None:
             masks.append(np.zeros(0, dtype=bool))
         if isinstance(node, All):
             mask = np.ones(self.n, dtype=bool)
             for item in node.items:
-                mask &= self.evaluate(item, counts, masks)
+                mask &= self.evaluate(item, labels, counts, masks)
         elif isinstance(node, Any_):
             mask = np.zeros(self.n, dtype=bool)
             for item in node.items:
-                mask |= self.evaluate(item, counts, masks)
+                mask |= self.evaluate(item, labels, counts, masks)
         elif isinstance(node, Not):
-            mask = ~self.evaluate(node.item, counts, masks)
+            mask = ~self.evaluate(node.item, labels, counts, masks)
         elif isinstance(node, Capped):
-            mask = self.evaluate(node.item, counts, masks)  # the cap applies to the result
+            # the cap applies to the result
+            mask = self.evaluate(node.item, labels, counts, masks)
         else:
             mask = self._leaf(node)
-        counts[slot] = (counts[slot][0], int(mask.sum()))
+        counts[slot] = (counts[slot][0], int(np.count_nonzero(mask)))
         if masks is not None:
             masks[slot] = mask
         return mask
@@ -355,12 +392,13 @@ class _View:
         import numpy as np
 
         s = self.staleness
+        matching = [reason for reason in s.reasons if reason.kind.value in reasons]
+        if not matching:  # most assets, most ticks: nothing to trigger, no history
+            return np.zeros(self.n, dtype=bool)
         cause = np.full(self.n, -np.inf)  # on the state clock
         missing = np.zeros(self.n, dtype=bool)
-        for reason in s.reasons:
+        for reason in matching:
             kind = reason.kind
-            if kind.value not in reasons:
-                continue
             mask = reason.partitions.to_mask(self.n)
             if kind is StaleKind.MISSING:
                 missing |= mask
@@ -390,6 +428,8 @@ class _View:
         never attempted nor requested trigger; a failed attempt handles one.)"""
         import numpy as np
 
+        if not missing.any():
+            return missing
         definition = self.definition
         if getattr(definition, "kind", None) == "time":
             instant = datetime.fromtimestamp(max(self.baseline.since, 0.0) / _US, UTC)
