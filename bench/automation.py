@@ -497,7 +497,7 @@ def _quantile(values: list[float], q: float) -> float:
 
 def _child(*args: str) -> dict[str, Any]:
     done = subprocess.run(
-        [sys.executable, __file__, *args], check=True, capture_output=True, text=True
+        [sys.executable, __file__, *args], check=True, stdout=subprocess.PIPE, text=True
     )
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 

@@ -225,9 +225,10 @@ def evaluate_conditions(
         if mask.any():
             progress = facts.in_progress.get(key)
             facts.in_progress[key] = mask if progress is None else progress | mask
-        before = None if previous is None else previous.get(key)
-        if wanted is not None and (before is None or before.requested != requested):
-            wanted.update(graph.downstream.get(key, ()))
+        if wanted is not None and previous is not None:
+            before = previous.get(key)
+            if before is None or before.requested != requested:
+                wanted.update(graph.downstream.get(key, ()))
         cursors = {}
         for cron, timezone in cron_list:
             tick = view._cron_tick(cron, timezone)
