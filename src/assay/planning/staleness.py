@@ -196,6 +196,7 @@ def assess_changed(
         found[key] = result
         if not _same(previous[key], result):
             moved.add(key)
+        if not _same_for_readers(previous[key], result):
             for reader in graph.downstream.get(key, ()):
                 if reader in position and reader not in done:
                     heapq.heappush(heap, (position[reader], reader))
@@ -253,23 +254,33 @@ def _assess_all(
 
 
 def _same(a: AssetStaleness, b: AssetStaleness) -> bool:
-    """The same staleness, as readers see it (and as conditions use it)."""
+    """The same staleness, as conditions use it."""
+    return a.reasons == b.reasons and _same_arrays(
+        a,
+        b,
+        ("stale", "waiting", "changed_at", "started", "updated", "input_cause", "source_cause"),
+    )
+
+
+def _same_for_readers(a: AssetStaleness, b: AssetStaleness) -> bool:
+    """The same staleness, as the assets that read it see it (`_asset` reads of an
+    upstream its size, stale, waiting and changed_at only)."""
+    return _same_arrays(a, b, ("stale", "waiting", "changed_at"))
+
+
+def _same_arrays(a: AssetStaleness, b: AssetStaleness, names: tuple[str, ...]) -> bool:
     import numpy as np
 
-    if a.size != b.size or a.reasons != b.reasons:
+    if a.size != b.size:
         return False
-    pairs = [
-        (a.stale, b.stale),
-        (a.waiting, b.waiting),
-        (a.changed_at, b.changed_at),
-        (a.started, b.started),
-        (a.updated, b.updated),
-    ]
-    return all(
-        (x is None and y is None)
-        or (x is not None and y is not None and np.array_equal(x, y, equal_nan=True))
-        for x, y in pairs
-    )
+    for name in names:
+        x, y = getattr(a, name), getattr(b, name)
+        if x is None or y is None:
+            if x is not y:
+                return False
+        elif not np.array_equal(x, y, equal_nan=True):
+            return False
+    return True
 
 
 def assess(
