@@ -37,6 +37,7 @@ from assay.planning.conditions import (
     Facts,
     conditions_of,
     evaluate_conditions,
+    facts_moved,
 )
 from assay.planning.freshness import FreshnessState, freshness_state
 from assay.planning.staleness import StalenessCache, assess_changed
@@ -208,6 +209,7 @@ class ConditionTicker:
                 self.last_full = time.monotonic()
             else:
                 changed = {AssetKey.parse(n) for n in changed_names} & self.scope_set
+            before = self.cache.found if self.cache is not None else {}
             staleness, self.cache, moved = assess_changed(
                 graph,
                 self.scope,
@@ -236,8 +238,20 @@ class ConditionTicker:
         if full or time_moved:
             dirty = set(wanted)
         else:
-            touched = moved | attempts_moved | progress_moved
-            touched |= {d for k in touched for d in graph.downstream.get(k, ())}
+            # an asset's condition reads its own staleness and attempts, and what it
+            # reads: their materializations, attempts and what of them is in progress
+            own, for_readers = set(), set()
+            for key in moved:
+                mine, theirs = (
+                    facts_moved(before[key], staleness[key]) if key in before else (True, True)
+                )
+                if mine:
+                    own.add(key)
+                if theirs:
+                    for_readers.add(key)
+            touched = own | attempts_moved | progress_moved
+            readers = for_readers | attempts_moved | progress_moved
+            touched |= {d for k in readers for d in graph.downstream.get(k, ())}
             dirty = (touched | self.unfinished | self.pending_keys) & wanted
         self.pending_keys = set()
         facts = Facts(

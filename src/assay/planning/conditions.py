@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assay.conditions import (
     All,
@@ -166,6 +166,36 @@ class Facts:
             return cursor
         seen = min(self.state_now_us, tick) if self.real_clock else self.state_now_us
         return CronCursor(tick=tick, seen=seen, done=cursor.done if cursor else float("-inf"))
+
+
+def facts_moved(before: AssetStaleness, after: AssetStaleness) -> tuple[bool, bool]:
+    """Whether what conditions read of an asset's staleness moved: for its own condition,
+    and for the conditions of the assets that read it. `upstream stale` is no part's
+    concern (no trigger reacts to it): a staleness that moved only there, as it spreads
+    down from a change, moves nothing."""
+    import numpy as np
+
+    def same(x: np.ndarray | None, y: np.ndarray | None) -> bool:
+        if x is None or y is None:
+            return x is None and y is None
+        return bool(np.array_equal(x, y, equal_nan=True))
+
+    if before.size != after.size:
+        return True, True
+    for_readers = not (same(before.started, after.started) and same(before.updated, after.updated))
+    if for_readers:
+        return True, True
+
+    def concerns(staleness: AssetStaleness) -> list[Any]:
+        return [r for r in staleness.reasons if r.kind is not StaleKind.UPSTREAM_STALE]
+
+    own = not (
+        concerns(before) == concerns(after)
+        and same(before.waiting, after.waiting)
+        and same(before.input_cause, after.input_cause)
+        and same(before.source_cause, after.source_cause)
+    )
+    return own, False
 
 
 def conditions_of(definitions: Definitions) -> dict[AssetKey, AutomationCondition]:
