@@ -21,15 +21,22 @@ everything downstream of them is `upstream stale`).
   `mapping.upstream_for`, whether they are in progress, missing or failed), on
   NAIVE assets spread over the layers; checked equal to the vectorized result on
   those assets, and timed against it (ratio) and scaled to all assets.
-- `tick`, in a fresh process: the `ConditionTicker` of a real `Engine` (as
-  `preview` builds one, on the system clock), its first full evaluation, then
-  `--ticks` steady ticks. Before each, `--changed` assets drawn at random get their
-  latest partition re-materialized with new data: journaled as a run journals it
-  (run, steps and materializations, seqs from the home's clock) and indexed into
-  the store (`StateStore.index_pending`, as the run's own final index or the
-  daemon's next read does; timed apart). Each `ticker.evaluate(now, record=False)`
-  is timed; the periodic full re-evaluation (every 30 s) is kept out of the
-  steady figures and shown apart. Target: p95 <= 50 ms.
+- `tick`, per workload in a fresh process from the same store: the
+  `ConditionTicker` of a real `Engine` (as `preview` builds one, on the system
+  clock), its first full evaluation, then `--ticks` steady ticks. Before each, runs
+  journal their records as a run journals them (run, steps and materializations,
+  seqs from the home's clock) and they are indexed into the store
+  (`StateStore.index_pending`, as the run's own final index or the daemon's next read
+  does; timed apart). Workloads: `random:N`, N assets drawn at random get their
+  latest partition with new data (each change makes its readers stale); `loop:N`,
+  the daemon's steady state: the partitions the last tick requested are
+  materialized with new data (at most N assets; when nothing was requested, new data
+  arrives for STALE_ROOTS roots). Each `ticker.evaluate(now, record=False)` is
+  timed; the periodic full re-evaluation (every 30 s) is kept out of the steady
+  figures and shown apart; after the ticks, what the ticker holds is checked equal
+  to one full evaluation (`preview`). Target: p95 <= 50 ms.
+
+`--reuse` skips filling the store (the one filled last, the same day).
 """
 
 from __future__ import annotations
@@ -356,17 +363,23 @@ def _finite(value: float) -> float:
 # --- the steady-state tick -------------------------------------------------------------------
 
 
-def tick(work: Path, ticks: int, changed: int) -> dict[str, Any]:
-    """A real engine's ConditionTicker: its first evaluation, then `ticks` ticks after
-    `changed` assets got new records each."""
+def tick(work: Path, ticks: int, workload: str) -> dict[str, Any]:
+    """A real engine's ConditionTicker: its first evaluation, then `ticks` ticks, each
+    after the runs of `workload` journaled and indexed their records: `random:N`, N
+    assets drawn at random get their latest partition with new data; `loop:N`, the
+    partitions the last tick requested get materialized (at most N assets; when it
+    requested nothing, new data arrives for STALE_ROOTS roots' latest partition)."""
     from assay.config import resolve_config
     from assay.daemon import conditions as ticking
     from assay.daemon.clock import SystemClock
     from assay.daemon.engine import Engine
+    from assay.planning.staleness import _same
     from assay.state.automation import AutomationReader
     from assay.state.clock import Clock
     from assay.state.store import StateStore
 
+    kind, _, count = workload.partition(":")
+    limit = int(count)
     started = time.perf_counter()
     project = _load(work)
     load_s = time.perf_counter() - started
@@ -381,6 +394,7 @@ def tick(work: Path, ticks: int, changed: int) -> dict[str, Any]:
     first_s = time.perf_counter() - started
     graph = project.graph
     keys = list(graph.order)
+    roots = [k for k in keys if not graph.upstream[k]]
     rng = random.Random(3)
     clock = Clock(config.home)
     store = StateStore(config.home)
@@ -388,10 +402,16 @@ def tick(work: Path, ticks: int, changed: int) -> dict[str, Any]:
     periodic: list[float] = []
     indexed: list[float] = []
     evaluated: list[int] = []
+    changed: list[int] = []
     for _ in range(ticks):
-        chosen = rng.sample(keys, changed)
+        if kind == "random":
+            runs = [(key, None) for key in rng.sample(keys, limit)]
+        else:  # the daemon's own requests, run
+            wanted = [k for k in keys if k in ticker.last and ticker.last[k].requested]
+            runs = [(k, list(ticker.last[k].requested)) for k in wanted[:limit]]
+            runs = runs or [(key, None) for key in rng.sample(roots, STALE_ROOTS)]
         started = time.perf_counter()
-        _journal_run(config.home, graph, chosen, clock)
+        _journal_run(config.home, graph, runs, clock)
         store.index_pending()
         indexed.append(time.perf_counter() - started)
         last_full = ticker.last_full
@@ -400,33 +420,49 @@ def tick(work: Path, ticks: int, changed: int) -> dict[str, Any]:
         seconds = time.perf_counter() - started
         (periodic if ticker.last_full != last_full else steady).append(seconds)
         evaluated.append(summary.evaluated)
+        changed.append(len(runs))
     clock.close()
     # what the ticks left must be what one full evaluation of the same store gives
     again = ticking.preview(config, project.definitions, datetime.now(UTC), real_clock=True)
+
+    def seen(e: Any) -> tuple[Any, ...]:
+        return (e.requested, e.counts, e.capped, e.history)
+
     mismatched = [
         str(k)
         for k, e in again.last.items()
-        if k not in ticker.last or list(e.requested) != list(ticker.last[k].requested)
+        if k not in ticker.last or seen(e) != seen(ticker.last[k])
     ]
+    held, fresh = ticker.facts, again.facts
+    if held is not None and fresh is not None:
+        mismatched += [
+            f"{k} (staleness)"
+            for k, s in fresh.staleness.items()
+            if not _same(s, held.staleness[k])
+        ]
     return {
+        "workload": workload,
         "mismatched": mismatched[:5],
         "mismatched_count": len(mismatched),
         "load_s": load_s,
         "first_s": first_s,
         "first_evaluated": first.evaluated,
-        "first_requested": sum(len(v or ()) for v in first.requested.values()),
         "steady": steady,
         "periodic": periodic,
         "indexed": indexed,
         "evaluated": evaluated,
+        "changed": changed,
         "periodic_s": ticking.PERIODIC_S,
         "peak_mib": _peak_mib(),
     }
 
 
-def _journal_run(home: Path, graph: Any, chosen: list[Any], clock: Any) -> None:
-    """One run re-materializing the latest partition of each chosen asset with new
-    data, journaled record by record as `RecordedRun` and the runner write them."""
+def _journal_run(
+    home: Path, graph: Any, runs: list[tuple[Any, list[int] | None]], clock: Any
+) -> None:
+    """One run materializing, for each (asset, partition indices or None: the latest),
+    those partitions with new data, journaled record by record as `RecordedRun` and
+    the runner write them."""
     from assay.execution.recorder import current_user
     from assay.state.journal import Journal
     from assay.state.liveness import this_host
@@ -439,48 +475,48 @@ def _journal_run(home: Path, graph: Any, chosen: list[Any], clock: Any) -> None:
         run_id=run_id,
         kind="materialize",
         status="running",
-        selection=" ".join(str(k) for k in chosen),
+        selection=" ".join(str(k) for k, _ in runs),
         started_at=time.time(),
         user_name=current_user(),
         host=this_host(),
         pid=os.getpid(),
-        step_count=len(chosen),
+        step_count=len(runs),
     )
     with Journal(home / "journal", run_id) as journal:
         journal.append(run, durable=True)
-        for key in chosen:
+        for key, indices in runs:
             definition = graph.specs[key].partitions
-            partition = definition.key(definition.size() - 1)
-            step_key = f"{key}[{partition}]"
-            began, started_seq = time.time(), clock.next()
-            step = make_record(
-                "step",
-                run_id=run_id,
-                step_key=step_key,
-                asset_key=str(key),
-                partition_key=partition,
-                status="running",
-                started_at=began,
-            )
-            journal.append(step)
-            materialization = make_record(
-                "materialization",
-                materialization_id=str(uuid.uuid4()),
-                run_id=run_id,
-                asset_key=str(key),
-                partition_key=partition,
-                started_at=began,
-                finished_at=time.time(),
-                row_count=1,
-                byte_size=100,
-                data_version=uuid.uuid4().hex,
-                code_version=code_version(graph.specs[key]),
-                inputs_signature=inputs_signature(graph, key),
-                seq=clock.next(),
-                started_seq=started_seq,
-            )
-            done = {**step, "status": "succeeded", "finished_at": time.time(), "attempts": 1}
-            journal.append(done, materialization)
+            for index in [definition.size() - 1] if indices is None else indices:
+                partition = definition.key(index)
+                began, started_seq = time.time(), clock.next()
+                step = make_record(
+                    "step",
+                    run_id=run_id,
+                    step_key=f"{key}[{partition}]",
+                    asset_key=str(key),
+                    partition_key=partition,
+                    status="running",
+                    started_at=began,
+                )
+                journal.append(step)
+                materialization = make_record(
+                    "materialization",
+                    materialization_id=str(uuid.uuid4()),
+                    run_id=run_id,
+                    asset_key=str(key),
+                    partition_key=partition,
+                    started_at=began,
+                    finished_at=time.time(),
+                    row_count=1,
+                    byte_size=100,
+                    data_version=uuid.uuid4().hex,
+                    code_version=code_version(graph.specs[key]),
+                    inputs_signature=inputs_signature(graph, key),
+                    seq=clock.next(),
+                    started_seq=started_seq,
+                )
+                done = {**step, "status": "succeeded", "finished_at": time.time(), "attempts": 1}
+                journal.append(done, materialization)
         journal.append(
             {**run, "status": "succeeded", "finished_at": time.time(), "succeeded_count": 1},
             durable=True,
@@ -502,7 +538,7 @@ def _child(*args: str) -> dict[str, Any]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def report(width: int, full_figures: dict[str, Any], ticks: dict[str, Any], changed: int) -> None:
+def report(full_figures: dict[str, Any], ticks: list[dict[str, Any]]) -> None:
     f = full_figures
     a = f["versions_s"] + f["assess_s"] + f["attempts_s"]
     warm = f["assess_s"] + f["attempts_s"]
@@ -550,60 +586,80 @@ def report(width: int, full_figures: dict[str, Any], ticks: dict[str, Any], chan
         f"{n['scaled_naive_s'] / f['evaluate_s']:.0f})",
     )
     row("naive = vectorized", "yes" if not n["mismatched"] else f"NO: {n['mismatched']}")
-    t = ticks
-    row("ticker: first evaluation (full)", f"{t['first_s']:.2f} s")
-    steady = [s * 1000 for s in t["steady"]]
-    if steady:
-        p95 = _quantile(steady, 0.95)
-        row(
-            f"steady tick, {changed} assets changed each, p50 of {len(steady)}",
-            f"{statistics.median(steady):.1f} ms",
-        )
-        row("steady tick, p95", f"{p95:.1f} ms", "<= 50 ms", p95 <= TARGETS["tick_p95_ms"])
-    if t["periodic"]:
-        shown = ", ".join(f"{s:.2f}" for s in t["periodic"])
-        row(f"periodic full re-evaluation (every {t['periodic_s']:.0f} s)", f"{shown} s")
-    row(
-        "conditions evaluated per steady tick (median)",
-        f"{statistics.median(t['evaluated']):.0f}",
-    )
-    row(
-        "journal + index per tick (median, not in the tick)",
-        f"{statistics.median(t['indexed']):.2f} s",
-    )
-    row(
-        "after the ticks, incremental = one full evaluation",
-        "yes" if not t["mismatched"] else f"NO ({t['mismatched_count']}): {t['mismatched']}",
-    )
-    row("peak RSS, ticker process", f"{t['peak_mib']:,.0f} MiB")
+    for t in ticks:
+        _tick_rows(row, t)
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
         print("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
 
 
+def _tick_rows(row: Any, t: dict[str, Any]) -> None:
+    kind, _, count = t["workload"].partition(":")
+    what = (
+        f"{count} assets drawn at random, new data"
+        if kind == "random"
+        else f"the last tick's requests run (<= {count} assets)"
+    )
+    row(f"ticks after: {what}", "")
+    row("  ticker: first evaluation (full)", f"{t['first_s']:.2f} s")
+    steady = [s * 1000 for s in t["steady"]]
+    if steady:
+        p95 = _quantile(steady, 0.95)
+        row(f"  steady tick p50 (of {len(steady)})", f"{statistics.median(steady):.1f} ms")
+        row("  steady tick p95", f"{p95:.1f} ms", "<= 50 ms", p95 <= TARGETS["tick_p95_ms"])
+    if t["periodic"]:
+        shown = ", ".join(f"{s:.2f}" for s in t["periodic"])
+        row(f"  periodic full re-evaluation (every {t['periodic_s']:.0f} s)", f"{shown} s")
+    row(
+        "  assets with new records / conditions evaluated, per tick (median)",
+        f"{statistics.median(t['changed']):.0f} / {statistics.median(t['evaluated']):.0f}",
+    )
+    row(
+        "  journal + index per tick (median, not timed)", f"{statistics.median(t['indexed']):.2f} s"
+    )
+    row(
+        "  then incremental = one full evaluation",
+        "yes" if not t["mismatched"] else f"NO ({t['mismatched_count']}): {t['mismatched']}",
+    )
+    row("  peak RSS, ticker process", f"{t['peak_mib']:,.0f} MiB")
+
+
+def _restore(work: Path) -> None:
+    shutil.rmtree(work / ".assay", ignore_errors=True)
+    (work / ".assay").mkdir()
+    shutil.copy(work / "backup.duckdb", work / ".assay" / "assay.duckdb")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="10,000 assets (default 2,000)")
-    parser.add_argument("--ticks", type=int, default=20)
-    parser.add_argument("--changed", type=int, default=100, help="assets changed per tick")
+    parser.add_argument("--ticks", type=int, default=20, help="ticks per workload")
+    parser.add_argument(
+        "--workloads",
+        default="random:1,random:100,loop:100",
+        help="what runs between ticks: random:N (N assets at random), loop:N (the last "
+        "tick's requests, at most N assets), comma-separated",
+    )
     parser.add_argument("--naive", type=int, default=100, help="assets of the naive baseline")
-    parser.add_argument("--reuse", action="store_true", help="keep the store of the last run")
+    parser.add_argument(
+        "--reuse", action="store_true", help="reuse the store filled by the last run (same day)"
+    )
     args = parser.parse_args(argv)
     width = FULL_WIDTH if args.full else WIDTH
     work = WORK / str(width)
-    backup = work / "backup.duckdb"
-    if args.reuse and backup.exists():
-        shutil.rmtree(work / ".assay")
-        (work / ".assay").mkdir()
-        shutil.copy(backup, work / ".assay" / "assay.duckdb")
+    if args.reuse and (work / "backup.duckdb").exists():
+        _restore(work)
     else:
         started = time.perf_counter()
         subprocess.run([sys.executable, __file__, "_populate", str(width)], check=True)
         print(f"  (filled in {time.perf_counter() - started:.0f} s)")
-        shutil.copy(work / ".assay" / "assay.duckdb", backup)
+        shutil.copy(work / ".assay" / "assay.duckdb", work / "backup.duckdb")
     full_figures = _child("_full", str(work), str(args.naive))
-    tick_figures = _child("_tick", str(work), str(args.ticks), str(args.changed))
-    report(width, full_figures, tick_figures, args.changed)
+    ticks = []
+    for workload in args.workloads.split(","):
+        _restore(work)  # each workload from the same steady state, in a fresh process
+        ticks.append(_child("_tick", str(work), str(args.ticks), workload))
+    report(full_figures, ticks)
 
 
 if __name__ == "__main__":
@@ -612,6 +668,6 @@ if __name__ == "__main__":
     elif sys.argv[1:2] == ["_full"]:
         print(json.dumps(full(Path(sys.argv[2]), int(sys.argv[3]))))
     elif sys.argv[1:2] == ["_tick"]:
-        print(json.dumps(tick(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))))
+        print(json.dumps(tick(Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4])))
     else:
         main()
