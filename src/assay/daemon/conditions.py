@@ -267,7 +267,12 @@ class ConditionTicker:
             real_clock=engine.clock.is_real,
         )
         evaluations = evaluate_conditions(
-            self.wanted_conditions, facts, keys=dirty, keep_masks=keep_masks, previous=self.last
+            self.wanted_conditions,
+            facts,
+            keys=dirty,
+            keep_masks=keep_masks,
+            previous=self.last,
+            position=self.cache.position,
         )
         self.facts = facts
         self.last.update(evaluations)

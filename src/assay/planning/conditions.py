@@ -49,7 +49,7 @@ from assay.partitions.subset import PartitionSubset
 from assay.planning.staleness import StaleKind
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
     import numpy as np
 
@@ -223,19 +223,34 @@ def evaluate_conditions(
     keys: set[AssetKey] | None = None,
     keep_masks: bool = False,
     previous: Mapping[AssetKey, AssetEvaluation] | None = None,
+    position: Mapping[AssetKey, int] | None = None,
 ) -> dict[AssetKey, AssetEvaluation]:
     """Evaluate `conditions` (of `keys` only, when given) in dependency order; a
     partition requested here counts as in progress for the assets that read it, so
     with `keys` and `previous` (the evaluations as they stand), the readers of an
-    asset whose requests are not its previous ones are evaluated too."""
+    asset whose requests are not its previous ones are evaluated too. `position`:
+    where each asset with a condition stands in dependency order, so that `keys` are
+    visited without a pass over every asset."""
+    import heapq
+
     import numpy as np
 
     graph = facts.graph
     wanted = None if keys is None else set(keys)
     crons: dict[tuple[str, str], float] = {}
     found: dict[AssetKey, AssetEvaluation] = {}
-    for key in graph.order:
+    by_heap = wanted is not None and position is not None
+    heap = [(position[k], k) for k in wanted or () if k in position] if position else []
+    heapq.heapify(heap)
+
+    def from_heap() -> Iterator[AssetKey]:
+        while heap:
+            yield heapq.heappop(heap)[1]
+
+    for key in from_heap() if by_heap else graph.order:
         if key not in conditions or (wanted is not None and key not in wanted):
+            continue
+        if key in found:
             continue
         view = _View(key, facts, crons)
         condition = conditions[key]
@@ -258,7 +273,11 @@ def evaluate_conditions(
         if wanted is not None and previous is not None:
             before = previous.get(key)
             if before is None or before.requested != requested:
-                wanted.update(graph.downstream.get(key, ()))
+                for reader in graph.downstream.get(key, ()):
+                    if reader not in wanted:
+                        wanted.add(reader)
+                        if by_heap and position is not None and reader in position:
+                            heapq.heappush(heap, (position[reader], reader))
         cursors = {}
         for cron, timezone in cron_list:
             tick = view._cron_tick(cron, timezone)

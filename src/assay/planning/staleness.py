@@ -126,6 +126,7 @@ class StalenessCache:
     ordered: list[AssetKey]
     position: dict[AssetKey, int]
     groups: dict[int, tuple[PartitionsDefinition | None, int, list[AssetKey]]]  # by id()
+    given: object = None  # the keys asked for: the same collection again needs no check
 
 
 def assess_changed(
@@ -152,9 +153,13 @@ def assess_changed(
     """
     import heapq
 
-    wanted = set(keys)
-    if cache is None or changed is None or wanted != set(cache.position):
-        return _assess_all(graph, graph.ordered(wanted), state, context, cache)
+    given = keys
+    if cache is None or changed is None or given is not cache.given:
+        keys = list(keys)
+        if cache is None or changed is None or set(keys) != set(cache.position):
+            everything = _assess_all(graph, graph.ordered(keys), state, context, cache)
+            everything[1].given = given
+            return everything
     groups = dict(cache.groups)
     grew: set[AssetKey] = set()
     for ident, (definition, size, members) in cache.groups.items():
@@ -163,7 +168,7 @@ def assess_changed(
             grew.update(members)
             groups[ident] = (definition, now, members)
     position = cache.position
-    changed = changed & wanted
+    changed = {k for k in changed if k in position}
     if since_seq is None:
         reload, patch = sorted(changed | grew, key=position.__getitem__), []
     else:
@@ -201,7 +206,12 @@ def assess_changed(
                 if reader in position and reader not in done:
                     heapq.heappush(heap, (position[reader], reader))
     cache = StalenessCache(
-        columns=columns, found=found, ordered=cache.ordered, position=position, groups=groups
+        columns=columns,
+        found=found,
+        ordered=cache.ordered,
+        position=position,
+        groups=groups,
+        given=given,
     )
     return found, cache, moved
 
