@@ -112,7 +112,7 @@ class ConditionTicker:
         self.scope_set: set[AssetKey] = set()
         self.wanted: set[AssetKey] | None = None  # the enabled conditions (None: to make)
         self.wanted_conditions: dict[AssetKey, AutomationCondition] = {}
-        self.unfinished: set[AssetKey] = set()  # requested or capped at their last evaluation
+        self.unfinished: set[AssetKey] = set()  # requested partitions at their last evaluation
 
     # --- definitions and state ---------------------------------------------------------
 
@@ -252,8 +252,12 @@ class ConditionTicker:
             touched = own | attempts_moved | progress_moved
             readers = for_readers | attempts_moved | progress_moved
             touched |= {d for k in readers for d in graph.downstream.get(k, ())}
-            dirty = (touched | self.unfinished | self.pending_keys) & wanted
+            dirty = (touched | self.pending_keys) & wanted
         self.pending_keys = set()
+        # an asset that requested partitions is evaluated again once its requests are
+        # recorded (`_record`: they are handled then); until then what it requested
+        # stands, and is in progress for what reads it
+        standing = {k: self.last[k].requested for k in self.unfinished if k not in dirty}
         facts = Facts(
             graph=graph,
             context=context,
@@ -273,6 +277,7 @@ class ConditionTicker:
             keep_masks=keep_masks,
             previous=self.last,
             position=self.cache.position,
+            standing=standing,
         )
         self.facts = facts
         self.last.update(evaluations)
@@ -574,6 +579,7 @@ class ConditionTicker:
                 values = np.full(len(mask), np.nan)
             values[mask] = now.timestamp() * _US
             self.requested[key] = values
+            self.pending_keys.add(key)  # handled now: evaluated again next tick
         if shown:
             engine.append_records(*shown)
         if made or shown:

@@ -224,13 +224,17 @@ def evaluate_conditions(
     keep_masks: bool = False,
     previous: Mapping[AssetKey, AssetEvaluation] | None = None,
     position: Mapping[AssetKey, int] | None = None,
+    standing: Mapping[AssetKey, PartitionSubset] | None = None,
 ) -> dict[AssetKey, AssetEvaluation]:
     """Evaluate `conditions` (of `keys` only, when given) in dependency order; a
     partition requested here counts as in progress for the assets that read it, so
     with `keys` and `previous` (the evaluations as they stand), the readers of an
     asset whose requests are not its previous ones are evaluated too. `position`:
     where each asset with a condition stands in dependency order, so that `keys` are
-    visited without a pass over every asset."""
+    visited without a pass over every asset. `standing`: the requests of assets not
+    evaluated again (their last evaluation stands), in progress for what reads them
+    as they would be in a full evaluation (an asset evaluated after all drops its
+    own)."""
     import heapq
 
     import numpy as np
@@ -247,11 +251,22 @@ def evaluate_conditions(
         while heap:
             yield heapq.heappop(heap)[1]
 
+    own = {key: facts.in_progress.get(key) for key in standing or ()}
+    for key, subset in (standing or {}).items():
+        mask = subset.to_mask(facts.staleness[key].size)
+        held = own[key]
+        facts.in_progress[key] = mask if held is None else held | mask
     for key in from_heap() if by_heap else graph.order:
         if key not in conditions or (wanted is not None and key not in wanted):
             continue
         if key in found:
             continue
+        if key in own:  # evaluated after all: its standing requests go
+            held = own.pop(key)
+            if held is None:
+                del facts.in_progress[key]
+            else:
+                facts.in_progress[key] = held
         view = _View(key, facts, crons)
         condition = conditions[key]
         labels, cron_list = _shape_of(condition)
