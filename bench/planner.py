@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 LAYERS = 10
 WIDTH = 100
@@ -26,47 +27,65 @@ END = "2024-12-29"  # START + 3,650 days
 WORK = Path(__file__).resolve().parent / ".work" / "planner"
 
 
-def write_project() -> None:
+def write_project(
+    work: Path | None = None,
+    *,
+    layers: int = LAYERS,
+    width: int = WIDTH,
+    start: str = START,
+    end: str | None = END,
+    decorator: str = "@asset(partitions=DAYS)",
+    header: tuple[str, ...] = (),
+) -> None:
+    """`<work>/wide.py`: `layers` layers of `width` daily assets `a<layer>_<i>`, each
+    reading 1-3 assets of the layer before (`end` None: open-ended; `header`: more
+    lines after the imports, such as those `decorator` needs)."""
+    work = work or WORK
     rng = random.Random(11)
+    bounds = f'start="{start}"' + ("" if end is None else f', end="{end}"')
     lines = [
         "import polars as pl",
         "from assay import DailyPartitions, asset",
-        f'DAYS = DailyPartitions(start="{START}", end="{END}")',
+        *header,
+        f"DAYS = DailyPartitions({bounds})",
     ]
-    for layer in range(LAYERS):
-        for i in range(WIDTH):
+    for layer in range(layers):
+        for i in range(width):
             inputs = (
                 []
                 if layer == 0
                 else sorted(
-                    rng.sample([f"a{layer - 1}_{j}" for j in range(WIDTH)], rng.randint(1, 3))
+                    rng.sample([f"a{layer - 1}_{j}" for j in range(width)], rng.randint(1, 3))
                 )
             )
             params = ", ".join(f"{name}: pl.DataFrame" for name in inputs)
             lines += [
                 "",
                 "",
-                "@asset(partitions=DAYS)",
+                decorator,
                 f"def a{layer}_{i}({params}) -> pl.DataFrame:",
             ]
-            lines.append(f"    return pl.DataFrame({{'x': [{layer * WIDTH + i}]}})")
-    (WORK / "wide.py").write_text("\n".join(lines) + "\n")
-    (WORK / "pyproject.toml").write_text('[tool.assay]\nmodule = "wide"\n')
+            lines.append(f"    return pl.DataFrame({{'x': [{layer * width + i}]}})")
+    (work / "wide.py").write_text("\n".join(lines) + "\n")
+    (work / "pyproject.toml").write_text('[tool.assay]\nmodule = "wide"\n')
 
 
-def populate() -> None:
-    """Every asset partition materialized once, layer by layer, all fresh."""
-    sys.path.insert(0, str(WORK))
+def populate(work: Path | None = None, *, start: str = START, days: int = DAYS) -> Any:
+    """Every asset partition materialized once, layer by layer, all fresh (as a long
+    history of runs leaves the store: `asset_partitions` only); returns the project
+    (its code versions computed)."""
+    work = work or WORK
+    sys.path.insert(0, str(work))
     import duckdb
 
     import assay
     from assay.state.migrations import migrate
     from assay.versioning import code_version, inputs_signature
 
-    project = assay.load(module="wide", home=WORK / ".assay")
+    project = assay.load(module="wide", home=work / ".assay")
     graph = project.graph
-    (WORK / ".assay").mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(WORK / ".assay" / "assay.duckdb"))
+    (work / ".assay").mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(work / ".assay" / "assay.duckdb"))
     migrate(con)
     assets = [
         {
@@ -83,7 +102,7 @@ def populate() -> None:
     con.execute(
         f"""
         INSERT INTO asset_partitions BY NAME
-        SELECT a.asset_key, strftime(DATE '{START}' + d.i::INTEGER, '%Y-%m-%d') AS partition_key,
+        SELECT a.asset_key, strftime(DATE '{start}' + d.i::INTEGER, '%Y-%m-%d') AS partition_key,
                a.asset_key || '-' || d.i AS materialization_id, 'bench' AS run_id,
                TIMESTAMPTZ '2025-01-01 00:00:00+00' + to_hours(a.layer) AS started_at,
                started_at + to_minutes(30) AS finished_at,
@@ -91,12 +110,13 @@ def populate() -> None:
                NULL AS provenance, finished_at AS version_changed_at,
                epoch_us(finished_at) AS seq, epoch_us(started_at) AS started_seq,
                epoch_us(finished_at) AS changed_seq
-        FROM asset_table a, range({DAYS}) d(i)
+        FROM asset_table a, range({days}) d(i)
         """
     )
     count = con.execute("SELECT count(*) FROM asset_partitions").fetchall()[0][0]
     con.close()
     print(f"populated {count:,} asset partitions")
+    return project
 
 
 def scenario(name: str) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import automation
 import backfill
 import daemon
 import daemon_crash
@@ -42,6 +43,7 @@ BENCHMARKS = {
     "duckdb_io": duckdb_io.main,
     "year": year.main,
     "daemon": lambda: daemon.main([]),  # latency, idle, tick1000, coldstart
+    "automation": lambda: automation.main([]),  # 2,000 assets; `--full` for 10,000
 }
 OPT_IN = {
     "daemon-soak": lambda: daemon.main(["soak"]),

@@ -18,6 +18,7 @@ through the engine's queue like a schedule's.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -27,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from assay.automation.requests import RunRequest
+from assay.conditions import cron_parts
 from assay.keys import AssetKey
 from assay.partitions.base import PartitionContext
 from assay.planning.conditions import (
@@ -35,10 +37,12 @@ from assay.planning.conditions import (
     Facts,
     conditions_of,
     evaluate_conditions,
+    facts_moved,
 )
 from assay.planning.freshness import FreshnessState, freshness_state
 from assay.planning.staleness import StalenessCache, assess_changed
 from assay.versioning import code_version, inputs_signature
+from assay.versioning.sources import generation
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -59,6 +63,7 @@ _log = logging.getLogger("assay.daemon")
 _US = 1_000_000.0
 NAME = "automation"  # the tick name and request name of declarative automation
 PERIODIC_S = 30.0  # an evaluation at least this often, even when nothing seems to move
+FULL_EVERY_S = 300.0  # a full one this often: records indexed late, with an older seq
 
 
 class EngineParts(Protocol):
@@ -133,10 +138,24 @@ class ConditionTicker:
         self.alerted: set[str] = set()
         self.marks = (0, 0.0)
         self.journal_mark: int | None = None
-        self.last_full = 0.0  # monotonic time of the latest evaluation
+        self.last_full = 0.0  # monotonic time of the latest full evaluation
+        self.last_evaluated = 0.0  # and of the latest evaluation
         self.next_time: datetime | None = None
         self.pending_keys: set[AssetKey] = set()
         self.facts: Facts | None = None
+        # What a tick would otherwise redo for every asset, made once per definitions
+        # (or when what they depend on changes), so that a tick costs what changed:
+        # per asset, what its baseline is recorded against (sources' generation,
+        # condition fingerprint, code), and the assets whose baseline is to be made.
+        self.identities: dict[AssetKey, tuple[int, str, str]] = {}
+        self.unbaselined: set[AssetKey] = set()
+        self.generation = -1
+        self.crons: set[tuple[str, str]] = set()  # every cron the conditions name
+        self.windows: dict[int, tuple[Any, AssetKey]] = {}  # time definitions, one asset each
+        self.scope_set: set[AssetKey] = set()
+        self.wanted: set[AssetKey] | None = None  # the enabled conditions (None: to make)
+        self.wanted_conditions: dict[AssetKey, AutomationCondition] = {}
+        self.unfinished: set[AssetKey] = set()  # requested partitions at their last evaluation
 
     # --- definitions and state ---------------------------------------------------------
 
@@ -153,6 +172,17 @@ class ConditionTicker:
         self.cache = None  # another graph: everything is read again
         self.attempts = {}
         self.last = {}
+        self.identities = {}
+        self.unbaselined = set(self.conditions)
+        self.crons = {part for c in self.conditions.values() for part in cron_parts(c)}
+        self.windows = {}
+        for key in wanted:
+            definition = graph.specs[key].partitions
+            if getattr(definition, "kind", None) == "time":
+                self.windows.setdefault(id(definition), (definition, key))
+        self.scope_set = set(self.scope)
+        self.wanted = None
+        self.unfinished = set()
 
     @property
     def active(self) -> bool:
@@ -163,9 +193,12 @@ class ConditionTicker:
         for row in reader.condition_baselines():
             key = AssetKey.parse(str(row["asset_key"]))
             self.recorded[key] = row
+            self.baselines.pop(key, None)  # made anew from this row
+            self.unbaselined.add(key)
         for name, enabled in reader.enabled().items():
             if str(name).startswith("automation:"):
                 self.enabled[AssetKey.parse(str(name).removeprefix("automation:"))] = bool(enabled)
+        self.wanted = None
 
     def refresh_enabled(self, found: dict[str, bool]) -> None:
         for name, enabled in found.items():
@@ -173,6 +206,8 @@ class ConditionTicker:
                 key = AssetKey.parse(str(name).removeprefix("automation:"))
                 if enabled and not self.enabled.get(key, True):
                     self.pending_keys.add(key)
+                if self.enabled.get(key) != bool(enabled):
+                    self.wanted = None
                 self.enabled[key] = bool(enabled)
 
     def is_enabled(self, key: AssetKey) -> bool:
@@ -189,7 +224,7 @@ class ConditionTicker:
             return True
         if self.next_time is not None and now >= self.next_time:
             return True
-        return time.monotonic() - self.last_full >= PERIODIC_S
+        return time.monotonic() - self.last_evaluated >= PERIODIC_S
 
     # --- one evaluation -----------------------------------------------------------------
 
@@ -207,17 +242,29 @@ class ConditionTicker:
         context = PartitionContext.at(now)
         self.journal_mark = _activity(engine.config.journal_dir, engine.home)
         reader = StateReader(engine.home, index=record)
-        full = self.cache is None  # the first evaluation, or new definitions
-        changed_names, seq, at = reader.changed_assets(*((0, 0.0) if full else self.marks))
-        changed: set[AssetKey] | None = None
-        self.last_full = time.monotonic()
-        if not full:
-            changed = {AssetKey.parse(n) for n in changed_names} & set(self.scope)
-        staleness, self.cache, moved = assess_changed(
-            graph, self.scope, reader, context, cache=self.cache, changed=changed
-        )
-        self.marks = (max(seq, self.marks[0]), max(at, self.marks[1]))
-        attempts_moved = self._load_attempts(reader, staleness, changed)
+        full = self.cache is None or time.monotonic() - self.last_full >= FULL_EVERY_S
+        self.last_evaluated = time.monotonic()
+        # an incremental tick's few short reads share one open of the store; a full
+        # one does not hold it while it computes
+        with contextlib.nullcontext() if full else reader.held():
+            changed_names, seq, at = reader.changed_assets(*((0, 0.0) if full else self.marks))
+            changed: set[AssetKey] | None = None
+            if full:
+                self.last_full = time.monotonic()
+            else:
+                changed = {AssetKey.parse(n) for n in changed_names} & self.scope_set
+            before = self.cache.found if self.cache is not None else {}
+            staleness, self.cache, moved = assess_changed(
+                graph,
+                self.scope,
+                reader,
+                context,
+                cache=self.cache,
+                changed=changed,
+                since_seq=None if full else self.marks[0],  # only what is new is read
+            )
+            self.marks = (max(seq, self.marks[0]), max(at, self.marks[1]))
+            attempts_moved = self._load_attempts(reader, staleness, changed, moved)
         progress = self._progress(graph, context, staleness)
         progress_moved = {
             key
@@ -231,14 +278,30 @@ class ConditionTicker:
             key: freshness_state(policy, graph.specs[key].partitions, staleness[key], context)
             for key, policy in self.freshness.items()
         }
-        wanted = {k for k in self.conditions if self.is_enabled(k)}
+        wanted = self._wanted()
         if full or time_moved:
             dirty = set(wanted)
         else:
-            touched = moved | attempts_moved | progress_moved
-            touched |= {d for k in touched for d in graph.downstream.get(k, ())}
-            dirty = (touched | self._unfinished() | self.pending_keys) & wanted
+            # an asset's condition reads its own staleness and attempts, and what it
+            # reads: their materializations, attempts and what of them is in progress
+            own, for_readers = set(), set()
+            for key in moved:
+                mine, theirs = (
+                    facts_moved(before[key], staleness[key]) if key in before else (True, True)
+                )
+                if mine:
+                    own.add(key)
+                if theirs:
+                    for_readers.add(key)
+            touched = own | attempts_moved | progress_moved
+            readers = for_readers | attempts_moved | progress_moved
+            touched |= {d for k in readers for d in graph.downstream.get(k, ())}
+            dirty = (touched | self.pending_keys) & wanted
         self.pending_keys = set()
+        # an asset that requested partitions is evaluated again once its requests are
+        # recorded (`_record`: they are handled then); until then what it requested
+        # stands, and is in progress for what reads it
+        standing = {k: self.last[k].requested for k in self.unfinished if k not in dirty}
         facts = Facts(
             graph=graph,
             context=context,
@@ -251,12 +314,22 @@ class ConditionTicker:
             state_now=time.time() * _US,
             real_clock=engine.clock.is_real,
         )
-        conditions = {k: c for k, c in self.conditions.items() if k in wanted}
-        evaluations = evaluate_conditions(conditions, facts, keys=dirty, keep_masks=keep_masks)
+        evaluations = evaluate_conditions(
+            self.wanted_conditions,
+            facts,
+            keys=dirty,
+            keep_masks=keep_masks,
+            previous=self.last,
+            position=self.cache.position,
+            standing=standing,
+        )
         self.facts = facts
         self.last.update(evaluations)
-        for key in set(self.last) - wanted:
-            del self.last[key]
+        for key, evaluation in evaluations.items():
+            if evaluation.requested or evaluation.capped:
+                self.unfinished.add(key)
+            else:
+                self.unfinished.discard(key)
         self.next_time = self._next_time(now, staleness)
         summary = TickSummary(evaluated=len(evaluations))
         for key, evaluation in evaluations.items():
@@ -277,24 +350,33 @@ class ConditionTicker:
             self._alert_freshness(freshness, graph, context)
         return summary
 
-    def _unfinished(self) -> set[AssetKey]:
-        """Assets whose last evaluation requested or held back partitions: evaluated
-        again (their requests are handled now, or more may go)."""
-        return {k for k, e in self.last.items() if e.requested or e.capped}
+    def _wanted(self) -> set[AssetKey]:
+        """The assets whose condition is enabled (made again when that changes); the
+        evaluations of the others are dropped."""
+        if self.wanted is None:
+            self.wanted = {k for k in self.conditions if self.is_enabled(k)}
+            self.wanted_conditions = {k: self.conditions[k] for k in self.wanted}
+            for key in set(self.last) - self.wanted:
+                del self.last[key]
+            self.unfinished &= self.wanted
+        return self.wanted
 
     def _load_attempts(
         self,
         reader: StateReader,
         staleness: dict[AssetKey, AssetStaleness],
         changed: set[AssetKey] | None,
+        moved_staleness: set[AssetKey],
     ) -> set[AssetKey]:
-        """The latest attempts of the assets that changed (all, the first time)."""
+        """The latest attempts of the assets that changed (all, the first time), and
+        of those whose partitions grew (their staleness moved)."""
         import numpy as np
 
         graph = self.engine.definitions.graph
+        candidates = self.scope if changed is None else changed | moved_staleness
         keys = [
             k
-            for k in self.scope
+            for k in candidates
             if changed is None
             or k in changed
             or k not in self.attempts
@@ -306,10 +388,13 @@ class ConditionTicker:
         assets, keysets = _keysets(graph, keys, context)
         found = reader.attempt_columns(assets, keysets)
         moved = set()
+        # the rows of each asset, by one sort (not a scan of every row per asset)
+        order = np.argsort(found["ordinal"], kind="stable")
+        bounds = np.searchsorted(found["ordinal"][order], np.arange(len(keys) + 1))
         for ordinal, key in enumerate(keys):
             n = staleness[key].size
             attempts = Attempts.none(n)
-            pick = found["ordinal"] == ordinal
+            pick = order[bounds[ordinal] : bounds[ordinal + 1]]
             idx = found["idx"][pick]
             keep = idx < n
             attempts.attempted[idx[keep]] = found["attempted"][pick][keep]
@@ -371,23 +456,41 @@ class ConditionTicker:
         self, graph: Any, staleness: dict[AssetKey, AssetStaleness], now: datetime
     ) -> list[dict[str, Any]]:
         """Each condition's baseline: recorded when the condition (or the code version of
-        its asset) is first seen; returns the records to write."""
+        its asset) is first seen; returns the records to write. An asset whose condition
+        and code are those its baseline was made with costs a lookup."""
         import numpy as np
 
         records = []
         now_us = int(now.timestamp() * _US)
         state_us = int(time.time() * _US)
-        for key, condition in self.conditions.items():
-            spec = graph.specs[key]
-            code = f"{code_version(spec)};{inputs_signature(graph, key)}"
+        current = generation()
+        if current != self.generation:  # sources captured anew: code versions may move
+            self.generation = current
+            self.unbaselined = set(self.conditions)
+        for key in [k for k in self.unbaselined if k in self.conditions]:
+            condition = self.conditions[key]
+            identity = self.identities.get(key)
+            if identity is None or identity[0] != current:
+                spec = graph.specs[key]
+                code = f"{code_version(spec)};{inputs_signature(graph, key)}"
+                identity = (current, condition.fingerprint, code)
+                self.identities[key] = identity
+            _, fingerprint, code = identity
             row = self.recorded.get(key)
-            s = staleness[key]
-            had_history = bool(s.started is not None and (~np.isnan(s.started)).any())
-            if row is None or row.get("condition") != condition.fingerprint:
+            if (
+                row is not None
+                and key in self.baselines
+                and row.get("condition") == fingerprint
+                and row.get("code") == code
+            ):
+                continue
+            if row is None or row.get("condition") != fingerprint:
+                s = staleness[key]
+                had_history = bool(s.started is not None and (~np.isnan(s.started)).any())
                 row = {
                     "type": "automation_asset",
                     "asset_key": str(key),
-                    "condition": condition.fingerprint,
+                    "condition": fingerprint,
                     "code": code,
                     "since": now_us,
                     "since_seq": state_us,
@@ -401,6 +504,7 @@ class ConditionTicker:
                 records.append(row)
             self.recorded[key] = row
             self.baselines[key] = _baseline(row)
+        self.unbaselined = set()
         return records
 
     def _moved_cursors(self, evaluations: dict[AssetKey, AssetEvaluation]) -> list[dict[str, Any]]:
@@ -430,29 +534,27 @@ class ConditionTicker:
         self, now: datetime, staleness: dict[AssetKey, AssetStaleness]
     ) -> datetime | None:
         """The next instant something time-based moves: a cron tick of a condition or
-        deadline, a window closing, a freshness deadline (at most a day ahead)."""
-        from assay.conditions import CronTickPassed, DepsUpdatedSinceCron
+        deadline, a window closing, a freshness deadline (at most a day ahead). Each
+        cron and each partitions definition (at its size) is looked at once, whatever
+        the number of assets that share it."""
         from assay.planning.conditions import cron_of
 
         graph = self.engine.definitions.graph
         soonest = now + timedelta(days=1)
-        for key in {*self.conditions, *self.freshness}:
-            condition = self.conditions.get(key)
-            for node in condition.walk() if condition is not None else ():
-                if isinstance(node, CronTickPassed | DepsUpdatedSinceCron):
-                    soonest = min(soonest, cron_of(node.cron, node.timezone).next_tick(now))
-            definition = graph.specs[key].partitions
-            policy = self.freshness.get(key)
-            if getattr(definition, "kind", None) == "time":
-                n = staleness[key].size
-                closes = definition.time_window(n).end  # type: ignore[union-attr]
+        for cron, timezone in self.crons:
+            soonest = min(soonest, cron_of(cron, timezone).next_tick(now))
+        for definition, key in self.windows.values():
+            closes = definition.time_window(staleness[key].size).end
+            if closes > now:  # a definition that ended long ago closes nothing more
                 soonest = min(soonest, closes)
-                if policy is not None and policy.lag is not None:
-                    index = definition.index_at(now - policy.lag)  # type: ignore[union-attr]
-                    due = definition.time_window(max(index, 0)).end + policy.lag  # type: ignore[union-attr]
-                    if due > now:
-                        soonest = min(soonest, due)
-            if policy is not None and policy.deadline is not None:
+        for key, policy in self.freshness.items():
+            definition = graph.specs[key].partitions
+            if getattr(definition, "kind", None) == "time" and policy.lag is not None:
+                index = definition.index_at(now - policy.lag)  # type: ignore[union-attr]
+                due = definition.time_window(max(index, 0)).end + policy.lag  # type: ignore[union-attr]
+                if due > now:
+                    soonest = min(soonest, due)
+            if policy.deadline is not None:
                 soonest = min(soonest, cron_of(policy.deadline, policy.timezone).next_tick(now))
         return soonest
 
@@ -521,6 +623,7 @@ class ConditionTicker:
                 values = np.full(len(mask), np.nan)
             values[mask] = now.timestamp() * _US
             self.requested[key] = values
+            self.pending_keys.add(key)  # handled now: evaluated again next tick
         if shown:
             engine.append_records(*shown)
         if made or shown:

@@ -314,11 +314,13 @@ def reduce_max(edges: Edges, values: np.ndarray, n_down: int) -> np.ndarray:
         return out
     if isinstance(edges, Shift):
         width = edges.high - edges.low + 1
-        firsts = np.arange(n_down) + edges.offset + edges.low
-        if width == 1:
-            valid = (firsts >= 0) & (firsts < n_up)
-            out[valid] = values[firsts[valid]]
+        if width == 1:  # one upstream partition each, `shift` away: two slices
+            shift = edges.offset + edges.low
+            low, high = max(0, -shift), min(n_down, n_up - shift)
+            if high > low:
+                out[low:high] = values[low + shift : high + shift]
             return out
+        firsts = np.arange(n_down) + edges.offset + edges.low
         padded = np.concatenate([np.full(width, np.nan), values, np.full(width, np.nan)])
         windows = np.fmax.reduce(np.lib.stride_tricks.sliding_window_view(padded, width), axis=1)
         starts = firsts + width

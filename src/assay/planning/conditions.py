@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assay.conditions import (
     All,
@@ -49,7 +49,7 @@ from assay.partitions.subset import PartitionSubset
 from assay.planning.staleness import StaleKind
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
     import numpy as np
 
@@ -168,6 +168,36 @@ class Facts:
         return CronCursor(tick=tick, seen=seen, done=cursor.done if cursor else float("-inf"))
 
 
+def facts_moved(before: AssetStaleness, after: AssetStaleness) -> tuple[bool, bool]:
+    """Whether what conditions read of an asset's staleness moved: for its own condition,
+    and for the conditions of the assets that read it. `upstream stale` is no part's
+    concern (no trigger reacts to it): a staleness that moved only there, as it spreads
+    down from a change, moves nothing."""
+    import numpy as np
+
+    def same(x: np.ndarray | None, y: np.ndarray | None) -> bool:
+        if x is None or y is None:
+            return x is None and y is None
+        return bool(np.array_equal(x, y, equal_nan=True))
+
+    if before.size != after.size:
+        return True, True
+    for_readers = not (same(before.started, after.started) and same(before.updated, after.updated))
+    if for_readers:
+        return True, True
+
+    def concerns(staleness: AssetStaleness) -> list[Any]:
+        return [r for r in staleness.reasons if r.kind is not StaleKind.UPSTREAM_STALE]
+
+    own = not (
+        concerns(before) == concerns(after)
+        and same(before.waiting, after.waiting)
+        and same(before.input_cause, after.input_cause)
+        and same(before.source_cause, after.source_cause)
+    )
+    return own, False
+
+
 def conditions_of(definitions: Definitions) -> dict[AssetKey, AutomationCondition]:
     """Each materializable asset's condition: its own, else the first of
     `Definitions(automation={selection: condition})` whose selection holds it."""
@@ -192,21 +222,57 @@ def evaluate_conditions(
     *,
     keys: set[AssetKey] | None = None,
     keep_masks: bool = False,
+    previous: Mapping[AssetKey, AssetEvaluation] | None = None,
+    position: Mapping[AssetKey, int] | None = None,
+    standing: Mapping[AssetKey, PartitionSubset] | None = None,
 ) -> dict[AssetKey, AssetEvaluation]:
     """Evaluate `conditions` (of `keys` only, when given) in dependency order; a
-    partition requested here counts as in progress for the assets that read it."""
+    partition requested here counts as in progress for the assets that read it, so
+    with `keys` and `previous` (the evaluations as they stand), the readers of an
+    asset whose requests are not its previous ones are evaluated too. `position`:
+    where each asset with a condition stands in dependency order, so that `keys` are
+    visited without a pass over every asset. `standing`: the requests of assets not
+    evaluated again (their last evaluation stands), in progress for what reads them
+    as they would be in a full evaluation (an asset evaluated after all drops its
+    own)."""
+    import heapq
+
     import numpy as np
 
     graph = facts.graph
-    chosen = [k for k in graph.order if k in conditions and (keys is None or k in keys)]
+    wanted = None if keys is None else set(keys)
     crons: dict[tuple[str, str], float] = {}
     found: dict[AssetKey, AssetEvaluation] = {}
-    for key in chosen:
+    by_heap = wanted is not None and position is not None
+    heap = [(position[k], k) for k in wanted or () if k in position] if position else []
+    heapq.heapify(heap)
+
+    def from_heap() -> Iterator[AssetKey]:
+        while heap:
+            yield heapq.heappop(heap)[1]
+
+    own = {key: facts.in_progress.get(key) for key in standing or ()}
+    for key, subset in (standing or {}).items():
+        mask = subset.to_mask(facts.staleness[key].size)
+        held = own[key]
+        facts.in_progress[key] = mask if held is None else held | mask
+    for key in from_heap() if by_heap else graph.order:
+        if key not in conditions or (wanted is not None and key not in wanted):
+            continue
+        if key in found:
+            continue
+        if key in own:  # evaluated after all: its standing requests go
+            held = own.pop(key)
+            if held is None:
+                del facts.in_progress[key]
+            else:
+                facts.in_progress[key] = held
         view = _View(key, facts, crons)
         condition = conditions[key]
+        labels, cron_list = _shape_of(condition)
         counts: list[tuple[str, int]] = []
         masks: list[np.ndarray] = []
-        mask = view.evaluate(condition, counts, masks if keep_masks else None)
+        mask = view.evaluate(condition, labels, counts, masks if keep_masks else None)
         mask = mask & ~view.staleness.waiting  # never a partition that cannot run
         limit = condition.max_per_tick
         capped = 0
@@ -219,8 +285,16 @@ def evaluate_conditions(
         if mask.any():
             progress = facts.in_progress.get(key)
             facts.in_progress[key] = mask if progress is None else progress | mask
+        if wanted is not None and previous is not None:
+            before = previous.get(key)
+            if before is None or before.requested != requested:
+                for reader in graph.downstream.get(key, ()):
+                    if reader not in wanted:
+                        wanted.add(reader)
+                        if by_heap and position is not None and reader in position:
+                            heapq.heappush(heap, (position[reader], reader))
         cursors = {}
-        for cron, timezone in cron_parts(condition):
+        for cron, timezone in cron_list:
             tick = view._cron_tick(cron, timezone)
             if tick is not None:
                 cursor = facts.cron_cursor(key, cron, timezone, tick)
@@ -240,11 +314,27 @@ def evaluate_conditions(
     return found
 
 
+_SHAPES: dict[AutomationCondition, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {}
+
+
+def _shape_of(
+    condition: AutomationCondition,
+) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """Each part's description (depth first, as `evaluate` visits them) and the crons a
+    condition names: made once per distinct condition, not per asset and tick."""
+    shape = _SHAPES.get(condition)
+    if shape is None:
+        if len(_SHAPES) > 10_000:  # conditions of definitions loaded long ago
+            _SHAPES.clear()
+        shape = (tuple(n.describe() for n in condition.walk()), tuple(cron_parts(condition)))
+        _SHAPES[condition] = shape
+    return shape
+
+
 class _View:
     """One asset as its condition sees it."""
 
     def __init__(self, key: AssetKey, facts: Facts, crons: dict[tuple[str, str], float]) -> None:
-        import numpy as np
 
         self.key = key
         self.facts = facts
@@ -256,47 +346,67 @@ class _View:
         self.baseline = facts.baselines.get(key) or Baseline(
             since=facts.now_us, since_seq=facts.state_now_us, code_since=facts.state_now_us
         )
-        self.attempts = facts.attempts.get(key) or Attempts.none(self.n)
-        handled = np.full(self.n, -np.inf)
-        for values in (
-            self.staleness.started,
-            self.attempts.attempted,
-            facts.requested.get(key),
-        ):
-            if values is not None and len(values) == self.n:
-                handled = np.fmax(handled, values)
-        self.handled = handled
+        self._attempts = facts.attempts.get(key)
+        self._handled: np.ndarray | None = None
         self._history = 0
+
+    @property
+    def attempts(self) -> Attempts:
+        if self._attempts is None:
+            self._attempts = Attempts.none(self.n)
+        return self._attempts
+
+    @property
+    def handled(self) -> np.ndarray:
+        """When each partition was last handled: a step started, a materialization, a
+        request of the daemon's (-inf: never)."""
+        import numpy as np
+
+        if self._handled is None:
+            handled = np.full(self.n, -np.inf)
+            for values in (
+                self.staleness.started,
+                self.attempts.attempted,
+                self.facts.requested.get(self.key),
+            ):
+                if values is not None and len(values) == self.n:
+                    handled = np.fmax(handled, values)
+            self._handled = handled
+        return self._handled
 
     # --- the parts ---------------------------------------------------------------------
 
     def evaluate(
         self,
         node: AutomationCondition,
+        labels: tuple[str, ...],
         counts: list[tuple[str, int]],
         masks: list[np.ndarray] | None,
     ) -> np.ndarray:
+        """`node`'s mask; appends its part's count (`labels`: each part's description,
+        in the order parts are visited) and mask, then those of the parts under it."""
         import numpy as np
 
         slot = len(counts)
-        counts.append((node.describe(), 0))
+        counts.append((labels[slot], 0))
         if masks is not None:
             masks.append(np.zeros(0, dtype=bool))
         if isinstance(node, All):
             mask = np.ones(self.n, dtype=bool)
             for item in node.items:
-                mask &= self.evaluate(item, counts, masks)
+                mask &= self.evaluate(item, labels, counts, masks)
         elif isinstance(node, Any_):
             mask = np.zeros(self.n, dtype=bool)
             for item in node.items:
-                mask |= self.evaluate(item, counts, masks)
+                mask |= self.evaluate(item, labels, counts, masks)
         elif isinstance(node, Not):
-            mask = ~self.evaluate(node.item, counts, masks)
+            mask = ~self.evaluate(node.item, labels, counts, masks)
         elif isinstance(node, Capped):
-            mask = self.evaluate(node.item, counts, masks)  # the cap applies to the result
+            # the cap applies to the result
+            mask = self.evaluate(node.item, labels, counts, masks)
         else:
             mask = self._leaf(node)
-        counts[slot] = (counts[slot][0], int(mask.sum()))
+        counts[slot] = (counts[slot][0], int(np.count_nonzero(mask)))
         if masks is not None:
             masks[slot] = mask
         return mask
@@ -348,12 +458,13 @@ class _View:
         import numpy as np
 
         s = self.staleness
+        matching = [reason for reason in s.reasons if reason.kind.value in reasons]
+        if not matching:  # most assets, most ticks: nothing to trigger, no history
+            return np.zeros(self.n, dtype=bool)
         cause = np.full(self.n, -np.inf)  # on the state clock
         missing = np.zeros(self.n, dtype=bool)
-        for reason in s.reasons:
+        for reason in matching:
             kind = reason.kind
-            if kind.value not in reasons:
-                continue
             mask = reason.partitions.to_mask(self.n)
             if kind is StaleKind.MISSING:
                 missing |= mask
@@ -388,6 +499,8 @@ class _View:
         never attempted nor requested trigger; a failed attempt handles one.)"""
         import numpy as np
 
+        if not missing.any():
+            return missing
         definition = self.definition
         if getattr(definition, "kind", None) == "time":
             instant = datetime.fromtimestamp(max(self.baseline.since, 0.0) / _US, UTC)

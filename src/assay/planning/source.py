@@ -19,7 +19,11 @@ if TYPE_CHECKING:
 
 class PlanningState(Protocol):
     def planning_columns(
-        self, assets: list[dict[str, Any]], keysets: Mapping[str, Any]
+        self,
+        assets: list[dict[str, Any]],
+        keysets: Mapping[str, Any],
+        *,
+        since_seq: int | None = None,
     ) -> dict[str, np.ndarray]:
         """The stored state of every known asset partition as numeric columns.
 
@@ -32,7 +36,7 @@ class PlanningState(Protocol):
         implementation without `updated` has it taken as `started`), code_ok and sig_ok (stored
         equals current), absent (a source partition whose latest observation
         recorded its absence). Partitions whose key is not in their asset's keyset
-        are left out.
+        are left out; with `since_seq`, so are those recorded (`seq`) before it.
         """
         ...
 

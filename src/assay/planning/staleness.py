@@ -119,11 +119,15 @@ class _Columns:
 @dataclass(slots=True)
 class StalenessCache:
     """What `assess_changed` keeps between calls: each asset's stored columns and
-    staleness, and the number of partitions each had."""
+    staleness, the keys in order (and where each stands in it), and the assets of
+    each partitions definition with the number of partitions it had."""
 
     columns: dict[AssetKey, _Columns]
     found: dict[AssetKey, AssetStaleness]
-    sizes: dict[AssetKey, int]
+    ordered: list[AssetKey]
+    position: dict[AssetKey, int]
+    groups: dict[int, tuple[PartitionsDefinition | None, int, list[AssetKey]]]  # by id()
+    given: object = None  # the keys asked for: the same collection again needs no check
 
 
 def assess_changed(
@@ -134,30 +138,97 @@ def assess_changed(
     *,
     cache: StalenessCache | None,
     changed: set[AssetKey] | None,
+    since_seq: int | None = None,
 ) -> tuple[dict[AssetKey, AssetStaleness], StalenessCache, set[AssetKey]]:
     """`assess`, again after `cache`: only `changed` assets (new records; None: all)
     are read from `state`, and only they, those whose partitions grew and what reads
-    them are recomputed; an asset whose result did not move does not make its
-    readers recomputed. Returns the staleness, the cache, and the assets whose
+    them are recomputed, in dependency order; an asset whose result did not move
+    does not make its readers recomputed, so the cost follows what changed, not the
+    number of assets. `since_seq`: `cache` holds every record of the changed assets
+    up to it, so only the partitions recorded after it are read (not every
+    partition of each). Returns the staleness, the cache, and the assets whose
     staleness moved (all, the first time).
 
     Removed partition keys (`upstream partitions removed`) are seen only by a full
     pass (`cache` None), and stored data is not verified.
     """
+    import heapq
+
+    given = keys
+    if cache is None or changed is None or given is not cache.given:
+        keys = list(keys)
+        if cache is None or changed is None or set(keys) != set(cache.position):
+            everything = _assess_all(graph, graph.ordered(keys), state, context, cache)
+            everything[1].given = given
+            return everything
+    groups = dict(cache.groups)
+    grew: set[AssetKey] = set()
+    for ident, (definition, size, members) in cache.groups.items():
+        now = size_of(definition, context)
+        if now != size:
+            grew.update(members)
+            groups[ident] = (definition, now, members)
+    position = cache.position
+    changed = {k for k in changed if k in position}
+    if since_seq is None:
+        reload, patch = sorted(changed | grew, key=position.__getitem__), []
+    else:
+        reload = sorted(grew, key=position.__getitem__)
+        patch = sorted(changed - grew, key=position.__getitem__)
+    columns = dict(cache.columns)
+    if reload:
+        loaded, _ = _load(graph, reload, state, context)
+        columns.update(zip(reload, loaded, strict=True))
+    if patch:
+        base = [columns[k] for k in patch]
+        patched, _ = _load(graph, patch, state, context, base=base, since_seq=since_seq)
+        columns.update(zip(patch, patched, strict=True))
+    previous = cache.found
+    found = dict(previous)
+    moved: set[AssetKey] = set()
+    heap = [(position[k], k) for k in {*reload, *patch}]
+    heapq.heapify(heap)
+    done: set[AssetKey] = set()
+    while heap:  # in dependency order: what an asset reads is recomputed before it
+        _, key = heapq.heappop(heap)
+        if key in done:
+            continue
+        done.add(key)
+        column = columns[key]
+        if graph.specs[key].is_source:
+            result = _source(graph, key, column)
+        else:
+            result = _asset(graph, key, column, found, state, context, {}, None)
+        found[key] = result
+        if not _same(previous[key], result):
+            moved.add(key)
+        if not _same_for_readers(previous[key], result):
+            for reader in graph.downstream.get(key, ()):
+                if reader in position and reader not in done:
+                    heapq.heappush(heap, (position[reader], reader))
+    cache = StalenessCache(
+        columns=columns,
+        found=found,
+        ordered=cache.ordered,
+        position=position,
+        groups=groups,
+        given=given,
+    )
+    return found, cache, moved
+
+
+def _assess_all(
+    graph: AssetGraph,
+    ordered: list[AssetKey],
+    state: PlanningState | None,
+    context: PartitionContext,
+    cache: StalenessCache | None,
+) -> tuple[dict[AssetKey, AssetStaleness], StalenessCache, set[AssetKey]]:
+    """`assess_changed` reading every asset (what moved: against `cache`, if any)."""
     import numpy as np
 
-    ordered = graph.ordered(keys)
-    if cache is None or changed is None:
-        reload = list(ordered)
-    else:
-        grew = {
-            k for k in ordered if cache.sizes.get(k) != size_of(graph.specs[k].partitions, context)
-        }
-        reload = [k for k in ordered if k in changed or k in grew or k not in cache.columns]
-    loaded, _ = _load(graph, reload, state, context) if reload else ([], None)
-    columns = dict(cache.columns) if cache is not None else {}
-    columns.update(zip(reload, loaded, strict=True))
-    previous = cache.found if cache is not None else {}
+    loaded, _ = _load(graph, ordered, state, context)
+    columns = dict(zip(ordered, loaded, strict=True))
     outside = (
         _outside_keys(
             graph,
@@ -170,13 +241,11 @@ def assess_changed(
         if cache is None
         else {}
     )
-    dirty = set(reload)
+    previous = cache.found if cache is not None else {}
     moved: set[AssetKey] = set()
     found: dict[AssetKey, AssetStaleness] = {}
+    groups: dict[int, tuple[PartitionsDefinition | None, int, list[AssetKey]]] = {}
     for key in ordered:
-        if key not in dirty and key in previous:
-            found[key] = previous[key]
-            continue
         column = columns[key]
         if graph.specs[key].is_source:
             result = _source(graph, key, column)
@@ -186,29 +255,43 @@ def assess_changed(
         before = previous.get(key)
         if before is None or not _same(before, result):
             moved.add(key)
-            dirty.update(graph.downstream.get(key, ()))
-    sizes = {key: found[key].size for key in ordered}
-    return found, StalenessCache(columns=columns, found=found, sizes=sizes), moved
+        definition = graph.specs[key].partitions
+        groups.setdefault(id(definition), (definition, result.size, []))[2].append(key)
+    position = {key: i for i, key in enumerate(ordered)}
+    cache = StalenessCache(
+        columns=columns, found=found, ordered=ordered, position=position, groups=groups
+    )
+    return found, cache, moved
 
 
 def _same(a: AssetStaleness, b: AssetStaleness) -> bool:
-    """The same staleness, as readers see it (and as conditions use it)."""
+    """The same staleness, as conditions use it."""
+    return a.reasons == b.reasons and _same_arrays(
+        a,
+        b,
+        ("stale", "waiting", "changed_at", "started", "updated", "input_cause", "source_cause"),
+    )
+
+
+def _same_for_readers(a: AssetStaleness, b: AssetStaleness) -> bool:
+    """The same staleness, as the assets that read it see it (`_asset` reads of an
+    upstream its size, stale, waiting and changed_at only)."""
+    return _same_arrays(a, b, ("stale", "waiting", "changed_at"))
+
+
+def _same_arrays(a: AssetStaleness, b: AssetStaleness, names: tuple[str, ...]) -> bool:
     import numpy as np
 
-    if a.size != b.size or a.reasons != b.reasons:
+    if a.size != b.size:
         return False
-    pairs = [
-        (a.stale, b.stale),
-        (a.waiting, b.waiting),
-        (a.changed_at, b.changed_at),
-        (a.started, b.started),
-        (a.updated, b.updated),
-    ]
-    return all(
-        (x is None and y is None)
-        or (x is not None and y is not None and np.array_equal(x, y, equal_nan=True))
-        for x, y in pairs
-    )
+    for name in names:
+        x, y = getattr(a, name), getattr(b, name)
+        if x is None or y is None:
+            if x is not y:
+                return False
+        elif not np.array_equal(x, y, equal_nan=True):
+            return False
+    return True
 
 
 def assess(
@@ -411,9 +494,14 @@ def _load(
     ordered: list[AssetKey],
     state: PlanningState | None,
     context: PartitionContext,
+    *,
+    base: list[_Columns] | None = None,
+    since_seq: int | None = None,
 ) -> tuple[list[_Columns], np.ndarray]:
     """Per asset: started, changed (float, NaN when never), code_ok, sig_ok, absent (bool)
-    arrays; and how many stored partitions of each asset matched a current key."""
+    arrays; and how many stored partitions of each asset matched a current key. With
+    `base` (the columns as they were) and `since_seq`, only the partitions recorded
+    after it are read, into copies of `base` (and the counts are of those)."""
     import numpy as np
 
     keysets: dict[PartitionsDefinition | None, int] = {}
@@ -442,17 +530,27 @@ def _load(
         )
     # One flat array per column, each asset a slice of it: one scatter fills all.
     offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
-    started, changed = np.full(offsets[-1], np.nan), np.full(offsets[-1], np.nan)
-    updated = np.full(offsets[-1], np.nan)
-    code_ok, sig_ok = np.ones(offsets[-1], dtype=bool), np.ones(offsets[-1], dtype=bool)
-    absent = np.zeros(offsets[-1], dtype=bool)
+    if base is not None:
+        started, changed, updated, code_ok, sig_ok, absent = (
+            np.concatenate([getattr(c, name) for c in base])
+            for name in ("started", "changed", "updated", "code_ok", "sig_ok", "absent")
+        )
+    else:
+        started, changed = np.full(offsets[-1], np.nan), np.full(offsets[-1], np.nan)
+        updated = np.full(offsets[-1], np.nan)
+        code_ok, sig_ok = np.ones(offsets[-1], dtype=bool), np.ones(offsets[-1], dtype=bool)
+        absent = np.zeros(offsets[-1], dtype=bool)
     matched = np.zeros(len(ordered), dtype=np.int64)
     if state is not None:
         keyset = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
         starts = np.flatnonzero(np.concatenate(([True], keyset[1:] != keyset[:-1])))
         idx = np.arange(len(keyset)) - np.repeat(starts, np.diff([*starts, len(keyset)]))
         key_columns = {"keyset": keyset, "partition_key": names, "idx": idx}
-        stored = state.planning_columns(assets, key_columns)
+        stored = (
+            state.planning_columns(assets, key_columns)
+            if since_seq is None
+            else state.planning_columns(assets, key_columns, since_seq=since_seq)
+        )
         at = offsets[stored["ordinal"]] + stored["idx"]
         started[at], changed[at] = stored["started"], stored["changed"]
         updated[at] = stored.get("updated", stored["started"])

@@ -3,6 +3,7 @@ then holds the DuckDB file under a shared lock only for the length of the query.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from assay.errors import UnknownBackfillError, UnknownRunError
@@ -28,8 +29,7 @@ from assay.state.queries import (
 from assay.state.store import StateStore
 
 if TYPE_CHECKING:
-    import contextlib
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
     from pathlib import Path
 
     import duckdb
@@ -80,9 +80,24 @@ class StateReader:
     def __init__(self, home: Path, *, index: bool = True) -> None:
         self.store = StateStore(home)
         self.index = index
+        self._held: list[duckdb.DuckDBPyConnection | None] = []  # one connection, when held
 
     def _reading(self) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection | None]:
+        if self._held:
+            return contextlib.nullcontext(self._held[0])
         return self.store.reading(index=self.index)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[StateReader]:
+        """Every read inside the block on one connection (indexed once, under one
+        shared lock): a few short reads cost one open of the DuckDB file, not one
+        each. Keep the block short: writers wait for it."""
+        with self.store.reading(index=self.index) as con:
+            self._held.append(con)
+            try:
+                yield self
+            finally:
+                self._held.clear()
 
     def runs(
         self,
@@ -239,7 +254,11 @@ class StateReader:
         return {(asset, partition): version for asset, partition, version in rows}
 
     def planning_columns(
-        self, assets: list[dict[str, Any]], keysets: Mapping[str, Any]
+        self,
+        assets: list[dict[str, Any]],
+        keysets: Mapping[str, Any],
+        *,
+        since_seq: int | None = None,
     ) -> dict[str, np.ndarray]:
         """The stored state of every known asset partition as numeric columns.
 
@@ -250,7 +269,7 @@ class StateReader:
         (on the state home's clock, `seq`: before the materialization read its inputs;
         when its data version last changed; when it was recorded), code_ok and sig_ok
         (stored equals current), absent (a source partition last observed absent: an
-        empty data version).
+        empty data version). `since_seq`: only the partitions recorded after it.
         """
         import pyarrow as pa
 
@@ -265,7 +284,7 @@ class StateReader:
             # The CTE fixes the join order: DuckDB otherwise joins the two small
             # tables first and matches 3.65M rows on two columns (4x slower).
             found = con.execute(
-                """
+                f"""
                 WITH stored AS MATERIALIZED (
                     SELECT a.ordinal, a.keyset, s.partition_key,
                            s.started_seq::DOUBLE AS started,
@@ -275,12 +294,14 @@ class StateReader:
                            coalesce(s.inputs_signature = a.inputs_signature, false) AS sig_ok,
                            coalesce(a.is_source AND s.data_version = '', false) AS absent
                     FROM asset_partitions s JOIN asset_table a ON s.asset_key = a.asset_key
+                    {"" if since_seq is None else "WHERE s.seq > $since"}
                 )
                 SELECT s.ordinal, k.idx, s.started, s.changed, s.updated, s.code_ok, s.sig_ok,
                        s.absent
                 FROM stored s
                 JOIN key_table k ON k.partition_key = s.partition_key AND k.keyset = s.keyset
-                """
+                """,
+                None if since_seq is None else {"since": since_seq},
             ).fetchnumpy()
         return {name: found[name] for name in _PLANNING_COLUMNS}
 

@@ -250,25 +250,47 @@ def bindings(module: ModuleType, name: str) -> list[ast.stmt]:
 def normalized_digest(node: ast.AST, *, anonymous: bool = False) -> str:
     """A digest of a syntax tree without positions and docstrings (comments and
     formatting are not in it); `anonymous` also drops a function's name and decorators."""
-    node = _without_docstrings(copy.deepcopy(node))
+    node = _without_docstrings(node)
     if anonymous and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        node = copy.copy(node)
         node.decorator_list = []
         node.name = ""
     return digest(ast.dump(node, annotate_fields=False, include_attributes=False))
 
 
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module)
+
+
 def _without_docstrings(node: ast.AST) -> ast.AST:
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Module):
-            body = sub.body
-            if (
-                body
-                and isinstance(body[0], ast.Expr)
-                and isinstance(body[0].value, ast.Constant)
-                and isinstance(body[0].value.value, str)
-            ):
-                sub.body = body[1:] or [ast.Pass()]
-    return node
+    """`node` without the docstring of any function, class or module in it: the tree
+    itself when it has none, else new nodes along the paths to them only (the
+    module's tree, shared by every version made of it, is never changed; copying all
+    of it took most of a code version's time)."""
+    changed: dict[str, Any] = {}
+    for name, value in ast.iter_fields(node):
+        if isinstance(value, list):
+            items = [_without_docstrings(v) if isinstance(v, ast.AST) else v for v in value]
+            if any(new is not old for new, old in zip(items, value, strict=True)):
+                changed[name] = items
+        elif isinstance(value, ast.AST):
+            item = _without_docstrings(value)
+            if item is not value:
+                changed[name] = item
+    if isinstance(node, _DEFINITIONS):
+        body = changed.get("body", node.body)
+        if (
+            body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            changed["body"] = body[1:] or [ast.Pass()]
+    if not changed:
+        return node
+    found = copy.copy(node)
+    for name, value in changed.items():
+        setattr(found, name, value)
+    return found
 
 
 def digest(text: str | bytes) -> str:

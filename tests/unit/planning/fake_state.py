@@ -64,8 +64,10 @@ class FakeState:
         )
 
     def planning_columns(
-        self, assets: list[dict[str, Any]], keysets: dict[str, Any]
+        self, assets: list[dict[str, Any]], keysets: dict[str, Any], *, since_seq: int | None = None
     ) -> dict[str, np.ndarray]:
+        """(`since_seq`: the partitions whose materialization started after it: here a
+        partition is recorded when it starts.)"""
         keys = pl.DataFrame(
             {
                 "keyset": keysets["keyset"],
@@ -101,6 +103,8 @@ class FakeState:
             kinds["absent"] = np.bool_
             return {name: np.zeros(0, dtype=kinds.get(name, np.float64)) for name in names}
         found = pl.concat(frames).join(keys, on=["keyset", "partition_key"])
+        if since_seq is not None:
+            found = found.filter(pl.col("started") > since_seq)
         return {name: found.get_column(name).to_numpy() for name in names}
 
     def stored_counts(self, asset_keys: list[str]) -> dict[str, int]:

@@ -19,6 +19,7 @@ from assay import (
 from assay.partitions.base import PartitionContext
 from assay.partitions.selection import PartitionSelection
 from assay.planning.plan import build_plan
+from assay.planning.staleness import assess, assess_changed
 from tests.unit.planning.fake_state import FakeState
 
 CONTEXT = PartitionContext.at(datetime(2024, 2, 1, tzinfo=UTC))
@@ -146,6 +147,25 @@ def test_one_changed_partition_makes_exactly_its_readers_stale_through_each_mapp
     assert found["rolling"] == ("2024-01-03..2024-01-05 (3)", {"input changed"})
     assert found["total"] == (None, {"upstream stale"})
     assert "root" not in found
+
+
+def test_reassessing_only_the_partitions_recorded_since_agrees_with_a_full_pass():
+    state = fresh()
+    _, cache, moved = assess_changed(GRAPH, GRAPH.order, state, CONTEXT, cache=None, changed=None)
+    assert len(moved) == len(GRAPH.order)
+    started, changed = [10.0] * 7, [10.0] * 7
+    started[2] = changed[2] = 40.0  # root[2024-01-03] materialized again, new data, at 40
+    state.store("root", KEYS, started=started, changed=changed, code="1")
+    root = next(k for k in GRAPH.order if k.name == "root")
+    again, _, moved = assess_changed(
+        GRAPH, GRAPH.order, state, CONTEXT, cache=cache, changed={root}, since_seq=30
+    )
+    whole = assess(GRAPH, GRAPH.order, state, CONTEXT)
+    assert {k.name for k in moved} == {"root", "left", "rolling", "total"}
+    for key in GRAPH.order:
+        assert again[key].stale_subset == whole[key].stale_subset, key
+        assert again[key].reasons == whole[key].reasons, key
+    assert list(again[root].started) == started
 
 
 def test_early_cut_off_a_rerun_with_the_same_data_changes_nothing():
