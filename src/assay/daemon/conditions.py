@@ -244,6 +244,9 @@ class ConditionTicker:
         reader = StateReader(engine.home, index=record)
         full = self.cache is None or time.monotonic() - self.last_full >= FULL_EVERY_S
         self.last_evaluated = time.monotonic()
+        if full:  # read afresh, as the first time (removed partition keys included); the
+            # last tick's columns and staleness go first, not after (twice the memory)
+            self.cache = self.facts = None
         # an incremental tick's few short reads share one open of the store; a full
         # one does not hold it while it computes
         with contextlib.nullcontext() if full else reader.held():
