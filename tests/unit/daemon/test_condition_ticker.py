@@ -1,0 +1,61 @@
+"""The daemon's incremental evaluation of conditions, in this process on a real state
+home: after each change (new data, a re-run with the same data, a failure, a request
+handled), a tick that reads only what moved gives what one full evaluation gives."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+import assay
+from assay.daemon.clock import FixedClock
+from assay.daemon.engine import Engine
+
+NOW = datetime(2024, 1, 6, 12, tzinfo=UTC)
+
+
+def requested(ticker) -> dict[str, list[int]]:
+    return {
+        str(key): sorted(evaluation.requested)
+        for key, evaluation in ticker.last.items()
+        if evaluation.requested
+    }
+
+
+def counts(ticker) -> dict[str, tuple]:
+    return {str(key): evaluation.counts for key, evaluation in ticker.last.items()}
+
+
+def test_an_incremental_tick_gives_what_a_full_evaluation_gives(make_project, monkeypatch):
+    root = make_project("automated")
+    monkeypatch.setenv("ORDERS_VERSION", "1")
+    project = assay.load(home=root / ".assay")
+    project.materialize(partition_range=("2024-01-01", "2024-01-05"), now=NOW)
+    engine = Engine(project.config, project.definitions, clock=FixedClock(NOW), session="t")
+    ticker = engine.conditions
+    try:
+        ticker.evaluate(NOW, record=False)  # the first: a full one
+        assert requested(ticker) == {}
+
+        def changed(selection: str = "orders", **env: str) -> None:
+            for name, value in env.items():
+                monkeypatch.setenv(name, value)
+            project.materialize(selection, partitions=["2024-01-03"], force=True, now=NOW)
+            ticker.evaluate(NOW, record=False)  # incremental: only what moved is read
+            fresh = Engine(project.config, project.definitions, clock=FixedClock(NOW), session="f")
+            full = fresh.conditions
+            full.recorded = dict(ticker.recorded)  # the same baselines, read from nothing
+            full.evaluate(NOW, record=False)
+            fresh.close(clean=True)
+            assert requested(ticker) == requested(full)
+            assert counts(ticker) == {k: v for k, v in counts(full).items() if k in counts(ticker)}
+
+        changed()  # the same data again: nothing
+        assert requested(ticker) == {}
+        changed(ORDERS_VERSION="2")  # new data for one day: revenue and margins that day
+        assert requested(ticker) == {"revenue": [2], "margins": [2]}
+        changed("revenue margins")  # what it requested ran: report, once both did
+        assert requested(ticker) == {"report": [2]}
+    finally:
+        engine.close(clean=True)
+        os.environ.pop("ORDERS_VERSION", None)
