@@ -4,7 +4,6 @@ handled), a tick that reads only what moved gives what one full evaluation gives
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 
 import assay
@@ -58,4 +57,3 @@ def test_an_incremental_tick_gives_what_a_full_evaluation_gives(make_project, mo
         assert requested(ticker) == {"report": [2]}
     finally:
         engine.close(clean=True)
-        os.environ.pop("ORDERS_VERSION", None)
