@@ -63,6 +63,7 @@ _log = logging.getLogger("assay.daemon")
 _US = 1_000_000.0
 NAME = "automation"  # the tick name and request name of declarative automation
 PERIODIC_S = 30.0  # an evaluation at least this often, even when nothing seems to move
+RECHECK_S = 1.0  # after activity, one more evaluation this much later
 FULL_EVERY_S = 300.0  # a full one this often: records indexed late, with an older seq
 
 
@@ -140,6 +141,7 @@ class ConditionTicker:
         self.journal_mark: int | None = None
         self.last_full = 0.0  # monotonic time of the latest full evaluation
         self.last_evaluated = 0.0  # and of the latest evaluation
+        self.recheck_at: float | None = None
         self.next_time: datetime | None = None
         self.pending_keys: set[AssetKey] = set()
         self.facts: Facts | None = None
@@ -220,11 +222,18 @@ class ConditionTicker:
         if not self.active:
             return False
         mark = _activity(self.engine.config.journal_dir, self.engine.home)
+        clock = time.monotonic()
         if mark != self.journal_mark or self.cache is None:
+            # once more a moment later: a run that just ended indexes its last records
+            # after its journal moved (what moved the mark)
+            self.recheck_at = clock + RECHECK_S
+            return True
+        if self.recheck_at is not None and clock >= self.recheck_at:
+            self.recheck_at = None
             return True
         if self.next_time is not None and now >= self.next_time:
             return True
-        return time.monotonic() - self.last_evaluated >= PERIODIC_S
+        return clock - self.last_evaluated >= PERIODIC_S
 
     # --- one evaluation -----------------------------------------------------------------
 
