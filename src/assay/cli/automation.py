@@ -228,6 +228,7 @@ def _set_enabled(selection: tuple[str, ...], enabled: bool, *, include_history: 
 def automation_preview(selection: tuple[str, ...], at: datetime | None, as_json: bool) -> None:
     """What the next tick would request, and why; records nothing."""
     from assay.daemon.preview import preview
+    from assay.planning.conditions import with_depth
 
     project = open_project()
     chosen = _chosen(project, selection)
@@ -254,7 +255,7 @@ def automation_preview(selection: tuple[str, ...], at: datetime | None, as_json:
                 "parts": [
                     {"part": p, "partitions": c}
                     for (depth, _), (p, c) in zip(
-                        _depths(evaluation.condition), evaluation.counts, strict=True
+                        with_depth(evaluation.condition), evaluation.counts, strict=True
                     )
                     if depth == 1
                 ],
@@ -283,12 +284,6 @@ def automation_preview(selection: tuple[str, ...], at: datetime | None, as_json:
             )
         parts = "; ".join(f"{p['part']}: {p['partitions']:,}" for p in row["parts"])
         click.echo(click.style(f"    {parts}", dim=True))
-
-
-def _depths(condition: AutomationCondition) -> list[tuple[int, AutomationCondition]]:
-    from assay.planning.conditions import with_depth
-
-    return with_depth(condition)
 
 
 def why_automation(project: Project, key: AssetKey, partition: str | None) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from assay.planning.conditions import (
     facts_moved,
 )
 from assay.planning.freshness import FreshnessState, freshness_state
-from assay.planning.staleness import StalenessCache, assess_changed
+from assay.planning.staleness import StalenessCache, assess_changed, read_arguments
 from assay.versioning import code_version, inputs_signature
 from assay.versioning.sources import generation
 
@@ -397,7 +397,7 @@ class ConditionTicker:
         if not keys:
             return set()
         context = PartitionContext.at(self.engine.clock.now())
-        assets, keysets = _keysets(graph, keys, context)
+        assets, keysets = read_arguments(graph, keys, context)
         found = reader.attempt_columns(assets, keysets)
         moved = set()
         # the rows of each asset, by one sort (not a scan of every row per asset)
@@ -708,36 +708,6 @@ def _baseline(row: dict[str, Any]) -> Baseline:
         code_since=float(row.get("code_since") or row.get("since_seq") or since),
         had_history=bool(row.get("had_history", True)),
         crons=crons,
-    )
-
-
-def _keysets(
-    graph: Any, keys: list[AssetKey], context: PartitionContext
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The `assets` and `keysets` arguments of the state's column reads, for `keys`."""
-    import numpy as np
-
-    keysets: dict[Any, int] = {}
-    assets = []
-    names: list[str] = []
-    ids = []
-    idx = []
-    for ordinal, key in enumerate(keys):
-        definition = graph.specs[key].partitions
-        if definition not in keysets:
-            keysets[definition] = len(keysets)
-            found = [""] if definition is None else definition.keys(context=context)
-            names += found
-            ids.append(np.full(len(found), keysets[definition], dtype=np.int64))
-            idx.append(np.arange(len(found), dtype=np.int64))
-        assets.append({"asset_key": str(key), "ordinal": ordinal, "keyset": keysets[definition]})
-    return (
-        assets,
-        {
-            "keyset": np.concatenate(ids) if ids else np.zeros(0, np.int64),
-            "partition_key": names,
-            "idx": np.concatenate(idx) if idx else np.zeros(0, np.int64),
-        },
     )
 
 

@@ -489,6 +489,37 @@ def _narrowed(reason: StaleReason, waiting: np.ndarray) -> StaleReason | None:
     return replace(reason, partitions=left) if left else None
 
 
+def read_arguments(
+    graph: AssetGraph, keys: list[AssetKey], context: PartitionContext
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The `assets` and `keysets` arguments of the state's column reads for `keys`: a
+    row per asset (asset_key, ordinal, keyset), and every distinct partitions
+    definition's keys once, as columns (keyset, partition_key, idx)."""
+    import numpy as np
+
+    keysets: dict[PartitionsDefinition | None, int] = {}
+    assets: list[dict[str, Any]] = []
+    names: list[str] = []  # every keyset's keys, one after the other
+    ids: list[np.ndarray] = []
+    idx: list[np.ndarray] = []
+    for ordinal, key in enumerate(keys):
+        definition = graph.specs[key].partitions
+        if definition not in keysets:
+            keysets[definition] = len(keysets)
+            found = [""] if definition is None else definition.keys(context=context)
+            names += found
+            ids.append(np.full(len(found), keysets[definition], dtype=np.int64))
+            idx.append(np.arange(len(found), dtype=np.int64))
+        assets.append({"asset_key": str(key), "ordinal": ordinal, "keyset": keysets[definition]})
+    empty = np.zeros(0, dtype=np.int64)
+    columns = {
+        "keyset": np.concatenate(ids) if ids else empty,
+        "partition_key": names,
+        "idx": np.concatenate(idx) if idx else empty,
+    }
+    return assets, columns
+
+
 def _load(
     graph: AssetGraph,
     ordered: list[AssetKey],
@@ -504,30 +535,14 @@ def _load(
     after it are read, into copies of `base` (and the counts are of those)."""
     import numpy as np
 
-    keysets: dict[PartitionsDefinition | None, int] = {}
-    assets: list[dict[str, Any]] = []
-    names: list[str] = []  # every keyset's keys, one after the other
-    ids: list[np.ndarray] = []
+    assets, key_columns = read_arguments(graph, ordered, context)
     sizes = []
-    for ordinal, key in enumerate(ordered):
+    for row, key in zip(assets, ordered, strict=True):
         spec = graph.specs[key]
-        definition = spec.partitions
-        if definition not in keysets:
-            keysets[definition] = len(keysets)
-            keys = [""] if definition is None else definition.keys(context=context)
-            names += keys
-            ids.append(np.full(len(keys), keysets[definition], dtype=np.int64))
-        sizes.append(size_of(definition, context))
-        assets.append(
-            {
-                "asset_key": str(key),
-                "ordinal": ordinal,
-                "keyset": keysets[definition],
-                "code_version": code_version(spec),
-                "inputs_signature": inputs_signature(graph, key),
-                "is_source": spec.is_source,
-            }
-        )
+        sizes.append(size_of(spec.partitions, context))
+        row["code_version"] = code_version(spec)
+        row["inputs_signature"] = inputs_signature(graph, key)
+        row["is_source"] = spec.is_source
     # One flat array per column, each asset a slice of it: one scatter fills all.
     offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
     if base is not None:
@@ -542,10 +557,6 @@ def _load(
         absent = np.zeros(offsets[-1], dtype=bool)
     matched = np.zeros(len(ordered), dtype=np.int64)
     if state is not None:
-        keyset = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
-        starts = np.flatnonzero(np.concatenate(([True], keyset[1:] != keyset[:-1])))
-        idx = np.arange(len(keyset)) - np.repeat(starts, np.diff([*starts, len(keyset)]))
-        key_columns = {"keyset": keyset, "partition_key": names, "idx": idx}
         stored = (
             state.planning_columns(assets, key_columns)
             if since_seq is None
