@@ -26,11 +26,18 @@ _COLUMNS = (
 
 
 def delivery_log(
-    home: Path, *, limit: int = 20, target: str | None = None, run_id: str | None = None
+    home: Path,
+    *,
+    limit: int = 20,
+    target: str | None = None,
+    run_id: str | None = None,
+    index: bool = True,
+    timeout_s: float = 30.0,
 ) -> list[dict[str, Any]]:
     """The latest deliveries, newest first: their status is `sent` once any attempt
-    was, `pending` before any attempt, else `failed` (with the last reason)."""
-    with StateStore(home).reading() as con:
+    was, `pending` before any attempt, else `failed` (with the last reason). With
+    `index` False, what is indexed (see `StateStore.reading`)."""
+    with StateStore(home).reading(index=index, timeout_s=timeout_s) as con:
         if con is None:
             return []
         rows = con.execute(

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from assay.cli.options import instant, json_option, open_project, print_json, project_options
 from assay.cli.render import console, format_time, status_text, table
-from assay.errors import AssayError, RunFailedError, UnknownAutomationError
+from assay.errors import AssayError, RunFailedError
 
 if TYPE_CHECKING:
     from assay.daemon.engine import Automation
@@ -39,9 +38,25 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
     help="Launched runs alive at once; more wait in the queue.",
 )
 @click.option("--clock-file", hidden=True, help="Read the time from this file (tests).")
+@click.option("--ui", "with_ui", is_flag=True, help="Serve the web UI too (see `assay ui`).")
+@click.option("--ui-host", default="127.0.0.1", show_default=True, help="The UI's address.")
+@click.option("--ui-port", type=click.IntRange(0, 65535), default=3100, show_default=True)
+@click.option(
+    "--ui-token", envvar="ASSAY_UI_TOKEN", default=None, help="The UI's token (see `assay ui`)."
+)
+@click.option("--ui-actions", is_flag=True, help="Allow acting from the UI (see `assay ui`).")
 @project_options
 @click.pass_context
-def daemon_group(ctx: click.Context, max_concurrent_runs: int, clock_file: str | None) -> None:
+def daemon_group(
+    ctx: click.Context,
+    max_concurrent_runs: int,
+    clock_file: str | None,
+    with_ui: bool,
+    ui_host: str,
+    ui_port: int,
+    ui_token: str | None,
+    ui_actions: bool,
+) -> None:
     """Run schedules and sensors by themselves, in the foreground.
 
     One daemon per state home; runs it launches are ordinary runs in their own
@@ -61,6 +76,7 @@ def daemon_group(ctx: click.Context, max_concurrent_runs: int, clock_file: str |
 
     from assay.daemon import Daemon
     from assay.daemon.clock import FileClock, SystemClock
+    from assay.daemon.listing import automation_items
     from assay.definitions import load_definitions
 
     project = open_project()
@@ -79,12 +95,24 @@ def daemon_group(ctx: click.Context, max_concurrent_runs: int, clock_file: str |
     daemon_log.setLevel(logging.INFO)
     daemon_log.propagate = False
     clock = FileClock(Path(clock_file)) if clock_file else SystemClock()
+    server = None
+    if with_ui:
+        from assay.web.server import check_binding, make_server, serve_in_thread, ui_app
+
+        token = check_binding(ui_host, ui_token)
+        server = make_server(ui_app(project, actions=ui_actions, token=token), ui_host, ui_port)
     daemon = Daemon(config, load, clock=clock, max_concurrent_runs=max_concurrent_runs)
     click.echo(
         f"assay daemon {daemon.session} for {config.home} (pid {_pid()}): "
-        f"{len(_automation(project))} schedule(s) and sensor(s); SIGTERM or Ctrl-C stops it"
+        f"{len(automation_items(project.definitions))} schedule(s) and sensor(s); "
+        "SIGTERM or Ctrl-C stops it"
     )
+    if server is not None:
+        serve_in_thread(server)
+        click.echo(f"assay UI on http://{ui_host}:{ui_port}")
     daemon.run()
+    if server is not None:
+        server.should_exit = True
     click.echo(f"assay daemon {daemon.session} stopped; the runs it launched go on")
 
 
@@ -258,54 +286,17 @@ def _fail_if_failed(ended: dict[str, str]) -> None:
 # --- schedule / sensor ---------------------------------------------------------------
 
 
-def _automation(project: Project) -> dict[str, Automation]:
-    from assay.daemon.engine import automation_of
-
-    return automation_of(project.definitions)
-
-
 def _find(project: Project, name: str, kind: str) -> Automation:
-    from assay.automation.schedules import Schedule
-    from assay.errors import did_you_mean
+    from assay.daemon.listing import find_item
 
-    found = {
-        n: item
-        for n, item in _automation(project).items()
-        if isinstance(item, Schedule) == (kind == "schedule")
-    }
-    if name not in found:
-        hint = did_you_mean(name, list(found)).strip()
-        listing = f"`assay {kind} list` lists them"
-        raise UnknownAutomationError(f"no {kind} named {name!r}; {listing}. {hint}".rstrip(". "))
-    return found[name]
+    return find_item(project.definitions, name, kind)
 
 
 def _listing(kind: str, as_json: bool) -> None:
-    from assay.automation.schedules import Schedule
-    from assay.state.automation import AutomationReader
+    from assay.daemon.listing import listing
 
     project = open_project()
-    reader = AutomationReader(project.config.home)
-    overrides = reader.enabled()
-    latest = reader.latest_ticks()
-    now = datetime.now(UTC)
-    rows: list[dict[str, Any]] = []
-    for name, item in _automation(project).items():
-        if isinstance(item, Schedule) != (kind == "schedule"):
-            continue
-        tick = latest.get(name, {})
-        rows.append(
-            {
-                "name": name,
-                "kind": "schedule" if isinstance(item, Schedule) else item.kind,
-                "enabled": overrides.get(name, item.enabled),
-                "when": _when(item),
-                "next": _next(project, item, now) if overrides.get(name, item.enabled) else None,
-                "last_tick": tick.get("tick_at"),
-                "last_status": tick.get("status"),
-                "last_reason": tick.get("reason"),
-            }
-        )
+    rows = listing(project.definitions, project.config.home, kind)
     if as_json:
         print_json(rows)
         return
@@ -326,52 +317,11 @@ def _listing(kind: str, as_json: bool) -> None:
     console().print(out)
 
 
-def _when(item: Automation) -> str:
-    from assay.automation.schedules import Schedule
-
-    if isinstance(item, Schedule):
-        if item.cron is None:
-            return "when each window closes"
-        return f"{item.cron.expression} ({item.cron.timezone})"  # type: ignore[union-attr]
-    return f"every {_seconds(item.interval)}"
-
-
-def _seconds(interval: timedelta) -> str:
-    seconds = interval.total_seconds()
-    if seconds % 3600 == 0:
-        return f"{seconds / 3600:.0f} h"
-    if seconds % 60 == 0:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds:g} s"
-
-
-def _next(project: Project, item: Automation, now: datetime) -> datetime | None:
-    from assay.automation.schedules import Schedule
-    from assay.daemon.windows import next_tick, window_definition
-
-    if not isinstance(item, Schedule):
-        return None
-    try:
-        return next_tick(item, window_definition(item, project.graph), now)
-    except (AssayError, StopIteration):
-        return None
-
-
 def _set_enabled(kind: str, name: str, enabled: bool) -> None:
-    from assay.state.journal import Journal
-    from assay.state.store import StateStore
+    from assay.daemon.listing import set_enabled
 
     project = open_project()
-    _find(project, name, kind)
-    home = project.config.home
-    with Journal(project.config.journal_dir, f"automation-{uuid.uuid4().hex[:12]}") as journal:
-        journal.append(
-            {"type": "automation", "name": name, "kind": kind, "enabled": enabled,
-             "at": time.time(), "seq": time.time_ns()},
-            {"type": "journal_closed", "journal": journal.path.stem, "at": time.time()},
-            durable=True,
-        )  # fmt: skip
-    StateStore(home).index_pending()
+    set_enabled(project.config, project.definitions, kind, name, enabled)
     state = "enabled: it ticks from now on (missed history is not run)" if enabled else "disabled"
     click.echo(f"{kind.capitalize()} {name} {state}.")
 

@@ -21,6 +21,7 @@ from assay.cli.plan import observe_command, plan_command, why_command
 from assay.cli.render import color_choice
 from assay.cli.runs import runs_group
 from assay.cli.state import state_group
+from assay.cli.ui import ui_command
 from assay.errors import AssayError
 from assay.version import __version__
 
@@ -138,6 +139,7 @@ main.add_command(state_group)
 main.add_command(daemon_group)
 main.add_command(tick_command)
 main.add_command(schedule_group)
+main.add_command(ui_command)
 main.add_command(sensor_group)
 main.add_command(alerts_group)
 main.add_command(automation_group)

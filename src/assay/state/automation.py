@@ -61,12 +61,15 @@ class AutomationReader:
             )
         return {str(row["name"]): row for row in rows}
 
-    def ticks(self, name: str, *, limit: int = 20) -> list[Row]:
+    def ticks(self, name: str | None = None, *, limit: int = 20) -> list[Row]:
+        """The latest ticks, newest first, of the schedule or sensor `name` (of every
+        one when None)."""
+        where, params = ("WHERE name = ?", [name]) if name is not None else ("", [])
         with self.store.reading(index=self.index) as con:
             if con is None:
                 return []
             return _rows(
-                con, "SELECT * FROM ticks WHERE name = ? ORDER BY seq DESC LIMIT ?", [name, limit]
+                con, f"SELECT * FROM ticks {where} ORDER BY seq DESC LIMIT ?", [*params, limit]
             )
 
     def unstarted_requests(self) -> list[Row]:
@@ -117,6 +120,18 @@ class AutomationReader:
                 "WHERE e.asset_key = ? ORDER BY e.seq DESC LIMIT ?",
                 [asset_key, limit],
             )
+
+    def latest_evaluations(self) -> dict[str, Row]:
+        """Each asset's latest recorded evaluation of its condition."""
+        with self.store.reading(index=self.index) as con:
+            if con is None:
+                return {}
+            rows = _rows(
+                con,
+                "SELECT * FROM automation_evaluations "
+                "QUALIFY row_number() OVER (PARTITION BY asset_key ORDER BY seq DESC) = 1",
+            )
+        return {str(row["asset_key"]): row for row in rows}
 
     def automation_requests(self, *, limit: int = 200) -> list[Row]:
         """The latest runs declarative automation requested, newest first, with what

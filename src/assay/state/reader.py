@@ -77,22 +77,23 @@ class StateReader:
     (a UI polling the store never makes a run wait).
     """
 
-    def __init__(self, home: Path, *, index: bool = True) -> None:
+    def __init__(self, home: Path, *, index: bool = True, timeout_s: float = 30.0) -> None:
         self.store = StateStore(home)
         self.index = index
+        self.timeout_s = timeout_s  # how long a read waits for the store's lock
         self._held: list[duckdb.DuckDBPyConnection | None] = []  # one connection, when held
 
     def _reading(self) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection | None]:
         if self._held:
             return contextlib.nullcontext(self._held[0])
-        return self.store.reading(index=self.index)
+        return self.store.reading(index=self.index, timeout_s=self.timeout_s)
 
     @contextlib.contextmanager
     def held(self) -> Iterator[StateReader]:
         """Every read inside the block on one connection (indexed once, under one
         shared lock): a few short reads cost one open of the DuckDB file, not one
         each. Keep the block short: writers wait for it."""
-        with self.store.reading(index=self.index) as con:
+        with self.store.reading(index=self.index, timeout_s=self.timeout_s) as con:
             self._held.append(con)
             try:
                 yield self
@@ -106,10 +107,22 @@ class StateReader:
         offset: int = 0,
         kind: str | None = None,
         status: str | None = None,
+        asset: str | None = None,
+        trigger: str | None = None,
     ) -> list[Run]:
         """The latest runs, newest first (a page of `limit` after `offset`), of one kind
-        or status when given."""
+        or status when given; with a step of `asset`; started by `trigger` (the daemon's
+        `schedule`, `sensor` or `automation`: the first part of their run key)."""
         where, params = _filters(kind=kind, status=status)
+        more = []
+        if asset is not None:
+            more.append("run_id IN (SELECT run_id FROM steps WHERE asset_key = ?)")
+            params.append(asset)
+        if trigger is not None:
+            more.append("starts_with(run_key, ?)")
+            params.append(f"{trigger}:")
+        if more:
+            where = (where + " AND " if where else "WHERE ") + " AND ".join(more)
         page = f"SELECT * FROM runs {where} ORDER BY started_at DESC, run_id LIMIT ? OFFSET ?"
         with self._reading() as con:
             if con is None:
@@ -642,6 +655,21 @@ class StateReader:
             )
         return {(row["asset_key"], row["partition_key"] or ""): model(Step, row) for row in rows}
 
+    def recent_materializations(self, asset_key: str, *, limit: int = 20) -> list[Row]:
+        """The asset's latest materializations, newest first (any partition): when,
+        by which run, rows, bytes, data and code versions."""
+        with self._reading() as con:
+            if con is None:
+                return []
+            return _rows(
+                con,
+                "SELECT materialization_id, run_id, partition_key, started_at, finished_at, "
+                "row_count, byte_size, data_version, code_version, location "
+                "FROM materializations WHERE asset_key = ? "
+                "ORDER BY finished_at DESC NULLS LAST, materialization_id LIMIT ?",
+                [asset_key, limit],
+            )
+
     def latest_checks(self, asset_keys: list[str] | None = None) -> list[Row]:
         """The latest result of each check on each asset partition (of these assets)."""
         with self._reading() as con:
@@ -655,6 +683,32 @@ class StateReader:
                 f"SELECT * FROM ({LATEST_CHECKS}) {where} "
                 "ORDER BY asset_key, check_name, partition_key",
                 params,
+            )
+
+    def check_summaries(self) -> list[Row]:
+        """Per asset and check, over the latest result on each partition: severity,
+        blocking, how many partitions passed, warned, failed and errored, the keys of
+        those that did not pass (`bad`, in key order) and the latest problem said."""
+        with self._reading() as con:
+            if con is None:
+                return []
+            return _rows(
+                con,
+                f"""
+                SELECT asset_key, check_name, any_value(severity) AS severity,
+                       bool_or(blocking) AS blocking,
+                       count(*) FILTER (WHERE outcome = 'passed') AS passed,
+                       count(*) FILTER (WHERE outcome = 'warned') AS warned,
+                       count(*) FILTER (WHERE outcome = 'failed') AS failed,
+                       count(*) FILTER (WHERE outcome = 'errored') AS errored,
+                       list(coalesce(partition_key, '') ORDER BY partition_key)
+                           FILTER (WHERE outcome <> 'passed') AS bad,
+                       max(checked_at) AS checked_at,
+                       arg_max(coalesce(error, description), checked_at)
+                           FILTER (WHERE outcome <> 'passed') AS problem
+                FROM (SELECT *, {CHECK_OUTCOME} AS outcome FROM ({LATEST_CHECKS}))
+                GROUP BY asset_key, check_name ORDER BY asset_key, check_name
+                """,
             )
 
     def observed_partitions(self, asset_keys: list[str]) -> dict[str, list[str]]:

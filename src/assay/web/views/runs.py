@@ -1,0 +1,101 @@
+"""`/runs` (filterable by status, kind and asset) and `/runs/<id>`: a run with its
+step timeline, attempts, logs and the user's traceback, live while it runs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from assay.web.views.common import int_param, ui_of
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+PAGE = 50
+KINDS = ("materialize", "backfill", "check", "observe")
+TRIGGERS = ("schedule", "sensor", "automation")  # the daemon's runs, by their run keys
+STATUSES = ("running", "succeeded", "failed", "canceled", "died")
+STEPS_SHOWN = 500
+
+
+def runs_page(request: Request) -> Response:
+    from starlette.exceptions import HTTPException
+
+    ui = ui_of(request)
+    query = request.query_params
+    status = query.get("status") or None
+    kind = query.get("kind") or None
+    asset = query.get("asset") or None
+    page = int_param(request, "page", 0, 0, 100_000)
+    if status is not None and status not in STATUSES:
+        raise HTTPException(400, f"status must be one of {', '.join(STATUSES)}, not {status!r}")
+    if kind is not None and kind not in (*KINDS, *TRIGGERS):
+        raise HTTPException(
+            400, f"kind must be one of {', '.join((*KINDS, *TRIGGERS))}, not {kind!r}"
+        )
+    filters: dict[str, Any] = {
+        "status": status,
+        "kind": kind if kind in KINDS else None,
+        "trigger": kind if kind in TRIGGERS else None,
+        "asset": asset,
+    }
+    found = ui.reads.get(
+        ("runs", tuple(sorted(filters.items())), page),
+        lambda r: r.runs(limit=PAGE + 1, offset=page * PAGE, **filters),
+    )
+    runs = found.value[:PAGE]
+    return ui.render(
+        request,
+        "runs.html",
+        title="Runs",
+        runs=runs,
+        has_more=len(found.value) > PAGE,
+        page=page,
+        status=status or "",
+        kind=kind or "",
+        asset=asset or "",
+        statuses=STATUSES,
+        kinds=(*KINDS, *TRIGGERS),
+        read_reason=found.reason,
+    )
+
+
+def _run_values(request: Request) -> dict[str, Any]:
+    from assay.web.gantt import gantt_svg
+
+    ui = ui_of(request)
+    run_id = request.path_params["run_id"]
+    found = ui.reads.get(("run", run_id), lambda r: r.run_details(run_id))
+    details = found.value
+    run = details.run
+    order = {"failed": 0, "running": 1, "skipped": 2, "succeeded": 3}
+    steps = sorted(details.steps, key=lambda s: (order.get(s.status, 4), s.step_key))
+    logs: dict[str, list[Any]] = {}
+    for line in details.logs:
+        logs.setdefault(line.step_key, []).append(line)
+    counts: dict[str, int] = {}
+    for step in details.steps:
+        counts[step.status] = counts.get(step.status, 0) + 1
+    return {
+        "run": run,
+        "steps": steps[:STEPS_SHOWN],
+        "step_total": len(steps),
+        "logs": logs,
+        "counts": sorted(counts.items()),
+        "gantt": gantt_svg(details.steps, started=run.started_at, finished=run.finished_at),
+        "live": run.status == "running",
+        "read_reason": found.reason,
+    }
+
+
+def run_page(request: Request) -> Response:
+    ui = ui_of(request)
+    values = _run_values(request)
+    return ui.render(request, "run.html", title=f"Run {values['run'].run_id[:8]}", **values)
+
+
+def run_live(request: Request) -> Response:
+    """The live part of a run page, which the page fetches again every two seconds
+    while the run goes (htmx)."""
+    ui = ui_of(request)
+    return ui.render(request, "run_live.html", **_run_values(request))
