@@ -39,8 +39,8 @@ class Waiting(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Answer(Generic[T]):
-    """A read's value; `stale_since` (monotonic seconds) when the store could not be
-    read and this is the last answer, with `reason`."""
+    """A read's value, read at `read_at` (epoch seconds); `reason` when the store
+    could not be read now and this is an earlier answer (or the caller's default)."""
 
     value: T
     read_at: float
@@ -88,3 +88,11 @@ class Reads:
             while len(self._entries) > MAX_ENTRIES:
                 self._entries.popitem(last=False)
             return Answer(value, time.time())
+
+    def get_or(self, key: Hashable, read: Callable[[StateReader], T], default: T) -> Answer[T]:
+        """`get`, or `default` (with the reason) when the store cannot be read now and
+        there is no earlier answer: for a part of a page that can wait."""
+        try:
+            return self.get(key, read)
+        except Waiting as waiting:
+            return Answer(default, 0.0, reason=waiting.reason)

@@ -25,8 +25,11 @@ def _allowed(ui: UI) -> None:
 
 
 async def _form(request: Request) -> dict[str, str]:
-    form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
+    """The posted form (the pages post `application/x-www-form-urlencoded`)."""
+    from urllib.parse import parse_qs
+
+    body = (await request.body()).decode("utf-8", "replace")
+    return {name: values[0] for name, values in parse_qs(body).items()}
 
 
 def _go(url: str) -> Response:

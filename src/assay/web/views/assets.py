@@ -55,11 +55,12 @@ def asset_page(request: Request) -> Response:
         ]
     partition = request.query_params.get("partition")
     why = _why(ui, key, partition) if partition is not None or spec.partitions is None else None
-    history = ui.reads.get(
+    history = ui.reads.get_or(
         ("materializations", str(key)),
         lambda r: r.recent_materializations(str(key), limit=MATERIALIZATIONS_SHOWN),
+        [],
     )
-    checks = ui.reads.get(("checks", str(key)), lambda r: r.latest_checks([str(key)]))
+    checks = ui.reads.get_or(("checks", str(key)), lambda r: r.latest_checks([str(key)]), [])
     return ui.render(
         request,
         "asset.html",
@@ -77,7 +78,7 @@ def asset_page(request: Request) -> Response:
         why=why,
         partition=partition,
         history=history.value,
-        history_reason=history.reason,
+        read_reason=history.reason or checks.reason,
         checks=_check_rows(checks.value, keys),
         upstream=_neighbours(graph.upstream[key], health),
         downstream=_neighbours(graph.downstream.get(key, ()), health),

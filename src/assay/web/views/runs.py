@@ -89,13 +89,41 @@ def _run_values(request: Request) -> dict[str, Any]:
 
 
 def run_page(request: Request) -> Response:
+    from assay.errors import UnknownRunError
+
     ui = ui_of(request)
-    values = _run_values(request)
+    try:
+        values = _run_values(request)
+    except UnknownRunError:
+        run_id = request.path_params["run_id"]
+        if not _launched(ui, run_id):
+            raise
+        return ui.render(request, "run_starting.html", title=f"Run {run_id[:8]}", run_id=run_id)
     return ui.render(request, "run.html", title=f"Run {values['run'].run_id[:8]}", **values)
 
 
 def run_live(request: Request) -> Response:
     """The live part of a run page, which the page fetches again every two seconds
-    while the run goes (htmx)."""
+    while the run goes (htmx); "starting" until the run's first records are indexed."""
+    from assay.errors import UnknownRunError
+
     ui = ui_of(request)
-    return ui.render(request, "run_live.html", **_run_values(request))
+    try:
+        values = _run_values(request)
+    except UnknownRunError:
+        run_id = request.path_params["run_id"]
+        if not _launched(ui, run_id):
+            raise
+        return ui.render(request, "run_starting_live.html", run_id=run_id)
+    return ui.render(request, "run_live.html", **values)
+
+
+def _launched(ui: Any, run_id: str) -> bool:
+    """Whether a run by that id was launched (its log or its journal exists) but is
+    not indexed yet."""
+    home = ui.project.config.home
+    if "/" in run_id or run_id.startswith("."):
+        return False
+    return (home / "logs" / f"{run_id}.log").exists() or (
+        home / "journal" / f"{run_id}.jsonl"
+    ).exists()
