@@ -25,6 +25,7 @@ import planner
 import state_size
 import state_stress
 import static_partitions
+import ui_layout
 import validation
 import year
 
@@ -44,6 +45,7 @@ BENCHMARKS = {
     "year": year.main,
     "daemon": lambda: daemon.main([]),  # latency, idle, tick1000, coldstart
     "automation": lambda: automation.main([]),  # 2,000 assets; `--full` for 10,000
+    "ui_layout": ui_layout.main,
 }
 OPT_IN = {
     "daemon-soak": lambda: daemon.main(["soak"]),
