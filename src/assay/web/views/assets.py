@@ -55,12 +55,13 @@ def asset_page(request: Request) -> Response:
         ]
     partition = request.query_params.get("partition")
     why = _why(ui, key, partition) if partition is not None or spec.partitions is None else None
+    none: list[dict[str, Any]] = []
     history = ui.reads.get_or(
         ("materializations", str(key)),
         lambda r: r.recent_materializations(str(key), limit=MATERIALIZATIONS_SHOWN),
-        [],
+        none,
     )
-    checks = ui.reads.get_or(("checks", str(key)), lambda r: r.latest_checks([str(key)]), [])
+    checks = ui.reads.get_or(("checks", str(key)), lambda r: r.latest_checks([str(key)]), none)
     return ui.render(
         request,
         "asset.html",

@@ -11,6 +11,8 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
+    from assay.web.app import UI
+
 PAGE = 50
 KINDS = ("materialize", "backfill", "check", "observe")
 TRIGGERS = ("schedule", "sensor", "automation")  # the daemon's runs, by their run keys
@@ -118,7 +120,7 @@ def run_live(request: Request) -> Response:
     return ui.render(request, "run_live.html", **values)
 
 
-def _launched(ui: Any, run_id: str) -> bool:
+def _launched(ui: UI, run_id: str) -> bool:
     """Whether a run by that id was launched (its log or its journal exists) but is
     not indexed yet."""
     home = ui.project.config.home
