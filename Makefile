@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint docs bench clean
+.PHONY: demo test lint docs bench clean browser screenshots
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=python3"; exit 2; }
@@ -32,8 +32,17 @@ lint: $(DEV_STAMP)
 docs: $(DEV_STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
 
-test: lint docs
+# The UI's browser tests drive Debian's headless Chromium through its chromedriver
+# (playwright's own browser download needs the internet): installed here when missing.
+browser:
+	@bash scripts/install-browser
+
+test: lint docs browser
 	$(BIN)/pytest -n 2  # two workers: most tests wait on subprocesses, not the CPU
+
+# The UI's main views on the example shop, as PNG files in docs/img/ui/ (docs/ui.md).
+screenshots: $(DEV_STAMP) browser
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python assets_example/screenshots.py docs/img/ui
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

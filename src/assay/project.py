@@ -352,6 +352,7 @@ class Project:
         hooks: Sequence[RunHooks] | None = None,
         should_stop: Callable[[], bool] | None = None,
         now: datetime | None = None,
+        run_id: str | None = None,
     ) -> RunResult:
         """Run what a backfill has not done: its failed, skipped, interrupted and never
         started asset partitions; never one that succeeded. Executor and workers
@@ -371,6 +372,7 @@ class Project:
             hooks=self._runtime.hooks(hooks),
             context=PartitionContext.at(now),
             should_stop=should_stop,
+            run_id=run_id,
         )
 
     def cancel_backfill(self, backfill_id: str) -> str:

@@ -294,3 +294,16 @@ def test_the_cli_does_not_import_the_ui_and_refuses_to_expose_it_without_a_token
     assert exposed.returncode == 2
     assert exposed.stderr.count("\n") == 1
     assert "no token" in exposed.stderr
+
+
+def test_the_ui_page_python_example_runs_as_written(make_project) -> None:
+    root = make_project("ui_shop")
+    text = (Path(__file__).parents[2] / "docs" / "ui.md").read_text()
+    (code,) = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    module = next(p.stem for p in root.glob("ui_shop_*.py"))
+    exec(
+        compile(
+            code.replace('"pipeline"', repr(module)).replace("orders", "events"), "ui.md", "exec"
+        ),
+        {},
+    )

@@ -138,9 +138,14 @@ def start_command(
 @backfill_group.command("resume")
 @click.argument("backfill_id", required=False, type=BACKFILL_ID)
 @executor_options
+@click.option("--run-id", hidden=True, help="The id to record the run under (the launcher's).")
 @project_options
 def resume_command(
-    backfill_id: str | None, executor: str | None, workers: int | None, dask_address: str | None
+    backfill_id: str | None,
+    executor: str | None,
+    workers: int | None,
+    dask_address: str | None,
+    run_id: str | None,
 ) -> None:
     """Run what a backfill has not done: failed, skipped, interrupted, never started.
 
@@ -159,6 +164,7 @@ def resume_command(
             dask_address=dask_address,
             hooks=[reporter],
             should_stop=stop,
+            run_id=run_id,
         ),
     )
 

@@ -305,9 +305,11 @@ def resume_backfill(
     hooks: RunHooks,
     context: PartitionContext,
     should_stop: Callable[[], bool] | None = None,
+    run_id: str | None = None,
 ) -> RunResult:
     """Run what a backfill has not done: its failed, skipped, interrupted and never
-    started asset partitions; never one that succeeded.
+    started asset partitions; never one that succeeded (as the run `run_id`, when
+    given: the launcher's).
 
     Raises:
         UnknownBackfillError: no such backfill.
@@ -354,7 +356,7 @@ def resume_backfill(
         selection=row["selection"],
     )
     label = f"{row['selection']} (backfill {backfill_id[:8]}, resumed)"
-    return _drive(runtime, record, plan, label, choice, hooks, should_stop)
+    return _drive(runtime, record, plan, label, choice, hooks, should_stop, run_id)
 
 
 def _plain(value: object) -> object:

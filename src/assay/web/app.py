@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assay.web.health import HealthKeeper
+from assay.web.live import JournalTail
 from assay.web.reads import Reads
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ class UI:
     reads: Reads
     actions: bool
     env: jinja2.Environment
+    live: JournalTail = field(default_factory=lambda: JournalTail(Path()))
     background: bool = True
     layouts: dict[tuple[AssetKey, ...], GraphLayout] = field(default_factory=dict)
 
@@ -123,6 +125,7 @@ def create_app(
         reads=Reads(project.config.home, keeper.fingerprint),
         actions=actions,
         env=environment(HERE / "templates"),
+        live=JournalTail(project.config.journal_dir),
         background=background,
     )
 

@@ -63,20 +63,40 @@ def runs_page(request: Request) -> Response:
 
 
 def _run_values(request: Request) -> dict[str, Any]:
+    """What a run page shows: the run as indexed, and, while it runs, its live journal
+    laid over it (so each step shows as it starts and ends)."""
+    from assay.errors import UnknownRunError
+    from assay.state.models import RunDetails
     from assay.web.gantt import gantt_svg
 
     ui = ui_of(request)
     run_id = request.path_params["run_id"]
-    found = ui.reads.get(("run", run_id), lambda r: r.run_details(run_id))
-    details = found.value
+    reason = None
+    try:
+        found = ui.reads.get(("run", run_id), lambda r: r.run_details(run_id))
+        details, reason = found.value, found.reason
+    except UnknownRunError:
+        live_run, live_steps = ui.live.read(run_id)
+        if live_run is None:
+            raise
+        details = RunDetails(run=live_run, steps=(), logs=())
     run = details.run
+    all_steps = list(details.steps)
+    if run.status == "running":
+        live_run, live_steps = ui.live.read(run.run_id)
+        if live_steps:
+            merged = {s.step_key: s for s in all_steps}
+            merged.update({s.step_key: s for s in live_steps})
+            all_steps = list(merged.values())
+        if live_run is not None and live_run.status != "running":
+            run = live_run
     order = {"failed": 0, "running": 1, "skipped": 2, "succeeded": 3}
-    steps = sorted(details.steps, key=lambda s: (order.get(s.status, 4), s.step_key))
+    steps = sorted(all_steps, key=lambda s: (order.get(s.status, 4), s.step_key))
     logs: dict[str, list[Any]] = {}
     for line in details.logs:
         logs.setdefault(line.step_key, []).append(line)
     counts: dict[str, int] = {}
-    for step in details.steps:
+    for step in all_steps:
         counts[step.status] = counts.get(step.status, 0) + 1
     return {
         "run": run,
@@ -84,9 +104,9 @@ def _run_values(request: Request) -> dict[str, Any]:
         "step_total": len(steps),
         "logs": logs,
         "counts": sorted(counts.items()),
-        "gantt": gantt_svg(details.steps, started=run.started_at, finished=run.finished_at),
+        "gantt": gantt_svg(all_steps, started=run.started_at, finished=run.finished_at),
         "live": run.status == "running",
-        "read_reason": found.reason,
+        "read_reason": reason,
     }
 
 
