@@ -19,6 +19,8 @@ from assay.web.live import JournalTail
 from assay.web.reads import Reads
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Hashable
+
     import jinja2
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -46,6 +48,7 @@ class UI:
     live: JournalTail = field(default_factory=lambda: JournalTail(Path()))
     background: bool = True
     layouts: dict[tuple[AssetKey, ...], GraphLayout] = field(default_factory=dict)
+    drawings: dict[Hashable, tuple[object, str]] = field(default_factory=dict)
 
     def health(self) -> Health | None:
         """The latest health; the first page waits for the first evaluation (None:
@@ -77,6 +80,19 @@ class UI:
                 self.layouts.pop(next(iter(self.layouts)))
             self.layouts[wanted] = found
         return found
+
+    def drawn(self, key: Hashable, health: Health | None, draw: Callable[[], str]) -> str:
+        """`draw()`, kept until the health moves: a graph of thousands of assets is
+        drawn once per evaluation, not once per request."""
+        stamp = None if health is None else (health.at, health.seconds)
+        found = self.drawings.get(key)
+        if found is not None and found[0] == stamp:
+            return found[1]
+        drawing = draw()
+        if len(self.drawings) >= LAYOUTS_KEPT:
+            self.drawings.pop(next(iter(self.drawings)))
+        self.drawings[key] = (stamp, drawing)
+        return drawing
 
     def render(
         self, request: Request, template: str, *, status_code: int = 200, **values: Any

@@ -35,13 +35,16 @@ def graph_page(request: Request) -> Response:
         error, keys = str(exc), list(graph.order)
     health = ui.health()
     status = {str(k): "unknown" if health is None else health.status(k) for k in keys}
-    layout = ui.layout(keys)
-    svg = graph_svg(
-        layout,
-        status=status,
-        href=lambda ident: asset_url(ident),
-        titles={str(k): title(graph, k, health) for k in keys},
-    )
+
+    def draw() -> str:
+        return graph_svg(
+            ui.layout(keys),
+            status=status,
+            href=lambda ident: asset_url(ident),
+            titles={str(k): title(graph, k, health) for k in keys},
+        )
+
+    svg = ui.drawn(("graph", tuple(keys)), health, draw)
     counts = Counter(status.values())
     return ui.render(
         request,
