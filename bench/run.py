@@ -25,6 +25,7 @@ import planner
 import state_size
 import state_stress
 import static_partitions
+import ui
 import ui_layout
 import validation
 import year
@@ -46,6 +47,7 @@ BENCHMARKS = {
     "daemon": lambda: daemon.main([]),  # latency, idle, tick1000, coldstart
     "automation": lambda: automation.main([]),  # 2,000 assets; `--full` for 10,000
     "ui_layout": ui_layout.main,
+    "ui": lambda: ui.main([]),  # pages at 3.65M asset partitions; a backfill under load
 }
 OPT_IN = {
     "daemon-soak": lambda: daemon.main(["soak"]),

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from assay.web.layout import GraphLayout
 
 HERE = Path(__file__).parent
-FIRST_HEALTH_WAIT_S = 30.0  # a page before the first evaluation waits this long for it
+FIRST_HEALTH_WAIT_S = 2.0  # a page before the first evaluation waits this long for it
 LAYOUTS_KEPT = 32
 
 
@@ -51,8 +51,9 @@ class UI:
     drawings: dict[Hashable, tuple[object, str]] = field(default_factory=dict)
 
     def health(self) -> Health | None:
-        """The latest health; the first page waits for the first evaluation (None:
-        the store could not be read, `keeper.waiting` says why). Without a background
+        """The latest health (None: not evaluated yet, the page says so and reloads
+        itself; or the store could not be read, `keeper.waiting` says why). A page
+        before the first evaluation waits for it a moment. Without a background
         thread, each call evaluates what moved."""
         if not self.background:
             return self.keeper.refresh() or self.keeper.latest
@@ -105,6 +106,7 @@ class UI:
             actions=self.actions,
             project=self.project,
             waiting=self.keeper.waiting,
+            evaluating=self.keeper.latest is None and self.keeper.waiting is None,
             health_at=None if self.keeper.latest is None else self.keeper.latest.at,
             **values,
         )
