@@ -142,6 +142,14 @@ def test_runs_filter_and_a_run_page_shows_steps_timeline_and_traceback(shop: Pat
         assert web.get("/runs/ffffffff").status_code == 404
 
 
+def test_no_secret_of_an_io_manager_is_shown(shop: Path) -> None:
+    with client() as web:
+        page = html.unescape(web.get("/assets/summary").text)
+    assert "hunter2" not in page
+    assert "ParquetIO(" in page
+    assert "storage_options=…" in page
+
+
 def test_checks_show_the_ranges_that_warn(shop: Path) -> None:
     with client() as web:
         page = web.get("/checks").text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -101,3 +102,24 @@ def asset_url(key: object) -> str:
 
 def run_url(run_id: str) -> str:
     return f"/runs/{quote(run_id, safe='')}"
+
+
+_SECRET_WORDS = ("option", "secret", "password", "token", "credential", "key", "auth")
+
+
+def io_text(io: object, length: int = 200) -> str:
+    """An IO manager as a page shows it: `ParquetIO(root=..., storage_options=…)`.
+    Fields whose name sounds like a secret (storage options, keys, tokens,
+    passwords) are never shown, nor the repr of an IO that is not a dataclass (it
+    could hold anything)."""
+    if not dataclasses.is_dataclass(io) or isinstance(io, type):
+        return type(io).__name__
+    parts = []
+    for found in dataclasses.fields(io):
+        value = getattr(io, found.name, None)
+        if value is None:
+            continue
+        hidden = any(word in found.name.lower() for word in _SECRET_WORDS)
+        parts.append(f"{found.name}={'…' if hidden else repr(value)}")
+    text = f"{type(io).__name__}({', '.join(parts)})"
+    return text if len(text) <= length else text[: length - 1] + "…"

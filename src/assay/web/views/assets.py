@@ -110,8 +110,9 @@ def _why(ui: UI, key: AssetKey, partition: str | None) -> dict[str, Any]:
 
 
 def _io_text(ui: UI, key: AssetKey) -> str:
-    text = repr(ui.project.io_for(key))
-    return text if len(text) <= 200 else text[:199] + "…"
+    from assay.web.text import io_text
+
+    return io_text(ui.project.io_for(key))
 
 
 def _partitions_text(definition: Any, keys: list[str]) -> str:
