@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from starlette.responses import Response
 
     from assay.keys import AssetKey
-    from assay.web.app import UI
+    from assay.web.context import UI
     from assay.web.health import Health
 
 MATERIALIZATIONS_SHOWN = 20

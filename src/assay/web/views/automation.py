@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
-    from assay.web.app import UI
+    from assay.web.context import UI
 
 TICKS_SHOWN = 30
 DELIVERIES_SHOWN = 20

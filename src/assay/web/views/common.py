@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from assay.graph import AssetGraph
     from assay.keys import AssetKey
     from assay.partitions.base import PartitionContext, PartitionsDefinition
-    from assay.web.app import UI
+    from assay.web.context import UI
 
 
 def ui_of(request: Request) -> UI:

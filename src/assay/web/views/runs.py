@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
-    from assay.web.app import UI
+    from assay.web.context import UI
 
 PAGE = 50
 KINDS = ("materialize", "backfill", "check", "observe")
