@@ -18,7 +18,7 @@ from assay.state.prune import prune_state
 from assay.state.size import state_size
 from assay.state.store import StateStore
 from tests.conftest import ASSAY, clean_env, wait_for
-from tests.e2e.test_state_faults import make_history, ok, plan_of
+from tests.e2e.test_state_faults import ok, plan_of, shared_history
 from tests.state_snapshots import every_journal, journal_bytes
 
 pytestmark = pytest.mark.slow
@@ -28,7 +28,7 @@ LATER = timedelta(hours=1)  # a cutoff after every run so far: every finished ru
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory):
-    return make_history(tmp_path_factory.mktemp("history") / "ledger")
+    return shared_history(tmp_path_factory)  # built once, for test_state_faults too
 
 
 def kept_state(root: Path) -> dict[str, object]:

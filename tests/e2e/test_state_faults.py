@@ -4,8 +4,10 @@ clocks, and indexing in any batching. After each, every command works or says
 what to do in one line, and once the fault is gone the state store equals what
 its journals say (every table compared with a rebuild from scratch)."""
 
+import compileall
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import random
@@ -19,7 +21,7 @@ from click.testing import CliRunner
 
 from assay.cli.main import main
 from assay.state.store import StateStore
-from tests.conftest import ASSAY, PROJECTS, clean_env
+from tests.conftest import ASSAY, PROJECTS, clean_env, cli
 from tests.state_snapshots import (
     assert_state_equals_journals,
     copy_journals,
@@ -67,30 +69,61 @@ def plan_of(root: Path, **env: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_history(tmp_path_factory.mktemp("history") / "ledger")
+    return shared_history(tmp_path_factory)
+
+
+def shared_history(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """make_history's project, built once per session and shared by every module and
+    xdist worker: the tests that change it work on a copy (shutil.copytree)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder = shared / "ledger-history"
+    with open(shared / "ledger-history.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the other worker waits for the one building
+        if not (folder / "built").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            make_history(folder / "ledger")
+            (folder / "built").touch()
+    return folder / "ledger"
 
 
 def make_history(folder: Path) -> Path:
     """A project whose journals hold every kind of record: observations, runs with
     the same and with new content, checks, a failed and resumed backfill, a backfill
-    killed mid-run and then canceled."""
+    killed mid-run and then canceled. The killed backfill is a real process; the
+    other commands run in this process (`cli`), their journals the same."""
     root = make_ledger(folder)
-    ok(root, "observe")
-    ok(root, "materialize")
-    ok(root, "materialize", "root", "--force")  # the same content: nothing downstream moves
-    ok(root, "materialize", "root", "-p", DAY, "--force", VALUE="2")  # new content, one day
-    ok(root, "observe", FEED="b")  # the source changed
-    ok(root, "materialize", VALUE="2")
-    ok(root, "check")
-    code, out, err = assay(root, "backfill", "start", "--force", FAIL_DAY="2024-01-03", VALUE="2")
-    assert code == 1, out + err
-    ok(root, "backfill", "resume", VALUE="2")
-    code, out, err = assay(root, "backfill", "start", "--force", KILL_DAY=DAY, VALUE="2")
-    assert code == -9, out + err
-    killed = json.loads(ok(root, "backfill", "list", "--json"))[0]["backfill_id"]
-    ok(root, "backfill", "cancel", killed)
-    ok(root, "runs")
+    path, modules = list(sys.path), set(sys.modules)
+    try:
+        ran(root, "observe")
+        ran(root, "materialize")
+        ran(root, "materialize", "root", "--force")  # the same content: nothing downstream moves
+        ran(root, "materialize", "root", "-p", DAY, "--force", VALUE="2")  # new content, one day
+        ran(root, "observe", FEED="b")  # the source changed
+        ran(root, "materialize", VALUE="2")
+        ran(root, "check")
+        failed = cli(root, "backfill", "start", "--force", FAIL_DAY="2024-01-03", VALUE="2")
+        assert failed.returncode == 1, failed.stdout + failed.stderr
+        ran(root, "backfill", "resume", VALUE="2")
+        code, out, err = assay(root, "backfill", "start", "--force", KILL_DAY=DAY, VALUE="2")
+        assert code == -9, out + err
+        killed = json.loads(ran(root, "backfill", "list", "--json"))[0]["backfill_id"]
+        ran(root, "backfill", "cancel", killed)
+        ran(root, "runs")
+    finally:  # the project's module and folder leave this process as they came
+        sys.path[:] = path
+        for name in set(sys.modules) - modules:
+            if name == "ledger" or name.startswith("ledger."):
+                del sys.modules[name]
+    compileall.compile_file(root / "ledger.py", quiet=1)  # its readers then write no bytecode
     return root
+
+
+def ran(root: Path, *args: str, **env: str) -> str:
+    """`ok`, in this process."""
+    done = cli(root, *args, **env)
+    assert done.returncode == 0, (args, done.stdout, done.stderr)
+    return done.stdout
 
 
 def test_indexing_gives_the_same_tables_whatever_the_batching(history, tmp_path):
