@@ -93,6 +93,9 @@ def cli(root: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     unset: dict[str, str | None] = {
         k: None for k in os.environ if k.startswith(("ASSAY_", "OPENLINEAGE"))
     }
+    for entry in {str(root), str(root.resolve())}:  # first on the path, as in a new process
+        while entry in sys.path:
+            sys.path.remove(entry)
     with contextlib.chdir(root):
         from assay.cli.main import main
 
