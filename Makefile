@@ -33,7 +33,7 @@ docs: $(DEV_STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
 
 test: lint docs
-	$(BIN)/pytest -n 2  # two workers: most tests wait on subprocesses, not the CPU
+	$(BIN)/pytest -n 2  # two workers, for the two cores (the suite is CPU-bound)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
