@@ -19,11 +19,12 @@ PROJECTS = Path(__file__).parent / "projects"
 ASSAY = Path(sys.executable).parent / "assay"
 
 ProjectFactory = Callable[..., Path]
-SOURCE = Path(__file__).resolve().parents[1] / "src"
+REPO = Path(__file__).resolve().parents[1]
+SOURCE = [REPO / "src", REPO / "assets_example"]  # what the e2e processes import
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Compile assay's own modules once, before any test starts a process.
+    """Compile assay's own modules (and the example's) once, before any test starts a process.
 
     With PYTHONDONTWRITEBYTECODE set (as on this project's machines) nothing ever
     writes the editable install's bytecode, so every `assay` process, launched run
@@ -31,7 +32,8 @@ def pytest_configure(config: pytest.Config) -> None:
     compileall writes the cache whatever that setting says; processes only read it.
     """
     if not hasattr(config, "workerinput"):  # once, in the controller (or a plain run)
-        compileall.compile_dir(SOURCE, quiet=1, workers=1)
+        for folder in SOURCE:
+            compileall.compile_dir(folder, quiet=1, workers=1)
 
 
 @pytest.fixture
