@@ -38,7 +38,7 @@ browser:
 	@bash scripts/install-browser
 
 test: lint docs browser
-	$(BIN)/pytest -n 2  # two workers: most tests wait on subprocesses, not the CPU
+	$(BIN)/pytest -n 2  # two workers, for the two cores (the suite is CPU-bound)
 
 # The UI's main views on the example shop, as PNG files in docs/img/ui/ (docs/ui.md).
 screenshots: $(DEV_STAMP) browser

@@ -1,7 +1,9 @@
 """Declarative automation through `assay tick --at`, as real processes on a real
 state home: the scenarios that hurt Dagster users (enabling on history, an upstream
 that re-ran with the same data, two upstreams finishing close together, a failed
-dependency, a tick killed at each step), freshness missed, preview and why."""
+dependency, a tick killed at each step), freshness missed, preview and why. (The
+commands that set up or read state around the ticks run in this process, with the
+environment the ticks get: the module reads ALERT_HOOK_URL when imported.)"""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import pytest
 
 from assay.state.reader import StateReader
 from tests.alert_servers import HttpReceiver
-from tests.conftest import ASSAY, clean_env, wait_for
+from tests.conftest import ASSAY, clean_env, cli, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +60,7 @@ def runs(root: Path) -> Counter[str]:
 
 def history(root: Path, **env: str) -> None:
     """Four days of everything, materialized by hand before any tick."""
-    done = assay(root, "backfill", "start", "--from", "2024-01-01", "--to", "2024-01-04", **env)
+    done = cli(root, "backfill", "start", "--from", "2024-01-01", "--to", "2024-01-04", **env)
     assert done.returncode == 0, done.stderr
 
 
@@ -85,11 +87,9 @@ def test_history_is_not_run_new_windows_run_once_in_order_and_only_new_data_trig
 ):
     root = make_project("automated")
     history(root)
-    changed = assay(
-        root, "materialize", "orders", "-p", "2024-01-03", "--force", ORDERS_VERSION="2"
-    )
+    changed = cli(root, "materialize", "orders", "-p", "2024-01-03", "--force", ORDERS_VERSION="2")
     assert changed.returncode == 0, changed.stderr  # revenue, margins, report 01-03: stale
-    preview = assay(root, "automation", "preview", "--at", DAY4)
+    preview = cli(root, "automation", "preview", "--at", DAY4)
     assert "stale partition(s) predate the condition: reported, not requested" in preview.stdout
     assert tick(root, DAY4).strip() == "Nothing due."  # the conditions are first seen: history
     assert runs(root) == {}
@@ -102,10 +102,10 @@ def test_history_is_not_run_new_windows_run_once_in_order_and_only_new_data_trig
     rows = StateReader(root / ".assay").stored_materializations(["report"])
     assert sorted(r["partition_key"] for r in rows) == [f"2024-01-0{d}" for d in range(1, 6)]
 
-    rerun = assay(root, "materialize", "orders", "-p", "2024-01-05", "--force", "--at", DAY5)
+    rerun = cli(root, "materialize", "orders", "-p", "2024-01-05", "--force", "--at", DAY5)
     assert rerun.returncode == 0, rerun.stderr
     assert tick(root, DAY5).strip() == "Nothing due."  # the same data version: early cut-off
-    new = assay(
+    new = cli(
         root, "materialize", "orders", "-p", "2024-01-05", "--force", "--at", DAY5,
         ORDERS_VERSION="3",
     )  # fmt: skip
@@ -113,7 +113,7 @@ def test_history_is_not_run_new_windows_run_once_in_order_and_only_new_data_trig
     steady(root, DAY5)  # margins' output is the same again: report runs for revenue alone
     assert runs(root) == {"orders": 1, "revenue": 2, "margins": 2, "report": 2}
 
-    enabled = assay(root, "automation", "enable", "revenue", "--include-history")
+    enabled = cli(root, "automation", "enable", "revenue", "--include-history")
     assert "with history" in enabled.stdout
     assert "automation:revenue:" in tick(root, DAY5)  # 01-03, stale since before: asked now
     assert runs(root)["revenue"] == 3
@@ -142,7 +142,7 @@ def test_a_failed_dependency_stops_propagation_is_alerted_once_and_why_says_so(
         assert "report 2024-01-05: not requested" in why.stdout
         assert "dependencies failed: revenue 2024-01-05 failed its latest run" in why.stdout
         fail.unlink()
-        new = assay(root, "materialize", "orders", "-p", "2024-01-05", "--force", "--at", DAY5,
+        new = cli(root, "materialize", "orders", "-p", "2024-01-05", "--force", "--at", DAY5,
                     ORDERS_VERSION="2", **env)  # fmt: skip
         assert new.returncode == 0, new.stderr
         steady(root, DAY5, **env)  # something new happened: it runs again, and report after
@@ -205,7 +205,7 @@ def test_why_names_the_run_computing_what_a_partition_waits_for(make_project, tm
     try:
         claims = root / ".assay" / "claims"
         wait_for(lambda: claims.is_dir() and any(claims.glob("*.json")), 30)
-        why = assay(root, "why", "report", "-p", "2024-01-04", "--automation")
+        why = cli(root, "why", "report", "-p", "2024-01-04", "--automation")
         assert "dependencies in progress: revenue 2024-01-04 is being computed in run" in why.stdout
     finally:
         slow.kill()  # it has been asked about; its claim goes with it
@@ -226,7 +226,7 @@ def test_the_daemon_keeps_the_shop_fresh_by_itself_one_run_per_asset(make_projec
         text=True,
     )
     try:
-        wait_for(lambda: assay(root, "daemon", "check", "--max-age", "5s").returncode == 0, 60)
+        wait_for(lambda: cli(root, "daemon", "check", "--max-age", "5s").returncode == 0, 60)
         time.sleep(1.5)  # a tick or more at DAY4: the conditions' baselines
         clock.write_text(DAY5)  # 01-05 closes: orders, then revenue and margins, then report
         reports = StateReader(root / ".assay")

@@ -10,7 +10,7 @@ import sys
 import duckdb
 import pytest
 
-from tests.conftest import ASSAY, clean_env, wait_for
+from tests.conftest import ASSAY, clean_env, cli, wait_for
 from tests.state_snapshots import every_journal, journal_bytes
 
 pytestmark = pytest.mark.slow
@@ -31,6 +31,14 @@ def run_assay(root, *args, step_s="0.3"):
     process = start_assay(root, *args, step_s=step_s)
     out, err = process.communicate(timeout=120)
     return process.returncode, out, err
+
+
+def run_here(root, *args, step_s="0.3"):
+    """run_assay in this process (conftest.cli): for the commands before and after the
+    processes that run at once, and readers beside them; those under a foreign
+    holder stay processes."""
+    done = cli(root, *args, SLOW_STEP_S=step_s)
+    return done.returncode, done.stdout, done.stderr
 
 
 def journal_records(root):
@@ -81,7 +89,7 @@ def test_runs_answers_while_a_run_is_going(make_project):
     run = start_assay(root, "materialize")
     try:
         wait_for(lambda: len(succeeded_steps(root)) >= 2)
-        code, out, err = run_assay(root, "runs", "--json")
+        code, out, err = run_here(root, "runs", "--json")
         assert code == 0, err
         assert run.poll() is None, "the run should still be going"
         (row,) = json.loads(out)
@@ -93,7 +101,7 @@ def test_runs_answers_while_a_run_is_going(make_project):
 
 def test_two_materialize_processes_both_complete_with_every_record(make_project):
     root = make_project("slow")
-    code, _, err = run_assay(root, "materialize", step_s="0")
+    code, _, err = run_here(root, "materialize", step_s="0")
     assert code == 0, err
     # two writers at once, on disjoint halves (overlapping ones skip what the other computes)
     halves = [f"step_{i:02d}" for i in range(5)], [f"step_{i:02d}" for i in range(5, 10)]
@@ -101,7 +109,7 @@ def test_two_materialize_processes_both_complete_with_every_record(make_project)
     for process in (first, second):
         _, err = process.communicate(timeout=120)
         assert process.returncode == 0, err
-    code, out, err = run_assay(root, "runs", "--json")
+    code, out, err = run_here(root, "runs", "--json")
     assert code == 0, err
     runs = json.loads(out)
     assert [r["succeeded_count"] for r in runs] == [5, 5, 10]
@@ -128,11 +136,11 @@ def test_a_killed_coordinator_loses_no_journaled_record(make_project):
     assert done == materialized
     assert len(done) >= 3
 
-    code, out, err = run_assay(root, "runs", "--json")
+    code, out, err = run_here(root, "runs", "--json")
     assert code == 0, err
     (row,) = json.loads(out)
     assert row["status"] == "died"
-    code, out, err = run_assay(root, "runs", "show", row["run_id"], "--json")
+    code, out, err = run_here(root, "runs", "show", row["run_id"], "--json")
     details = json.loads(out)
     statuses = {s["step_key"]: s["status"] for s in details["steps"]}
     assert {k for k, v in statuses.items() if v == "succeeded"} == done
@@ -144,7 +152,7 @@ def test_a_killed_coordinator_loses_no_journaled_record(make_project):
 
 def test_a_foreign_holder_is_named_and_records_land_once_it_lets_go(make_project):
     root = make_project("slow")
-    code, _, err = run_assay(root, "materialize", "step_00", step_s="0")
+    code, _, err = run_here(root, "materialize", "step_00", step_s="0")
     assert code == 0, err
     with foreign_holder(root / ".assay/assay.duckdb") as holder:
         # planning needs the store: it says who holds it and how to go on
@@ -159,14 +167,14 @@ def test_a_foreign_holder_is_named_and_records_land_once_it_lets_go(make_project
     assert f"(PID {holder.pid})" in err
     assert "records are safe in" in err
     assert err.count("held by") == 1, err
-    code, out, err = run_assay(root, "runs", "--json")
+    code, out, err = run_here(root, "runs", "--json")
     assert code == 0, err
     assert [r["succeeded_count"] for r in json.loads(out)] == [10, 1]
 
 
 def test_a_forced_backfill_under_a_foreign_holder_reports_what_it_did(make_project):
     root = make_project("slow")
-    code, _, err = run_assay(root, "materialize", "step_00", step_s="0")
+    code, _, err = run_here(root, "materialize", "step_00", step_s="0")
     assert code == 0, err
     with foreign_holder(root / ".assay/assay.duckdb") as holder:
         code, out, err = run_assay(root, "backfill", "start", "--force", step_s="0.01")
@@ -180,14 +188,14 @@ def test_a_forced_backfill_under_a_foreign_holder_reports_what_it_did(make_proje
         f"Backfill {short} completed: 10 succeeded (`assay backfill status {short}` shows it "
         "once the state store is free)."
     )
-    code, out, err = run_assay(root, "backfill", "status", short, "--json")
+    code, out, err = run_here(root, "backfill", "status", short, "--json")
     assert code == 0, err  # the journal was indexed once the holder let go
     assert json.loads(out)["status"] == "completed"
 
 
 def test_readers_name_a_foreign_holder_and_exit_2(make_project):
     root = make_project("slow")
-    run_assay(root, "materialize", "step_00", step_s="0")
+    run_here(root, "materialize", "step_00", step_s="0")
     with foreign_holder(root / ".assay/assay.duckdb") as holder:
         code, _, err = run_assay(root, "runs")
     assert code == 2
@@ -204,6 +212,6 @@ def test_state_files_stay_consistent_after_many_interleaved_runs(make_project):
     for process in processes:
         _, err = process.communicate(timeout=120)
         assert process.returncode == 0, err
-    _code, out, _ = run_assay(root, "runs", "--json")
+    _code, out, _ = run_here(root, "runs", "--json")
     assert sorted(r["selection"] for r in json.loads(out)) == [f"step_0{i}" for i in range(4)]
     assert not list((root / ".assay/journal").glob("*.jsonl"))  # all indexed and archived

@@ -1,7 +1,8 @@
 """The daemon and `assay tick`, as real processes on a real state home: schedules
 on the partition grid's windows, catch-up, enable/disable, sensors killed at their
 timeout, file arrivals, one evaluator per home, a clean stop, and kill -9 at each
-step of a tick losing and duplicating nothing."""
+step of a tick losing and duplicating nothing. (Commands around them that only set
+or read state, such as `sensor disable` or `daemon status`, run in this process.)"""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from assay.state.reader import StateReader
-from tests.conftest import ASSAY, clean_env, wait_for
+from tests.conftest import ASSAY, clean_env, cli, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -59,13 +60,13 @@ def materialized(root: Path, asset: str) -> list[str]:
 
 
 def listing(root: Path, kind: str) -> dict[str, dict]:
-    rows = json.loads(assay(root, kind, "list", "--json").stdout)
+    rows = json.loads(cli(root, kind, "list", "--json").stdout)
     return {row["name"]: row for row in rows}
 
 
 def quiet_sensors(root: Path) -> None:
     for name in ("hangs", "arrivals", "after_failure", "observe-prices"):
-        assert assay(root, "sensor", "disable", name).returncode == 0
+        assert cli(root, "sensor", "disable", name).returncode == 0
 
 
 def test_a_schedule_runs_the_window_that_closed_once_whatever_ticks_again(make_project):
@@ -82,7 +83,7 @@ def test_a_schedule_runs_the_window_that_closed_once_whatever_ticks_again(make_p
     assert runs_by_key(root) == {"schedule:nightly:2024-03-02T05:00:00+00:00": 1}
     assert materialized(root, "daily_totals") == ["2024-03-01"]
 
-    listed = json.loads(assay(root, "schedule", "list", "--json").stdout)
+    listed = json.loads(cli(root, "schedule", "list", "--json").stdout)
     nightly = next(row for row in listed if row["name"] == "nightly")
     assert nightly["last_status"] == "requested"
 
@@ -110,13 +111,13 @@ def test_a_disabled_schedule_is_never_due_and_enabling_it_does_not_run_history(m
     root = make_project("scheduled")
     quiet_sensors(root)
     assay(root, "tick", "--at", DAY1)
-    assert "Schedule nightly disabled." in assay(root, "schedule", "disable", "nightly").stdout
+    assert "Schedule nightly disabled." in cli(root, "schedule", "disable", "nightly").stdout
     assert "nightly" not in assay(root, "tick", "--at", DAY2).stdout
-    assert "ticks from now on" in assay(root, "schedule", "enable", "nightly").stdout
+    assert "ticks from now on" in cli(root, "schedule", "enable", "nightly").stdout
     # enabled at the real time of now: the ticks it missed while disabled never come due
     assert "nightly" not in assay(root, "tick", "--at", "2024-03-05T12:00").stdout
     assert runs_by_key(root) == {}
-    missing = assay(root, "schedule", "enable", "nihgtly")
+    missing = cli(root, "schedule", "enable", "nihgtly")
     assert missing.returncode == 2
     assert "no schedule named 'nihgtly'" in missing.stderr
     assert "Did you mean 'nightly'?" in missing.stderr
@@ -124,17 +125,15 @@ def test_a_disabled_schedule_is_never_due_and_enabling_it_does_not_run_history(m
 
 def test_a_sensor_that_hangs_is_killed_at_its_timeout_and_the_others_go_on(make_project):
     root = make_project("scheduled")
-    assay(root, "sensor", "disable", "after_failure")
-    assert assay(root, "sensor", "enable", "every_call").returncode == 0
+    cli(root, "sensor", "disable", "after_failure")
+    assert cli(root, "sensor", "enable", "every_call").returncode == 0
     started = time.monotonic()
     tick = assay(root, "tick", "--at", DAY1, HANG="1")
     took = time.monotonic() - started
     assert tick.returncode == 0, tick.stderr
     assert "sensor:every_call:call-1" in tick.stdout
     assert took < 15, took
-    listed = {
-        row["name"]: row for row in json.loads(assay(root, "sensor", "list", "--json").stdout)
-    }
+    listed = {row["name"]: row for row in json.loads(cli(root, "sensor", "list", "--json").stdout)}
     assert listed["hangs"]["last_status"] == "failed"
     assert "timed out after 2 s" in listed["hangs"]["last_reason"]
     assert listed["every_call"]["last_status"] == "requested"
@@ -143,9 +142,9 @@ def test_a_sensor_that_hangs_is_killed_at_its_timeout_and_the_others_go_on(make_
 
 def test_a_file_sensor_runs_the_partition_of_each_new_or_changed_file(make_project):
     root = make_project("scheduled")
-    assay(root, "sensor", "disable", "hangs")
-    assay(root, "sensor", "disable", "after_failure")
-    assay(root, "schedule", "disable", "nightly")
+    cli(root, "sensor", "disable", "hangs")
+    cli(root, "sensor", "disable", "after_failure")
+    cli(root, "schedule", "disable", "nightly")
     incoming = root / "incoming"
     incoming.mkdir()
     (incoming / "events_2024-02-10.csv").write_text("day,n\n2024-02-10,5\n")
@@ -174,12 +173,12 @@ def test_one_daemon_per_home_a_heartbeat_and_a_clean_stop(make_project):
         text=True,
     )
     try:
-        wait_for(lambda: assay(root, "daemon", "check", "--max-age", "5s").returncode == 0)
+        wait_for(lambda: cli(root, "daemon", "check", "--max-age", "5s").returncode == 0)
         second = assay(root, "daemon")
         assert second.returncode == 2
         assert f"a daemon already runs for {root / '.assay'} (pid {daemon.pid}" in second.stderr
         assert "already runs" in assay(root, "tick").stderr
-        status = json.loads(assay(root, "daemon", "status", "--json").stdout)
+        status = json.loads(cli(root, "daemon", "status", "--json").stdout)
         assert status["running"]
         assert status["pid"] == daemon.pid
         assert status["schedules"] == 3
@@ -193,7 +192,7 @@ def test_one_daemon_per_home_a_heartbeat_and_a_clean_stop(make_project):
     finally:
         if daemon.poll() is None:
             daemon.kill()
-    gone = assay(root, "daemon", "check")
+    gone = cli(root, "daemon", "check")
     assert gone.returncode == 1
     assert "no daemon runs" in gone.stderr
 
@@ -220,15 +219,13 @@ def test_kill_9_at_each_step_of_a_tick_misses_and_duplicates_nothing(make_projec
 def test_a_schedule_function_decides_each_tick_in_its_own_zone(make_project):
     root = make_project("scheduled")
     quiet_sensors(root)
-    assay(root, "schedule", "disable", "nightly")
-    assay(root, "schedule", "enable", "morning")
+    cli(root, "schedule", "disable", "nightly")
+    cli(root, "schedule", "enable", "morning")
     assay(root, "tick", "--at", "2024-03-01T00:00")
     friday = assay(root, "tick", "--at", "2024-03-01T04:00")  # 09:30 in Kolkata
     assert "for morning (schedule:morning:morning-2024-03-01)" in friday.stdout
     assert "morning" not in assay(root, "tick", "--at", "2024-03-03T04:00").stdout  # Sunday
-    ticks = {
-        row["name"]: row for row in json.loads(assay(root, "schedule", "list", "--json").stdout)
-    }
+    ticks = {row["name"]: row for row in json.loads(cli(root, "schedule", "list", "--json").stdout)}
     assert ticks["morning"]["last_reason"].startswith("not on Sundays")
     settle(root)
 
@@ -236,12 +233,12 @@ def test_a_schedule_function_decides_each_tick_in_its_own_zone(make_project):
 def test_a_run_status_sensor_reacts_to_a_failed_run(make_project):
     root = make_project("scheduled")
     quiet_sensors(root)
-    assay(root, "schedule", "disable", "nightly")
-    assay(root, "sensor", "enable", "after_failure")
+    cli(root, "schedule", "disable", "nightly")
+    cli(root, "sensor", "enable", "after_failure")
     assay(root, "tick", "--at", DAY1)  # its cursor starts now: earlier runs are not news
     flag = root / "fail"
     flag.write_text("1")
-    failed = assay(root, "materialize", "summary", FAIL_SUMMARY=str(flag))
+    failed = cli(root, "materialize", "summary", FAIL_SUMMARY=str(flag))
     assert failed.returncode == 1
     tick = assay(root, "tick", "--at", DAY1)
     assert "for after_failure (sensor:after_failure:" in tick.stdout
@@ -252,8 +249,8 @@ def test_a_run_status_sensor_reacts_to_a_failed_run(make_project):
 def test_an_observed_source_runs_what_its_change_made_stale(make_project):
     root = make_project("scheduled")
     quiet_sensors(root)
-    assay(root, "schedule", "disable", "nightly")
-    assay(root, "sensor", "enable", "observe-prices")
+    cli(root, "schedule", "disable", "nightly")
+    cli(root, "sensor", "enable", "observe-prices")
     (root / "prices.txt").write_text("v1")
     assert "observe-prices" in assay(root, "tick", "--at", DAY1).stdout
     settle(root)
@@ -264,7 +261,7 @@ def test_an_observed_source_runs_what_its_change_made_stale(make_project):
     time.sleep(1.1)
     assert "observe-prices" in assay(root, "tick", "--at", DAY1).stdout
     settle(root)
-    assert "priced" not in assay(root, "plan", "priced").stdout  # fresh again
+    assert "priced" not in cli(root, "plan", "priced").stdout  # fresh again
 
 
 def test_the_daemon_reloads_changed_definitions_and_keeps_the_old_ones_when_they_break(
@@ -285,7 +282,7 @@ def test_the_daemon_reloads_changed_definitions_and_keeps_the_old_ones_when_they
     )
 
     def status() -> dict:
-        return json.loads(assay(root, "daemon", "status", "--json").stdout)
+        return json.loads(cli(root, "daemon", "status", "--json").stdout)
 
     try:
         wait_for(lambda: status()["running"])
@@ -296,9 +293,7 @@ def test_the_daemon_reloads_changed_definitions_and_keeps_the_old_ones_when_they
         assert status()["schedules"] == 3  # the previous definitions still run
         module.write_text(good.replace('Schedule("hourly_summary"', 'Schedule("hourly_two"'))
         wait_for(lambda: status()["definitions_error"] is None, 20)
-        names = {
-            row["name"] for row in json.loads(assay(root, "schedule", "list", "--json").stdout)
-        }
+        names = {row["name"] for row in json.loads(cli(root, "schedule", "list", "--json").stdout)}
         assert "hourly_two" in names
     finally:
         daemon.send_signal(signal.SIGTERM)
@@ -309,8 +304,8 @@ def test_the_daemon_reloads_changed_definitions_and_keeps_the_old_ones_when_they
 def test_the_queue_keeps_at_most_max_concurrent_runs_alive(make_project):
     root = make_project("scheduled")
     quiet_sensors(root)
-    assay(root, "schedule", "disable", "nightly")
-    assay(root, "sensor", "enable", "every_call")  # a forced summary run every second
+    cli(root, "schedule", "disable", "nightly")
+    cli(root, "sensor", "enable", "every_call")  # a forced summary run every second
     clock = root / "clock"
     clock.write_text(DAY1)
     daemon = subprocess.Popen(
@@ -328,7 +323,7 @@ def test_the_queue_keeps_at_most_max_concurrent_runs_alive(make_project):
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and (len(seen) < 20 or every_call_runs() < 2):
-            status = json.loads(assay(root, "daemon", "status", "--json").stdout)
+            status = json.loads(cli(root, "daemon", "status", "--json").stdout)
             seen.append((status["launched"], status["queued"]))
             time.sleep(0.5)
     finally:

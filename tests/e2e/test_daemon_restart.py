@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ASSAY, clean_env, wait_for
+from tests.conftest import ASSAY, clean_env, cli, wait_for
 from tests.e2e.test_backfill_interruptions import children_of
 from tests.e2e.test_daemon import DAY1, DAY2, assay, quiet_sensors, runs_by_key, settle
 
@@ -32,8 +32,8 @@ def is_running(pid: int) -> bool:
 def test_a_daemon_killed_while_a_sensor_hangs_restarts_at_once(make_project):
     root = make_project("scheduled")
     for name in ("arrivals", "after_failure"):
-        assert assay(root, "sensor", "disable", name).returncode == 0
-    assert assay(root, "schedule", "disable", "nightly").returncode == 0
+        assert cli(root, "sensor", "disable", name).returncode == 0
+    assert cli(root, "schedule", "disable", "nightly").returncode == 0
     daemon = subprocess.Popen(
         [str(ASSAY), "daemon"],
         cwd=root,
@@ -75,14 +75,14 @@ def test_a_launch_of_an_earlier_tick_that_may_be_starting_holds_up_no_other(make
     # a process with the request's run id on its command line: its launch may be starting
     starting = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", nightly])
     try:
-        assert assay(root, "sensor", "enable", "every_call").returncode == 0
+        assert cli(root, "sensor", "enable", "every_call").returncode == 0
         tick = assay(root, "tick", "--at", DAY2)
         assert "sensor:every_call:call-1" in tick.stdout, tick.stdout + tick.stderr
         assert "1 run(s) wait in the queue" in tick.stdout
     finally:
         starting.kill()
         starting.wait()
-    assay(root, "sensor", "disable", "every_call")
+    cli(root, "sensor", "disable", "every_call")
     assert "schedule:nightly:2024-03-02T05:00:00+00:00" in assay(root, "tick", "--at", DAY2).stdout
     settle(root)
     assert runs_by_key(root) == {

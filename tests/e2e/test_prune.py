@@ -18,7 +18,7 @@ from assay.state.prune import prune_state
 from assay.state.size import state_size
 from assay.state.store import StateStore
 from tests.conftest import ASSAY, clean_env, wait_for
-from tests.e2e.test_state_faults import make_history, ok, plan_of
+from tests.e2e.test_state_faults import here, ok_here, plan_here, plan_of, shared_history
 from tests.state_snapshots import every_journal, journal_bytes
 
 pytestmark = pytest.mark.slow
@@ -28,13 +28,13 @@ LATER = timedelta(hours=1)  # a cutoff after every run so far: every finished ru
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory):
-    return make_history(tmp_path_factory.mktemp("history") / "ledger")
+    return shared_history(tmp_path_factory)  # built once, for test_state_faults too
 
 
 def kept_state(root: Path) -> dict[str, object]:
     """What plans and people read that must survive a prune: the plan, every asset's
     partitions, checks and status, and the current state of each asset partition."""
-    listed = json.loads(ok(root, "list", "--json"))
+    listed = json.loads(ok_here(root, "list", "--json"))
     con = duckdb.connect(str(root / ".assay" / "assay.duckdb"), read_only=True)
     try:
         current = con.execute(
@@ -45,7 +45,7 @@ def kept_state(root: Path) -> dict[str, object]:
     finally:
         con.close()
     return {
-        "plan": plan_of(root),
+        "plan": plan_here(root),
         "list": [{k: row[k] for k in ("key", "partitions", "status", "checks")} for row in listed],
         "current": current,
     }
@@ -56,22 +56,22 @@ def test_prune_keeps_what_plans_need_and_a_rebuild_plans_the_same(history, tmp_p
     shutil.copytree(history, root)
     module = root / "ledger.py"
     module.write_text(module.read_text().replace('v=pl.col("v") * 10', 'v=pl.col("v") * 100'))
-    ok(root, "observe", FEED="c")  # and the source moved: the plan has every kind of reason
+    ok_here(root, "observe", FEED="c")  # and the source moved: the plan has every kind of reason
     before = kept_state(root)
     assert {r for step in before["plan"] for r in step["reasons"]} >= {
         "code changed",
         "source changed",
     }
     size = state_size(root / ".assay")
-    runs = json.loads(ok(root, "runs", "--json", "--limit", "100"))
+    runs = json.loads(ok_here(root, "runs", "--json", "--limit", "100"))
     assert len(runs) == 11  # a backfill canceled after its run died among them
 
     report = prune_state(root / ".assay", before=datetime.now(UTC) + LATER)
     assert report.runs == len(runs), report.describe()
     assert report.carried > 0  # the current state and latest checks of pruned runs
     assert kept_state(root) == before
-    assert json.loads(ok(root, "runs", "--json")) == []
-    assert json.loads(ok(root, "backfill", "list", "--json")) == []
+    assert json.loads(ok_here(root, "runs", "--json")) == []
+    assert json.loads(ok_here(root, "backfill", "list", "--json")) == []
     assert state_size(root / ".assay").total < size.total
     assert [path.name for path in every_journal(root / ".assay")] == [
         path.name for path in (root / ".assay" / "journal" / "done").glob("checkpoint-*")
@@ -80,8 +80,8 @@ def test_prune_keeps_what_plans_need_and_a_rebuild_plans_the_same(history, tmp_p
     StateStore(root / ".assay").rebuild()
     assert kept_state(root) == before
     # and what is left keeps working
-    ok(root, "materialize", FEED="c")
-    assert plan_of(root) == []
+    ok_here(root, "materialize", FEED="c")
+    assert plan_here(root) == []
 
 
 def test_prune_while_a_run_is_going_loses_nothing(make_project):
@@ -104,15 +104,15 @@ def test_prune_while_a_run_is_going_loses_nothing(make_project):
         out, err = going.communicate(timeout=120)
     assert going.returncode == 0, out + err
     assert report.runs == 1, report.describe()
-    (run,) = json.loads(ok(root, "runs", "--json"))
+    (run,) = json.loads(ok_here(root, "runs", "--json"))
     assert (run["status"], run["succeeded_count"]) == ("succeeded", 10)
-    details = json.loads(ok(root, "runs", "show", run["run_id"], "--json"))
+    details = json.loads(ok_here(root, "runs", "show", run["run_id"], "--json"))
     assert len(details["steps"]) == len(details["logs"]) == 10
     slow = {"SLOW_STEP_S": "0.4"}  # a module-level value its code version covers
     assert plan_of(root, **slow) == []
     StateStore(root / ".assay").rebuild()
     assert plan_of(root, **slow) == []
-    assert len(json.loads(ok(root, "runs", "--json"))) == 1
+    assert len(json.loads(ok_here(root, "runs", "--json"))) == 1
 
 
 def _live_journal(root: Path) -> bytes:
@@ -124,37 +124,36 @@ def test_prune_keeps_recent_runs_their_keys_and_the_latest_failures(make_project
     root = make_project("quality")
     for name in ("BAD_DAYS", "BIG", "FEW", "EXPLODE"):
         monkeypatch.delenv(name, raising=False)
-    env = clean_env(BAD_DAYS="2024-01-02")
-    code, _, _ = _assay(root, "materialize", "orders", "--run-key", "first", env=env)
+    code, _, _ = here(root, "materialize", "orders", "--run-key", "first", BAD_DAYS="2024-01-02")
     assert code == 1  # the schema fails on 2024-01-02: its failure cases are kept
-    (failed,) = json.loads(ok(root, "runs", "--json"))
+    (failed,) = json.loads(ok_here(root, "runs", "--json"))
     failures = root / ".assay" / "failures" / failed["run_id"]
     assert failures.is_dir()
     time.sleep(1.1)
     cutoff = datetime.now(UTC)
-    ok(root, "materialize", "orders", "-p", "2024-01-01", "--force", "--run-key", "second")
+    ok_here(root, "materialize", "orders", "-p", "2024-01-01", "--force", "--run-key", "second")
 
     report = prune_state(root / ".assay", before=cutoff)
     assert (report.runs, report.run_keys) == (1, 1)
-    assert [r["run_id"] for r in json.loads(ok(root, "runs", "--json"))] != [failed["run_id"]]
+    assert [r["run_id"] for r in json.loads(ok_here(root, "runs", "--json"))] != [failed["run_id"]]
     assert failures.is_dir(), "the latest schema result on 2024-01-02 names them"
-    assert "is held by run" in ok(root, "materialize", "orders", "--run-key", "second")
-    assert "is held by run" not in ok(root, "materialize", "orders", "--run-key", "first")
+    assert "is held by run" in ok_here(root, "materialize", "orders", "--run-key", "second")
+    assert "is held by run" not in ok_here(root, "materialize", "orders", "--run-key", "first")
     # fixed: the latest result passes, and the failure cases go with their run
     report = prune_state(root / ".assay", before=datetime.now(UTC) + LATER)
     assert report.runs == 2
     assert not failures.exists()
-    assert json.loads(ok(root, "plan", "--json", "orders"))["steps"] == []
+    assert json.loads(ok_here(root, "plan", "--json", "orders"))["steps"] == []
     StateStore(root / ".assay").rebuild()  # from the second checkpoint alone
-    assert json.loads(ok(root, "plan", "--json", "orders"))["steps"] == []
-    assert "5/5 stored  -" in ok(root, "list", "orders")  # no run left, every day kept
-    assert "✓ 5" in ok(root, "list", "orders")  # the latest schema result of every day
+    assert json.loads(ok_here(root, "plan", "--json", "orders"))["steps"] == []
+    assert "5/5 stored  -" in ok_here(root, "list", "orders")  # no run left, every day kept
+    assert "✓ 5" in ok_here(root, "list", "orders")  # the latest schema result of every day
 
 
 def test_a_run_that_still_owes_lineage_is_kept(make_project):
     root = make_project("diamond")
-    ok(root, "materialize")
-    (run,) = json.loads(ok(root, "runs", "--json"))
+    ok_here(root, "materialize")
+    (run,) = json.loads(ok_here(root, "runs", "--json"))
     outbox = root / ".assay" / OUTBOX_DIR
     outbox.mkdir()
     (outbox / f"{run['run_id']}.jsonl").write_text("{}\n")  # as a run whose target was down
@@ -166,22 +165,15 @@ def test_a_run_that_still_owes_lineage_is_kept(make_project):
 
 def test_prune_from_the_cli_with_a_retention_setting(make_project):
     root = make_project("diamond", extra_toml='retention = "1s"\n')
-    ok(root, "materialize")
+    ok_here(root, "materialize")
     time.sleep(1.1)
-    dry = ok(root, "state", "prune", "--dry-run")
+    dry = ok_here(root, "state", "prune", "--dry-run")
     assert dry.startswith("Would prune 1 run ended before"), dry
-    assert len(json.loads(ok(root, "runs", "--json"))) == 1
-    done = ok(root, "state", "prune")
+    assert len(json.loads(ok_here(root, "runs", "--json"))) == 1
+    done = ok_here(root, "state", "prune")
     assert done.startswith("Pruned 1 run ended before"), done
     assert "State: " in done
-    assert json.loads(ok(root, "runs", "--json")) == []
-    assert "Nothing to prune" in ok(root, "state", "prune", "--older-than", "30d")
-    assert plan_of(root) == []
+    assert json.loads(ok_here(root, "runs", "--json")) == []
+    assert "Nothing to prune" in ok_here(root, "state", "prune", "--older-than", "30d")
+    assert plan_here(root) == []
     assert not [p for p in every_journal(root / ".assay") if b'"type":"run"' in journal_bytes(p)]
-
-
-def _assay(root: Path, *args: str, env: dict[str, str]) -> tuple[int, str, str]:
-    done = subprocess.run(
-        [str(ASSAY), *args], cwd=root, env=env, capture_output=True, text=True, timeout=120
-    )
-    return done.returncode, done.stdout, done.stderr

@@ -4,8 +4,10 @@ clocks, and indexing in any batching. After each, every command works or says
 what to do in one line, and once the fault is gone the state store equals what
 its journals say (every table compared with a rebuild from scratch)."""
 
+import compileall
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import random
@@ -19,7 +21,7 @@ from click.testing import CliRunner
 
 from assay.cli.main import main
 from assay.state.store import StateStore
-from tests.conftest import ASSAY, PROJECTS, clean_env
+from tests.conftest import ASSAY, PROJECTS, clean_env, cli
 from tests.state_snapshots import (
     assert_state_equals_journals,
     copy_journals,
@@ -65,31 +67,80 @@ def plan_of(root: Path, **env: str) -> list[dict]:
     return json.loads(ok(root, "plan", "--json", **env))["steps"]
 
 
+# The same three in this process (conftest.cli), where the test's fault is not a process's
+# own: a skewed clock, a SIGKILL and the store held by another process stay real processes.
+
+
+def here(root: Path, *args: str, **env: str) -> tuple[int, str, str]:
+    done = cli(root, *args, **env)
+    return done.returncode, done.stdout, done.stderr
+
+
+def ok_here(root: Path, *args: str, **env: str) -> str:
+    code, out, err = here(root, *args, **env)
+    assert code == 0, (args, out, err)
+    return out
+
+
+def plan_here(root: Path, **env: str) -> list[dict]:
+    return json.loads(ok_here(root, "plan", "--json", **env))["steps"]
+
+
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_history(tmp_path_factory.mktemp("history") / "ledger")
+    return shared_history(tmp_path_factory)
+
+
+def shared_history(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """make_history's project, built once per session and shared by every module and
+    xdist worker: the tests that change it work on a copy (shutil.copytree)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder = shared / "ledger-history"
+    with open(shared / "ledger-history.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the other worker waits for the one building
+        if not (folder / "built").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            make_history(folder / "ledger")
+            (folder / "built").touch()
+    return folder / "ledger"
 
 
 def make_history(folder: Path) -> Path:
     """A project whose journals hold every kind of record: observations, runs with
     the same and with new content, checks, a failed and resumed backfill, a backfill
-    killed mid-run and then canceled."""
+    killed mid-run and then canceled. The killed backfill is a real process; the
+    other commands run in this process (`here`), their journals the same."""
     root = make_ledger(folder)
-    ok(root, "observe")
-    ok(root, "materialize")
-    ok(root, "materialize", "root", "--force")  # the same content: nothing downstream moves
-    ok(root, "materialize", "root", "-p", DAY, "--force", VALUE="2")  # new content, one day
-    ok(root, "observe", FEED="b")  # the source changed
-    ok(root, "materialize", VALUE="2")
-    ok(root, "check")
-    code, out, err = assay(root, "backfill", "start", "--force", FAIL_DAY="2024-01-03", VALUE="2")
-    assert code == 1, out + err
-    ok(root, "backfill", "resume", VALUE="2")
-    code, out, err = assay(root, "backfill", "start", "--force", KILL_DAY=DAY, VALUE="2")
-    assert code == -9, out + err
-    killed = json.loads(ok(root, "backfill", "list", "--json"))[0]["backfill_id"]
-    ok(root, "backfill", "cancel", killed)
-    ok(root, "runs")
+    path, modules = list(sys.path), set(sys.modules)
+    try:
+        ok_here(root, "observe")
+        ok_here(root, "materialize")
+        ok_here(
+            root, "materialize", "root", "--force"
+        )  # the same content: nothing downstream moves
+        ok_here(
+            root, "materialize", "root", "-p", DAY, "--force", VALUE="2"
+        )  # new content, one day
+        ok_here(root, "observe", FEED="b")  # the source changed
+        ok_here(root, "materialize", VALUE="2")
+        ok_here(root, "check")
+        code, out, err = here(
+            root, "backfill", "start", "--force", FAIL_DAY="2024-01-03", VALUE="2"
+        )
+        assert code == 1, out + err
+        ok_here(root, "backfill", "resume", VALUE="2")
+        code, out, err = assay(root, "backfill", "start", "--force", KILL_DAY=DAY, VALUE="2")
+        assert code == -9, out + err
+        killed = json.loads(ok_here(root, "backfill", "list", "--json"))[0]["backfill_id"]
+        ok_here(root, "backfill", "cancel", killed)
+        ok_here(root, "runs")
+    finally:  # the project's module and folder leave this process as they came
+        sys.path[:] = path
+        for name in set(sys.modules) - modules:
+            if name == "ledger" or name.startswith("ledger."):
+                del sys.modules[name]
+    compileall.compile_file(root / "ledger.py", quiet=1)  # its readers then write no bytecode
     return root
 
 
@@ -132,25 +183,25 @@ def test_indexing_gives_the_same_tables_whatever_the_batching(history, tmp_path)
 def test_rebuilding_the_store_keeps_the_plan(history, tmp_path):
     root = tmp_path / "ledger"
     shutil.copytree(history, root)
-    before = plan_of(root, VALUE="2", FEED="b")
+    before = plan_here(root, VALUE="2", FEED="b")
     (root / ".assay" / "assay.duckdb").rename(tmp_path / "aside.duckdb")
-    assert plan_of(root, VALUE="2", FEED="b") == before
+    assert plan_here(root, VALUE="2", FEED="b") == before
 
 
 def test_the_same_content_again_triggers_nothing_even_after_a_rebuild(tmp_path):
     root = make_ledger(tmp_path / "ledger")
-    ok(root, "observe")
-    ok(root, "materialize")
-    ok(root, "materialize", "root", "--force")
-    assert plan_of(root) == []
+    ok_here(root, "observe")
+    ok_here(root, "materialize")
+    ok_here(root, "materialize", "root", "--force")
+    assert plan_here(root) == []
     (root / ".assay" / "assay.duckdb").unlink()
-    assert plan_of(root) == []
+    assert plan_here(root) == []
 
 
 def test_the_newer_content_wins_when_the_clock_goes_back(tmp_path):
     root = make_ledger(tmp_path / "ledger")
-    ok(root, "observe")
-    ok(root, "materialize")
+    ok_here(root, "observe")
+    ok_here(root, "materialize")
     skew = tmp_path / "skew"
     skew.mkdir()
     (skew / "sitecustomize.py").write_text(
@@ -159,21 +210,22 @@ def test_the_newer_content_wins_when_the_clock_goes_back(tmp_path):
         "time.time = lambda: _time() - 3600\n"
         "time.time_ns = lambda: _ns() - 3600 * 10**9\n"
     )
+    # a process of its own: its clock, an hour behind
     ok(root, "materialize", "root", "-p", DAY, "--force", VALUE="5", PYTHONPATH=str(skew))
-    stale = {(s["asset"], s["partitions"]) for s in plan_of(root, VALUE="5")}
+    stale = {(s["asset"], s["partitions"]) for s in plan_here(root, VALUE="5")}
     assert ("daily", DAY) in stale, "the newer root partition must make its reader stale"
-    why = ok(root, "why", "daily", "-p", DAY, VALUE="5")
+    why = ok_here(root, "why", "daily", "-p", DAY, VALUE="5")
     assert "upstream root changed" in why
     (root / ".assay" / "assay.duckdb").unlink()  # the same after a rebuild
-    assert {(s["asset"], s["partitions"]) for s in plan_of(root, VALUE="5")} == stale
-    ok(root, "materialize", VALUE="5")
-    assert plan_of(root, VALUE="5") == []
+    assert {(s["asset"], s["partitions"]) for s in plan_here(root, VALUE="5")} == stale
+    ok_here(root, "materialize", VALUE="5")
+    assert plan_here(root, VALUE="5") == []
 
 
 def test_a_backfill_killed_after_its_last_step_is_completed(tmp_path):
     root = make_ledger(tmp_path / "ledger")
-    ok(root, "observe")
-    ok(root, "backfill", "start")
+    ok_here(root, "observe")
+    ok_here(root, "backfill", "start")
     (journal,) = [
         path
         for path in done_journals(root / ".assay")
@@ -185,9 +237,9 @@ def test_a_backfill_killed_after_its_last_step_is_completed(tmp_path):
     journal.unlink()
     journal.with_suffix("").write_bytes(b"".join(lines[: min(ending) - 1]))
     (root / ".assay" / "assay.duckdb").unlink()
-    listed = json.loads(ok(root, "backfill", "list", "--json"))
+    listed = json.loads(ok_here(root, "backfill", "list", "--json"))
     assert listed[0]["status"] == "completed"
-    status = ok(root, "backfill", "status")
+    status = ok_here(root, "backfill", "status")
     assert "completed" in status
     assert "Resume with" not in status
 
@@ -309,11 +361,11 @@ def test_a_record_of_any_wrong_shape_is_set_aside_and_the_rest_is_indexed(histor
     journal = root / ".assay" / "journal" / "by-hand.jsonl"
     good = b'{"type":"run","run_id":"by-hand","status":"succeeded","started_at":1.0}'
     journal.write_bytes(b"\n".join([line for line, _ in BAD_LINES.values()] + [good]) + b"\n")
-    code, out, err = assay(root, "runs", "--limit", "50")
+    code, out, err = here(root, "runs", "--limit", "50")
     assert code == 0, err
     assert "by-hand" in out
     assert f"{len(BAD_LINES)} journal record(s) could not be indexed" in err
-    code, out, _ = assay(root, "state", "doctor")
+    code, out, _ = here(root, "state", "doctor")
     assert code == 0, out
     reasons = {row["reason"] for row in _quarantine(root) if row["journal"] == "by-hand.jsonl"}
     assert len(reasons) <= len(BAD_LINES)
@@ -321,7 +373,7 @@ def test_a_record_of_any_wrong_shape_is_set_aside_and_the_rest_is_indexed(histor
         assert any(expected in reason for reason in reasons), (name, reasons)
         assert "by-hand.jsonl at byte" in out
     for command in (["list"], ["plan"], ["backfill", "list"], ["check"]):
-        code, out, err = assay(root, *command, VALUE="2", FEED="b")
+        code, out, err = here(root, *command, VALUE="2", FEED="b")
         assert code in (0, 1), (command, out, err)
         assert "Traceback" not in err
     assert_state_equals_journals(root / ".assay", tmp_path / "scratch")
@@ -373,7 +425,7 @@ COMMANDS = [
 def test_a_corrupt_store_is_one_line_then_rebuilt_whole(history, tmp_path, monkeypatch, damage):
     root = tmp_path / "ledger"
     shutil.copytree(history, root)
-    expected_plan = plan_of(root, VALUE="2", FEED="b")
+    expected_plan = plan_here(root, VALUE="2", FEED="b")
     db = root / ".assay" / "assay.duckdb"
     damage(db)
     monkeypatch.chdir(root)
@@ -393,7 +445,7 @@ def test_a_corrupt_store_is_one_line_then_rebuilt_whole(history, tmp_path, monke
     assert result.exit_code == 0, result.output
     assert "Rebuilt" in result.output
     assert list((root / ".assay").glob("assay.duckdb.broken-*"))
-    assert plan_of(root, VALUE="2", FEED="b") == expected_plan
+    assert plan_here(root, VALUE="2", FEED="b") == expected_plan
     assert_state_equals_journals(root / ".assay", tmp_path / "scratch")
 
 
@@ -438,25 +490,25 @@ def test_a_full_disk_stops_a_run_cleanly_and_loses_nothing(tmp_path, leave):
     with small_disk(tmp_path / "disk") as disk:
         home = disk / "home"
         env = {"ASSAY_HOME": str(home)}
-        ok(root, "observe", **env)
-        ok(root, "materialize", "root", "-p", "2024-01-01", **env)
+        ok_here(root, "observe", **env)
+        ok_here(root, "materialize", "root", "-p", "2024-01-01", **env)
         filler = _fill(disk, leave)
         for command in (["materialize", "--force"], ["backfill", "start", "--force"]):
-            code, out, err = assay(root, *command, **env)
+            code, out, err = here(root, *command, **env)
             assert code in (0, 1, 2), (command, code, out, err)
             assert "Traceback" not in out + err, (command, out, err)
             if code == 2:
                 assert len(err.strip().splitlines()) <= 2, err
         for command in (["runs"], ["list"], ["plan"], ["backfill", "list"]):
-            code, out, err = assay(root, *command, **env)
+            code, out, err = here(root, *command, **env)
             assert code == 0, (command, out, err)  # reads answer on a full disk
         filler.unlink()
-        ok(root, "runs", **env)
+        ok_here(root, "runs", **env)
         for path in every_journal(home):
             data = journal_bytes(path)
             assert not data or data.endswith(b"\n"), path
-        ok(root, "materialize", **env)
-        assert plan_of(root, **env) == []
+        ok_here(root, "materialize", **env)
+        assert plan_here(root, **env) == []
         assert_state_equals_journals(home, tmp_path / "scratch")
 
 
@@ -530,15 +582,15 @@ def test_a_read_only_folder_is_one_line_for_writes_and_reads_go_on(history, tmp_
     folder = home if what == "home" else home / "journal"
     with read_only(folder):
         for command in (["runs"], ["list"], ["plan"], ["backfill", "list"], ["state", "doctor"]):
-            code, out, err = assay(root, *command, VALUE="2", FEED="b")
+            code, out, err = here(root, *command, VALUE="2", FEED="b")
             assert code in (0, 1) if command[0] == "state" else code == 0, (command, out, err)
             assert "Traceback" not in err
         for command in (["materialize", "--force"], ["observe"], ["check"]):
-            code, out, err = assay(root, *command, VALUE="2", FEED="b")
+            code, out, err = here(root, *command, VALUE="2", FEED="b")
             assert code == 2, (command, out, err)
             assert len(err.strip().splitlines()) <= 2, (command, err)  # a note, the error
             assert "writable state folder" in err.splitlines()[-1], err
-    ok(root, "materialize", "--force", VALUE="2", FEED="b")
+    ok_here(root, "materialize", "--force", VALUE="2", FEED="b")
     assert_state_equals_journals(home, tmp_path / "scratch")
 
 
@@ -548,7 +600,7 @@ def test_a_home_that_is_not_a_folder_is_one_line(history, tmp_path, kind):
     home.write_text("not a folder")
     env = {"ASSAY_HOME": str(home) if kind == "file" else os.devnull}
     for command in (["runs"], ["list"], ["plan"], ["materialize"], ["state", "doctor"]):
-        code, out, err = assay(history, *command, **env)
+        code, out, err = here(history, *command, **env)
         assert code in (1, 2), (command, out, err)
         assert "not a folder" in out + err, (command, out, err)
         assert "Traceback" not in err
