@@ -78,6 +78,7 @@ def test_the_graph_shows_each_status_and_the_selection_narrows_it(shop: Path) ->
     with client() as web:
         page = web.get("/").text
         assert nodes(page) == {"events": "failed", "daily_totals": "stale", "summary": "missing"}
+        assert re.search(r"<title>daily_totals \(marts\): stale; [^<]*; why: ", html.unescape(page))
         assert nodes(web.get("/?select=summary").text) == {"summary": "missing"}
         around = nodes(web.get("/?select=summary&depth=1").text)
         assert set(around) == {"summary", "daily_totals"}

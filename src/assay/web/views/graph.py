@@ -100,4 +100,12 @@ def title(graph: AssetGraph, key: AssetKey, health: Health | None) -> str:
     ]
     size = len(found.codes)
     detail = f"{', '.join(parts)} of {size:,}" if parts and spec.partitions else ""
-    return f"{head}: {found.status}" + (f"; {detail}" if detail else "")
+    why = ""
+    if found.staleness.reasons and not spec.is_source:
+        from assay.planning.plan import describe_reason
+
+        reasons = found.staleness.reasons
+        why = f"; why: {describe_reason(reasons[0])}" + (
+            f" (and {len(reasons) - 1} more reasons)" if len(reasons) > 1 else ""
+        )
+    return f"{head}: {found.status}" + (f"; {detail}" if detail else "") + why
