@@ -316,3 +316,17 @@ def test_the_ui_page_python_example_runs_as_written(make_project) -> None:
         ),
         {},
     )
+
+
+def test_pages_are_drawn_again_only_when_what_they_show_moved(shop: Path) -> None:
+    app = create_app(assay.load(), background=True)
+    ui = app.state.ui
+    with TestClient(app, base_url=BASE) as web:
+        wait_for(lambda: ui.keeper.latest is not None)
+        first = web.get("/runs").text
+        opened = ui.reads.opened
+        for _ in range(20):
+            assert web.get("/runs").text == first
+        assert ui.reads.opened == opened  # twenty polls, not one read of the store
+        result = assay.load().materialize("events", partitions=["2024-01-01"], force=True)
+        wait_for(lambda: result.run_id in web.get("/runs").text, timeout_s=30)

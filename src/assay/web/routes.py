@@ -3,9 +3,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import BaseRoute
@@ -19,16 +24,16 @@ def routes() -> list[BaseRoute]:
     from assay.web.views import actions, assets, automation, backfills, checks, graph, plan, runs
 
     return [
-        Route("/", graph.graph_page),
-        Route("/assets/{key:path}", assets.asset_page),
-        Route("/runs", runs.runs_page),
-        Route("/runs/{run_id}", runs.run_page),
-        Route("/runs/{run_id}/live", runs.run_live),
-        Route("/backfills", backfills.backfills_page),
-        Route("/backfills/{backfill_id}", backfills.backfill_page),
-        Route("/plan", plan.plan_page),
-        Route("/checks", checks.checks_page),
-        Route("/automation", automation.automation_page),
+        Route("/", cached(graph.graph_page)),
+        Route("/assets/{key:path}", cached(assets.asset_page)),
+        Route("/runs", cached(runs.runs_page)),
+        Route("/runs/{run_id}", cached(runs.run_page, live=True)),
+        Route("/runs/{run_id}/live", cached(runs.run_live, live=True)),
+        Route("/backfills", cached(backfills.backfills_page)),
+        Route("/backfills/{backfill_id}", cached(backfills.backfill_page)),
+        Route("/plan", cached(plan.plan_page)),
+        Route("/checks", cached(checks.checks_page)),
+        Route("/automation", cached(automation.automation_page)),
         Route("/actions/materialize", actions.materialize, methods=["POST"]),
         Route("/actions/backfill", actions.start_backfill, methods=["POST"]),
         Route("/backfills/{backfill_id}/resume", actions.resume_backfill, methods=["POST"]),
@@ -79,3 +84,61 @@ def exception_handlers() -> dict[Any, Any]:
         )
 
     return {HTTPException: http_error, AssayError: assay_error, Waiting: waiting}
+
+
+PAGE_TTL_S = 2.0  # a page is drawn again at least this often (times, "3 min ago")
+PAGES_KEPT = 256
+
+
+def cached(
+    view: Callable[[Request], Response], *, live: bool = False
+) -> Callable[[Request], Response]:
+    """`view`, answered from the last page drawn for the same URL (and session) while
+    nothing it shows moved: the store, the health, the waiting notice, and (`live`)
+    the run's live journal; at most PAGE_TTL_S old. Twenty requests a second on a
+    view cost one drawing per change, not twenty."""
+    from starlette.responses import HTMLResponse
+
+    pages: OrderedDict[tuple[object, ...], tuple[tuple[object, ...], HTMLResponse]] = OrderedDict()
+    lock = threading.Lock()
+
+    def answer(request: Request) -> Response:
+        ui: UI = request.app.state.ui
+        if not ui.background:  # tests without the thread: every request evaluates
+            return view(request)
+        latest = ui.keeper.latest
+        stamp: tuple[object, ...] = (
+            ui.keeper.fingerprint(),
+            None if latest is None else latest.at,
+            ui.keeper.waiting,
+            int(time.monotonic() / PAGE_TTL_S),
+            _journal_size(ui, request) if live else None,
+        )
+        key = (request.url.path, request.url.query, request.scope.get("state", {}).get("csrf"))
+        with lock:
+            found = pages.get(key)
+        if found is not None and found[0] == stamp:
+            body = found[1]
+            return HTMLResponse(body.body, status_code=body.status_code)
+        response = view(request)
+        if isinstance(response, HTMLResponse) and response.status_code == 200:
+            with lock:
+                pages[key] = (stamp, response)
+                pages.move_to_end(key)
+                while len(pages) > PAGES_KEPT:
+                    pages.popitem(last=False)
+        return response
+
+    answer.__name__ = getattr(view, "__name__", "page")
+    answer.__doc__ = view.__doc__
+    return answer
+
+
+def _journal_size(ui: UI, request: Request) -> int | None:
+    run_id = request.path_params.get("run_id", "")
+    if "/" in run_id or run_id.startswith("."):
+        return None
+    try:
+        return (ui.project.config.journal_dir / f"{run_id}.jsonl").stat().st_size
+    except OSError:
+        return None
