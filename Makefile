@@ -38,7 +38,7 @@ browser:
 	@bash scripts/install-browser
 
 test: lint docs browser
-	$(BIN)/pytest -n 2  # two workers, for the two cores (the suite is CPU-bound)
+	$(BIN)/pytest -n 2 --dist worksteal  # two workers, for the two cores; an idle one takes tests from the other
 
 # The UI's main views on the example shop, as PNG files in docs/img/ui/ (docs/ui.md).
 screenshots: $(DEV_STAMP) browser

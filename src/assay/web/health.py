@@ -11,6 +11,7 @@ Pages read the latest `Health`; they never open the store for it.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 FRESH, STALE, MISSING, FAILED, RUNNING, WAITING = range(6)
 STATUS_NAMES = ("fresh", "stale", "missing", "failed", "running", "waiting")
 FULL_EVERY_S = 300.0  # a full evaluation now and then: removed partition keys are seen
+MAX_BEHIND_S = 5.0  # the health follows the store at most this far behind
+log = logging.getLogger("assay.web")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +85,10 @@ class HealthKeeper:
 
     `refresh()` evaluates what changed since the last refresh (everything the first
     time and every FULL_EVERY_S); `start()` refreshes in a thread whenever the state
-    store or the run claims move, at most once per `min_interval_s` (and never
-    spending more than a tenth of the time evaluating). A store that cannot be read
+    store or the run claims move, at most once per `min_interval_s`, spending at
+    most a tenth of the time evaluating, and never more than MAX_BEHIND_S behind;
+    an unexpected error is logged and said in `waiting`, and the thread goes on.
+    A store that cannot be read
     now (a run indexing, a notebook holding the file) keeps the last `Health` and
     says why in `waiting`.
     """
@@ -98,6 +103,7 @@ class HealthKeeper:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._changed = threading.Event()
+        self._poked = False
         self._thread: threading.Thread | None = None
         self._fingerprint: tuple[object, ...] | None = None
 
@@ -211,19 +217,31 @@ class HealthKeeper:
 
     def poke(self) -> None:
         """Refresh soon (an action just launched a run, say)."""
+        self._poked = True
         self._changed.set()
 
     def _loop(self) -> None:
-        interval = self.min_interval_s
+        next_at = 0.0  # no refresh before (monotonic): at most a tenth of the time spent
         while not self._stop.is_set():
+            if self._poked:
+                self._poked, next_at = False, 0.0
             fingerprint = self.fingerprint()
-            if fingerprint != self._fingerprint or self._due_full() or self.latest is None:
-                health = self.refresh()
+            moved = fingerprint != self._fingerprint or self._due_full() or self.latest is None
+            if moved and time.monotonic() >= next_at:
+                try:
+                    health = self.refresh()
+                except Exception as exc:  # never die: say it, and try again
+                    log.warning("the UI could not evaluate the project's health", exc_info=True)
+                    self.waiting = f"evaluating the project's health failed: {exc}"
+                    health = None
                 if health is not None:
                     self._fingerprint = fingerprint
-                    # never more than a tenth of the time spent evaluating
-                    interval = max(self.min_interval_s, 10 * health.seconds)
-            self._changed.wait(interval)
+                    # what changed is evaluated again at most every ten times its cost
+                    # (a full evaluation's cost says nothing of the next one), and the
+                    # health is never more than MAX_BEHIND_S behind the store
+                    spent = self.min_interval_s if health.full else 10 * health.seconds
+                    next_at = time.monotonic() + min(max(self.min_interval_s, spent), MAX_BEHIND_S)
+            self._changed.wait(self.min_interval_s)
             self._changed.clear()
 
     def _due_full(self) -> bool:
