@@ -40,7 +40,7 @@ class JournalTail:
     def read(self, run_id: str) -> tuple[Run | None, list[Step]]:
         """What the live journal of `run_id` says so far (None and no steps when it has
         no live journal: not started, or finished and archived)."""
-        if "/" in run_id or run_id.startswith("."):
+        if not is_plain_id(run_id):
             return None, []
         path = self.journal_dir / f"{run_id}.jsonl"
         with self._lock:
@@ -71,6 +71,11 @@ class JournalTail:
             run = None if followed.run is None else model(Run, _times(followed.run))
             steps = [model(Step, _times(s)) for s in followed.steps.values()]
         return run, steps
+
+
+def is_plain_id(run_id: str) -> bool:
+    """Whether `run_id` can name a file of the state home (no folder, not hidden)."""
+    return bool(run_id) and "/" not in run_id and not run_id.startswith(".")
 
 
 def _times(record: dict[str, Any]) -> dict[str, Any]:

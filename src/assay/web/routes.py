@@ -135,8 +135,10 @@ def cached(
 
 
 def _journal_size(ui: UI, request: Request) -> int | None:
+    from assay.web.live import is_plain_id
+
     run_id = request.path_params.get("run_id", "")
-    if "/" in run_id or run_id.startswith("."):
+    if not is_plain_id(run_id):
         return None
     try:
         return (ui.project.config.journal_dir / f"{run_id}.jsonl").stat().st_size

@@ -111,15 +111,10 @@ def _run_values(request: Request) -> dict[str, Any]:
 
 
 def run_page(request: Request) -> Response:
-    from assay.errors import UnknownRunError
-
     ui = ui_of(request)
-    try:
-        values = _run_values(request)
-    except UnknownRunError:
-        run_id = request.path_params["run_id"]
-        if not _launched(ui, run_id):
-            raise
+    values = _run_or_starting(request)
+    run_id = request.path_params["run_id"]
+    if values is None:
         return ui.render(request, "run_starting.html", title=f"Run {run_id[:8]}", run_id=run_id)
     return ui.render(request, "run.html", title=f"Run {values['run'].run_id[:8]}", **values)
 
@@ -127,24 +122,36 @@ def run_page(request: Request) -> Response:
 def run_live(request: Request) -> Response:
     """The live part of a run page, which the page fetches again every two seconds
     while the run goes (htmx); "starting" until the run's first records are indexed."""
+    ui = ui_of(request)
+    values = _run_or_starting(request)
+    if values is None:
+        return ui.render(request, "run_starting_live.html", run_id=request.path_params["run_id"])
+    return ui.render(request, "run_live.html", **values)
+
+
+def _run_or_starting(request: Request) -> dict[str, Any] | None:
+    """The run page's values; None for a run launched but not recorded yet.
+
+    Raises:
+        UnknownRunError: no run by that id was launched either.
+    """
     from assay.errors import UnknownRunError
 
-    ui = ui_of(request)
     try:
-        values = _run_values(request)
+        return _run_values(request)
     except UnknownRunError:
-        run_id = request.path_params["run_id"]
-        if not _launched(ui, run_id):
+        if not _launched(ui_of(request), request.path_params["run_id"]):
             raise
-        return ui.render(request, "run_starting_live.html", run_id=run_id)
-    return ui.render(request, "run_live.html", **values)
+        return None
 
 
 def _launched(ui: UI, run_id: str) -> bool:
     """Whether a run by that id was launched (its log or its journal exists) but is
     not indexed yet."""
+    from assay.web.live import is_plain_id
+
     home = ui.project.config.home
-    if "/" in run_id or run_id.startswith("."):
+    if not is_plain_id(run_id):
         return False
     return (home / "logs" / f"{run_id}.log").exists() or (
         home / "journal" / f"{run_id}.jsonl"
