@@ -148,7 +148,7 @@ def run_stored_checks(
         for key, partition, materialization_id, data_version in stored:
             outcomes = _judge(graph, io_for, key, partition, run.run_id, failures_dir)
             hooks.checks_judged(run.info, key, partition, outcomes, data_version)
-            run.append(
+            run.append_soon(
                 *check_records(
                     run.run_id,
                     key,
@@ -157,8 +157,7 @@ def run_stored_checks(
                     materialization_id,
                     data_version,
                     run.seq(),
-                ),
-                durable=True,
+                )
             )
             checked.append(
                 CheckedPartition(

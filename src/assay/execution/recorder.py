@@ -139,6 +139,11 @@ class RecordedRun:
         assert self.journal is not None, "RecordedRun used outside its block"
         self.journal.append(*records, durable=durable)
 
+    def append_soon(self, *records: Record) -> None:
+        """Append records fsynced within moments, grouped with others (`Journal.append_soon`)."""
+        assert self.journal is not None, "RecordedRun used outside its block"
+        self.journal.append_soon(*records)
+
     def seq(self) -> int:
         """The next value of the state home's clock (it orders records, see `clock`)."""
         return self.clock.next()
@@ -182,10 +187,12 @@ class RecordedRun:
             self.index = self._indexer.final()
 
     def _close(self) -> None:
-        if self.journal is not None:
-            self.journal.close()
-        self.clock.close()
-        self.cancel_requested.clear()
+        try:
+            if self.journal is not None:
+                self.journal.close()
+        finally:
+            self.clock.close()
+            self.cancel_requested.clear()
 
     def _backfill_record(self, status: str, *, finished: bool = False) -> Record:
         assert self.backfill is not None

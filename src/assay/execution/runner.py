@@ -413,7 +413,7 @@ class _Coordinator:
                 seq=seq,
                 log_seq=self.log_seq,
             )
-        self.run_.append(*records, durable=True)
+        self.run_.append_soon(*records)  # outputs are synced; the record follows within moments
         self.results.extend(outcome)
 
     def _journal_retry(self, outcome: Sequence[StepResult], attempt: int, wait_s: float) -> None:

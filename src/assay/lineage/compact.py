@@ -16,9 +16,10 @@ gives them back whole, and `full_event` of a whole event is the event itself.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
+
+import orjson
 
 EVENT_SCHEMA = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/"
 _FACETS = "https://openlineage.io/spec/facets/"
@@ -110,12 +111,12 @@ def full_event(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def compact_json(text: str) -> str:
-    return json.dumps(compact_event(json.loads(text)), separators=(",", ":"))
+    return orjson.dumps(compact_event(orjson.loads(text))).decode()
 
 
 def full_json(text: str) -> str:
     """A stored event's JSON, whole."""
-    return json.dumps(full_event(json.loads(text)), separators=(",", ":"))
+    return orjson.dumps(full_event(orjson.loads(text))).decode()
 
 
 # What else assay's own facets carry that can be rebuilt: the client's defaults

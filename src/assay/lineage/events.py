@@ -1,8 +1,9 @@
 """OpenLineage events for assay's runs, steps and checks.
 
-Every event is built with `openlineage-python`'s v2 event and facet classes
-(`facets`) and kept as its JSON text plus the few columns the lineage store is
-queried by (`LineageEvent`). What the builders need is plain, picklable data
+Every event is built as plain dicts in the form the state store keeps
+(`facets`, `compact`) and kept as that JSON text plus the few columns the lineage
+store is queried by (`LineageEvent`); its whole form is rebuilt for what sends it.
+What the builders need is plain, picklable data
 (`naming`: `StepLineage`, `DatasetRef`) and the run's results
 (`assay.results`); the coordinator's lineage subscriber
 (`execution.lineage_hooks`) builds them as the run goes.
@@ -14,17 +15,20 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from assay.lineage.facets import (
-    asset_job_facet,
-    engine_facet,
+    ENGINE_FACET,
+    assertion,
+    asset_job,
+    dataset_event_dict,
+    dataset_facets,
+    dumps,
     error_facet,
     input_dataset,
-    job_type_facet,
-    ol_classes,
+    nominal_facet,
     output_dataset,
     parent_facet,
     provenance_facet,
-    symlinks_facet,
-    to_json_pair,
+    run_event_dict,
+    run_job,
 )
 from assay.lineage.naming import (
     BACKFILL_JOB,
@@ -32,7 +36,6 @@ from assay.lineage.naming import (
     CHECKS_SUFFIX,
     LISTED_PARTITIONS,
     OBSERVE_JOB,
-    PRODUCER,
     PROVENANCE_FACET,
     RUN_JOB,
     AssetJob,
@@ -81,7 +84,7 @@ __all__ = [
 def step_start(plan: StepLineage, at: float) -> LineageEvent:
     """The START of one step attempt, with what it will read and write."""
     facets = _step_facets(plan)
-    facets["processing_engine"] = engine_facet()
+    facets["processing_engine"] = ENGINE_FACET
     return _step_event(plan, "START", at, facets, output_dataset(plan.output, plan.job.namespace))
 
 
@@ -111,9 +114,7 @@ def step_abort(plan: StepLineage, at: float, reason: str) -> LineageEvent:
 def _step_facets(plan: StepLineage) -> dict[str, Any]:
     facets: dict[str, Any] = {"parent": parent_facet(plan.parent, plan.root)}
     if plan.nominal:
-        facets["nominalTime"] = ol_classes().f.nominal_time_run.NominalTimeRunFacet(
-            nominalStartTime=plan.nominal[0], nominalEndTime=plan.nominal[1], producer=PRODUCER
-        )
+        facets["nominalTime"] = nominal_facet(plan.nominal)
     return facets
 
 
@@ -122,29 +123,27 @@ def _step_event(
     state: str,
     at: float,
     run_facets: dict[str, Any],
-    out: Any,
+    out: dict[str, Any],
     *,
     output: DatasetRef | None = None,
 ) -> LineageEvent:
-    ol = ol_classes()
-    event = ol.RunEvent(
-        eventType=getattr(ol.RunState, state),
-        eventTime=rfc3339(at),
-        run=ol.Run(runId=plan.run_id, facets=run_facets),
-        job=asset_job_facet(plan.job, plan.job.asset_key, "ASSET"),
-        inputs=[input_dataset(d, plan.job.namespace) for d in plan.inputs],
-        outputs=[out],
-        producer=PRODUCER,
+    namespace = plan.job.namespace
+    event = run_event_dict(
+        state,
+        rfc3339(at),
+        plan.run_id,
+        run_facets,
+        asset_job(plan.job, plan.job.asset_key, "ASSET"),
+        [input_dataset(d, namespace) for d in plan.inputs],
+        [out],
     )
-    full, stored = to_json_pair(event)
     return LineageEvent(
         event_type=state,
         event_time=at,
         kind="asset",
-        json=full,
-        stored=stored,
+        stored=dumps(event),
         run_id=plan.run_id,
-        job_namespace=plan.job.namespace,
+        job_namespace=namespace,
         job_name=plan.job.asset_key,
         asset_key=plan.job.asset_key,
         partition_key=plan.partition,
@@ -171,51 +170,31 @@ def check_events(
     column check, for a schema)."""
     if not outcomes:
         return []
-    ol = ol_classes()
     run_id = new_run_id()
     name = job.asset_key + CHECKS_SUFFIX
     started = min(o.checked_at for o in outcomes)
     ended = max(o.checked_at for o in outcomes)
-    assertions = [
-        ol.f.data_quality_assertions_dataset.Assertion(**item)
-        for outcome in outcomes
-        for item in outcome.assertions()
-    ]
-    judged = input_dataset(
-        dataset,
-        job.namespace,
-        quality=ol.f.data_quality_assertions_dataset.DataQualityAssertionsDatasetFacet(
-            assertions=assertions, producer=PRODUCER
-        ),
-    )
+    assertions = [assertion(item) for outcome in outcomes for item in outcome.assertions()]
+    judged = input_dataset(dataset, job.namespace, quality=assertions)
     # the START names what is checked; the verdicts are known at the end
     checking = input_dataset(dataset, job.namespace)
     bad = [o for o in outcomes if not o.passed and o.severity == "error"]
     state = "FAIL" if bad else "COMPLETE"
-    ol_job = asset_job_facet(job, name, "CHECK")
+    checks_job = asset_job(job, name, "CHECK")
     parents = parent_facet(parent, root)
     events = []
     for kind, at in (("START", started), (state, ended)):
         facets: dict[str, Any] = {"parent": parents}
         if kind == "FAIL":
             facets["errorMessage"] = error_facet("; ".join(o.describe() for o in bad), None)
-        event = ol.RunEvent(
-            eventType=getattr(ol.RunState, kind),
-            eventTime=rfc3339(at),
-            run=ol.Run(runId=run_id, facets=facets),
-            job=ol_job,
-            inputs=[checking if kind == "START" else judged],
-            outputs=[],
-            producer=PRODUCER,
-        )
-        full, stored = to_json_pair(event)
+        inputs = [checking if kind == "START" else judged]
+        event = run_event_dict(kind, rfc3339(at), run_id, facets, checks_job, inputs, [])
         events.append(
             LineageEvent(
                 event_type=kind,
                 event_time=at,
                 kind="check",
-                json=full,
-                stored=stored,
+                stored=dumps(event),
                 run_id=run_id,
                 job_namespace=job.namespace,
                 job_name=name,
@@ -241,34 +220,19 @@ def run_event(
     job_type: str = "RUN",
 ) -> LineageEvent:
     """An event of an assay run's own job (its steps' parent)."""
-    ol = ol_classes()
     facets: dict[str, Any] = {}
     if parent is not None:
         facets["parent"] = parent_facet(parent, parent)
     if state == "START":
-        facets["processing_engine"] = engine_facet()
+        facets["processing_engine"] = ENGINE_FACET
     if error:
         facets["errorMessage"] = error_facet(error, None)
-    event = ol.RunEvent(
-        eventType=getattr(ol.RunState, state),
-        eventTime=rfc3339(at),
-        run=ol.Run(runId=run.run_id, facets=facets),
-        job=ol.Job(
-            namespace=run.namespace,
-            name=run.name,
-            facets={"jobType": job_type_facet(job_type)},
-        ),
-        inputs=[],
-        outputs=[],
-        producer=PRODUCER,
-    )
-    full, stored = to_json_pair(event)
+    event = run_event_dict(state, rfc3339(at), run.run_id, facets, run_job(run, job_type), [], [])
     return LineageEvent(
         event_type=state,
         event_time=at,
         kind="run",
-        json=full,
-        stored=stored,
+        stored=dumps(event),
         run_id=run.run_id,
         job_namespace=run.namespace,
         job_name=run.name,
@@ -280,24 +244,13 @@ def observation_event(
     dataset: DatasetRef, namespace: str, partition: str | None, at: float
 ) -> LineageEvent:
     """A dataset event for an observed source asset: its new data version."""
-    ol = ol_classes()
-    facets: dict[str, Any] = {"symlinks": symlinks_facet(dataset, namespace)}
-    if dataset.version:
-        facets["version"] = ol.f.dataset_version_dataset.DatasetVersionDatasetFacet(
-            datasetVersion=dataset.version, producer=PRODUCER
-        )
-    event = ol.DatasetEvent(
-        eventTime=rfc3339(at),
-        dataset=ol.StaticDataset(namespace=dataset.namespace, name=dataset.name, facets=facets),
-        producer=PRODUCER,
-    )
-    full, stored = to_json_pair(event)
+    facets = dataset_facets(dataset, namespace)
+    event = dataset_event_dict(rfc3339(at), dataset, facets)
     return LineageEvent(
         event_type="DATASET",
         event_time=at,
         kind="observation",
-        json=full,
-        stored=stored,
+        stored=dumps(event),
         asset_key=dataset.asset_key,
         partition_key=partition,
         outputs=(dataset,),

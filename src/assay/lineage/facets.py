@@ -1,22 +1,29 @@
-"""OpenLineage facets and events as the client's v2 classes, and their JSON.
+"""OpenLineage facets and events as plain dicts, in the form the state store keeps.
 
-`openlineage` is imported on first use (`ol_classes()`), never at import: the
-CLI's start-up does not pay for it. The facets assay reuses (jobs, parents,
-schemas, symlinks) are built once and serialized once (`static`).
+Events are built straight in their compact form (`lineage.compact`): the
+OpenLineage fields and facets, key for key in the order the client's v2 classes
+write them, without the boilerplate `compact.full_event` puts back (each facet's
+`_producer` and `_schemaURL`, the event's `schemaURL`, the client's empty
+defaults). So a step's events cost two small dicts and one `orjson.dumps`, and no
+run imports `openlineage` (its client takes ~0.4 s to import); the whole event
+(`LineageEvent.json`) is rebuilt only for what sends it. tests/unit/lineage pins
+the form: the whole event validates against the official schemas and compacts
+back to what was built.
+
+Facets assay reuses (jobs, parents, schemas, symlinks) are built once and shared:
+nothing may change a dict these functions return.
 """
 
 from __future__ import annotations
 
 import functools
-import json
-from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from assay.lineage.compact import compact_event
+import orjson
+
 from assay.lineage.naming import (
     INTEGRATION,
     PRODUCER,
-    PROVENANCE_SCHEMA_URL,
     SYMLINK_TYPE,
     AssetJob,
     DatasetRef,
@@ -28,313 +35,236 @@ from assay.version import __version__
 if TYPE_CHECKING:
     from assay.results import StepResult
 
+Facets = dict[str, Any]
 
-class OLClasses:
-    """The openlineage classes, imported on first use."""
-
-    def __init__(self) -> None:
-        from openlineage.client import event_v2, facet_v2
-
-        self.f = facet_v2
-        self.RunEvent = event_v2.RunEvent
-        self.DatasetEvent = event_v2.DatasetEvent
-        self.StaticDataset = event_v2.StaticDataset
-        self.RunState = event_v2.RunState
-        self.Run = event_v2.Run
-        self.Job = event_v2.Job
-        self.InputDataset = event_v2.InputDataset
-        self.OutputDataset = event_v2.OutputDataset
-        self.ProvenanceFacet = provenance_class(facet_v2.RunFacet)
-
-
-@functools.cache
-def ol_classes() -> OLClasses:
-    return OLClasses()
+# the fields of the client's `Assertion`, in its order (items are written in it)
+ASSERTION_FIELDS = (
+    "assertion",
+    "success",
+    "column",
+    "severity",
+    "name",
+    "description",
+    "expected",
+    "actual",
+    "content",
+    "contentType",
+    "params",
+)
 
 
-def provenance_class(base: Any) -> Any:
-    import attr
-
-    @attr.define
-    class AssayProvenanceRunFacet(base):  # type: ignore[misc]
-        """What one materialization read: its code version and, per input asset,
-        the partitions read and a digest of their data versions."""
-
-        codeVersion: str | None = attr.field(default=None)
-        partition: str | None = attr.field(default=None)
-        inputs: dict[str, Any] = attr.field(factory=dict)
-
-        @staticmethod
-        def _get_schema() -> str:
-            return PROVENANCE_SCHEMA_URL
-
-    return AssayProvenanceRunFacet
+def provenance_facet(plan: StepLineage) -> Facets:
+    """What one materialization read: its code version and, per input asset, the
+    partitions read and a digest of their data versions."""
+    facet: Facets = {}
+    if plan.job.code_version is not None:
+        facet["codeVersion"] = plan.job.code_version
+    if plan.partition is not None:
+        facet["partition"] = plan.partition
+    facet["inputs"] = orjson.loads(plan.provenance) if plan.provenance else {}
+    return facet
 
 
-def provenance_facet(plan: StepLineage) -> Any:
-    read = json.loads(plan.provenance) if plan.provenance else {}
-    return ol_classes().ProvenanceFacet(
-        codeVersion=plan.job.code_version,
-        partition=plan.partition,
-        inputs=read,
-        producer=PRODUCER,
-    )
+ENGINE_FACET: Facets = {
+    "version": __version__,
+    "name": "assay",
+    "openlineageAdapterVersion": __version__,
+}
 
 
 @functools.cache
-def engine_facet() -> Any:
-    return static(
-        ol_classes().f.processing_engine_run.ProcessingEngineRunFacet(
-            version=__version__,
-            name="assay",
-            openlineageAdapterVersion=__version__,
-            producer=PRODUCER,
-        )
-    )
-
-
-@functools.cache
-def job_type_facet(job_type: str) -> Any:
-    return static(
-        ol_classes().f.job_type_job.JobTypeJobFacet(
-            processingType="BATCH", integration=INTEGRATION, jobType=job_type, producer=PRODUCER
-        )
-    )
-
-
-def asset_job_facet(job: AssetJob, name: str, job_type: str) -> Any:
-    return _cached_job(job, name, job_type)
+def job_type_facet(job_type: str) -> Facets:
+    return {"processingType": "BATCH", "integration": INTEGRATION, "jobType": job_type}
 
 
 @functools.lru_cache(maxsize=4096)
-def _cached_job(job: AssetJob, name: str, job_type: str) -> Any:
-    ol = ol_classes()
-    facets: dict[str, Any] = {"jobType": job_type_facet(job_type)}
+def asset_job(job: AssetJob, name: str, job_type: str) -> Facets:
+    """The job of an asset's runs (`name`: the asset, or its `.checks` job)."""
+    facets: Facets = {"jobType": job_type_facet(job_type)}
     if job.description:
-        facets["documentation"] = ol.f.documentation_job.DocumentationJobFacet(
-            description=job.description, producer=PRODUCER
-        )
+        facets["documentation"] = {"description": job.description}
     if job.owners:
-        facets["ownership"] = ol.f.ownership_job.OwnershipJobFacet(
-            owners=[ol.f.ownership_job.Owner(name=owner) for owner in job.owners],
-            producer=PRODUCER,
-        )
+        facets["ownership"] = {"owners": [{"name": owner} for owner in job.owners]}
     tags = [("group", job.group)] if job.group else []
     tags += list(job.tags)
     if tags:
-        t = ol.f.tags_job
-        facets["tags"] = t.TagsJobFacet(
-            tags=[t.TagsJobFacetFields(key=k, value=v, source="ASSAY") for k, v in tags],
-            producer=PRODUCER,
-        )
-    return static(ol.Job(namespace=job.namespace, name=name, facets=facets))
+        facets["tags"] = {"tags": [{"key": k, "value": v, "source": INTEGRATION} for k, v in tags]}
+    return {"namespace": job.namespace, "name": name, "facets": facets}
 
 
-def parent_facet(parent: RunRef, root: RunRef) -> Any:
-    return _cached_parent(parent, root)
+def run_job(run: RunRef, job_type: str) -> Facets:
+    return {
+        "namespace": run.namespace,
+        "name": run.name,
+        "facets": {"jobType": job_type_facet(job_type)},
+    }
 
 
 @functools.lru_cache(maxsize=256)
-def _cached_parent(parent: RunRef, root: RunRef) -> Any:
-    p = ol_classes().f.parent_run
-    return static(
-        p.ParentRunFacet(
-            run=p.Run(runId=parent.run_id),
-            job=p.Job(namespace=parent.namespace, name=parent.name),
-            root=p.Root(
-                run=p.RootRun(runId=root.run_id),
-                job=p.RootJob(namespace=root.namespace, name=root.name),
-            ),
-            producer=PRODUCER,
-        )
-    )
+def parent_facet(parent: RunRef, root: RunRef) -> Facets:
+    return {
+        "run": {"runId": parent.run_id},
+        "job": {"namespace": parent.namespace, "name": parent.name},
+        "root": {
+            "run": {"runId": root.run_id},
+            "job": {"namespace": root.namespace, "name": root.name},
+        },
+    }
 
 
-def error_facet(message: str | None, trace: str | None) -> Any:
-    return ol_classes().f.error_message_run.ErrorMessageRunFacet(
-        message=message or "failed",
-        programmingLanguage="python",
-        stackTrace=trace,
-        producer=PRODUCER,
-    )
+def error_facet(message: str | None, trace: str | None) -> Facets:
+    facet: Facets = {"message": message or "failed", "programmingLanguage": "python"}
+    if trace is not None:
+        facet["stackTrace"] = trace
+    return facet
 
 
-def symlinks_facet(dataset: DatasetRef, namespace: str) -> Any:
-    return _cached_symlinks(namespace, dataset.asset_key)
+def nominal_facet(window: tuple[str, str]) -> Facets:
+    return {"nominalStartTime": window[0], "nominalEndTime": window[1]}
 
 
 @functools.lru_cache(maxsize=4096)
-def _cached_symlinks(namespace: str, asset_key: str | None) -> Any:
-    s = ol_classes().f.symlinks_dataset
-    return static(
-        s.SymlinksDatasetFacet(
-            identifiers=[s.Identifier(namespace=namespace, name=asset_key, type=SYMLINK_TYPE)],
-            producer=PRODUCER,
-        )
-    )
+def symlinks_facet(namespace: str, asset_key: str | None) -> Facets:
+    identifier: Facets = {"namespace": namespace}
+    if asset_key is not None:
+        identifier["name"] = asset_key
+    identifier["type"] = SYMLINK_TYPE
+    return {"identifiers": [identifier]}
 
 
 @functools.lru_cache(maxsize=4096)
-def schema_facet(columns: tuple[tuple[str, str], ...]) -> Any:
-    s = ol_classes().f.schema_dataset
-    return static(
-        s.SchemaDatasetFacet(
-            fields=[s.SchemaDatasetFacetFields(name=n, type=t) for n, t in columns],
-            producer=PRODUCER,
-        )
-    )
+def schema_facet(columns: tuple[tuple[str, str], ...]) -> Facets:
+    return {"fields": [{"name": n, "type": t} for n, t in columns]}
 
 
-@functools.lru_cache(maxsize=4096)
-def datasource_facet(namespace: str, uri: str) -> Any:
-    return static(
-        ol_classes().f.datasource_dataset.DatasourceDatasetFacet(
-            name=namespace, uri=uri, producer=PRODUCER
-        )
-    )
+# The data source of a stored output is its dataset's own (its namespace, and its
+# URI): the compact form keeps it as an empty facet, which `full_event` fills.
+OWN_SOURCE: Facets = {}
 
 
-def dataset_facets(dataset: DatasetRef, namespace: str) -> dict[str, Any]:
-    facets: dict[str, Any] = {}
+def dataset_facets(dataset: DatasetRef, namespace: str) -> Facets:
+    facets: Facets = {}
     if dataset.asset_key:
-        facets["symlinks"] = symlinks_facet(dataset, namespace)
+        facets["symlinks"] = symlinks_facet(namespace, dataset.asset_key)
     if dataset.version:
-        facets["version"] = ol_classes().f.dataset_version_dataset.DatasetVersionDatasetFacet(
-            datasetVersion=dataset.version, producer=PRODUCER
-        )
+        facets["version"] = {"datasetVersion": dataset.version}
     return facets
 
 
-def input_dataset(dataset: DatasetRef, namespace: str, *, quality: Any = None) -> Any:
-    ol = ol_classes()
-    input_facets: dict[str, Any] = {}
+def input_dataset(
+    dataset: DatasetRef, namespace: str, *, quality: list[Facets] | None = None
+) -> Facets:
+    """An input with the partitions read and, for a check run's end, its verdicts
+    (`dataQualityAssertions` items)."""
+    input_facets: Facets = {}
     condition = subset_condition(dataset)
     if condition is not None:
-        input_facets["subset"] = ol.f.base_subset_dataset.InputSubsetInputDatasetFacet(
-            inputCondition=condition, producer=PRODUCER
-        )
+        input_facets["subset"] = {"inputCondition": condition}
     if quality is not None:
-        input_facets["dataQualityAssertions"] = quality
-    return ol.InputDataset(
-        namespace=dataset.namespace,
-        name=dataset.name,
-        facets=dataset_facets(dataset, namespace),
-        inputFacets=input_facets,
-    )
+        input_facets["dataQualityAssertions"] = {"assertions": quality}
+    return {
+        "namespace": dataset.namespace,
+        "name": dataset.name,
+        "facets": dataset_facets(dataset, namespace),
+        "inputFacets": input_facets,
+    }
 
 
-def output_dataset(dataset: DatasetRef, namespace: str, *, result: StepResult | None = None) -> Any:
-    ol = ol_classes()
+def output_dataset(
+    dataset: DatasetRef, namespace: str, *, result: StepResult | None = None
+) -> Facets:
+    """An output with the partitions written and, once stored, its schema and size."""
     facets = dataset_facets(dataset, namespace)
-    output_facets: dict[str, Any] = {}
+    output_facets: Facets = {}
     condition = subset_condition(dataset)
     if condition is not None:
-        output_facets["subset"] = ol.f.base_subset_dataset.OutputSubsetOutputDatasetFacet(
-            outputCondition=condition, producer=PRODUCER
-        )
+        output_facets["subset"] = {"outputCondition": condition}
     stored = None if result is None else result.stored
     if stored is not None:
         facets["schema"] = schema_facet(stored.columns)
-        facets["dataSource"] = datasource_facet(dataset.namespace, dataset_uri(dataset))
-        output_facets["outputStatistics"] = (
-            ol.f.output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
-                rowCount=stored.row_count, size=stored.byte_size, producer=PRODUCER
-            )
-        )
-    return ol.OutputDataset(
-        namespace=dataset.namespace, name=dataset.name, facets=facets, outputFacets=output_facets
-    )
+        facets["dataSource"] = OWN_SOURCE
+        statistics: Facets = {}
+        if stored.row_count is not None:
+            statistics["rowCount"] = stored.row_count
+        if stored.byte_size is not None:
+            statistics["size"] = stored.byte_size
+        output_facets["outputStatistics"] = statistics
+    return {
+        "namespace": dataset.namespace,
+        "name": dataset.name,
+        "facets": facets,
+        "outputFacets": output_facets,
+    }
 
 
-def dataset_uri(dataset: DatasetRef) -> str:
-    if dataset.namespace == "file":
-        return f"file://{dataset.name}"
-    return dataset.namespace
+def assertion(item: dict[str, Any]) -> Facets:
+    """A `dataQualityAssertions` item, its fields in the client's order."""
+    return {name: item[name] for name in ASSERTION_FIELDS if item.get(name) is not None}
 
 
-def subset_condition(dataset: DatasetRef) -> Any:
+def subset_condition(dataset: DatasetRef) -> Facets | None:
     """The partitions read or written as a subset condition: listed when few, else
     `partition` ranges (keys compare in partition order for time partitions)."""
-    b = ol_classes().f.base_subset_dataset
     if dataset.keys is not None:
-        return b.PartitionSubsetCondition(
-            partitions=[
-                b.Partition(identifier=k, dimensions={"partition": k}) for k in dataset.keys
-            ]
-        )
+        return {
+            "partitions": [{"dimensions": {"partition": k}} for k in dataset.keys],
+            "type": "partition",
+        }
     if not dataset.ranges:
         return None
-
-    def between(first: str, last: str) -> Any:
-        def compare(op: str, value: str) -> Any:
-            return b.CompareSubsetCondition(
-                left=b.FieldBaseCompareExpression(field="partition"),
-                right=b.LiteralCompareExpression(value=value),
-                comparison=op,
-            )
-
-        return b.BinarySubsetCondition(
-            left=compare("GREATER_EQUAL_THAN", first),
-            right=compare("LESS_EQUAL_THAN", last),
-            operator="AND",
-        )
-
-    condition = between(*dataset.ranges[0])
+    condition = _between(*dataset.ranges[0])
     for first, last in dataset.ranges[1:]:
-        condition = b.BinarySubsetCondition(
-            left=condition, right=between(first, last), operator="OR"
-        )
+        condition = _binary(condition, _between(first, last), "OR")
     return condition
 
 
-def to_json(event: Any) -> str:
-    """An event's JSON, as the client's `Serde` writes it (no nulls, enums as values),
-    several times faster: the facets assay reuses are serialized once."""
-    return json.dumps(plain(event), separators=(",", ":"))
+def _between(first: str, last: str) -> Facets:
+    return _binary(_compare("GREATER_EQUAL_THAN", first), _compare("LESS_EQUAL_THAN", last), "AND")
 
 
-def to_json_pair(event: Any) -> tuple[str, str]:
-    """The event's JSON (`to_json`) and the compact JSON the state store keeps of it
-    (`compact.compact_event`), from one conversion."""
-    data = plain(event)
-    return (
-        json.dumps(data, separators=(",", ":")),
-        json.dumps(compact_event(data), separators=(",", ":")),
-    )
+def _compare(op: str, value: str) -> Facets:
+    return {
+        "left": {"field": "partition", "type": "field"},
+        "right": {"value": value, "type": "literal"},
+        "comparison": op,
+        "type": "compare",
+    }
 
 
-_STATIC: dict[int, tuple[Any, dict[str, Any]]] = {}  # id -> (object, its plain form)
-_FIELDS: dict[type, tuple[str, ...]] = {}
+def _binary(left: Facets, right: Facets, operator: str) -> Facets:
+    return {"left": left, "right": right, "operator": operator, "type": "binary"}
 
 
-def static(obj: Any) -> Any:
-    """Mark a built object as never changing again: its plain form is kept."""
-    _STATIC[id(obj)] = (obj, plain(obj))
-    return obj
+def run_event_dict(
+    state: str,
+    at: str,
+    run_id: str,
+    run_facets: Facets,
+    job: Facets,
+    inputs: list[Facets],
+    outputs: list[Facets],
+) -> Facets:
+    """A RunEvent in its compact form (keys in the client's order)."""
+    return {
+        "eventTime": at,
+        "producer": PRODUCER,
+        "run": {"runId": run_id, "facets": run_facets},
+        "job": job,
+        "eventType": state,
+        "inputs": inputs,
+        "outputs": outputs,
+    }
 
 
-def plain(obj: Any) -> Any:
-    """An attrs object as JSON-ready dicts and lists, without None values."""
-    cached = _STATIC.get(id(obj))
-    if cached is not None and cached[0] is obj:
-        return cached[1]
-    kind = type(obj)
-    if kind is str or kind is int or kind is float or kind is bool:
-        return obj
-    names = _FIELDS.get(kind)
-    if names is None:
-        if isinstance(obj, dict):
-            return {k: plain(v) for k, v in obj.items() if v is not None}
-        if isinstance(obj, list | tuple):
-            return [plain(v) for v in obj if v is not None]
-        if isinstance(obj, Enum):
-            return obj.value
-        if not hasattr(kind, "__attrs_attrs__"):
-            return obj
-        names = _FIELDS[kind] = tuple(a.name for a in kind.__attrs_attrs__)
-    found: dict[str, Any] = {}
-    for name in names:
-        value = getattr(obj, name)
-        if value is not None:
-            found[name] = plain(value)
-    return found
+def dataset_event_dict(at: str, dataset: DatasetRef, facets: Facets) -> Facets:
+    """A DatasetEvent in its compact form."""
+    return {
+        "eventTime": at,
+        "producer": PRODUCER,
+        "dataset": {"namespace": dataset.namespace, "name": dataset.name, "facets": facets},
+    }
+
+
+def dumps(event: Facets) -> str:
+    """The event's JSON text (orjson: ~15x faster than json on events of kilobytes)."""
+    return orjson.dumps(event).decode()

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from assay.lineage.compact import full_json
 from assay.version import __version__
 
 PROJECT_URL = "https://github.com/assay-data/assay"
@@ -118,15 +119,14 @@ class StepLineage:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LineageEvent:
-    """One built event: its JSON (what is sent), the compact JSON the state store
-    keeps of it (`lineage.compact`: the same event, its boilerplate left out) and
-    the columns the lineage store is queried by."""
+    """One built event: the compact JSON the state store keeps of it
+    (`lineage.compact`: the event without its boilerplate), its whole JSON (what
+    is sent, `json`) and the columns the lineage store is queried by."""
 
     event_type: str  # START, COMPLETE, FAIL, ABORT; DATASET for a dataset event
     event_time: float
     kind: str  # asset, check, run, observation
-    json: str
-    stored: str = ""  # the compact JSON ("": the same as `json`)
+    stored: str  # the compact JSON
     run_id: str | None = None
     job_namespace: str | None = None
     job_name: str | None = None
@@ -154,8 +154,13 @@ class LineageEvent:
             "parent_run_id": self.parent_run_id,
             "inputs": [d.column() for d in self.inputs],
             "outputs": [d.column() for d in self.outputs],
-            "event": self.stored or self.json,
+            "event": self.stored,
         }
+
+    @property
+    def json(self) -> str:
+        """The whole event, as it is sent."""
+        return full_json(self.stored)
 
 
 def rfc3339(at: float) -> str:

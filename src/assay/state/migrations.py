@@ -494,10 +494,19 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
             f"the state store has schema version {found}, newer than this assay knows "
             f"({SCHEMA_VERSION}): upgrade assay (pip install -U assay)"
         )
+    if found == 0 and SCHEMA_VERSION > 0:  # a new file: the whole chain in one transaction
+        con.execute("BEGIN")
+        for version in range(1, SCHEMA_VERSION + 1):
+            con.execute(MIGRATIONS[version - 1])
+        con.execute(
+            "INSERT INTO schema_version SELECT range FROM range(1, ?)", [SCHEMA_VERSION + 1]
+        )
+        con.execute("COMMIT")
+        return found
     for version in range(found + 1, SCHEMA_VERSION + 1):
         con.execute("BEGIN")
         con.execute(MIGRATIONS[version - 1])
-        if version in _REDERIVE and found > 0:
+        if version in _REDERIVE:
             _rederive_current(con)
         con.execute("INSERT INTO schema_version VALUES (?)", [version])
         con.execute("COMMIT")

@@ -35,6 +35,7 @@ from assay.state.journal import (
 )
 from assay.state.liveness import this_host
 from assay.state.migrations import migrate
+from assay.state.template import place_new_store
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -190,14 +191,14 @@ class StateStore:
             StateLockedError: a process outside assay holds the file open.
             StateError: the file cannot be read (corrupt, unreadable).
         """
-        import duckdb
-
         report = self.index_pending(timeout_s=timeout_s) if index else IndexReport()
         if report.held_by:
             raise _held_error(self.path, report.held_by)
         if not self.path.exists():
             yield None
             return
+        import duckdb
+
         with file_lock(self.path, exclusive=False, timeout_s=timeout_s):
             try:
                 con = _connect(self.path, read_only=True)
@@ -214,6 +215,8 @@ class StateStore:
         import duckdb
 
         is_new = not self.path.exists()
+        if is_new:
+            place_new_store(self.path, NEW_FILE_CONFIG)  # else the chain of migrations makes it
         try:
             con = _connect(self.path, read_only=False)
         except StateError:

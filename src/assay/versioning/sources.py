@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import functools
 import hashlib
 import linecache
 import os
@@ -96,7 +97,19 @@ def in_project(filename: str | None, root: Path) -> bool:
     """Whether the file is the user's own code under `root` (see the module docstring)."""
     if not filename or not filename.endswith(".py"):
         return False
-    path = Path(filename).resolve()
+    if not os.path.isabs(filename) or os.path.islink(filename):
+        return _path_in_project(Path(filename).resolve(), root)
+    # decided once per folder: loading a project asks this of every module imported
+    # meanwhile (polars alone imports ~250)
+    return _folder_in_project(os.path.dirname(filename), root)
+
+
+@functools.lru_cache(maxsize=4096)
+def _folder_in_project(folder: str, root: Path) -> bool:
+    return _path_in_project(Path(folder).resolve() / "module.py", root)
+
+
+def _path_in_project(path: Path, root: Path) -> bool:
     if not path.is_relative_to(root):
         return False
     if any(part in ("site-packages", "dist-packages") for part in path.parts):

@@ -64,3 +64,56 @@ def test_a_new_store_has_small_blocks(tmp_path):
     with store.reading() as con:
         (block,) = con.execute("SELECT block_size FROM pragma_database_size()").fetchone()
     assert block == BLOCK_SIZE
+
+
+def _schema(path):
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return {
+            "columns": con.execute(
+                "SELECT table_name, column_name, data_type, is_nullable, column_default "
+                "FROM information_schema.columns ORDER BY ALL"
+            ).fetchall(),
+            "indexes": con.execute(
+                "SELECT index_name, sql FROM duckdb_indexes() ORDER BY 1"
+            ).fetchall(),
+            "views": con.execute(
+                "SELECT view_name, sql FROM duckdb_views() WHERE NOT internal ORDER BY 1"
+            ).fetchall(),
+            "versions": con.execute("SELECT version FROM schema_version ORDER BY 1").fetchall(),
+            "block_size": con.execute("SELECT block_size FROM pragma_database_size()").fetchone(),
+        }
+    finally:
+        con.close()
+
+
+def _new_store(home):
+    (home / "journal").mkdir(parents=True)
+    StateStore(home).index_pending()
+    return home / "assay.duckdb"
+
+
+def test_a_new_store_is_a_copy_of_the_template_and_the_same_as_the_chain_makes(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("ASSAY_CACHE_DIR", str(tmp_path / "cache"))
+    first = _new_store(tmp_path / "a")  # makes the template
+    (template,) = (tmp_path / "cache").glob("*.duckdb")
+    copied = _new_store(tmp_path / "b")
+    monkeypatch.setenv("ASSAY_CACHE_DIR", str(first))  # a file: no cache, the chain
+    chained = _new_store(tmp_path / "c")
+    assert list((tmp_path / "cache").glob("*.duckdb")) == [template]
+    assert _schema(first) == _schema(copied) == _schema(chained)
+    assert _schema(chained)["versions"] == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
+    assert _schema(chained)["block_size"] == (BLOCK_SIZE,)
+
+
+def test_a_damaged_template_is_made_again_and_never_copied(tmp_path, monkeypatch):
+    monkeypatch.setenv("ASSAY_CACHE_DIR", str(tmp_path / "cache"))
+    _new_store(tmp_path / "a")
+    (template,) = (tmp_path / "cache").glob("*.duckdb")
+    good = template.read_bytes()
+    template.write_bytes(good[: len(good) // 2])  # cut short, say
+    store = _new_store(tmp_path / "b")
+    assert len(template.read_bytes()) == len(good)  # whole again
+    assert _schema(store) == _schema(tmp_path / "a" / "assay.duckdb")

@@ -127,3 +127,45 @@ def test_a_run_whose_process_died_is_marked_died(tmp_path):
     assert details.run.status == "died"
     assert details.steps[0].status == "died"
     assert details.steps[0].error == "the run process died during this step"
+
+
+def test_records_appended_soon_are_with_the_os_at_once_and_survive_a_kill(tmp_path):
+    # a process appends with a background fsync and is killed at once: nothing is lost
+    script = (
+        "import os, signal, sys\n"
+        "from assay.state.journal import Journal\n"
+        f"journal = Journal(__import__('pathlib').Path({str(tmp_path / 'journal')!r}), 'r5')\n"
+        "for i in range(200):\n"
+        "    journal.append_soon({'type': 'step', 'run_id': 'r5', 'step_key': f's{i}',\n"
+        "                         'asset_key': 'a', 'status': 'running', 'started_at': 1.0})\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
+    assert killed.returncode == -9, killed.stderr
+    lines = (tmp_path / "journal" / "r5.jsonl").read_bytes().splitlines()
+    assert [json.loads(line)["step_key"] for line in lines] == [f"s{i}" for i in range(200)]
+
+
+def test_a_failed_background_fsync_is_raised_by_the_next_append(tmp_path):
+    import os
+
+    from assay.state.journal import JournalWriteError
+
+    journal = Journal(tmp_path, "r6")
+    journal.append_soon(step_record("r6", "a"))
+    journal.close()  # waits for its fsync: whole, no error
+    assert len((tmp_path / "r6.jsonl").read_bytes().splitlines()) == 1
+    journal = Journal(tmp_path, "r7")
+    read_end, write_end = os.pipe()  # fsync of a pipe fails (EINVAL): a real failed fsync
+    os.close(journal._fd)
+    journal._fd = write_end
+    try:
+        journal.append_soon(step_record("r7", "a"))  # written; its fsync fails behind
+        journal._syncer.stop()  # (once that fsync is done)
+        journal._syncer = None
+        with pytest.raises(JournalWriteError, match=r"r7\.jsonl"):
+            journal.append(step_record("r7", "b"))
+    finally:
+        os.close(read_end)
+        os.close(journal._fd)
+        journal._fd = None
