@@ -14,17 +14,6 @@ from typing import TYPE_CHECKING, Any
 from assay.config import ProjectConfig, resolve_config
 from assay.definitions import Definitions, load_definitions
 from assay.errors import StateLockedError
-from assay.execution.backfill import (
-    backfill_status,
-    cancel_backfill,
-    resume_backfill,
-    start_backfill,
-)
-from assay.execution.check_run import run_stored_checks, stored_to_check
-from assay.execution.executors import choose_executor
-from assay.execution.launcher import launch
-from assay.execution.materialize import Runtime, apply_plan, check_current, retry_run
-from assay.execution.observe import run_observation
 from assay.partitions.base import PartitionContext
 from assay.partitions.selection import PartitionSelection
 from assay.planning.check_versions import OutOfDateCheck, out_of_date_checks
@@ -43,6 +32,7 @@ if TYPE_CHECKING:
     from assay.execution.check_run import CheckRunResult
     from assay.execution.hooks import RunHooks
     from assay.execution.launcher import LaunchedRun
+    from assay.execution.materialize import Runtime
     from assay.execution.observe import ObserveResult
     from assay.graph import AssetGraph
     from assay.io.base import IOManager
@@ -78,13 +68,15 @@ class Project:
 
     @cached_property
     def _runtime(self) -> Runtime:
+        from assay.execution.materialize import Runtime
 
         return Runtime(
-            config=self.config,
-            definitions=self.definitions,
-            io_for=self.definitions.io_resolver(self.config),
-            state=self.state,
+            config=self.config, definitions=self.definitions, io_for=self._io, state=self.state
         )
+
+    @cached_property
+    def _io(self) -> Callable[[AssetKey], IOManager]:
+        return self.definitions.io_resolver(self.config)
 
     def select(self, selection: Selection = None) -> list[AssetKey]:
         """The keys a selection picks, in dependency order (everything when None)."""
@@ -92,7 +84,7 @@ class Project:
 
     def io_for(self, key: AssetKey) -> IOManager:
         """The asset's IO manager (its own, else the project default, else ParquetIO)."""
-        return self._runtime.io_for(key)
+        return self._io(key)
 
     def plan(
         self,
@@ -125,16 +117,17 @@ class Project:
         label = str(parsed)
         checking = Verification(io_for=self.io_for, requested=verify)
         try:
-            return build_plan(
-                self.graph,
-                keys,
-                self.state,
-                chosen,
-                context,
-                force=force,
-                selection=label,
-                verify=checking,
-            )
+            with self.state.held():  # one open of the store for every read of the plan
+                return build_plan(
+                    self.graph,
+                    keys,
+                    self.state,
+                    chosen,
+                    context,
+                    force=force,
+                    selection=label,
+                    verify=checking,
+                )
         except StateLockedError as exc:
             if not force:
                 raise StateLockedError(f"{exc}; or pass --force to run without a plan") from None
@@ -199,6 +192,8 @@ class Project:
         Raises:
             PlanError: a given plan was made before the state or the code moved.
         """
+        from assay.execution.executors import choose_executor
+        from assay.execution.materialize import apply_plan, check_current
 
         choice = choose_executor(self.config, executor, workers, dask_address)
         if isinstance(selection, Plan):
@@ -235,6 +230,7 @@ class Project:
         Raises:
             ObservationError: an observe function failed; nothing was recorded.
         """
+        from assay.execution.observe import run_observation
 
         keys = parse_selection(selection).resolve(self.graph)
         return run_observation(
@@ -268,6 +264,7 @@ class Project:
             >>> [(row["check"], row["status"]) for row in result.rows()]  # doctest: +SKIP
             [('schema', 'passed'), ('no_negative_amounts', 'failed')]
         """
+        from assay.execution.check_run import run_stored_checks, stored_to_check
 
         parsed = parse_selection(selection)
         chosen = _partition_selection(partitions, partition_range)
@@ -318,6 +315,9 @@ class Project:
             >>> project.backfill_status(result.backfill_id).status  # doctest: +SKIP
             'completed'
         """
+        from assay.execution.backfill import start_backfill
+        from assay.execution.executors import choose_executor
+        from assay.execution.materialize import check_current
 
         choice = choose_executor(self.config, executor, workers, dask_address)
         if isinstance(selection, Plan):
@@ -362,6 +362,7 @@ class Project:
             UnknownBackfillError: no such backfill.
             StateError: it is still running in a live process, or already completed.
         """
+        from assay.execution.backfill import resume_backfill
 
         return resume_backfill(
             self._runtime,
@@ -383,6 +384,7 @@ class Project:
             UnknownBackfillError: no such backfill.
             StateError: it already completed or was canceled.
         """
+        from assay.execution.backfill import cancel_backfill
 
         return cancel_backfill(self._runtime, backfill_id)
 
@@ -392,6 +394,7 @@ class Project:
         Raises:
             UnknownBackfillError: no such backfill.
         """
+        from assay.execution.backfill import backfill_status
 
         return backfill_status(self._runtime, backfill_id)
 
@@ -418,6 +421,9 @@ class Project:
             StateError: it succeeded or is running, is a backfill's run (resume the
                 backfill instead), or was retried by another caller first.
         """
+        from assay.execution.executors import choose_executor
+        from assay.execution.materialize import retry_run
+
         choice = choose_executor(self.config, executor, workers, dask_address)
         return retry_run(
             self._runtime,
@@ -452,6 +458,8 @@ class Project:
         """
         import json
         import uuid
+
+        from assay.execution.launcher import launch
 
         run_id = str(uuid.uuid4())
         command = ["backfill", "start"] if backfill else ["materialize"]

@@ -42,8 +42,9 @@ def list_command(selection: tuple[str, ...], as_json: bool) -> None:
     ran the asset and how its steps went there, and the latest checks."""
     project = open_project()
     keys = project.select(selection)
-    summaries = project.state.asset_summaries()
-    plan = project.plan(selection)
+    with project.state.held():  # one open of the store for every read
+        summaries = project.state.asset_summaries()
+        plan = project.plan(selection)
     staleness = plan.staleness
     rows: list[dict[str, Any]] = []
     for key in keys:

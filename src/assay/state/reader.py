@@ -92,7 +92,11 @@ class StateReader:
     def held(self) -> Iterator[StateReader]:
         """Every read inside the block on one connection (indexed once, under one
         shared lock): a few short reads cost one open of the DuckDB file, not one
-        each. Keep the block short: writers wait for it."""
+        each. Keep the block short: writers wait for it. Inside a held block, another
+        is the same block."""
+        if self._held:
+            yield self
+            return
         with self.store.reading(index=self.index, timeout_s=self.timeout_s) as con:
             self._held.append(con)
             try:

@@ -279,6 +279,8 @@ def _without_docstrings(node: ast.AST) -> ast.AST:
     itself when it has none, else new nodes along the paths to them only (the
     module's tree, shared by every version made of it, is never changed; copying all
     of it took most of a code version's time)."""
+    if isinstance(node, ast.expr):  # no docstring below an expression (lambdas have none)
+        return node
     changed: dict[str, Any] = {}
     for name, value in ast.iter_fields(node):
         if isinstance(value, list):
