@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import importlib
 import logging
 import os
 import sys
@@ -10,18 +12,7 @@ from typing import IO, Any
 
 import click
 
-from assay.cli.alerts import alerts_group
-from assay.cli.assets import graph_command, list_command, materialize_command
-from assay.cli.automation import automation_group
-from assay.cli.backfill import backfill_group
-from assay.cli.check import check_command
-from assay.cli.daemon import daemon_group, schedule_group, sensor_group, tick_command
-from assay.cli.lineage import lineage_command
-from assay.cli.plan import observe_command, plan_command, why_command
 from assay.cli.render import color_choice
-from assay.cli.runs import runs_group
-from assay.cli.state import state_group
-from assay.cli.ui import ui_command
 from assay.errors import AssayError
 from assay.version import __version__
 
@@ -51,12 +42,65 @@ def _one_line(exc: click.UsageError) -> click.UsageError:
     return _UsageError(f"{message} See `{command} --help`.", exc.ctx)
 
 
+# Each command and the module that defines it, in the order `assay --help` lists them:
+# a command's module is imported when that command runs (or help lists it), so
+# `assay materialize` does not import the daemon's, the UI's or the runs' commands.
+COMMANDS = {
+    "list": "assets:list_command",
+    "materialize": "assets:materialize_command",
+    "plan": "plan:plan_command",
+    "why": "plan:why_command",
+    "observe": "plan:observe_command",
+    "graph": "assets:graph_command",
+    "backfill": "backfill:backfill_group",
+    "check": "check:check_command",
+    "runs": "runs:runs_group",
+    "lineage": "lineage:lineage_command",
+    "state": "state:state_group",
+    "daemon": "daemon:daemon_group",
+    "tick": "daemon:tick_command",
+    "schedule": "daemon:schedule_group",
+    "ui": "ui:ui_command",
+    "sensor": "daemon:sensor_group",
+    "alerts": "alerts:alerts_group",
+    "automation": "automation:automation_group",
+}
+
+
 class _AssayGroup(click.Group):
     """Prints an AssayError as `Error: ...` and exits with its code; no traceback.
 
     Click's usage errors (a bad option value, an unknown option or command, a
     missing argument) get the same one line, on stderr, with exit code 2.
+    Subcommands are imported on first use (`COMMANDS`).
     """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*COMMANDS, *(name for name in super().list_commands(ctx) if name not in COMMANDS)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        where = COMMANDS.get(cmd_name)
+        if where is None:
+            return super().get_command(ctx, cmd_name)
+        module, _, name = where.partition(":")
+        command = getattr(importlib.import_module(f"assay.cli.{module}"), name)
+        assert isinstance(command, click.Command), where
+        return command
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0]
+        known = [*COMMANDS, *self.commands]
+        if name not in known and not name.startswith("-") and not ctx.resilient_parsing:
+            close = difflib.get_close_matches(name, known)
+            hint = ""
+            if len(close) == 1:
+                hint = f" Did you mean {close[0]!r}?"
+            elif close:
+                hint = f" (Possible options: {', '.join(sorted(close))})"
+            raise click.UsageError(f"No such command {name!r}.{hint}", ctx)
+        return super().resolve_command(ctx, args)
 
     def make_context(
         self,
@@ -123,23 +167,3 @@ def _show_state_notes() -> None:
     logger = logging.getLogger("assay.state")
     logger.handlers = [h for h in logger.handlers if not isinstance(h, _NoteHandler)]
     logger.addHandler(_NoteHandler())
-
-
-main.add_command(list_command)
-main.add_command(materialize_command)
-main.add_command(plan_command)
-main.add_command(why_command)
-main.add_command(observe_command)
-main.add_command(graph_command)
-main.add_command(backfill_group)
-main.add_command(check_command)
-main.add_command(runs_group)
-main.add_command(lineage_command)
-main.add_command(state_group)
-main.add_command(daemon_group)
-main.add_command(tick_command)
-main.add_command(schedule_group)
-main.add_command(ui_command)
-main.add_command(sensor_group)
-main.add_command(alerts_group)
-main.add_command(automation_group)
