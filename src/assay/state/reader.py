@@ -4,6 +4,7 @@ then holds the DuckDB file under a shared lock only for the length of the query.
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import TYPE_CHECKING, Any
 
 from assay.errors import UnknownBackfillError, UnknownRunError
@@ -81,7 +82,15 @@ class StateReader:
         self.store = StateStore(home)
         self.index = index
         self.timeout_s = timeout_s  # how long a read waits for the store's lock
-        self._held: list[duckdb.DuckDBPyConnection | None] = []  # one connection, when held
+        self._local = threading.local()  # a held connection is its thread's own
+
+    @property
+    def _held(self) -> list[duckdb.DuckDBPyConnection | None]:
+        """This thread's held connection (`held`): empty, or one."""
+        held: list[duckdb.DuckDBPyConnection | None] | None = getattr(self._local, "held", None)
+        if held is None:
+            held = self._local.held = []
+        return held
 
     def _reading(self) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection | None]:
         if self._held:
@@ -93,7 +102,7 @@ class StateReader:
         """Every read inside the block on one connection (indexed once, under one
         shared lock): a few short reads cost one open of the DuckDB file, not one
         each. Keep the block short: writers wait for it. Inside a held block, another
-        is the same block."""
+        is the same block; other threads read as if nothing were held."""
         if self._held:
             yield self
             return
