@@ -95,6 +95,23 @@ def test_the_graph_shows_each_status_and_the_selection_narrows_it(shop: Path) ->
         assert "depth must be between 0 and 20" in web.get("/?depth=99").text
 
 
+def test_the_graph_page_follows_the_store_through_its_status_endpoint(make_project) -> None:
+    make_project("ui_shop")
+    with client() as web:
+        page = web.get("/?select=%2Bdaily_totals").text
+        live = html.unescape(re.search(r'data-live="([^"]+)"', page).group(1))
+        assert live == "/graph/status?select=%2Bdaily_totals&depth=0"
+        before = web.get(live).json()
+        assert before["status"] == nodes(page) == {"events": "missing", "daily_totals": "missing"}
+        assert before["counts"] == [["missing", 2]]
+        assay.load().materialize("events")
+        after = web.get(live).json()
+        assert after["status"] == {"events": "fresh", "daily_totals": "missing"}
+        assert after["at"] != before["at"]
+        assert after["titles"]["events"].startswith("events")
+        assert sorted(after["counts"]) == [["fresh", 1], ["missing", 1]]
+
+
 def test_the_asset_page_draws_the_failed_range_and_explains_a_partition(shop: Path) -> None:
     with client() as web:
         page = web.get("/assets/events").text

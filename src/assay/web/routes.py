@@ -25,6 +25,7 @@ def routes() -> list[BaseRoute]:
 
     return [
         Route("/", cached(graph.graph_page)),
+        Route("/graph/status", cached(graph.graph_status)),
         Route("/assets/{key:path}", cached(assets.asset_page)),
         Route("/runs", cached(runs.runs_page)),
         Route("/runs/{run_id}", cached(runs.run_page, live=True)),

@@ -1,4 +1,5 @@
-// assay UI: pan (drag) and zoom (wheel) of the asset graph's SVG, by its viewBox.
+// assay UI: pan (drag) and zoom (wheel) of the asset graph's SVG, by its viewBox, and
+// its statuses kept current.
 (function () {
   function panZoom(box) {
     var svg = box.querySelector("svg");
@@ -26,7 +27,40 @@
     window.addEventListener("mouseup", function () { dragging = null; });
     box.addEventListener("click", function (e) { if (moved) { e.preventDefault(); moved = false; } }, true);
   }
+  // The graph follows the store: every 3 s (while the tab is shown) its statuses,
+  // tooltips and counts come from /graph/status; the drawing, pan and zoom stay.
+  function follow(box) {
+    var url = box.getAttribute("data-live"), at = null;
+    if (!url) return;
+    setInterval(function () {
+      if (document.hidden) return;
+      fetch(url, { headers: { Accept: "application/json" } }).then(function (r) {
+        return r.ok ? r.json() : null;
+      }).then(function (found) {
+        if (!found || found.at === at) return;
+        at = found.at;
+        box.querySelectorAll("g.node[data-key]").forEach(function (node) {
+          var key = node.getAttribute("data-key"), status = found.status[key];
+          if (!status) return;
+          node.setAttribute("class", node.getAttribute("class").replace(/status-\S+/, "status-" + status));
+          var title = node.querySelector("title");
+          if (title && found.titles[key]) title.textContent = found.titles[key];
+        });
+        var pills = document.getElementById("graph-pills");
+        if (pills) {
+          pills.replaceChildren();
+          found.counts.forEach(function (pair) {
+            var pill = document.createElement("span");
+            pill.className = "pill status-" + pair[0];
+            pill.textContent = pair[1].toLocaleString("en-US") + " " + pair[0];
+            pills.append(pill, " ");
+          });
+        }
+      }).catch(function () {});
+    }, 3000);
+  }
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-pan-zoom]").forEach(panZoom);
+    document.querySelectorAll("[data-live]").forEach(follow);
   });
 })();

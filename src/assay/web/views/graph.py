@@ -61,6 +61,33 @@ def graph_page(request: Request) -> Response:
     )
 
 
+def graph_status(request: Request) -> Response:
+    """`/graph/status`: the statuses `/` shows for the same selection, as JSON: the
+    graph page applies them every few seconds, so it follows runs without being
+    drawn again (its pan and zoom stay)."""
+    from starlette.responses import JSONResponse
+
+    ui = ui_of(request)
+    text = request.query_params.get("select", "").strip()
+    depth = int_param(request, "depth", 0, 0, MAX_DEPTH)
+    graph = ui.project.graph
+    try:
+        keys = selected(graph, text, depth)
+    except SelectionError:
+        keys = list(graph.order)
+    health = ui.health()
+    status = {str(k): "unknown" if health is None else health.status(k) for k in keys}
+    titles = {str(k): title(graph, k, health) for k in keys}
+    return JSONResponse(
+        {
+            "at": None if health is None else health.at.isoformat(),
+            "status": status,
+            "titles": titles,
+            "counts": sorted(Counter(status.values()).items()),
+        }
+    )
+
+
 def selected(graph: AssetGraph, text: str, depth: int) -> list[AssetKey]:
     """What `text` selects (everything when empty), with every asset within `depth`
     hops up or down of it, in dependency order.
