@@ -20,9 +20,6 @@ from typing import TYPE_CHECKING
 from assay.config import EXECUTORS
 from assay.errors import ConfigError
 from assay.execution.executors.base import Executor, Outcome, StepTask, failed_steps
-from assay.execution.executors.dask import DaskExecutor  # imports distributed only when made
-from assay.execution.executors.in_process import InProcessExecutor
-from assay.execution.executors.multiprocess import MultiprocessExecutor
 
 if TYPE_CHECKING:
     from assay.config import ProjectConfig
@@ -101,13 +98,45 @@ def _workers(choice: ExecutorChoice) -> int:
 Factory = Callable[
     [ExecutorChoice, "ProjectConfig", "AssetGraph", "Callable[[AssetKey], IOManager]"], Executor
 ]
+
+
+def _in_process(
+    choice: ExecutorChoice,
+    config: ProjectConfig,
+    graph: AssetGraph,
+    io_for: Callable[[AssetKey], IOManager],
+) -> Executor:
+    from assay.execution.executors.in_process import InProcessExecutor
+
+    return InProcessExecutor(graph, io_for)
+
+
+def _multiprocess(
+    choice: ExecutorChoice,
+    config: ProjectConfig,
+    graph: AssetGraph,
+    io_for: Callable[[AssetKey], IOManager],
+) -> Executor:
+    from assay.execution.executors.multiprocess import MultiprocessExecutor
+
+    return MultiprocessExecutor(config, _workers(choice))
+
+
+def _dask(
+    choice: ExecutorChoice,
+    config: ProjectConfig,
+    graph: AssetGraph,
+    io_for: Callable[[AssetKey], IOManager],
+) -> Executor:
+    from assay.execution.executors.dask import DaskExecutor  # imports distributed when made
+
+    return DaskExecutor(config, address=choice.dask_address, workers=_workers(choice))
+
+
+# each executor's module is imported when a run chooses it
 _FACTORIES: dict[str, Factory] = {
-    "in_process": lambda choice, config, graph, io_for: InProcessExecutor(graph, io_for),
-    "multiprocess": lambda choice, config, graph, io_for: MultiprocessExecutor(
-        config, _workers(choice)
-    ),
-    "dask": lambda choice, config, graph, io_for: DaskExecutor(
-        config, address=choice.dask_address, workers=_workers(choice)
-    ),
+    "in_process": _in_process,
+    "multiprocess": _multiprocess,
+    "dask": _dask,
 }
 assert tuple(_FACTORIES) == EXECUTORS, "an executor is missing from config.EXECUTORS"
