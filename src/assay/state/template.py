@@ -105,19 +105,8 @@ def _make_template(
 
 
 def _write_into_place(data: bytes, path: Path) -> None:
-    """Write `data` to `path` whole or not at all: a synced temporary file, renamed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    scratch = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(scratch, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            scratch.unlink()
+    """Write `data` to `path` whole or not at all (a synced temporary file, renamed)."""
+    from assay.io.atomic import atomic_path  # (the io package is not for every start-up)
+
+    with atomic_path(path) as scratch:
+        scratch.write_bytes(data)

@@ -4,6 +4,7 @@ syntax in a search box and ±N hops around what it selects."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from assay.errors import SelectionError
@@ -20,10 +21,27 @@ if TYPE_CHECKING:
 MAX_DEPTH = 20
 
 
-def graph_page(request: Request) -> Response:
-    from assay.web.layout import graph_svg
-    from assay.web.text import asset_url
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """What `/` and `/graph/status` show for a request's selection."""
 
+    text: str
+    depth: int
+    keys: list[AssetKey]
+    error: str | None
+    health: Health | None
+    status: dict[str, str]
+
+    def titles(self, graph: AssetGraph) -> dict[str, str]:
+        return {str(k): title(graph, k, self.health) for k in self.keys}
+
+    def counts(self) -> list[tuple[str, int]]:
+        return sorted(Counter(self.status.values()).items())
+
+
+def shown(request: Request) -> Shown:
+    """The selection (`select`, `depth`; a bad one shows everything, saying why) and
+    the status of each asset in it."""
     ui = ui_of(request)
     text = request.query_params.get("select", "").strip()
     depth = int_param(request, "depth", 0, 0, MAX_DEPTH)
@@ -35,29 +53,38 @@ def graph_page(request: Request) -> Response:
         error, keys = str(exc), list(graph.order)
     health = ui.health()
     status = {str(k): "unknown" if health is None else health.status(k) for k in keys}
+    return Shown(text, depth, keys, error, health, status)
+
+
+def graph_page(request: Request) -> Response:
+    from assay.web.layout import graph_svg
+    from assay.web.text import asset_url
+
+    ui = ui_of(request)
+    graph = ui.project.graph
+    found = shown(request)
 
     def draw() -> str:
         return graph_svg(
-            ui.layout(keys),
-            status=status,
+            ui.layout(found.keys),
+            status=found.status,
             href=lambda ident: asset_url(ident),
-            titles={str(k): title(graph, k, health) for k in keys},
+            titles=found.titles(graph),
         )
 
-    svg = ui.drawn(("graph", tuple(keys)), health, draw)
-    counts = Counter(status.values())
+    svg = ui.drawn(("graph", tuple(found.keys)), found.health, draw)
     return ui.render(
         request,
         "graph.html",
         title="Assets",
         svg=svg,
-        select=text,
-        depth=depth,
-        error=error,
-        counts=sorted(counts.items()),
-        total=len(keys),
+        select=found.text,
+        depth=found.depth,
+        error=found.error,
+        counts=found.counts(),
+        total=len(found.keys),
         all_count=len(graph.specs),
-        groups=sorted({graph.specs[k].group for k in keys}),
+        groups=sorted({graph.specs[k].group for k in found.keys}),
     )
 
 
@@ -67,23 +94,13 @@ def graph_status(request: Request) -> Response:
     drawn again (its pan and zoom stay)."""
     from starlette.responses import JSONResponse
 
-    ui = ui_of(request)
-    text = request.query_params.get("select", "").strip()
-    depth = int_param(request, "depth", 0, 0, MAX_DEPTH)
-    graph = ui.project.graph
-    try:
-        keys = selected(graph, text, depth)
-    except SelectionError:
-        keys = list(graph.order)
-    health = ui.health()
-    status = {str(k): "unknown" if health is None else health.status(k) for k in keys}
-    titles = {str(k): title(graph, k, health) for k in keys}
+    found = shown(request)
     return JSONResponse(
         {
-            "at": None if health is None else health.at.isoformat(),
-            "status": status,
-            "titles": titles,
-            "counts": sorted(Counter(status.values()).items()),
+            "at": None if found.health is None else found.health.at.isoformat(),
+            "status": found.status,
+            "titles": found.titles(ui_of(request).project.graph),
+            "counts": found.counts(),
         }
     )
 
