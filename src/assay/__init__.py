@@ -39,8 +39,11 @@ if TYPE_CHECKING:
     from assay.execution.launcher import LaunchedRun
     from assay.io.base import IOManager, StoredOutput
     from assay.io.duckdb import DuckDBIO
+    from assay.io.files import FileIO
     from assay.io.hashing import data_version
+    from assay.io.json_values import JSONIO
     from assay.io.parquet import ParquetIO
+    from assay.io.pickles import PickleIO
     from assay.keys import AssetKey
     from assay.partitions import (
         DailyPartitions,
@@ -90,8 +93,11 @@ _HOMES = {
     "assay.execution.launcher": ("LaunchedRun",),
     "assay.io.base": ("IOManager", "StoredOutput"),
     "assay.io.duckdb": ("DuckDBIO",),
+    "assay.io.files": ("FileIO",),
     "assay.io.hashing": ("data_version",),
+    "assay.io.json_values": ("JSONIO",),
     "assay.io.parquet": ("ParquetIO",),
+    "assay.io.pickles": ("PickleIO",),
     "assay.keys": ("AssetKey",),
     "assay.partitions": (
         "DailyPartitions",
@@ -135,11 +141,13 @@ __all__ = [
     "Definitions",
     "DuckDBIO",
     "Email",
+    "FileIO",
     "Freshness",
     "Hooks",
     "HourlyPartitions",
     "IOManager",
     "IdentityMapping",
+    "JSONIO",
     "LastPartitionMapping",
     "LaunchedRun",
     "MonthlyPartitions",
@@ -148,6 +156,7 @@ __all__ = [
     "ParquetIO",
     "PartitionMapping",
     "PartitionSelection",
+    "PickleIO",
     "Plan",
     "Project",
     "RetryPolicy",

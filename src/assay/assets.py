@@ -7,12 +7,14 @@ and returns an `AssetSpec`, which stays callable like the function it wraps.
 from __future__ import annotations
 
 import inspect
+import typing
 from datetime import timedelta
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, overload
 
 from assay.conditions import AutomationCondition, Freshness
 from assay.errors import DefinitionError
-from assay.io.base import InputKind
+from assay.io.base import FRAME_KINDS, InputKind, Stores, stores_of
 from assay.keys import AssetKey, check_name
 from assay.partitions.base import PartitionsDefinition
 from assay.policies import BatchPolicy, RetryPolicy
@@ -77,8 +79,15 @@ def asset(
 
     Parameters other than `context` are inputs, matched to upstream assets by
     name (or by `ins`). The function returns a `pl.DataFrame`, a `pl.LazyFrame`
-    or a `pyarrow.Table` (or an `Output` wrapping one). With `partitions`, it
-    runs once per partition; `context.partition_key` says which.
+    or a `pyarrow.Table` (or an `Output` wrapping one), stored by `io` (default:
+    the project's, else ParquetIO). Other values need an IO manager for them
+    (`JSONIO()`, `FileIO()`, `PickleIO()`), unless the return annotation says:
+    with no `io`, `-> dict` and `-> list` are stored by JSONIO, `-> bytes` and
+    `-> Path` by FileIO, and `-> None` stores nothing (a side effect; a new data
+    version each run unless it returns `Output(None, data_version=...)`). Inputs
+    receive what their upstream stores; an annotation asks for a type (`dict`,
+    `Path`, `bytes`, `pl.LazyFrame`...), checked when the graph is built. With
+    `partitions`, it runs once per partition; `context.partition_key` says which.
 
     `retry_policy` retries failed steps (default: the project's, else none).
     `pool` names a concurrency pool: `Definitions(pools={"stripe": 2})` lets at
@@ -163,6 +172,8 @@ def _build_spec(
             )
     resolved_ins: dict[str, AssetIn] = {}
     kinds: dict[str, InputKind] = {}
+    types: dict[str, object] = {}
+    scope = getattr(func, "__globals__", None)
     for param_name, param in params.items():
         if param_name == CONTEXT_PARAM:
             continue
@@ -170,9 +181,18 @@ def _build_spec(
             raise DefinitionError(f"{where}: *args and **kwargs cannot be inputs; name each input")
         resolved_ins[param_name] = explicit_ins.get(param_name, AssetIn())
         kinds[param_name] = input_kind(
-            param.annotation,
-            what=f"{where}: input {param_name!r}",
-            scope=getattr(func, "__globals__", None),
+            param.annotation, what=f"{where}: input {param_name!r}", scope=scope
+        )
+        declared = declared_type(param.annotation, scope)
+        if declared is not None:
+            types[param_name] = declared
+    implied = implied_store(inspect.signature(func).return_annotation, scope)
+    stored = stores_of(io) if io is not None else implied
+    schema = check_schema(schema, where)
+    if schema is not None and stored not in (None, Stores.FRAMES):
+        raise DefinitionError(
+            f"{where}: schema= validates frames, and this asset stores {stored}; "
+            "drop schema=, or check its value with an @asset_check"
         )
     return AssetSpec(
         key=key,
@@ -184,6 +204,8 @@ def _build_spec(
         deps=tuple(_dep_key(dep) for dep in deps or ()),
         ins=resolved_ins,
         input_kinds=kinds,
+        input_types=types,
+        implied_store=implied,
         wants_context=CONTEXT_PARAM in params,
         code_version=code_version,
         io=io,
@@ -191,7 +213,7 @@ def _build_spec(
         retry_policy=_check_retry(retry_policy, where),
         pool=None if pool is None else _check_name(pool, "pool", where),
         backfill_policy=_check_batch(backfill_policy, partitions, where),
-        schema=check_schema(schema, where),
+        schema=schema,
         automation=_check_automation(automation, where),
         freshness=_check_freshness(freshness, partitions, where),
     )
@@ -291,12 +313,16 @@ def input_kind(
     `@asset on 'revenue': input 'orders'`; `scope` is the function's globals, to read
     string annotations of `from __future__ import annotations`).
 
-    Unannotated, `pl.DataFrame`, `typing.Any` and `object`: a polars DataFrame;
-    `pl.LazyFrame`: a lazy scan; `pa.Table`: an Arrow table.
+    Unannotated, `typing.Any` and `object`: what the upstream's IO manager stores (a
+    polars DataFrame from ParquetIO); `pl.DataFrame`: a polars DataFrame;
+    `pl.LazyFrame`: a lazy scan; `pa.Table`: an Arrow table; `bytes` and `Path`: a
+    stored file's content or path (FileIO); any other type (`dict`, a class of
+    yours): the stored value as it is (JSONIO, PickleIO). Whether the upstream
+    stores that is checked when the graph is built (`Definitions`).
 
     Raises:
-        DefinitionError: any other annotation (`int`, `dict`, a pandas DataFrame...),
-            which would silently receive a polars frame.
+        DefinitionError: a pandas DataFrame (assay hands over polars), or a frame in
+            a union (`pl.DataFrame | None`), which no IO manager hands over.
     """
     if annotation is inspect.Parameter.empty:
         return InputKind.EAGER
@@ -304,20 +330,79 @@ def input_kind(
     if isinstance(annotation, str):
         resolved = _evaluated(annotation, scope)
         if resolved is _UNRESOLVED:  # a name imported under TYPE_CHECKING: read the text
-            kind = _KINDS_BY_TEXT.get(annotation.replace(" ", ""))
+            text = annotation.replace(" ", "")
+            kind = _KINDS_BY_TEXT.get(text)
             if kind is not None:
                 return kind
-            raise _unsupported(what, annotation, annotation.split(".")[0] in ("pd", "pandas"))
+            if text.split(".")[0] in ("pd", "pandas"):
+                raise _unsupported(what, annotation, True)
+            if any(_KINDS_BY_TEXT.get(part) in FRAME_KINDS for part in text.split("|")):
+                raise _unsupported(what, annotation, False)
+            return InputKind.VALUE
     if resolved is Any or resolved is object:
         return InputKind.EAGER
+    shown = annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
     if isinstance(resolved, type):
         for kind_type in resolved.__mro__:
             found = _KINDS_BY_TYPE.get(f"{kind_type.__module__}.{kind_type.__qualname__}")
             if found is not None:
                 return found
-    shown = annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
-    is_pandas = isinstance(resolved, type) and resolved.__module__.split(".")[0] == "pandas"
-    raise _unsupported(what, shown, is_pandas)
+        if resolved.__module__.split(".")[0] == "pandas":
+            raise _unsupported(what, shown, True)
+        if issubclass(resolved, bytes | bytearray):
+            return InputKind.BYTES
+        if issubclass(resolved, PurePath):
+            return InputKind.PATH
+        return InputKind.VALUE
+    if any(_frame_kind(member) is not None for member in typing.get_args(resolved)):
+        raise _unsupported(what, shown, False)
+    return InputKind.VALUE
+
+
+def _frame_kind(annotation: object) -> InputKind | None:
+    if not isinstance(annotation, type):
+        return None
+    for kind_type in annotation.__mro__:
+        found = _KINDS_BY_TYPE.get(f"{kind_type.__module__}.{kind_type.__qualname__}")
+        if found is not None:
+            return found
+    return None
+
+
+def declared_type(annotation: object, scope: Mapping[str, Any] | None) -> object | None:
+    """The type an annotation names (its text, when it names nothing importable);
+    None for no annotation, `Any` and `object`, which take whatever is stored."""
+    if annotation is inspect.Parameter.empty:
+        return None
+    resolved = annotation
+    if isinstance(annotation, str):
+        resolved = _evaluated(annotation, scope)
+        if resolved is _UNRESOLVED:
+            text = annotation.replace(" ", "")
+            return None if text in ("Any", "typing.Any", "t.Any", "object") else annotation
+    return None if resolved is Any or resolved is object else resolved
+
+
+def implied_store(annotation: object, scope: Mapping[str, Any] | None) -> Stores | None:
+    """What an asset's return annotation says it stores when it names no IO manager:
+    `-> dict` and `-> list` (`dict[str, int]`...) JSON, `-> bytes` and `-> Path` a file,
+    `-> None` nothing (a side effect); anything else, None (the project's default, for
+    frames). Never pickle: that is for the user to choose."""
+    if annotation is inspect.Signature.empty:
+        return None
+    resolved = annotation
+    if isinstance(annotation, str):
+        resolved = _evaluated(annotation, scope)
+        if resolved is _UNRESOLVED:
+            return None
+    if resolved is None or resolved is type(None):
+        return Stores.NOTHING
+    origin = typing.get_origin(resolved) or resolved
+    if origin is dict or origin is list:
+        return Stores.JSON
+    if isinstance(origin, type) and (issubclass(origin, bytes) or issubclass(origin, Path)):
+        return Stores.FILES
+    return None
 
 
 _KINDS_BY_TYPE = {
@@ -332,6 +417,7 @@ _KINDS_BY_TEXT = {
     **dict.fromkeys(("LazyFrame", "pl.LazyFrame", "polars.LazyFrame"), InputKind.LAZY),
     **dict.fromkeys(("Table", "pa.Table", "pyarrow.Table"), InputKind.ARROW),
     **dict.fromkeys(("Any", "typing.Any", "t.Any"), InputKind.EAGER),
+    **dict.fromkeys(("Path", "pathlib.Path"), InputKind.PATH),
 }
 _UNRESOLVED = object()
 

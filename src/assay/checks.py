@@ -13,7 +13,7 @@ import inspect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from assay.assets import input_kind
+from assay.assets import declared_type, input_kind
 from assay.errors import DefinitionError
 from assay.keys import AssetKey
 from assay.spec import CONTEXT_PARAM, AssetSpec
@@ -53,6 +53,7 @@ class CheckSpec:
     blocking: bool
     severity: Severity
     description: str | None
+    value_type: object | None = None  # what the parameter is annotated (None: nothing, Any)
 
     @property
     def asset_name(self) -> str:
@@ -118,6 +119,7 @@ def asset_check(
                 what=f"{where}: parameter {data[0]!r}",
                 scope=getattr(fn, "__globals__", None),
             ),
+            value_type=declared_type(params[data[0]].annotation, getattr(fn, "__globals__", None)),
             wants_context=CONTEXT_PARAM in params,
             blocking=blocking,
             severity=severity,

@@ -23,13 +23,14 @@ from assay.checks import CheckSpec
 from assay.conditions import AutomationCondition, Freshness, cron_parts
 from assay.errors import ConfigError, DefinitionError
 from assay.graph import AssetGraph
+from assay.io.base import Stores, mismatch, stores_of
 from assay.io.resolver import IOResolver
 from assay.policies import RetryPolicy
 from assay.spec import AssetSpec
 from assay.versioning.sources import add_project_root, capture_source, in_project, is_captured
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from types import ModuleType
 
     from assay.automation.alerts import Alert
@@ -87,6 +88,7 @@ class Definitions:
                     "decorate the function with @asset_check"
                 )
         self.io = io
+        self._implied: dict[Stores, IOManager] = {}
         if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
             raise DefinitionError(
                 f"Definitions(retry_policy={retry_policy!r}): use RetryPolicy(max_retries=...)"
@@ -115,13 +117,77 @@ class Definitions:
         return tuple(name for name in names if name in self.pools)
 
     def io_resolver(self, config: ProjectConfig) -> IOResolver:
-        """Each asset's IO manager (its own, else `io`, else ParquetIO), bound to `config`."""
-        return IOResolver({k: s.io for k, s in self.graph.specs.items()}, self.io, config)
+        """Each asset's IO manager (its own, else the one its return annotation implies,
+        else `io`, else ParquetIO), bound to `config`."""
+        own = {k: s.io if s.io is not None else self._implied_io(s) for k, s in self.graph.specs.items()}
+        return IOResolver(own, self.io, config)
+
+    def _implied_io(self, spec: AssetSpec) -> IOManager | None:
+        """The IO manager an asset without one gets from its return annotation (`-> dict`:
+        JSONIO, `-> bytes`/`-> Path`: FileIO, `-> None`: nothing stored), unless the
+        project's default stores something other than frames; one instance of each."""
+        implied = spec.implied_store
+        if implied is None or (self.io is not None and stores_of(self.io) is not Stores.FRAMES):
+            return None
+        if implied not in self._implied:
+            if implied is Stores.JSON:
+                from assay.io.json_values import JSONIO
+
+                self._implied[implied] = JSONIO()
+            elif implied is Stores.FILES:
+                from assay.io.files import FileIO
+
+                self._implied[implied] = FileIO()
+            else:
+                from assay.io.nothing import NothingIO
+
+                self._implied[implied] = NothingIO()
+        return self._implied[implied]
+
+    def stores(self, spec: AssetSpec) -> Stores | None:
+        """What the asset's IO manager stores (None: an IO manager that does not say)."""
+        chosen = spec.io if spec.io is not None else self._implied_io(spec)
+        if chosen is None:
+            return Stores.FRAMES if self.io is None else stores_of(self.io)
+        return stores_of(chosen)
 
     @cached_property
     def graph(self) -> AssetGraph:
         """The validated asset graph (raises DefinitionError on the first problem)."""
-        return AssetGraph.build(self.assets, self.checks)
+        graph = AssetGraph.build(self.assets, self.checks)
+        _check_types(graph, self.stores)
+        return graph
+
+
+def _check_types(graph: AssetGraph, stores: Callable[[AssetSpec], Stores | None]) -> None:
+    """Raise when an input, or a check, asks for another type than its upstream's IO
+    manager stores (a dict of a Parquet asset, a frame of a JSON one), or a schema
+    judges an asset that stores no frames."""
+    for key, spec in graph.specs.items():
+        if spec.schema is not None and stores(spec) not in (None, Stores.FRAMES):
+            raise DefinitionError(
+                f"asset {str(key)!r} has schema=, which validates frames, but stores "
+                f"{stores(spec)}: drop schema=, or check its value with an @asset_check"
+            )
+        for param, up in graph.inputs[key].items():
+            upstream = stores(graph.specs[up])
+            if upstream is None:
+                continue
+            why = mismatch(upstream, spec.input_kinds[param], spec.input_types.get(param))
+            if why is not None:
+                raise DefinitionError(
+                    f"input {param!r} of asset {str(key)!r} reads asset {str(up)!r}, which {why}"
+                )
+        for check in graph.checks.get(key, ()):
+            own = stores(spec)
+            if own is None or own is Stores.NOTHING:
+                continue
+            why = mismatch(own, check.kind, check.value_type)
+            if why is not None:
+                raise DefinitionError(
+                    f"@asset_check {check.name!r} judges asset {str(key)!r}, which "
+                    + why.replace("the input", f"parameter {check.param!r}")
+                )
 
 
 def _check_automation(schedules: tuple[Schedule, ...], sensors: tuple[Sensor, ...]) -> None:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from datetime import timedelta
 
     from assay.conditions import AutomationCondition, Freshness
-    from assay.io.base import InputKind, IOManager
+    from assay.io.base import InputKind, IOManager, Stores
     from assay.partitions.base import PartitionsDefinition
     from assay.partitions.mapping import PartitionMapping
     from assay.policies import BatchPolicy, RetryPolicy
@@ -71,6 +71,11 @@ class AssetSpec:
     deps: tuple[AssetKey, ...] = ()
     ins: Mapping[str, AssetIn] = field(default_factory=dict)
     input_kinds: Mapping[str, InputKind] = field(default_factory=dict)
+    # what each annotated input names (a type, or its text when it names nothing
+    # importable); an input that is not here takes whatever its upstream stores
+    input_types: Mapping[str, object] = field(default_factory=dict)
+    # what the return annotation says it stores (`-> dict`: JSON, `-> None`: nothing)
+    implied_store: Stores | None = None
     wants_context: bool = False
     code_version: str | None = None
     io: IOManager | None = None

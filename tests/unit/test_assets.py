@@ -1,12 +1,13 @@
 import importlib
 import sys
 import typing
+from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
 import pytest
 
-from assay import AssetIn, AssetKey, DuckDBIO, asset, asset_check
+from assay import AssetIn, AssetKey, Definitions, DuckDBIO, asset, asset_check
 from assay.errors import DefinitionError
 from assay.io.base import InputKind
 
@@ -105,6 +106,13 @@ FakePandasFrame = type("DataFrame", (), {"__module__": "pandas.core.frame"})
         ("polars.LazyFrame", InputKind.LAZY),
         ("pa.Table", InputKind.ARROW),
         ("Any", InputKind.EAGER),
+        (int, InputKind.VALUE),
+        (str, InputKind.VALUE),
+        (dict[str, int], InputKind.VALUE),
+        ("dict", InputKind.VALUE),
+        (bytes, InputKind.BYTES),
+        (Path, InputKind.PATH),
+        ("Path", InputKind.PATH),
     ],
     ids=repr,
 )
@@ -119,15 +127,16 @@ def test_supported_input_annotations_choose_how_the_input_arrives(annotation, ki
 @pytest.mark.parametrize(
     ("annotation", "shown", "hint"),
     [
-        (int, "'int'", "annotate it pl.DataFrame (or leave it unannotated), pl.LazyFrame or"),
-        (str, "'str'", "cannot hand over"),
-        (dict[str, int], "'dict[str, int]'", "cannot hand over"),
-        ("dict", "'dict'", "cannot hand over"),
         ("pl.DataFrame | None", "'pl.DataFrame | None'", "cannot hand over"),
+        (
+            pl.DataFrame | None,
+            "'polars.dataframe.frame.DataFrame | None'",
+            "annotate it pl.DataFrame (or leave it unannotated), pl.LazyFrame or",
+        ),
         (FakePandasFrame, "'pandas.core.frame.DataFrame', a pandas", "call `.to_pandas()`"),
         ("pd.DataFrame", "'pd.DataFrame', a pandas DataFrame", "annotate it pl.DataFrame"),
     ],
-    ids=["int", "str", "dict-generic", "dict-text", "optional", "pandas", "pandas-text"],
+    ids=["optional-text", "optional", "pandas", "pandas-text"],
 )
 def test_other_input_annotations_are_definition_errors(annotation, shown, hint):
     def revenue(orders):
@@ -149,20 +158,21 @@ def test_string_annotations_are_read_in_the_module_that_wrote_them(tmp_path, mon
         "import polars as plr\n"
         "from assay import asset\n"
         "if TYPE_CHECKING:\n"
+        "    import pandas as pd\n"
         "    import pyarrow as pa\n"
         "    import polars\n"
         "@asset\n"
         "def a(x: plr.LazyFrame, y: pa.Table, z: polars.DataFrame, w) -> plr.DataFrame:\n"
         "    return x\n"
         "@asset\n"
-        "def b(x: int) -> plr.DataFrame:\n"
+        "def b(x: pd.DataFrame) -> plr.DataFrame:\n"
         "    return x\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(DefinitionError, match="@asset on 'b': input 'x' is annotated 'int'"):
+    with pytest.raises(DefinitionError, match="@asset on 'b': input 'x' is annotated 'pd.DataFrame', a pandas"):
         importlib.import_module("future_shop")
     (tmp_path / "future_shop.py").write_text(
-        (tmp_path / "future_shop.py").read_text().replace("x: int", "x: plr.DataFrame")
+        (tmp_path / "future_shop.py").read_text().replace("x: pd.DataFrame", "x: plr.DataFrame")
     )
     module = importlib.import_module("future_shop")
     try:
@@ -176,9 +186,18 @@ def test_string_annotations_are_read_in_the_module_that_wrote_them(tmp_path, mon
         sys.modules.pop("future_shop", None)
 
 
-def test_a_check_parameter_with_an_unsupported_annotation_is_an_error():
-    with pytest.raises(DefinitionError, match="parameter 'orders' is annotated 'int'"):
+def test_a_check_parameter_annotated_other_than_what_the_asset_stores_is_an_error():
+    @asset
+    def orders() -> pl.DataFrame:
+        return pl.DataFrame({"amount": [1]})
 
-        @asset_check(asset="orders")
-        def positive(orders: int) -> bool:
-            return orders > 0
+    @asset_check(asset="orders")
+    def positive(orders: int) -> bool:
+        return orders > 0
+
+    with pytest.raises(
+        DefinitionError,
+        match="@asset_check 'positive' judges asset 'orders', which stores frames: "
+        "annotate parameter 'orders' pl.DataFrame",
+    ):
+        Definitions(assets=[orders], checks=[positive]).graph

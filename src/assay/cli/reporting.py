@@ -50,7 +50,9 @@ class StepLines(Hooks):
     def _finished(self, result: StepResult) -> None:
         key = result.step_key
         if result.stored is not None:
-            stats = f"{result.stored.row_count:,} rows  {format_bytes(result.stored.byte_size)}"
+            stored = result.stored
+            rows = "" if stored.row_count is None else f"{stored.row_count:,} rows  "
+            stats = f"{rows}{format_bytes(stored.byte_size)}" if stored.location else "ran"
             timing = f"{result.duration_s * 1000:.0f} ms"
             detail = click.style(f"{stats}  {timing}", dim=True)
             click.echo(f"  {click.style('✓', fg='green')} {key}  {detail}{checks_text(result)}")

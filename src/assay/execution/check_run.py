@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from assay.execution.quality import as_frame, evaluate
 from assay.execution.recorder import RecordedRun
 from assay.execution.records import check_records
-from assay.io.base import InputKind
+from assay.io.base import InputKind, Stores, is_frame, stores_of
 from assay.results import SCHEMA_CHECK, CheckOutcome, CheckStatus, RunKind, RunStatus
 
 if TYPE_CHECKING:
@@ -186,11 +186,14 @@ def _judge(
     checks = graph.checks.get(key, ())
     try:
         wanted = None if partition is None else [partition]
-        value = io_for(key).load(key, wanted, InputKind.EAGER)
+        io = io_for(key)
+        value = io.load(key, wanted, InputKind.EAGER)
+        if stores_of(io) not in (None, Stores.FRAMES):  # a value: {partition: value}
+            value = value if partition is None else value[partition]
         _, outcomes = evaluate(
             spec,
             checks,
-            as_frame(value),
+            as_frame(value) if is_frame(value) else value,
             partition=partition,
             run_id=run_id,
             failures_dir=failures_dir,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from assay.execution.hooks import Hooks
 from assay.execution.user_code import describe_exception
-from assay.io.base import lineage_dataset
+from assay.io.base import Stores, lineage_dataset, stores_of
 from assay.lineage.delivery import Delivery
 from assay.lineage.events import (
     BACKFILL_JOB,
@@ -279,9 +279,11 @@ class LineageHooks(Hooks):
     ) -> DatasetRef:
         if key not in self._datasets:
             spec = self.graph.specs[key]
-            if spec.is_source and spec.io is None:
-                # assay neither stores nor knows where a source's data is: it is named
-                # in the project's namespace, by its key
+            if (spec.is_source and spec.io is None) or (
+                not spec.is_source and stores_of(self.io_for(key)) is Stores.NOTHING
+            ):
+                # assay neither stores nor knows where a source's data is, nor does a
+                # side effect (`-> None`) have any: named in the project's namespace
                 self._datasets[key] = (self.namespace, str(key))
             else:
                 self._datasets[key] = lineage_dataset(self.io_for(key), key)

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 from assay.checks import CheckResult
 from assay.execution.context import AssetContext
 from assay.execution.user_code import describe_exception
 from assay.io.atomic import atomic_path
-from assay.io.base import InputKind
+from assay.io.base import InputKind, is_frame
 from assay.results import SCHEMA_CHECK, CheckOutcome
 from assay.versioning import check_version, schema_version
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     import polars as pl
 
     from assay.checks import CheckSpec
@@ -67,12 +66,18 @@ def judge(
 ) -> tuple[pl.DataFrame, list[CheckOutcome]]:
     """Validate an output with the asset's schema, then run its checks, before storing.
 
-    Returns the validated frame (Pandera may coerce types) and every outcome.
+    Returns the validated frame (Pandera may coerce types) and every outcome; a value
+    that is not a frame (JSON, a pickle, a file, None) is judged by its checks alone
+    (a schema on it is refused when the graph is built) and returned as it is.
 
     Raises:
         ValidationFailed: the schema failed, or a blocking error-severity check
             failed or raised: the value must not be stored.
     """
+    if not is_frame(value):
+        outcomes = [run_check(c, spec.key, value, partition, run_id, time_window) for c in checks]
+        _raise_if_blocked(outcomes)
+        return value, outcomes
     frame, outcomes = evaluate(
         spec,
         checks,
@@ -85,17 +90,21 @@ def judge(
     )
     if outcomes and outcomes[0].name == SCHEMA_CHECK and not outcomes[0].passed:
         raise ValidationFailed(outcomes[0].error or "schema failed", outcomes)
+    _raise_if_blocked(outcomes)
+    return frame, outcomes
+
+
+def _raise_if_blocked(outcomes: list[CheckOutcome]) -> None:
     blocked = [o for o in outcomes if o.blocks]
     if blocked:
         what = "; ".join(o.describe() for o in blocked)
         raise ValidationFailed(f"blocking {what}; the output was not stored", outcomes)
-    return frame, outcomes
 
 
 def evaluate(
     spec: AssetSpec,
     checks: tuple[CheckSpec, ...],
-    frame: pl.DataFrame,
+    frame: Any,
     *,
     partition: str | None,
     run_id: str,
@@ -103,9 +112,10 @@ def evaluate(
     time_window: TimeWindow | None = None,
     stop_on_schema: bool = False,
 ) -> tuple[pl.DataFrame, list[CheckOutcome]]:
-    """Every verdict on `frame`: its schema's, then each check's (never raises)."""
+    """Every verdict on `frame`: its schema's, then each check's (never raises). A
+    value that is not a frame gets its checks' verdicts only."""
     outcomes: list[CheckOutcome] = []
-    if spec.schema is not None:
+    if spec.schema is not None and is_frame(frame):
         frame, outcome = validate_schema(spec, frame, partition, failures_dir)
         outcomes.append(outcome)
         if not outcome.passed and stop_on_schema:
@@ -193,18 +203,24 @@ def summarize_failures(cases: pl.DataFrame) -> tuple[str, dict[str, Any]]:
 def run_check(
     check: CheckSpec,
     asset: AssetKey,
-    frame: pl.DataFrame,
+    frame: Any,
     partition: str | None,
     run_id: str,
     time_window: TimeWindow | None = None,
 ) -> CheckOutcome:
-    """Call one check; an exception is recorded as an errored check, never raised."""
+    """Call one check; an exception is recorded as an errored check, never raised.
+
+    `frame` is the asset's value: a polars DataFrame for frames (handed over as the
+    check's annotation asks), else the value as it is (a Path of a file read as bytes
+    for a check annotated `bytes`)."""
 
     value: Any = frame
     if check.kind is InputKind.LAZY:
         value = frame.lazy()
     elif check.kind is InputKind.ARROW:
         value = frame.to_arrow()
+    elif check.kind is InputKind.BYTES and isinstance(value, PurePath):
+        value = Path(value).read_bytes()
     kwargs: dict[str, Any] = {check.param: value}
     if check.wants_context:
         kwargs["context"] = AssetContext(

@@ -19,7 +19,7 @@ from assay.errors import MaterializationError
 from assay.execution.context import AssetContext
 from assay.execution.quality import ValidationFailed, judge
 from assay.execution.user_code import step_error
-from assay.io.base import check_output, write_output
+from assay.io.base import Stores, check_output, stores_of, write_output
 from assay.partitions.time_window import TimeWindowPartitions
 from assay.results import CheckOutcome, StepError, StepResult, StepStatus
 from assay.spec import Output
@@ -46,6 +46,22 @@ class StepInput:
     io: IOManager
     kind: InputKind
     partitions: tuple[str, ...] | None = None
+    # one partition read through an identity or last-partition mapping: an IO manager
+    # of values (JSONIO, PickleIO, FileIO) hands over the value, not {partition: value}
+    is_single: bool = False
+
+    def load(self) -> Any:
+        """The input's value, as the function receives it."""
+        loaded = self.io.load(self.key, self.partitions, self.kind)
+        if (
+            self.is_single
+            and self.partitions is not None
+            and len(self.partitions) == 1
+            and isinstance(loaded, dict)
+            and stores_of(self.io) not in (None, Stores.FRAMES)
+        ):
+            return loaded[self.partitions[0]]
+        return loaded
 
 
 def execute_step(
@@ -78,10 +94,7 @@ def execute_step(
     results: list[StepResult] = []
     with _captured_logs() as logs:
         try:
-            kwargs = {
-                name: source.io.load(source.key, source.partitions, source.kind)
-                for name, source in inputs.items()
-            }
+            kwargs = {name: source.load() for name, source in inputs.items()}
             if spec.wants_context:
                 kwargs["context"] = AssetContext(
                     run_id=run_id,

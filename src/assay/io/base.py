@@ -20,9 +20,35 @@ if TYPE_CHECKING:
 class InputKind(StrEnum):
     """How an input is handed to the function, decided by its annotation."""
 
-    EAGER = "eager"  # pl.DataFrame (the default)
+    EAGER = "eager"  # pl.DataFrame (the default; unannotated: whatever the IO manager stores)
     LAZY = "lazy"  # pl.LazyFrame: a lazy scan of the stored files
     ARROW = "arrow"  # pyarrow.Table
+    VALUE = "value"  # any other type (dict, list, str, a class): the stored value as it is
+    BYTES = "bytes"  # bytes: a stored file's content
+    PATH = "path"  # pathlib.Path: a stored file's path
+
+
+FRAME_KINDS = frozenset({InputKind.EAGER, InputKind.LAZY, InputKind.ARROW})
+
+
+class Stores(StrEnum):
+    """What an IO manager stores, which says what its downstream inputs may ask for
+    (an IO manager tells with a `stores` attribute; one without it is not checked)."""
+
+    FRAMES = "frames"  # ParquetIO, DuckDBIO: polars DataFrames, LazyFrames, Arrow tables
+    JSON = "json"  # JSONIO: dict, list, str, numbers, bool, None
+    OBJECTS = "objects"  # PickleIO: any picklable object
+    FILES = "files"  # FileIO: a file (returned as bytes or a Path), loaded as Path or bytes
+    NOTHING = "nothing"  # an asset annotated `-> None`: a side effect, nothing stored
+
+
+def stores_of(io: object) -> Stores | None:
+    """What `io` stores, if it says (`IOManager.stores`)."""
+    found = getattr(io, "stores", None)
+    return Stores(found) if isinstance(found, str) and found in _STORES else None
+
+
+_STORES = frozenset(Stores)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -30,7 +56,7 @@ class StoredOutput:
     """What a write produced: where, how big, and its data version."""
 
     location: str
-    row_count: int
+    row_count: int | None  # None: the value is not a table (JSON, pickle, file, nothing)
     byte_size: int
     data_version: str
     columns: tuple[tuple[str, str], ...]
@@ -60,7 +86,11 @@ class IOManager(Protocol):
         """
         ...
 
-    # Optional, not part of the protocol's checks: `exists(key, partitions) ->
+    # Optional, not part of the protocol's checks: `stores`, a `Stores` value saying what
+    # it stores, so that `Definitions` can tell, when the graph is built, an input whose
+    # annotation asks for something else (a dict from Parquet, a frame from JSON).
+    #
+    # Optional too: `exists(key, partitions) ->
     # Sequence[bool]`, whether each partition (None: the unpartitioned asset) is
     # stored. With it, `assay plan --verify` notices data deleted outside assay
     # (`assay.planning.verify`); IO managers without it are not verified.
@@ -117,19 +147,69 @@ def lineage_dataset(io: IOManager, key: AssetKey) -> tuple[str, str]:
     return io.kind, str(key)
 
 
+def mismatch(stores: Stores, kind: InputKind, declared: object | None) -> str | None:
+    """Why an input of `kind`, annotated `declared` (None: unannotated or Any), cannot
+    take what an IO manager that `stores` this hands over, with what it may ask for;
+    None when it can."""
+    if stores is Stores.NOTHING:
+        return "stores nothing (it is annotated `-> None`): depend on it with deps=[...]"
+    if stores is Stores.OBJECTS or declared is None or isinstance(declared, str):
+        return None  # a pickle may be anything; a text annotation names no type to check
+    if stores is Stores.FRAMES:
+        ok = kind in FRAME_KINDS
+        wanted = "pl.DataFrame (or no annotation), pl.LazyFrame or pa.Table"
+    elif stores is Stores.FILES:
+        ok = kind in (InputKind.PATH, InputKind.BYTES)
+        wanted = "Path (or no annotation) or bytes"
+    else:
+        ok = kind is InputKind.VALUE and _is_json_type(declared)
+        wanted = "dict, list, str, int, float, bool, None (or no annotation)"
+    return None if ok else f"stores {stores}: annotate the input {wanted}"
+
+
+_JSON_TYPES: tuple[object, ...] = (dict, list, str, int, float, bool, type(None), None)
+
+
+def _is_json_type(declared: object) -> bool:
+    """Whether JSON decodes to values of this annotation (`dict[str, int]`, `list | None`)."""
+    import typing
+
+    if declared in _JSON_TYPES:
+        return True
+    origin = typing.get_origin(declared)
+    if origin in (dict, list):
+        return True
+    if origin is typing.Union or type(declared).__name__ == "UnionType":
+        return all(_is_json_type(member) for member in typing.get_args(declared))
+    return False
+
+
+def is_frame(value: Any) -> bool:
+    """Whether `value` is a polars DataFrame or LazyFrame, or a pyarrow Table."""
+    kind = type(value)
+    return f"{kind.__module__}.{kind.__qualname__}" in _OUTPUT_TYPES
+
+
 def check_output(key: AssetKey, value: Any) -> None:
     """Raise unless `value` is a polars DataFrame or LazyFrame, or a pyarrow Table."""
     kind = type(value)
-    if f"{kind.__module__}.{kind.__qualname__}" in _OUTPUT_TYPES:
+    if is_frame(value):
         return
     if kind.__module__.split(".")[0] == "pandas":
         raise MaterializationError(
             f"asset {str(key)!r} returned a pandas {kind.__qualname__}; assay stores polars: "
             "return `polars.from_pandas(...)` of it"
         )
+    if value is None:
+        raise MaterializationError(
+            f"asset {str(key)!r} returned None, and its IO manager stores frames; annotate "
+            "it `-> None` if it stores nothing (a side effect), or return a value"
+        )
     raise MaterializationError(
         f"asset {str(key)!r} returned {kind.__qualname__}; return a polars DataFrame, "
-        "a polars LazyFrame or a pyarrow Table"
+        "a polars LazyFrame or a pyarrow Table, or store it with another IO manager: "
+        "@asset(io=JSONIO()) for JSON values, FileIO() for bytes or a Path, PickleIO() "
+        "for any object (see docs/assets.md)"
     )
 
 

@@ -103,6 +103,10 @@ class DuckDBIO:
     def kind(self) -> str:
         return "duckdb"
 
+    @property
+    def stores(self) -> str:
+        return "frames"
+
     def bind(self, config: ProjectConfig) -> DuckDBIO:
         if self.path is None:
             return replace(self, path=config.home / "warehouse.duckdb")

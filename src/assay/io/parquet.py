@@ -104,6 +104,10 @@ class ParquetIO:
         return "parquet"
 
     @property
+    def stores(self) -> str:
+        return "frames"
+
+    @property
     def is_local(self) -> bool:
         return not isinstance(self.root, str)
 

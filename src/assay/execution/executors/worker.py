@@ -20,6 +20,7 @@ from assay.definitions import load_definitions
 from assay.execution.executors.base import failed_results
 from assay.execution.step import StepInput, execute_step
 from assay.keys import AssetKey
+from assay.partitions.mapping import IdentityMapping, LastPartitionMapping
 from assay.versioning import code_version
 
 if TYPE_CHECKING:
@@ -45,8 +46,13 @@ def run_task(
     inputs = {}
     for param, upstream, partitions in task.inputs:
         up = AssetKey.parse(upstream)
+        mapping = graph.mappings.get(key, {}).get(up)
         inputs[param] = StepInput(
-            key=up, io=io_for(up), kind=spec.input_kinds[param], partitions=partitions
+            key=up,
+            io=io_for(up),
+            kind=spec.input_kinds[param],
+            partitions=partitions,
+            is_single=isinstance(mapping, IdentityMapping | LastPartitionMapping),
         )
     return execute_step(
         spec,
