@@ -23,7 +23,9 @@ from assay.checks import CheckSpec
 from assay.conditions import AutomationCondition, Freshness, cron_parts
 from assay.errors import ConfigError, DefinitionError
 from assay.graph import AssetGraph
-from assay.io.base import Stores, mismatch, stores_of
+from assay.assets import declared_type
+from assay.io.base import InputKind, Stores, mismatch, stores_of
+from assay.partitions.mapping import IdentityMapping, LastPartitionMapping
 from assay.io.resolver import IOResolver
 from assay.policies import RetryPolicy
 from assay.spec import AssetSpec
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from assay.automation.alerts import Alert
     from assay.config import ProjectConfig
     from assay.io.base import IOManager
+    from assay.keys import AssetKey
 
 
 class Definitions:
@@ -173,7 +176,10 @@ def _check_types(graph: AssetGraph, stores: Callable[[AssetSpec], Stores | None]
             upstream = stores(graph.specs[up])
             if upstream is None:
                 continue
-            why = mismatch(upstream, spec.input_kinds[param], spec.input_types.get(param))
+            kind, declared = spec.input_kinds[param], spec.input_types.get(param)
+            if upstream is not Stores.FRAMES and _reads_many(graph, key, up):
+                kind, declared = _per_partition(kind, declared)
+            why = mismatch(upstream, kind, declared)
             if why is not None:
                 raise DefinitionError(
                     f"input {param!r} of asset {str(key)!r} reads asset {str(up)!r}, which {why}"
@@ -188,6 +194,31 @@ def _check_types(graph: AssetGraph, stores: Callable[[AssetSpec], Stores | None]
                     f"@asset_check {check.name!r} judges asset {str(key)!r}, which "
                     + why.replace("the input", f"parameter {check.param!r}")
                 )
+
+
+def _reads_many(graph: AssetGraph, key: AssetKey, up: AssetKey) -> bool:
+    """Whether `key` reads several partitions of `up` at once (a dict of values, for IO
+    managers of values), rather than one (identity, last partition) or an unpartitioned one."""
+    if graph.specs[up].partitions is None:
+        return False
+    mapping = graph.mappings[key][up]
+    return not isinstance(mapping, IdentityMapping | LastPartitionMapping)
+
+
+def _per_partition(kind: InputKind, declared: object | None) -> tuple[InputKind, object | None]:
+    """What each value of an input annotated `dict[str, X]` asks for (`X`); `dict`
+    alone asks for nothing in particular."""
+    import typing
+
+    from assay.assets import input_kind
+
+    if declared is dict:
+        return InputKind.EAGER, None
+    args = typing.get_args(declared)
+    if typing.get_origin(declared) is dict and len(args) == 2:
+        value_type = args[1]
+        return input_kind(value_type, what="a dict's values"), declared_type(value_type, None)
+    return kind, declared
 
 
 def _check_automation(schedules: tuple[Schedule, ...], sensors: tuple[Sensor, ...]) -> None:
