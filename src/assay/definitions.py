@@ -169,8 +169,8 @@ def _check_types(graph: AssetGraph, stores: Callable[[AssetSpec], Stores | None]
     for key, spec in graph.specs.items():
         if spec.schema is not None and stores(spec) not in (None, Stores.FRAMES):
             raise DefinitionError(
-                f"asset {str(key)!r} has schema=, which validates frames, but stores "
-                f"{stores(spec)}: drop schema=, or check its value with an @asset_check"
+                f"asset {str(key)!r}: schema= validates frames, and this asset stores "
+                f"{stores(spec)}; drop schema=, or check its value with an @asset_check"
             )
         for param, up in graph.inputs[key].items():
             upstream = stores(graph.specs[up])
