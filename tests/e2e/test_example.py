@@ -263,13 +263,13 @@ def test_state_page_runs_as_written(tmp_path):
     assert broken == ""  # the error is on stderr, one line
 
 
-def test_assets_page_schema_changes_run_as_written(tmp_path):
-    """The section's files, written as they come (a later `# pipeline.py` is the user's
-    edit), and its commands, run in order; a `# ...` comment other than `exits N` is
-    what the command prints."""
-    page = (REPO / "docs" / "assets.md").read_text()
-    section = page[page.index("### When an asset's columns change") :]
-    section = section[: section.index("\n## ")]
+def _run_section(page: str, heading: str, tmp_path: Path) -> tuple[str, list[str]]:
+    """Write a page section's files as they come (a later `# pipeline.py` is the user's
+    edit) and run its commands in order; a `# ...` comment other than `exits N` is what
+    the command prints. Returns the section and the commands' outputs."""
+    text = (REPO / "docs" / page).read_text()
+    section = text[text.index(heading) :]
+    section = section[: section.index("\n## ", len(heading))]
     (tmp_path / "pyproject.toml").write_text(
         '[project]\nname = "shop"\n\n[tool.assay]\nmodule = "pipeline"\n'
     )
@@ -294,9 +294,25 @@ def test_assets_page_schema_changes_run_as_written(tmp_path):
         if comment and not comment.startswith("exits "):
             assert done.stdout.strip() == comment, command
         outputs.append(done.stdout)
+    return section, outputs
+
+
+def test_assets_page_schema_changes_run_as_written(tmp_path):
+    section, outputs = _run_section("assets.md", "### When an asset's columns change", tmp_path)
     assert len(outputs) == 6
     (refusal,) = re.findall(r"^  ✗ .*$", section, flags=re.M)
     assert refusal in outputs[3].splitlines()
+
+
+def test_assets_page_any_type_runs_as_written(tmp_path):
+    section, outputs = _run_section("assets.md", "## Assets of any type", tmp_path)
+    assert len(outputs) == 7
+    assert "publish  nothing stored" in outputs[0]
+    assert (tmp_path / ".assay/storage/model/data.pkl").is_file()
+    assert (tmp_path / ".assay/storage/report/data.html").is_file()
+    shown = section[section.rindex("$ assay plan\n") + len("$ assay plan\n") :]
+    assert outputs[-1].strip() == shown[: shown.index("```")].strip()
+    assert (tmp_path / "announcements.log").read_text() == "the report is out\n"
 
 
 def test_architecture_page_examples_run_as_written(tmp_path):
