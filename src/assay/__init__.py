@@ -126,6 +126,7 @@ _HOMES = {
 _MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
+    "JSONIO",
     "Alert",
     "AllPartitionsMapping",
     "AssayError",
@@ -147,7 +148,6 @@ __all__ = [
     "HourlyPartitions",
     "IOManager",
     "IdentityMapping",
-    "JSONIO",
     "LastPartitionMapping",
     "LaunchedRun",
     "MonthlyPartitions",

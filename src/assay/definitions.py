@@ -15,6 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assay.assets import declared_type
 from assay.automation.alerts import check_alerts
 from assay.automation.cron import Cron
 from assay.automation.schedules import Schedule
@@ -23,10 +24,9 @@ from assay.checks import CheckSpec
 from assay.conditions import AutomationCondition, Freshness, cron_parts
 from assay.errors import ConfigError, DefinitionError
 from assay.graph import AssetGraph
-from assay.assets import declared_type
 from assay.io.base import InputKind, Stores, mismatch, stores_of
-from assay.partitions.mapping import IdentityMapping, LastPartitionMapping
 from assay.io.resolver import IOResolver
+from assay.partitions.mapping import IdentityMapping, LastPartitionMapping
 from assay.policies import RetryPolicy
 from assay.spec import AssetSpec
 from assay.versioning.sources import add_project_root, capture_source, in_project, is_captured
@@ -122,7 +122,10 @@ class Definitions:
     def io_resolver(self, config: ProjectConfig) -> IOResolver:
         """Each asset's IO manager (its own, else the one its return annotation implies,
         else `io`, else ParquetIO), bound to `config`."""
-        own = {k: s.io if s.io is not None else self._implied_io(s) for k, s in self.graph.specs.items()}
+        own = {
+            k: s.io if s.io is not None else self._implied_io(s)
+            for k, s in self.graph.specs.items()
+        }
         return IOResolver(own, self.io, config)
 
     def _implied_io(self, spec: AssetSpec) -> IOManager | None:

@@ -123,9 +123,7 @@ def test_lineage_of_values_and_side_effects_validates(shop):
     publish_out = done["publish"]["outputs"][0]
     assert (publish_out["namespace"], publish_out["name"]) == (PROJECT, "publish")
     checked = [
-        e
-        for e in events
-        if e["job"]["name"] == "publish.checks" and e["eventType"] == "COMPLETE"
+        e for e in events if e["job"]["name"] == "publish.checks" and e["eventType"] == "COMPLETE"
     ]
     assert checked, sorted({e["job"]["name"] for e in events})
 
@@ -208,5 +206,6 @@ def test_a_value_for_the_default_parquet_io_fails_saying_how_to_store_it(tmp_pat
         "pyarrow Table, or store it with another IO manager: @asset(io=JSONIO()) for JSON "
         "values, FileIO() for bytes or a Path, PickleIO() for any object"
     ) in result.output
-    assert "asset 'nothing' returned None, and its IO manager stores frames; annotate it "
-    "`-> None`" in result.output
+    assert (
+        "asset 'nothing' returned None, and its IO manager stores frames; annotate it `-> None`"
+    ) in result.output

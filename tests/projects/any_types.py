@@ -10,9 +10,9 @@ from pathlib import Path
 import polars as pl
 
 from assay import (
+    JSONIO,
     CheckResult,
     FileIO,
-    JSONIO,
     Output,
     PickleIO,
     StaticPartitions,

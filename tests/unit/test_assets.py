@@ -169,7 +169,9 @@ def test_string_annotations_are_read_in_the_module_that_wrote_them(tmp_path, mon
         "    return x\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(DefinitionError, match="@asset on 'b': input 'x' is annotated 'pd.DataFrame', a pandas"):
+    with pytest.raises(
+        DefinitionError, match=r"@asset on 'b': input 'x' is annotated 'pd\.DataFrame', a pandas"
+    ):
         importlib.import_module("future_shop")
     (tmp_path / "future_shop.py").write_text(
         (tmp_path / "future_shop.py").read_text().replace("x: pd.DataFrame", "x: plr.DataFrame")
@@ -197,7 +199,7 @@ def test_a_check_parameter_annotated_other_than_what_the_asset_stores_is_an_erro
 
     with pytest.raises(
         DefinitionError,
-        match="@asset_check 'positive' judges asset 'orders', which stores frames: "
-        "annotate parameter 'orders' pl.DataFrame",
+        match=r"@asset_check 'positive' judges asset 'orders', which stores frames: "
+        r"annotate parameter 'orders' pl\.DataFrame",
     ):
-        Definitions(assets=[orders], checks=[positive]).graph
+        _ = Definitions(assets=[orders], checks=[positive]).graph

@@ -7,10 +7,10 @@ import polars as pl
 import pytest
 
 from assay import (
+    JSONIO,
     AllPartitionsMapping,
     AssetIn,
     Definitions,
-    JSONIO,
     PickleIO,
     StaticPartitions,
     asset,
@@ -78,9 +78,10 @@ def test_a_schema_on_an_asset_the_project_stores_as_json_is_an_error():
         return pl.DataFrame({"amount": [1.0]})
 
     with pytest.raises(
-        DefinitionError, match="asset 'orders': schema= validates frames, and this asset stores json"
+        DefinitionError,
+        match="asset 'orders': schema= validates frames, and this asset stores json",
     ):
-        Definitions(assets=[orders], io=JSONIO()).graph
+        _ = Definitions(assets=[orders], io=JSONIO()).graph
 
 
 REGIONS = StaticPartitions(["eu", "us"])
@@ -101,7 +102,7 @@ def test_several_partitions_of_values_are_a_dict_whose_values_are_checked():
     def best(models: dict[str, Model], regional_totals: dict[str, dict]) -> dict:
         return {}
 
-    Definitions(assets=[regional_model, regional_totals, best]).graph
+    _ = Definitions(assets=[regional_model, regional_totals, best]).graph
 
     @asset
     def worst(regional_totals: dict[str, Model]) -> dict:
@@ -112,4 +113,4 @@ def test_several_partitions_of_values_are_a_dict_whose_values_are_checked():
         match="input 'regional_totals' of asset 'worst' reads asset 'regional_totals', which "
         "stores json",
     ):
-        Definitions(assets=[regional_totals, worst]).graph
+        _ = Definitions(assets=[regional_totals, worst]).graph

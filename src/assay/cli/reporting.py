@@ -52,7 +52,9 @@ class StepLines(Hooks):
         if result.stored is not None:
             stored = result.stored
             rows = "" if stored.row_count is None else f"{stored.row_count:,} rows  "
-            stats = f"{rows}{format_bytes(stored.byte_size)}" if stored.location else "nothing stored"
+            stats = (
+                f"{rows}{format_bytes(stored.byte_size)}" if stored.location else "nothing stored"
+            )
             timing = f"{result.duration_s * 1000:.0f} ms"
             detail = click.style(f"{stats}  {timing}", dim=True)
             click.echo(f"  {click.style('✓', fg='green')} {key}  {detail}{checks_text(result)}")

@@ -11,9 +11,13 @@ from assay.io.base import IOManager, StoredOutput
 from assay.io.duckdb import DuckDBIO
 from assay.io.parquet import ParquetIO
 
-_LAZY = {"FileIO": "assay.io.files", "JSONIO": "assay.io.json_values", "PickleIO": "assay.io.pickles"}
+_LAZY = {
+    "FileIO": "assay.io.files",
+    "JSONIO": "assay.io.json_values",
+    "PickleIO": "assay.io.pickles",
+}
 
-__all__ = ["DuckDBIO", "FileIO", "IOManager", "JSONIO", "ParquetIO", "PickleIO", "StoredOutput"]
+__all__ = ["JSONIO", "DuckDBIO", "FileIO", "IOManager", "ParquetIO", "PickleIO", "StoredOutput"]
 
 
 def __getattr__(name: str) -> Any:

@@ -91,4 +91,4 @@ class PickleIO(FileStore):
 
 def _unpickled(path: Path) -> Any:
     with path.open("rb") as stream:
-        return pickle.load(stream)  # noqa: S301 - the documented trade of PickleIO
+        return pickle.load(stream)

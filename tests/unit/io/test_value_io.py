@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from assay import AssetKey, FileIO, JSONIO, PickleIO
+from assay import JSONIO, AssetKey, FileIO, PickleIO
 from assay.config import resolve_config
 from assay.errors import ConfigError, DefinitionError, MaterializationError
 from assay.io.base import InputKind
@@ -114,12 +114,12 @@ def test_a_returned_path_is_copied_in_and_loaded_as_a_path_or_bytes(config, tmp_
 def test_file_io_refuses_what_is_not_a_file(config, tmp_path):
     io = FileIO().bind(config)
     io.write(KEY, None, b"old")
-    with pytest.raises(MaterializationError, match="returned the path .* which is not a file"):
+    with pytest.raises(MaterializationError, match=r"returned the path .* which is not a file"):
         io.write(KEY, None, tmp_path)
     with pytest.raises(MaterializationError, match="returned dict, and FileIO stores files"):
         io.write(KEY, None, {"a": 1})
     assert io.load(KEY, None, InputKind.BYTES) == b"old"
-    with pytest.raises(DefinitionError, match="give a file suffix like '.html'"):
+    with pytest.raises(DefinitionError, match=r"give a file suffix like '\.html'"):
         FileIO(suffix="html")
     with pytest.raises(DefinitionError, match="give a protocol from 2 to"):
         PickleIO(protocol=99)
