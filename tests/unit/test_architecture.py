@@ -71,11 +71,13 @@ PUBLIC = [
     "Definitions",
     "DuckDBIO",
     "Email",
+    "FileIO",
     "Freshness",
     "Hooks",
     "HourlyPartitions",
     "IOManager",
     "IdentityMapping",
+    "JSONIO",
     "LastPartitionMapping",
     "LaunchedRun",
     "MonthlyPartitions",
@@ -84,6 +86,7 @@ PUBLIC = [
     "ParquetIO",
     "PartitionMapping",
     "PartitionSelection",
+    "PickleIO",
     "Plan",
     "Project",
     "RetryPolicy",
@@ -130,7 +133,10 @@ def test_the_public_surface_is_what_the_docs_promise():
     ("module", "names"),
     [
         (assay.lineage, ["Edge", "Lineage", "open"]),
-        (assay.io, ["DuckDBIO", "IOManager", "ParquetIO", "StoredOutput"]),
+        (
+            assay.io,
+            ["DuckDBIO", "FileIO", "IOManager", "JSONIO", "ParquetIO", "PickleIO", "StoredOutput"],
+        ),
         (
             assay.results,
             [
