@@ -194,6 +194,11 @@ def _build_spec(
             f"{where}: schema= validates frames, and this asset stores {stored}; "
             "drop schema=, or check its value with an @asset_check"
         )
+    if backfill_policy is not None and stored not in (None, Stores.FRAMES):
+        raise DefinitionError(
+            f"{where}: backfill_policy splits a frame into partitions, and this asset "
+            f"stores {stored}; drop backfill_policy= (each partition then runs alone)"
+        )
     return AssetSpec(
         key=key,
         fn=func,

@@ -57,6 +57,7 @@ def test_every_type_is_stored_handed_downstream_and_stays_fresh(shop):
     assert [c.name for c in by_step["publish"].checks] == ["chart_is_published"]
     assert by_step["publish"].checks[0].passed
     assert by_step["report"].checks[0].passed  # a check annotated bytes reads the file
+    assert by_step["chart"].checks[0].passed  # one annotated Path gets a file of the bytes
     assert versions(first)["announce"] == "announced-v1"
     assert planned(project) == {}
 
@@ -135,7 +136,7 @@ def test_the_cli_materializes_values_and_says_nothing_was_stored_for_side_effect
     assert "summary  23 B" in result.output
     checked = CliRunner().invoke(main, ["check"])
     assert checked.exit_code == 0, checked.output
-    assert "3 results: 3 passed." in checked.output
+    assert "4 results: 4 passed." in checked.output
 
 
 MISMATCHED = {

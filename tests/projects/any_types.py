@@ -110,3 +110,8 @@ def has_rows(summary: dict) -> bool:
 @asset_check(asset=report)
 def report_has_title(report: bytes) -> bool:
     return b"<h1>" in report
+
+
+@asset_check(asset=chart)
+def chart_is_text(chart: Path) -> bool:  # a file, before and after it is stored
+    return chart.read_bytes().startswith(b"[")

@@ -114,3 +114,16 @@ def test_several_partitions_of_values_are_a_dict_whose_values_are_checked():
         "stores json",
     ):
         _ = Definitions(assets=[regional_totals, worst]).graph
+
+
+def test_a_batch_policy_on_an_asset_of_values_is_an_error():
+    from assay import BatchPolicy, DailyPartitions
+
+    with pytest.raises(DefinitionError, match="backfill_policy splits a frame into partitions"):
+
+        @asset(
+            partitions=DailyPartitions(start="2024-01-01"),
+            backfill_policy=BatchPolicy(max_partitions=7, partition_column="day"),
+        )
+        def daily() -> dict:
+            return {}

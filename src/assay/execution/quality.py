@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
@@ -250,7 +251,14 @@ def run_check(
         )
 
     try:
-        returned = check.fn(**kwargs)
+        if check.kind is InputKind.PATH and isinstance(value, bytes | bytearray):
+            # a file not stored yet (checks judge before the write): a temporary one
+            with tempfile.TemporaryDirectory(prefix="assay-check-") as folder:
+                kwargs[check.param] = Path(folder) / "data"
+                kwargs[check.param].write_bytes(value)
+                returned = check.fn(**kwargs)
+        else:
+            returned = check.fn(**kwargs)
     except Exception as exc:
         return verdict("errored", error=describe_exception(exc, check))
     if isinstance(returned, CheckResult):
