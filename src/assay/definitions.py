@@ -150,7 +150,7 @@ class Definitions:
                 self._implied[implied] = NothingIO()
         return self._implied[implied]
 
-    def stores(self, spec: AssetSpec) -> Stores | None:
+    def _stores(self, spec: AssetSpec) -> Stores | None:
         """What the asset's IO manager stores (None: an IO manager that does not say)."""
         chosen = spec.io if spec.io is not None else self._implied_io(spec)
         if chosen is None:
@@ -161,7 +161,7 @@ class Definitions:
     def graph(self) -> AssetGraph:
         """The validated asset graph (raises DefinitionError on the first problem)."""
         graph = AssetGraph.build(self.assets, self.checks)
-        _check_types(graph, self.stores)
+        _check_types(graph, self._stores)
         return graph
 
 
