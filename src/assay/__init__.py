@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from assay.planning.plan import Plan
     from assay.policies import BatchPolicy, RetryPolicy
     from assay.project import Project, load
+    from assay.resources import EnvVar, Resource
     from assay.results import RunResult
     from assay.spec import AssetIn, AssetSpec, Output
     from assay.workspace import Workspace, open_workspace
@@ -114,6 +115,7 @@ _HOMES = {
     "assay.planning.plan": ("Plan",),
     "assay.policies": ("BatchPolicy", "RetryPolicy"),
     "assay.project": ("Project", "load"),
+    "assay.resources": ("EnvVar", "Resource"),
     "assay.results": ("RunResult",),
     "assay.workspace": ("Workspace", "open_workspace"),
 }
@@ -135,6 +137,7 @@ __all__ = [
     "Definitions",
     "DuckDBIO",
     "Email",
+    "EnvVar",
     "Freshness",
     "Hooks",
     "HourlyPartitions",
@@ -150,6 +153,7 @@ __all__ = [
     "PartitionSelection",
     "Plan",
     "Project",
+    "Resource",
     "RetryPolicy",
     "RunHooks",
     "RunRequest",
