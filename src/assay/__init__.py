@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from assay.planning.plan import Plan
     from assay.policies import BatchPolicy, RetryPolicy
     from assay.project import Project, load
+    from assay.resources import EnvVar, Resource
     from assay.results import RunResult
     from assay.spec import AssetIn, AssetSpec, Output
     from assay.workspace import Workspace, open_workspace
@@ -120,6 +121,7 @@ _HOMES = {
     "assay.planning.plan": ("Plan",),
     "assay.policies": ("BatchPolicy", "RetryPolicy"),
     "assay.project": ("Project", "load"),
+    "assay.resources": ("EnvVar", "Resource"),
     "assay.results": ("RunResult",),
     "assay.workspace": ("Workspace", "open_workspace"),
 }
@@ -142,6 +144,7 @@ __all__ = [
     "Definitions",
     "DuckDBIO",
     "Email",
+    "EnvVar",
     "FileIO",
     "Freshness",
     "Hooks",
@@ -159,6 +162,7 @@ __all__ = [
     "PickleIO",
     "Plan",
     "Project",
+    "Resource",
     "RetryPolicy",
     "RunHooks",
     "RunRequest",

@@ -18,7 +18,15 @@ from assay.io.base import FRAME_KINDS, InputKind, Stores, stores_of
 from assay.keys import AssetKey, check_name
 from assay.partitions.base import PartitionsDefinition
 from assay.policies import BatchPolicy, RetryPolicy
-from assay.spec import CONTEXT_PARAM, DEFAULT_GROUP, AssetIn, AssetSpec, as_key_text, not_observable
+from assay.spec import (
+    CONFIG_PARAM,
+    CONTEXT_PARAM,
+    DEFAULT_GROUP,
+    AssetIn,
+    AssetSpec,
+    as_key_text,
+    not_observable,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -42,7 +50,7 @@ def asset(
     deps: Iterable[str | AssetKey | AssetSpec] | None = None,
     ins: Mapping[str, AssetIn] | None = None,
     code_version: str | None = None,
-    io: IOManager | None = None,
+    io: IOManager | str | None = None,
     partitions: PartitionsDefinition | None = None,
     retry_policy: RetryPolicy | None = None,
     pool: str | None = None,
@@ -66,7 +74,7 @@ def asset(
     deps: Iterable[str | AssetKey | AssetSpec] | None = None,
     ins: Mapping[str, AssetIn] | None = None,
     code_version: str | None = None,
-    io: IOManager | None = None,
+    io: IOManager | str | None = None,
     partitions: PartitionsDefinition | None = None,
     retry_policy: RetryPolicy | None = None,
     pool: str | None = None,
@@ -77,10 +85,14 @@ def asset(
 ) -> AssetSpec | Callable[[Callable[..., Any]], AssetSpec]:
     """Declare an asset: a named, versioned dataset computed by the decorated function.
 
-    Parameters other than `context` are inputs, matched to upstream assets by
-    name (or by `ins`). The function returns a `pl.DataFrame`, a `pl.LazyFrame`
-    or a `pyarrow.Table` (or an `Output` wrapping one), stored by `io` (default:
-    the project's, else ParquetIO). Other values need an IO manager for them
+    Parameters other than `context` and `config` are inputs, matched to upstream
+    assets by name (or by `ins`), unless they name a resource of the Definitions
+    (`Definitions(resources={"api": ...})`, see docs/resources.md). A `config`
+    parameter annotated with a dataclass receives the asset's run configuration
+    (docs/config.md). `io` is an IO manager, or the name of a resource that is
+    one. The function returns a `pl.DataFrame`, a `pl.LazyFrame` or a
+    `pyarrow.Table` (or an `Output` wrapping one), stored by `io` (default: the
+    project's, else ParquetIO). Other values need an IO manager for them
     (`JSONIO()`, `FileIO()`, `PickleIO()`), unless the return annotation says:
     with no `io`, `-> dict` and `-> list` are stored by JSONIO, `-> bytes` and
     `-> Path` by FileIO, and `-> None` stores nothing (a side effect; a new data
@@ -150,7 +162,7 @@ def _build_spec(
     deps: Iterable[str | AssetKey | AssetSpec] | None,
     ins: Mapping[str, AssetIn] | None,
     code_version: str | None,
-    io: IOManager | None,
+    io: IOManager | str | None,
     partitions: PartitionsDefinition | None,
     retry_policy: RetryPolicy | None = None,
     pool: str | None = None,
@@ -173,16 +185,28 @@ def _build_spec(
     resolved_ins: dict[str, AssetIn] = {}
     kinds: dict[str, InputKind] = {}
     types: dict[str, object] = {}
+    errors: dict[str, str] = {}
+    resource_params: set[str] = set()
+    config_type = None
     scope = getattr(func, "__globals__", None)
     for param_name, param in params.items():
         if param_name == CONTEXT_PARAM:
             continue
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             raise DefinitionError(f"{where}: *args and **kwargs cannot be inputs; name each input")
+        if param_name == CONFIG_PARAM and param_name not in explicit_ins:
+            config_type = config_class(param.annotation, where=where, scope=scope)
+            continue
+        if param_name not in explicit_ins and is_resource_annotation(param.annotation, scope):
+            resource_params.add(param_name)
+            continue
         resolved_ins[param_name] = explicit_ins.get(param_name, AssetIn())
-        kinds[param_name] = input_kind(
-            param.annotation, what=f"{where}: input {param_name!r}", scope=scope
-        )
+        try:
+            kinds[param_name] = input_kind(
+                param.annotation, what=f"{where}: input {param_name!r}", scope=scope
+            )
+        except DefinitionError as exc:  # raised if it is an input, not a resource
+            errors[param_name] = str(exc)
         declared = declared_type(param.annotation, scope)
         if declared is not None:
             types[param_name] = declared
@@ -212,6 +236,10 @@ def _build_spec(
         input_types=types,
         implied_store=implied,
         wants_context=CONTEXT_PARAM in params,
+        explicit_ins=frozenset(explicit_ins),
+        resource_params=frozenset(resource_params),
+        input_errors=errors,
+        config_type=config_type,
         code_version=code_version,
         io=io,
         partitions=_check_partitions(partitions, where),
@@ -222,6 +250,28 @@ def _build_spec(
         automation=_check_automation(automation, where),
         freshness=_check_freshness(freshness, partitions, where),
     )
+
+
+def is_resource_annotation(annotation: object, scope: Mapping[str, Any] | None) -> bool:
+    """Whether a parameter is annotated with a `Resource` subclass (a resource, by name)."""
+    from assay.resources import Resource
+
+    resolved = _evaluated(annotation, scope) if isinstance(annotation, str) else annotation
+    return isinstance(resolved, type) and issubclass(resolved, Resource)
+
+
+def config_class(annotation: object, *, where: str, scope: Mapping[str, Any] | None) -> type:
+    """The dataclass a `config` parameter is annotated with, its fields checked."""
+    from assay.run_config import check_config_class
+
+    resolved = _evaluated(annotation, scope) if isinstance(annotation, str) else annotation
+    if annotation is inspect.Parameter.empty or resolved is _UNRESOLVED:
+        raise DefinitionError(
+            f"{where}: the `config` parameter needs a dataclass annotation "
+            "(config: ScoringConfig), whose fields are the asset's configuration; "
+            "see docs/config.md"
+        )
+    return check_config_class(resolved, where=f"{where}: config")
 
 
 def _check_automation(
@@ -485,7 +535,7 @@ def source_asset(
     owners: Iterable[str] | None = None,
     description: str | None = None,
     partitions: PartitionsDefinition | None = None,
-    io: IOManager | None = None,
+    io: IOManager | str | None = None,
     observe_every: timedelta | None = None,
 ) -> AssetSpec: ...
 
@@ -499,7 +549,7 @@ def source_asset(
     owners: Iterable[str] | None = None,
     description: str | None = None,
     partitions: PartitionsDefinition | None = None,
-    io: IOManager | None = None,
+    io: IOManager | str | None = None,
     observe_every: timedelta | None = None,
 ) -> Callable[[Callable[..., Any]], AssetSpec]: ...
 
@@ -514,7 +564,7 @@ def source_asset(
     owners: Iterable[str] | None = None,
     description: str | None = None,
     partitions: PartitionsDefinition | None = None,
-    io: IOManager | None = None,
+    io: IOManager | str | None = None,
     observe_every: timedelta | None = None,
 ) -> AssetSpec | Callable[[Callable[..., Any]], AssetSpec]:
     """Declare data that assay does not produce (files dropped in a folder, a table).

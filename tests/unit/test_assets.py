@@ -143,8 +143,14 @@ def test_other_input_annotations_are_definition_errors(annotation, shown, hint):
         return orders
 
     revenue.__annotations__ = {"orders": annotation}
+
+    @asset
+    def orders():
+        return None
+
+    spec = asset(revenue)  # until the graph is built, a parameter may name a resource
     with pytest.raises(DefinitionError) as caught:
-        asset(revenue)
+        _ = Definitions(assets=[orders, spec]).graph
     message = str(caught.value)
     assert message.startswith(f"@asset on {revenue.__qualname__!r}: input 'orders' is annotated ")
     assert shown in message
@@ -169,10 +175,12 @@ def test_string_annotations_are_read_in_the_module_that_wrote_them(tmp_path, mon
         "    return x\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
+    shop = importlib.import_module("future_shop")
     with pytest.raises(
         DefinitionError, match=r"@asset on 'b': input 'x' is annotated 'pd\.DataFrame', a pandas"
     ):
-        importlib.import_module("future_shop")
+        _ = Definitions(assets=[shop.b]).graph
+    sys.modules.pop("future_shop", None)
     (tmp_path / "future_shop.py").write_text(
         (tmp_path / "future_shop.py").read_text().replace("x: pd.DataFrame", "x: plr.DataFrame")
     )

@@ -469,6 +469,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX automation_evaluations_asset ON automation_evaluations (asset_key, seq);
     """,
+    # 15: run configuration: what each materialization, run and backfill was given
+    """
+    ALTER TABLE materializations ADD COLUMN config VARCHAR;  -- JSON: the asset's values
+    ALTER TABLE runs ADD COLUMN config VARCHAR;  -- JSON: asset -> values, of its targets
+    ALTER TABLE backfills ADD COLUMN config VARCHAR;  -- JSON: the same, for every run of it
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
