@@ -218,6 +218,7 @@ def _build_spec(
             f"{where}: schema= validates frames, and this asset stores {stored}; "
             "drop schema=, or check its value with an @asset_check"
         )
+    backfill_policy = _check_batch(backfill_policy, partitions, where)
     if backfill_policy is not None and stored not in (None, Stores.FRAMES):
         raise DefinitionError(
             f"{where}: backfill_policy splits a frame into partitions, and this asset "
@@ -245,7 +246,7 @@ def _build_spec(
         partitions=_check_partitions(partitions, where),
         retry_policy=_check_retry(retry_policy, where),
         pool=None if pool is None else _check_name(pool, "pool", where),
-        backfill_policy=_check_batch(backfill_policy, partitions, where),
+        backfill_policy=backfill_policy,
         schema=schema,
         automation=_check_automation(automation, where),
         freshness=_check_freshness(freshness, partitions, where),
