@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from assay.io.parquet import ParquetIO
     from assay.io.pickles import PickleIO
     from assay.keys import AssetKey
+    from assay.multi_assets import AssetOut, MultiAsset, multi_asset
     from assay.partitions import (
         DailyPartitions,
         HourlyPartitions,
@@ -100,6 +101,7 @@ _HOMES = {
     "assay.io.parquet": ("ParquetIO",),
     "assay.io.pickles": ("PickleIO",),
     "assay.keys": ("AssetKey",),
+    "assay.multi_assets": ("AssetOut", "MultiAsset", "multi_asset"),
     "assay.partitions": (
         "DailyPartitions",
         "HourlyPartitions",
@@ -135,6 +137,7 @@ __all__ = [
     "AssetContext",
     "AssetIn",
     "AssetKey",
+    "AssetOut",
     "AssetSpec",
     "Auto",
     "AutomationCondition",
@@ -154,6 +157,7 @@ __all__ = [
     "LastPartitionMapping",
     "LaunchedRun",
     "MonthlyPartitions",
+    "MultiAsset",
     "MultiPartitions",
     "Output",
     "ParquetIO",
@@ -187,6 +191,7 @@ __all__ = [
     "file_sensor",
     "lineage",
     "load",
+    "multi_asset",
     "open_workspace",
     "run_status_sensor",
     "schedule",

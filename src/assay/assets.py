@@ -170,6 +170,7 @@ def _build_spec(
     schema: Any = None,
     automation: AutomationCondition | None = None,
     freshness: Freshness | None = None,
+    one_output: bool = True,
 ) -> AssetSpec:
     where = f"@asset on {getattr(func, '__qualname__', func)!r}"
     prefix = () if key_prefix is None else AssetKey.parse(as_key_text(key_prefix)).path
@@ -210,7 +211,10 @@ def _build_spec(
         declared = declared_type(param.annotation, scope)
         if declared is not None:
             types[param_name] = declared
-    implied = implied_store(inspect.signature(func).return_annotation, scope)
+    # a multi-asset's return annotation describes all its outputs (a dict, a tuple)
+    implied = (
+        implied_store(inspect.signature(func).return_annotation, scope) if one_output else None
+    )
     stored = stores_of(io) if io is not None else implied
     schema = check_schema(schema, where)
     if schema is not None and stored not in (None, Stores.FRAMES):

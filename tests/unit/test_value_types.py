@@ -127,3 +127,17 @@ def test_a_batch_policy_on_an_asset_of_values_is_an_error():
         )
         def daily() -> dict:
             return {}
+
+
+def test_a_multi_asset_returning_a_dict_of_outputs_keeps_each_outputs_own_io(tmp_path):
+    from assay import AssetOut, multi_asset
+
+    (tmp_path / "pyproject.toml").write_text("")
+
+    @multi_asset(outs={"frame": AssetOut(), "settings": AssetOut(io=JSONIO())})
+    def split() -> dict:  # a dict of outputs, not a JSON value
+        return {"frame": pl.DataFrame({"a": [1]}), "settings": {"a": 1}}
+
+    io_for = Definitions(assets=[split]).io_resolver(resolve_config(cwd=tmp_path))
+    kinds = {str(spec.key): io_for(spec.key).kind for spec in split}
+    assert kinds == {"frame": "parquet", "settings": "json"}

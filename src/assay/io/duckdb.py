@@ -403,7 +403,7 @@ def _query(
     import duckdb
 
     try:
-        found: pl.DataFrame = con.execute(sql, parameters).pl()  # type: ignore[attr-defined]
+        found: pl.DataFrame = con.sql(sql, params=parameters or None).pl()
         return found
     except duckdb.Error as exc:
         raise MaterializationError(f"the warehouse query failed: {exc}") from None
