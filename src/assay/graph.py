@@ -192,6 +192,13 @@ class _Resolver:
     def resources_of(self, spec: AssetSpec) -> tuple[str, ...]:
         """The parameters of `spec` that receive a resource."""
         for param in sorted(spec.resource_params - self.resources):
+            if spec.is_source:
+                raise DefinitionError(
+                    f"the observe function of source {spec.key} takes {param!r}, which names "
+                    "no resource: an observe function takes only `context` and resources "
+                    f"(Definitions(resources={{{param!r}: ...}}))"
+                    + did_you_mean(param, self.resources)
+                )
             raise DefinitionError(
                 f"parameter {param!r} of {spec.key} is annotated as a resource, but the "
                 f"project has no resource {param!r}: add Definitions(resources={{{param!r}: "
@@ -258,6 +265,11 @@ class _Resolver:
             )
         if matches:
             return matches[0]
+        if name == "config":
+            raise UnknownAssetError(
+                f"{what} matches no asset: for run configuration, annotate it with a "
+                "dataclass (config: ScoringConfig, see docs/config.md)"
+            )
         raise UnknownAssetError(
             f"{what} matches no asset.{did_you_mean(name, self.by_name)} "
             "Rename the parameter, point it at an asset with ins={...: AssetIn(key=...)}, "

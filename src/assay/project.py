@@ -323,6 +323,7 @@ class Project:
             keys=keys,
             context=PartitionContext.at(now),
             hooks=self._runtime.hooks(hooks),
+            resources=self.definitions.resources,
         )
 
     def check(

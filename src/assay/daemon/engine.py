@@ -82,21 +82,27 @@ def automation_of(definitions: Definitions) -> dict[str, Automation]:
         if spec.observe_every is not None:
             name = "observe-" + "-".join(spec.key.path)
             found[name] = observation_sensor(
-                name, str(spec.key), _observer(spec), spec.observe_every
+                name, str(spec.key), _observer(spec, definitions.resources), spec.observe_every
             )
     return found
 
 
-def _observer(spec: Any) -> Callable[[], Any]:
+def _observer(spec: Any, resources: Mapping[str, Any]) -> Callable[[], Any]:
     def observe() -> Any:
-        if not spec.wants_context:
-            return spec.fn()
-        from assay.execution.context import AssetContext
+        from assay.resources import ResourceScope
 
-        context = AssetContext(
-            run_id="", asset_key=spec.key, partition_key=None, log=_log.getChild("observe")
-        )
-        return spec.fn(context=context)
+        scope = ResourceScope(resources, f"observe-{spec.key}")
+        try:
+            kwargs = {name: scope.get(name) for name in spec.resource_params}
+            if spec.wants_context:
+                from assay.execution.context import AssetContext
+
+                kwargs["context"] = AssetContext(
+                    run_id="", asset_key=spec.key, partition_key=None, log=_log.getChild("observe")
+                )
+            return spec.fn(**kwargs)
+        finally:
+            scope.close()
 
     return observe
 
