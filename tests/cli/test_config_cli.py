@@ -206,7 +206,8 @@ def test_a_field_without_a_default_must_be_given(tmp_path, monkeypatch):
     [
         (
             "def a(config): ...",
-            "input 'config' of a matches no asset: for run configuration, annotate it with a dataclass",
+            "input 'config' of a matches no asset: for run configuration, annotate it "
+            "with a dataclass",
         ),
         (
             "def a(config: dict): ...",
