@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from assay.keys import AssetKey
     from assay.partitions import (
         DailyPartitions,
+        DynamicPartitions,
         HourlyPartitions,
         MonthlyPartitions,
         MultiPartitions,
@@ -95,6 +96,7 @@ _HOMES = {
     "assay.keys": ("AssetKey",),
     "assay.partitions": (
         "DailyPartitions",
+        "DynamicPartitions",
         "HourlyPartitions",
         "MonthlyPartitions",
         "MultiPartitions",
@@ -134,6 +136,7 @@ __all__ = [
     "DailyPartitions",
     "Definitions",
     "DuckDBIO",
+    "DynamicPartitions",
     "Email",
     "Freshness",
     "Hooks",
