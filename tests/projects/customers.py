@@ -52,7 +52,20 @@ def new_customers(context):
     )
 
 
+@sensor(selection="all_customers", interval=timedelta(seconds=1))
+def churned(context):
+    """Removes the customer of each file in `churned/`, then updates the summary."""
+    names = sorted(p.stem for p in (context.root / "churned").glob("*.txt"))
+    if not names or context.cursor == ",".join(names):
+        return SensorResult(skip_reason="nobody left", cursor=context.cursor)
+    return SensorResult(
+        dynamic_partitions_requests=[customers.remove_request(names)],
+        run_requests=[RunRequest(run_key=",".join(names))],
+        cursor=",".join(names),
+    )
+
+
 defs = Definitions(
     assets=[orders, order_totals, all_customers],
-    sensors=[new_customers],
+    sensors=[new_customers, churned],
 )
