@@ -137,6 +137,23 @@ def test_a_key_unknown_to_the_definition_is_refused_by_plan_naming_the_keys(make
     assert "valid keys are acme" in result.stderr
 
 
+def test_a_backfill_resumes_without_the_keys_removed_since(make_project, monkeypatch):
+    make_project("customers")
+    invoke("partitions", "add", "customers", "acme", "red", "globex")
+    monkeypatch.setenv("CUSTOMERS_FAIL", "red,globex")
+    result = CliRunner().invoke(main, ["backfill", "start", "orders", "order_totals"])
+    assert result.exit_code == 1
+    monkeypatch.delenv("CUSTOMERS_FAIL")
+    status = invoke("backfill", "status")
+    assert "orders[red]  failed  RuntimeError: no export for red" in status.output  # not markup
+    assert invoke("partitions", "remove", "customers", "red").exit_code == 0
+    result = invoke("backfill", "resume")
+    assert result.exit_code == 0, result.output
+    assert "2 asset partitions" in result.output  # globex's two; red's are gone
+    steps = plan_steps()
+    assert steps.keys() == {"all_customers"}
+
+
 def test_the_python_api_adds_lists_and_removes(make_project):
     root = make_project("customers")
     project = assay.load()

@@ -193,7 +193,7 @@ def test_partitions_page_dynamic_partitions_run_as_written(tmp_path):
     added, listed, materialized, again, backfill, removed, planned, _, ticked, final = outputs
     assert added.strip() == "Added 3 key(s) to customers: acme, globex, initech"
     assert listed.split() == ["acme", "globex", "initech"]
-    assert "Run " in materialized and "(4 succeeded)" in materialized
+    assert "(4 succeeded)" in materialized
     assert "Added 1 key(s) to customers (1 already present): hooli" in again
     assert "2 asset partitions" in backfill  # invoices[hooli] and revenue: initech is fresh
     assert "Removed 1 key(s) from customers: globex" in removed

@@ -1,5 +1,6 @@
 """Dynamic partitions: one partition per customer, keys added at run time."""
 
+import os
 from datetime import timedelta
 
 import polars as pl
@@ -20,8 +21,11 @@ customers = DynamicPartitions("customers")
 
 @asset(partitions=customers)
 def orders(context) -> pl.DataFrame:
-    """Each customer's orders (as many as its name has letters)."""
+    """Each customer's orders (as many as its name has letters); fails for the
+    customers named in CUSTOMERS_FAIL."""
     name = context.partition_key
+    if name in os.environ.get("CUSTOMERS_FAIL", "").split(","):
+        raise RuntimeError(f"no export for {name}")
     return pl.DataFrame({"customer": [name] * len(name), "amount": list(range(len(name)))})
 
 

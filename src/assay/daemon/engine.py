@@ -772,7 +772,11 @@ class Engine:
             if claims is None:
                 claims = live_claims(self.home)
             holder = computed_elsewhere(
-                self.definitions.graph, request, claims, self.clock.now(), StateReader(self.home)
+                self.definitions.graph,
+                request,
+                claims,
+                self.clock.now(),
+                StateReader(self.home, index=False),
             )
             if holder is not None:
                 reason = f"everything it would compute is being computed by run {holder[:8]}"

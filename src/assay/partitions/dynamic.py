@@ -8,6 +8,7 @@ that applies it see the same keys. Keys are in the order they were added.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -111,7 +112,7 @@ class DynamicPartitions(PartitionsDefinition):
 
     def fold(self, subset: PartitionSubset) -> str:
         count = len(subset)
-        shown = [self._seen.keys[i] for i in list(subset)[: 8 if count <= 8 else 6]]
+        shown = [self._seen.keys[i] for i in itertools.islice(subset, 8 if count <= 8 else 6)]
         return ", ".join(shown) if count <= 8 else f"{', '.join(shown)}, … ({count})"
 
     def add_request(self, keys: Iterable[str]) -> DynamicPartitionsRequest:

@@ -49,7 +49,11 @@ def partition_context(
     if not names:
         return PartitionContext.at(now)
     found = reader.dynamic_partition_keys(names) if reader is not None else {}
-    return PartitionContext.at(now, DynamicKeys({name: found.get(name, ()) for name in names}))
+    context = PartitionContext.at(now, DynamicKeys({name: found.get(name, ()) for name in names}))
+    for spec in graph.specs.values():  # what asks a definition without a context (messages,
+        if isinstance(spec.partitions, DynamicPartitions):  # folds) sees these keys too
+            spec.partitions.key_set(context)
+    return context
 
 
 def find_dynamic(graph: AssetGraph, name: str) -> DynamicPartitions:
