@@ -70,6 +70,7 @@ PUBLIC = [
     "DailyPartitions",
     "Definitions",
     "DuckDBIO",
+    "DynamicPartitions",
     "Email",
     "Freshness",
     "Hooks",
@@ -176,6 +177,8 @@ def test_the_public_surface_is_what_the_docs_promise():
             assay.partitions,
             [
                 "DailyPartitions",
+                "DynamicPartitions",
+                "DynamicPartitionsRequest",
                 "HourlyPartitions",
                 "MonthlyPartitions",
                 "MultiPartitions",

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from assay.daemon.clock import Clock
     from assay.daemon.launching import Request
     from assay.definitions import Definitions
-    from assay.partitions.dynamic import DynamicKeys
+    from assay.partitions.keysets import DynamicKeys
     from assay.planning.conditions import AssetEvaluation
     from assay.planning.staleness import AssetStaleness
     from assay.state.reader import StateReader

@@ -13,7 +13,7 @@ from assay.partitions.subset import PartitionSubset
 if TYPE_CHECKING:
     import polars as pl
 
-    from assay.partitions.dynamic import DynamicKeys
+    from assay.partitions.keysets import DynamicKeys
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from assay.errors import PlanError
 from assay.keys import AssetKey
 from assay.partitions.base import PartitionContext
-from assay.partitions.dynamic import DynamicKeys
+from assay.partitions.keysets import DynamicKeys
 from assay.partitions.selection import PartitionSelection
 from assay.partitions.subset import PartitionSubset
 from assay.planning.plan import Plan, PlannedStep

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from assay.errors import PartitionKeyError
 from assay.partitions.base import PartitionContext
-from assay.partitions.dynamic import DynamicKeys, DynamicPartitions, validate_keys
+from assay.partitions.dynamic import DynamicPartitions, validate_keys
+from assay.partitions.keysets import DynamicKeys
 from assay.state.clock import Clock
 from assay.state.journal import Journal
 from assay.state.reader import StateReader

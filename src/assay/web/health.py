@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from assay.graph import AssetGraph
     from assay.partitions.base import PartitionContext
-    from assay.partitions.dynamic import DynamicKeys
+    from assay.partitions.keysets import DynamicKeys
     from assay.partitions.subset import PartitionSubset
     from assay.planning.staleness import AssetStaleness, StalenessCache
     from assay.state.reader import StateReader
