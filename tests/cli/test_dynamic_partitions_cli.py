@@ -183,6 +183,18 @@ def test_a_plan_file_keeps_its_keys_when_keys_change_before_it_is_applied(make_p
     assert result.exit_code == 0, result.output
     assert "orders[globex]" in result.output
     assert "orders[hooli]" not in result.output
+    # a plan covering a key removed since is refused; one covering only others is not
+    plan.write_text(invoke("plan", "orders", "--json").output)  # hooli
+    invoke("partitions", "add", "customers", "initech")
+    other = tmp_path / "other.json"
+    other.write_text(invoke("plan", "orders", "-p", "initech", "--json").output)
+    invoke("partitions", "remove", "customers", "hooli")
+    result = invoke("materialize", "--plan", str(plan))
+    assert result.exit_code == 2
+    assert "keys of 'customers' were removed since it was made (hooli)" in result.stderr
+    result = invoke("materialize", "--plan", str(other))
+    assert result.exit_code == 0, result.output
+    assert "orders[initech]" in result.output
 
 
 def test_definitions_on_one_name_share_keys_and_the_identity_mapping():

@@ -47,6 +47,11 @@ def test_a_sensor_adds_keys_and_runs_them_in_the_same_tick(make_project):
     (root / "churned").mkdir()
     for name in ("wayne", "stark"):
         (root / "incoming" / f"{name}.txt").write_text("")
+    preview = cli(root, "sensor", "preview", "new_customers")
+    assert 'Would change partition keys: {"name": "customers", "add": ["stark", "wayne"]}' in (
+        preview.stdout
+    )
+    assert keys(root) == []  # a preview changes nothing
     done = tick(root)
     assert done.returncode == 0, done.stderr
     assert "for new_customers (sensor:new_customers:stark,wayne)" in done.stdout
