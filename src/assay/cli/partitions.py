@@ -33,9 +33,8 @@ def add_command(name: str, keys: tuple[str, ...], as_json: bool) -> None:
         return
     known = len(dict.fromkeys(keys)) - len(added)
     note = f" ({known} already present)" if known else ""
-    click.echo(
-        f"Added {len(added)} key(s) to {name}{note}" + (f": {', '.join(added)}" if added else "")
-    )
+    shown = f": {_shown(added)}" if added else ""
+    click.echo(f"Added {len(added)} key(s) to {name}{note}{shown}")
 
 
 @partitions_group.command("remove")
@@ -51,7 +50,7 @@ def remove_command(name: str, keys: tuple[str, ...], as_json: bool) -> None:
     if as_json:
         print_json({"name": name, "removed": removed})
         return
-    click.echo(f"Removed {len(removed)} key(s) from {name}: {', '.join(removed)}")
+    click.echo(f"Removed {len(removed)} key(s) from {name}: {_shown(removed)}")
 
 
 @partitions_group.command("list")
@@ -70,8 +69,8 @@ def list_command(name: str | None, as_json: bool) -> None:
         if as_json:
             print_json({"name": name, "keys": keys})
         else:
-            for key in keys:
-                click.echo(key)
+            if keys:
+                click.echo("\n".join(keys))
         return
     names = dynamic_names(project.graph)
     stored = project.state.dynamic_partition_keys(names)
@@ -94,3 +93,8 @@ def list_command(name: str | None, as_json: bool) -> None:
         click.echo("No asset uses DynamicPartitions.")
     for row in rows:
         click.echo(f"{row['name']}  {row['keys']} key(s)  assets: {', '.join(row['assets'])}")
+
+
+def _shown(keys: list[str]) -> str:
+    """The keys, or the first six and how many (a sensor may add thousands)."""
+    return ", ".join(keys) if len(keys) <= 8 else f"{', '.join(keys[:6])}, … ({len(keys)})"

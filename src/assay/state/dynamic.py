@@ -102,20 +102,21 @@ def planned_changes(
 
 def change_records(home: Path, name: str, keys: Sequence[str], *, is_add: bool) -> list[Record]:
     """One `partition_key` record per key, in order on the state's clock."""
-    at = time.time()
+    at, batch = time.time(), uuid.uuid4().hex
     with Clock(home) as clock:
-        return [
-            {
-                "type": "partition_key",
-                "change_id": uuid.uuid4().hex,
-                "name": name,
-                "partition_key": key,
-                "is_added": is_add,
-                "at": at,
-                "seq": clock.next(),
-            }
-            for key in keys
-        ]
+        first = clock.reserve(len(keys))
+    return [
+        {
+            "type": "partition_key",
+            "change_id": f"{batch}:{n}",
+            "name": name,
+            "partition_key": key,
+            "is_added": is_add,
+            "at": at,
+            "seq": first + n,
+        }
+        for n, key in enumerate(keys)
+    ]
 
 
 def change_partition_keys(
