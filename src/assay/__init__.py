@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from assay.planning.plan import Plan
     from assay.policies import BatchPolicy, RetryPolicy
     from assay.project import Project, load
+    from assay.resources import EnvVar, Resource
     from assay.results import RunResult
     from assay.spec import AssetIn, AssetSpec, Output
     from assay.workspace import Workspace, open_workspace
@@ -116,6 +117,7 @@ _HOMES = {
     "assay.planning.plan": ("Plan",),
     "assay.policies": ("BatchPolicy", "RetryPolicy"),
     "assay.project": ("Project", "load"),
+    "assay.resources": ("EnvVar", "Resource"),
     "assay.results": ("RunResult",),
     "assay.workspace": ("Workspace", "open_workspace"),
 }
@@ -138,6 +140,7 @@ __all__ = [
     "DuckDBIO",
     "DynamicPartitions",
     "Email",
+    "EnvVar",
     "Freshness",
     "Hooks",
     "HourlyPartitions",
@@ -153,6 +156,7 @@ __all__ = [
     "PartitionSelection",
     "Plan",
     "Project",
+    "Resource",
     "RetryPolicy",
     "RunHooks",
     "RunRequest",

@@ -16,7 +16,15 @@ from assay.io.base import InputKind
 from assay.keys import AssetKey, check_name
 from assay.partitions.base import PartitionsDefinition
 from assay.policies import BatchPolicy, RetryPolicy
-from assay.spec import CONTEXT_PARAM, DEFAULT_GROUP, AssetIn, AssetSpec, as_key_text, not_observable
+from assay.spec import (
+    CONFIG_PARAM,
+    CONTEXT_PARAM,
+    DEFAULT_GROUP,
+    AssetIn,
+    AssetSpec,
+    as_key_text,
+    not_observable,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -40,7 +48,7 @@ def asset(
     deps: Iterable[str | AssetKey | AssetSpec] | None = None,
     ins: Mapping[str, AssetIn] | None = None,
     code_version: str | None = None,
-    io: IOManager | None = None,
+    io: IOManager | str | None = None,
     partitions: PartitionsDefinition | None = None,
     retry_policy: RetryPolicy | None = None,
     pool: str | None = None,
@@ -64,7 +72,7 @@ def asset(
     deps: Iterable[str | AssetKey | AssetSpec] | None = None,
     ins: Mapping[str, AssetIn] | None = None,
     code_version: str | None = None,
-    io: IOManager | None = None,
+    io: IOManager | str | None = None,
     partitions: PartitionsDefinition | None = None,
     retry_policy: RetryPolicy | None = None,
     pool: str | None = None,
@@ -75,8 +83,12 @@ def asset(
 ) -> AssetSpec | Callable[[Callable[..., Any]], AssetSpec]:
     """Declare an asset: a named, versioned dataset computed by the decorated function.
 
-    Parameters other than `context` are inputs, matched to upstream assets by
-    name (or by `ins`). The function returns a `pl.DataFrame`, a `pl.LazyFrame`
+    Parameters other than `context` and `config` are inputs, matched to upstream
+    assets by name (or by `ins`), unless they name a resource of the Definitions
+    (`Definitions(resources={"api": ...})`, see docs/resources.md). A `config`
+    parameter annotated with a dataclass receives the asset's run configuration
+    (docs/config.md). `io` is an IO manager, or the name of a resource that is
+    one. The function returns a `pl.DataFrame`, a `pl.LazyFrame`
     or a `pyarrow.Table` (or an `Output` wrapping one). With `partitions`, it
     runs once per partition; `context.partition_key` says which.
 
@@ -141,7 +153,7 @@ def _build_spec(
     deps: Iterable[str | AssetKey | AssetSpec] | None,
     ins: Mapping[str, AssetIn] | None,
     code_version: str | None,
-    io: IOManager | None,
+    io: IOManager | str | None,
     partitions: PartitionsDefinition | None,
     retry_policy: RetryPolicy | None = None,
     pool: str | None = None,
@@ -163,17 +175,28 @@ def _build_spec(
             )
     resolved_ins: dict[str, AssetIn] = {}
     kinds: dict[str, InputKind] = {}
+    errors: dict[str, str] = {}
+    resource_params: set[str] = set()
+    config_type = None
+    scope = getattr(func, "__globals__", None)
     for param_name, param in params.items():
         if param_name == CONTEXT_PARAM:
             continue
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             raise DefinitionError(f"{where}: *args and **kwargs cannot be inputs; name each input")
+        if param_name == CONFIG_PARAM and param_name not in explicit_ins:
+            config_type = config_class(param.annotation, where=where, scope=scope)
+            continue
+        if param_name not in explicit_ins and is_resource_annotation(param.annotation, scope):
+            resource_params.add(param_name)
+            continue
         resolved_ins[param_name] = explicit_ins.get(param_name, AssetIn())
-        kinds[param_name] = input_kind(
-            param.annotation,
-            what=f"{where}: input {param_name!r}",
-            scope=getattr(func, "__globals__", None),
-        )
+        try:
+            kinds[param_name] = input_kind(
+                param.annotation, what=f"{where}: input {param_name!r}", scope=scope
+            )
+        except DefinitionError as exc:  # raised if it is an input, not a resource
+            errors[param_name] = str(exc)
     return AssetSpec(
         key=key,
         fn=func,
@@ -185,6 +208,10 @@ def _build_spec(
         ins=resolved_ins,
         input_kinds=kinds,
         wants_context=CONTEXT_PARAM in params,
+        explicit_ins=frozenset(explicit_ins),
+        resource_params=frozenset(resource_params),
+        input_errors=errors,
+        config_type=config_type,
         code_version=code_version,
         io=io,
         partitions=_check_partitions(partitions, where),
@@ -195,6 +222,28 @@ def _build_spec(
         automation=_check_automation(automation, where),
         freshness=_check_freshness(freshness, partitions, where),
     )
+
+
+def is_resource_annotation(annotation: object, scope: Mapping[str, Any] | None) -> bool:
+    """Whether a parameter is annotated with a `Resource` subclass (a resource, by name)."""
+    from assay.resources import Resource
+
+    resolved = _evaluated(annotation, scope) if isinstance(annotation, str) else annotation
+    return isinstance(resolved, type) and issubclass(resolved, Resource)
+
+
+def config_class(annotation: object, *, where: str, scope: Mapping[str, Any] | None) -> type:
+    """The dataclass a `config` parameter is annotated with, its fields checked."""
+    from assay.run_config import check_config_class
+
+    resolved = _evaluated(annotation, scope) if isinstance(annotation, str) else annotation
+    if annotation is inspect.Parameter.empty or resolved is _UNRESOLVED:
+        raise DefinitionError(
+            f"{where}: the `config` parameter needs a dataclass annotation "
+            "(config: ScoringConfig), whose fields are the asset's configuration; "
+            "see docs/config.md"
+        )
+    return check_config_class(resolved, where=f"{where}: config")
 
 
 def _check_automation(
@@ -394,7 +443,7 @@ def source_asset(
     owners: Iterable[str] | None = None,
     description: str | None = None,
     partitions: PartitionsDefinition | None = None,
-    io: IOManager | None = None,
+    io: IOManager | str | None = None,
     observe_every: timedelta | None = None,
 ) -> AssetSpec: ...
 
@@ -408,7 +457,7 @@ def source_asset(
     owners: Iterable[str] | None = None,
     description: str | None = None,
     partitions: PartitionsDefinition | None = None,
-    io: IOManager | None = None,
+    io: IOManager | str | None = None,
     observe_every: timedelta | None = None,
 ) -> Callable[[Callable[..., Any]], AssetSpec]: ...
 
@@ -423,7 +472,7 @@ def source_asset(
     owners: Iterable[str] | None = None,
     description: str | None = None,
     partitions: PartitionsDefinition | None = None,
-    io: IOManager | None = None,
+    io: IOManager | str | None = None,
     observe_every: timedelta | None = None,
 ) -> AssetSpec | Callable[[Callable[..., Any]], AssetSpec]:
     """Declare data that assay does not produce (files dropped in a folder, a table).

@@ -37,7 +37,14 @@ if TYPE_CHECKING:
 # `stale` reacts to by default: an upstream that is itself stale (or merely ran
 # and produced the same data) does not trigger anything.
 TRIGGERING_REASONS = frozenset(
-    {"missing", "code changed", "dependencies changed", "input changed", "source changed"}
+    {
+        "missing",
+        "code changed",
+        "dependencies changed",
+        "config changed",
+        "input changed",
+        "source changed",
+    }
 )
 _KNOWN_REASONS = TRIGGERING_REASONS | {"upstream partitions removed", "stored data missing"}
 DEFAULT_MAX_PER_TICK = 100

@@ -15,6 +15,8 @@ Resolution order, first found wins:
     retention: `ASSAY_RETENTION`, then `[tool.assay] retention` (`30d`, `12w`): finished
             runs older than that are pruned as runs end (and by `assay state prune`);
             none by default
+    config: run configuration of assets, from `[tool.assay.config]`, then the file (or
+            inline JSON) named by `ASSAY_CONFIG` (see `assay.run_config`)
 The root is the folder of the nearest pyproject.toml above the working
 directory, or the working directory itself.
 """
@@ -59,6 +61,8 @@ class ProjectConfig:
     dask_address: str | None = None  # a running Dask scheduler; None: a LocalCluster
     alerts: AlertSettings = field(default_factory=AlertSettings)
     retention_s: float | None = None  # runs older are pruned as runs end; None: keep all
+    # run configuration of assets, `[tool.assay.config]` (see `assay.run_config`)
+    config_table: dict[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def state_path(self) -> Path:
@@ -140,6 +144,7 @@ def resolve_config(
         or _str_setting(table, "dask_address", root),
         alerts=_alert_settings(_table_setting(table, "alerts", root), root),
         retention_s=_retention_setting(table, root),
+        config_table=_table_setting(table, "config", root),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import importlib
 import importlib.abc
@@ -21,10 +22,12 @@ from assay.automation.schedules import Schedule
 from assay.automation.sensors import Sensor
 from assay.checks import CheckSpec
 from assay.conditions import AutomationCondition, Freshness, cron_parts
-from assay.errors import ConfigError, DefinitionError
+from assay.errors import ConfigError, DefinitionError, did_you_mean
 from assay.graph import AssetGraph
-from assay.io.resolver import IOResolver
+from assay.io.resolver import IOResolver, is_io_manager
 from assay.policies import RetryPolicy
+from assay.resources import check_resources
+from assay.run_config import project_layers, resolve
 from assay.spec import AssetSpec
 from assay.versioning.sources import add_project_root, capture_source, in_project, is_captured
 
@@ -35,6 +38,8 @@ if TYPE_CHECKING:
     from assay.automation.alerts import Alert
     from assay.config import ProjectConfig
     from assay.io.base import IOManager
+    from assay.keys import AssetKey
+    from assay.run_config import AssetConfig
 
 
 class Definitions:
@@ -56,13 +61,14 @@ class Definitions:
         assets: Iterable[AssetSpec] = (),
         *,
         checks: Iterable[CheckSpec] = (),
-        io: IOManager | None = None,
+        io: IOManager | str | None = None,
         retry_policy: RetryPolicy | None = None,
         pools: Mapping[str, int] | None = None,
         schedules: Iterable[Schedule] = (),
         sensors: Iterable[Sensor] = (),
         alerts: Iterable[Alert] = (),
         automation: Mapping[str, AutomationCondition] | None = None,
+        resources: Mapping[str, Any] | None = None,
     ) -> None:
         """`checks`: `@asset_check` functions. `io`: the default IO manager.
         `retry_policy`: the default for assets without one. `pools`: concurrency
@@ -71,7 +77,10 @@ class Definitions:
         daemon (`assay daemon`, `assay tick`) runs by itself. `alerts`:
         `Alert(on=[...], to=[...])`s, delivered by every run (see `assay.alerting`).
         `automation`: conditions by selection (`{"group:sales": Auto.on_stale()}`),
-        for assets that declare none (the first selection that matches wins)."""
+        for assets that declare none (the first selection that matches wins).
+        `resources`: objects assets receive by naming a parameter after them (a
+        connection, an API client, an IO manager `@asset(io="name")` refers to); see
+        docs/resources.md. `io` may name one of them too."""
         self.assets = tuple(assets)
         for item in self.assets:
             if not isinstance(item, AssetSpec):
@@ -86,7 +95,9 @@ class Definitions:
                     f"Definitions(checks=...) got {check!r}, which is not a check: "
                     "decorate the function with @asset_check"
                 )
+        self.resources = check_resources(resources)
         self.io = io
+        _check_io_names(self.assets, io, self.resources)
         if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
             raise DefinitionError(
                 f"Definitions(retry_policy={retry_policy!r}): use RetryPolicy(max_retries=...)"
@@ -116,12 +127,53 @@ class Definitions:
 
     def io_resolver(self, config: ProjectConfig) -> IOResolver:
         """Each asset's IO manager (its own, else `io`, else ParquetIO), bound to `config`."""
-        return IOResolver({k: s.io for k, s in self.graph.specs.items()}, self.io, config)
+        return IOResolver(
+            {k: s.io for k, s in self.graph.specs.items()}, self.io, config, self.resources
+        )
 
     @cached_property
     def graph(self) -> AssetGraph:
         """The validated asset graph (raises DefinitionError on the first problem)."""
-        return AssetGraph.build(self.assets, self.checks)
+        return AssetGraph.build(self.assets, self.checks, resources=self.resources)
+
+    def configured(self, configs: Mapping[AssetKey, AssetConfig]) -> Definitions:
+        """These definitions, their assets configured with `configs` (a run's)."""
+        if not configs:
+            return self
+        made = copy.copy(self)
+        made.__dict__["graph"] = self.graph.configured(configs)
+        return made
+
+    def resources_used(self, keys: Iterable[AssetKey]) -> list[str]:
+        """The resources that steps of `keys` receive, or store through."""
+        graph = self.graph
+        names = {name for key in keys for name in graph.resources.get(key, ())}
+        for key in keys:
+            chosen = graph.specs[key].io or self.io
+            if isinstance(chosen, str):
+                names.add(chosen)
+        return sorted(names)
+
+
+def _check_io_names(
+    assets: tuple[AssetSpec, ...], default: object, resources: Mapping[str, Any]
+) -> None:
+    """Each `io="name"` names a resource that is an IO manager."""
+    named = [(f"@asset {spec.key}", spec.io) for spec in assets if isinstance(spec.io, str)]
+    if isinstance(default, str):
+        named.append(("Definitions(io=...)", default))
+    for where, name in named:
+        if name not in resources:
+            raise DefinitionError(
+                f"{where}: io={name!r} names no resource: add Definitions(resources="
+                f"{{{name!r}: DuckDBIO(...)}}) or pass the IO manager itself"
+                + did_you_mean(name, resources)
+            )
+        if not is_io_manager(resources[name]):
+            raise DefinitionError(
+                f"{where}: io={name!r} names resource {name!r}, which is not an IO manager "
+                "(it has no write, load and bind): give it a DuckDBIO, ParquetIO or another"
+            )
 
 
 def _check_automation(schedules: tuple[Schedule, ...], sensors: tuple[Sensor, ...]) -> None:
@@ -221,7 +273,11 @@ def load_definitions(config: ProjectConfig) -> Definitions:
         else:
             module = _import_module(config.module, config.root)  # type: ignore[arg-type]
     _capture_imported(roots)
-    return definitions_of(module)
+    definitions = definitions_of(module)
+    layers = project_layers(config)
+    if layers:
+        return definitions.configured(resolve(definitions.graph.specs, layers))
+    return definitions
 
 
 class _CapturingLoader(importlib.machinery.SourceFileLoader):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from assay.errors import DefinitionError, UnknownAssetError, did_you_mean
@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
     from assay.checks import CheckSpec
+    from assay.run_config import AssetConfig
     from assay.spec import AssetSpec
 from assay.keys import AssetKey
 from assay.partitions.mapping import PartitionMapping, default_mapping
@@ -29,13 +30,27 @@ class AssetGraph:
     order: tuple[AssetKey, ...]
     mappings: Mapping[AssetKey, Mapping[AssetKey, PartitionMapping]]
     checks: Mapping[AssetKey, tuple[CheckSpec, ...]]
+    # per asset, the parameters that receive a resource (each named after its resource)
+    resources: Mapping[AssetKey, tuple[str, ...]] = field(default_factory=dict)
+    # per asset with a `config` parameter, the configuration its runs use
+    configs: Mapping[AssetKey, AssetConfig] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, specs: Iterable[AssetSpec], checks: Iterable[CheckSpec] = ()) -> AssetGraph:
+    def build(
+        cls,
+        specs: Iterable[AssetSpec],
+        checks: Iterable[CheckSpec] = (),
+        *,
+        resources: Iterable[str] = (),
+    ) -> AssetGraph:
         """Resolve inputs, deps and checks to keys and validate the result.
 
+        `resources` are the names of the project's resources: a parameter named after
+        one receives it (unless `ins=` says it is an input).
+
         Raises:
-            DefinitionError: duplicate keys or check names, ambiguous inputs, a cycle.
+            DefinitionError: duplicate keys or check names, ambiguous inputs, a cycle,
+                a parameter annotated as a resource that the project does not have.
             UnknownAssetError: an input, dep or check target that matches no asset.
         """
         by_key: dict[AssetKey, AssetSpec] = {}
@@ -47,7 +62,8 @@ class AssetGraph:
                     "Rename one (name=...) or give it a key_prefix."
                 )
             by_key[spec.key] = spec
-        resolver = _Resolver(by_key)
+        resolver = _Resolver(by_key, frozenset(resources))
+        used = {key: resolver.resources_of(spec) for key, spec in by_key.items()}
         inputs = {key: resolver.inputs_of(spec) for key, spec in by_key.items()}
         upstream: dict[AssetKey, tuple[AssetKey, ...]] = {}
         downstream: dict[AssetKey, list[AssetKey]] = defaultdict(list)
@@ -71,7 +87,13 @@ class AssetGraph:
             downstream={key: tuple(sorted(downstream.get(key, ()))) for key in by_key},
             order=order,
             mappings=mappings,
+            resources={key: names for key, names in used.items() if names},
+            configs=_default_configs(by_key),
         )
+
+    def configured(self, configs: Mapping[AssetKey, AssetConfig]) -> AssetGraph:
+        """The same graph with `configs` as its assets' configuration."""
+        return replace(self, configs={**self.configs, **configs})
 
     def __contains__(self, key: object) -> bool:
         return key in self.specs
@@ -143,16 +165,49 @@ def _edge_mappings(
     return found
 
 
+def _default_configs(by_key: Mapping[AssetKey, AssetSpec]) -> dict[AssetKey, AssetConfig]:
+    if not any(spec.config_type is not None for spec in by_key.values()):
+        return {}
+    from assay.run_config import defaults
+
+    return defaults(by_key)
+
+
 class _Resolver:
-    def __init__(self, by_key: Mapping[AssetKey, AssetSpec]) -> None:
+    def __init__(self, by_key: Mapping[AssetKey, AssetSpec], resources: frozenset[str]) -> None:
         self.by_key = by_key
+        self.resources = resources
         self.by_name: dict[str, list[AssetKey]] = defaultdict(list)
         for key in by_key:
             self.by_name[key.name].append(key)
 
+    def resources_of(self, spec: AssetSpec) -> tuple[str, ...]:
+        """The parameters of `spec` that receive a resource."""
+        for param in sorted(spec.resource_params - self.resources):
+            raise DefinitionError(
+                f"parameter {param!r} of {spec.key} is annotated as a resource, but the "
+                f"project has no resource {param!r}: add Definitions(resources={{{param!r}: "
+                "...}})" + did_you_mean(param, self.resources)
+            )
+        found = set(spec.resource_params)
+        for param in spec.ins:
+            if param in self.resources and param not in spec.explicit_ins:
+                if param in self.by_name:
+                    raise DefinitionError(
+                        f"parameter {param!r} of {spec.key} names both a resource and an "
+                        f"asset: say ins={{{param!r}: AssetIn()}} to read the asset, or "
+                        "rename the parameter or the resource"
+                    )
+                found.add(param)
+        return tuple(sorted(found))
+
     def inputs_of(self, spec: AssetSpec) -> dict[str, AssetKey]:
         resolved = {}
         for param, asset_in in spec.ins.items():
+            if param in self.resources and param not in spec.explicit_ins:
+                continue  # a resource
+            if param in spec.input_errors:
+                raise DefinitionError(spec.input_errors[param])
             if asset_in.key is not None:
                 resolved[param] = self._exact(asset_in.key, f"input {param!r} of {spec.key}")
             else:

@@ -7,13 +7,13 @@ plan, backfills, checks, observations).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from assay.config import ProjectConfig, resolve_config
 from assay.definitions import Definitions, load_definitions
-from assay.errors import StateLockedError
+from assay.errors import ConfigError, StateLockedError
 from assay.partitions.selection import PartitionSelection
 from assay.planning.check_versions import OutOfDateCheck, out_of_date_checks
 from assay.planning.plan import Plan, build_plan
@@ -39,9 +39,15 @@ if TYPE_CHECKING:
     from assay.keys import AssetKey
     from assay.partitions.base import PartitionContext
     from assay.results import RunResult
+    from assay.run_config import Layer
 
 Partitions = PartitionSelection | Sequence[str] | None
 Selection = str | Sequence[str] | None
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    # assets' configuration values: {"scored": {"threshold": 0.1}}, or the CLI's layers
+    RunConfig: TypeAlias = Mapping[str, Any] | Sequence[Layer] | None
 
 
 class Project:
@@ -79,13 +85,82 @@ class Project:
     def _io(self) -> Callable[[AssetKey], IOManager]:
         return self.definitions.io_resolver(self.config)
 
+    def _configured(self, config: RunConfig) -> Definitions:
+        """The definitions with `config` over the project's configuration layers."""
+        if config is None:
+            return self.definitions
+        from assay.run_config import project_layers, resolve
+
+        given: list[Layer] = [("config=", config)] if isinstance(config, Mapping) else list(config)
+        layers = [*project_layers(self.config), *given]
+        return self.definitions.configured(resolve(self.graph.specs, layers))
+
     def select(self, selection: Selection = None) -> list[AssetKey]:
         """The keys a selection picks, in dependency order (everything when None)."""
         return parse_selection(selection).resolve(self.graph)
 
-    def io_for(self, key: AssetKey) -> IOManager:
-        """The asset's IO manager (its own, else the project default, else ParquetIO)."""
-        return self._io(key)
+    def io_for(self, key: AssetKey | str) -> IOManager:
+        """The asset's IO manager (its own, else the project default, else ParquetIO).
+
+        Raises:
+            UnknownAssetError: no such asset.
+        """
+        return self._io(self._key(key))
+
+    def load_value(
+        self,
+        asset: AssetKey | str,
+        partition: str | Sequence[str] | None = None,
+        *,
+        lazy: bool = False,
+    ) -> Any:
+        """What a run stored for the asset (a partition, or several as one frame),
+        read through its IO manager as a downstream asset would read it; `lazy` for a
+        `pl.LazyFrame`.
+
+        Raises:
+            UnknownAssetError: no such asset.
+            PartitionKeyError: a partition of an unpartitioned asset, or none of a
+                partitioned one.
+            MaterializationError: nothing is stored there.
+        """
+        from assay.errors import PartitionKeyError
+        from assay.io.base import InputKind
+
+        key = self._key(asset)
+        definition = self.graph.specs[key].partitions
+        keys = (
+            None
+            if partition is None
+            else [partition]
+            if isinstance(partition, str)
+            else list(partition)
+        )
+        if definition is None and keys is not None:
+            raise PartitionKeyError(f"asset {str(key)!r} is not partitioned: give no partition")
+        if definition is not None and keys is None:
+            raise PartitionKeyError(
+                f"asset {str(key)!r} is partitioned: say which partition "
+                f"(project.load_value({str(key)!r}, partition=...))"
+            )
+        for item in keys or ():
+            definition.index(item)  # type: ignore[union-attr]  # raises for a bad key
+        kind = InputKind.LAZY if lazy else InputKind.EAGER
+        return self._io(key).load(key, keys, kind)
+
+    def _key(self, key: AssetKey | str) -> AssetKey:
+        from assay.keys import AssetKey
+
+        parsed = key if isinstance(key, AssetKey) else AssetKey.parse(key)
+        if parsed not in self.graph.specs:
+            from assay.errors import UnknownAssetError, did_you_mean
+
+            known = [str(k) for k in self.graph.specs]
+            raise UnknownAssetError(
+                f"no asset {str(parsed)!r}.{did_you_mean(str(parsed), known)} "
+                "Run `assay list` to see every asset."
+            )
+        return parsed
 
     def plan(
         self,
@@ -96,6 +171,7 @@ class Project:
         force: bool = False,
         now: datetime | None = None,
         verify: bool = False,
+        config: RunConfig = None,
     ) -> Plan:
         """What a materialization of the selection would run, and why; nothing runs.
 
@@ -103,7 +179,10 @@ class Project:
         exactly its steps (refused if the state or the code moved since). With
         `verify`, every stored partition is checked to still exist in storage (IO
         managers with an `exists` method); without it, only local files on small
-        plans (see `assay.planning.verify`).
+        plans (see `assay.planning.verify`). `config` gives assets' configuration
+        values over the project's: `{"scored": {"threshold": 0.1}}` (a dataclass
+        instance works for an asset's values too); the plan keeps them, and applying
+        it uses them (docs/config.md).
 
         Example:
             >>> plan = project.plan("+daily_revenue")  # doctest: +SKIP
@@ -111,16 +190,17 @@ class Project:
             ...     print(step.key, [step.describe(r) for r in step.reasons])
         """
 
+        graph = self._configured(config).graph
         parsed = parse_selection(selection)
-        keys = parsed.resolve(self.graph)
+        keys = parsed.resolve(graph)
         chosen = _partition_selection(partitions, partition_range)
         label = str(parsed)
         checking = Verification(io_for=self.io_for, requested=verify)
         try:
             with self.state.held():  # one open of the store for every read of the plan
-                context = partition_context(self.graph, self.state, now)
+                context = partition_context(graph, self.state, now)
                 return build_plan(
-                    self.graph,
+                    graph,
                     keys,
                     self.state,
                     chosen,
@@ -134,8 +214,8 @@ class Project:
                 raise StateLockedError(f"{exc}; or pass --force to run without a plan") from None
             # forced: every selected partition runs, so the held store is not needed
             # (and dynamic partitions, whose keys it holds, have none)
-            context = partition_context(self.graph, None, now)
-            return build_plan(self.graph, keys, None, chosen, context, force=True, selection=label)
+            context = partition_context(graph, None, now)
+            return build_plan(graph, keys, None, chosen, context, force=True, selection=label)
 
     def partition_context(self, now: datetime | None = None) -> PartitionContext:
         """What partition keys are at `now`: time windows up to it, and the keys of
@@ -207,6 +287,7 @@ class Project:
         now: datetime | None = None,
         run_id: str | None = None,
         run_key: str | None = None,
+        config: RunConfig = None,
     ) -> RunResult:
         """Apply a plan: exactly its asset partitions. Given a selection (and
         partitions, `force`), the plan made of it now: what is stale (with `force`,
@@ -233,6 +314,7 @@ class Project:
             run_key: run at most once under this key, whoever else tries: a key held
                 by an earlier run runs nothing (the result names that run,
                 `is_duplicate`). `assay runs retry` runs a failed one again.
+            config: configuration values of assets, over the project's (see `plan`).
 
         Returns the run's result; `result.success` is False when a step failed.
 
@@ -245,6 +327,7 @@ class Project:
         choice = choose_executor(self.config, executor, workers, dask_address)
         if isinstance(selection, Plan):
             plan = selection
+            _no_config_for_plan(config)
             check_current(plan, self._runtime)
         else:
             plan = self.plan(
@@ -253,6 +336,7 @@ class Project:
                 partition_range=partition_range,
                 force=force,
                 now=now,
+                config=config,
             )
         return apply_plan(
             self._runtime,
@@ -346,6 +430,7 @@ class Project:
         now: datetime | None = None,
         run_id: str | None = None,
         run_key: str | None = None,
+        config: RunConfig = None,
     ) -> RunResult:
         """Start a backfill: a recorded, resumable run over a partition range.
 
@@ -369,6 +454,7 @@ class Project:
         choice = choose_executor(self.config, executor, workers, dask_address)
         if isinstance(selection, Plan):
             plan = selection
+            _no_config_for_plan(config)
             check_current(plan, self._runtime)
         else:
             plan = self.plan(
@@ -377,6 +463,7 @@ class Project:
                 partition_range=partition_range,
                 force=force,
                 now=now,
+                config=config,
             )
         return start_backfill(
             self._runtime,
@@ -492,6 +579,7 @@ class Project:
         executor: str | None = None,
         workers: int | None = None,
         dask_address: str | None = None,
+        config: RunConfig = None,
     ) -> LaunchedRun:
         """Start a materialization (or, with `backfill`, a backfill) in a process of
         its own and return at once: `.run_id` names it, `.wait()`, `.follow()` and
@@ -524,6 +612,13 @@ class Project:
             if chosen.first is not None and chosen.last is not None:
                 command += ["--from", chosen.first, "--to", chosen.last]
             command += ["--force"] if force else []
+            if config is not None:  # checked here; the run reads the values as resolved
+                configs = self._configured(config).graph.configs
+                path = self.config.home / "plans" / f"{run_id}.config.json"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                values = {str(k): json.loads(c.json) for k, c in configs.items()}
+                path.write_text(json.dumps(values), encoding="utf-8")
+                command += ["--config", str(path)]
         for option, value in (
             ("--executor", executor),
             ("--workers", workers),
@@ -532,6 +627,14 @@ class Project:
             if value is not None:
                 command += [option, str(value)]
         return launch(self.config, command, run_id=run_id)
+
+
+def _no_config_for_plan(config: RunConfig) -> None:
+    if config is not None:
+        raise ConfigError(
+            "a plan carries the configuration it was made with: give config= (or --set) "
+            "when planning, not when applying the plan"
+        )
 
 
 def _label(plan: Plan, *, forced: bool = True) -> str:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from assay.policies import BatchPolicy, RetryPolicy
 
 CONTEXT_PARAM = "context"
+CONFIG_PARAM = "config"  # the parameter that receives the asset's run configuration
 DEFAULT_GROUP = "default"
 
 
@@ -72,8 +73,12 @@ class AssetSpec:
     ins: Mapping[str, AssetIn] = field(default_factory=dict)
     input_kinds: Mapping[str, InputKind] = field(default_factory=dict)
     wants_context: bool = False
+    explicit_ins: frozenset[str] = frozenset()  # parameters named in `ins=`: always inputs
+    resource_params: frozenset[str] = frozenset()  # parameters annotated with a Resource class
+    input_errors: Mapping[str, str] = field(default_factory=dict)  # raised if an input
+    config_type: type | None = None  # the dataclass of its `config` parameter
     code_version: str | None = None
-    io: IOManager | None = None
+    io: IOManager | str | None = None  # an IO manager, or the name of a resource that is one
     partitions: PartitionsDefinition | None = None
     is_source: bool = False
     retry_policy: RetryPolicy | None = None

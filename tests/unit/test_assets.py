@@ -6,7 +6,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from assay import AssetIn, AssetKey, DuckDBIO, asset, asset_check
+from assay import AssetIn, AssetKey, Definitions, DuckDBIO, asset, asset_check
 from assay.errors import DefinitionError
 from assay.io.base import InputKind
 
@@ -134,8 +134,14 @@ def test_other_input_annotations_are_definition_errors(annotation, shown, hint):
         return orders
 
     revenue.__annotations__ = {"orders": annotation}
+
+    @asset
+    def orders():
+        return None
+
+    spec = asset(revenue)  # until the graph is built, a parameter may name a resource
     with pytest.raises(DefinitionError) as caught:
-        asset(revenue)
+        _ = Definitions(assets=[orders, spec]).graph
     message = str(caught.value)
     assert message.startswith(f"@asset on {revenue.__qualname__!r}: input 'orders' is annotated ")
     assert shown in message
@@ -159,8 +165,10 @@ def test_string_annotations_are_read_in_the_module_that_wrote_them(tmp_path, mon
         "    return x\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
+    shop = importlib.import_module("future_shop")
     with pytest.raises(DefinitionError, match="@asset on 'b': input 'x' is annotated 'int'"):
-        importlib.import_module("future_shop")
+        _ = Definitions(assets=[shop.b]).graph
+    sys.modules.pop("future_shop", None)
     (tmp_path / "future_shop.py").write_text(
         (tmp_path / "future_shop.py").read_text().replace("x: int", "x: plr.DataFrame")
     )

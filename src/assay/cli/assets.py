@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import click
 
 from assay.cli.options import (
+    config_options,
     executor_options,
     json_option,
     open_project,
@@ -15,6 +16,7 @@ from assay.cli.options import (
     print_json,
     project_options,
     read_plan,
+    run_config,
     run_id_option,
     say_duplicate,
     selection_argument,
@@ -250,6 +252,7 @@ def _checks_cell(summary: dict[str, Any] | None) -> str:
     is_flag=True,
     help="Observe the selection's source assets first, then run what became stale.",
 )
+@config_options
 @run_id_option
 @executor_options
 @project_options
@@ -290,6 +293,7 @@ def materialize_command(
             executor=executor,
             workers=workers,
             dask_address=dask_address,
+            config=run_config(),
         )
         click.echo(
             f"Launched run {launched.run_id[:8]} ({launched.run_id}), PID {launched.pid}: "
@@ -315,6 +319,7 @@ def materialize_command(
             should_stop=interrupted,
             run_id=run_id,
             run_key=run_key,
+            config=None if plan_file is not None else run_config(),
         )
     if say_duplicate(result):
         return

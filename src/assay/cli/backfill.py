@@ -8,6 +8,7 @@ import click
 
 from assay.cli.options import (
     BACKFILL_ID,
+    config_options,
     executor_options,
     json_option,
     limit_option,
@@ -17,6 +18,7 @@ from assay.cli.options import (
     print_json,
     project_options,
     read_plan,
+    run_config,
     run_id_option,
     say_duplicate,
     selection_argument,
@@ -57,6 +59,7 @@ def backfill_group() -> None:
 @click.option(
     "--detach", is_flag=True, help="Drive it from a process of its own; print its run id."
 )
+@config_options
 @run_id_option
 @executor_options
 @project_options
@@ -97,6 +100,7 @@ def start_command(
             executor=executor,
             workers=workers,
             dask_address=dask_address,
+            config=run_config(),
         )
         click.echo(
             f"Launched the backfill's run {launched.run_id[:8]} ({launched.run_id}), PID "
@@ -107,7 +111,7 @@ def start_command(
         plan = (
             target
             if plan_file is not None
-            else project.plan(selection, partitions=chosen, force=force)
+            else project.plan(selection, partitions=chosen, force=force, config=run_config())
         )
         total = sum(step.count for step in plan.steps)
         click.echo(f"Would backfill {total} asset partitions of {len(plan.steps)} assets:")
@@ -131,6 +135,7 @@ def start_command(
             run_id=run_id,
             run_key=run_key,
             now=at,
+            config=None if plan_file is not None else run_config(),
         ),
     )
 

@@ -259,3 +259,52 @@ def executor_options(fn: F) -> F:
         "or a Dask cluster. Default: ASSAY_EXECUTOR or [tool.assay] executor.",
     )(fn)
     return fn
+
+
+def config_options(fn: F) -> F:
+    """`--config FILE` and `--set ASSET.FIELD=VALUE` (repeatable), read together into
+    the `run_config` argument: the layers over the project's configuration."""
+
+    def combine(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        ctx.meta.setdefault("assay_config", {})[param.name] = value
+        return value
+
+    fn = click.option(
+        "--set",
+        "config_sets",
+        multiple=True,
+        metavar="ASSET.FIELD=VALUE",
+        callback=combine,
+        expose_value=False,
+        help="A configuration value of an asset (repeatable; over --config): "
+        "--set scored.threshold=0.1.",
+    )(fn)
+    fn = click.option(
+        "--config",
+        "config_file",
+        metavar="FILE",
+        callback=combine,
+        expose_value=False,
+        help="Configuration of assets from a JSON, YAML or TOML file mapping asset keys to "
+        "their fields (over [tool.assay.config] and ASSAY_CONFIG). See docs/config.md.",
+    )(fn)
+    return fn
+
+
+def run_config() -> list[Any] | None:
+    """The layers `--config` and `--set` gave the current command (None: neither).
+
+    Raises:
+        ConfigError: the file cannot be read, or a `--set` is malformed.
+    """
+    from pathlib import Path
+
+    from assay.run_config import read_file, set_layer
+
+    given = click.get_current_context().meta.get("assay_config", {})
+    layers = []
+    if given.get("config_file"):
+        layers.append(read_file(Path(given["config_file"])))
+    if given.get("config_sets"):
+        layers.append(set_layer(given["config_sets"]))
+    return layers or None

@@ -9,12 +9,14 @@ import click
 from assay.cli.assets import check_summaries
 from assay.cli.options import (
     ASSET,
+    config_options,
     json_option,
     open_project,
     partition_options,
     partition_selection,
     print_json,
     project_options,
+    run_config,
     selection_argument,
 )
 from assay.errors import SelectionError
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     help="Check that every stored partition still exists in storage (a deleted file or "
     "dropped table is stale: stored data missing).",
 )
+@config_options
 @json_option
 @project_options
 def plan_command(
@@ -54,7 +57,7 @@ def plan_command(
     """
     project = open_project()
     chosen = partition_selection(partition_keys, first, last)
-    plan = project.plan(selection, partitions=chosen, verify=verify)
+    plan = project.plan(selection, partitions=chosen, verify=verify, config=run_config())
     notes = _trust_notes(project, plan, selection)
     failing = {
         key: summary["failed"]

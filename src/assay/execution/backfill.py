@@ -34,7 +34,7 @@ from assay.state.journal import Journal
 from assay.state.store import IndexReport
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
     from pathlib import Path
 
     from assay.execution.executors import ExecutorChoice
@@ -112,8 +112,10 @@ def new_backfill(
     force: bool,
     executor: str,
     workers: int | None,
+    config: Mapping[str, str] | None = None,
 ) -> Record:
-    """The record of a new backfill over `targets` (its runs journal it)."""
+    """The record of a new backfill over `targets` (its runs journal it), with the
+    configuration every run of it uses (`config`: asset -> JSON)."""
     return {
         "type": "backfill",
         "backfill_id": str(uuid.uuid4()),
@@ -129,7 +131,14 @@ def new_backfill(
         "finished_at": None,
         "user_name": current_user(),
         "command": command_line(),
+        "config": _config_json(config),
     }
+
+
+def _config_json(config: Mapping[str, str] | None) -> str | None:
+    if not config:
+        return None
+    return "{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in sorted(config.items())) + "}"
 
 
 def encode_targets(graph: AssetGraph, targets: Iterable[RunTarget]) -> str:
@@ -266,6 +275,7 @@ _RECORD_FIELDS = frozenset(
         "created_at",
         "user_name",
         "command",
+        "config",
     }
 )
 
@@ -305,6 +315,7 @@ def start_backfill(
         force=plan.force,
         executor=choice.name,
         workers=choice.workers,
+        config=plan.config,
     )
     return _drive(runtime, record, plan, label, choice, hooks, should_stop, run_id, run_key)
 
@@ -368,6 +379,10 @@ def resume_backfill(
         context=context,
         staleness={},
         selection=row["selection"],
+        config={
+            k: json.dumps(v, sort_keys=True, separators=(",", ":"))
+            for k, v in json.loads(row.get("config") or "{}").items()
+        },
     )
     label = f"{row['selection']} (backfill {backfill_id[:8]}, resumed)"
     return _drive(runtime, record, plan, label, choice, hooks, should_stop, run_id)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from assay.keys import AssetKey
 
 if TYPE_CHECKING:
-    import logging
+    from collections.abc import Mapping
 
-    from assay.keys import AssetKey
     from assay.partitions.time_window import TimeWindow
 
 
@@ -25,6 +27,8 @@ class AssetContext:
         partition_keys: every partition this call computes: one, or a batch's
             keys for an asset with `backfill_policy=BatchPolicy(...)`.
         log: a logger whose records are kept with the step (`assay runs show RUN_ID`).
+        resources: the resources the step receives, by name (as its parameters do).
+        config: the asset's run configuration (its `config` dataclass), or None.
     """
 
     run_id: str
@@ -33,3 +37,39 @@ class AssetContext:
     log: logging.Logger
     partition_time_window: TimeWindow | None = None
     partition_keys: tuple[str, ...] = ()
+    resources: Mapping[str, Any] = field(default_factory=dict)
+    config: Any = None
+
+
+def build_context(
+    *,
+    asset: str | AssetKey = "asset",
+    partition_key: str | None = None,
+    partition_keys: tuple[str, ...] | None = None,
+    time_window: TimeWindow | None = None,
+    resources: Mapping[str, Any] | None = None,
+    config: Any = None,
+    run_id: str = "test-run",
+) -> AssetContext:
+    """A `context` to call an asset function with in a test, as a step would.
+
+    >>> context = build_context(partition_key="2024-06-01")
+    >>> context.partition_key, context.partition_keys
+    ('2024-06-01', ('2024-06-01',))
+    """
+    key = asset if isinstance(asset, AssetKey) else AssetKey.parse(asset)
+    keys = (
+        partition_keys if partition_keys is not None else (partition_key,) if partition_key else ()
+    )
+    return AssetContext(
+        run_id=run_id,
+        asset_key=key,
+        partition_key=partition_key
+        if partition_key is not None
+        else (keys[0] if len(keys) == 1 else None),
+        partition_keys=tuple(keys),
+        partition_time_window=time_window,
+        log=logging.getLogger(f"assay.asset.{key}"),
+        resources=dict(resources or {}),
+        config=config,
+    )

@@ -77,6 +77,7 @@ class StepAttempt:
     time_windows: tuple[TimeWindow | None, ...] = ()  # per partition
     reads: Mapping[str | None, tuple[InputRead, ...]] = field(default_factory=dict)
     provenance: Mapping[str | None, str] = field(default_factory=dict)  # per partition, JSON
+    config: str | None = None  # the asset's run configuration, JSON (None: it takes none)
 
     @property
     def step_keys(self) -> list[str]:

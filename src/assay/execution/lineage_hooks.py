@@ -216,6 +216,7 @@ class LineageHooks(Hooks):
                         keys=None if partition is None else (partition,),
                     ),
                     provenance=attempt.provenance.get(partition),
+                    config=attempt.config,
                     nominal=nominal,
                 )
             )

@@ -24,6 +24,7 @@ from assay.execution.taskgraph import (
 )
 from assay.planning.plan import code_fingerprint
 from assay.results import RunKind, RunResult, RunStatus
+from assay.run_config import recorded
 from assay.state.claims import claim_run_key, partition_claims, retry_run_key
 from assay.state.store import IndexReport
 
@@ -67,6 +68,18 @@ class Runtime:
         return CompositeHooks(chosen)
 
 
+def configured(runtime: Runtime, configs: Mapping[str, str]) -> Runtime:
+    """The runtime whose assets have `configs` (a plan's or a backfill's recorded
+    configuration) where they differ from its own."""
+    graph = runtime.definitions.graph
+    current = {str(key): config.json for key, config in graph.configs.items()}
+    if all(current.get(name) == text for name, text in configs.items()):
+        return runtime
+    return replace(
+        runtime, definitions=runtime.definitions.configured(recorded(graph.specs, configs))
+    )
+
+
 def targets_of(plan: Plan) -> list[RunTarget]:
     return [RunTarget(key=step.key, partitions=step.partitions) for step in plan.steps]
 
@@ -77,7 +90,7 @@ def check_current(plan: Plan, runtime: Runtime) -> None:
     Raises:
         PlanError: the code of an asset in its scope, or the stored state, changed.
     """
-    graph = runtime.definitions.graph
+    graph = configured(runtime, plan.config).definitions.graph
     missing = [str(k) for k in plan.scope if k not in graph.specs]
     if missing:
         raise PlanError(
@@ -152,6 +165,7 @@ def apply_plan(
     an earlier run runs nothing: the result names that run (`is_duplicate`).
     Asset partitions another live run computes are skipped (claims).
     """
+    runtime = configured(runtime, plan.config)
     home = runtime.config.home
     run_id = run_id or str(uuid.uuid4())
     if run_key is not None:

@@ -63,6 +63,7 @@ class RecordedRun:
         run_id: str | None = None,
         run_key: str | None = None,
         targets: Mapping[str, Any] | None = None,
+        config_json: str | None = None,
     ) -> None:
         self.config = config
         self.kind = kind
@@ -89,6 +90,7 @@ class RecordedRun:
             backfill_id=None if backfill is None else backfill["backfill_id"],
             run_key=run_key,
             targets=None if targets is None else json.dumps(targets, separators=(",", ":")),
+            config=config_json,
         )
         self.info = RunInfo(
             run_id=self.run_id,

@@ -12,11 +12,13 @@ progress output, ...); the coordinator itself knows none of them.
 from __future__ import annotations
 
 import heapq
+import json
 import time
 from typing import TYPE_CHECKING
 
 from assay.errors import ExecutorError, StateLockedError
 from assay.execution.executors import StepTask, failed_steps
+from assay.execution.executors.worker import close_resources
 from assay.execution.hooks import StepAttempt
 from assay.execution.recorder import RecordedRun
 from assay.execution.records import log_records, result_records, retry_log, step_record
@@ -32,7 +34,9 @@ from assay.execution.taskgraph import (
 from assay.io.warehouse import close_warehouses
 from assay.partitions.subset import PartitionSubset
 from assay.partitions.time_window import TimeWindow, TimeWindowPartitions
+from assay.resources import check_environment
 from assay.results import RunKind, RunResult, RunStatus, StepResult, StepStatus
+from assay.run_config import resolve
 from assay.versioning import code_parts_json, code_version, inputs_signature
 
 if TYPE_CHECKING:
@@ -43,6 +47,7 @@ if TYPE_CHECKING:
     from assay.execution.executors import Executor
     from assay.execution.hooks import InputRead, RunHooks
     from assay.execution.taskgraph import RunTarget, TaskNode
+    from assay.graph import AssetGraph
     from assay.io.base import IOManager
     from assay.keys import AssetKey
     from assay.partitions.base import PartitionContext
@@ -78,6 +83,7 @@ def run_materialization(
     the run may read; the run updates it as it goes and records, with each
     materialization, the versions its inputs had (provenance).
     """
+    check_runnable(definitions, [t.key for t in targets])
     nodes = build_nodes(definitions, targets, context)
     step_keys = tuple(k for node in nodes for k in node.step_keys)
     recorded = RecordedRun(
@@ -90,6 +96,7 @@ def run_materialization(
         run_id=run_id,
         run_key=run_key,
         targets=target_ranges(definitions.graph, targets),
+        config_json=run_config_json(definitions.graph, [t.key for t in targets]),
     )
     with recorded as run:
         coordinator = _Coordinator(
@@ -120,6 +127,29 @@ def run_materialization(
         backfill_id=run.info.backfill_id,
         run_key=run_key,
     )
+
+
+def check_runnable(definitions: Definitions, keys: Sequence[AssetKey]) -> None:
+    """Refuse a run, before anything of it runs, whose assets lack a configuration
+    value or read an environment variable that is not set.
+
+    Raises:
+        ConfigError: naming the field or the variable.
+    """
+    graph = definitions.graph
+    unconfigured = [k for k in keys if graph.specs[k].config_type and k not in graph.configs]
+    if unconfigured:
+        resolve({k: graph.specs[k] for k in unconfigured}, ())  # raises, naming the field
+    check_environment(definitions.resources, definitions.resources_used(keys))
+
+
+def run_config_json(graph: AssetGraph, keys: Sequence[AssetKey]) -> str | None:
+    """The configuration of the run's configured targets, as recorded with the run:
+    `{"scored": {"threshold": 0.1}}` (None: no target takes any)."""
+    found = {str(k): graph.configs[k].json for k in keys if k in graph.configs}
+    if not found:
+        return None
+    return "{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in sorted(found.items())) + "}"
 
 
 InFlight = tuple["PartitionSubset | None", str]  # partitions (None: unpartitioned), run id
@@ -200,6 +230,8 @@ class _Coordinator:
         finally:
             self.executor.close()
             close_warehouses()  # nothing keeps the warehouse file open after a run
+            for failure in close_resources(self.run_.run_id):  # those built in this process
+                self.run_.notice(failure)
         if self.lost or any(r.status is not StepStatus.SUCCEEDED for r in self.results):
             failed = RunStatus.FAILED
         else:
@@ -312,12 +344,16 @@ class _Coordinator:
             time_windows=windows,
             reads=reads,
             provenance={p: provenance_of(self.graph, r) for p, r in reads.items()},
+            config=None
+            if node.key not in self.graph.configs
+            else self.graph.configs[node.key].json,
         )
         self.attempts[node.id] = attempt
         return attempt
 
     def _task(self, node: TaskNode) -> StepTask:
         spec = self.graph.specs[node.key]
+        config = self.graph.configs.get(node.key)
         window = None
         if isinstance(spec.partitions, TimeWindowPartitions) and node.indices:
             first = spec.partitions.time_window(node.indices[0])
@@ -343,6 +379,7 @@ class _Coordinator:
             failures_dir=str(self.run_.config.home / "failures" / self.run_.run_id),
             code_version=code_version(spec),
             is_full_rewrite=node.key in self.full_rewrites,
+            config=None if config is None else config.json,
         )
 
     def _on_outcome(self, node: TaskNode, outcome: Sequence[StepResult]) -> None:
@@ -389,6 +426,7 @@ class _Coordinator:
         stored = [r for r in outcome if r.stored is not None]
         seq = self.run_.seq() if stored or any(r.checks for r in outcome) else None
         spec = self.graph.specs[node.key]
+        config = self.graph.configs.get(node.key)
         for result in outcome:
             materialization = None
             if result.stored is not None:
@@ -404,6 +442,7 @@ class _Coordinator:
                     "host": self.run_.host,
                     "git_commit": self.run_.git_commit,
                     "code_parts": code_parts_json(spec),
+                    "config": None if config is None else config.json,
                 }
             records += result_records(
                 self.run_.run_id,

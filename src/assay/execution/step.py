@@ -22,7 +22,7 @@ from assay.execution.user_code import step_error
 from assay.io.base import check_output, write_output
 from assay.partitions.time_window import TimeWindowPartitions
 from assay.results import CheckOutcome, StepError, StepResult, StepStatus
-from assay.spec import Output
+from assay.spec import CONFIG_PARAM, Output
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -59,6 +59,7 @@ def execute_step(
     checks: tuple[CheckSpec, ...] = (),
     failures_dir: Path | None = None,
     is_full_rewrite: bool = False,
+    extra: Mapping[str, Any] | None = None,
 ) -> tuple[StepResult, ...]:
     """Materialize one asset partition (or a batch of them); never raises for user or
     I/O errors. Returns one result per partition (one for an unpartitioned asset).
@@ -70,6 +71,7 @@ def execute_step(
 
     `is_full_rewrite`: the run writes every partition of the asset, which lets its IO
     manager change a schema the partitions share (`assay.io.base.write_output`).
+    `extra`: the other arguments of the function (its resources, its `config`).
     """
     full_rewrite_run_id = run_id if is_full_rewrite else None
     started = time.time()
@@ -82,6 +84,8 @@ def execute_step(
                 name: source.io.load(source.key, source.partitions, source.kind)
                 for name, source in inputs.items()
             }
+            if extra:
+                kwargs.update(extra)
             if spec.wants_context:
                 kwargs["context"] = AssetContext(
                     run_id=run_id,
@@ -90,6 +94,8 @@ def execute_step(
                     partition_keys=partitions or (),
                     partition_time_window=time_window,
                     log=logger,
+                    resources={k: v for k, v in (extra or {}).items() if k != CONFIG_PARAM},
+                    config=(extra or {}).get(CONFIG_PARAM),
                 )
             value = spec.fn(**kwargs)
             explicit_version = None

@@ -175,6 +175,29 @@ class DuckDBIO:
             return frame.lazy()
         return frame.to_arrow() if kind is InputKind.ARROW else frame
 
+    def query(self, sql: str, parameters: Sequence[Any] = ()) -> pl.DataFrame:
+        """The result of a query on the warehouse, as a polars DataFrame: for an asset
+        that receives this IO manager as a resource (`Definitions(resources=
+        {"warehouse": DuckDBIO(...)})`, a parameter named `warehouse`). It runs on the
+        connection the machine's processes share, so it never waits for a writer of
+        this run; pass values as `parameters` (`?` in `sql`), never in the text.
+
+        Raises:
+            MaterializationError: the warehouse file does not exist yet, or the query
+                failed (DuckDB's message).
+        """
+        if not self._path().is_file():
+            raise MaterializationError(
+                f"the warehouse {self._path()} does not exist yet: materialize an asset "
+                "stored there first"
+            )
+        try:
+            result: pl.DataFrame = warehouse_for(self._path()).run(_query, sql, list(parameters))
+        except ReadOnlyError:
+            with _Connection(self._path(), read_only=True) as con:
+                result = _query(con, {}, sql, list(parameters))
+        return result
+
     def exists(self, key: AssetKey, partitions: Sequence[str] | None) -> list[bool]:
         """Whether each partition (None: the unpartitioned asset) has rows in its
         table: for `assay plan --verify` (one query per asset)."""
@@ -368,6 +391,18 @@ def _stored(
         ).fetchall()
     }
     return [p in stored for p in partitions]
+
+
+def _query(
+    con: duckdb.DuckDBPyConnection, session: Session, sql: str, parameters: list[Any]
+) -> pl.DataFrame:
+    import duckdb
+
+    try:
+        found: pl.DataFrame = con.sql(sql, params=parameters or None).pl()
+        return found
+    except duckdb.Error as exc:
+        raise MaterializationError(f"the warehouse query failed: {exc}") from None
 
 
 def _fetch(

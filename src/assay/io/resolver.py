@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assay.io.parquet import ParquetIO
+from assay.resources import is_io_manager
+
+__all__ = ["IOResolver", "is_io_manager"]
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -18,22 +21,32 @@ class IOResolver:
     """Each asset's IO manager, bound to the project once: its own, else the project's
     default, else `ParquetIO` in the project's storage.
 
-    `own` maps each asset key to the IO manager it declares (None: none).
+    `own` maps each asset key to the IO manager it declares: an instance, the name of
+    one of `resources` (`@asset(io="warehouse")`), or None. The project's `resources`
+    ride along, so that every executor's steps can build theirs.
     """
 
     def __init__(
         self,
-        own: Mapping[AssetKey, IOManager | None],
-        default: IOManager | None,
+        own: Mapping[AssetKey, IOManager | str | None],
+        default: IOManager | str | None,
         config: ProjectConfig,
+        resources: Mapping[str, Any] | None = None,
     ) -> None:
         self.own = own
         self.default = default
         self.config = config
+        self.resources: Mapping[str, Any] = resources or {}
         self._bound: dict[int, IOManager] = {}
 
     def __call__(self, key: AssetKey) -> IOManager:
         chosen = self.own[key] or self.default
+        if isinstance(chosen, str):
+            chosen = self.resources[chosen]
+        return self.bound(chosen)
+
+    def bound(self, chosen: IOManager | None) -> IOManager:
+        """`chosen` (None: ParquetIO) bound to the project, once per instance."""
         slot = 0 if chosen is None else id(chosen)
         if slot not in self._bound:
             self._bound[slot] = (chosen or ParquetIO()).bind(self.config)

@@ -61,6 +61,8 @@ def provenance_facet(plan: StepLineage) -> Facets:
         facet["codeVersion"] = plan.job.code_version
     if plan.partition is not None:
         facet["partition"] = plan.partition
+    if plan.config is not None:
+        facet["config"] = orjson.loads(plan.config)
     facet["inputs"] = orjson.loads(plan.provenance) if plan.provenance else {}
     return facet
 

@@ -114,6 +114,7 @@ class StepLineage:
     inputs: tuple[DatasetRef, ...]
     output: DatasetRef
     provenance: str | None = None  # the materialization's provenance JSON
+    config: str | None = None  # the asset's run configuration, JSON
     nominal: tuple[str, str] | None = None  # the time window, RFC 3339
 
 

@@ -468,7 +468,7 @@ class _View:
             mask = reason.partitions.to_mask(self.n)
             if kind is StaleKind.MISSING:
                 missing |= mask
-            elif kind in (StaleKind.CODE_CHANGED, StaleKind.DEPS_CHANGED):
+            elif kind in (StaleKind.CODE_CHANGED, StaleKind.DEPS_CHANGED, StaleKind.CONFIG_CHANGED):
                 cause = np.where(mask, np.fmax(cause, self.baseline.code_since), cause)
             elif kind is StaleKind.INPUT_CHANGED and s.input_cause is not None:
                 cause = np.where(mask, np.fmax(cause, s.input_cause), cause)

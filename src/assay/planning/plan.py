@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from assay.partitions.subset import PartitionSubset
@@ -94,6 +94,10 @@ def describe_reason(reason: StaleReason, *, upstream: str | None = None) -> str:
     kind = reason.kind
     if kind is StaleKind.CODE_CHANGED:
         return f"code version changed ({_short(reason.old)} → {_short(reason.new)})"
+    if kind is StaleKind.CONFIG_CHANGED:
+        from assay.run_config import changes as config_changes
+
+        return f"config changed ({config_changes(reason.old, reason.new)})"
     if kind is StaleKind.DEPS_CHANGED:
         old = set(filter(None, (reason.old or "").split(",")))
         new = set(filter(None, (reason.new or "").split(",")))
@@ -161,6 +165,8 @@ class Plan:
     code: str = ""
     scope: tuple[AssetKey, ...] = ()
     waiting: tuple[PlannedStep, ...] = ()  # selected partitions that wait for a source: not run
+    # the configuration of each configured asset in scope (JSON): what applying it uses
+    config: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def now(self) -> datetime:
@@ -337,6 +343,7 @@ def build_plan(
         code=code_fingerprint(graph, scope),
         scope=tuple(scope),
         waiting=tuple(waiting),
+        config={str(k): graph.configs[k].json for k in scope if k in graph.configs},
     )
 
 

@@ -8,6 +8,7 @@ partitions, or is refused once the state or the code moved.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +53,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "state": None if plan.mark is None else {"seq": plan.mark.seq, "rows": plan.mark.rows},
         "code": plan.code,
         "scope": [str(k) for k in plan.scope],
+        "config": {key: json.loads(text) for key, text in plan.config.items()},
         "steps": steps,
         "partition_count": plan.partition_count,
     }
@@ -97,6 +99,10 @@ def plan_from_json(data: Any, graph: AssetGraph, *, source: str = "the plan") ->
         force=bool(data.get("force")),
         mark=None if state is None else StateMark(seq=int(state["seq"]), rows=int(state["rows"])),
         code=str(data.get("code", "")),
+        config={
+            str(key): json.dumps(values, sort_keys=True, separators=(",", ":"))
+            for key, values in (data.get("config") or {}).items()
+        },
         scope=scope,
     )
 

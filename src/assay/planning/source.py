@@ -54,6 +54,10 @@ class PlanningState(Protocol):
         """(partition key, code version, inputs signature) of each stored partition."""
         ...
 
+    def stored_configs(self, asset_key: str) -> dict[str, str | None]:
+        """The configuration (JSON) each stored partition was materialized with."""
+        ...
+
     def state_mark(self, asset_keys: list[str]) -> StateMark:
         """Where the stored state of these assets stands (see `StateMark`)."""
         ...

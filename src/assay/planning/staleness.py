@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from assay.partitions.mapping import Broadcast, Shift, Table, reduce_max, size_of
 from assay.partitions.subset import PartitionSubset
-from assay.versioning import code_version, inputs_signature
+from assay.versioning import code_version, inputs_signature, split_signature
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -47,6 +47,7 @@ class StaleKind(StrEnum):
     MISSING = "missing"
     CODE_CHANGED = "code changed"
     DEPS_CHANGED = "dependencies changed"
+    CONFIG_CHANGED = "config changed"
     INPUT_CHANGED = "input changed"
     SOURCE_CHANGED = "source changed"
     PARTITIONS_REMOVED = "upstream partitions removed"
@@ -687,15 +688,34 @@ def _version_reasons(
         )
         for old, indices in sorted(old_code.items())
     ]
-    reasons += [
-        StaleReason(
-            kind=StaleKind.DEPS_CHANGED,
-            partitions=PartitionSubset.from_indices(indices),
-            old=old,
-            new=signature_now,
-        )
-        for old, indices in sorted(old_deps.items())
-    ]
+    deps_now, config_now = split_signature(signature_now)
+    configs: dict[str, list[int]] = {}
+    for old, indices in sorted(old_deps.items()):
+        deps_then, config_then = split_signature(old)
+        if deps_then != deps_now or config_then == config_now:
+            reasons.append(
+                StaleReason(
+                    kind=StaleKind.DEPS_CHANGED,
+                    partitions=PartitionSubset.from_indices(indices),
+                    old=deps_then,
+                    new=deps_now,
+                )
+            )
+        else:
+            configs.setdefault(config_then or "", []).extend(indices)
+    if configs and state is not None:
+        recorded = state.stored_configs(str(key))
+        by_index = {lookup[p]: text for p, text in recorded.items() if p in lookup}
+        current_config = graph.configs.get(key)
+        for indices in configs.values():
+            reasons.append(
+                StaleReason(
+                    kind=StaleKind.CONFIG_CHANGED,
+                    partitions=PartitionSubset.from_indices(sorted(indices)),
+                    old=by_index.get(indices[0]),
+                    new=None if current_config is None else current_config.json,
+                )
+            )
     return reasons
 
 

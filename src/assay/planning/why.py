@@ -27,6 +27,7 @@ ROOT_KINDS = frozenset(
         StaleKind.MISSING,
         StaleKind.CODE_CHANGED,
         StaleKind.DEPS_CHANGED,
+        StaleKind.CONFIG_CHANGED,
         StaleKind.INPUT_CHANGED,
         StaleKind.SOURCE_CHANGED,
         StaleKind.PARTITIONS_REMOVED,

@@ -469,7 +469,13 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX automation_evaluations_asset ON automation_evaluations (asset_key, seq);
     """,
-    # 15: keys added to and removed from dynamic partitions, in the order they happened
+    # 15: run configuration: what each materialization, run and backfill was given
+    """
+    ALTER TABLE materializations ADD COLUMN config VARCHAR;  -- JSON: the asset's values
+    ALTER TABLE runs ADD COLUMN config VARCHAR;  -- JSON: asset -> values, of its targets
+    ALTER TABLE backfills ADD COLUMN config VARCHAR;  -- JSON: the same, for every run of it
+    """,
+    # 16: keys added to and removed from dynamic partitions, in the order they happened
     """
     CREATE TABLE partition_key_changes (
         change_id VARCHAR PRIMARY KEY,

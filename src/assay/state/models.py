@@ -65,6 +65,7 @@ class Run(_Dict):
     lineage_sent: int | None
     lineage_failed: int | None
     lineage_error: str | None
+    config: str | None = None  # JSON: asset -> the configuration it was given
     # what its checks and observations counted (None where the reader did not count)
     check_count: int | None = None  # check results it recorded
     checks_passed: int | None = None

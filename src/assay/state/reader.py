@@ -510,6 +510,19 @@ class StateReader:
             found[name].append(key)
         return {name: tuple(keys) for name, keys in found.items()}
 
+    def stored_configs(self, asset_key: str) -> dict[str, str | None]:
+        """The configuration (JSON) each stored partition was materialized with."""
+        with self._reading() as con:
+            if con is None:
+                return {}
+            rows = con.execute(
+                "SELECT s.partition_key, m.config FROM asset_partitions s "
+                "JOIN materializations m ON m.materialization_id = s.materialization_id "
+                "WHERE s.asset_key = ?",
+                [asset_key],
+            ).fetchall()
+        return {str(k): c for k, c in rows}
+
     def stored_partition(self, asset_key: str, partition_key: str) -> Row:
         """The current stored state of one asset partition ('' = unpartitioned), or {}."""
         with self._reading() as con:

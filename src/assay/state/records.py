@@ -88,6 +88,7 @@ RECORD_TYPES: dict[str, RecordType] = {
                 "lineage_sent": "int",
                 "lineage_failed": "int",
                 "lineage_error": "str",
+                "config": "str",  # JSON: asset -> its configuration, for configured targets
             },
             "status",
         ),
@@ -136,6 +137,7 @@ RECORD_TYPES: dict[str, RecordType] = {
                 "user_name": "str",
                 "command": "str",
                 "seq": "int",
+                "config": "str",  # JSON: asset -> its configuration, for every run of it
             },
             "status",
             "targets",
@@ -279,6 +281,7 @@ RECORD_TYPES: dict[str, RecordType] = {
                 "seq": "int",
                 "started_seq": "int",
                 "code_parts": "str",  # JSON: what the code version was made of
+                "config": "str",  # JSON: the configuration it was materialized with
             },
             "run_id",
             "asset_key",

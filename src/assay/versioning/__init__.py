@@ -141,5 +141,18 @@ def source_hash(fn: object) -> str:
 
 
 def inputs_signature(graph: AssetGraph, key: AssetKey) -> str:
-    """The asset's upstream keys, sorted: a change means dependencies were added or removed."""
-    return ",".join(sorted(str(up) for up in graph.upstream[key]))
+    """The asset's upstream keys, sorted: a change means dependencies were added or
+    removed; then, for an asset with a `config` parameter, `;config=` and the digest of
+    its configuration (other values make its partitions stale)."""
+    deps = ",".join(sorted(str(up) for up in graph.upstream[key]))
+    config = graph.configs.get(key)
+    return deps if config is None else f"{deps}{CONFIG_MARK}{config.digest}"
+
+
+CONFIG_MARK = ";config="
+
+
+def split_signature(signature: str | None) -> tuple[str, str | None]:
+    """An inputs signature's dependencies, and its configuration digest (None: none)."""
+    deps, mark, digest = (signature or "").partition(CONFIG_MARK)
+    return deps, digest if mark else None

@@ -34,6 +34,7 @@ class StepTask:
     failures_dir: str | None = None  # where failed schema cases are kept
     code_version: str | None = None  # the coordinator's; a worker with other code refuses
     is_full_rewrite: bool = False  # the run writes every partition of the asset
+    config: str | None = None  # the asset's configuration, as recorded (JSON)
 
 
 Outcome = tuple[StepTask, tuple[StepResult, ...]]

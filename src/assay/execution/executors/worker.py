@@ -14,16 +14,19 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assay.definitions import load_definitions
+from assay.errors import AssayError, ConfigError
 from assay.execution.executors.base import failed_results
 from assay.execution.step import StepInput, execute_step
 from assay.keys import AssetKey
+from assay.resources import ResourceScope
+from assay.run_config import from_json
 from assay.versioning import code_version
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from assay.config import ProjectConfig
     from assay.execution.executors.base import StepTask
@@ -48,6 +51,13 @@ def run_task(
         inputs[param] = StepInput(
             key=up, io=io_for(up), kind=spec.input_kinds[param], partitions=partitions
         )
+    try:
+        extra = _resources(task, graph.resources.get(key, ()), io_for)
+        if spec.config_type is not None:
+            extra["config"] = _config(spec.config_type, task.config, graph, key)
+    except Exception as exc:
+        shown = str(exc) if isinstance(exc, AssayError) else f"{type(exc).__name__}: {exc}"
+        return failed_results(task, shown)
     return execute_step(
         spec,
         run_id=task.run_id,
@@ -58,7 +68,88 @@ def run_task(
         checks=graph.checks.get(key, ()),
         failures_dir=None if task.failures_dir is None else Path(task.failures_dir),
         is_full_rewrite=task.is_full_rewrite,
+        extra=extra,
     )
+
+
+# --- resources and configuration, per process ----------------------------------------
+
+_SCOPES: dict[str, ResourceScope] = {}  # run id -> the resources built for it here
+_SCOPES_LOCK = threading.Lock()
+_KEPT_SCOPES = 4  # runs sharing a long-lived worker (a Dask cluster): the latest few
+
+
+def _resources(
+    task: StepTask, names: tuple[str, ...], io_for: Callable[[AssetKey], IOManager]
+) -> dict[str, Any]:
+    """The resources a step receives, built in this process for its run."""
+    if not names:
+        return {}
+    declared: Mapping[str, Any] = getattr(io_for, "resources", {})
+    with _SCOPES_LOCK:
+        scope = _SCOPES.get(task.run_id)
+        if scope is None:
+            if not _SCOPES:
+                _at_exit(close_all_resources)
+            while len(_SCOPES) >= _KEPT_SCOPES:
+                _report(_SCOPES.pop(next(iter(_SCOPES))).close())
+            bind = getattr(io_for, "bound", None)
+            scope = _SCOPES[task.run_id] = ResourceScope(
+                declared, task.run_id, bind=bind if callable(bind) else None
+            )
+    return {name: scope.get(name) for name in names}
+
+
+def close_resources(run_id: str) -> list[str]:
+    """Tear down the resources this process built for a run (its end); the failures."""
+    with _SCOPES_LOCK:
+        scope = _SCOPES.pop(run_id, None)
+    return [] if scope is None else scope.close()
+
+
+def close_all_resources() -> None:
+    """Tear down every resource this process built (it is exiting)."""
+    with _SCOPES_LOCK:
+        scopes = list(_SCOPES.values())
+        _SCOPES.clear()
+    for scope in scopes:
+        _report(scope.close())
+
+
+def _at_exit(function: Callable[[], None]) -> None:
+    """Call `function` when this process exits: a script's, or a pool or Dask worker's
+    (multiprocessing's children exit without running `atexit`)."""
+    import atexit
+    import multiprocessing.util
+
+    atexit.register(function)
+    multiprocessing.util.Finalize(None, function, exitpriority=10)
+
+
+def _report(failures: list[str]) -> None:
+    import logging
+
+    for failure in failures:
+        logging.getLogger("assay.resources").warning(failure)
+
+
+_CONFIGS: dict[tuple[type, str], Any] = {}
+
+
+def _config(cls: type, text: str | None, graph: AssetGraph, key: AssetKey) -> Any:
+    """The asset's configuration for this step: from the task (the run's), else the
+    graph's (an in-process run is given its configured graph)."""
+    found = graph.configs.get(key)
+    if text is None or (found is not None and found.json == text):
+        if found is None:
+            raise ConfigError(f"asset {str(key)!r} was given no configuration")
+        return found.value  # the run's own value, in the coordinator's process
+    cached = _CONFIGS.get((cls, text))
+    if cached is None:
+        if len(_CONFIGS) > 256:
+            _CONFIGS.clear()
+        cached = _CONFIGS[(cls, text)] = from_json(cls, text)
+    return cached
 
 
 def _other_code(task: StepTask, found: str | None) -> str:

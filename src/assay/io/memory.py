@@ -1,0 +1,115 @@
+"""`InMemoryIO`: values kept in the process's memory, for tests (`assay.testing`)."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from assay.io.base import InputKind, StoredOutput, missing_input
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from assay.config import ProjectConfig
+    from assay.keys import AssetKey
+
+
+class InMemoryIO:
+    """Keeps each stored value in a dict of this instance: nothing touches the disk.
+
+    A test double for the IO managers that store to files and databases: runs in
+    one process only (the in-process executor), and its values are gone with it.
+    `values` maps (asset key, partition key or None) to what was stored.
+
+    >>> io = InMemoryIO()
+    >>> import polars as pl
+    >>> from assay import AssetKey
+    >>> stored = io.write(AssetKey.parse("numbers"), None, pl.DataFrame({"n": [1, 2]}))
+    >>> stored.row_count, io.load(AssetKey.parse("numbers"), None, InputKind.EAGER)["n"].to_list()
+    (2, [1, 2])
+    """
+
+    kind = "memory"
+
+    def __init__(self) -> None:
+        self.values: dict[tuple[AssetKey, str | None], Any] = {}
+        self._lock = threading.Lock()
+
+    def bind(self, config: ProjectConfig) -> InMemoryIO:
+        return self  # one dict, whatever the project
+
+    def write(self, key: AssetKey, partition: str | None, value: Any) -> StoredOutput:
+        frame = _as_frame(value)
+        if frame is not None:
+            import io
+
+            buffer = io.BytesIO()
+            frame.write_parquet(buffer)
+            content = buffer.getvalue()
+            rows, columns = frame.height, tuple((n, str(t)) for n, t in frame.schema.items())
+            value = frame
+        else:
+            import pickle
+
+            content = pickle.dumps(value, protocol=5)
+            rows, columns = 0, ()
+        from assay.io.hashing import data_version
+
+        with self._lock:
+            self.values[(key, partition)] = value
+        return StoredOutput(
+            location=f"memory://{key}" + ("" if partition is None else f"/{partition}"),
+            row_count=rows,
+            byte_size=len(content),
+            data_version=data_version(content),
+            columns=columns,
+        )
+
+    def load(self, key: AssetKey, partitions: Sequence[str] | None, kind: InputKind) -> Any:
+        with self._lock:
+            if partitions is None:
+                if (key, None) not in self.values:
+                    raise missing_input(key, "memory")
+                return _handed(self.values[(key, None)], kind)
+            absent = [p for p in partitions if (key, p) not in self.values]
+            if absent:
+                raise missing_input(key, "memory", absent)
+            parts = [self.values[(key, p)] for p in partitions]
+        import polars as pl
+
+        frames = [_as_frame(part) for part in parts]
+        if any(frame is None for frame in frames):
+            return parts  # values that are not frames: one per partition, in order
+        joined = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+        return _handed(joined, kind)
+
+    def exists(self, key: AssetKey, partitions: Sequence[str] | None) -> list[bool]:
+        wanted: list[str | None] = [None] if partitions is None else list(partitions)
+        with self._lock:
+            return [(key, p) in self.values for p in wanted]
+
+
+def _as_frame(value: Any) -> Any:
+    """A polars DataFrame of a frame value (a LazyFrame collected, an Arrow table
+    converted), else None."""
+    name = f"{type(value).__module__}.{type(value).__qualname__}"
+    if name == "polars.dataframe.frame.DataFrame":
+        return value
+    if name == "polars.lazyframe.frame.LazyFrame":
+        return value.collect()
+    if name == "pyarrow.lib.Table":
+        import polars as pl
+
+        return pl.from_arrow(value)
+    return None
+
+
+def _handed(value: Any, kind: InputKind) -> Any:
+    frame = _as_frame(value)
+    if frame is None:
+        return value
+    if kind is InputKind.LAZY:
+        return frame.lazy()
+    if kind is InputKind.ARROW:
+        return frame.to_arrow()
+    return frame

@@ -1,0 +1,164 @@
+"""Resources and secrets: built where steps run, torn down after, never recorded."""
+
+import json
+import os
+
+import duckdb
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from assay.cli.main import main
+
+SECRET = "s3cr3t-t0ken-value"
+
+
+def invoke(*args, env=None):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False, env=env)
+
+
+def lines(root):
+    log = root / "resource.log"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def test_a_missing_secret_stops_the_run_before_anything_runs(make_project):
+    root = make_project("resourced")
+    result = invoke("materialize", env={"SHOP_TOKEN": None})
+    assert result.exit_code == 2
+    message = result.stderr.strip()
+    assert message.count("\n") == 0, message
+    assert "resource 'shop' reads the environment variable SHOP_TOKEN" in message
+    assert not lines(root)
+    assert not (root / ".assay" / "journal").exists() or not any(
+        (root / ".assay" / "journal").iterdir()
+    )
+
+
+def test_resources_are_set_up_once_per_run_and_torn_down_after(make_project):
+    root = make_project("resourced")
+    result = invoke("materialize", env={"SHOP_TOKEN": SECRET})
+    assert result.exit_code == 0, result.output
+    here = str(os.getpid())
+    assert lines(root) == [f"setup http://127.0.0.1:9 {here}", f"teardown {here}"]
+    orders = pl.read_parquet(root / ".assay/storage/orders/*/data.parquet")
+    assert orders["token_length"].unique().to_list() == [len(SECRET)]
+    report = pl.read_parquet(root / ".assay/storage/report/data.parquet")
+    assert report.to_dicts() == [{"days": 3, "amount": pytest.approx(3 * 0.7)}]
+    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM main.totals").fetchone() == (3,)
+
+
+def test_the_secret_is_never_journaled_indexed_or_shown(make_project):
+    root = make_project("resourced")
+    assert invoke("materialize", env={"SHOP_TOKEN": SECRET}).exit_code == 0
+    shown = invoke("runs", "show", "--json", _latest_run(root)).output
+    shown += invoke("lineage", "show", "orders").output
+    assert SECRET not in shown
+    for path in (root / ".assay").rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+
+
+def _latest_run(root):
+    runs = json.loads(invoke("runs", "--json").output)
+    return runs[0]["run_id"]
+
+
+def test_worker_processes_build_their_own_resources(make_project):
+    root = make_project("resourced")
+    result = invoke(
+        "materialize",
+        "orders",
+        "--executor",
+        "multiprocess",
+        "--workers",
+        "2",
+        env={"SHOP_TOKEN": SECRET},
+    )
+    assert result.exit_code == 0, result.output
+    found = lines(root)
+    setups = [line.split()[-1] for line in found if line.startswith("setup")]
+    teardowns = [line.split()[-1] for line in found if line.startswith("teardown")]
+    assert setups
+    assert str(os.getpid()) not in setups
+    assert sorted(setups) == sorted(teardowns)  # each torn down as its worker exits
+
+
+@pytest.mark.slow
+def test_dask_workers_build_their_own_resources(make_project):
+    root = make_project("resourced")
+    result = invoke(
+        "materialize",
+        "orders",
+        "--executor",
+        "dask",
+        "--workers",
+        "2",
+        env={"SHOP_TOKEN": SECRET},
+    )
+    assert result.exit_code == 0, result.output
+    setups = {line.split()[-1] for line in lines(root) if line.startswith("setup")}
+    assert setups
+    assert str(os.getpid()) not in setups
+    orders = pl.read_parquet(root / ".assay/storage/orders/*/data.parquet")
+    assert orders["token_length"].unique().to_list() == [len(SECRET)]
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (
+            "@asset(io='warehose')\ndef a(): ...\n"
+            "defs = Definitions(assets=[a], resources={'warehouse': DuckDBIO()})",
+            "@asset a: io='warehose' names no resource: add Definitions(resources="
+            "{'warehose': DuckDBIO(...)}) or pass the IO manager itself Did you mean "
+            "'warehouse'?",
+        ),
+        (
+            "@asset(io='api')\ndef a(): ...\ndefs = Definitions(assets=[a], resources={'api': 1})",
+            "io='api' names resource 'api', which is not an IO manager",
+        ),
+        (
+            "class Api(Resource): ...\n@asset\ndef a(api: Api): ...\n"
+            "defs = Definitions(assets=[a])",
+            "parameter 'api' of a is annotated as a resource, but the project has no "
+            "resource 'api'",
+        ),
+        (
+            "@asset\ndef api(): ...\n@asset\ndef a(api): ...\n"
+            "defs = Definitions(assets=[api, a], resources={'api': object()})",
+            "parameter 'api' of a names both a resource and an asset: say ins={'api': "
+            "AssetIn()} to read the asset",
+        ),
+        (
+            "@asset\ndef a(): ...\ndefs = Definitions(assets=[a], resources={'config': 1})",
+            "'config' cannot name a resource",
+        ),
+    ],
+    ids=["unknown-io", "not-an-io-manager", "annotated-missing", "ambiguous", "reserved"],
+)
+def test_resource_mistakes_are_definition_errors(tmp_path, monkeypatch, code, message):
+    (tmp_path / "pipeline.py").write_text(
+        "from assay import AssetIn, Definitions, DuckDBIO, Resource, asset\n" + code + "\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    result = invoke("list", "-f", "pipeline.py")
+    assert result.exit_code == 2
+    assert message in result.stderr, result.stderr
+    assert result.stderr.strip().count("\n") == 0
+
+
+def test_an_input_named_in_ins_reads_the_asset_not_the_resource(tmp_path, monkeypatch):
+    (tmp_path / "pipeline.py").write_text(
+        "import polars as pl\n"
+        "from assay import AssetIn, Definitions, asset\n"
+        "@asset\ndef api(): return pl.DataFrame({'n': [1]})\n"
+        "@asset(ins={'api': AssetIn()})\ndef a(api): return api\n"
+        "@asset\ndef b(api: pl.DataFrame, client): return pl.DataFrame({'c': [client]})\n"
+        "defs = Definitions(assets=[api, a], resources={'api': 'client', 'client': 'plain'})\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    result = invoke("materialize", "-f", "pipeline.py")
+    assert result.exit_code == 0, result.output
+    assert pl.read_parquet(tmp_path / ".assay/storage/a/data.parquet")["n"].to_list() == [1]
