@@ -499,8 +499,8 @@ class Engine:
                         priority=request.priority,
                     )
                 )
-        if status == "skipped" and changes:
-            status, reason = "requested", f"changed {len(changes)} partition key(s)"
+        if changes and status != "failed":  # a tick that only changed keys says so
+            reason = "; ".join(filter(None, [reason, f"changed {len(changes)} partition key(s)"]))
         self.record_tick(
             name,
             tick_at=now,
@@ -517,7 +517,6 @@ class Engine:
         in order, checked against the stored keys (a key removed that is not there
         fails the tick, naming it)."""
         from assay.state.dynamic import change_records, find_dynamic, planned_changes
-        from assay.state.reader import StateReader
 
         graph = self.definitions.graph
         names = [find_dynamic(graph, request.name).name for request in asked]
@@ -532,7 +531,8 @@ class Engine:
             if request.is_add:
                 keys.extend(changed)
             else:
-                current[request.name] = [k for k in keys if k not in set(changed)]
+                gone = set(changed)
+                current[request.name] = [k for k in keys if k not in gone]
             records += change_records(self.home, request.name, changed, is_add=request.is_add)
         return records
 
