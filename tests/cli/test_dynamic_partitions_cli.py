@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 
 import polars as pl
 import pytest
@@ -231,3 +232,33 @@ def test_two_processes_adding_keys_at_once_lose_none(make_project):
     assert sorted(found) == sorted(["first", *batches[0], *batches[1]])
     for batch in batches:  # each process's keys in the order it gave them
         assert [k for k in found if k in batch] == batch
+
+
+def test_keys_added_while_a_notebook_holds_the_store_wait_in_the_journal(make_project):
+    root = make_project("customers")
+    invoke("partitions", "add", "customers", "acme")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
+            "print('held', flush=True); time.sleep(60)",
+            str(root / ".assay" / "assay.duckdb"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        result = invoke("partitions", "add", "customers", "acme", "globex")
+        assert result.exit_code == 0, result.output
+        assert "the keys wait in the journal until it is free" in result.stderr
+        result = invoke("partitions", "remove", "customers", "acme")
+        assert result.exit_code == 2
+        assert "is held open by" in result.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+    assert keys() == ["acme", "globex"]  # acme journaled twice: still once, first

@@ -8,11 +8,12 @@ adding keys at once lose nothing: the indexer takes every journal.
 from __future__ import annotations
 
 import difflib
+import logging
 import time
 import uuid
 from typing import TYPE_CHECKING
 
-from assay.errors import PartitionKeyError
+from assay.errors import PartitionKeyError, StateLockedError
 from assay.partitions.base import PartitionContext
 from assay.partitions.dynamic import DynamicPartitions, validate_keys
 from assay.partitions.keysets import DynamicKeys
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 
     from assay.graph import AssetGraph
     from assay.state.records import Record
+
+_log = logging.getLogger("assay.state")
 
 
 def dynamic_names(graph: AssetGraph) -> list[str]:
@@ -125,11 +128,20 @@ def change_partition_keys(
     """Add (or remove) keys of the dynamic partitions `name`: journaled, fsynced, then
     indexed. Returns the keys that changed (adding a present key changes nothing).
 
+    While a process outside assay holds the store, keys to add are journaled all the
+    same (adding a present key again changes nothing) and indexed once it is free.
+
     Raises:
         PartitionKeyError: see `planned_changes`.
+        StateLockedError: removing while the store is held (the keys must be read).
     """
-    reader = StateReader(home)
-    current = reader.dynamic_partition_keys([name]).get(name, ())
+    try:
+        current = StateReader(home).dynamic_partition_keys([name]).get(name, ())
+    except StateLockedError as exc:
+        if not is_add:
+            raise
+        _log.warning("%s; the keys wait in the journal until it is free", _first_clause(exc))
+        current = ()
     changed = planned_changes(current, keys, is_add=is_add, name=name)
     if not changed:
         return ()
@@ -143,3 +155,8 @@ def change_partition_keys(
         )
     store.index_pending()
     return changed
+
+
+def _first_clause(exc: StateLockedError) -> str:
+    """`the state store ... is held by PID 12 (python)`, without the advice that follows."""
+    return str(exc).split(":", 1)[0] if ":" in str(exc) else str(exc)
