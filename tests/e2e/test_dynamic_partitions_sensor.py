@@ -86,3 +86,23 @@ def test_a_sensor_removing_an_unknown_key_fails_its_tick_naming_the_key(make_pro
     assert "cannot remove 'nobody': not a key of 'customers'" in json.dumps(churned)
     assert keys(root) == []
     assert StateReader(root / ".assay").runs() == []
+
+
+def test_automation_materializes_the_keys_added_since_its_last_tick(make_project):
+    root = make_project("customers_auto")
+    assert "accounts: nothing" in cli(root, "automation", "preview").stdout
+    cli(root, "partitions", "add", "customers", "acme", "globex")
+    preview = cli(root, "automation", "preview").stdout
+    assert "accounts: acme, globex (2 partitions)" in preview
+    done = subprocess.run(
+        [str(ASSAY), "tick", "--wait"],
+        cwd=root,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert stored(root, "accounts") == ["acme", "globex"]
+    cli(root, "partitions", "add", "customers", "hooli")
+    assert "accounts: hooli" in cli(root, "automation", "preview").stdout
