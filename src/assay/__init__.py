@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from assay.io.hashing import data_version
     from assay.io.parquet import ParquetIO
     from assay.keys import AssetKey
+    from assay.multi_assets import AssetOut, MultiAsset, multi_asset
     from assay.partitions import (
         DailyPartitions,
         DynamicPartitions,
@@ -95,6 +96,7 @@ _HOMES = {
     "assay.io.hashing": ("data_version",),
     "assay.io.parquet": ("ParquetIO",),
     "assay.keys": ("AssetKey",),
+    "assay.multi_assets": ("AssetOut", "MultiAsset", "multi_asset"),
     "assay.partitions": (
         "DailyPartitions",
         "DynamicPartitions",
@@ -130,6 +132,7 @@ __all__ = [
     "AssetContext",
     "AssetIn",
     "AssetKey",
+    "AssetOut",
     "AssetSpec",
     "Auto",
     "AutomationCondition",
@@ -149,6 +152,7 @@ __all__ = [
     "LastPartitionMapping",
     "LaunchedRun",
     "MonthlyPartitions",
+    "MultiAsset",
     "MultiPartitions",
     "Output",
     "ParquetIO",
@@ -181,6 +185,7 @@ __all__ = [
     "file_sensor",
     "lineage",
     "load",
+    "multi_asset",
     "open_workspace",
     "run_status_sensor",
     "schedule",

@@ -25,6 +25,7 @@ from assay.conditions import AutomationCondition, Freshness, cron_parts
 from assay.errors import ConfigError, DefinitionError, did_you_mean
 from assay.graph import AssetGraph
 from assay.io.resolver import IOResolver, is_io_manager
+from assay.multi_assets import MultiAsset
 from assay.policies import RetryPolicy
 from assay.resources import check_resources
 from assay.run_config import project_layers, resolve
@@ -58,7 +59,7 @@ class Definitions:
 
     def __init__(
         self,
-        assets: Iterable[AssetSpec] = (),
+        assets: Iterable[AssetSpec | MultiAsset] = (),
         *,
         checks: Iterable[CheckSpec] = (),
         io: IOManager | str | None = None,
@@ -81,7 +82,7 @@ class Definitions:
         `resources`: objects assets receive by naming a parameter after them (a
         connection, an API client, an IO manager `@asset(io="name")` refers to); see
         docs/resources.md. `io` may name one of them too."""
-        self.assets = tuple(assets)
+        self.assets = tuple(_flattened(assets))
         for item in self.assets:
             if not isinstance(item, AssetSpec):
                 raise DefinitionError(
@@ -153,6 +154,15 @@ class Definitions:
             if isinstance(chosen, str):
                 names.add(chosen)
         return sorted(names)
+
+
+def _flattened(assets: Iterable[AssetSpec | MultiAsset]) -> Iterator[AssetSpec]:
+    """Assets, each `@multi_asset` as its outputs."""
+    for item in assets:
+        if isinstance(item, MultiAsset):
+            yield from item.specs
+        else:
+            yield item
 
 
 def _check_io_names(
@@ -356,7 +366,14 @@ def definitions_of(module: ModuleType) -> Definitions:
         )
     if found:
         return found[0]
-    assets = list(dict.fromkeys(v for v in vars(module).values() if isinstance(v, AssetSpec)))
+    assets = list(
+        dict.fromkeys(
+            spec
+            for value in vars(module).values()
+            if isinstance(value, AssetSpec | MultiAsset)
+            for spec in ([value] if isinstance(value, AssetSpec) else value.specs)
+        )
+    )
     checks = list(dict.fromkeys(v for v in vars(module).values() if isinstance(v, CheckSpec)))
     if not assets:
         raise DefinitionError(

@@ -62,6 +62,14 @@ class AssetGraph:
                     "Rename one (name=...) or give it a key_prefix."
                 )
             by_key[spec.key] = spec
+        for spec in by_key.values():
+            missing = [k for k in spec.multi.outputs if k not in by_key] if spec.multi else []
+            if missing:
+                raise DefinitionError(
+                    f"asset {str(spec.key)!r} is an output of @multi_asset {spec.multi.name!r} "  # type: ignore[union-attr]
+                    f"but {str(missing[0])!r}, another, is not in the definitions: give the "
+                    "multi-asset itself (Definitions(assets=[...]))"
+                )
         resolver = _Resolver(by_key, frozenset(resources))
         used = {key: resolver.resources_of(spec) for key, spec in by_key.items()}
         inputs = {key: resolver.inputs_of(spec) for key, spec in by_key.items()}

@@ -193,6 +193,11 @@ def read_file(path: Path, *, via: str = "--config") -> Layer:
     return where, _document(document, where)
 
 
+def inline_json(text: str, where: str) -> Layer:
+    """A layer given as JSON text (`--config '{"scored": {...}}'`, `ASSAY_CONFIG`)."""
+    return where, _parsed_json(text, where)
+
+
 def _parsed_json(text: str, where: str) -> Mapping[str, Any]:
     try:
         return _document(json.loads(text), where)
@@ -508,6 +513,12 @@ def _texted(value: Any, is_text: bool) -> Any:
 
 def _shown(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def plain_values(value: Any) -> Any:
+    """Configuration values (a dataclass instance, a dict of fields) as JSON-shaped
+    data, as they are recorded."""
+    return _plain(value)
 
 
 def _plain(value: Any) -> Any:

@@ -59,6 +59,19 @@ class Output:
     data_version: str | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MultiInfo:
+    """What a `@multi_asset` output shares with its siblings: one function computes
+    them all in one step."""
+
+    name: str  # the function's, for messages and plans
+    outputs: Mapping[AssetKey, str]  # each output's key -> its name in `outs`, in order
+    can_subset: bool = False  # it computes only the outputs a run selects
+
+    def sibling_keys(self, key: AssetKey) -> tuple[AssetKey, ...]:
+        return tuple(k for k in self.outputs if k != key)
+
+
 @dataclass(frozen=True, kw_only=True, eq=False)
 class AssetSpec:
     """A declared asset: the function and everything said about it (compared by identity)."""
@@ -88,6 +101,7 @@ class AssetSpec:
     observe_every: timedelta | None = None  # a source the daemon observes on an interval
     automation: AutomationCondition | None = None  # when the daemon requests its partitions
     freshness: Freshness | None = None  # when its partitions are due
+    multi: MultiInfo | None = None  # an output of a @multi_asset
 
     @property
     def is_observable(self) -> bool:

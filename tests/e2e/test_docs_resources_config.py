@@ -19,7 +19,10 @@ DEFAULT_TOML = '[project]\nname = "shop"\n\n[tool.assay]\nmodule = "pipeline"\n'
 
 
 def run_page(page: str, folder: Path) -> list[subprocess.CompletedProcess[str]]:
-    text = (REPO / "docs" / page).read_text()
+    return _run_text((REPO / "docs" / page).read_text(), folder)
+
+
+def _run_text(text: str, folder: Path) -> list[subprocess.CompletedProcess[str]]:
     (folder / "pyproject.toml").write_text(DEFAULT_TOML)
     for block in re.findall(r"```\w*\n(.*?)```", text, flags=re.S):
         first = block.splitlines()[0]
@@ -96,3 +99,17 @@ def test_config_page_runs_as_written(tmp_path):
 def test_testing_page_runs_as_written(tmp_path):
     (ran,) = run_page("testing.md", tmp_path)
     assert "5 passed" in ran.stdout
+
+
+def test_assets_page_multi_assets_run_as_written(tmp_path):
+    page = (REPO / "docs" / "assets.md").read_text()
+    section = page[page.index("## Multi-assets") :]
+    section = section[: section.index("\n## ", 3)]
+    planned, first, sample = _run_text(section, tmp_path)
+    assert "succeeded (8 succeeded)" in first.stdout
+    assert "currencies  1 of 2 partitions" in planned.stdout
+    assert "computed with prices (@multi_asset split_catalog stores every output" in planned.stdout
+    assert "daily_sample" in sample.stdout
+    assert "full_export" not in sample.stdout
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM main.currencies").fetchone() == (4,)

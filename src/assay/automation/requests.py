@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assay.errors import DefinitionError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -20,7 +20,9 @@ class RunRequest:
     `run_key`: runs at most once under this key (a sensor's request without one
     gets a key from its tick). `force`: run fresh partitions too. `priority`:
     higher runs first when the queue is full. `observe`: observe the selection's
-    source assets first, then run what became stale.
+    source assets first, then run what became stale. `config`: assets' run
+    configuration values, over the project's (`{"scored": {"threshold": 0.1}}`,
+    see docs/config.md).
 
     >>> RunRequest(partitions=["2024-06-01"], run_key="orders-2024-06-01").run_key
     'orders-2024-06-01'
@@ -32,6 +34,7 @@ class RunRequest:
     force: bool | None = None
     priority: int = 0
     observe: bool = False  # observe the selection's source assets first
+    config: Mapping[str, Any] | None = None  # assets' configuration values
 
     def __post_init__(self) -> None:
         if self.run_key is not None and (not isinstance(self.run_key, str) or not self.run_key):

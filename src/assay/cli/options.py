@@ -286,7 +286,8 @@ def config_options(fn: F) -> F:
         callback=combine,
         expose_value=False,
         help="Configuration of assets from a JSON, YAML or TOML file mapping asset keys to "
-        "their fields (over [tool.assay.config] and ASSAY_CONFIG). See docs/config.md.",
+        "their fields, or that JSON itself (over [tool.assay.config] and ASSAY_CONFIG). "
+        "See docs/config.md.",
     )(fn)
     return fn
 
@@ -299,12 +300,15 @@ def run_config() -> list[Any] | None:
     """
     from pathlib import Path
 
-    from assay.run_config import read_file, set_layer
+    from assay.run_config import inline_json, read_file, set_layer
 
     given = click.get_current_context().meta.get("assay_config", {})
-    layers = []
-    if given.get("config_file"):
-        layers.append(read_file(Path(given["config_file"])))
+    layers: list[Any] = []
+    named = given.get("config_file")
+    if named and named.lstrip().startswith("{"):  # inline JSON (what the daemon passes)
+        layers.append(inline_json(named, "--config"))
+    elif named:
+        layers.append(read_file(Path(named)))
     if given.get("config_sets"):
         layers.append(set_layer(given["config_sets"]))
     return layers or None

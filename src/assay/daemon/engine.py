@@ -52,6 +52,7 @@ from assay.daemon.launching import (
 from assay.daemon.windows import closed_windows, next_tick, schedule_ticks, window_definition
 from assay.errors import AssayError, DefinitionError
 from assay.execution.launcher import launch
+from assay.run_config import plain_values, resolve
 from assay.selection import parse_selection
 from assay.state.automation import AutomationReader
 from assay.state.claims import claim_run_key, live_claims
@@ -59,7 +60,7 @@ from assay.state.journal import Journal, JournalWriteError
 from assay.state.reader import StateReader
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
     from assay.config import ProjectConfig
     from assay.daemon.clock import Clock
@@ -606,6 +607,8 @@ class Engine:
             command += [arg for key in partitions for arg in ("--partition", key)]
             command += ["--observe"] if request.observe else []
         command += ["--force"] if force else []
+        if request.config:
+            command += ["--config", self._config_json(request.config, name)]
         command += ["--run-key", run_key]
         if not self.clock.is_real:
             command += ["--at", at.isoformat()]
@@ -618,6 +621,16 @@ class Engine:
             targets=targets,
             priority=priority,
         )
+
+    def _config_json(self, config: Mapping[str, Any], name: str) -> str:
+        """A request's configuration, checked against the assets' dataclasses, as the
+        JSON `--config` reads.
+
+        Raises:
+            ConfigError: a value the assets do not take (the tick fails, saying so).
+        """
+        resolve(self.definitions.graph.specs, [(f"the RunRequest(config=...) of {name!r}", config)])
+        return json.dumps({str(k): plain_values(v) for k, v in config.items()}, sort_keys=True)
 
     def record_tick(
         self,

@@ -29,6 +29,8 @@ class AssetContext:
         log: a logger whose records are kept with the step (`assay runs show RUN_ID`).
         resources: the resources the step receives, by name (as its parameters do).
         config: the asset's run configuration (its `config` dataclass), or None.
+        selected_outputs: for a `@multi_asset(can_subset=True)`, the names of the
+            outputs this step computes (return those); every output otherwise.
     """
 
     run_id: str
@@ -39,6 +41,7 @@ class AssetContext:
     partition_keys: tuple[str, ...] = ()
     resources: Mapping[str, Any] = field(default_factory=dict)
     config: Any = None
+    selected_outputs: tuple[str, ...] = ()
 
 
 def build_context(

@@ -129,6 +129,22 @@ def run_materialization(
     )
 
 
+def _multi_groups(graph: AssetGraph, nodes: Sequence[TaskNode]) -> dict[int, list[int]]:
+    """For each node of a @multi_asset output, the nodes of its siblings for the same
+    partitions: one call computes them together."""
+    groups: dict[tuple[int, tuple[int, ...] | None], list[int]] = {}
+    for node in nodes:
+        multi = graph.specs[node.key].multi
+        if multi is not None:  # one MultiInfo per @multi_asset, shared by its outputs
+            groups.setdefault((id(multi), node.indices), []).append(node.id)
+    return {
+        member: [other for other in members if other != member]
+        for members in groups.values()
+        if len(members) > 1
+        for member in members
+    }
+
+
 def check_runnable(definitions: Definitions, keys: Sequence[AssetKey]) -> None:
     """Refuse a run, before anything of it runs, whose assets lack a configuration
     value or read an environment variable that is not set.
@@ -189,6 +205,9 @@ class _Coordinator:
         self.attempts: dict[int, StepAttempt] = {}  # node id -> its current attempt
         self.reads: dict[int, dict[str | None, tuple[InputRead, ...]]] = {}
         self.in_use: dict[str, int] = dict.fromkeys(definitions.pools, 0)
+        self.pooled: set[int] = set()  # running nodes that hold their pools' slots
+        self.fused: dict[int, list[TaskNode]] = {}  # a task's id -> the siblings it computes
+        self.siblings = _multi_groups(self.graph, nodes)
         self.stopping = False
         self.lost: str | None = None  # the executor went away: why
 
@@ -269,7 +288,7 @@ class _Coordinator:
                 timeout = min(timeout, max(self.retry_at[0][0] - clock, 0.0))
             try:
                 for task, outcome in self.executor.wait(timeout):
-                    self._on_outcome(self.running.pop(task.task_id), outcome)
+                    self._on_task_outcome(task, outcome)
             except ExecutorError as exc:
                 self._executor_lost(str(exc))
             self.run_.maybe_index()
@@ -284,10 +303,10 @@ class _Coordinator:
             self.run_.notice(
                 f"{reason}: {len(self.running)} running step(s) failed, nothing new starts"
             )
+        self.fused.clear()
         for node in list(self.running.values()):
             del self.running[node.id]
-            for pool in node.pools:
-                self.in_use[pool] -= 1
+            self._release(node)
             failed = failed_steps(node.key, node.partitions, f"interrupted: {reason}")
             self._finish(node, self.attempts.get(node.id), failed)
 
@@ -297,23 +316,39 @@ class _Coordinator:
         while self.ready and len(self.running) < self.executor.slots:
             item = heapq.heappop(self.ready)
             node = self.nodes[item[1]]
+            if node.id in self.running or node.done:  # computed with a sibling
+                continue
             if any(self.in_use[p] >= self.definitions.pools[p] for p in node.pools):
                 held.append(item)
                 continue
             for pool in node.pools:
                 self.in_use[pool] += 1
-            self.running[node.id] = node
-            node.started_seq = self.run_.seq()
-            attempt = self._attempt(node)
-            self.run_.append(
-                *(
-                    step_record(self.run_.run_id, node.key, p, StepStatus.RUNNING, time.time())
-                    for p in node.partitions or (None,)
+            self.pooled.add(node.id)
+            fused = [
+                self.nodes[i]
+                for i in self.siblings.get(node.id, ())
+                if not self.nodes[i].done and self.nodes[i].waiting == 0 and i not in self.running
+            ]
+            if fused:
+                self.fused[node.id] = fused
+                taken = {n.id for n in fused}  # a sibling waiting to retry goes now, with it
+                self.retry_at = [item for item in self.retry_at if item[1] not in taken]
+                heapq.heapify(self.retry_at)
+            for member in (node, *fused):
+                self.running[member.id] = member
+                member.started_seq = self.run_.seq()
+                attempt = self._attempt(member)
+                self.run_.append(
+                    *(
+                        step_record(
+                            self.run_.run_id, member.key, p, StepStatus.RUNNING, time.time()
+                        )
+                        for p in member.partitions or (None,)
+                    )
                 )
-            )
-            self.hooks.step_dispatched(self.run_.info, attempt)
+                self.hooks.step_dispatched(self.run_.info, attempt)
             try:
-                self.executor.submit(self._task(node))
+                self.executor.submit(self._task(node, fused))
             except ExecutorError as exc:
                 self._executor_lost(str(exc))
                 break
@@ -351,7 +386,7 @@ class _Coordinator:
         self.attempts[node.id] = attempt
         return attempt
 
-    def _task(self, node: TaskNode) -> StepTask:
+    def _task(self, node: TaskNode, fused: Sequence[TaskNode] = ()) -> StepTask:
         spec = self.graph.specs[node.key]
         config = self.graph.configs.get(node.key)
         window = None
@@ -380,11 +415,35 @@ class _Coordinator:
             code_version=code_version(spec),
             is_full_rewrite=node.key in self.full_rewrites,
             config=None if config is None else config.json,
+            siblings=tuple((str(n.key), n.key in self.full_rewrites) for n in fused),
         )
 
+    def _on_task_outcome(self, task: StepTask, outcome: Sequence[StepResult]) -> None:
+        """A task's results, to the node of each asset it computed."""
+        node = self.running.pop(task.task_id)
+        fused = self.fused.pop(task.task_id, [])
+        if not fused:
+            self._on_outcome(node, outcome)
+            return
+        by_key: dict[AssetKey, list[StepResult]] = {}
+        for result in outcome:
+            by_key.setdefault(result.key, []).append(result)
+        for member in (node, *fused):
+            self.running.pop(member.id, None)
+            found = by_key.get(member.key)
+            if not found:  # the task failed before it could say: fail it the same way
+                error = next((r.failure.message for r in outcome if r.failure), "no result")
+                found = list(failed_steps(member.key, member.partitions, error))
+            self._on_outcome(member, found)
+
+    def _release(self, node: TaskNode) -> None:
+        if node.id in self.pooled:
+            self.pooled.discard(node.id)
+            for pool in node.pools:
+                self.in_use[pool] -= 1
+
     def _on_outcome(self, node: TaskNode, outcome: Sequence[StepResult]) -> None:
-        for pool in node.pools:
-            self.in_use[pool] -= 1
+        self._release(node)
         node.attempt += 1
         attempt = self.attempts.get(node.id)
         if all(r.status is StepStatus.SUCCEEDED for r in outcome):

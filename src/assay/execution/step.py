@@ -25,7 +25,7 @@ from assay.results import CheckOutcome, StepError, StepResult, StepStatus
 from assay.spec import CONFIG_PARAM, Output
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterator, Mapping, Sequence
     from pathlib import Path
 
     from assay.checks import CheckSpec
@@ -48,6 +48,16 @@ class StepInput:
     partitions: tuple[str, ...] | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepOutput:
+    """One more asset a step computes (another output of a `@multi_asset`)."""
+
+    spec: AssetSpec
+    io: IOManager
+    checks: tuple[CheckSpec, ...] = ()
+    is_full_rewrite: bool = False
+
+
 def execute_step(
     spec: AssetSpec,
     *,
@@ -60,6 +70,7 @@ def execute_step(
     failures_dir: Path | None = None,
     is_full_rewrite: bool = False,
     extra: Mapping[str, Any] | None = None,
+    siblings: Sequence[StepOutput] = (),
 ) -> tuple[StepResult, ...]:
     """Materialize one asset partition (or a batch of them); never raises for user or
     I/O errors. Returns one result per partition (one for an unpartitioned asset).
@@ -72,12 +83,16 @@ def execute_step(
     `is_full_rewrite`: the run writes every partition of the asset, which lets its IO
     manager change a schema the partitions share (`assay.io.base.write_output`).
     `extra`: the other arguments of the function (its resources, its `config`).
+    `siblings`: the other outputs of a `@multi_asset` this call computes (results
+    for each of them follow the asset's own).
     """
-    full_rewrite_run_id = run_id if is_full_rewrite else None
+    outputs = [StepOutput(spec=spec, io=io, checks=checks, is_full_rewrite=is_full_rewrite)]
+    outputs += siblings
     started = time.time()
     logger = logging.getLogger(f"{_ASSET_LOGGER}.{spec.key}")
     keys: tuple[str | None, ...] = partitions if partitions else (None,)
     results: list[StepResult] = []
+    computed: list[tuple[StepOutput, dict[str | None, Any], str | None]] = []
     with _captured_logs() as logs:
         try:
             kwargs = {
@@ -96,65 +111,139 @@ def execute_step(
                     log=logger,
                     resources={k: v for k, v in (extra or {}).items() if k != CONFIG_PARAM},
                     config=(extra or {}).get(CONFIG_PARAM),
+                    selected_outputs=_selected(outputs),
                 )
-            value = spec.fn(**kwargs)
-            explicit_version = None
-            if isinstance(value, Output):
-                value, explicit_version = value.value, value.data_version
-            if spec.backfill_policy is not None and partitions:
-                values = split_batch(spec, partitions, value)
-            else:
-                values = {keys[0]: value}
+            returned = spec.fn(**kwargs)
+            for output, value in _by_output(spec, outputs, returned):
+                explicit_version = None
+                if isinstance(value, Output):
+                    value, explicit_version = value.value, value.data_version
+                if output.spec.backfill_policy is not None and partitions:
+                    values = split_batch(output.spec, partitions, value)
+                else:
+                    values = {keys[0]: value}
+                computed.append((output, values, explicit_version))
         except Exception as exc:
-            failure = _failed(spec, started, step_error(exc, spec))
-            results = [replace(failure, partition=p) for p in keys]
-            values = {}
-        for partition, part in values.items():
-            outcome: tuple[CheckOutcome, ...] = ()
-            try:
-                if spec.schema is not None or checks:
-                    part, judged = judge(
-                        spec,
-                        checks,
-                        part,
-                        partition=partition,
-                        run_id=run_id,
-                        failures_dir=failures_dir,
-                        time_window=time_window,
-                    )
-                    outcome = tuple(judged)
-                written = write_output(
-                    io, spec.key, partition, part, full_rewrite_run_id=full_rewrite_run_id
-                )
-            except ValidationFailed as exc:
-                failed = _failed(spec, started, StepError(message=str(exc)))
-                results.append(
-                    replace(
-                        failed, partition=partition, checks=tuple(exc.outcomes), retryable=False
-                    )
-                )
-                continue
-            except Exception as exc:
-                failed = _failed(spec, started, step_error(exc, spec))
-                results.append(replace(failed, partition=partition, checks=outcome))
-                continue
-            if explicit_version is not None:
-                suffix = "" if len(values) == 1 else f"/{partition}"
-                written = replace(written, data_version=explicit_version + suffix)
-            results.append(
-                StepResult(
-                    key=spec.key,
-                    partition=partition,
-                    status=StepStatus.SUCCEEDED,
-                    started_at=started,
-                    finished_at=time.time(),
-                    stored=written,
-                    checks=outcome,
-                )
+            error = step_error(exc, spec)
+            for output in outputs:
+                failure = _failed(output.spec, started, error)
+                results += [replace(failure, partition=p) for p in keys]
+            computed = []
+        for output, values, explicit_version in computed:
+            results += _store(
+                output, values, explicit_version, run_id, started, failures_dir, time_window
             )
     if results:
         results[0] = replace(results[0], logs=tuple(logs))
     return tuple(results)
+
+
+def _store(
+    output: StepOutput,
+    values: dict[str | None, Any],
+    explicit_version: str | None,
+    run_id: str,
+    started: float,
+    failures_dir: Path | None,
+    time_window: TimeWindow | None,
+) -> list[StepResult]:
+    """Validate, judge and write each partition of one output; its results."""
+    spec, io, checks = output.spec, output.io, output.checks
+    full_rewrite_run_id = run_id if output.is_full_rewrite else None
+    results = []
+    for partition, part in values.items():
+        outcome: tuple[CheckOutcome, ...] = ()
+        try:
+            if spec.schema is not None or checks:
+                part, judged = judge(
+                    spec,
+                    checks,
+                    part,
+                    partition=partition,
+                    run_id=run_id,
+                    failures_dir=failures_dir,
+                    time_window=time_window,
+                )
+                outcome = tuple(judged)
+            written = write_output(
+                io, spec.key, partition, part, full_rewrite_run_id=full_rewrite_run_id
+            )
+        except ValidationFailed as exc:
+            failed = _failed(spec, started, StepError(message=str(exc)))
+            results.append(
+                replace(failed, partition=partition, checks=tuple(exc.outcomes), retryable=False)
+            )
+            continue
+        except Exception as exc:
+            failed = _failed(spec, started, step_error(exc, spec))
+            results.append(replace(failed, partition=partition, checks=outcome))
+            continue
+        if explicit_version is not None:
+            suffix = "" if len(values) == 1 else f"/{partition}"
+            written = replace(written, data_version=explicit_version + suffix)
+        results.append(
+            StepResult(
+                key=spec.key,
+                partition=partition,
+                status=StepStatus.SUCCEEDED,
+                started_at=started,
+                finished_at=time.time(),
+                stored=written,
+                checks=outcome,
+            )
+        )
+    return results
+
+
+def _selected(outputs: Sequence[StepOutput]) -> tuple[str, ...]:
+    """The names of the multi-asset outputs a step computes, in the order of `outs`."""
+    multi = outputs[0].spec.multi
+    if multi is None:
+        return ()
+    computed = {o.spec.key for o in outputs}
+    return tuple(name for key, name in multi.outputs.items() if key in computed)
+
+
+def _by_output(
+    spec: AssetSpec, outputs: Sequence[StepOutput], returned: Any
+) -> list[tuple[StepOutput, Any]]:
+    """What the function returned, per output: itself for an asset; for a multi-asset,
+    a dict by output name, or a tuple in the order of `outs`.
+
+    Raises:
+        MaterializationError: a multi-asset returned something else, or left out an
+            output the step computes.
+    """
+    multi = spec.multi
+    if multi is None:
+        return [(outputs[0], returned)]
+    names = list(multi.outputs.values())
+    where = f"@multi_asset {multi.name!r}"
+    if isinstance(returned, tuple) and not multi.can_subset:
+        if len(returned) != len(names):
+            raise MaterializationError(
+                f"{where} returned {len(returned)} values for its {len(names)} outputs "
+                f"({', '.join(names)}): return one per output, in that order, or a dict"
+            )
+        by_name = dict(zip(names, returned, strict=True))
+    elif isinstance(returned, dict):
+        by_name = returned
+    else:
+        raise MaterializationError(
+            f"{where} returned {type(returned).__qualname__}; return a dict from output "
+            f"name ({', '.join(names)}) to value"
+            + ("" if multi.can_subset else ", or a tuple in that order")
+        )
+    found = []
+    for output in outputs:
+        name = multi.outputs[output.spec.key]
+        if name not in by_name:
+            raise MaterializationError(
+                f"{where} returned no {name!r} (it returned {', '.join(map(str, by_name))}): "
+                "return every output in context.selected_outputs"
+            )
+        found.append((output, by_name[name]))
+    return found
 
 
 def _failed(spec: AssetSpec, started: float, error: StepError) -> StepResult:

@@ -115,6 +115,11 @@ def describe_reason(reason: StaleReason, *, upstream: str | None = None) -> str:
     named = f" ({given})" if given else ""
     if kind is StaleKind.PARTITIONS_REMOVED:
         return f"upstream {reason.upstream} no longer has partitions it read{named}"
+    if kind is StaleKind.SIBLING:
+        return (
+            f"computed with {reason.upstream} (@multi_asset {reason.new} stores every "
+            "output of a step: it cannot compute a subset)"
+        )
     if kind is StaleKind.DATA_MISSING:
         return "stored data missing (deleted outside assay)"
     if kind is StaleKind.WAITING:
@@ -332,6 +337,7 @@ def build_plan(
                 definition=definition,
             )
         )
+    steps = _with_siblings(graph, steps, context)
     return Plan(
         steps=tuple(steps),
         context=context,
@@ -345,6 +351,40 @@ def build_plan(
         waiting=tuple(waiting),
         config={str(k): graph.configs[k].json for k in scope if k in graph.configs},
     )
+
+
+def _with_siblings(
+    graph: AssetGraph, steps: list[PlannedStep], context: PartitionContext
+) -> list[PlannedStep]:
+    """The steps, with the outputs of each multi-asset that cannot subset added where
+    a step computes some of them: the step stores them all."""
+    by_key = {step.key: step for step in steps}
+    whole = PartitionSubset.from_range(0, 1)
+    for step in list(steps):
+        multi = graph.specs[step.key].multi
+        if multi is None or multi.can_subset:
+            continue
+        for sibling in multi.sibling_keys(step.key):
+            wanted = step.partitions or whole
+            held = by_key.get(sibling)
+            have = (held.partitions or whole) if held is not None else PartitionSubset()
+            extra = wanted - have
+            if not extra:
+                continue
+            reason = StaleReason(
+                kind=StaleKind.SIBLING,
+                partitions=extra,
+                upstream=step.key,
+                new=multi.name,
+            )
+            definition = graph.specs[sibling].partitions
+            by_key[sibling] = PlannedStep(
+                key=sibling,
+                partitions=None if definition is None else have | extra,
+                reasons=(*(held.reasons if held is not None else ()), reason),
+                definition=definition,
+            )
+    return [by_key[key] for key in graph.ordered(by_key)]
 
 
 def code_fingerprint(graph: AssetGraph, keys: Sequence[AssetKey]) -> str:

@@ -54,6 +54,7 @@ class StaleKind(StrEnum):
     DATA_MISSING = "stored data missing"
     UPSTREAM_STALE = "upstream stale"
     WAITING = "waiting for source"
+    SIBLING = "computed with its multi-asset"
     FORCED = "forced"
 
 

@@ -35,6 +35,8 @@ class StepTask:
     code_version: str | None = None  # the coordinator's; a worker with other code refuses
     is_full_rewrite: bool = False  # the run writes every partition of the asset
     config: str | None = None  # the asset's configuration, as recorded (JSON)
+    # the other outputs of a @multi_asset this call computes: (key, is_full_rewrite)
+    siblings: tuple[tuple[str, bool], ...] = ()
 
 
 Outcome = tuple[StepTask, tuple[StepResult, ...]]
@@ -62,8 +64,14 @@ class Executor(Protocol):
 
 
 def failed_results(task: StepTask, error: str) -> tuple[StepResult, ...]:
-    """The task's partitions, failed with `error` (the task did not report back)."""
-    return failed_steps(AssetKey.parse(task.asset_key), task.partitions, error)
+    """The task's partitions, failed with `error` (the task did not report back), for
+    each asset it computes."""
+    keys = [task.asset_key, *(key for key, _ in task.siblings)]
+    return tuple(
+        result
+        for key in keys
+        for result in failed_steps(AssetKey.parse(key), task.partitions, error)
+    )
 
 
 def failed_steps(

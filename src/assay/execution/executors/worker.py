@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from assay.definitions import load_definitions
 from assay.errors import AssayError, ConfigError
 from assay.execution.executors.base import failed_results
-from assay.execution.step import StepInput, execute_step
+from assay.execution.step import StepInput, StepOutput, execute_step
 from assay.keys import AssetKey
 from assay.resources import ResourceScope
 from assay.run_config import from_json
@@ -45,6 +45,8 @@ def run_task(
     spec = graph.specs.get(key)
     if spec is None or (task.code_version and code_version(spec) != task.code_version):
         return failed_results(task, _other_code(task, None if spec is None else code_version(spec)))
+    if any(AssetKey.parse(sibling) not in graph.specs for sibling, _ in task.siblings):
+        return failed_results(task, _other_code(task, code_version(spec)))
     inputs = {}
     for param, upstream, partitions in task.inputs:
         up = AssetKey.parse(upstream)
@@ -69,6 +71,15 @@ def run_task(
         failures_dir=None if task.failures_dir is None else Path(task.failures_dir),
         is_full_rewrite=task.is_full_rewrite,
         extra=extra,
+        siblings=[
+            StepOutput(
+                spec=graph.specs[sibling],
+                io=io_for(sibling),
+                checks=graph.checks.get(sibling, ()),
+                is_full_rewrite=whole,
+            )
+            for sibling, whole in ((AssetKey.parse(k), w) for k, w in task.siblings)
+        ],
     )
 
 
