@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from assay.multi_assets import AssetOut, MultiAsset, multi_asset
     from assay.partitions import (
         DailyPartitions,
+        DynamicPartitions,
         HourlyPartitions,
         MonthlyPartitions,
         MultiPartitions,
@@ -98,6 +99,7 @@ _HOMES = {
     "assay.multi_assets": ("AssetOut", "MultiAsset", "multi_asset"),
     "assay.partitions": (
         "DailyPartitions",
+        "DynamicPartitions",
         "HourlyPartitions",
         "MonthlyPartitions",
         "MultiPartitions",
@@ -139,6 +141,7 @@ __all__ = [
     "DailyPartitions",
     "Definitions",
     "DuckDBIO",
+    "DynamicPartitions",
     "Email",
     "EnvVar",
     "Freshness",
