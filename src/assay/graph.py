@@ -89,7 +89,7 @@ class AssetGraph:
         }
         return cls(
             specs=by_key,
-            checks=_resolve_checks(checks, resolver),
+            checks=_resolve_checks(checks, resolver, frozenset(resources)),
             inputs=inputs,
             upstream=upstream,
             downstream={key: tuple(sorted(downstream.get(key, ()))) for key in by_key},
@@ -124,9 +124,16 @@ class AssetGraph:
 
 
 def _resolve_checks(
-    checks: Iterable[CheckSpec], resolver: _Resolver
+    checks: Iterable[CheckSpec], resolver: _Resolver, resources: frozenset[str] = frozenset()
 ) -> dict[AssetKey, tuple[CheckSpec, ...]]:
     found: dict[AssetKey, list[CheckSpec]] = defaultdict(list)
+    for check in checks:
+        for param in sorted(check.resource_params - resources):
+            raise DefinitionError(
+                f"@asset_check {check.name!r} takes {param!r} after the asset's value, which "
+                "names no resource: a check takes the value, then `context` and resources "
+                f"(Definitions(resources={{{param!r}: ...}}))" + did_you_mean(param, resources)
+            )
     for check in checks:
         what = f"@asset_check {check.name!r}"
         target = AssetKey.parse(check.asset) if isinstance(check.asset, str) else check.asset

@@ -414,6 +414,7 @@ class Project:
             unchecked=unchecked,
             selection="assay check " + label,
             hooks=self._runtime.hooks(hooks),
+            resources=self.definitions.resources,
         )
 
     def backfill(

@@ -197,3 +197,32 @@ def test_an_observe_function_takes_resources(tmp_path, monkeypatch):
     assert "the observe function of source drops takes 'api', which names no resource" in (
         refused.stderr
     )
+
+
+def test_a_check_takes_resources_in_a_run_and_in_assay_check(tmp_path, monkeypatch):
+    (tmp_path / "pipeline.py").write_text(
+        "import polars as pl\n"
+        "from assay import Definitions, asset, asset_check\n"
+        "@asset\ndef prices(): return pl.DataFrame({'sku': ['a', 'b'], 'price': [1.0, 9.0]})\n"
+        "@asset_check(asset='prices')\n"
+        "def under_the_limit(prices, context, limits):\n"
+        "    return bool((prices['price'] <= limits['price']).all())\n"
+        "defs = Definitions(assets=[prices], checks=[under_the_limit],\n"
+        "                   resources={'limits': {'price': LIMIT}})\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    source = (tmp_path / "pipeline.py").read_text()
+    (tmp_path / "pipeline.py").write_text(source.replace("LIMIT", "10.0"))
+    assert invoke("materialize", "-f", "pipeline.py").exit_code == 0
+    (tmp_path / "pipeline.py").write_text(source.replace("LIMIT", "5.0"))
+    checked = invoke("check", "-f", "pipeline.py", "--json")
+    rows = json.loads(checked.stdout)["results"]
+    assert [(r["check"], r["status"]) for r in rows] == [("under_the_limit", "failed")]
+    (tmp_path / "pipeline.py").write_text(
+        source.replace("LIMIT", "5.0")
+        .replace("limits['price']", "nope['price']")
+        .replace("context, limits", "context, nope")
+    )
+    refused = invoke("list", "-f", "pipeline.py")
+    assert refused.exit_code == 2
+    assert "@asset_check 'under_the_limit' takes 'nope' after the asset's value" in refused.stderr

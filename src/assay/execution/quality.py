@@ -21,6 +21,7 @@ from assay.results import SCHEMA_CHECK, CheckOutcome
 from assay.versioning import check_version, schema_version
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     import polars as pl
@@ -64,8 +65,10 @@ def judge(
     run_id: str,
     failures_dir: Path | None,
     time_window: TimeWindow | None = None,
+    resources: Callable[[str], Any] | None = None,
 ) -> tuple[pl.DataFrame, list[CheckOutcome]]:
-    """Validate an output with the asset's schema, then run its checks, before storing.
+    """Validate an output with the asset's schema, then run its checks, before storing
+    (`resources`: what a check that takes resources receives, by name).
 
     Returns the validated frame (Pandera may coerce types) and every outcome.
 
@@ -82,6 +85,7 @@ def judge(
         failures_dir=failures_dir,
         time_window=time_window,
         stop_on_schema=True,
+        resources=resources,
     )
     if outcomes and outcomes[0].name == SCHEMA_CHECK and not outcomes[0].passed:
         raise ValidationFailed(outcomes[0].error or "schema failed", outcomes)
@@ -102,6 +106,7 @@ def evaluate(
     failures_dir: Path | None,
     time_window: TimeWindow | None = None,
     stop_on_schema: bool = False,
+    resources: Callable[[str], Any] | None = None,
 ) -> tuple[pl.DataFrame, list[CheckOutcome]]:
     """Every verdict on `frame`: its schema's, then each check's (never raises)."""
     outcomes: list[CheckOutcome] = []
@@ -111,7 +116,9 @@ def evaluate(
         if not outcome.passed and stop_on_schema:
             return frame, outcomes
     for check in checks:
-        outcomes.append(run_check(check, spec.key, frame, partition, run_id, time_window))
+        outcomes.append(
+            run_check(check, spec.key, frame, partition, run_id, time_window, resources)
+        )
     return frame, outcomes
 
 
@@ -197,6 +204,7 @@ def run_check(
     partition: str | None,
     run_id: str,
     time_window: TimeWindow | None = None,
+    resources: Callable[[str], Any] | None = None,
 ) -> CheckOutcome:
     """Call one check; an exception is recorded as an errored check, never raised."""
 
@@ -234,6 +242,10 @@ def run_check(
         )
 
     try:
+        for name in sorted(check.resource_params):
+            if resources is None:
+                raise RuntimeError(f"no resources were given to build {name!r} with")
+            kwargs[name] = resources(name)
         returned = check.fn(**kwargs)
     except Exception as exc:
         return verdict("errored", error=describe_exception(exc, check))
