@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from assay.multi_assets import AssetOut, MultiAsset, multi_asset
     from assay.partitions import (
         DailyPartitions,
+        DynamicPartitions,
         HourlyPartitions,
         MonthlyPartitions,
         MultiPartitions,
@@ -104,6 +105,7 @@ _HOMES = {
     "assay.multi_assets": ("AssetOut", "MultiAsset", "multi_asset"),
     "assay.partitions": (
         "DailyPartitions",
+        "DynamicPartitions",
         "HourlyPartitions",
         "MonthlyPartitions",
         "MultiPartitions",
@@ -146,6 +148,7 @@ __all__ = [
     "DailyPartitions",
     "Definitions",
     "DuckDBIO",
+    "DynamicPartitions",
     "Email",
     "EnvVar",
     "FileIO",

@@ -197,7 +197,8 @@ def _build_spec(
             raise DefinitionError(f"{where}: *args and **kwargs cannot be inputs; name each input")
         if param_name == CONFIG_PARAM and param_name not in explicit_ins:
             config_type = config_class(param.annotation, where=where, scope=scope)
-            continue
+            if config_type is not None:
+                continue  # else an input, like any other parameter: an asset named config
         if param_name not in explicit_ins and is_resource_annotation(param.annotation, scope):
             resource_params.add(param_name)
             continue
@@ -265,17 +266,17 @@ def is_resource_annotation(annotation: object, scope: Mapping[str, Any] | None) 
     return isinstance(resolved, type) and issubclass(resolved, Resource)
 
 
-def config_class(annotation: object, *, where: str, scope: Mapping[str, Any] | None) -> type:
-    """The dataclass a `config` parameter is annotated with, its fields checked."""
+def config_class(annotation: object, *, where: str, scope: Mapping[str, Any] | None) -> type | None:
+    """The dataclass a `config` parameter is annotated with, its fields checked; None
+    when it is not annotated with a dataclass (it is then an input, as before run
+    configuration: an upstream asset named `config`)."""
+    import dataclasses
+
     from assay.run_config import check_config_class
 
     resolved = _evaluated(annotation, scope) if isinstance(annotation, str) else annotation
-    if annotation is inspect.Parameter.empty or resolved is _UNRESOLVED:
-        raise DefinitionError(
-            f"{where}: the `config` parameter needs a dataclass annotation "
-            "(config: ScoringConfig), whose fields are the asset's configuration; "
-            "see docs/config.md"
-        )
+    if not (isinstance(resolved, type) and dataclasses.is_dataclass(resolved)):
+        return None
     return check_config_class(resolved, where=f"{where}: config")
 
 
@@ -594,13 +595,10 @@ def source_asset(
     def decorate(func: Callable[..., Any] | None, name: str | None = None) -> AssetSpec:
         where = f"@source_asset {name or getattr(func, '__qualname__', func)!r}"
         wants_context = False
+        resources: frozenset[str] = frozenset()
         if func is not None:
             params = set(inspect.signature(func).parameters)
-            if params - {CONTEXT_PARAM}:
-                raise DefinitionError(
-                    f"{where}: an observe function takes no inputs (only `context`), got "
-                    f"{', '.join(sorted(params - {CONTEXT_PARAM}))}"
-                )
+            resources = frozenset(params - {CONTEXT_PARAM})  # each must name a resource
             wants_context = CONTEXT_PARAM in params
         if observe_every is not None and (
             func is None
@@ -625,6 +623,7 @@ def source_asset(
             is_source=True,
             code_version="source",
             observe_every=observe_every,
+            resource_params=resources,
         )
 
     if isinstance(fn, str):

@@ -54,6 +54,7 @@ class CheckSpec:
     severity: Severity
     description: str | None
     value_type: object | None = None  # what the parameter is annotated (None: nothing, Any)
+    resource_params: frozenset[str] = frozenset()  # parameters after the value: resources
 
     @property
     def asset_name(self) -> str:
@@ -97,10 +98,10 @@ def asset_check(
             raise DefinitionError(f"{where}: severity={severity!r}; use 'error' or 'warn'")
         params = inspect.signature(fn).parameters
         data = [p for p in params if p != CONTEXT_PARAM]
-        if len(data) != 1:
+        if not data:
             raise DefinitionError(
-                f"{where}: a check takes the asset's value as its one parameter (and "
-                f"optionally `context`), got {', '.join(data) or 'none'}"
+                f"{where}: a check takes the asset's value as its first parameter (then "
+                "`context` and resources, optionally), got none"
             )
         check_name = name or fn.__name__
         try:
@@ -121,6 +122,7 @@ def asset_check(
             ),
             value_type=declared_type(params[data[0]].annotation, getattr(fn, "__globals__", None)),
             wants_context=CONTEXT_PARAM in params,
+            resource_params=frozenset(data[1:]),
             blocking=blocking,
             severity=severity,
             description=description if description is not None else inspect.getdoc(fn),

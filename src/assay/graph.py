@@ -89,7 +89,7 @@ class AssetGraph:
         }
         return cls(
             specs=by_key,
-            checks=_resolve_checks(checks, resolver),
+            checks=_resolve_checks(checks, resolver, frozenset(resources)),
             inputs=inputs,
             upstream=upstream,
             downstream={key: tuple(sorted(downstream.get(key, ()))) for key in by_key},
@@ -124,9 +124,16 @@ class AssetGraph:
 
 
 def _resolve_checks(
-    checks: Iterable[CheckSpec], resolver: _Resolver
+    checks: Iterable[CheckSpec], resolver: _Resolver, resources: frozenset[str] = frozenset()
 ) -> dict[AssetKey, tuple[CheckSpec, ...]]:
     found: dict[AssetKey, list[CheckSpec]] = defaultdict(list)
+    for check in checks:
+        for param in sorted(check.resource_params - resources):
+            raise DefinitionError(
+                f"@asset_check {check.name!r} takes {param!r} after the asset's value, which "
+                "names no resource: a check takes the value, then `context` and resources "
+                f"(Definitions(resources={{{param!r}: ...}}))" + did_you_mean(param, resources)
+            )
     for check in checks:
         what = f"@asset_check {check.name!r}"
         target = AssetKey.parse(check.asset) if isinstance(check.asset, str) else check.asset
@@ -192,6 +199,13 @@ class _Resolver:
     def resources_of(self, spec: AssetSpec) -> tuple[str, ...]:
         """The parameters of `spec` that receive a resource."""
         for param in sorted(spec.resource_params - self.resources):
+            if spec.is_source:
+                raise DefinitionError(
+                    f"the observe function of source {spec.key} takes {param!r}, which names "
+                    "no resource: an observe function takes only `context` and resources "
+                    f"(Definitions(resources={{{param!r}: ...}}))"
+                    + did_you_mean(param, self.resources)
+                )
             raise DefinitionError(
                 f"parameter {param!r} of {spec.key} is annotated as a resource, but the "
                 f"project has no resource {param!r}: add Definitions(resources={{{param!r}: "
@@ -258,6 +272,11 @@ class _Resolver:
             )
         if matches:
             return matches[0]
+        if name == "config":
+            raise UnknownAssetError(
+                f"{what} matches no asset: for run configuration, annotate it with a "
+                "dataclass (config: ScoringConfig, see docs/config.md)"
+            )
         raise UnknownAssetError(
             f"{what} matches no asset.{did_you_mean(name, self.by_name)} "
             "Rename the parameter, point it at an asset with ins={...: AssetIn(key=...)}, "

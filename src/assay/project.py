@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 from assay.config import ProjectConfig, resolve_config
 from assay.definitions import Definitions, load_definitions
 from assay.errors import ConfigError, StateLockedError
-from assay.partitions.base import PartitionContext
 from assay.partitions.selection import PartitionSelection
 from assay.planning.check_versions import OutOfDateCheck, out_of_date_checks
 from assay.planning.plan import Plan, build_plan
 from assay.planning.serialize import plan_to_json
 from assay.planning.verify import Verification
 from assay.selection import parse_selection
+from assay.state.dynamic import change_partition_keys, find_dynamic, partition_context
 from assay.state.reader import StateReader
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from assay.graph import AssetGraph
     from assay.io.base import IOManager
     from assay.keys import AssetKey
+    from assay.partitions.base import PartitionContext
     from assay.results import RunResult
     from assay.run_config import Layer
 
@@ -189,7 +190,6 @@ class Project:
             ...     print(step.key, [step.describe(r) for r in step.reasons])
         """
 
-        context = PartitionContext.at(now)
         graph = self._configured(config).graph
         parsed = parse_selection(selection)
         keys = parsed.resolve(graph)
@@ -198,6 +198,7 @@ class Project:
         checking = Verification(io_for=self.io_for, requested=verify)
         try:
             with self.state.held():  # one open of the store for every read of the plan
+                context = partition_context(graph, self.state, now)
                 return build_plan(
                     graph,
                     keys,
@@ -212,7 +213,53 @@ class Project:
             if not force:
                 raise StateLockedError(f"{exc}; or pass --force to run without a plan") from None
             # forced: every selected partition runs, so the held store is not needed
+            # (and dynamic partitions, whose keys it holds, have none)
+            context = partition_context(graph, None, now)
             return build_plan(graph, keys, None, chosen, context, force=True, selection=label)
+
+    def partition_context(self, now: datetime | None = None) -> PartitionContext:
+        """What partition keys are at `now`: time windows up to it, and the keys of
+        every dynamic partitions the project uses, as stored."""
+        return partition_context(self.graph, self.state, now)
+
+    def add_partitions(self, name: str, keys: Sequence[str]) -> list[str]:
+        """Add keys to the dynamic partitions `name`, after those it has; returns the
+        keys that were new (adding a key it has changes nothing).
+
+        Raises:
+            PartitionKeyError: no asset uses `DynamicPartitions(name)`, or a key is not
+                a valid partition key.
+
+        Example:
+            >>> project.add_partitions("customers", ["acme", "globex"])  # doctest: +SKIP
+            ['acme', 'globex']
+        """
+        return self._change_partitions(name, keys, is_add=True)
+
+    def remove_partitions(self, name: str, keys: Sequence[str]) -> list[str]:
+        """Remove keys from the dynamic partitions `name`: their stored partitions are
+        no longer part of its assets, and what read all of them becomes stale.
+
+        Raises:
+            PartitionKeyError: no asset uses `DynamicPartitions(name)`, or a key is not
+                one of its keys (naming it).
+        """
+        return self._change_partitions(name, keys, is_add=False)
+
+    def partition_keys(self, name: str) -> list[str]:
+        """The keys of the dynamic partitions `name`, in the order they were added.
+
+        Raises:
+            PartitionKeyError: no asset uses `DynamicPartitions(name)`.
+        """
+        find_dynamic(self.graph, name)
+        return list(self.state.dynamic_partition_keys([name]).get(name, ()))
+
+    def _change_partitions(self, name: str, keys: Sequence[str], *, is_add: bool) -> list[str]:
+        find_dynamic(self.graph, name)
+        if isinstance(keys, str):
+            keys = [keys]
+        return list(change_partition_keys(self.config.home, name, keys, is_add=is_add))
 
     def out_of_date_checks(self, selection: Selection = None) -> list[OutOfDateCheck]:
         """The checks (and schemas) of the selected assets whose verdicts on stored
@@ -321,8 +368,9 @@ class Project:
             config=self.config,
             graph=self.graph,
             keys=keys,
-            context=PartitionContext.at(now),
+            context=self.partition_context(now),
             hooks=self._runtime.hooks(hooks),
+            resources=self.definitions.resources,
         )
 
     def check(
@@ -353,7 +401,7 @@ class Project:
         parsed = parse_selection(selection)
         chosen = _partition_selection(partitions, partition_range)
         stored, unchecked = stored_to_check(
-            self.graph, self.state, parsed.resolve(self.graph), chosen, PartitionContext.at(now)
+            self.graph, self.state, parsed.resolve(self.graph), chosen, self.partition_context(now)
         )
         # what it checks (the selected assets with checks and stored data), not the selection
         checked = " ".join(dict.fromkeys(str(key) for key, *_ in stored)) or str(parsed)
@@ -366,6 +414,7 @@ class Project:
             unchecked=unchecked,
             selection="assay check " + label,
             hooks=self._runtime.hooks(hooks),
+            resources=self.definitions.resources,
         )
 
     def backfill(
@@ -458,7 +507,7 @@ class Project:
             workers=workers,
             dask_address=dask_address,
             hooks=self._runtime.hooks(hooks),
-            context=PartitionContext.at(now),
+            context=self.partition_context(now),
             should_stop=should_stop,
             run_id=run_id,
         )

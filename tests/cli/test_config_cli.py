@@ -204,8 +204,15 @@ def test_a_field_without_a_default_must_be_given(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("declaration", "message"),
     [
-        ("def a(config): ...", "the `config` parameter needs a dataclass annotation"),
-        ("def a(config: dict): ...", "is annotated 'dict', not a dataclass"),
+        (
+            "def a(config): ...",
+            "input 'config' of a matches no asset: for run configuration, annotate it "
+            "with a dataclass",
+        ),
+        (
+            "def a(config: dict): ...",
+            "input 'config' is annotated 'dict', which assay cannot hand over",
+        ),
         (
             "@dataclass\nclass C:\n    f: object = None\n@asset\ndef a(config: C): ...",
             "field 'f' has type object, which a configuration file cannot hold",

@@ -162,3 +162,67 @@ def test_an_input_named_in_ins_reads_the_asset_not_the_resource(tmp_path, monkey
     result = invoke("materialize", "-f", "pipeline.py")
     assert result.exit_code == 0, result.output
     assert pl.read_parquet(tmp_path / ".assay/storage/a/data.parquet")["n"].to_list() == [1]
+
+
+def test_an_observe_function_takes_resources(tmp_path, monkeypatch):
+    (tmp_path / "pipeline.py").write_text(
+        "from dataclasses import dataclass\n"
+        "from pathlib import Path\n"
+        "import polars as pl\n"
+        "from assay import Definitions, EnvVar, Resource, asset, source_asset\n"
+        "@dataclass\n"
+        "class Exports(Resource):\n"
+        "    folder: str\n"
+        "    token: str = EnvVar('EXPORTS_TOKEN')\n"
+        "    def setup(self): Path('opened').write_text(self.token)\n"
+        "    def teardown(self): Path('opened').unlink()\n"
+        "    def version(self): return str(len(list(Path(self.folder).glob('*.csv'))))\n"
+        "@source_asset\n"
+        "def drops(exports: Exports) -> str:\n"
+        "    return exports.version()\n"
+        "@asset(deps=[drops])\n"
+        "def loaded(): return pl.DataFrame({'n': [1]})\n"
+        "defs = Definitions(assets=[drops, loaded], resources={'exports': Exports('in')})\n"
+    )
+    (tmp_path / "in").mkdir()
+    monkeypatch.chdir(tmp_path)
+    observed = invoke("observe", "-f", "pipeline.py", "--json", env={"EXPORTS_TOKEN": "x"})
+    assert observed.exit_code == 0, observed.output
+    assert json.loads(observed.output)[0]["data_version"] == "0"
+    assert not (tmp_path / "opened").exists()  # torn down after the observation
+    wrong = tmp_path / "pipeline.py"
+    wrong.write_text(wrong.read_text().replace("def drops(exports: Exports)", "def drops(api)"))
+    refused = invoke("list", "-f", "pipeline.py")
+    assert refused.exit_code == 2
+    assert "the observe function of source drops takes 'api', which names no resource" in (
+        refused.stderr
+    )
+
+
+def test_a_check_takes_resources_in_a_run_and_in_assay_check(tmp_path, monkeypatch):
+    (tmp_path / "pipeline.py").write_text(
+        "import polars as pl\n"
+        "from assay import Definitions, asset, asset_check\n"
+        "@asset\ndef prices(): return pl.DataFrame({'sku': ['a', 'b'], 'price': [1.0, 9.0]})\n"
+        "@asset_check(asset='prices')\n"
+        "def under_the_limit(prices, context, limits):\n"
+        "    return bool((prices['price'] <= limits['price']).all())\n"
+        "defs = Definitions(assets=[prices], checks=[under_the_limit],\n"
+        "                   resources={'limits': {'price': LIMIT}})\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    source = (tmp_path / "pipeline.py").read_text()
+    (tmp_path / "pipeline.py").write_text(source.replace("LIMIT", "10.0"))
+    assert invoke("materialize", "-f", "pipeline.py").exit_code == 0
+    (tmp_path / "pipeline.py").write_text(source.replace("LIMIT", "5.0"))
+    checked = invoke("check", "-f", "pipeline.py", "--json")
+    rows = json.loads(checked.stdout)["results"]
+    assert [(r["check"], r["status"]) for r in rows] == [("under_the_limit", "failed")]
+    (tmp_path / "pipeline.py").write_text(
+        source.replace("LIMIT", "5.0")
+        .replace("limits['price']", "nope['price']")
+        .replace("context, limits", "context, nope")
+    )
+    refused = invoke("list", "-f", "pipeline.py")
+    assert refused.exit_code == 2
+    assert "@asset_check 'under_the_limit' takes 'nope' after the asset's value" in refused.stderr

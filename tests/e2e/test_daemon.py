@@ -62,6 +62,13 @@ def listing(root: Path, kind: str) -> dict[str, dict]:
     return {row["name"]: row for row in rows}
 
 
+def past_interval() -> None:
+    """Wait out the sensors' one-second interval (real time, whatever `--at` says): a
+    tick sooner after the last evaluation finds them not due, which would make a test
+    that expects nothing pass for the wrong reason, and one that expects a run fail."""
+    time.sleep(1.1)
+
+
 def quiet_sensors(root: Path) -> None:
     for name in ("hangs", "arrivals", "after_failure", "observe-prices"):
         assert cli(root, "sensor", "disable", name).returncode == 0
@@ -149,8 +156,10 @@ def test_a_file_sensor_runs_the_partition_of_each_new_or_changed_file(make_proje
     tick = assay(root, "tick", "--at", DAY1)
     assert "sensor:arrivals:2024-02-10@" in tick.stdout
     settle(root)
+    past_interval()
     assert "arrivals" not in assay(root, "tick", "--at", DAY1).stdout  # seen: nothing new
     os.utime(incoming / "events_2024-02-10.csv", ns=(time.time_ns(), time.time_ns() + 10**9))
+    past_interval()
     assert "sensor:arrivals:2024-02-10@" in assay(root, "tick", "--at", DAY1).stdout
     settle(root)
     assert materialized(root, "daily_totals") == ["2024-02-10"]
@@ -238,9 +247,11 @@ def test_a_run_status_sensor_reacts_to_a_failed_run(make_project):
     flag.write_text("1")
     failed = cli(root, "materialize", "summary", FAIL_SUMMARY=str(flag))
     assert failed.returncode == 1
+    past_interval()
     tick = assay(root, "tick", "--at", DAY1)
     assert "for after_failure (sensor:after_failure:" in tick.stdout
     settle(root)
+    past_interval()
     assert "after_failure" not in assay(root, "tick", "--at", DAY1).stdout  # told once
 
 

@@ -137,15 +137,22 @@ def test_getting_started_project_runs_as_written(tmp_path, monkeypatch):
     assert "Did you mean 'revenue'?" in typo.stderr
 
 
-def _run_doc_page(page: str, tmp_path: Path, *, without: str | None = None) -> list[str]:
+def _run_doc_page(
+    page: str, tmp_path: Path, *, without: str | None = None, only: str | None = None
+) -> list[str]:
     """Write the page's project, then run each `$ ...` line in a shell; return the outputs
-    (`without`: a `## ` section left out, tested on its own)."""
+    (`without`: a `## ` section left out, tested on its own; `only`: that section alone,
+    with a project of its own)."""
     import shlex
 
     text = (REPO / "docs" / page).read_text()
     if without is not None:
         before, _, rest = text.partition(f"\n## {without}\n")
         text = before + "\n## " + rest.split("\n## ", 1)[1] if "\n## " in rest else before
+    if only is not None:
+        _, found, rest = text.partition(f"\n## {only}\n")
+        assert found, f"{page} has no section {only!r}"
+        text = rest.split("\n## ", 1)[0]
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
     (code,) = [block for block in blocks if "@asset" in block]
     (tmp_path / "pipeline.py").write_text(code)
@@ -176,9 +183,23 @@ def _run_doc_page(page: str, tmp_path: Path, *, without: str | None = None) -> l
 
 
 def test_partitions_page_runs_as_written(tmp_path):
-    outputs = _run_doc_page("partitions.md", tmp_path)
+    outputs = _run_doc_page("partitions.md", tmp_path, without="Dynamic partitions")
     assert "48 steps" in outputs[0]
     assert "weekly_clicks" in outputs[2]
+
+
+def test_partitions_page_dynamic_partitions_run_as_written(tmp_path):
+    outputs = _run_doc_page("partitions.md", tmp_path, only="Dynamic partitions")
+    added, listed, materialized, again, backfill, removed, planned, _, ticked, final = outputs
+    assert added.strip() == "Added 3 key(s) to customers: acme, globex, initech"
+    assert listed.split() == ["acme", "globex", "initech"]
+    assert "(4 succeeded)" in materialized
+    assert "Added 1 key(s) to customers (1 already present): hooli" in again
+    assert "2 asset partitions" in backfill  # invoices[hooli] and revenue: initech is fresh
+    assert "Removed 1 key(s) from customers: globex" in removed
+    assert "no longer has partitions it read (globex)" in planned
+    assert "for signups (sensor:signups:umbrella)" in ticked
+    assert final.split() == ["acme", "initech", "hooli", "umbrella"]
 
 
 def test_planning_page_runs_as_written(tmp_path):

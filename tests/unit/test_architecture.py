@@ -71,6 +71,7 @@ PUBLIC = [
     "DailyPartitions",
     "Definitions",
     "DuckDBIO",
+    "DynamicPartitions",
     "Email",
     "EnvVar",
     "FileIO",
@@ -187,6 +188,8 @@ def test_the_public_surface_is_what_the_docs_promise():
             assay.partitions,
             [
                 "DailyPartitions",
+                "DynamicPartitions",
+                "DynamicPartitionsRequest",
                 "HourlyPartitions",
                 "MonthlyPartitions",
                 "MultiPartitions",

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from assay.automation.requests import RunRequest, SkipReason
 from assay.errors import DefinitionError
 from assay.keys import check_name
+from assay.partitions.dynamic import DynamicPartitionsRequest
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -33,11 +34,17 @@ DEFAULT_TIMEOUT = timedelta(seconds=60)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SensorResult:
-    """Runs to request, and the cursor the next evaluation starts from."""
+    """Runs to request, and the cursor the next evaluation starts from.
+
+    `dynamic_partitions_requests`: keys to add to (or remove from) dynamic
+    partitions (`customers.add_request(["acme"])`), recorded with the tick and
+    applied before its runs launch, so a run request may name a key added here.
+    """
 
     run_requests: Sequence[RunRequest] = ()
     cursor: str | None = None
     skip_reason: str | None = None
+    dynamic_partitions_requests: Sequence[DynamicPartitionsRequest] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -140,8 +147,18 @@ def sensor(
 def as_result(value: Any, context: SensorContext, where: str) -> SensorResult:
     if isinstance(value, SensorResult):
         cursor = value.cursor if value.cursor is not None else context.new_cursor
+        for request in value.dynamic_partitions_requests:
+            if not isinstance(request, DynamicPartitionsRequest):
+                raise DefinitionError(
+                    f"{where} returned {type(request).__name__} among its "
+                    "dynamic_partitions_requests: give DynamicPartitions(...).add_request(keys) "
+                    "or .remove_request(keys)"
+                )
         return SensorResult(
-            run_requests=tuple(value.run_requests), cursor=cursor, skip_reason=value.skip_reason
+            run_requests=tuple(value.run_requests),
+            cursor=cursor,
+            skip_reason=value.skip_reason,
+            dynamic_partitions_requests=tuple(value.dynamic_partitions_requests),
         )
     if value is None:
         return SensorResult(cursor=context.new_cursor, skip_reason="nothing to run")

@@ -291,7 +291,6 @@ def why_automation(project: Project, key: AssetKey, partition: str | None) -> di
     part of its condition says, and the latest requests that included it."""
     from assay.daemon.preview import preview
     from assay.execution.taskgraph import in_flight
-    from assay.partitions.base import PartitionContext
     from assay.planning.conditions import explain_partition
     from assay.state.automation import AutomationReader
     from assay.state.claims import live_claims
@@ -305,7 +304,8 @@ def why_automation(project: Project, key: AssetKey, partition: str | None) -> di
     if definition is not None and partition is None:
         raise click.UsageError(f"{key} is partitioned: give the partition with -p KEY")
     now = datetime.now(UTC)
-    index = 0 if definition is None else definition.index(partition or "", PartitionContext.at(now))
+    context = project.partition_context(now)
+    index = 0 if definition is None else definition.index(partition or "", context)
     ticker = preview(project.config, project.definitions, now, real_clock=True, explain=True)
     evaluation = ticker.last.get(key)
     facts = ticker.facts
@@ -313,7 +313,6 @@ def why_automation(project: Project, key: AssetKey, partition: str | None) -> di
         text = f"{key}: automation is disabled (`assay automation enable {key}`)"
         return {"asset": str(key), "partition": partition, "would_request": False, "text": text}
     holders: dict[AssetKey, list[tuple[Any, str]]] = {}
-    context = PartitionContext.at(now)
     for asset, (subset, run_id) in in_flight(
         project.graph, live_claims(project.config.home), context
     ).items():

@@ -258,6 +258,8 @@ def status_command(backfill_id: str | None, limit: int, as_json: bool) -> None:
     if as_json:
         print_json({**status.to_dict(), "steps": list(status.steps)})
         return
+    from rich.markup import escape
+
     from assay.cli.render import console, format_time, status_text, table
 
     row = status.backfill
@@ -290,7 +292,9 @@ def status_command(backfill_id: str | None, limit: int, as_json: bool) -> None:
         for step in bad[:limit]:
             why = step["error"] or step["skip_reason"] or "interrupted"
             where = f"[{step['partition_key']}]" if step["partition_key"] else ""
-            out.print(f"  {step['asset_key']}{where}  {status_text(step['status'])}  {why}")
+            # keys and errors are text, not markup (a customer named `red`)
+            shown = escape(f"{step['asset_key']}{where}")
+            out.print(f"  {shown}  {status_text(step['status'])}  {escape(why)}")
         if len(bad) > limit:
             out.print(f"  … and {len(bad) - limit} more (--limit, or --json for all)")
     if status.is_resumable:
@@ -308,6 +312,7 @@ def list_command(limit: int, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
+
     from assay.cli.render import console, format_time, status_text, table
 
     grid = table("backfill", "status", "created", "selection", "partitions", "done", "failed")

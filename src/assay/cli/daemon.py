@@ -467,9 +467,22 @@ def sensor_preview(name: str, as_json: bool) -> None:
          "run_key": r.run_key, "force": r.force}
         for r in value.run_requests
     ]  # fmt: skip
+    changes = [
+        {"name": r.name, "add" if r.is_add else "remove": list(r.keys)}
+        for r in value.dynamic_partitions_requests
+    ]
     if as_json:
-        print_json({"requests": requests, "cursor": value.cursor, "skip_reason": value.skip_reason})
+        print_json(
+            {
+                "requests": requests,
+                "partition_keys": changes,
+                "cursor": value.cursor,
+                "skip_reason": value.skip_reason,
+            }
+        )
         return
+    for change in changes:
+        click.echo(f"Would change partition keys: {json.dumps(change)}")
     if not requests:
         click.echo(f"Would request nothing: {value.skip_reason or 'no run requested'}")
     for request in requests:

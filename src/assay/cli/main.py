@@ -53,6 +53,7 @@ COMMANDS = {
     "observe": "plan:observe_command",
     "graph": "assets:graph_command",
     "backfill": "backfill:backfill_group",
+    "partitions": "partitions:partitions_group",
     "check": "check:check_command",
     "runs": "runs:runs_group",
     "lineage": "lineage:lineage_command",

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from assay.daemon.clock import Clock
     from assay.daemon.launching import Request
     from assay.definitions import Definitions
+    from assay.partitions.keysets import DynamicKeys
     from assay.planning.conditions import AssetEvaluation
     from assay.planning.staleness import AssetStaleness
     from assay.state.reader import StateReader
@@ -141,6 +142,7 @@ class ConditionTicker:
         self.journal_mark: int | None = None
         self.last_full = 0.0  # monotonic time of the latest full evaluation
         self.last_evaluated = 0.0  # and of the latest evaluation
+        self.dynamic: DynamicKeys | None = None  # the keys of dynamic partitions, as last read
         self.recheck_at: float | None = None
         self.next_time: datetime | None = None
         self.pending_keys: set[AssetKey] = set()
@@ -243,15 +245,19 @@ class ConditionTicker:
         """Evaluate what moved, record the tick and queue its requests (`record`
         False: a preview, nothing written or queued; `keep_masks`: each part's mask is
         kept, for `assay why --automation`)."""
+        from assay.state.dynamic import partition_context
         from assay.state.reader import StateReader
 
         started = time.perf_counter()
         engine = self.engine
         graph = engine.definitions.graph
-        context = PartitionContext.at(now)
         self.journal_mark = _activity(engine.config.journal_dir, engine.home)
         reader = StateReader(engine.home, index=record)
+        context = partition_context(graph, reader, now)
+        keys_moved = context.dynamic != self.dynamic  # keys added or removed: read afresh
+        self.dynamic = context.dynamic  # the keys of this evaluation, for its later steps
         full = self.cache is None or time.monotonic() - self.last_full >= FULL_EVERY_S
+        full = full or keys_moved
         self.last_evaluated = time.monotonic()
         if full:  # read afresh, as the first time (removed partition keys included); the
             # last tick's columns and staleness go first, not after (twice the memory)
@@ -396,7 +402,7 @@ class ConditionTicker:
         ]
         if not keys:
             return set()
-        context = PartitionContext.at(self.engine.clock.now())
+        context = PartitionContext.at(self.engine.clock.now(), self.dynamic)
         assets, keysets = read_arguments(graph, keys, context)
         found = reader.attempt_columns(assets, keysets)
         moved = set()
@@ -585,7 +591,7 @@ class ConditionTicker:
 
         engine = self.engine
         graph = engine.definitions.graph
-        context = PartitionContext.at(now)
+        context = PartitionContext.at(now, self.dynamic)
         tick_id = engine.new_tick_id()
         at = time.time()
         baselines = [*baselines, *self._moved_cursors(evaluations)]

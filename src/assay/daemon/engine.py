@@ -57,6 +57,7 @@ from assay.selection import parse_selection
 from assay.state.automation import AutomationReader
 from assay.state.claims import claim_run_key, live_claims
 from assay.state.journal import Journal, JournalWriteError
+from assay.state.reader import StateReader
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
     from assay.daemon.clock import Clock
     from assay.definitions import Definitions
     from assay.keys import AssetKey
+    from assay.partitions.dynamic import DynamicPartitionsRequest
     from assay.partitions.time_window import TimeWindowPartitions
 
 _log = logging.getLogger("assay.daemon")
@@ -82,21 +84,27 @@ def automation_of(definitions: Definitions) -> dict[str, Automation]:
         if spec.observe_every is not None:
             name = "observe-" + "-".join(spec.key.path)
             found[name] = observation_sensor(
-                name, str(spec.key), _observer(spec), spec.observe_every
+                name, str(spec.key), _observer(spec, definitions.resources), spec.observe_every
             )
     return found
 
 
-def _observer(spec: Any) -> Callable[[], Any]:
+def _observer(spec: Any, resources: Mapping[str, Any]) -> Callable[[], Any]:
     def observe() -> Any:
-        if not spec.wants_context:
-            return spec.fn()
-        from assay.execution.context import AssetContext
+        from assay.resources import ResourceScope
 
-        context = AssetContext(
-            run_id="", asset_key=spec.key, partition_key=None, log=_log.getChild("observe")
-        )
-        return spec.fn(context=context)
+        scope = ResourceScope(resources, f"observe-{spec.key}")
+        try:
+            kwargs = {name: scope.get(name) for name in spec.resource_params}
+            if spec.wants_context:
+                from assay.execution.context import AssetContext
+
+                kwargs["context"] = AssetContext(
+                    run_id="", asset_key=spec.key, partition_key=None, log=_log.getChild("observe")
+                )
+            return spec.fn(**kwargs)
+        finally:
+            scope.close()
 
     return observe
 
@@ -468,6 +476,12 @@ class Engine:
         known = self.known[name]
         requests: list[Request] = []
         cursor = known.cursor
+        changes: list[dict[str, Any]] = []
+        if error is None and result is not None and result.dynamic_partitions_requests:
+            try:
+                changes = self._partition_changes(result.dynamic_partitions_requests)
+            except AssayError as exc:
+                error = str(exc)
         if error is not None or result is None:
             status, reason = "failed", error or "no answer"
         elif not result.run_requests:
@@ -492,10 +506,42 @@ class Engine:
                         priority=request.priority,
                     )
                 )
+        if changes and status != "failed":  # a tick that only changed keys says so
+            reason = "; ".join(filter(None, [reason, f"changed {len(changes)} partition key(s)"]))
         self.record_tick(
-            name, tick_at=now, status=status, reason=reason, requests=requests, cursor=cursor
+            name,
+            tick_at=now,
+            status=status,
+            reason=reason,
+            requests=requests,
+            cursor=cursor,
+            before=changes,
         )
         known.cursor = cursor
+
+    def _partition_changes(self, asked: Sequence[DynamicPartitionsRequest]) -> list[dict[str, Any]]:
+        """The `partition_key` records of a sensor's requests to add and remove keys,
+        in order, checked against the stored keys (a key removed that is not there
+        fails the tick, naming it)."""
+        from assay.state.dynamic import change_records, find_dynamic, planned_changes
+
+        graph = self.definitions.graph
+        names = [find_dynamic(graph, request.name).name for request in asked]
+        current = {
+            name: list(keys)
+            for name, keys in StateReader(self.home).dynamic_partition_keys(names).items()
+        }
+        records: list[dict[str, Any]] = []
+        for request in asked:
+            keys = current.setdefault(request.name, [])
+            changed = planned_changes(keys, request.keys, is_add=request.is_add, name=request.name)
+            if request.is_add:
+                keys.extend(changed)
+            else:
+                gone = set(changed)
+                current[request.name] = [k for k in keys if k not in gone]
+            records += change_records(self.home, request.name, changed, is_add=request.is_add)
+        return records
 
     # --- answers, records, requests --------------------------------------------------
 
@@ -603,9 +649,11 @@ class Engine:
         cursor: str | None = None,
         kind: str | None = None,
         tick_id: str | None = None,
+        before: Sequence[dict[str, Any]] = (),
     ) -> None:
         """Record one tick with its cursor and the runs it requests, in one write, then
-        queue them (`kind`: for what is not a schedule or sensor)."""
+        queue them (`kind`: for what is not a schedule or sensor; `before`: records
+        its runs need, such as the partition keys a sensor added, written first)."""
         item = self.automation.get(name)
         tick_id = tick_id or (requests[0].tick_id if requests else _tick_id())
         self._crash.hit("before_record")
@@ -640,7 +688,7 @@ class Engine:
             }
             for r in requests
         ]
-        self._append(record, *queued)  # the cursor and its requests, in one write
+        self._append(*before, record, *queued)  # the cursor and its requests, in one write
         if not self._deferred:
             self._crash.hit("after_record")  # else once they are written (_synced_at_end)
         known = self.known.setdefault(name, _Known())
@@ -742,7 +790,13 @@ class Engine:
             self._crash.hit("after_claim")
             if claims is None:
                 claims = live_claims(self.home)
-            holder = computed_elsewhere(self.definitions.graph, request, claims, self.clock.now())
+            holder = computed_elsewhere(
+                self.definitions.graph,
+                request,
+                claims,
+                self.clock.now(),
+                StateReader(self.home, index=False),
+            )
             if holder is not None:
                 reason = f"everything it would compute is being computed by run {holder[:8]}"
                 self._record_request(request, "skipped", reason)

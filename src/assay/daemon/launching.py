@@ -8,15 +8,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assay.errors import PartitionKeyError
 from assay.execution.taskgraph import in_flight
 from assay.keys import AssetKey
-from assay.partitions.base import PartitionContext
 from assay.partitions.time_window import TimeWindowPartitions
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     from assay.graph import AssetGraph
+    from assay.state.reader import StateReader
 
 
 @dataclass(slots=True, kw_only=True)
@@ -43,12 +44,19 @@ class Request:
 
 
 def computed_elsewhere(
-    graph: AssetGraph, request: Request, claims: list[Any], now: datetime
+    graph: AssetGraph,
+    request: Request,
+    claims: list[Any],
+    now: datetime,
+    reader: StateReader | None = None,
 ) -> str | None:
-    """The live run computing everything the request would (None: something is left)."""
+    """The live run computing everything the request would (None: something is left;
+    `reader`: where the keys of dynamic partitions are read)."""
     if not request.targets or not claims:
         return None
-    context = PartitionContext.at(now)
+    from assay.state.dynamic import partition_context
+
+    context = partition_context(graph, reader, now)
     held = in_flight(graph, claims, context)
     holder = None
     for name, keys in request.targets.items():
@@ -60,7 +68,10 @@ def computed_elsewhere(
         if keys is not None and subset is not None:
             definition = graph.specs[key].partitions
             assert definition is not None
-            wanted = {definition.index(k, context) for k in keys}
+            try:
+                wanted = {definition.index(k, context) for k in keys}
+            except PartitionKeyError:  # not a key (yet): the run says so itself
+                return None
             if not all(i in subset for i in wanted):
                 return None
         elif (keys is not None or subset is not None) and subset is not None:

@@ -29,6 +29,7 @@ from assay.partitions.subset import PartitionSubset
 from assay.planning.plan import Plan, PlannedStep
 from assay.results import RunKind, RunResult, RunStatus
 from assay.state.clock import Clock
+from assay.state.dynamic import partition_context
 from assay.state.journal import Journal
 from assay.state.store import IndexReport
 
@@ -147,7 +148,10 @@ def encode_targets(graph: AssetGraph, targets: Iterable[RunTarget]) -> str:
 
 
 def remaining_targets(
-    graph: AssetGraph, backfill: dict[str, Any], succeeded: set[tuple[str, str]]
+    graph: AssetGraph,
+    backfill: dict[str, Any],
+    succeeded: set[tuple[str, str]],
+    context: PartitionContext | None = None,
 ) -> list[RunTarget]:
     """The backfill's targets minus the asset partitions whose last step succeeded.
 
@@ -171,7 +175,8 @@ def remaining_targets(
         try:
             subset = PartitionSubset(
                 tuple(
-                    (definition.index(first), definition.index(last) + 1) for first, last in ranges
+                    (definition.index(first, context), definition.index(last, context) + 1)
+                    for first, last in ranges
                 )
             )
         except PartitionKeyError as exc:
@@ -179,8 +184,9 @@ def remaining_targets(
                 f"backfill {backfill['backfill_id'][:8]} covers partitions of {name!r} that are "
                 f"no longer defined ({exc}): cancel it and start a new backfill"
             ) from None
-        done = [definition.index(p) for a, p in succeeded if a == name and p]
-        left = subset - PartitionSubset.from_indices(done)
+        # a key the definition no longer has (a dynamic key removed) is not left to run
+        done = [definition._parse(p) for a, p in succeeded if a == name and p]
+        left = subset - PartitionSubset.from_indices(i for i in done if i is not None)
         if left:
             targets.append(RunTarget(key=key, partitions=left))
     order = {key: i for i, key in enumerate(graph.order)}
@@ -188,7 +194,10 @@ def remaining_targets(
 
 
 def progress(
-    graph: AssetGraph, backfill: dict[str, Any], steps: Sequence[dict[str, Any]]
+    graph: AssetGraph,
+    backfill: dict[str, Any],
+    steps: Sequence[dict[str, Any]],
+    context: PartitionContext | None = None,
 ) -> tuple[AssetProgress, ...]:
     """Per asset of the backfill: targeted, and its partitions by their latest status."""
     wanted = json.loads(backfill["targets"])
@@ -200,7 +209,7 @@ def progress(
     out = []
     for name, ranges in wanted.items():
         found = counts.get(name, {})
-        targeted = 1 if ranges is None else _count(graph, name, ranges)
+        targeted = 1 if ranges is None else _count(graph, name, ranges, context)
         out.append(
             AssetProgress(
                 asset_key=name,
@@ -214,13 +223,18 @@ def progress(
     return tuple(out)
 
 
-def _count(graph: AssetGraph, name: str, ranges: list[list[str]]) -> int:
+def _count(
+    graph: AssetGraph, name: str, ranges: list[list[str]], context: PartitionContext | None
+) -> int:
     spec = graph.specs.get(AssetKey.parse(name))
     definition = None if spec is None else spec.partitions
     if definition is None:
         return len(ranges)
     try:
-        return sum(definition.index(last) - definition.index(first) + 1 for first, last in ranges)
+        return sum(
+            definition.index(last, context) - definition.index(first, context) + 1
+            for first, last in ranges
+        )
     except PartitionKeyError:
         return 0
 
@@ -340,7 +354,7 @@ def resume_backfill(
         for step in state.backfill_steps(backfill_id)
         if step["status"] == "succeeded"
     }
-    targets = remaining_targets(graph, row, done)
+    targets = remaining_targets(graph, row, done, context)
     if not targets:
         raise StateError(
             f"backfill {backfill_id[:8]} has nothing left to run: every asset partition "
@@ -434,5 +448,6 @@ def backfill_status(runtime: Runtime, backfill_id: str) -> BackfillStatus:
     """
     row = runtime.state.backfill(backfill_id)
     steps = runtime.state.backfill_steps(row["backfill_id"])
-    assets = progress(runtime.definitions.graph, row, steps)
+    graph = runtime.definitions.graph
+    assets = progress(graph, row, steps, partition_context(graph, runtime.state))
     return BackfillStatus(backfill=row, assets=assets, steps=tuple(steps))

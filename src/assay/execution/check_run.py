@@ -9,16 +9,17 @@ a recorded run of their own and indexed like any other.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assay.execution.quality import as_frame, evaluate
 from assay.execution.recorder import RecordedRun
 from assay.execution.records import check_records
 from assay.io.base import InputKind, Stores, is_frame, stores_of
+from assay.resources import ResourceScope
 from assay.results import SCHEMA_CHECK, CheckOutcome, CheckStatus, RunKind, RunStatus
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from pathlib import Path
 
     from assay.checks import CheckSpec
@@ -135,43 +136,63 @@ def run_stored_checks(
     unchecked: Sequence[str],
     selection: str,
     hooks: RunHooks,
+    resources: Mapping[str, Any] | None = None,
 ) -> CheckRunResult:
     """Judge each (asset, partition key or None, materialization id, data version).
 
-    With nothing to judge, nothing is recorded (the result has no run id).
+    With nothing to judge, nothing is recorded (the result has no run id). Checks that
+    take resources get them from `resources` (built for this run, torn down after).
     """
     if not stored:
         return CheckRunResult(run_id=None, checked=(), unchecked=tuple(unchecked))
-    checked: list[CheckedPartition] = []
     with RecordedRun(config, kind=RunKind.CHECK, selection=selection, hooks=hooks) as run:
         failures_dir = config.home / "failures" / run.run_id
-        for key, partition, materialization_id, data_version in stored:
-            outcomes = _judge(graph, io_for, key, partition, run.run_id, failures_dir)
-            hooks.checks_judged(run.info, key, partition, outcomes, data_version)
-            run.append_soon(
-                *check_records(
-                    run.run_id,
-                    key,
-                    partition,
-                    outcomes,
-                    materialization_id,
-                    data_version,
-                    run.seq(),
-                )
-            )
-            checked.append(
-                CheckedPartition(
-                    asset_key=str(key),
-                    partition_key=partition,
-                    materialization_id=materialization_id,
-                    outcomes=tuple(outcomes),
-                )
-            )
+        scope = ResourceScope(resources or {}, run.run_id)
+        try:
+            checked = _judge_all(graph, io_for, stored, run, hooks, failures_dir, scope.get)
+        finally:
+            for failure in scope.close():
+                run.notice(failure)
         result = CheckRunResult(
             run_id=run.run_id, checked=tuple(checked), unchecked=tuple(unchecked)
         )
         run.finish(RunStatus.SUCCEEDED if result.success else RunStatus.FAILED)
     return result
+
+
+def _judge_all(
+    graph: AssetGraph,
+    io_for: Callable[[AssetKey], IOManager],
+    stored: Sequence[tuple[AssetKey, str | None, str | None, str | None]],
+    run: RecordedRun,
+    hooks: RunHooks,
+    failures_dir: Path,
+    resources: Callable[[str], Any],
+) -> list[CheckedPartition]:
+    checked: list[CheckedPartition] = []
+    for key, partition, materialization_id, data_version in stored:
+        outcomes = _judge(graph, io_for, key, partition, run.run_id, failures_dir, resources)
+        hooks.checks_judged(run.info, key, partition, outcomes, data_version)
+        run.append_soon(
+            *check_records(
+                run.run_id,
+                key,
+                partition,
+                outcomes,
+                materialization_id,
+                data_version,
+                run.seq(),
+            )
+        )
+        checked.append(
+            CheckedPartition(
+                asset_key=str(key),
+                partition_key=partition,
+                materialization_id=materialization_id,
+                outcomes=tuple(outcomes),
+            )
+        )
+    return checked
 
 
 def _judge(
@@ -181,6 +202,7 @@ def _judge(
     partition: str | None,
     run_id: str,
     failures_dir: Path,
+    resources: Callable[[str], Any] | None = None,
 ) -> list[CheckOutcome]:
     spec = graph.specs[key]
     checks = graph.checks.get(key, ())
@@ -197,6 +219,7 @@ def _judge(
             partition=partition,
             run_id=run_id,
             failures_dir=failures_dir,
+            resources=resources,
         )
     except Exception as exc:  # unreadable storage: every check errored
         return [

@@ -102,6 +102,7 @@ def check_current(plan: Plan, runtime: Runtime) -> None:
             "the plan was made with other code (a code version or a dependency of an asset "
             "it covers changed since): plan again (`assay plan`)"
         )
+    _check_keys_kept(plan, runtime)
     if plan.mark is None:
         return
     current = runtime.state.state_mark([str(k) for k in plan.scope])
@@ -114,6 +115,34 @@ def check_current(plan: Plan, runtime: Runtime) -> None:
             f"the plan is out of date: {what} since it was made (a run went between): "
             "plan again (`assay plan`) and apply the new plan"
         )
+
+
+def _check_keys_kept(plan: Plan, runtime: Runtime) -> None:
+    """Refuse a plan whose steps cover keys of dynamic partitions removed since it was
+    made (keys added since change nothing: the plan runs the keys it saw)."""
+    from assay.partitions.dynamic import DynamicPartitions
+
+    seen = plan.context.dynamic
+    if seen is None:
+        return
+    covered: dict[str, set[str]] = {}
+    for step in plan.steps:
+        if isinstance(step.definition, DynamicPartitions) and step.partitions is not None:
+            every = seen.get(step.definition.name).keys
+            covered.setdefault(step.definition.name, set()).update(
+                every[i] for i in step.partitions
+            )
+    if not covered:
+        return
+    now = runtime.state.dynamic_partition_keys(sorted(covered))
+    for name, keys in sorted(covered.items()):
+        gone = sorted(keys - set(now.get(name, ())))
+        if gone:
+            shown = ", ".join(gone[:5]) + (f", … ({len(gone)})" if len(gone) > 5 else "")
+            raise PlanError(
+                f"the plan is out of date: keys of {name!r} were removed since it was made "
+                f"({shown}): plan again (`assay plan`) and apply the new plan"
+            )
 
 
 def apply_plan(

@@ -24,6 +24,7 @@ from assay.execution.recorder import RecordedRun
 from assay.execution.records import observation_record
 from assay.execution.user_code import describe_exception
 from assay.keys import validate_partition_key
+from assay.resources import ResourceScope
 from assay.results import RunKind, RunStatus
 
 if TYPE_CHECKING:
@@ -59,21 +60,45 @@ def run_observation(
     keys: Sequence[AssetKey],
     context: PartitionContext,
     hooks: RunHooks,
+    resources: Mapping[str, Any] | None = None,
 ) -> ObserveResult:
     """Observe the observable source assets among `keys` and record what they return.
+
+    `resources`: the project's, for observe functions that ask for some (built for
+    this observation, torn down after).
 
     Raises:
         ObservationError: an observe function raised or returned a bad version;
             nothing is recorded.
     """
     run_id = str(uuid.uuid4())
+    scope = ResourceScope(resources or {}, run_id)
+    try:
+        observed, outside = _observe_all(graph, keys, context, run_id, scope)
+    finally:
+        scope.close()
+    return _record(config, graph, keys, hooks, run_id, observed, outside)
+
+
+def _observe_all(
+    graph: AssetGraph,
+    keys: Sequence[AssetKey],
+    context: PartitionContext,
+    run_id: str,
+    scope: ResourceScope,
+) -> tuple[list[Observation], dict[AssetKey, list[str]]]:
     observed: list[Observation] = []
     outside: dict[AssetKey, list[str]] = {}
     for key in keys:
         spec = graph.specs[key]
         if not spec.is_observable:
             continue
-        kwargs: dict[str, Any] = {}
+        try:
+            kwargs: dict[str, Any] = {name: scope.get(name) for name in spec.resource_params}
+        except Exception as exc:
+            raise ObservationError(
+                f"observing {key} failed: a resource it takes could not be built: {exc}"
+            ) from exc
         if spec.wants_context:
             kwargs["context"] = AssetContext(
                 run_id=run_id,
@@ -89,6 +114,19 @@ def run_observation(
                 "recorded. Fix the observe function and run `assay observe` again."
             ) from exc
         observed.extend(_versions(key, returned, spec.partitions, context, outside))
+    return observed, outside
+
+
+def _record(
+    config: ProjectConfig,
+    graph: AssetGraph,
+    keys: Sequence[AssetKey],
+    hooks: RunHooks,
+    run_id: str,
+    observed: list[Observation],
+    outside: dict[AssetKey, list[str]],
+) -> ObserveResult:
+    """Record what the observe functions returned, as one run."""
     absent = [o for o in observed if o.data_version == ABSENT]
     observed = [o for o in observed if o.data_version != ABSENT]
     gone, unknown = _gone(config, graph, keys, observed, absent)

@@ -23,6 +23,8 @@ from assay.results import SCHEMA_CHECK, CheckOutcome
 from assay.versioning import check_version, schema_version
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import polars as pl
 
     from assay.checks import CheckSpec
@@ -64,8 +66,10 @@ def judge(
     run_id: str,
     failures_dir: Path | None,
     time_window: TimeWindow | None = None,
+    resources: Callable[[str], Any] | None = None,
 ) -> tuple[pl.DataFrame, list[CheckOutcome]]:
-    """Validate an output with the asset's schema, then run its checks, before storing.
+    """Validate an output with the asset's schema, then run its checks, before storing
+    (`resources`: what a check that takes resources receives, by name).
 
     Returns the validated frame (Pandera may coerce types) and every outcome; a value
     that is not a frame (JSON, a pickle, a file, None) is judged by its checks alone
@@ -76,7 +80,9 @@ def judge(
             failed or raised: the value must not be stored.
     """
     if not is_frame(value):
-        outcomes = [run_check(c, spec.key, value, partition, run_id, time_window) for c in checks]
+        outcomes = [
+            run_check(c, spec.key, value, partition, run_id, time_window, resources) for c in checks
+        ]
         _raise_if_blocked(outcomes)
         return value, outcomes
     frame, outcomes = evaluate(
@@ -88,6 +94,7 @@ def judge(
         failures_dir=failures_dir,
         time_window=time_window,
         stop_on_schema=True,
+        resources=resources,
     )
     if outcomes and outcomes[0].name == SCHEMA_CHECK and not outcomes[0].passed:
         raise ValidationFailed(outcomes[0].error or "schema failed", outcomes)
@@ -112,6 +119,7 @@ def evaluate(
     failures_dir: Path | None,
     time_window: TimeWindow | None = None,
     stop_on_schema: bool = False,
+    resources: Callable[[str], Any] | None = None,
 ) -> tuple[pl.DataFrame, list[CheckOutcome]]:
     """Every verdict on `frame`: its schema's, then each check's (never raises). A
     value that is not a frame gets its checks' verdicts only."""
@@ -122,7 +130,9 @@ def evaluate(
         if not outcome.passed and stop_on_schema:
             return frame, outcomes
     for check in checks:
-        outcomes.append(run_check(check, spec.key, frame, partition, run_id, time_window))
+        outcomes.append(
+            run_check(check, spec.key, frame, partition, run_id, time_window, resources)
+        )
     return frame, outcomes
 
 
@@ -208,6 +218,7 @@ def run_check(
     partition: str | None,
     run_id: str,
     time_window: TimeWindow | None = None,
+    resources: Callable[[str], Any] | None = None,
 ) -> CheckOutcome:
     """Call one check; an exception is recorded as an errored check, never raised.
 
@@ -251,6 +262,10 @@ def run_check(
         )
 
     try:
+        for name in sorted(check.resource_params):
+            if resources is None:
+                raise RuntimeError(f"no resources were given to build {name!r} with")
+            kwargs[name] = resources(name)
         if check.kind is InputKind.PATH and isinstance(value, bytes | bytearray):
             # a file not stored yet (checks judge before the write): a temporary one
             with tempfile.TemporaryDirectory(prefix="assay-check-") as folder:

@@ -25,7 +25,7 @@ from assay.results import CheckOutcome, StepError, StepResult, StepStatus
 from assay.spec import CONFIG_PARAM, Output
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
     from pathlib import Path
 
     from assay.checks import CheckSpec
@@ -87,6 +87,7 @@ def execute_step(
     is_full_rewrite: bool = False,
     extra: Mapping[str, Any] | None = None,
     siblings: Sequence[StepOutput] = (),
+    resources: Callable[[str], Any] | None = None,
 ) -> tuple[StepResult, ...]:
     """Materialize one asset partition (or a batch of them); never raises for user or
     I/O errors. Returns one result per partition (one for an unpartitioned asset).
@@ -100,7 +101,8 @@ def execute_step(
     manager change a schema the partitions share (`assay.io.base.write_output`).
     `extra`: the other arguments of the function (its resources, its `config`).
     `siblings`: the other outputs of a `@multi_asset` this call computes (results
-    for each of them follow the asset's own).
+    for each of them follow the asset's own). `resources`: builds a resource by name,
+    for checks that take some.
     """
     outputs = [StepOutput(spec=spec, io=io, checks=checks, is_full_rewrite=is_full_rewrite)]
     outputs += siblings
@@ -144,7 +146,14 @@ def execute_step(
             computed = []
         for output, values, explicit_version in computed:
             results += _store(
-                output, values, explicit_version, run_id, started, failures_dir, time_window
+                output,
+                values,
+                explicit_version,
+                run_id,
+                started,
+                failures_dir,
+                time_window,
+                resources,
             )
     if results:
         results[0] = replace(results[0], logs=tuple(logs))
@@ -159,6 +168,7 @@ def _store(
     started: float,
     failures_dir: Path | None,
     time_window: TimeWindow | None,
+    resources: Callable[[str], Any] | None = None,
 ) -> list[StepResult]:
     """Validate, judge and write each partition of one output; its results."""
     spec, io, checks = output.spec, output.io, output.checks
@@ -176,6 +186,7 @@ def _store(
                     run_id=run_id,
                     failures_dir=failures_dir,
                     time_window=time_window,
+                    resources=resources,
                 )
                 outcome = tuple(judged)
             written = write_output(

@@ -13,24 +13,31 @@ from assay.partitions.subset import PartitionSubset
 if TYPE_CHECKING:
     import polars as pl
 
+    from assay.partitions.keysets import DynamicKeys
+
 
 @dataclass(frozen=True, slots=True)
 class PartitionContext:
     """What a definition's keys depend on beyond the definition itself: the current
-    time (time windows grow with it). A plan, and the run that applies it, pass one
-    context to every call, so that every asset sees the same keys.
+    time (time windows grow with it) and the keys of dynamic partitions, as read
+    from the state store (`assay.state.dynamic.partition_context`; None: not read).
+    A plan, and the run that applies it, pass one context to every call, so that
+    every asset sees the same keys.
 
     >>> PartitionContext.at(datetime(2024, 1, 3, tzinfo=UTC)).now.day
     3
     """
 
     now: datetime
+    dynamic: DynamicKeys | None = None
 
     @classmethod
-    def at(cls, now: datetime | None = None) -> PartitionContext:
+    def at(
+        cls, now: datetime | None = None, dynamic: DynamicKeys | None = None
+    ) -> PartitionContext:
         """The context at `now` (default: the current time, in UTC)."""
         now = now or datetime.now(UTC)
-        return cls(now=now if now.tzinfo is not None else now.replace(tzinfo=UTC))
+        return cls(now=now if now.tzinfo is not None else now.replace(tzinfo=UTC), dynamic=dynamic)
 
 
 class PartitionsDefinition(ABC):

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from assay.errors import DefinitionError
 from assay.keys import MAX_KEY_BYTES
 from assay.partitions.base import PartitionsDefinition
+from assay.partitions.dynamic import DynamicPartitions
 from assay.partitions.time_window import TimeWindowPartitions
 
 if TYPE_CHECKING:
@@ -39,6 +40,11 @@ class MultiPartitions(PartitionsDefinition):
                 raise DefinitionError(
                     f"MultiPartitions dimension {name!r} must be a static or time partitions "
                     "definition"
+                )
+            if isinstance(definition, DynamicPartitions):
+                raise DefinitionError(
+                    f"MultiPartitions dimension {name!r}: a DynamicPartitions cannot be a "
+                    "dimension yet; partition the asset by the DynamicPartitions alone"
                 )
         self.dimensions = dict(dimensions)
         self.names = tuple(dimensions)

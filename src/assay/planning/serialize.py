@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from assay.errors import PlanError
 from assay.keys import AssetKey
 from assay.partitions.base import PartitionContext
+from assay.partitions.keysets import DynamicKeys
 from assay.partitions.selection import PartitionSelection
 from assay.partitions.subset import PartitionSubset
 from assay.planning.plan import Plan, PlannedStep
@@ -47,6 +48,8 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "partitions": {"keys": list(chosen.keys), "first": chosen.first, "last": chosen.last},
         "force": plan.force,
         "now": plan.now.isoformat(),
+        # the keys of dynamic partitions the plan saw: its ranges are of those keys
+        "dynamic": None if plan.context.dynamic is None else plan.context.dynamic.as_dict(),
         "state": None if plan.mark is None else {"seq": plan.mark.seq, "rows": plan.mark.rows},
         "code": plan.code,
         "scope": [str(k) for k in plan.scope],
@@ -69,8 +72,12 @@ def plan_from_json(data: Any, graph: AssetGraph, *, source: str = "the plan") ->
             "write one with `assay plan --json > plan.json`"
         )
     try:
-        context = PartitionContext.at(datetime.fromisoformat(data["now"]))
-        steps = tuple(_step(entry, graph) for entry in data["steps"])
+        dynamic = data.get("dynamic")
+        context = PartitionContext.at(
+            datetime.fromisoformat(data["now"]),
+            None if dynamic is None else DynamicKeys({str(k): v for k, v in dynamic.items()}),
+        )
+        steps = tuple(_step(entry, graph, context) for entry in data["steps"])
         scope = tuple(AssetKey.parse(k) for k in data.get("scope", ()))
         chosen = data.get("partitions") or {}
         partitions = PartitionSelection(
@@ -100,7 +107,7 @@ def plan_from_json(data: Any, graph: AssetGraph, *, source: str = "the plan") ->
     )
 
 
-def _step(entry: dict[str, Any], graph: AssetGraph) -> PlannedStep:
+def _step(entry: dict[str, Any], graph: AssetGraph, context: PartitionContext) -> PlannedStep:
     key = AssetKey.parse(entry["asset"])
     spec = graph.specs.get(key)
     if spec is None:
@@ -116,7 +123,10 @@ def _step(entry: dict[str, Any], graph: AssetGraph) -> PlannedStep:
                 f"the plan has no partitions for partitioned asset {str(key)!r}: plan again"
             )
         subset = PartitionSubset(
-            tuple((definition.index(first), definition.index(last) + 1) for first, last in ranges)
+            tuple(
+                (definition.index(first, context), definition.index(last, context) + 1)
+                for first, last in ranges
+            )
         )
     whole = subset or PartitionSubset.from_range(0, 1)
     reasons = tuple(

@@ -475,6 +475,18 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE runs ADD COLUMN config VARCHAR;  -- JSON: asset -> values, of its targets
     ALTER TABLE backfills ADD COLUMN config VARCHAR;  -- JSON: the same, for every run of it
     """,
+    # 16: keys added to and removed from dynamic partitions, in the order they happened
+    """
+    CREATE TABLE partition_key_changes (
+        change_id VARCHAR PRIMARY KEY,
+        name VARCHAR NOT NULL,  -- the DynamicPartitions' name
+        partition_key VARCHAR NOT NULL,
+        is_added BOOLEAN NOT NULL,  -- false: removed
+        "at" TIMESTAMPTZ,
+        seq BIGINT NOT NULL
+    );
+    CREATE INDEX partition_key_changes_name ON partition_key_changes (name, partition_key);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -82,3 +82,21 @@ CHECK_OUTCOME = (
     "CASE WHEN status IN ('passed', 'errored') THEN status "
     "WHEN severity = 'warn' THEN 'warned' ELSE 'failed' END"
 )
+
+# The keys of dynamic partitions (`?`: a list of names): each counts from its first
+# addition after its last removal, and they come in that order.
+DYNAMIC_KEYS = """
+    SELECT name, partition_key FROM (
+        SELECT name, partition_key,
+               min(seq) FILTER (WHERE is_added AND seq > removed) AS added_seq
+        FROM (
+            SELECT name, partition_key, is_added, seq,
+                   coalesce(max(seq) FILTER (WHERE NOT is_added)
+                            OVER (PARTITION BY name, partition_key), -1) AS removed
+            FROM partition_key_changes WHERE list_contains(?, name)
+        )
+        GROUP BY name, partition_key
+    )
+    WHERE added_seq IS NOT NULL
+    ORDER BY name, added_seq, partition_key
+"""

@@ -23,6 +23,7 @@ from assay.state.models import (
 from assay.state.queries import (
     BACKFILL_STATES,
     CHECK_OUTCOME,
+    DYNAMIC_KEYS,
     LATEST_BACKFILL_STEPS,
     LATEST_CHECKS,
     RUN_COUNTS,
@@ -490,6 +491,24 @@ class StateReader:
                 [asset_key],
             ).fetchall()
         return [(str(k), c, i) for k, c, i in rows]
+
+    def dynamic_partition_keys(self, names: list[str]) -> dict[str, tuple[str, ...]]:
+        """The current keys of each dynamic partitions definition in `names`, in the
+        order they were added: a key counts from its first addition after its last
+        removal (adding a key twice changes nothing; removed, then added, it is last)."""
+        import duckdb
+
+        with self._reading() as con:
+            if con is None or not names:
+                return {}
+            try:
+                rows = con.execute(DYNAMIC_KEYS, [names]).fetchall()
+            except duckdb.CatalogException:  # a store from before dynamic partitions
+                return {}
+        found: dict[str, list[str]] = {name: [] for name in names}
+        for name, key in rows:
+            found[name].append(key)
+        return {name: tuple(keys) for name, keys in found.items()}
 
     def stored_configs(self, asset_key: str) -> dict[str, str | None]:
         """The configuration (JSON) each stored partition was materialized with."""

@@ -237,6 +237,24 @@ RECORD_TYPES: dict[str, RecordType] = {
                 "seq": "int",
             },
         ),
+        _declare(  # a key added to (or removed from) the DynamicPartitions `name`
+            "partition_key",
+            "partition_key_changes",
+            ("change_id",),
+            Conflict.IGNORE,
+            {
+                "change_id": "str",
+                "name": "str",
+                "partition_key": "str",
+                "is_added": "bool",
+                "at": "time",
+                "seq": "int",  # the state's clock: keys are in the order they were added
+            },
+            "name",
+            "partition_key",
+            "is_added",
+            "seq",
+        ),
         _declare(
             "materialization",
             "materializations",

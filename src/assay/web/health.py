@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 
 from assay.errors import AssayError
 from assay.keys import AssetKey
-from assay.partitions.base import PartitionContext
 from assay.planning.staleness import StaleKind, assess_changed, read_arguments
 
 if TYPE_CHECKING:
@@ -29,6 +28,8 @@ if TYPE_CHECKING:
     import numpy as np
 
     from assay.graph import AssetGraph
+    from assay.partitions.base import PartitionContext
+    from assay.partitions.keysets import DynamicKeys
     from assay.partitions.subset import PartitionSubset
     from assay.planning.staleness import AssetStaleness, StalenessCache
     from assay.state.reader import StateReader
@@ -106,19 +107,23 @@ class HealthKeeper:
         self._poked = False
         self._thread: threading.Thread | None = None
         self._fingerprint: tuple[object, ...] | None = None
+        self._dynamic: DynamicKeys | None = None  # the keys of dynamic partitions last read
 
     def refresh(self, *, now: datetime | None = None, full: bool = False) -> Health | None:
         """Evaluate what moved and return the new `Health` (None and `waiting` set
         when the store cannot be read now)."""
+        from assay.state.dynamic import partition_context
         from assay.state.reader import StateReader
 
         with self._lock:
             marks = self._marks
             full = full or marks.cache is None or time.monotonic() - marks.last_full >= FULL_EVERY_S
             started = time.perf_counter()
-            context = PartitionContext.at(now or datetime.now(UTC))
             reader = StateReader(self.home, index=False)
             try:
+                context = partition_context(self.graph, reader, now or datetime.now(UTC))
+                full = full or context.dynamic != self._dynamic  # keys added or removed
+                self._dynamic = context.dynamic
                 health = self._evaluate(reader, context, full=full)
             except AssayError as exc:
                 self.waiting = str(exc)

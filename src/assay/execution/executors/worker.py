@@ -77,6 +77,7 @@ def run_task(
         failures_dir=None if task.failures_dir is None else Path(task.failures_dir),
         is_full_rewrite=task.is_full_rewrite,
         extra=extra,
+        resources=lambda name: _resources(task, (name,), io_for)[name],
         siblings=[
             StepOutput(
                 spec=graph.specs[sibling],

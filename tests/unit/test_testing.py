@@ -1,0 +1,88 @@
+"""assay.testing and the Project helpers a test reaches for."""
+
+import polars as pl
+import pytest
+
+import assay
+from assay import DailyPartitions, asset, asset_check, source_asset
+from assay.errors import PartitionKeyError, UnknownAssetError
+from assay.testing import InMemoryIO, build_context, materialize_to_memory
+
+days = DailyPartitions(start="2024-06-01", end="2024-06-04")
+
+
+@source_asset(partitions=days)
+def landed(context) -> dict:
+    return {}
+
+
+@asset(partitions=days)
+def cleaned(context, landed: pl.DataFrame) -> pl.DataFrame:
+    context.log.info("cleaning %s", context.partition_key)
+    return landed.filter(pl.col("amount") > 0)
+
+
+@asset_check(asset="cleaned")
+def some_rows(cleaned: pl.DataFrame) -> bool:
+    return cleaned.height > 0
+
+
+def test_build_context_says_what_a_step_would():
+    context = build_context(asset="sales/orders", partition_keys=("a", "b"), config=1)
+    assert str(context.asset_key) == "sales/orders"
+    assert context.partition_key is None
+    assert context.partition_keys == ("a", "b")
+    assert context.config == 1
+    assert build_context(partition_key="2024-06-01").partition_keys == ("2024-06-01",)
+
+
+def test_materialize_to_memory_runs_checks_on_given_sources():
+    run = materialize_to_memory(
+        [landed, cleaned],
+        checks=[some_rows],
+        sources={
+            "landed": {
+                "2024-06-01": pl.DataFrame({"amount": [1.0, -2.0]}),
+                "2024-06-02": pl.DataFrame({"amount": [-1.0]}),
+            }
+        },
+        partitions=["2024-06-01", "2024-06-02"],
+    )
+    assert run.value("cleaned", "2024-06-01")["amount"].to_list() == [1.0]
+    judged = {(s.partition, c.name, c.status) for s in run.result.steps for c in s.checks}
+    assert judged == {("2024-06-01", "some_rows", "passed"), ("2024-06-02", "some_rows", "failed")}
+    with pytest.raises(KeyError, match="asset 'cleaned' partition '2024-06-03' stored nothing"):
+        run.value("cleaned", "2024-06-03")
+
+
+def test_a_source_value_for_no_source_is_refused():
+    with pytest.raises(KeyError, match="sources= names 'cleaned', which is no source asset"):
+        materialize_to_memory([landed, cleaned], sources={"cleaned": pl.DataFrame()})
+
+
+def test_in_memory_io_loads_partitions_as_one_frame():
+    io = InMemoryIO()
+    key = assay.AssetKey.parse("n")
+    for day, n in (("a", 1), ("b", 2)):
+        io.write(key, day, pl.DataFrame({"n": [n]}))
+    from assay.io.base import InputKind
+
+    assert io.load(key, ["a", "b"], InputKind.EAGER)["n"].to_list() == [1, 2]
+    assert io.exists(key, ["a", "c"]) == [True, False]
+    with pytest.raises(assay.AssayError, match="no stored partition c"):
+        io.load(key, ["c"], InputKind.LAZY)
+
+
+def test_load_value_and_io_for_take_strings(make_project):
+    make_project("diamond")
+    project = assay.load()
+    assert project.materialize().success
+    first = next(iter(project.graph.order))
+    name = str(first)
+    assert project.io_for(name) is project.io_for(first)
+    assert isinstance(project.load_value(name), pl.DataFrame)
+    assert isinstance(project.load_value(name, lazy=True), pl.LazyFrame)
+    with pytest.raises(UnknownAssetError, match="Did you mean"):
+        project.load_value(name + "x")
+    with pytest.raises(PartitionKeyError, match="is not partitioned"):
+        project.load_value(name, partition="2024-01-01")
