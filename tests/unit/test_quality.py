@@ -159,11 +159,14 @@ def test_bad_definitions_are_clear_errors(shop):
 
     with pytest.raises(UnknownAssetError, match="Did you mean 'revenue'"):
         _ = assay.Definitions(assets=list(_assets()), checks=[typo]).graph
-    with pytest.raises(DefinitionError, match="one parameter"):
+    @assay.asset_check(asset="revenue")
+    def two(revenue: pl.DataFrame, orders: pl.DataFrame) -> bool:  # orders: not a resource
+        return True
 
-        @assay.asset_check(asset="revenue")
-        def two(revenue: pl.DataFrame, orders: pl.DataFrame) -> bool:
-            return True
+    with pytest.raises(DefinitionError, match="takes 'orders' after the asset's value"):
+        _ = assay.Definitions(assets=list(_assets()), checks=[two]).graph
+    with pytest.raises(DefinitionError, match="first parameter"):
+        assay.asset_check(asset="revenue")(lambda: True)
 
     with pytest.raises(DefinitionError, match="severity='fatal'"):
         assay.asset_check(asset="revenue", severity="fatal")(lambda revenue: True)  # type: ignore

@@ -86,3 +86,22 @@ def test_load_value_and_io_for_take_strings(make_project):
         project.load_value(name + "x")
     with pytest.raises(PartitionKeyError, match="is not partitioned"):
         project.load_value(name, partition="2024-01-01")
+
+
+def test_values_of_any_type_stay_in_memory():
+    @asset
+    def settings() -> dict:
+        return {"limit": 2}
+
+    @asset
+    def limited(settings: dict) -> list:
+        return list(range(settings["limit"]))
+
+    @asset(deps=[limited])
+    def announce() -> None:
+        return None
+
+    run = materialize_to_memory([settings, limited, announce])
+    assert run.success
+    assert run.value("limited") == [0, 1]
+    assert run.value("announce") is None

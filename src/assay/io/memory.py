@@ -30,6 +30,7 @@ class InMemoryIO:
     """
 
     kind = "memory"
+    stores = "objects"  # any value: frames are handed over as frames, others as they are
 
     def __init__(self) -> None:
         self.values: dict[tuple[AssetKey, str | None], Any] = {}
