@@ -159,6 +159,7 @@ def test_bad_definitions_are_clear_errors(shop):
 
     with pytest.raises(UnknownAssetError, match="Did you mean 'revenue'"):
         _ = assay.Definitions(assets=list(_assets()), checks=[typo]).graph
+
     @assay.asset_check(asset="revenue")
     def two(revenue: pl.DataFrame, orders: pl.DataFrame) -> bool:  # orders: not a resource
         return True
