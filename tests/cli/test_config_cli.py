@@ -210,8 +210,8 @@ def test_a_field_without_a_default_must_be_given(tmp_path, monkeypatch):
             "with a dataclass",
         ),
         (
-            "def a(config: dict): ...",
-            "input 'config' is annotated 'dict', which assay cannot hand over",
+            "def a(config: dict): ...",  # a dict input (a JSON asset named config)
+            "input 'config' of a matches no asset: for run configuration, annotate it ",
         ),
         (
             "@dataclass\nclass C:\n    f: object = None\n@asset\ndef a(config: C): ...",
