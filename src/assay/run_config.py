@@ -564,6 +564,18 @@ def from_json(cls: type, text: str) -> Any:
     return build(cls, json.loads(text), where=f"recorded configuration of {cls.__name__}")
 
 
+def shown_by_asset(recorded: str | None) -> list[tuple[str, str]]:
+    """A run's recorded configuration (asset -> values, JSON) for people: each asset
+    with `region='us', threshold=0.3`."""
+    if not recorded:
+        return []
+    shown = []
+    for asset, values in sorted(json.loads(recorded).items()):
+        text = ", ".join(f"{name}={value!r}" for name, value in values.items())
+        shown.append((asset, text or "defaults"))
+    return shown
+
+
 def changes(old_json: str | None, new_json: str | None) -> str:
     """What changed between two recorded configurations, for people:
     `threshold 0.05 → 0.1, region 'eu' → 'us'`."""

@@ -347,3 +347,25 @@ def test_pages_are_drawn_again_only_when_what_they_show_moved(shop: Path) -> Non
         assert ui.reads.opened == opened  # twenty polls, not one read of the store
         result = assay.load().materialize("events", partitions=["2024-01-01"], force=True)
         wait_for(lambda: result.run_id in web.get("/runs").text, timeout_s=30)
+
+
+def test_the_asset_page_names_resources_and_shows_configuration_not_secrets(
+    make_project, monkeypatch
+) -> None:
+    make_project("resourced")
+    monkeypatch.setenv("SHOP_TOKEN", "s3cr3t-for-the-ui")
+    assert assay.load().materialize().success
+    web = client()
+    orders = web.get("/assets/orders").text
+    assert "<dt>resources</dt><dd><code>shop</code>" in orders
+    scored = html.unescape(web.get("/assets/scored").text)
+    assert "region='eu'" in scored
+    assert "threshold=0.05" in scored
+    run_id = assay.load().state.runs(limit=1)[0].run_id
+    assert "s3cr3t" not in web.get(f"/runs/{run_id}").text
+    configured = assay.load().materialize("scored", config={"scored": {"region": "us"}})
+    run = html.unescape(web.get(f"/runs/{configured.run_id}").text)
+    assert "config of scored" in run
+    assert "region='us'" in run
+    for page in ("/", "/assets/orders", "/runs", "/graph"):
+        assert "s3cr3t-for-the-ui" not in web.get(page).text

@@ -22,19 +22,6 @@ SHOWN_GROUPS = 10  # groups of failed, skipped or not passed shown, per section
 _UPSTREAM_PARTITION = re.compile(r"^(upstream '[^']+') partition \S+(?:\.\.\S+)? (\w+)$")
 
 
-def _configs(run: Run) -> list[tuple[str, str]]:
-    """Each configured target's values, `threshold=0.1, region='eu'`."""
-    import json
-
-    if not run.config:
-        return []
-    shown = []
-    for asset, values in sorted(json.loads(run.config).items()):
-        text = ", ".join(f"{name}={value!r}" for name, value in values.items())
-        shown.append((asset, text or "defaults"))
-    return shown
-
-
 def print_header(run: Run, overview: RunOverview | None = None) -> None:
     from rich.markup import escape
 
@@ -50,7 +37,9 @@ def print_header(run: Run, overview: RunOverview | None = None) -> None:
     out.print(f"  command: {escape(run.command or '-')}")
     if run.backfill_id:
         out.print(f"  backfill: {run.backfill_id}")
-    for asset, values in _configs(run):
+    from assay.run_config import shown_by_asset
+
+    for asset, values in shown_by_asset(run.config):
         out.print(f"  config of {escape(asset)}: {escape(values)}")
     lineage = _lineage_line(run)
     if lineage:

@@ -83,9 +83,23 @@ def asset_page(request: Request) -> Response:
         checks=_check_rows(checks.value, keys),
         upstream=_neighbours(graph.upstream[key], health),
         downstream=_neighbours(graph.downstream.get(key, ()), health),
+        resources=graph.resources.get(key, ()),
+        config=_config_text(graph, key),
         automation=None if spec.automation is None else spec.automation.describe(),
         freshness=None if spec.freshness is None else spec.freshness.describe(),
     )
+
+
+def _config_text(graph: Any, key: AssetKey) -> str | None:
+    """The run configuration the project gives the asset now: `threshold=0.05, ...`
+    (configuration holds no secrets: those stay in resources, never shown)."""
+    import json
+
+    found = graph.configs.get(key)
+    if found is None:
+        return None
+    values = json.loads(found.json)
+    return ", ".join(f"{name}={value!r}" for name, value in values.items()) or "defaults"
 
 
 def _why(ui: UI, key: AssetKey, partition: str | None) -> dict[str, Any]:

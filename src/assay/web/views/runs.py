@@ -116,7 +116,12 @@ def run_page(request: Request) -> Response:
     run_id = request.path_params["run_id"]
     if values is None:
         return ui.render(request, "run_starting.html", title=f"Run {run_id[:8]}", run_id=run_id)
-    return ui.render(request, "run.html", title=f"Run {values['run'].run_id[:8]}", **values)
+    from assay.run_config import shown_by_asset
+
+    configs = shown_by_asset(values["run"].config)
+    return ui.render(
+        request, "run.html", title=f"Run {values['run'].run_id[:8]}", configs=configs, **values
+    )
 
 
 def run_live(request: Request) -> Response:
