@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 import assay
 from assay.cli.main import main
+from tests.conftest import wait_for
 from tests.openlineage_spec import assert_well_formed
 
 TOKEN = {"SHOP_TOKEN": "t"}
@@ -233,3 +234,16 @@ def test_configuration_declarations_are_checked(tmp_path, monkeypatch, declarati
     result = invoke("list", "-f", "pipeline.py")
     assert result.exit_code == 2
     assert message in result.stderr, result.stderr
+
+
+def test_a_detached_run_gets_the_values_it_was_launched_with(make_project):
+    root = make_project("resourced")
+    launched = invoke("materialize", "+scored", "--detach", "--set", "scored.region=detached")
+    assert launched.exit_code == 0, launched.output
+
+    def done():
+        runs = json.loads(invoke("runs", "--json").output)
+        return runs and runs[0]["status"] == "succeeded"
+
+    wait_for(done, 120)
+    assert scored(root)["region"].to_list() == ["detached", "detached"]
