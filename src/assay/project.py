@@ -564,7 +564,7 @@ class Project:
         return retry_run(
             self._runtime,
             run_id,
-            lambda selection: self.plan(selection),
+            lambda selection, config: self.plan(selection, config=config),
             choice=choice,
             hooks=self._runtime.hooks(hooks),
             should_stop=should_stop,

@@ -113,14 +113,29 @@ def check_resources(resources: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def env_vars(value: Any) -> list[str]:
-    """The names of the `EnvVar`s a resource holds (its attributes, and theirs)."""
+    """The names of the `EnvVar`s a resource holds: in its attributes, in dicts, lists
+    and tuples among them, and in the resources and dataclasses it holds."""
+    if isinstance(value, EnvVar):
+        return [value.name]
+    if isinstance(value, dict):
+        return [name for item in value.values() for name in env_vars(item)]
+    if isinstance(value, list | tuple):
+        return [name for item in value for name in env_vars(item)]
     found: list[str] = []
     for _, item in _attributes(value):
-        if isinstance(item, EnvVar):
-            found.append(item.name)
-        elif isinstance(item, Resource) or dataclasses.is_dataclass(item):
-            found.extend(env_vars(item))
+        found.extend(env_vars(item))
     return found
+
+
+class Secret(str):
+    """A value read from the environment: a `str` whose `repr` hides it, so that a
+    resource's default `repr` (a dataclass's, in a log line or a traceback) shows
+    `Secret('****')`, never the value. `str()`, f-strings and comparisons see it."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "Secret('****')"
 
 
 def check_environment(resources: Mapping[str, Any], names: Iterable[str]) -> None:
@@ -139,31 +154,59 @@ def check_environment(resources: Mapping[str, Any], names: Iterable[str]) -> Non
                 )
 
 
-def built(value: Any, name: str) -> Any:
-    """A copy of the resource with every `EnvVar` replaced by its value, set up."""
-    if not _has_env(value) and not isinstance(value, Resource):
+def built(value: Any, name: str, *, made: list[Resource] | None = None) -> Any:
+    """The resource with every `EnvVar` replaced by its value (a copy, when it holds
+    any or has a lifecycle), set up: the resources it holds first. `made` collects
+    every `Resource` set up, in order (to tear them down in reverse).
+
+    Raises:
+        MaterializationError: a variable is not set here, or a `setup()` failed,
+            naming the resource.
+    """
+    if isinstance(value, EnvVar):
+        resolved = value.get_value()
+        if resolved is None:
+            raise MaterializationError(
+                f"resource {name!r} reads the environment variable {value.name}, which is "
+                "not set in this process: set it wherever steps run (workers included)"
+            )
+        return Secret(resolved)
+    if isinstance(value, dict):
+        if not env_vars(value) and not _lifecycled(value):
+            return value
+        return {k: built(v, f"{name}.{k}", made=made) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        if not env_vars(value) and not _lifecycled(value):
+            return value
+        items = [built(v, f"{name}[{n}]", made=made) for n, v in enumerate(value)]
+        return type(value)(items) if isinstance(value, list) else tuple(items)
+    holds = [(a, item) for a, item in _attributes(value) if env_vars(item) or _lifecycled(item)]
+    if not holds and not isinstance(value, Resource):
         return value  # nothing to resolve and no lifecycle: shared as it is
-    made = copy.copy(value)
-    for attribute, item in _attributes(made):
-        if isinstance(item, EnvVar):
-            resolved = item.get_value()
-            if resolved is None:
-                raise MaterializationError(
-                    f"resource {name!r} reads the environment variable {item.name}, which is "
-                    "not set in this process: set it wherever steps run (workers included)"
-                )
-            object.__setattr__(made, attribute, resolved)
-        elif isinstance(item, Resource) or (
-            dataclasses.is_dataclass(item) and not isinstance(item, type) and _has_env(item)
-        ):
-            object.__setattr__(made, attribute, built(item, f"{name}.{attribute}"))
-    if isinstance(made, Resource):
-        made.setup()
-    return made
+    copied = copy.copy(value)
+    for attribute, item in holds:
+        object.__setattr__(copied, attribute, built(item, f"{name}.{attribute}", made=made))
+    if isinstance(copied, Resource):
+        try:
+            copied.setup()
+        except Exception as exc:
+            raise MaterializationError(
+                f"resource {name!r}: setup() failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        if made is not None:
+            made.append(copied)
+    return copied
 
 
-def _has_env(value: Any) -> bool:
-    return bool(env_vars(value))
+def _lifecycled(value: Any) -> bool:
+    """Whether a value holds a `Resource` (whose setup must run)."""
+    if isinstance(value, Resource):
+        return True
+    if isinstance(value, dict):
+        return any(_lifecycled(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_lifecycled(v) for v in value)
+    return False
 
 
 def _attributes(value: Any) -> list[tuple[str, Any]]:
@@ -172,7 +215,11 @@ def _attributes(value: Any) -> list[tuple[str, Any]]:
     if dataclasses.is_dataclass(value):
         return [(f.name, getattr(value, f.name, None)) for f in dataclasses.fields(value)]
     found = getattr(value, "__dict__", None)
-    return list(found.items()) if isinstance(found, dict) else []
+    attributes = list(found.items()) if isinstance(found, dict) else []
+    for slot in getattr(type(value), "__slots__", ()):
+        if isinstance(slot, str) and hasattr(value, slot) and not slot.startswith("__"):
+            attributes.append((slot, getattr(value, slot)))
+    return attributes
 
 
 class ResourceScope:
@@ -192,27 +239,39 @@ class ResourceScope:
         self.run_id = run_id
         self.bind = bind
         self._built: dict[str, Any] = {}
+        self._made: dict[str, list[Resource]] = {}  # what each set up, nested ones first
         self._lock = threading.Lock()
 
     def get(self, name: str) -> Any:
         with self._lock:
             if name not in self._built:
-                value = built(self.declared[name], name)
+                made: list[Resource] = []
+                try:
+                    value = built(self.declared[name], name, made=made)
+                except BaseException:
+                    _teardown(made, name, [])  # what was set up before the failure
+                    raise
                 if self.bind is not None and is_io_manager(value):
                     value = self.bind(value)
                 self._built[name] = value
+                self._made[name] = made
             return self._built[name]
 
     def close(self) -> list[str]:
-        """Tear down what was built; return the failures as messages (never raises: a
-        run's outcome does not depend on a teardown)."""
-        failures = []
+        """Tear down what was built, in reverse order (a resource before the ones it
+        holds); return the failures as messages (never raises: a run's outcome does not
+        depend on a teardown)."""
+        failures: list[str] = []
         with self._lock:
-            made, self._built = self._built, {}
-        for name, value in reversed(made.items()):
-            if isinstance(value, Resource):
-                try:
-                    value.teardown()
-                except Exception as exc:
-                    failures.append(f"resource {name!r}: teardown failed: {exc}")
+            made, self._made, self._built = self._made, {}, {}
+        for name, resources in reversed(made.items()):
+            _teardown(resources, name, failures)
         return failures
+
+
+def _teardown(resources: list[Resource], name: str, failures: list[str]) -> None:
+    for resource in reversed(resources):
+        try:
+            resource.teardown()
+        except Exception as exc:
+            failures.append(f"resource {name!r}: teardown failed: {type(exc).__name__}: {exc}")

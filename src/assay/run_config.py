@@ -239,62 +239,97 @@ def set_layer(assignments: Iterable[str]) -> Layer:
 
 
 def resolve(
-    specs: Mapping[AssetKey, AssetSpec], layers: Sequence[Layer]
+    specs: Mapping[AssetKey, AssetSpec],
+    layers: Sequence[Layer],
+    *,
+    only: Iterable[str] | None = None,
 ) -> dict[AssetKey, AssetConfig]:
-    """The configuration of every asset that declares one, from `layers` over its
-    dataclass's defaults.
+    """The configuration of every asset that declares one (with `only`, of the assets
+    those names say), from `layers` over its dataclass's defaults.
 
     A layer's values are dicts of fields, or instances of the asset's dataclass
-    (from Python), which replace what is below them.
+    (from Python), which replace what is below them. The outputs of a `@multi_asset`
+    share one configuration: a layer names any one of them, or the multi-asset's
+    function name.
 
     Raises:
         ConfigError: a layer names an asset that does not exist or takes no
             configuration, a field it does not have, or a value of the wrong type;
-            or a field without a default is given nowhere.
+            a multi-asset twice; or a field without a default is given nowhere.
     """
     by_name: dict[str, list[AssetKey]] = {}
     for key in specs:
         by_name.setdefault(key.name, []).append(key)
+    owners = _owners(specs)
     merged: dict[AssetKey, Any] = {}
     origin: dict[AssetKey, str] = {}
     for where, document in layers:
+        named: dict[AssetKey, str] = {}
+        values_of: dict[AssetKey, Any] = {}
         for name, values in document.items():
-            key = _asset_of(str(name), specs, by_name, where)
-            spec = specs[key]
+            owner = owners[_asset_of(str(name), specs, by_name, where)]
+            if owner in values_of and _plain(values_of[owner]) == _plain(values):
+                continue  # a multi-asset's outputs, recorded with the same values
+            spec = specs[owner]
             if spec.config_type is None:
                 raise ConfigError(
-                    f"{where}: asset {str(key)!r} takes no configuration (it has no "
+                    f"{where}: asset {str(owner)!r} takes no configuration (it has no "
                     "`config` parameter annotated with a dataclass)"
                 )
+            if owner in named:
+                multi = spec.multi.name if spec.multi is not None else str(owner)
+                raise ConfigError(
+                    f"{where} configures @multi_asset {multi!r} twice ({named[owner]!r} and "
+                    f"{str(name)!r}): its outputs share one configuration, give it once"
+                )
+            named[owner] = str(name)
+            values_of[owner] = values
+            label = f"configuration of {str(owner)!r}"
             if isinstance(values, spec.config_type):
-                merged[key] = values
+                build(spec.config_type, _plain(values), where=label, origin=where)  # checked
+                merged[owner] = values
             elif isinstance(values, dict):
-                base = merged.get(key)
+                base = merged.get(owner)
                 base = _plain(base) if base is not None and not isinstance(base, dict) else base
-                merged[key] = _merge(base or {}, values)
+                merged[owner] = _merge(base or {}, values)
             else:
                 raise ConfigError(
-                    f"{where}: the configuration of {str(key)!r} must be a mapping of its "
+                    f"{where}: the configuration of {str(owner)!r} must be a mapping of its "
                     f"fields, got {values!r}"
                 )
-            origin[key] = where
-    found = {}
+            origin[owner] = where
+    wanted = None
+    if only is not None:
+        wanted = {owners[_asset_of(str(n), specs, by_name, "config")] for n in only}
+    found: dict[AssetKey, AssetConfig] = {}
     for key, spec in specs.items():
-        if spec.config_type is None:
+        owner = owners[key]
+        if spec.config_type is None or (wanted is not None and owner not in wanted):
             continue
-        given = merged.get(key, {})
-        value = (
-            given
-            if isinstance(given, spec.config_type)
-            else build(
-                spec.config_type,
-                given,
-                where=f"configuration of {str(key)!r}",
-                origin=origin.get(key),
+        if owner not in found:
+            given = merged.get(owner, {})
+            value = (
+                given
+                if isinstance(given, spec.config_type)
+                else build(
+                    spec.config_type,
+                    given,
+                    where=f"configuration of {str(owner)!r}",
+                    origin=origin.get(owner),
+                )
             )
-        )
-        found[key] = AssetConfig.of(value)
+            found[owner] = AssetConfig.of(value)
+        found[key] = found[owner]
     return found
+
+
+def _owners(specs: Mapping[AssetKey, AssetSpec]) -> dict[AssetKey, AssetKey]:
+    """Each asset -> the asset whose configuration it has: a multi-asset's outputs all
+    have their first output's."""
+    owners = {}
+    for key, spec in specs.items():
+        owners[key] = key if spec.multi is None else next(iter(spec.multi.outputs))
+    return owners
 
 
 def defaults(specs: Mapping[AssetKey, AssetSpec]) -> dict[AssetKey, AssetConfig]:
@@ -318,6 +353,9 @@ def _asset_of(
 ) -> AssetKey:
     for key in specs:
         if str(key) == name.strip("/"):
+            return key
+    for key, spec in specs.items():
+        if spec.multi is not None and spec.multi.name == name:
             return key
     matches = by_name.get(name, [])
     if len(matches) == 1:

@@ -247,3 +247,42 @@ def test_a_detached_run_gets_the_values_it_was_launched_with(make_project):
 
     wait_for(done, 120)
     assert scored(root)["region"].to_list() == ["detached", "detached"]
+
+
+def test_a_retried_run_uses_the_values_of_the_run_it_retries(make_project):
+    root = make_project("resourced")
+    assert invoke("materialize", "orders").exit_code == 0
+    failed = invoke("materialize", "scored", "--set", "scored.region=broken")
+    assert failed.exit_code == 1
+    module = root / f"{assay.load().config.module}.py"
+    module.write_text(
+        module.read_text().replace('config.region == "broken"', 'config.region == "never"')
+    )
+    run_id = json.loads(invoke("runs", "--json").output)[0]["run_id"]
+    retried = invoke("runs", "retry", run_id)
+    assert retried.exit_code == 0, retried.output
+    assert scored(root, "2024-01-02")["region"][0] == "broken"
+
+
+def test_a_multi_asset_has_one_configuration(tmp_path, monkeypatch):
+    (tmp_path / "pipeline.py").write_text(
+        "from dataclasses import dataclass\nimport polars as pl\n"
+        "from assay import AssetOut, multi_asset\n"
+        "@dataclass\nclass Cfg:\n    n: int = 1\n"
+        "@multi_asset(outs={'left': AssetOut(), 'right': AssetOut()})\n"
+        "def pair(config: Cfg):\n"
+        "    return {'left': pl.DataFrame({'n': [config.n]}), "
+        "'right': pl.DataFrame({'n': [config.n]})}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    twice = invoke("materialize", "-f", "pipeline.py", "--set", "left.n=5", "--set", "right.n=7")
+    assert twice.exit_code == 2
+    assert "configures @multi_asset 'pair' twice ('left' and 'right')" in twice.stderr
+    assert invoke("materialize", "-f", "pipeline.py", "--set", "pair.n=5").exit_code == 0
+    for side in ("left", "right"):
+        assert pl.read_parquet(tmp_path / f".assay/storage/{side}/data.parquet")["n"][0] == 5
+    stale = invoke("plan", "-f", "pipeline.py", "--set", "right.n=6").output
+    assert "config changed (n 5 → 6)" in stale
+    assert "left" in stale
+    run_id = json.loads(invoke("runs", "--json").output)[0]["run_id"]
+    assert "config of right: n=5" in invoke("runs", "show", run_id).output

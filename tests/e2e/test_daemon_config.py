@@ -23,7 +23,9 @@ def tick(root, at, **env):
 
 
 def test_a_requested_configuration_is_what_the_run_uses(make_project):
-    root = make_project("scheduled_config")
+    root = make_project(
+        "scheduled_config", extra_toml='\n[tool.assay.config.regional]\nname = "eu"\n'
+    )
     tick(root, "2024-03-01T05:00")
     done = tick(root, "2024-03-01T07:00")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -39,10 +41,13 @@ def test_a_requested_configuration_is_what_the_run_uses(make_project):
 
 
 def test_a_configuration_the_asset_does_not_take_fails_the_tick(make_project):
-    root = make_project("scheduled_config")
+    root = make_project(
+        "scheduled_config", extra_toml='\n[tool.assay.config.regional]\nname = "eu"\n'
+    )
     tick(root, "2024-03-01T05:00")
     done = tick(root, "2024-03-01T07:00", SAMPLE_ROWS="many")
+    assert done.returncode == 0, done.stdout + done.stderr  # the tick fails, not the ticker
     listed = {r["name"]: r for r in json.loads(cli(root, "schedule", "list", "--json").stdout)}
-    reason = listed["morning"]["last_reason"] or ""
-    assert "rows: expected a whole number, got 'many'" in reason + done.stdout + done.stderr
+    assert listed["morning"]["last_status"] == "failed"
+    assert "rows: expected a whole number, got 'many'" in listed["morning"]["last_reason"]
     assert not (root / ".assay/storage/sample").exists()

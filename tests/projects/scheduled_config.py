@@ -1,4 +1,5 @@
-"""A schedule whose requests carry run configuration."""
+"""A schedule whose requests carry run configuration; another configured asset needs a
+value only pyproject.toml gives."""
 
 import os
 from dataclasses import dataclass
@@ -14,18 +15,26 @@ class Sample:
     label: str = "default"
 
 
+@dataclass
+class Region:
+    name: str  # no default: [tool.assay.config.regional] gives it
+
+
 @asset
 def sample(config: Sample) -> pl.DataFrame:
     return pl.DataFrame({"n": list(range(config.rows)), "label": [config.label] * config.rows})
 
 
+@asset
+def regional(config: Region) -> pl.DataFrame:
+    return pl.DataFrame({"region": [config.name]})
+
+
 @schedule(cron="0 6 * * *", selection="sample")
 def morning(context):
     rows = os.environ.get("SAMPLE_ROWS", "3")
-    return RunRequest(
-        force=True,
-        config={"sample": {"rows": int(rows) if rows.isdigit() else rows, "label": "scheduled"}},
-    )
+    values = {"rows": int(rows) if rows.isdigit() else rows, "label": "scheduled"}
+    return RunRequest(force=True, config={"sample": values})
 
 
-defs = Definitions(assets=[sample], schedules=[morning])
+defs = Definitions(assets=[sample, regional], schedules=[morning])

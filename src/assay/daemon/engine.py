@@ -50,9 +50,9 @@ from assay.daemon.launching import (
     process_with,
 )
 from assay.daemon.windows import closed_windows, next_tick, schedule_ticks, window_definition
-from assay.errors import AssayError, DefinitionError
+from assay.errors import AssayError, ConfigError, DefinitionError
 from assay.execution.launcher import launch
-from assay.run_config import plain_values, resolve
+from assay.run_config import plain_values, project_layers, resolve
 from assay.selection import parse_selection
 from assay.state.automation import AutomationReader
 from assay.state.claims import claim_run_key, live_claims
@@ -411,25 +411,28 @@ class Engine:
         else:
             status, reason = "requested", None
             tick_id = _tick_id()
-            for n, request in enumerate(asked):
-                key = f"schedule:{name}:{tick.isoformat()}"
-                if request.run_key:
-                    key = f"schedule:{name}:{request.run_key}"
-                elif n:
-                    key += f":{n}"
-                requests.append(
-                    self._request(
-                        name,
-                        tick_id,
-                        request,
-                        default_selection=item.selection,
-                        default_partitions=keys,
-                        force=not item.only_stale,
-                        run_key=key,
-                        at=tick,
-                        priority=request.priority or item.priority,
+            try:
+                for n, request in enumerate(asked):
+                    key = f"schedule:{name}:{tick.isoformat()}"
+                    if request.run_key:
+                        key = f"schedule:{name}:{request.run_key}"
+                    elif n:
+                        key += f":{n}"
+                    requests.append(
+                        self._request(
+                            name,
+                            tick_id,
+                            request,
+                            default_selection=item.selection,
+                            default_partitions=keys,
+                            force=not item.only_stale,
+                            run_key=key,
+                            at=tick,
+                            priority=request.priority or item.priority,
+                        )
                     )
-                )
+            except ConfigError as exc:  # a request's configuration: the tick fails, saying so
+                status, reason, requests = "failed", str(exc), []
         if notes:
             reason = "; ".join(filter(None, [reason, *notes]))
         self.record_tick(name, tick_at=tick, status=status, reason=reason, requests=requests)
@@ -491,21 +494,24 @@ class Engine:
             status, reason = "requested", None
             cursor = result.cursor if result.cursor is not None else cursor
             tick_id = _tick_id()
-            for n, request in enumerate(result.run_requests):
-                key = f"sensor:{name}:{request.run_key or f'{tick_id}:{n}'}"
-                requests.append(
-                    self._request(
-                        name,
-                        tick_id,
-                        request,
-                        default_selection=item.selection,
-                        default_partitions=(),
-                        force=bool(request.force),
-                        run_key=key,
-                        at=now,
-                        priority=request.priority,
+            try:
+                for n, request in enumerate(result.run_requests):
+                    key = f"sensor:{name}:{request.run_key or f'{tick_id}:{n}'}"
+                    requests.append(
+                        self._request(
+                            name,
+                            tick_id,
+                            request,
+                            default_selection=item.selection,
+                            default_partitions=(),
+                            force=bool(request.force),
+                            run_key=key,
+                            at=now,
+                            priority=request.priority,
+                        )
                     )
-                )
+            except ConfigError as exc:  # a request's configuration: the tick fails, saying so
+                status, reason, requests = "failed", str(exc), []
         if changes and status != "failed":  # a tick that only changed keys says so
             reason = "; ".join(filter(None, [reason, f"changed {len(changes)} partition key(s)"]))
         self.record_tick(
@@ -635,7 +641,10 @@ class Engine:
         Raises:
             ConfigError: a value the assets do not take (the tick fails, saying so).
         """
-        resolve(self.definitions.graph.specs, [(f"the RunRequest(config=...) of {name!r}", config)])
+        specs = self.definitions.graph.specs
+        given = (f"the RunRequest(config=...) of {name!r}", config)
+        resolved = resolve(specs, [*project_layers(self.config), given], only=config)
+        del resolved  # checked: the run resolves the same layers itself
         return json.dumps({str(k): plain_values(v) for k, v in config.items()}, sort_keys=True)
 
     def record_tick(

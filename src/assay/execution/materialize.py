@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assay.errors import AssayError, PlanError, StateError
 from assay.execution.alert_hooks import AlertHooks
@@ -203,7 +203,7 @@ def apply_plan(
 def retry_run(
     runtime: Runtime,
     run_id: str,
-    plan_of: Callable[[list[str]], Plan],
+    plan_of: Callable[[list[str], list[tuple[str, Any]] | None], Plan],
     *,
     choice: ExecutorChoice,
     hooks: RunHooks,
@@ -227,7 +227,10 @@ def retry_run(
     if run.status in (RunStatus.SUCCEEDED, RunStatus.RUNNING) or not run.targets:
         raise StateError(f"run {short} is {run.status}: there is nothing to retry")
     wanted = decode_ranges(runtime.definitions.graph, json.loads(run.targets))
-    plan = restrict(plan_of(sorted(str(key) for key in wanted)), wanted)
+    recorded = (  # the values it was given: the retry uses them, whatever the project says now
+        [(f"the configuration of run {short}", json.loads(run.config))] if run.config else None
+    )
+    plan = restrict(plan_of(sorted(str(key) for key in wanted), recorded), wanted)
     new_id = str(uuid.uuid4())
     if run.run_key is not None:
         claim = retry_run_key(runtime.config.home, run.run_key, new_id, replacing=run.run_id)

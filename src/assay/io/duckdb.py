@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assay.errors import MaterializationError
+from assay.errors import ConfigError, MaterializationError
 from assay.io.base import InputKind, StoredOutput, check_output, missing_input
 from assay.io.duckdb_columns import fit_table, forget_columns
 from assay.io.hashing import data_version
@@ -16,6 +16,7 @@ from assay.io.schema_evolution import OnSchemaChange
 from assay.io.warehouse import warehouse_for
 from assay.keys import AssetKey
 from assay.locking import ReadOnlyError, file_lock, foreign_holder
+from assay.resources import EnvVar
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -95,7 +96,8 @@ class DuckDBIO:
         schema: str = "main",
         on_schema_change: str | OnSchemaChange = OnSchemaChange.SYNC_ON_FULL_REWRITE,
     ) -> None:
-        object.__setattr__(self, "path", None if path is None else Path(path))
+        kept = path if path is None or isinstance(path, EnvVar) else Path(path)
+        object.__setattr__(self, "path", kept)  # an EnvVar is read when the IO is built
         object.__setattr__(self, "schema", schema)
         object.__setattr__(self, "on_schema_change", OnSchemaChange.parse(on_schema_change))
 
@@ -108,6 +110,13 @@ class DuckDBIO:
         return "frames"
 
     def bind(self, config: ProjectConfig) -> DuckDBIO:
+        if isinstance(self.path, EnvVar):
+            raise ConfigError(
+                f"DuckDBIO(path={self.path!r}) was bound before the variable was read: "
+                "give it as a resource (Definitions(resources=...), io='name')"
+            )
+        if isinstance(self.path, str):  # read from an EnvVar
+            return replace(self, path=Path(self.path)).bind(config)
         if self.path is None:
             return replace(self, path=config.home / "warehouse.duckdb")
         return replace(self, path=self.path if self.path.is_absolute() else config.root / self.path)

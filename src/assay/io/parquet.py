@@ -34,6 +34,7 @@ from assay.io.atomic import SCRATCH_DIR, UNLOCKABLE_SWEEP_AFTER_S, atomic_path, 
 from assay.io.base import InputKind, StoredOutput, check_output, missing_input
 from assay.io.hashing import file_data_version
 from assay.io.schema_evolution import unified_schema
+from assay.resources import EnvVar
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -112,6 +113,13 @@ class ParquetIO:
         return not isinstance(self.root, str)
 
     def bind(self, config: ProjectConfig) -> ParquetIO:
+        if isinstance(self.root, EnvVar):
+            raise ConfigError(
+                f"ParquetIO(root={self.root!r}) was bound before the variable was read: "
+                "give it as a resource (Definitions(resources=...), io='name')"
+            )
+        if isinstance(self.root, str) and not is_url(self.root):
+            return replace(self, root=_root_of(self.root)).bind(config)  # read from an EnvVar
         options = self.storage_options
         if options is None and config.storage_options:
             options = dict(config.storage_options)
@@ -387,7 +395,7 @@ def _fetch_all(fs: AbstractFileSystem, locations: list[str]) -> list[bytes | Exc
 
 def _root_of(root: str | Path | None) -> Path | str | None:
     """A local Path, or the URL itself; `file://` URLs are local folders."""
-    if root is None or isinstance(root, Path):
+    if root is None or isinstance(root, Path | EnvVar):  # an EnvVar: read when built
         return root
     if not is_url(root):
         return Path(root).expanduser()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from assay.io.parquet import ParquetIO
-from assay.resources import is_io_manager
+from assay.resources import built, is_io_manager
 
 __all__ = ["IOResolver", "is_io_manager"]
 
@@ -41,13 +41,21 @@ class IOResolver:
 
     def __call__(self, key: AssetKey) -> IOManager:
         chosen = self.own[key] or self.default
+        name = "io"
         if isinstance(chosen, str):
-            chosen = self.resources[chosen]
-        return self.bound(chosen)
+            name, chosen = chosen, self.resources[chosen]
+        return self.bound(chosen, name)
 
-    def bound(self, chosen: IOManager | None) -> IOManager:
-        """`chosen` (None: ParquetIO) bound to the project, once per instance."""
+    def bound(self, chosen: IOManager | None, name: str = "io") -> IOManager:
+        """`chosen` (None: ParquetIO) built as a resource is (its `EnvVar`s read, its
+        `setup()` called if it is a `Resource`) and bound to the project, once per
+        instance and process.
+
+        Raises:
+            MaterializationError: a variable it reads is not set here.
+        """
         slot = 0 if chosen is None else id(chosen)
         if slot not in self._bound:
-            self._bound[slot] = (chosen or ParquetIO()).bind(self.config)
+            made = built(chosen, name) if chosen is not None else ParquetIO()
+            self._bound[slot] = made.bind(self.config)
         return self._bound[slot]
