@@ -193,7 +193,10 @@ class Definitions:
     def resources_used(self, keys: Iterable[AssetKey]) -> list[str]:
         """The resources that steps of `keys` receive, or store through."""
         graph = self.graph
+        keys = list(keys)
         names = {name for key in keys for name in graph.resources.get(key, ())}
+        for key in keys:  # the checks of each judge its output in the step
+            names.update(p for check in graph.checks.get(key, ()) for p in check.resource_params)
         for key in keys:
             chosen = graph.specs[key].io or self.io
             if isinstance(chosen, str):

@@ -125,7 +125,7 @@ class Project:
             MaterializationError: nothing is stored there.
         """
         from assay.errors import PartitionKeyError
-        from assay.io.base import InputKind
+        from assay.io.base import InputKind, Stores, stores_of
 
         key = self._key(asset)
         definition = self.graph.specs[key].partitions
@@ -143,10 +143,17 @@ class Project:
                 f"asset {str(key)!r} is partitioned: say which partition "
                 f"(project.load_value({str(key)!r}, partition=...))"
             )
-        for item in keys or ():
-            definition.index(item)  # type: ignore[union-attr]  # raises for a bad key
+        if keys:
+            context = self.partition_context()
+            for item in keys:
+                definition.index(item, context)  # type: ignore[union-attr]  # raises for a bad key
         kind = InputKind.LAZY if lazy else InputKind.EAGER
-        return self._io(key).load(key, keys, kind)
+        io = self._io(key)
+        value = io.load(key, keys, kind)
+        stored = stores_of(io)
+        if isinstance(partition, str) and stored in (Stores.JSON, Stores.OBJECTS, Stores.FILES):
+            return value[partition]  # a value store gives several partitions as a dict
+        return value
 
     def _key(self, key: AssetKey | str) -> AssetKey:
         from assay.keys import AssetKey

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import math
 import os
 import types
 import typing
@@ -87,14 +88,33 @@ def check_config_class(cls: object, *, where: str) -> type:
     hints = _hints(cls, where)
     for item in dataclasses.fields(cls):
         _check_type(hints[item.name], f"{where} field {item.name!r}")
+    _no_secret_defaults(cls, where)
+    return cls
+
+
+def _no_secret_defaults(cls: type, where: str) -> None:
+    """Refuse an `EnvVar` among the defaults (factories' too), nested dataclasses
+    included: configuration is recorded, secrets are not."""
+    from assay.resources import env_vars
+
+    hints = _hints(cls, where)
+    for item in dataclasses.fields(cls):
         default = item.default
-        if type(default).__name__ == "EnvVar":
+        if item.default_factory is not dataclasses.MISSING:
+            try:
+                default = item.default_factory()
+            except Exception:
+                default = None
+        found = env_vars(default) if default is not dataclasses.MISSING else []
+        if found:
             raise DefinitionError(
-                f"{where} field {item.name!r} defaults to {default!r}: configuration is "
-                "recorded with every materialization, so secrets belong in a resource "
+                f"{where} field {item.name!r} defaults to EnvVar({found[0]!r}): configuration "
+                "is recorded with every materialization, so secrets belong in a resource "
                 "(docs/resources.md)"
             )
-    return cls
+        nested = hints[item.name]
+        if isinstance(nested, type) and dataclasses.is_dataclass(nested):
+            _no_secret_defaults(nested, f"{where} field {item.name!r}")
 
 
 def _hints(cls: type, where: str) -> dict[str, Any]:
@@ -171,6 +191,10 @@ def read_file(path: Path, *, via: str = "--config") -> Layer:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{where}: cannot read it: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{where} is not UTF-8 text (byte {exc.start}): save it as UTF-8"
+        ) from None
     suffix = path.suffix.lower()
     if suffix == ".json":
         return where, _parsed_json(text, where)
@@ -180,7 +204,10 @@ def read_file(path: Path, *, via: str = "--config") -> Layer:
         try:
             document = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{where} is not valid YAML: {exc}") from None
+            mark = getattr(exc, "problem_mark", None)
+            line = "" if mark is None else f" at line {mark.line + 1}, column {mark.column + 1}"
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ConfigError(f"{where} is not valid YAML{line}: {problem}") from None
     elif suffix == ".toml":
         import tomllib
 
@@ -448,11 +475,15 @@ def _coerce(value: Any, tp: Any, where: str, source: str) -> Any:
         raise wrong("true or false")
     if tp in (int, float):
         allowed = int if tp is int else int | float
+        number = None
         if isinstance(value, allowed) and not isinstance(value, bool):
-            return tp(value)
-        number = _number(value, tp) if is_text else None
+            number = tp(value)
+        elif is_text:
+            number = _number(value, tp)
         if number is None:
             raise wrong("a whole number" if tp is int else "a number")
+        if not math.isfinite(number):
+            raise wrong("a finite number")
         return number
     if tp is str:
         if isinstance(value, str):

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from assay.execution.context import build_context
 from assay.io.memory import InMemoryIO
 from assay.keys import AssetKey
+from assay.multi_assets import MultiAsset
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -59,7 +60,7 @@ class MemoryRun:
 
 
 def materialize_to_memory(
-    assets: Iterable[AssetSpec],
+    assets: Iterable[AssetSpec | MultiAsset],
     *,
     checks: Iterable[CheckSpec] = (),
     resources: Mapping[str, Any] | None = None,
@@ -95,7 +96,11 @@ def materialize_to_memory(
     from assay.project import Project
 
     io = InMemoryIO()
-    specs = [dataclasses.replace(spec, io=None) for spec in assets]
+    specs = [
+        dataclasses.replace(spec, io=None)
+        for item in assets
+        for spec in (item.specs if isinstance(item, MultiAsset) else (item,))
+    ]
     for name, value in (sources or {}).items():
         key = _key(name)
         spec = next((s for s in specs if s.key == key), None)

@@ -286,3 +286,43 @@ def test_a_multi_asset_has_one_configuration(tmp_path, monkeypatch):
     assert "left" in stale
     run_id = json.loads(invoke("runs", "--json").output)[0]["run_id"]
     assert "config of right: n=5" in invoke("runs", "show", run_id).output
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_numbers_that_are_not_finite_are_refused(make_project, value):
+    make_project("resourced")
+    result = invoke("plan", "--set", f"scored.threshold={value}")
+    assert result.exit_code == 2
+    assert "threshold: expected a finite number" in result.stderr
+
+
+def test_a_plan_file_refuses_other_values(make_project, tmp_path):
+    make_project("resourced")
+    (tmp_path / "plan.json").write_text(invoke("plan", "--json").output)
+    refused = invoke("materialize", "--plan", str(tmp_path / "plan.json"), "--set", "scored.n=1")
+    assert refused.exit_code == 2
+    assert "a plan carries the configuration it was made with" in refused.stderr
+
+
+def test_config_files_that_are_not_text_or_not_yaml_are_one_line(make_project):
+    root = make_project("resourced")
+    (root / "bin.json").write_bytes(b"\xff\xfe")
+    (root / "bad.yaml").write_text("scored:\n  threshold: [1\n")
+    for name, message in (("bin.json", "is not UTF-8 text"), ("bad.yaml", "is not valid YAML")):
+        result = invoke("plan", "--config", name)
+        assert result.exit_code == 2
+        assert message in result.stderr
+        assert result.stderr.strip().count("\n") == 0, result.stderr
+
+
+def test_a_nested_secret_default_is_refused(tmp_path, monkeypatch):
+    (tmp_path / "pipeline.py").write_text(
+        "from dataclasses import dataclass, field\nfrom assay import EnvVar, asset\n"
+        "@dataclass\nclass Inner:\n    token: str = EnvVar('TOKEN')\n"
+        "@dataclass\nclass C:\n    inner: Inner = field(default_factory=Inner)\n"
+        "@asset\ndef a(config: C): ...\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    result = invoke("list", "-f", "pipeline.py")
+    assert result.exit_code == 2
+    assert "defaults to EnvVar('TOKEN')" in result.stderr

@@ -226,3 +226,35 @@ def test_a_check_takes_resources_in_a_run_and_in_assay_check(tmp_path, monkeypat
     refused = invoke("list", "-f", "pipeline.py")
     assert refused.exit_code == 2
     assert "@asset_check 'under_the_limit' takes 'nope' after the asset's value" in refused.stderr
+
+
+def test_an_io_manager_resource_reads_its_secrets_and_nested_resources_are_torn_down(
+    tmp_path, monkeypatch
+):
+    (tmp_path / "pipeline.py").write_text(
+        "from dataclasses import dataclass\nfrom pathlib import Path\nimport polars as pl\n"
+        "from assay import Definitions, DuckDBIO, EnvVar, Resource, asset\n"
+        "def note(line):\n    with open('events.log', 'a') as out: out.write(line + '\\n')\n"
+        "@dataclass\nclass Conn(Resource):\n    dsn: str = EnvVar('DSN')\n"
+        "    def setup(self): note('conn setup')\n    def teardown(self): note('conn teardown')\n"
+        "@dataclass\nclass Repo(Resource):\n    conn: Conn\n"
+        "    def setup(self): note('repo setup ' + repr(self.conn))\n"
+        "    def teardown(self): note('repo teardown')\n"
+        "@asset(io='warehouse')\ndef a(repo: Repo):\n"
+        "    return pl.DataFrame({'n': [len(repo.conn.dsn)]})\n"
+        "defs = Definitions(assets=[a], resources={'repo': Repo(Conn()),\n"
+        "                   'warehouse': DuckDBIO(EnvVar('WH_PATH'))})\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    result = invoke(
+        "materialize", "-f", "pipeline.py", env={"DSN": "pg://s3cr3t", "WH_PATH": "wh.db"}
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "wh.db").exists()
+    events = (tmp_path / "events.log").read_text().splitlines()
+    assert events == [
+        "conn setup",
+        "repo setup Conn(dsn=Secret('****'))",
+        "repo teardown",
+        "conn teardown",
+    ]

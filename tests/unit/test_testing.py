@@ -105,3 +105,32 @@ def test_values_of_any_type_stay_in_memory():
     assert run.success
     assert run.value("limited") == [0, 1]
     assert run.value("announce") is None
+
+
+def test_load_value_of_a_partition_of_a_value_store(tmp_path, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text('[tool.assay]\nmodule = "values_pipeline"\n')
+    (tmp_path / "values_pipeline.py").write_text(
+        "from assay import StaticPartitions, asset\n"
+        "@asset(partitions=StaticPartitions(['eu', 'us']))\n"
+        "def regions(context) -> dict:\n    return {'region': context.partition_key}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    project = assay.load()
+    assert project.materialize().success
+    assert project.load_value("regions", partition="us") == {"region": "us"}
+    assert project.load_value("regions", partition=["eu", "us"])["eu"] == {"region": "eu"}
+
+
+def test_materialize_to_memory_takes_a_multi_asset_and_build_context_an_asset():
+    from assay import AssetOut, multi_asset
+
+    @multi_asset(outs={"a": AssetOut(), "b": AssetOut()}, can_subset=True)
+    def both(context):
+        return {name: pl.DataFrame({"n": [1]}) for name in context.selected_outputs}
+
+    assert materialize_to_memory([both]).value("b")["n"].to_list() == [1]
+    context = build_context(asset=cleaned, partition_key="2024-06-02", selected_outputs=("a",))
+    assert context.partition_time_window is not None
+    assert context.partition_time_window.start.day == 2
+    assert list(both(context)) == ["a"]

@@ -319,7 +319,7 @@ def materialize_command(
             should_stop=interrupted,
             run_id=run_id,
             run_key=run_key,
-            config=None if plan_file is not None else run_config(),
+            config=run_config(),  # refused with --plan: a plan has its own
         )
     if say_duplicate(result):
         return

@@ -135,7 +135,7 @@ def start_command(
             run_id=run_id,
             run_key=run_key,
             now=at,
-            config=None if plan_file is not None else run_config(),
+            config=run_config(),  # refused with --plan: a plan has its own
         ),
     )
 

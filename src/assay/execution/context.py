@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from assay.partitions.time_window import TimeWindow
+    from assay.spec import AssetSpec
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,20 +47,28 @@ class AssetContext:
 
 def build_context(
     *,
-    asset: str | AssetKey = "asset",
+    asset: str | AssetKey | AssetSpec = "asset",
     partition_key: str | None = None,
     partition_keys: tuple[str, ...] | None = None,
     time_window: TimeWindow | None = None,
     resources: Mapping[str, Any] | None = None,
     config: Any = None,
     run_id: str = "test-run",
+    selected_outputs: tuple[str, ...] = (),
 ) -> AssetContext:
-    """A `context` to call an asset function with in a test, as a step would.
+    """A `context` to call an asset function with in a test, as a step would. Given
+    the asset itself (`asset=daily_revenue`), a time partition's window is filled in.
 
     >>> context = build_context(partition_key="2024-06-01")
     >>> context.partition_key, context.partition_keys
     ('2024-06-01', ('2024-06-01',))
     """
+    if not isinstance(asset, str | AssetKey):  # an AssetSpec: its time window, if any
+        definition = asset.partitions
+        window_of = getattr(definition, "time_window", None)
+        if time_window is None and partition_key is not None and callable(window_of):
+            time_window = window_of(definition.index(partition_key))  # type: ignore[union-attr]
+        asset = asset.key
     key = asset if isinstance(asset, AssetKey) else AssetKey.parse(asset)
     keys = (
         partition_keys if partition_keys is not None else (partition_key,) if partition_key else ()
@@ -75,4 +84,5 @@ def build_context(
         log=logging.getLogger(f"assay.asset.{key}"),
         resources=dict(resources or {}),
         config=config,
+        selected_outputs=tuple(selected_outputs),
     )
