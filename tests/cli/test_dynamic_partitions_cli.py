@@ -262,3 +262,19 @@ def test_keys_added_while_a_notebook_holds_the_store_wait_in_the_journal(make_pr
         holder.wait()
         holder.stdout.close()
     assert keys() == ["acme", "globex"]  # acme journaled twice: still once, first
+
+
+def test_a_key_removed_and_added_again_is_new_again(make_project):
+    make_project("customers")
+    assert invoke("partitions", "add", "customers", "acme", "globex").exit_code == 0
+    assert invoke("materialize").exit_code == 0
+    assert invoke("partitions", "remove", "customers", "globex").exit_code == 0
+    assert invoke("materialize").exit_code == 0
+    assert invoke("partitions", "add", "customers", "globex").exit_code == 0
+    plan = json.loads(invoke("plan", "--json").output)["steps"]
+    stale = {step["asset"]: step["partitions"] for step in plan}
+    assert stale == {  # what was stored of globex before does not count
+        "orders": "globex",
+        "order_totals": "globex",
+        "all_customers": None,  # and what reads every customer reads it again
+    }

@@ -20,6 +20,9 @@ class KeySet:
     """
 
     keys: tuple[str, ...] = ()
+    # per key removed and added again: the state's clock when it was last removed (what
+    # was stored of it before does not count: the key is new again)
+    removed: Mapping[str, int] = field(default_factory=dict)
     positions: dict[str, int] = field(init=False, repr=False)
     _hash: int = field(init=False, repr=False)
 
@@ -27,11 +30,14 @@ class KeySet:
         object.__setattr__(self, "positions", {k: i for i, k in enumerate(self.keys)})
         # a context is a cache key of the planner: hashing every key at each lookup
         # would make planning quadratic in the keys
-        object.__setattr__(self, "_hash", hash(self.keys))
+        object.__setattr__(self, "_hash", hash((self.keys, tuple(sorted(self.removed.items())))))
 
     def __eq__(self, other: object) -> bool:
         return other is self or (
-            isinstance(other, KeySet) and other._hash == self._hash and other.keys == self.keys
+            isinstance(other, KeySet)
+            and other._hash == self._hash
+            and other.keys == self.keys
+            and dict(other.removed) == dict(self.removed)
         )
 
     def __hash__(self) -> int:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from assay.partitions.dynamic import DynamicPartitions
 from assay.partitions.mapping import Broadcast, Shift, Table, reduce_max, size_of
 from assay.partitions.subset import PartitionSubset
 from assay.versioning import code_version, inputs_signature, split_signature
@@ -504,6 +505,7 @@ def read_arguments(
     names: list[str] = []  # every keyset's keys, one after the other
     ids: list[np.ndarray] = []
     idx: list[np.ndarray] = []
+    after: list[np.ndarray] = []  # what is stored of a key counts if recorded after this
     for ordinal, key in enumerate(keys):
         definition = graph.specs[key].partitions
         if definition not in keysets:
@@ -512,12 +514,22 @@ def read_arguments(
             names += found
             ids.append(np.full(len(found), keysets[definition], dtype=np.int64))
             idx.append(np.arange(len(found), dtype=np.int64))
+            removed = (
+                definition.key_set(context).removed
+                if isinstance(definition, DynamicPartitions)
+                else {}
+            )
+            if removed:  # keys removed and added again: new again
+                after.append(np.array([removed.get(k, -1) for k in found], dtype=np.int64))
+            else:
+                after.append(np.full(len(found), -1, dtype=np.int64))
         assets.append({"asset_key": str(key), "ordinal": ordinal, "keyset": keysets[definition]})
     empty = np.zeros(0, dtype=np.int64)
     columns = {
         "keyset": np.concatenate(ids) if ids else empty,
         "partition_key": names,
         "idx": np.concatenate(idx) if idx else empty,
+        "after": np.concatenate(after) if after else empty,
     }
     return assets, columns
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from assay.errors import PartitionKeyError, StateLockedError
 from assay.partitions.base import PartitionContext
 from assay.partitions.dynamic import DynamicPartitions, validate_keys
-from assay.partitions.keysets import DynamicKeys
+from assay.partitions.keysets import DynamicKeys, KeySet
 from assay.state.clock import Clock
 from assay.state.journal import Journal
 from assay.state.reader import StateReader
@@ -52,8 +52,10 @@ def partition_context(
     names = dynamic_names(graph)
     if not names:
         return PartitionContext.at(now)
-    found = reader.dynamic_partition_keys(names) if reader is not None else {}
-    context = PartitionContext.at(now, DynamicKeys({name: found.get(name, ()) for name in names}))
+    found = reader.dynamic_key_sets(names) if reader is not None else {}
+    context = PartitionContext.at(
+        now, DynamicKeys({name: found.get(name) or KeySet() for name in names})
+    )
     for spec in graph.specs.values():  # what asks a definition without a context (messages,
         if isinstance(spec.partitions, DynamicPartitions):  # folds) sees these keys too
             spec.partitions.key_set(context)

@@ -86,8 +86,8 @@ CHECK_OUTCOME = (
 # The keys of dynamic partitions (`?`: a list of names): each counts from its first
 # addition after its last removal, and they come in that order.
 DYNAMIC_KEYS = """
-    SELECT name, partition_key FROM (
-        SELECT name, partition_key,
+    SELECT name, partition_key, removed FROM (
+        SELECT name, partition_key, any_value(removed) AS removed,
                min(seq) FILTER (WHERE is_added AND seq > removed) AS added_seq
         FROM (
             SELECT name, partition_key, is_added, seq,

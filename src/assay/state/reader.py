@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     import duckdb
     import numpy as np
 
+    from assay.partitions.keysets import KeySet
+
 Row = dict[str, Any]
 _PLANNING_COLUMNS = (
     "ordinal",
@@ -62,11 +64,17 @@ def _key_table(keysets: Mapping[str, Any]) -> Any:
     """The keysets argument of the column reads, as an Arrow table for DuckDB."""
     import pyarrow as pa
 
+    after = keysets.get("after")
+    if after is None:
+        after = [-1] * len(keysets["idx"])
     return pa.table(
         {
             "keyset": pa.array(keysets["keyset"], pa.int64()),
             "partition_key": pa.array(keysets["partition_key"], pa.string()),
             "idx": pa.array(keysets["idx"], pa.int64()),
+            # a key removed and added again: what was stored before (by seq) is not
+            # its partition any more
+            "after": pa.array(after, pa.int64()),
         }
     )
 
@@ -327,6 +335,7 @@ class StateReader:
                        s.absent
                 FROM stored s
                 JOIN key_table k ON k.partition_key = s.partition_key AND k.keyset = s.keyset
+                                AND s.updated > k.after
                 """,
                 None if since_seq is None else {"since": since_seq},
             ).fetchnumpy()
@@ -496,7 +505,14 @@ class StateReader:
         """The current keys of each dynamic partitions definition in `names`, in the
         order they were added: a key counts from its first addition after its last
         removal (adding a key twice changes nothing; removed, then added, it is last)."""
+        return {name: found.keys for name, found in self.dynamic_key_sets(names).items()}
+
+    def dynamic_key_sets(self, names: list[str]) -> dict[str, KeySet]:
+        """`dynamic_partition_keys`, each with when its keys that were removed and added
+        again were last removed (what was stored of them before does not count)."""
         import duckdb
+
+        from assay.partitions.keysets import KeySet
 
         with self._reading() as con:
             if con is None or not names:
@@ -506,9 +522,12 @@ class StateReader:
             except duckdb.CatalogException:  # a store from before dynamic partitions
                 return {}
         found: dict[str, list[str]] = {name: [] for name in names}
-        for name, key in rows:
+        removed: dict[str, dict[str, int]] = {name: {} for name in names}
+        for name, key, removed_at in rows:
             found[name].append(key)
-        return {name: tuple(keys) for name, keys in found.items()}
+            if removed_at is not None and removed_at >= 0:
+                removed[name][key] = int(removed_at)
+        return {name: KeySet(tuple(found[name]), removed[name]) for name in names}
 
     def stored_configs(self, asset_key: str) -> dict[str, str | None]:
         """The configuration (JSON) each stored partition was materialized with."""
