@@ -52,6 +52,7 @@ from assay.daemon.launching import (
 from assay.daemon.windows import closed_windows, next_tick, schedule_ticks, window_definition
 from assay.errors import AssayError, ConfigError, DefinitionError
 from assay.execution.launcher import launch
+from assay.resources import check_environment
 from assay.run_config import plain_values, project_layers, resolve
 from assay.selection import parse_selection
 from assay.state.automation import AutomationReader
@@ -619,6 +620,8 @@ class Engine:
             command += [arg for key in partitions for arg in ("--partition", key)]
             command += ["--observe"] if request.observe else []
         command += ["--force"] if force else []
+        # a run its resources would refuse (an unset variable) fails the tick instead
+        check_environment(self.definitions.resources, self.definitions.resources_used(keys))
         if request.config:
             command += ["--config", self._config_json(request.config, name)]
         command += ["--run-key", run_key]
