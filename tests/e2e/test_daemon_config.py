@@ -51,3 +51,16 @@ def test_a_configuration_the_asset_does_not_take_fails_the_tick(make_project):
     assert listed["morning"]["last_status"] == "failed"
     assert "rows: expected a whole number, got 'many'" in listed["morning"]["last_reason"]
     assert not (root / ".assay/storage/sample").exists()
+
+
+def test_a_request_whose_resources_lack_a_variable_fails_its_tick(make_project):
+    root = make_project(
+        "scheduled_config", extra_toml='\n[tool.assay.config.regional]\nname = "eu"\n'
+    )
+    tick(root, "2024-03-01T05:00", WITH_SECRET="1")
+    done = tick(root, "2024-03-01T07:00", WITH_SECRET="1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    listed = {r["name"]: r for r in json.loads(cli(root, "schedule", "list", "--json").stdout)}
+    assert listed["with_secret"]["last_status"] == "failed"
+    assert "reads the environment variable API_TOKEN" in listed["with_secret"]["last_reason"]
+    assert listed["morning"]["last_status"] == "requested"  # the other schedule goes on

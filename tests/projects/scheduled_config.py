@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from assay import Definitions, RunRequest, asset, schedule
+from assay import Definitions, EnvVar, RunRequest, Schedule, asset, schedule
 
 
 @dataclass
@@ -37,4 +37,21 @@ def morning(context):
     return RunRequest(force=True, config={"sample": values})
 
 
-defs = Definitions(assets=[sample, regional], schedules=[morning])
+@asset
+def secret_sample(api: dict) -> pl.DataFrame:
+    return pl.DataFrame({"n": [len(api["token"])]})
+
+
+defs = Definitions(
+    assets=[sample, regional, secret_sample],
+    schedules=[
+        morning,
+        Schedule(
+            "with_secret",
+            "secret_sample",
+            cron="0 6 * * *",
+            enabled=os.environ.get("WITH_SECRET") == "1",
+        ),
+    ],
+    resources={"api": {"token": EnvVar("API_TOKEN")}},
+)
