@@ -224,7 +224,7 @@ def _check_io_names(
         if name not in resources:
             raise DefinitionError(
                 f"{where}: io={name!r} names no resource: add Definitions(resources="
-                f"{{{name!r}: DuckDBIO(...)}}) or pass the IO manager itself"
+                f"{{{name!r}: DuckDBIO(...)}}) or pass the IO manager itself."
                 + did_you_mean(name, resources)
             )
         if not is_io_manager(resources[name]):

@@ -132,7 +132,7 @@ def _resolve_checks(
             raise DefinitionError(
                 f"@asset_check {check.name!r} takes {param!r} after the asset's value, which "
                 "names no resource: a check takes the value, then `context` and resources "
-                f"(Definitions(resources={{{param!r}: ...}}))" + did_you_mean(param, resources)
+                f"(Definitions(resources={{{param!r}: ...}}))." + did_you_mean(param, resources)
             )
     for check in checks:
         what = f"@asset_check {check.name!r}"
@@ -203,13 +203,13 @@ class _Resolver:
                 raise DefinitionError(
                     f"the observe function of source {spec.key} takes {param!r}, which names "
                     "no resource: an observe function takes only `context` and resources "
-                    f"(Definitions(resources={{{param!r}: ...}}))"
+                    f"(Definitions(resources={{{param!r}: ...}}))."
                     + did_you_mean(param, self.resources)
                 )
             raise DefinitionError(
                 f"parameter {param!r} of {spec.key} is annotated as a resource, but the "
                 f"project has no resource {param!r}: add Definitions(resources={{{param!r}: "
-                "...}})" + did_you_mean(param, self.resources)
+                "...})." + did_you_mean(param, self.resources)
             )
         found = set(spec.resource_params)
         for param in spec.ins:

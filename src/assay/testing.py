@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assay.execution.context import build_context
+from assay.execution.hooks import Hooks
 from assay.io.memory import InMemoryIO
 from assay.keys import AssetKey
 from assay.multi_assets import MultiAsset
@@ -125,7 +126,7 @@ def materialize_to_memory(
             force=True,
             executor="in_process",
             config=config,
-            hooks=[],
+            hooks=[Hooks()],  # quiet: the result says what happened
         )
     return MemoryRun(result=result, io=io)
 

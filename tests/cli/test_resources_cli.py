@@ -112,7 +112,7 @@ def test_dask_workers_build_their_own_resources(make_project):
             "@asset(io='warehose')\ndef a(): ...\n"
             "defs = Definitions(assets=[a], resources={'warehouse': DuckDBIO()})",
             "@asset a: io='warehose' names no resource: add Definitions(resources="
-            "{'warehose': DuckDBIO(...)}) or pass the IO manager itself Did you mean "
+            "{'warehose': DuckDBIO(...)}) or pass the IO manager itself. Did you mean "
             "'warehouse'?",
         ),
         (
