@@ -139,6 +139,11 @@ def _depth(hops: int) -> int | None:
 
 def _match(term: SelectionTerm, graph: AssetGraph) -> set[AssetKey]:
     if term.method == "name":
+        outputs = [
+            k for k, s in graph.specs.items() if s.multi is not None and s.multi.name == term.value
+        ]
+        if outputs and not any(k.name == term.value for k in graph.specs):
+            return set(outputs)  # a @multi_asset, by its function's name: every output
         return {_match_name(term.value, graph)}
     if term.method == "group":
         found = {k for k, s in graph.specs.items() if s.group == term.value}

@@ -145,3 +145,12 @@ def test_multi_asset_mistakes_are_definition_errors(tmp_path, monkeypatch, code,
     result = invoke("list", "-f", "pipeline.py")
     assert result.exit_code == 2
     assert message in result.stderr, result.stderr
+
+
+def test_a_multi_asset_is_selected_by_its_function_name(make_project):
+    make_project("multi")
+    planned = invoke("plan", "split", "--partition", "2024-01-01")
+    assert planned.exit_code == 0, planned.output
+    assert "prices  1 of 3 partitions" in planned.output
+    assert "currencies  1 of 3 partitions" in planned.output
+    assert not any(line.startswith("raw") for line in planned.output.splitlines())
