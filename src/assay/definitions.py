@@ -167,6 +167,11 @@ class Definitions:
         found: IOManager | None = self.resources[io] if isinstance(io, str) else io
         return found
 
+    def stores(self, key: AssetKey) -> Stores | None:
+        """What the asset's IO manager stores: frames, JSON values, objects, files or
+        nothing (None: an IO manager that does not say)."""
+        return self._stores(self.graph.specs[key])
+
     def _stores(self, spec: AssetSpec) -> Stores | None:
         """What the asset's IO manager stores (None: an IO manager that does not say)."""
         chosen = self._named(spec.io) if spec.io is not None else self._implied_io(spec)

@@ -96,12 +96,15 @@ def materialize_to_memory(
     from assay.definitions import Definitions
     from assay.project import Project
 
-    io = InMemoryIO()
-    specs = [
-        dataclasses.replace(spec, io=None)
+    given = [
+        spec
         for item in assets
         for spec in (item.specs if isinstance(item, MultiAsset) else (item,))
     ]
+    production = Definitions(assets=given, checks=checks, resources=resources)
+    modes = {spec.key: str(production.stores(spec.key) or "") for spec in given}
+    io = InMemoryIO(modes)  # values go through what their own IO managers would do
+    specs = [dataclasses.replace(spec, io=None) for spec in given]
     for name, value in (sources or {}).items():
         key = _key(name)
         spec = next((s for s in specs if s.key == key), None)

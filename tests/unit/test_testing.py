@@ -134,3 +134,39 @@ def test_materialize_to_memory_takes_a_multi_asset_and_build_context_an_asset():
     assert context.partition_time_window is not None
     assert context.partition_time_window.start.day == 2
     assert list(both(context)) == ["a"]
+
+
+def test_in_memory_values_go_through_what_their_io_managers_would_make_of_them(tmp_path):
+    from pathlib import Path
+
+    @asset
+    def pair() -> list:
+        return (1, 2)  # JSONIO stores a list
+
+    @asset
+    def report() -> Path:
+        path = tmp_path / "report.html"
+        path.write_text("<h1>hi</h1>")
+        return path
+
+    @asset
+    def size(report: bytes) -> dict:
+        return {"bytes": len(report)}
+
+    @asset
+    def opened(report: Path) -> dict:
+        return {"text": report.read_text()}
+
+    run = materialize_to_memory([pair, report, size, opened])
+    assert run.success, [s.failure for s in run.result.steps]
+    assert run.value("pair") == [1, 2]
+    assert run.value("size") == {"bytes": 11}
+    assert run.value("opened") == {"text": "<h1>hi</h1>"}
+
+    @asset
+    def tags() -> dict:
+        return {"tags": {"a", "b"}}  # a set: JSONIO refuses it, so must the test double
+
+    refused = materialize_to_memory([tags])
+    assert not refused.success
+    assert "JSONIO cannot store" in refused.result.steps[0].failure.message

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assay.errors import MaterializationError
 from assay.io.base import InputKind, StoredOutput, missing_input
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from assay.config import ProjectConfig
     from assay.keys import AssetKey
@@ -32,14 +35,30 @@ class InMemoryIO:
     kind = "memory"
     stores = "objects"  # any value: frames are handed over as frames, others as they are
 
-    def __init__(self) -> None:
+    def __init__(self, modes: Mapping[AssetKey, str] | None = None) -> None:
+        """`modes`: per asset, what its own IO manager stores (`json`, `files`,
+        `nothing`, ...), so that values go through what that IO manager would make of
+        them (JSON's round trip, a file's bytes); others are kept as returned."""
         self.values: dict[tuple[AssetKey, str | None], Any] = {}
+        self.modes: Mapping[AssetKey, str] = modes or {}
+        self._files: Path | None = None
         self._lock = threading.Lock()
 
     def bind(self, config: ProjectConfig) -> InMemoryIO:
         return self  # one dict, whatever the project
 
     def write(self, key: AssetKey, partition: str | None, value: Any) -> StoredOutput:
+        mode = self.modes.get(key)
+        if mode == "json":
+            from assay.io.json_values import encode_json
+
+            content = encode_json(key, value)  # refused as JSONIO refuses it
+            return self._keep(key, partition, json.loads(content), content)
+        if mode == "files":
+            content = _file_bytes(key, value)
+            return self._keep(key, partition, content, content)
+        if mode == "nothing":
+            return self._keep(key, partition, None, b"")
         frame = _as_frame(value)
         if frame is not None:
             import io
@@ -66,7 +85,24 @@ class InMemoryIO:
             columns=columns,
         )
 
+    def _keep(
+        self, key: AssetKey, partition: str | None, value: Any, content: bytes
+    ) -> StoredOutput:
+        from assay.io.hashing import data_version
+
+        with self._lock:
+            self.values[(key, partition)] = value
+        return StoredOutput(
+            location=f"memory://{key}" + ("" if partition is None else f"/{partition}"),
+            row_count=None,
+            byte_size=len(content),
+            data_version=data_version(content),
+            columns=(),
+        )
+
     def load(self, key: AssetKey, partitions: Sequence[str] | None, kind: InputKind) -> Any:
+        if self.modes.get(key) in ("json", "files", "nothing"):
+            return self._load_value(key, partitions, kind)
         with self._lock:
             if partitions is None:
                 if (key, None) not in self.values:
@@ -84,10 +120,47 @@ class InMemoryIO:
         joined = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
         return _handed(joined, kind)
 
+    def _load_value(self, key: AssetKey, partitions: Sequence[str] | None, kind: InputKind) -> Any:
+        """A value store's partitions as its IO manager gives them: one value, or a
+        dict by partition; a file as a Path (bytes for a `bytes` input)."""
+        with self._lock:
+            wanted: list[str | None] = [None] if partitions is None else list(partitions)
+            absent = [p for p in wanted if (key, p) not in self.values]
+            if absent:
+                raise missing_input(key, "memory", [str(p) for p in absent if p is not None])
+            found = {p: self.values[(key, p)] for p in wanted}
+        if self.modes.get(key) == "files" and kind is not InputKind.BYTES:
+            found = {p: self._as_file(key, p, content) for p, content in found.items()}
+        if partitions is None:
+            return found[None]
+        return found
+
+    def _as_file(self, key: AssetKey, partition: str | None, content: bytes) -> Path:
+        import tempfile
+
+        if self._files is None:
+            self._files = Path(tempfile.mkdtemp(prefix="assay-memory-files-"))
+        path = self._files / str(key).replace("/", "__") / (partition or "_") / "data"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        return path
+
     def exists(self, key: AssetKey, partitions: Sequence[str] | None) -> list[bool]:
         wanted: list[str | None] = [None] if partitions is None else list(partitions)
         with self._lock:
             return [(key, p) in self.values for p in wanted]
+
+
+def _file_bytes(key: AssetKey, value: Any) -> bytes:
+    """What FileIO stores of a value: bytes, or the content of a returned file."""
+    if isinstance(value, bytes | bytearray):
+        return bytes(value)
+    if isinstance(value, Path):
+        return value.read_bytes()
+    raise MaterializationError(
+        f"asset {str(key)!r} returned {type(value).__qualname__}; a file asset returns "
+        "bytes or the Path of a file it wrote"
+    )
 
 
 def _as_frame(value: Any) -> Any:
