@@ -70,6 +70,7 @@ def materialize_to_memory(
     partitions: Sequence[str] | None = None,
     partition_range: tuple[str, str] | None = None,
     selection: str | None = None,
+    dynamic_partitions: Mapping[str, Sequence[str]] | None = None,
 ) -> MemoryRun:
     """Materialize `assets` in this process, every value kept in memory (their own IO
     managers are replaced by one `InMemoryIO`), with a state store in a temporary
@@ -77,7 +78,8 @@ def materialize_to_memory(
     `--force`).
 
     `sources`: the values of source assets in `assets` (by key; for a partitioned
-    source, a dict of partition key to value). `config`, `partitions`,
+    source, a dict of partition key to value). `dynamic_partitions`: the keys of
+    each `DynamicPartitions` the assets use, by name. `config`, `partitions`,
     `partition_range` and `selection` are as for `Project.materialize`.
 
     Example:
@@ -122,6 +124,8 @@ def materialize_to_memory(
             ),
             definitions,
         )
+        for name, keys in (dynamic_partitions or {}).items():
+            project.add_partitions(name, list(keys))
         result = project.materialize(
             selection,
             partitions=partitions,

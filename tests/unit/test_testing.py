@@ -170,3 +170,16 @@ def test_in_memory_values_go_through_what_their_io_managers_would_make_of_them(t
     refused = materialize_to_memory([tags])
     assert not refused.success
     assert "JSONIO cannot store" in refused.result.steps[0].failure.message
+
+
+def test_materialize_to_memory_with_dynamic_partitions():
+    from assay import DynamicPartitions
+
+    customers = DynamicPartitions("customers")
+
+    @asset(partitions=customers)
+    def invoices(context) -> pl.DataFrame:
+        return pl.DataFrame({"customer": [context.partition_key]})
+
+    run = materialize_to_memory([invoices], dynamic_partitions={"customers": ["acme", "globex"]})
+    assert run.value("invoices", "globex")["customer"].to_list() == ["globex"]
