@@ -57,7 +57,7 @@ class AssetConfig:
     def of(cls, value: Any) -> AssetConfig:
         import xxhash
 
-        text = json.dumps(_plain(value), sort_keys=True, separators=(",", ":"))
+        text = canonical_json(plain_values(value))
         return cls(value=value, json=text, digest=xxhash.xxh3_64_hexdigest(text.encode()))
 
 
@@ -295,7 +295,7 @@ def resolve(
         values_of: dict[AssetKey, Any] = {}
         for name, values in document.items():
             owner = owners[_asset_of(str(name), specs, by_name, where)]
-            if owner in values_of and _plain(values_of[owner]) == _plain(values):
+            if owner in values_of and plain_values(values_of[owner]) == plain_values(values):
                 continue  # a multi-asset's outputs, recorded with the same values
             spec = specs[owner]
             if spec.config_type is None:
@@ -313,11 +313,13 @@ def resolve(
             values_of[owner] = values
             label = f"configuration of {str(owner)!r}"
             if isinstance(values, spec.config_type):
-                build(spec.config_type, _plain(values), where=label, origin=where)  # checked
+                build(spec.config_type, plain_values(values), where=label, origin=where)  # checked
                 merged[owner] = values
             elif isinstance(values, dict):
                 base = merged.get(owner)
-                base = _plain(base) if base is not None and not isinstance(base, dict) else base
+                base = (
+                    plain_values(base) if base is not None and not isinstance(base, dict) else base
+                )
                 merged[owner] = _merge(base or {}, values)
             else:
                 raise ConfigError(
@@ -586,26 +588,21 @@ def _shown(tp: Any) -> str:
 
 def plain_values(value: Any) -> Any:
     """Configuration values (a dataclass instance, a dict of fields) as JSON-shaped
-    data, as they are recorded."""
-    return _plain(value)
-
-
-def _plain(value: Any) -> Any:
-    """A configuration value as JSON-shaped data (what is recorded and compared)."""
+    data: what is recorded and compared."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: plain_values(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, enum.Enum):
-        return _plain(value.value)
+        return plain_values(value.value)
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_values(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain_values(v) for v in value]
     if isinstance(value, set | frozenset):
-        return sorted((_plain(v) for v in value), key=repr)
+        return sorted((plain_values(v) for v in value), key=repr)
     return value
 
 
@@ -633,16 +630,30 @@ def from_json(cls: type, text: str) -> Any:
     return build(cls, json.loads(text), where=f"recorded configuration of {cls.__name__}")
 
 
+def canonical_json(values: Any) -> str:
+    """JSON-shaped values as the canonical text that is recorded and compared."""
+    return json.dumps(values, sort_keys=True, separators=(",", ":"))
+
+
+def by_asset_json(configs: Mapping[str, str]) -> str | None:
+    """Assets' recorded configurations (asset -> JSON) as one JSON object, as runs and
+    backfills record them (None: none)."""
+    if not configs:
+        return None
+    return "{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in sorted(configs.items())) + "}"
+
+
+def values_text(values: Mapping[str, Any]) -> str:
+    """One asset's values for people: `region='us', threshold=0.3`."""
+    return ", ".join(f"{name}={value!r}" for name, value in values.items()) or "defaults"
+
+
 def shown_by_asset(recorded: str | None) -> list[tuple[str, str]]:
     """A run's recorded configuration (asset -> values, JSON) for people: each asset
     with `region='us', threshold=0.3`."""
     if not recorded:
         return []
-    shown = []
-    for asset, values in sorted(json.loads(recorded).items()):
-        text = ", ".join(f"{name}={value!r}" for name, value in values.items())
-        shown.append((asset, text or "defaults"))
-    return shown
+    return [(asset, values_text(values)) for asset, values in sorted(json.loads(recorded).items())]
 
 
 def changes(old_json: str | None, new_json: str | None) -> str:

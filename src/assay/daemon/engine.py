@@ -646,8 +646,7 @@ class Engine:
         """
         specs = self.definitions.graph.specs
         given = (f"the RunRequest(config=...) of {name!r}", config)
-        resolved = resolve(specs, [*project_layers(self.config), given], only=config)
-        del resolved  # checked: the run resolves the same layers itself
+        resolve(specs, [*project_layers(self.config), given], only=config)  # raises, naming it
         return json.dumps({str(k): plain_values(v) for k, v in config.items()}, sort_keys=True)
 
     def record_tick(

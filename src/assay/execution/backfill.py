@@ -28,6 +28,7 @@ from assay.keys import AssetKey
 from assay.partitions.subset import PartitionSubset
 from assay.planning.plan import Plan, PlannedStep
 from assay.results import RunKind, RunResult, RunStatus
+from assay.run_config import by_asset_json, canonical_json
 from assay.state.clock import Clock
 from assay.state.dynamic import partition_context
 from assay.state.journal import Journal
@@ -131,14 +132,8 @@ def new_backfill(
         "finished_at": None,
         "user_name": current_user(),
         "command": command_line(),
-        "config": _config_json(config),
+        "config": by_asset_json(config or {}),
     }
-
-
-def _config_json(config: Mapping[str, str] | None) -> str | None:
-    if not config:
-        return None
-    return "{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in sorted(config.items())) + "}"
 
 
 def encode_targets(graph: AssetGraph, targets: Iterable[RunTarget]) -> str:
@@ -380,8 +375,8 @@ def resume_backfill(
         staleness={},
         selection=row["selection"],
         config={
-            k: json.dumps(v, sort_keys=True, separators=(",", ":"))
-            for k, v in json.loads(row.get("config") or "{}").items()
+            key: canonical_json(values)
+            for key, values in json.loads(row.get("config") or "{}").items()
         },
     )
     label = f"{row['selection']} (backfill {backfill_id[:8]}, resumed)"

@@ -12,7 +12,6 @@ progress output, ...); the coordinator itself knows none of them.
 from __future__ import annotations
 
 import heapq
-import json
 import time
 from typing import TYPE_CHECKING
 
@@ -36,7 +35,7 @@ from assay.partitions.subset import PartitionSubset
 from assay.partitions.time_window import TimeWindow, TimeWindowPartitions
 from assay.resources import check_environment
 from assay.results import RunKind, RunResult, RunStatus, StepResult, StepStatus
-from assay.run_config import resolve
+from assay.run_config import by_asset_json, resolve
 from assay.versioning import code_parts_json, code_version, inputs_signature
 
 if TYPE_CHECKING:
@@ -162,10 +161,7 @@ def check_runnable(definitions: Definitions, keys: Sequence[AssetKey]) -> None:
 def run_config_json(graph: AssetGraph, keys: Sequence[AssetKey]) -> str | None:
     """The configuration of the run's configured targets, as recorded with the run:
     `{"scored": {"threshold": 0.1}}` (None: no target takes any)."""
-    found = {str(k): graph.configs[k].json for k in keys if k in graph.configs}
-    if not found:
-        return None
-    return "{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in sorted(found.items())) + "}"
+    return by_asset_json({str(k): graph.configs[k].json for k in keys if k in graph.configs})
 
 
 InFlight = tuple["PartitionSubset | None", str]  # partitions (None: unpartitioned), run id

@@ -73,6 +73,20 @@ class InMemoryIO:
 
             content = pickle.dumps(value, protocol=5)
             rows, columns = 0, ()
+        return self._keep(key, partition, value, content, rows=rows, columns=columns)
+
+    def _keep(
+        self,
+        key: AssetKey,
+        partition: str | None,
+        value: Any,
+        content: bytes,
+        *,
+        rows: int | None = None,
+        columns: tuple[tuple[str, str], ...] = (),
+    ) -> StoredOutput:
+        """Keep `value`; its data version is that of `content`, what its own IO manager
+        would have written."""
         from assay.io.hashing import data_version
 
         with self._lock:
@@ -83,21 +97,6 @@ class InMemoryIO:
             byte_size=len(content),
             data_version=data_version(content),
             columns=columns,
-        )
-
-    def _keep(
-        self, key: AssetKey, partition: str | None, value: Any, content: bytes
-    ) -> StoredOutput:
-        from assay.io.hashing import data_version
-
-        with self._lock:
-            self.values[(key, partition)] = value
-        return StoredOutput(
-            location=f"memory://{key}" + ("" if partition is None else f"/{partition}"),
-            row_count=None,
-            byte_size=len(content),
-            data_version=data_version(content),
-            columns=(),
         )
 
     def load(self, key: AssetKey, partitions: Sequence[str] | None, kind: InputKind) -> Any:

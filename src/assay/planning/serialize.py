@@ -20,6 +20,7 @@ from assay.partitions.selection import PartitionSelection
 from assay.partitions.subset import PartitionSubset
 from assay.planning.plan import Plan, PlannedStep
 from assay.planning.staleness import StaleKind, StaleReason
+from assay.run_config import canonical_json
 from assay.state.models import StateMark
 
 if TYPE_CHECKING:
@@ -100,8 +101,7 @@ def plan_from_json(data: Any, graph: AssetGraph, *, source: str = "the plan") ->
         mark=None if state is None else StateMark(seq=int(state["seq"]), rows=int(state["rows"])),
         code=str(data.get("code", "")),
         config={
-            str(key): json.dumps(values, sort_keys=True, separators=(",", ":"))
-            for key, values in (data.get("config") or {}).items()
+            str(key): canonical_json(values) for key, values in (data.get("config") or {}).items()
         },
         scope=scope,
     )

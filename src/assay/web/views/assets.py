@@ -95,11 +95,10 @@ def _config_text(graph: Any, key: AssetKey) -> str | None:
     (configuration holds no secrets: those stay in resources, never shown)."""
     import json
 
+    from assay.run_config import values_text
+
     found = graph.configs.get(key)
-    if found is None:
-        return None
-    values = json.loads(found.json)
-    return ", ".join(f"{name}={value!r}" for name, value in values.items()) or "defaults"
+    return None if found is None else values_text(json.loads(found.json))
 
 
 def _why(ui: UI, key: AssetKey, partition: str | None) -> dict[str, Any]:
