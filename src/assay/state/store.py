@@ -26,7 +26,14 @@ from typing import TYPE_CHECKING
 from assay.errors import StateError, StateLockedError
 from assay.locking import ReadOnlyError, file_lock, foreign_holder
 from assay.state import bundles
-from assay.state.indexer import Batch, arrow_table, canary, read_batch, write_batch
+from assay.state.indexer import (
+    Batch,
+    canary,
+    read_batch,
+    rows_parameter,
+    rows_source,
+    write_batch,
+)
 from assay.state.journal import (
     JournalWriteError,
     append_if_abandoned,
@@ -364,13 +371,12 @@ def _commit(con: duckdb.DuckDBPyConnection, batch: Batch) -> int:
     con.execute("BEGIN")
     try:
         quarantined = write_batch(con, batch)
-        offsets = arrow_table(  # noqa: F841 (read by DuckDB)
-            batch.offsets, {"file": "str", "indexed_bytes": "int", "is_finished": "bool"}
-        )
+        offsets = {"file": "str", "indexed_bytes": "int", "is_finished": "bool"}
         con.execute(
-            "INSERT INTO journal_files BY NAME SELECT * FROM offsets ON CONFLICT (file) DO UPDATE "
-            "SET indexed_bytes = excluded.indexed_bytes, "
-            "is_finished = journal_files.is_finished OR excluded.is_finished"
+            f"INSERT INTO journal_files BY NAME SELECT * FROM {rows_source(offsets)} "
+            "ON CONFLICT (file) DO UPDATE SET indexed_bytes = excluded.indexed_bytes, "
+            "is_finished = journal_files.is_finished OR excluded.is_finished",
+            rows_parameter(batch.offsets, offsets),
         )
         con.execute("COMMIT")
     except BaseException:
