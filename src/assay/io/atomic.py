@@ -11,8 +11,10 @@ files whose writer is gone: never a live writer's.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
+import shutil
 import time
 import uuid
 from typing import TYPE_CHECKING
@@ -34,21 +36,24 @@ UNLOCKABLE_SWEEP_AFTER_S = 86_400.0
 def atomic_path(final: Path, *, scratch: Path | None = None) -> Iterator[Path]:
     """Yield a temporary path; on success it is fsynced and renamed over `final`.
 
-    The temporary file is in `scratch` (created if needed) when that is on the
-    filesystem of `final`'s folder, else beside `final` as `.<name>.<hex>.tmp`. It
-    is locked while the block runs (see the module docstring). On any exception it
-    is removed and `final` is untouched.
+    The temporary file is in `scratch` when given, else beside `final` as
+    `.<name>.<hex>.tmp`; folders are created as needed. It is locked while the
+    block runs (see the module docstring). On any exception it is removed and
+    `final` is untouched. A write costs no `stat` nor `mkdir` where its folders
+    exist: they are made when opening or renaming finds one missing, and a
+    scratch folder on another filesystem than `final` (a mount point inside the
+    root) is found by the rename failing, which then goes through a temporary
+    file beside `final`.
     """
-    if not final.parent.is_dir():
-        final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary(final, scratch)
-    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    name = f"{uuid.uuid4().hex[:16]}{SUFFIX}"
+    tmp = final.with_name(f".{final.name}.{name}") if scratch is None else scratch / name
+    fd = _create(tmp)
     try:
         with contextlib.suppress(OSError):  # no flock here: sweeps go by age alone
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         yield tmp
         os.fsync(fd)  # what the block wrote through any descriptor of this file
-        os.replace(tmp, final)
+        _rename(tmp, final, name)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -57,13 +62,45 @@ def atomic_path(final: Path, *, scratch: Path | None = None) -> Iterator[Path]:
         os.close(fd)  # and with it the lock
 
 
-def _temporary(final: Path, scratch: Path | None) -> Path:
-    name = f"{uuid.uuid4().hex[:16]}{SUFFIX}"
-    if scratch is not None:
-        scratch.mkdir(parents=True, exist_ok=True)
-        if scratch.stat().st_dev == final.parent.stat().st_dev:
-            return scratch / name
-    return final.with_name(f".{final.name}.{name}")
+def _create(path: Path) -> int:
+    """Create `path` exclusively (its folder too, if missing); its descriptor."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL
+    try:
+        return os.open(path, flags, 0o644)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, flags, 0o644)
+
+
+def _rename(tmp: Path, final: Path, name: str) -> None:
+    """Rename `tmp` over `final`, making `final`'s folder if missing; across
+    filesystems, by a synced copy beside `final` renamed over it."""
+    try:
+        os.replace(tmp, final)
+        return
+    except FileNotFoundError:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(tmp, final)
+            return
+        except OSError as error:
+            if error.errno != errno.EXDEV:
+                raise
+    except OSError as error:
+        if error.errno != errno.EXDEV:
+            raise
+    beside = final.with_name(f".{final.name}.{name}")
+    try:
+        with open(tmp, "rb") as source, open(beside, "xb") as copy:
+            shutil.copyfileobj(source, copy)
+            copy.flush()
+            os.fsync(copy.fileno())
+        os.replace(beside, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            beside.unlink()
+        raise
+    tmp.unlink()
 
 
 def sweep(folder: Path, pattern: str = f"*{SUFFIX}", *, now: float | None = None) -> int:

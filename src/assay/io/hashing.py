@@ -7,6 +7,7 @@ its chunk layout can change the bytes). `assay.versioning` re-exports both.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -33,7 +34,9 @@ def file_data_version(path: Path | str) -> tuple[str, int]:
     digest = xxhash.xxh3_128()
     size = 0
     with open(path, "rb", buffering=0) as stream:
-        buffer = bytearray(_CHUNK_BYTES)
+        # as large as the file, up to a chunk: zeroing 4 MiB for a small file cost
+        # more than hashing it
+        buffer = bytearray(max(1, min(_CHUNK_BYTES, os.fstat(stream.fileno()).st_size)))
         view = memoryview(buffer)
         while read := stream.readinto(buffer):
             digest.update(view[:read])

@@ -157,8 +157,8 @@ class ParquetIO:
         self._sweep()
         if self.is_local:
             target = Path(location)
-            # an older assay wrote its temporary files beside the target
-            sweep(target.parent, f".{target.name}.*.tmp")
+            if target.exists():  # an older assay wrote its temporary files beside it
+                sweep(target.parent, f".{target.name}.*.tmp")
             with atomic_path(target, scratch=self._scratch()) as tmp:
                 columns, rows = self._encode(value, tmp)
                 version, size = file_data_version(tmp)

@@ -3,10 +3,13 @@ globs over the folder (polars, DuckDB) read stored partitions only, and it is sw
 once its writer is gone, never while the writer lives."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -160,3 +163,21 @@ def test_remote_temporary_files_are_outside_the_asset_folder_and_swept(tmp_path,
     folder = tmp_path / "lake" / "sales" / "orders"
     assert files_under(folder) == [f"partition={DAYS[0]}/data.parquet"]
     assert io.load(KEY, DAYS[:1], InputKind.EAGER).equals(day_frame(DAYS[0]))
+
+
+def test_a_write_makes_missing_folders_and_crosses_filesystems(tmp_path):
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("no second filesystem (/dev/shm) to put the scratch folder on")
+    scratch = Path(tempfile.mkdtemp(dir=shm)) / SCRATCH_DIR  # not there yet
+    target = tmp_path / "sales" / "orders" / "partition=2024-01-01" / "data.parquet"
+    try:
+        for value in ("first", "second"):  # a new partition's folders, then over it
+            with atomic_path(target, scratch=scratch) as tmp:
+                assert tmp.parent == scratch
+                day_frame(value).write_parquet(tmp)
+            assert pl.read_parquet(target).equals(day_frame(value))
+        assert list(scratch.iterdir()) == []  # the copy's source is gone
+        assert [p.name for p in target.parent.iterdir()] == ["data.parquet"]
+    finally:
+        shutil.rmtree(scratch.parent)
