@@ -2,12 +2,19 @@
 (ANSI codes) on a terminal only, unless NO_COLOR or FORCE_COLOR says otherwise."""
 
 import re
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from rich.markup import escape as rich_escape
+from rich.text import Text
 
 from assay.cli.main import main
-from assay.cli.render import Grid
+from assay.cli.render import Grid, escape, plain
+from tests.conftest import clean_env
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -54,3 +61,63 @@ def test_a_table_in_a_pipe_keeps_one_line_per_row_at_any_width(project_dir, monk
     assert len(lines) == 5  # the header and four assets
     assert all(line == line.rstrip() for line in lines)
     assert lines[0].split()[:4] == ["asset", "group", "upstream", "partitions"]
+
+
+# Markup as the CLI writes it: text (asset keys, errors, user descriptions) escaped,
+# within styles or between them; and stray brackets and backslashes of every kind.
+_TEXT = st.text(alphabet=st.sampled_from(list("ab /#@[]\\=:é中́")), max_size=24)
+_STYLES = st.sampled_from([None, "red", "bold green", "dim", "link=https://x.org"])
+
+
+def _markup(pieces):
+    """Styled and plain pieces; text next to text is one piece (escaping each alone
+    and joining them could make a tag: `[/` then `]`)."""
+    merged = []
+    for style, text in pieces:
+        if style is None and merged and merged[-1][0] is None:
+            merged[-1] = (None, merged[-1][1] + text)
+        else:
+            merged.append((style, text))
+    return "".join(escape(t) if s is None else f"[{s}]{escape(t)}[/]" for s, t in merged)
+
+
+_MARKUP = st.lists(st.tuples(_STYLES, _TEXT), max_size=4).map(_markup)
+
+
+@given(_TEXT)
+def test_escaped_text_reads_back_as_itself(text):
+    assert escape(text) == rich_escape(text)
+    assert plain(escape(text)) == Text.from_markup(escape(text), emoji=False).plain
+    if "\\" not in text:  # rich's escape leaves `\\[` alone, which shows as `[`
+        assert plain(escape(text)) == text
+
+
+@given(_MARKUP)
+def test_plain_reads_markup_as_rich_does(markup):
+    assert plain(markup) == Text.from_markup(markup, emoji=False).plain
+
+
+@given(st.lists(st.tuples(_MARKUP, _MARKUP, _MARKUP), min_size=1, max_size=4))
+def test_plain_lines_are_the_lines_rich_draws(rows):
+    grid = Grid("asset", "status", "checks", plain=True)
+    for row in rows:
+        grid.add_row(*row)
+    # rich replaces emoji codes (`:x:`) and counts widths by its own tables
+    assume(all(":" not in cell and cell.isascii() for row in rows for cell in row))
+    drawn = [text.plain for text in grid._lines()]
+    assert grid.plain_lines() == drawn
+
+
+def test_a_listing_in_a_pipe_is_written_without_rich(make_project):
+    root = make_project("diamond")
+    code = (
+        "import sys; from click.testing import CliRunner; from assay.cli.main import main; "
+        "CliRunner().invoke(main, ['materialize']); "
+        "[sys.modules.pop(m) for m in list(sys.modules) if m.startswith('rich')]; "
+        "out = CliRunner().invoke(main, ['list']); "
+        "print(out.exit_code, any(m.startswith('rich') for m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, env=clean_env()
+    )
+    assert done.stdout.split() == ["0", "False"], done.stderr[-2000:]

@@ -57,7 +57,7 @@ def list_command(as_json: bool) -> None:
     if not alerts:
         click.echo("No alerts: add Definitions(alerts=[Alert(on=[...], to=[...])]).")
         return
-    from assay.cli.render import console, table
+    from assay.cli.render import show, table
 
     out = table("target", "kind", "sends", "variables")
     for row in targets:
@@ -68,9 +68,9 @@ def list_command(as_json: bool) -> None:
     rules = table("alert")
     for alert in definitions.alerts:
         rules.add_row(_plain(alert.describe()))
-    console().print(out)
+    show(out)
     click.echo()
-    console().print(rules)
+    show(rules)
 
 
 def _target_row(target: Target) -> dict[str, Any]:
@@ -86,7 +86,7 @@ def _target_row(target: Target) -> dict[str, Any]:
 
 
 def _plain(text: str) -> str:
-    from rich.markup import escape
+    from assay.cli.render import escape
 
     return escape(text)
 
@@ -146,7 +146,7 @@ def log_command(
     if not rows:
         click.echo("No alerts were sent yet: `assay alerts test TARGET` sends a test message.")
         return
-    from assay.cli.render import console, format_time, status_text, table
+    from assay.cli.render import format_time, show, status_text, table
 
     out = table("time", "target", "event", "status", "attempts", "subject", "reason")
     for row in rows:
@@ -159,7 +159,7 @@ def log_command(
             _plain(row["subject"] or ""),
             _plain(row["error"] or ""),
         )
-    console().print(out)
+    show(out)
     if any(row["status"] != "sent" for row in rows):
         click.echo("`assay alerts send` delivers those that were not sent.")
 

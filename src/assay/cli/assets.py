@@ -73,9 +73,7 @@ def list_command(selection: tuple[str, ...], as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    from rich.markup import escape
-
-    from assay.cli.render import console, format_time, table
+    from assay.cli.render import escape, format_time, show, table
 
     promised = any(row["freshness"] for row in rows)
     columns = ["asset", "group", "upstream", "partitions", "last run", "materialized", "checks"]
@@ -98,7 +96,7 @@ def list_command(selection: tuple[str, ...], as_json: bool) -> None:
                 else (f"[red]{fresh['missed']:,} missed[/]" if fresh["missed"] else "on time")
             )
         out.add_row(*cells)
-    console().print(out)
+    show(out)
 
 
 def _freshness(spec: Any, staleness: AssetStaleness | None, context: Any) -> dict[str, Any] | None:
@@ -209,7 +207,7 @@ def summarize_checks(latest: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 def _checks_cell(summary: dict[str, Any] | None) -> str:
     """`✓ 730`, `✗ 3 failed: small`, `! 28 warned: even (702 passed)`: the latest
     result of each check on each partition, the checks that did not pass by name."""
-    from rich.markup import escape
+    from assay.cli.render import escape
 
     if not summary:
         return "-"

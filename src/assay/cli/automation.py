@@ -18,7 +18,7 @@ from assay.cli.options import (
     project_options,
     selection_argument,
 )
-from assay.cli.render import console, format_time, table
+from assay.cli.render import format_time, show, table
 from assay.errors import SelectionError
 
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ def automation_list(as_json: bool) -> None:
             format_time(row["last_evaluated"]) if row["last_evaluated"] else "-",
             "-" if row["last_requested"] is None else str(row["last_requested"]),
         )
-    console().print(out)
+    show(out)
 
 
 @automation_group.command("enable")

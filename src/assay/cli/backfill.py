@@ -258,9 +258,7 @@ def status_command(backfill_id: str | None, limit: int, as_json: bool) -> None:
     if as_json:
         print_json({**status.to_dict(), "steps": list(status.steps)})
         return
-    from rich.markup import escape
-
-    from assay.cli.render import console, format_time, status_text, table
+    from assay.cli.render import console, escape, format_time, status_text, table
 
     row = status.backfill
     out = console()
@@ -313,7 +311,7 @@ def list_command(limit: int, as_json: bool) -> None:
         print_json(rows)
         return
 
-    from assay.cli.render import console, format_time, status_text, table
+    from assay.cli.render import format_time, show, status_text, table
 
     grid = table("backfill", "status", "created", "selection", "partitions", "done", "failed")
     for row in rows:
@@ -326,7 +324,7 @@ def list_command(limit: int, as_json: bool) -> None:
             f"{row['succeeded']}/{row['partition_count']}",
             str(row["failed"] + row["skipped"]),
         )
-    console().print(grid if rows else "No backfills yet: `assay backfill start` starts one.")
+    show(grid if rows else "No backfills yet: `assay backfill start` starts one.")
 
 
 @backfill_group.command("cancel")

@@ -168,9 +168,7 @@ def outcome_of(row: dict[str, object]) -> str:
 def _print_summary(project: Project, result: CheckRunResult) -> None:
     """Per asset, its checks x partitions counted by outcome; then each check that
     did not pass, once, with its partitions folded into ranges and its details."""
-    from rich.markup import escape
-
-    from assay.cli.render import console, table
+    from assay.cli.render import console, escape, table
 
     rows = result.rows()
     by_asset: dict[str, list[dict[str, object]]] = {}
@@ -224,9 +222,7 @@ def _names(names: Sequence[str]) -> str:
 def _problem_lines(project: Project, bad: list[dict[str, object]]) -> list[str]:
     """A line per (asset, check, outcome) with its partitions as ranges, then up to
     SHOWN_DETAILS distinct details, each with the partitions that share it."""
-    from rich.markup import escape
-
-    from assay.cli.render import fold_keys, status_text
+    from assay.cli.render import escape, fold_keys, status_text
 
     groups: dict[tuple[str, str, str], list[dict[str, object]]] = {}
     for row in bad:
@@ -287,9 +283,7 @@ def _clip(text: str) -> str:
 
 
 def _print_all(result: CheckRunResult) -> None:
-    from rich.markup import escape
-
-    from assay.cli.render import console, status_text, table
+    from assay.cli.render import console, escape, status_text, table
 
     out = table("asset", "partition", "check", "severity", "status", "details")
     for row in result.rows():

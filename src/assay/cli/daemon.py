@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from assay.cli.options import instant, json_option, open_project, print_json, project_options
-from assay.cli.render import console, format_time, status_text, table
+from assay.cli.render import format_time, show, status_text, table
 from assay.errors import AssayError, RunFailedError
 
 if TYPE_CHECKING:
@@ -314,7 +314,7 @@ def _listing(kind: str, as_json: bool) -> None:
             status_text(row["last_status"])
             + (f" {row['last_reason']}" if row["last_reason"] else ""),
         )
-    console().print(out)
+    show(out)
 
 
 def _set_enabled(kind: str, name: str, enabled: bool) -> None:

@@ -158,10 +158,9 @@ def _print_tree(
     jobs: dict[str, dict[str, Any]],
 ) -> None:
     """Each direction as a tree; a dataset reached twice is expanded once."""
-    from rich.markup import escape
     from rich.tree import Tree
 
-    from assay.cli.render import console, format_time
+    from assay.cli.render import console, escape, format_time
 
     where = {row["asset"]: _where(row) for rows in walked.values() for row in rows}
 
@@ -208,7 +207,7 @@ def _grow(
     label: Callable[[str], str],
     level: int = 0,
 ) -> None:
-    from rich.markup import escape
+    from assay.cli.render import escape
 
     if depth is not None and level >= depth:
         return

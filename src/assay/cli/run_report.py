@@ -23,9 +23,7 @@ _UPSTREAM_PARTITION = re.compile(r"^(upstream '[^']+') partition \S+(?:\.\.\S+)?
 
 
 def print_header(run: Run, overview: RunOverview | None = None) -> None:
-    from rich.markup import escape
-
-    from assay.cli.render import console, format_duration, format_time, status_text
+    from assay.cli.render import console, escape, format_duration, format_time, status_text
 
     out = console()
     out.print(f"Run [bold]{run.run_id}[/]  {run.kind or 'run'}  {status_text(run.status)}")
@@ -88,9 +86,7 @@ def _ordered(counts: Mapping[str, int]) -> list[tuple[str, int]]:
 
 def print_step_table(steps: Sequence[Step], logs: Sequence[LogLine]) -> None:
     """A few steps, one a row, then each one's logs and traceback."""
-    from rich.markup import escape
-
-    from assay.cli.render import console, format_duration, status_text, table
+    from assay.cli.render import console, escape, format_duration, status_text, table
 
     out = console()
     if steps:
@@ -111,9 +107,7 @@ def print_step_table(steps: Sequence[Step], logs: Sequence[LogLine]) -> None:
 
 def print_steps_in_full(steps: Sequence[Step], logs: Sequence[LogLine]) -> None:
     """Every step asked for: status, timing, attempts, error fields, logs, traceback."""
-    from rich.markup import escape
-
-    from assay.cli.render import console, format_duration, status_text
+    from assay.cli.render import console, escape, format_duration, status_text
 
     out = console()
     if not steps:
@@ -136,9 +130,7 @@ def print_steps_in_full(steps: Sequence[Step], logs: Sequence[LogLine]) -> None:
 def _print_step_logs(
     out: Console, step: Step, logs: Sequence[LogLine], *, limit: int | None, title: bool = True
 ) -> None:
-    from rich.markup import escape
-
-    from assay.cli.render import format_time
+    from assay.cli.render import escape, format_time
 
     if title:
         out.print(f"\n[bold]{escape(step.step_key)}[/] logs:")
@@ -167,9 +159,7 @@ def _where(step: Step) -> str:
 def print_problems(overview: RunOverview) -> None:
     """The steps that did not succeed, folded per asset and reason into partition
     ranges; then, for each group that failed, the first step's logs and traceback."""
-    from rich.markup import escape
-
-    from assay.cli.render import console, status_text
+    from assay.cli.render import console, escape, status_text
 
     out = console()
     groups: dict[tuple[str, str, str], list[Step]] = {}
@@ -251,9 +241,7 @@ def _example_differs(step: Step, reason: str) -> bool:
 def print_check_problems(overview: RunOverview) -> None:
     """The check results of the run that did not pass, per asset, check and outcome,
     with their partitions as ranges and one example of what was found."""
-    from rich.markup import escape
-
-    from assay.cli.render import console, status_text
+    from assay.cli.render import console, escape, status_text
 
     if not overview.check_problems:
         return

@@ -60,9 +60,14 @@ def runs_group(
     if as_json:
         print_json([row.to_dict() for row in rows])
         return
-    from rich.markup import escape
-
-    from assay.cli.render import console, format_duration, format_time, status_text, table
+    from assay.cli.render import (
+        escape,
+        format_duration,
+        format_time,
+        show,
+        status_text,
+        table,
+    )
 
     out = table("run", "kind", "status", "started", "duration", "did", "selection", "user")
     for row in rows:
@@ -77,7 +82,7 @@ def runs_group(
             escape(row.user_name or "-"),
         )
     filtered = " of that kind and status" if kind or status else ""
-    console().print(out if rows else f"No runs{filtered} yet: `assay materialize` starts one.")
+    show(out if rows else f"No runs{filtered} yet: `assay materialize` starts one.")
     quarantined, _ = reader.quarantined(limit=0)
     if quarantined:
         from assay.state.store import say_quarantined
