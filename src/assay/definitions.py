@@ -17,10 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assay.assets import declared_type
-from assay.automation.alerts import check_alerts
-from assay.automation.cron import Cron
-from assay.automation.schedules import Schedule
-from assay.automation.sensors import Sensor
 from assay.checks import CheckSpec
 from assay.conditions import AutomationCondition, Freshness, cron_parts
 from assay.errors import ConfigError, DefinitionError, did_you_mean
@@ -40,6 +36,8 @@ if TYPE_CHECKING:
     from types import ModuleType
 
     from assay.automation.alerts import Alert
+    from assay.automation.schedules import Schedule
+    from assay.automation.sensors import Sensor
     from assay.config import ProjectConfig
     from assay.io.base import IOManager
     from assay.keys import AssetKey
@@ -116,7 +114,7 @@ class Definitions:
             raise DefinitionError(
                 f"Definitions(alerts={alerts!r}): give a list of Alert(on=[...], to=[...])"
             )
-        self.alerts, self.alert_targets = check_alerts(alerts)
+        self.alerts, self.alert_targets = _check_alerts(alerts)
         self.automation = _check_conditions(automation or {}, self.assets)
 
     def retry_policy_of(self, spec: AssetSpec) -> RetryPolicy:
@@ -298,7 +296,23 @@ def _per_partition(kind: InputKind, declared: object | None) -> tuple[InputKind,
     return kind, declared
 
 
+def _check_alerts(alerts: Iterable[object]) -> tuple[tuple[Alert, ...], dict[str, Any]]:
+    """`check_alerts`, imported only for a project that declares alerts (the
+    automation package is not for every start-up)."""
+    alerts = tuple(alerts)
+    if not alerts:
+        return (), {}
+    from assay.automation.alerts import check_alerts
+
+    return check_alerts(alerts)
+
+
 def _check_automation(schedules: tuple[Schedule, ...], sensors: tuple[Sensor, ...]) -> None:
+    if not schedules and not sensors:
+        return
+    from assay.automation.schedules import Schedule
+    from assay.automation.sensors import Sensor
+
     names: set[str] = set()
     for item, kind in [(s, "Schedule") for s in schedules] + [(s, "Sensor") for s in sensors]:
         expected = Schedule if kind == "Schedule" else Sensor
@@ -351,6 +365,8 @@ def _check_conditions(
             else cron_parts(declared if isinstance(declared, AutomationCondition) else None)
         )
         for expression, timezone in crons:
+            from assay.automation.cron import Cron
+
             try:
                 Cron(expression, timezone)
             except DefinitionError as exc:

@@ -9,7 +9,6 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from assay.errors import AssayError, PlanError, StateError
-from assay.execution.alert_hooks import AlertHooks
 from assay.execution.executors import make_executor
 from assay.execution.hooks import CompositeHooks, LoggingHooks
 from assay.execution.lineage_hooks import LineageHooks
@@ -61,7 +60,11 @@ class Runtime:
             DefinitionError: an alert's selection does not parse or selects nothing.
         """
         lineage = LineageHooks(self.config, self.definitions.graph, self.io_for)
-        alerts = [AlertHooks(self.config, self.definitions)] if self.definitions.alerts else []
+        alerts: list[RunHooks] = []
+        if self.definitions.alerts:  # (alerting is imported only where alerts are declared)
+            from assay.execution.alert_hooks import AlertHooks
+
+            alerts.append(AlertHooks(self.config, self.definitions))
         chosen: list[RunHooks] = [lineage, *alerts, *(subscribers or [LoggingHooks()])]
         if self.config.retention_s is not None:
             chosen.append(RetentionHooks(self.config.home, self.config.retention_s))
