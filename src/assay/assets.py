@@ -12,7 +12,6 @@ from datetime import timedelta
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, overload
 
-from assay.conditions import AutomationCondition, Freshness
 from assay.errors import DefinitionError
 from assay.io.base import FRAME_KINDS, InputKind, Stores, stores_of
 from assay.keys import AssetKey, check_name
@@ -31,6 +30,7 @@ from assay.spec import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
+    from assay.conditions import AutomationCondition, Freshness
     from assay.io.base import IOManager
 
 
@@ -283,7 +283,11 @@ def config_class(annotation: object, *, where: str, scope: Mapping[str, Any] | N
 def _check_automation(
     condition: AutomationCondition | None, where: str
 ) -> AutomationCondition | None:
-    if condition is not None and not isinstance(condition, AutomationCondition):
+    if condition is None:
+        return None
+    from assay.conditions import AutomationCondition  # (declared automation only)
+
+    if not isinstance(condition, AutomationCondition):
         raise DefinitionError(
             f"{where}: automation={condition!r} is not a condition; use Auto.on_stale(), "
             "Auto.on_cron('0 6 * * *'), ... (see docs/automation.md)"
@@ -296,6 +300,8 @@ def _check_freshness(
 ) -> Freshness | None:
     if freshness is None:
         return None
+    from assay.conditions import Freshness
+
     if not isinstance(freshness, Freshness):
         raise DefinitionError(
             f"{where}: freshness={freshness!r} is not a Freshness; use Freshness(lag=...)"

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from assay.assets import declared_type
 from assay.checks import CheckSpec
-from assay.conditions import AutomationCondition, Freshness, cron_parts
 from assay.errors import ConfigError, DefinitionError, did_you_mean
 from assay.graph import AssetGraph
 from assay.io.base import InputKind, Stores, mismatch, stores_of
@@ -38,6 +37,7 @@ if TYPE_CHECKING:
     from assay.automation.alerts import Alert
     from assay.automation.schedules import Schedule
     from assay.automation.sensors import Sensor
+    from assay.conditions import AutomationCondition, Freshness
     from assay.config import ProjectConfig
     from assay.io.base import IOManager
     from assay.keys import AssetKey
@@ -332,6 +332,10 @@ def _check_conditions(
     automation: Mapping[str, AutomationCondition], assets: tuple[AssetSpec, ...]
 ) -> dict[str, AutomationCondition]:
     """Conditions by selection, each a condition whose crons parse."""
+    if not automation and all(s.automation is None and s.freshness is None for s in assets):
+        return {}  # (assay.conditions is imported only where automation is declared)
+    from assay.conditions import AutomationCondition, Freshness, cron_parts
+
     if not isinstance(automation, Mapping):
         raise DefinitionError(
             f"Definitions(automation={automation!r}): give selections and conditions, like "
