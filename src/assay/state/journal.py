@@ -174,6 +174,8 @@ class _Syncer:
 
     def request(self) -> None:
         with self._wanted:
+            if self._pending:  # the next fsync is asked for already: it covers this too
+                return
             self._pending = True
             self._wanted.notify()
 
