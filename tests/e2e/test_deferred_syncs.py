@@ -19,7 +19,7 @@ from assay.io import atomic
 from assay.io.atomic import atomic_path, deferred_syncs
 from tests.conftest import clean_env
 
-PROJECT = """
+PROJECT = '''
 import os
 
 import polars as pl
@@ -37,7 +37,7 @@ def second() -> pl.DataFrame:
     if os.environ.get("DIE_IN_SECOND"):
         os._exit(9)  # the process dies: no cleanup, no atexit
     return pl.DataFrame({"y": [4, 5]})
-"""
+'''
 
 
 @pytest.fixture
@@ -92,7 +92,7 @@ def test_new_files_wait_for_their_sync_and_replaced_ones_do_not(tmp_path):
         assert pl.read_parquet(old)["v"].to_list() == [1]
         fd = pending.files[0][0]
         assert pending.sync() == {}
-    with pytest.raises(OSError, match="Bad file descriptor"):
+    with pytest.raises(OSError):
         os.fstat(fd)  # closed by the sync
     assert sorted(p.name for p in (tmp_path / ".tmp").iterdir()) == []
     outside = tmp_path / "outside.parquet"
