@@ -10,10 +10,6 @@ in the same run, with each process's own peak memory (`wait4`):
 - the overhead per asset: what 90 more assets add to assay beyond what they add
   to the bare script, 10 assets against 100 (target: 1 ms);
 - `assay --help`, and `assay list` on the 100 assets (target: 0.2 s).
-
-For reference, the floor of any process built on the same libraries: Python
-importing polars, numpy and DuckDB and writing one row to a new DuckDB file
-(what a run that plans with numpy and records in DuckDB cannot go below).
 """
 
 from __future__ import annotations
@@ -86,11 +82,6 @@ def write_project(assets: dict[str, list[str]], work: Path | None = None) -> Non
 # Both sides run as users run them: with Python's bytecode cache (some sandboxes
 # set PYTHONDONTWRITEBYTECODE, which recompiles every module at each start).
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-FLOOR = (
-    "import sys, polars, numpy, duckdb; con = duckdb.connect(sys.argv[1]); "
-    "con.execute('CREATE TABLE t (x INTEGER)'); con.execute('INSERT INTO t VALUES (1)'); "
-    "con.close()"
-)
 
 
 def timed(cmd: list[str], cwd: Path = WORK) -> float:
@@ -127,7 +118,6 @@ def main() -> None:
         "assay10": [],
         "bare10": [],
         "polars": [],
-        "floor": [],
     }
     for rep in range(REPEAT):
         for work, size in ((WORK, 100), (SMALL, 10)):
@@ -137,10 +127,6 @@ def main() -> None:
                 measured([sys.executable, "baseline.py", f"bare{rep}"], work)
             )
         runs["polars"].append(measured([sys.executable, "-c", "import polars"]))
-        floor_db = WORK / f"floor{rep}.duckdb"
-        floor_db.unlink(missing_ok=True)
-        runs["floor"].append(measured([sys.executable, "-c", FLOOR, str(floor_db)]))
-        floor_db.unlink(missing_ok=True)
     wall = {name: statistics.median(t for t, _ in found) for name, found in runs.items()}
     peak = {name: statistics.median(m for _, m in found) for name, found in runs.items()}
     print(f"materialize, whole processes on a fresh state, median of {REPEAT}:")
@@ -150,17 +136,12 @@ def main() -> None:
         ("assay100", "assay, 100 assets"),
         ("bare100", "bare script, 100 assets"),
         ("polars", "python -c 'import polars'"),
-        ("floor", "polars, numpy, DuckDB floor"),
     ):
         print(f"  {label:28s} {wall[name]:6.3f} s  {peak[name]:6.1f} MiB")
     fixed = wall["assay10"]
     print(
         f"  fixed cost (10 assets): {fixed:.3f} s, {fixed / wall['polars']:.2f}x Python + "
         f"polars (target 0.35 s, ~2x); peak {peak['assay10']:.0f} MiB (target 120 MiB)"
-    )
-    print(
-        f"  against the libraries' floor: {fixed - wall['floor']:.3f} s and "
-        f"{peak['assay10'] - peak['floor']:.0f} MiB more ({fixed / wall['floor']:.2f}x)"
     )
     added = (wall["assay100"] - wall["assay10"]) - (wall["bare100"] - wall["bare10"])
     print(

@@ -102,7 +102,7 @@ class FileStore:
             _swept.add(scratch)
         if first:  # what writers killed in earlier processes left
             sweep(scratch)
-        with atomic_path(self.path(key, partition), scratch=scratch, may_defer=True) as tmp:
+        with atomic_path(self.path(key, partition), scratch=scratch) as tmp:
             yield tmp
 
     def _write(

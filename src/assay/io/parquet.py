@@ -159,7 +159,7 @@ class ParquetIO:
             target = Path(location)
             if target.exists():  # an older assay wrote its temporary files beside it
                 sweep(target.parent, f".{target.name}.*.tmp")
-            with atomic_path(target, scratch=self._scratch(), may_defer=True) as tmp:
+            with atomic_path(target, scratch=self._scratch()) as tmp:
                 columns, rows = self._encode(value, tmp)
                 version, size = file_data_version(tmp)
         else:
