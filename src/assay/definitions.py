@@ -334,6 +334,7 @@ def _check_conditions(
     """Conditions by selection, each a condition whose crons parse."""
     if not automation and all(s.automation is None and s.freshness is None for s in assets):
         return {}  # (assay.conditions is imported only where automation is declared)
+    from assay.automation.cron import Cron
     from assay.conditions import AutomationCondition, Freshness, cron_parts
 
     if not isinstance(automation, Mapping):
@@ -369,8 +370,6 @@ def _check_conditions(
             else cron_parts(declared if isinstance(declared, AutomationCondition) else None)
         )
         for expression, timezone in crons:
-            from assay.automation.cron import Cron
-
             try:
                 Cron(expression, timezone)
             except DefinitionError as exc:

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 from rich.markup import escape as rich_escape
 from rich.text import Text
@@ -78,10 +78,20 @@ def _markup(pieces):
             merged[-1] = (None, merged[-1][1] + text)
         else:
             merged.append((style, text))
+    # rich's escape doubles one last backslash only: three before a tag would escape
+    # it, so a text right before a tag (a styled one's `[/]` too) never ends with one
+    merged = [
+        (s, t + " " if t.endswith("\\") and (s is not None or i < len(merged) - 1) else t)
+        for i, (s, t) in enumerate(merged)
+    ]
     return "".join(escape(t) if s is None else f"[{s}]{escape(t)}[/]" for s, t in merged)
 
 
 _MARKUP = st.lists(st.tuples(_STYLES, _TEXT), max_size=4).map(_markup)
+# the same, of what rich draws as we count it: ASCII (rich measures other widths
+# by its own tables), no colons (rich replaces emoji codes such as `:x:`)
+_ASCII_TEXT = st.text(alphabet=st.sampled_from(list("ab /#@[]\\=")), max_size=24)
+_ASCII_MARKUP = st.lists(st.tuples(_STYLES, _ASCII_TEXT), max_size=4).map(_markup)
 
 
 @given(_TEXT)
@@ -97,13 +107,11 @@ def test_plain_reads_markup_as_rich_does(markup):
     assert plain(markup) == Text.from_markup(markup, emoji=False).plain
 
 
-@given(st.lists(st.tuples(_MARKUP, _MARKUP, _MARKUP), min_size=1, max_size=4))
+@given(st.lists(st.tuples(_ASCII_MARKUP, _ASCII_MARKUP, _ASCII_MARKUP), min_size=1, max_size=4))
 def test_plain_lines_are_the_lines_rich_draws(rows):
     grid = Grid("asset", "status", "checks", plain=True)
     for row in rows:
         grid.add_row(*row)
-    # rich replaces emoji codes (`:x:`) and counts widths by its own tables
-    assume(all(":" not in cell and cell.isascii() for row in rows for cell in row))
     drawn = [text.plain for text in grid._lines()]
     assert grid.plain_lines() == drawn
 

@@ -76,16 +76,8 @@ def _rename(tmp: Path, final: Path, name: str) -> None:
     """Rename `tmp` over `final`, making `final`'s folder if missing; across
     filesystems, by a synced copy beside `final` renamed over it."""
     try:
-        os.replace(tmp, final)
+        _replace(tmp, final)
         return
-    except FileNotFoundError:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.replace(tmp, final)
-            return
-        except OSError as error:
-            if error.errno != errno.EXDEV:
-                raise
     except OSError as error:
         if error.errno != errno.EXDEV:
             raise
@@ -101,6 +93,15 @@ def _rename(tmp: Path, final: Path, name: str) -> None:
             beside.unlink()
         raise
     tmp.unlink()
+
+
+def _replace(tmp: Path, final: Path) -> None:
+    """`os.replace`, making `final`'s folder when it is missing."""
+    try:
+        os.replace(tmp, final)
+    except FileNotFoundError:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, final)
 
 
 def sweep(folder: Path, pattern: str = f"*{SUFFIX}", *, now: float | None = None) -> int:
