@@ -146,3 +146,33 @@ def test_incompatible_definitions_fail_at_load_naming_the_edge(tmp_path, monkeyp
     )
     assert "give the input AssetIn(partition_mapping=...)" in result.stderr
     assert not (tmp_path / ".assay").exists()
+
+
+def test_a_step_reading_no_partition_of_an_upstream_in_the_run_waits_for_its_first(
+    make_project,
+):
+    """Its empty input has the upstream's columns however the workers are ordered:
+    with two free workers it would otherwise start beside the upstream's first step."""
+    root = make_project("zero_reads")
+    result = invoke("materialize", "--executor", "multiprocess", "--workers", "2")
+    assert result.exit_code == 0, result.output
+    first = stored(root, "day_over_day", "2024-01-01")
+    assert first.to_dicts() == [{"columns": "day,amount", "rows": 0}]
+    assert stored(root, "day_over_day", "2024-01-02")["rows"].to_list() == [1]
+
+
+def test_a_step_following_a_failed_upstream_step_waits_for_the_next_one(make_project):
+    root = make_project("zero_reads")
+    result = invoke(
+        "materialize",
+        "--executor",
+        "multiprocess",
+        "--workers",
+        "2",
+        env={"FAIL_DAY": "2024-01-01"},
+    )
+    assert result.exit_code == 1, result.output
+    first = stored(root, "day_over_day", "2024-01-01")
+    assert first.to_dicts() == [{"columns": "day,amount", "rows": 0}]
+    assert "day_over_day[2024-01-02]" in result.output  # skipped: it reads the failed one
+    assert not (root / ".assay/storage/day_over_day/partition=2024-01-02").exists()

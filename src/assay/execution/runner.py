@@ -474,8 +474,9 @@ class _Coordinator:
         self, node: TaskNode, attempt: StepAttempt | None, outcome: Sequence[StepResult]
     ) -> None:
         """Journal a node's final outcome (tell the hooks first: what they journal
-        lands in the same durable write)."""
+        lands in the same durable write); the nodes that only follow it may start."""
         node.done = True
+        self._release_followers(node, outcome)
         self.hooks.step_finished(self.run_.info, attempt, outcome)
         records: list[Record] = []
         stored = [r for r in outcome if r.stored is not None]
@@ -509,6 +510,27 @@ class _Coordinator:
             )
         self.run_.append_soon(*records)  # outputs are synced; the record follows within moments
         self.results.extend(outcome)
+
+    def _release_followers(self, node: TaskNode, outcome: Sequence[StepResult]) -> None:
+        """Start the nodes that follow this one (`build_nodes`), or, when it stored
+        nothing, hand them to the next node of its asset still to do: they need
+        some partition of it stored, not this one."""
+        if not node.followers:
+            return
+        if not any(r.stored is not None for r in outcome):
+            heir = next(
+                (n for n in self.nodes[node.id + 1 :] if n.key == node.key and not n.done), None
+            )
+            if heir is not None:
+                heir.followers += node.followers
+                node.followers = []
+                return
+        for follower_id in node.followers:
+            follower = self.nodes[follower_id]
+            follower.waiting -= 1
+            if follower.waiting == 0 and not follower.done:
+                heapq.heappush(self.ready, (follower.priority, follower_id))
+        node.followers = []
 
     def _journal_retry(self, outcome: Sequence[StepResult], attempt: int, wait_s: float) -> None:
         """Keep a failed attempt's logs and error with the step, then say it is retried."""

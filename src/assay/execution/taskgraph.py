@@ -41,6 +41,7 @@ class TaskNode:
     pools: tuple[str, ...]
     waiting: int = 0
     dependents: list[int] = field(default_factory=list)
+    followers: list[int] = field(default_factory=list)  # wait for it, whatever its outcome
     attempt: int = 0
     done: bool = False
     started_seq: int | None = None  # the clock when its latest attempt was dispatched
@@ -128,11 +129,19 @@ def build_nodes(
     definitions: Definitions, targets: Sequence[RunTarget], context: PartitionContext
 ) -> list[TaskNode]:
     """The run's nodes (batches where the asset has a BatchPolicy) and their dependencies:
-    a node waits for every node of this run that holds a partition it reads."""
+    a node waits for every node of this run that holds a partition it reads.
+
+    A node that reads no partition of an upstream this run materializes (the day
+    before the first, through a window) still reads it: as an empty frame, with the
+    columns of a stored partition. So it follows the upstream's first node of the
+    run (or the next one, should that store nothing: `_Coordinator`), and what it
+    reads does not depend on how the executor happened to order them.
+    """
     graph = definitions.graph
     order = {key: i for i, key in enumerate(graph.order)}
     nodes: list[TaskNode] = []
     node_of: dict[tuple[AssetKey, int | None], int] = {}
+    first_of: dict[AssetKey, int] = {}
     targeted = {t.key for t in targets}
     for target in sorted(targets, key=lambda t: order[t.key]):
         spec = graph.specs[target.key]
@@ -158,13 +167,16 @@ def build_nodes(
                 pools=pools,
             )
             nodes.append(node)
+            first_of.setdefault(target.key, node.id)
             for index in group or (None,):
                 node_of[(target.key, index)] = node.id
             waits_for: set[int] = set()
+            follows: set[int] = set()
             for up in graph.upstream[target.key]:
                 if up not in targeted:
                     continue
                 up_partitioned = graph.specs[up].partitions is not None
+                reads_any = False
                 for index in group or (None,):
                     if not up_partitioned:
                         found = node_of.get((up, None))
@@ -172,12 +184,18 @@ def build_nodes(
                             waits_for.add(found)
                         continue
                     for read in reads_of(graph, target.key, up, index, context):
+                        reads_any = True
                         found = node_of.get((up, read))
                         if found is not None:
                             waits_for.add(found)
-            node.waiting = len(waits_for)
+                if up_partitioned and not reads_any and up in first_of:
+                    follows.add(first_of[up])
+            follows -= waits_for
+            node.waiting = len(waits_for) + len(follows)
             for upstream_id in waits_for:
                 nodes[upstream_id].dependents.append(node.id)
+            for upstream_id in follows:
+                nodes[upstream_id].followers.append(node.id)
     return nodes
 
 
