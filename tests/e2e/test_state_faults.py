@@ -545,6 +545,58 @@ def test_a_journal_write_that_runs_out_of_space_is_cut_back_to_whole_records(tmp
     assert_state_equals_journals(root / ".assay", tmp_path / "scratch")
 
 
+def test_an_output_that_cannot_be_synced_is_removed_and_nothing_after_it_is_recorded(
+    tmp_path, monkeypatch
+):
+    """In process, outputs are synced on the journal's thread while the next step
+    runs; one whose fsync fails (an I/O error: no disk here fails one on demand)
+    is removed, its record and every record after it are dropped, and the run
+    says so in one line. Once the disk is fine the state equals its journals and
+    the next run materializes what was dropped."""
+    import threading
+
+    import assay.io.atomic as atomic
+
+    root = tmp_path / "chain"
+    root.mkdir()
+    shutil.copy(PROJECTS / "daily_chain.py", root / "chain_sync.py")
+    (root / "pyproject.toml").write_text('[tool.assay]\nmodule = "chain_sync"\n')
+    monkeypatch.chdir(root)
+    monkeypatch.syspath_prepend(str(root))
+    real = atomic._fsync_data
+    threads: set[str] = set()
+    bad = root / ".assay/storage/daily_totals/partition=2024-01-03/data.parquet"
+
+    def fails_for_one(fd: int) -> None:
+        threads.add(threading.current_thread().name)
+        if os.readlink(f"/proc/self/fd/{fd}") == str(bad):
+            raise OSError(errno.EIO, "Input/output error")
+        real(fd)
+
+    monkeypatch.setattr(atomic, "_fsync_data", fails_for_one)
+    result = CliRunner().invoke(main, ["materialize"])
+    assert result.exit_code == 2, result.output
+    assert f"cannot sync the output {bad} to disk (Input/output error)" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "assay-journal-sync" in threads  # not on the thread running the steps
+    assert not bad.exists()
+    monkeypatch.setattr(atomic, "_fsync_data", real)
+    planned = {s["asset"]: s["partitions"] for s in plan_here(root)}
+    assert "2024-01-03" in planned["daily_totals"]
+    assert "2024-01-01" not in planned.get("events", "")  # recorded before the failure
+    for path in every_journal(root / ".assay"):
+        for line in journal_bytes(path).splitlines():
+            record = json.loads(line)
+            assert not (
+                record.get("type") == "materialization"
+                and record.get("asset_key") == "daily_totals"
+                and record.get("partition_key") == "2024-01-03"
+            )
+    ok_here(root, "materialize")
+    assert plan_here(root) == []
+    assert_state_equals_journals(root / ".assay", tmp_path / "scratch")
+
+
 # --- folders that cannot be written ----------------------------------------------------
 
 

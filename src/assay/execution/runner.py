@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 import time
+from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
 from assay.errors import ExecutorError, StateLockedError
@@ -30,6 +31,7 @@ from assay.execution.taskgraph import (
     reads_of,
     target_ranges,
 )
+from assay.io.atomic import deferred_syncs
 from assay.io.warehouse import close_warehouses
 from assay.partitions.subset import PartitionSubset
 from assay.partitions.time_window import TimeWindow, TimeWindowPartitions
@@ -110,7 +112,12 @@ def run_materialization(
         )
         asked = should_stop or (lambda: False)
         coordinator.skip_in_flight(in_flight or {})
-        status = coordinator.run(lambda: run.cancel_requested() or asked())
+        # In process, a step's new files are synced while the next step runs: their
+        # records wait for it in the journal (`assay.io.atomic`); workers elsewhere sync
+        # their own, in parallel already.
+        deferring = deferred_syncs() if executor.name == "in_process" else nullcontext()
+        with deferring:
+            status = coordinator.run(lambda: run.cancel_requested() or asked())
         counts = {s: sum(r.status is s for r in coordinator.results) for s in StepStatus}
         run.finish(
             status,

@@ -102,7 +102,8 @@ class FileStore:
             _swept.add(scratch)
         if first:  # what writers killed in earlier processes left
             sweep(scratch)
-        with atomic_path(self.path(key, partition), scratch=scratch) as tmp:
+        final = self.path(key, partition)
+        with atomic_path(final, scratch=scratch, defer=not final.exists()) as tmp:
             yield tmp
 
     def _write(

@@ -157,9 +157,10 @@ class ParquetIO:
         self._sweep()
         if self.is_local:
             target = Path(location)
-            if target.exists():  # an older assay wrote its temporary files beside it
+            replaces = target.exists()
+            if replaces:  # an older assay wrote its temporary files beside it
                 sweep(target.parent, f".{target.name}.*.tmp")
-            with atomic_path(target, scratch=self._scratch()) as tmp:
+            with atomic_path(target, scratch=self._scratch(), defer=not replaces) as tmp:
                 columns, rows = self._encode(value, tmp)
                 version, size = file_data_version(tmp)
         else:

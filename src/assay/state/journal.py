@@ -11,6 +11,13 @@ the store tells a dead run from a slow one, on the same host, PID reuse and
 clock changes included. A write that fails (a full disk) is cut back to the
 last whole record, so a line is never torn by assay itself; a line torn by a
 kill is terminated before anything else is appended to that journal.
+
+Records never claim data that is not on disk: an append takes the output files
+written unsynced since the last one (`assay.io.atomic.deferred_syncs`), and its
+records, and every record appended after them, are held in order until those
+files are synced by the journal's thread. A file that cannot be synced is
+removed, and its records and all held after it are dropped; the next append
+raises why.
 """
 
 from __future__ import annotations
@@ -21,11 +28,13 @@ import fcntl
 import json
 import os
 import threading
+from collections import deque
 from typing import TYPE_CHECKING
 
 import orjson
 
 from assay.errors import StateError
+from assay.io import atomic
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -80,6 +89,9 @@ class Journal:
         self._size = 0
         self._syncer: _Syncer | None = None
         self._sync_failure: OSError | None = None
+        self._lock = threading.Lock()  # the writes, and what is held
+        self._held: deque[_Held] = deque()  # records waiting for their files' syncs
+        self._data_failure: JournalWriteError | None = None
 
     def append(self, *records: Record, durable: bool = False) -> None:
         """Write records; with `durable`, fsync them before returning.
@@ -88,17 +100,14 @@ class Journal:
             JournalWriteError: they could not be written (or an earlier `append_soon`
                 could not be synced); the journal still ends with its last whole record.
         """
-        before = self._size
-        self._write(records)
-        if durable:
-            assert self._fd is not None
+        held = self._write_or_hold(records, durable=durable)
+        if held is not None and durable:
             try:
-                os.fsync(self._fd)
-            except OSError as exc:  # not on disk: cut back to what was
-                with contextlib.suppress(OSError):
-                    os.ftruncate(self._fd, before)
-                self._size = before
-                raise _write_error(self.path, exc, "write") from exc
+                held.wait()
+            except JournalWriteError as exc:
+                if exc is self._data_failure:  # said here: not again
+                    self._data_failure = None
+                raise
 
     def append_soon(self, *records: Record) -> None:
         """Write records now and fsync them within moments, on a thread of the journal's
@@ -110,16 +119,37 @@ class Journal:
             JournalWriteError: as `append`; a failed background fsync is raised here
                 (and by `close`) afterwards.
         """
-        self._write(records)
-        if self._syncer is None:
-            self._syncer = _Syncer(self)
-        self._syncer.request()
+        if self._write_or_hold(records) is None:
+            self._syncer_started().request()
 
-    def _write(self, records: tuple[Record, ...]) -> None:
+    def _write_or_hold(self, records: tuple[Record, ...], *, durable: bool = False) -> _Held | None:
+        """Write (and with `durable` fsync) the records, or hold them behind output
+        files still to sync and behind what is held already: the hold, or None."""
         if self._fd is None:
             raise JournalWriteError(f"the journal {self.path} is closed: a bug in assay")
         self._raise_sync_failure()
-        data = encode(records)
+        files = atomic.take_unsynced()
+        with self._lock:
+            if files or self._held:
+                held = _Held(files, encode(records))
+                self._held.append(held)
+            else:
+                before = self._size
+                self._write(encode(records))
+                if durable:
+                    self._fsync_or_cut(before)
+                return None
+        self._syncer_started().request()
+        return held
+
+    def _syncer_started(self) -> _Syncer:
+        if self._syncer is None:
+            self._syncer = _Syncer(self)
+        return self._syncer
+
+    def _write(self, data: bytes) -> None:
+        """Append encoded records (the lock held)."""
+        assert self._fd is not None
         try:
             _write_all(self._fd, data)
         except OSError as exc:
@@ -128,10 +158,71 @@ class Journal:
             raise _write_error(self.path, exc, "write") from exc
         self._size += len(data)
 
+    def _fsync_or_cut(self, before: int) -> None:
+        """fsync (the lock held); what is not on disk is cut back to `before`."""
+        assert self._fd is not None
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:  # not on disk: cut back to what was
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, before)
+            self._size = before
+            raise _write_error(self.path, exc, "write") from exc
+
+    def _write_held(self) -> bool:
+        """On the syncer's thread: sync the held records' files, write the records in
+        order, fsync once, and release whoever waits for them. False: none held.
+
+        From a file that cannot be synced on, held records are dropped (said once,
+        by the next append): each may describe, or have read, what is not on disk.
+        """
+        done: list[_Held] = []
+        start = self._size
+        while True:
+            with self._lock:
+                if not self._held:
+                    break
+                held = self._held[0]
+            failure = atomic.sync_files(held.files)
+            held.files = []
+            with self._lock:
+                self._held.popleft()
+                done.append(held)
+                if failure is not None and self._data_failure is None:
+                    path, exc = failure
+                    self._data_failure = JournalWriteError(
+                        f"cannot sync the output {path} to disk ({exc.strerror or exc}): it is "
+                        "removed and the steps since are not recorded; check the disk, then "
+                        "materialize again",
+                        no_space=is_no_space(exc),
+                    )
+                if self._data_failure is None:
+                    try:
+                        self._write(held.data)
+                    except JournalWriteError as exc:
+                        self._data_failure = exc
+                held.failure = self._data_failure
+        if not done:
+            return False
+        with self._lock:
+            if self._size > start and self._fd is not None:
+                try:
+                    self._fsync_or_cut(start)
+                except JournalWriteError as exc:
+                    self._data_failure = self._data_failure or exc
+                    for held in done:
+                        held.failure = held.failure or exc
+            for held in done:
+                held.written.set()
+        return True
+
     def _raise_sync_failure(self) -> None:
         failure, self._sync_failure = self._sync_failure, None
         if failure is not None:
             raise _write_error(self.path, failure, "write") from failure
+        data_failure, self._data_failure = self._data_failure, None
+        if data_failure is not None:
+            raise data_failure
 
     def __enter__(self) -> Journal:
         return self
@@ -160,6 +251,26 @@ class Journal:
         self._raise_sync_failure()
 
 
+class _Held:
+    """Encoded records waiting for output files to be synced (`Journal`)."""
+
+    def __init__(self, files: list[atomic.UnsyncedFile], data: bytes) -> None:
+        self.files = files
+        self.data = data
+        self.written = threading.Event()
+        self.failure: JournalWriteError | None = None
+
+    def wait(self) -> None:
+        """Until written and fsynced.
+
+        Raises:
+            JournalWriteError: a file could not be synced, or the journal written.
+        """
+        self.written.wait()
+        if self.failure is not None:
+            raise self.failure
+
+
 class _Syncer:
     """fsyncs a journal soon after each request, on a daemon thread; requests made
     during an fsync are covered by the next one."""
@@ -180,8 +291,10 @@ class _Syncer:
             self._wanted.notify()
 
     def stop(self) -> None:
+        """After a last pass (what is held is written)."""
         with self._wanted:
             self._stopping = True
+            self._pending = True
             self._wanted.notify()
         self._thread.join()
 
@@ -196,6 +309,8 @@ class _Syncer:
             fd = self.journal._fd
             if fd is None:
                 return
+            if self.journal._write_held():
+                continue  # fsynced with them
             try:
                 os.fsync(fd)
             except OSError as exc:
