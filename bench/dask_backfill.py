@@ -7,14 +7,21 @@ Parquet and read back). assay runs `backfill start --force` on a fresh state
 folder: on the multiprocess executor with 2 workers, and on the dask executor
 with a LocalCluster of 2 worker processes that it starts (and stops) itself.
 The baseline is a spawn pool of 2 processes over the days. All run as whole
-processes, interleaved, in the same run; the ratios are what to compare.
+processes, interleaved, in the same run; the ratios are what to compare. The CPU
+of each run's whole process tree (workers and the cluster's processes included)
+is printed too: on a busy machine it says more than the wall time.
+`ASSAY_SRC=<a src folder>` runs another copy of assay's source (a before/after).
 """
 
 from __future__ import annotations
 
+import os
+import resource
 import shutil
 import statistics
+import subprocess
 import sys
+import time
 from datetime import date, timedelta
 
 import backfill as chain
@@ -48,39 +55,68 @@ def write_project() -> None:
     )
 
 
-def backfill(*options: str) -> float:
+CPU: dict[str, list[float]] = {}  # CPU seconds of each run's process tree
+
+
+def timed(name: str, cmd: list[str]) -> float:
+    """Wall seconds; the CPU of the process and every process it started goes to CPU."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=WORK, check=True, capture_output=True, env=ENV)
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    CPU.setdefault(name, []).append(cpu)
+    return seconds
+
+
+ENV = {
+    **chain.ENV,
+    **({"PYTHONPATH": os.environ["ASSAY_SRC"]} if "ASSAY_SRC" in os.environ else {}),
+}
+
+
+def backfill(name: str, *options: str) -> float:
     shutil.rmtree(WORK / ".assay", ignore_errors=True)
     command = [str(chain.ASSAY), "backfill", "start", "--from", "2024-01-01", "--to", LAST]
-    return chain.timed([*command, "--force", "--workers", "2", *options], WORK)
+    return timed(name, [*command, "--force", "--workers", "2", *options])
 
 
 def bare() -> float:
     shutil.rmtree(WORK / "bare", ignore_errors=True)
-    return chain.timed([sys.executable, "baseline.py", "bare", "2"], WORK)
+    return timed("bare 2 procs", [sys.executable, "baseline.py", "bare", "2"])
 
 
 def main() -> None:
     write_project()
     steps = 3 * DAYS
-    chain.timed([str(chain.ASSAY), "--help"], WORK)  # warm the bytecode cache
+    timed("help", [str(chain.ASSAY), "--help"])  # warm the bytecode cache
     runs: dict[str, list[float]] = {}
     for _ in range(REPEAT):
         for name, run in (
             ("bare 2 procs", bare),
-            ("assay multiprocess 2", lambda: backfill("--executor", "multiprocess")),
-            ("assay dask LocalCluster(2)", lambda: backfill("--executor", "dask")),
+            (
+                "assay multiprocess 2",
+                lambda: backfill("assay multiprocess 2", "--executor", "multiprocess"),
+            ),
+            (
+                "assay dask LocalCluster(2)",
+                lambda: backfill("assay dask LocalCluster(2)", "--executor", "dask"),
+            ),
         ):
             runs.setdefault(name, []).append(run())
     t = {name: statistics.median(times) for name, times in runs.items()}
+    cpu = {name: statistics.median(CPU[name]) for name in runs}
     print(f"backfill 3 assets x {DAYS} days ({steps} asset partitions), median of {REPEAT}:")
     for name, seconds in t.items():
-        print(f"  {name:<27} {seconds:6.2f} s")
+        print(f"  {name:<27} {seconds:6.2f} s   CPU {cpu[name]:6.2f} s")
     base = t["bare 2 procs"]
     for name in ("assay multiprocess 2", "assay dask LocalCluster(2)"):
         per_step = (t[name] - base) / steps * 1000
+        cpu_step = (cpu[name] - cpu["bare 2 procs"]) / steps * 1000
         print(
-            f"  {name}: ratio {t[name] / base:.2f}x vs bare 2 procs; "
-            f"overhead {per_step:.2f} ms per asset partition"
+            f"  {name}: ratio {t[name] / base:.2f}x vs bare 2 procs; overhead "
+            f"{per_step:.2f} ms per asset partition (wall), {cpu_step:.2f} ms of CPU"
         )
     dask_s, pool_s = t["assay dask LocalCluster(2)"], t["assay multiprocess 2"]
     print(

@@ -2,7 +2,7 @@
 
 A run id, a journal (locked for the run's life), the state home's clock, the
 run record at the start and its final state at the end, the hooks told of both,
-indexing while it goes (at most every 2 s, never over a twentieth of the run)
+indexing while it goes (at most every 2 s, never over a fiftieth of the run)
 and once at its end. Materializations, backfills, `assay check` and `assay
 observe` are all recorded runs; they differ only in what they journal between.
 """
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from assay.state.records import Record
 
 INDEX_INTERVAL_S = 2.0
-INDEX_SHARE = 20  # wait at least twenty times the last flush before the next one
+INDEX_SHARE = 50  # wait at least fifty times the last flush before the next one
 FINAL_INDEX_TIMEOUT_S = 10.0
 
 
@@ -208,9 +208,9 @@ class RecordedRun:
 class _Indexer:
     """Indexes the journal into DuckDB while the run goes; says once if it cannot.
 
-    At most once per interval, and never for more than a twentieth of the run's
+    At most once per interval, and never for more than a fiftieth of the run's
     time: a flush costs more as the store grows (DuckDB rewrites the table's last
-    row group at each checkpoint), so the interval stretches to twenty times the
+    row group at each checkpoint), so the interval stretches to fifty times the
     last flush (readers index what is pending themselves; the UI follows a live
     run in its journal). The journal is the truth meanwhile, and the run's end indexes the rest.
     """

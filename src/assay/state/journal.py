@@ -427,7 +427,10 @@ def write_compressed(
     try:
         with open(scratch, "wb") as raw:
             with (
-                gzip.GzipFile(filename=target.stem, mode="wb", fileobj=raw, mtime=0)
+                # level 6, not gzip's 9: half the CPU, 4% larger (a year's journal)
+                gzip.GzipFile(
+                    filename=target.stem, mode="wb", fileobj=raw, mtime=0, compresslevel=6
+                )
                 if xz_preset is None
                 else lzma.LZMAFile(raw, "wb", preset=xz_preset)
             ) as compressed:

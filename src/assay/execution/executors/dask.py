@@ -110,8 +110,10 @@ class DaskExecutor:
         }
         try:
             self._client = self._connect()
+            # Bundled, each step's results come as an event: a bundle's value is
+            # fetched (a round trip) only when some of its events did not come
             self._completed = distributed.as_completed(
-                loop=self._client.loop, with_results=True, raise_errors=False
+                loop=self._client.loop, with_results=not self.is_bundling, raise_errors=False
             )
             self._topic = f"assay-steps-{uuid.uuid4().hex}"
             if self.is_bundling:
@@ -249,9 +251,12 @@ class DaskExecutor:
         # (after the batch: a bundle's events reach the client before its end does)
         outcomes = self._reported()
         killed: list[_Killed] = []
-        for future, result in batch:
+        for item in batch:
+            future, result = item if isinstance(item, tuple) else (item, None)
             pair = self._running.pop(str(future.key), None)
             if pair is not None:
+                if result is None and any(t.task_id in self._unreported for t in pair[1]):
+                    result = _value(future)  # an event missing: the bundle's own value
                 outcomes += self._outcomes(future, pair[1], result, killed)
         outcomes += self._killed(killed)
         if not outcomes:
@@ -282,6 +287,8 @@ class DaskExecutor:
         key = str(future.key)
         begun = key in self._begun
         self._begun.discard(key)
+        if not left and (future.status == "finished" or result is None):
+            return []  # every step reported by its event
         if future.status == "finished" or _are_results(result):
             # (results that arrive as a worker holding them dies are still results)
             found = dict(result)
@@ -364,12 +371,27 @@ class _Killed:
 # Our own LocalCluster: bundles queue on the workers, not the scheduler (no worker
 # idles while its next bundle travels); a worker's death fails its bundles at once,
 # the executor ships their steps again (Dask would run the reported ones again too);
-# the workers do not sample themselves every 10 ms for a dashboard nobody sees.
+# the workers do not sample themselves every 10 ms for a dashboard nobody sees, nor
+# check their event loop's health every 20 ms, their memory every 100 ms or the
+# host every 500 ms (each a wake-up of every process: on a small machine, CPU the
+# steps lack); memory limits still hold, checked each second.
 _LOCAL_CLUSTER_CONFIG = {
     "distributed.scheduler.allowed-failures": 0,
     "distributed.scheduler.worker-saturation": math.inf,
     "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.admin.system-monitor.gil.enabled": False,
 }
+
+
+def _value(future: Future[Any]) -> Any:
+    """A finished future's value, or its error (as `as_completed` gives them)."""
+    try:
+        return future.result(timeout=CONNECT_TIMEOUT_S)
+    except Exception as exc:
+        return exc
 
 
 def _are_results(value: Any) -> bool:
