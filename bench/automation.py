@@ -60,10 +60,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import planner
 
-WORK = Path(__file__).resolve().parent / ".work" / "automation"  # a folder per size
+_HERE = Path(__file__).resolve().parent
+WORK = Path(os.environ.get("AUTOMATION_BENCH_WORK") or _HERE / ".work" / "automation")  # per size
 LAYERS = 10
 WIDTH, FULL_WIDTH = 200, 1_000
-DAYS = 1_000
+DAYS = int(os.environ.get("AUTOMATION_BENCH_DAYS", "1000"))  # `--days`, for the children too
 STALE_ROOTS = 5  # root partitions changed after the baselines: the handful stale
 BASELINE_AT = datetime(2025, 6, 1, tzinfo=UTC)  # after planner.populate's records
 CHANGED_AT = datetime(2025, 7, 1, tzinfo=UTC)
@@ -82,7 +83,7 @@ def _peak_mib() -> float:
 # --- the store ---------------------------------------------------------------------------
 
 
-def populate(width: int) -> None:
+def populate(width: int, work: Path) -> None:
     """planner's project and store, every asset on_stale, baselines recorded, a handful
     of partitions changed since."""
     import duckdb
@@ -90,7 +91,6 @@ def populate(width: int) -> None:
     from assay.conditions import Auto
     from assay.versioning import code_version, inputs_signature
 
-    work = WORK / str(width)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     start = _start()
@@ -173,11 +173,11 @@ class _TimedReader:
 
 def full(work: Path, naive_assets: int) -> dict[str, Any]:
     """(a) the facts, (b) every condition over them; then the naive baseline."""
-    from assay.daemon.conditions import _baseline, _keysets
+    from assay.daemon.conditions import _baseline
     from assay.keys import AssetKey
     from assay.partitions.base import PartitionContext
     from assay.planning.conditions import Attempts, Facts, conditions_of, evaluate_conditions
-    from assay.planning.staleness import assess
+    from assay.planning.staleness import assess, read_arguments
     from assay.state.automation import AutomationReader
     from assay.state.reader import StateReader
     from assay.versioning import code_version, inputs_signature
@@ -205,7 +205,7 @@ def full(work: Path, naive_assets: int) -> dict[str, Any]:
     figures["assess_s"] = time.perf_counter() - started
     figures["columns_s"] = reader.seconds.get("planning_columns", 0.0)
     started = time.perf_counter()
-    assets, keysets = _keysets(graph, keys, context)
+    assets, keysets = read_arguments(graph, keys, context)
     found = StateReader(home, index=False).attempt_columns(assets, keysets)
     attempts = {}
     for ordinal, key in enumerate(keys):
@@ -373,6 +373,7 @@ def tick(work: Path, ticks: int, workload: str) -> dict[str, Any]:
     from assay.daemon import conditions as ticking
     from assay.daemon.clock import SystemClock
     from assay.daemon.engine import Engine
+    from assay.daemon.preview import preview
     from assay.planning.staleness import _same
     from assay.state.automation import AutomationReader
     from assay.state.clock import Clock
@@ -407,11 +408,11 @@ def tick(work: Path, ticks: int, workload: str) -> dict[str, Any]:
     reads: list[float] = []  # of each steady tick, the store's part
     for _ in range(ticks):
         if kind == "random":
-            runs = [(key, None) for key in rng.sample(keys, limit)]
+            runs = [(key, None) for key in rng.sample(keys, min(limit, len(keys)))]
         else:  # the daemon's own requests, run
             wanted = [k for k in keys if k in ticker.last and ticker.last[k].requested]
             runs = [(k, list(ticker.last[k].requested)) for k in wanted[:limit]]
-            runs = runs or [(key, None) for key in rng.sample(roots, STALE_ROOTS)]
+            runs = runs or [(k, None) for k in rng.sample(roots, min(STALE_ROOTS, len(roots)))]
         started = time.perf_counter()
         _journal_run(config.home, graph, runs, clock)
         store.index_pending()
@@ -431,7 +432,7 @@ def tick(work: Path, ticks: int, workload: str) -> dict[str, Any]:
     clock.close()
     peak_mib = _peak_mib()  # before the check, which builds a second engine
     # what the ticks left must be what one full evaluation of the same store gives
-    again = ticking.preview(config, project.definitions, datetime.now(UTC), real_clock=True)
+    again = preview(config, project.definitions, datetime.now(UTC), real_clock=True)
 
     def seen(e: Any) -> tuple[Any, ...]:
         return (e.requested, e.counts, e.capped, e.history)
@@ -682,6 +683,7 @@ def _restore(work: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    global DAYS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="10,000 assets (default 2,000)")
     parser.add_argument("--ticks", type=int, default=20, help="ticks per workload")
@@ -692,17 +694,21 @@ def main(argv: list[str] | None = None) -> None:
         "tick's requests, at most N assets), comma-separated",
     )
     parser.add_argument("--naive", type=int, default=100, help="assets of the naive baseline")
+    parser.add_argument("--width", type=int, help="assets per layer (a smoke run: a few)")
+    parser.add_argument("--days", type=int, default=DAYS, help="daily partitions per asset")
     parser.add_argument(
         "--reuse", action="store_true", help="reuse the store filled by the last run (same day)"
     )
     args = parser.parse_args(argv)
-    width = FULL_WIDTH if args.full else WIDTH
-    work = WORK / str(width)
+    DAYS = args.days
+    os.environ["AUTOMATION_BENCH_DAYS"] = str(DAYS)
+    width = args.width or (FULL_WIDTH if args.full else WIDTH)
+    work = WORK / (str(width) if DAYS == 1_000 else f"{width}x{DAYS}")
     if args.reuse and (work / "backup.duckdb").exists():
         _restore(work)
     else:
         started = time.perf_counter()
-        subprocess.run([sys.executable, __file__, "_populate", str(width)], check=True)
+        subprocess.run([sys.executable, __file__, "_populate", str(width), str(work)], check=True)
         print(f"  (filled in {time.perf_counter() - started:.0f} s)")
         shutil.copy(work / ".assay" / "assay.duckdb", work / "backup.duckdb")
     full_figures = _child("_full", str(work), str(args.naive))
@@ -715,7 +721,7 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["_populate"]:
-        populate(int(sys.argv[2]))
+        populate(int(sys.argv[2]), Path(sys.argv[3]))
     elif sys.argv[1:2] == ["_full"]:
         print(json.dumps(full(Path(sys.argv[2]), int(sys.argv[3]))))
     elif sys.argv[1:2] == ["_tick"]:

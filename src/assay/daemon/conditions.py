@@ -160,6 +160,8 @@ class ConditionTicker:
         self.wanted: set[AssetKey] | None = None  # the enabled conditions (None: to make)
         self.wanted_conditions: dict[AssetKey, AutomationCondition] = {}
         self.unfinished: set[AssetKey] = set()  # requested partitions at their last evaluation
+        self.memo: dict[tuple[AssetKey, str], Any] = {}  # Facts.memo, kept from tick to tick
+        self.store_mark: tuple[int, ...] | None = None  # the store's files at the last read
 
     # --- definitions and state ---------------------------------------------------------
 
@@ -253,19 +255,33 @@ class ConditionTicker:
         graph = engine.definitions.graph
         self.journal_mark = _activity(engine.config.journal_dir, engine.home)
         reader = StateReader(engine.home, index=record)
-        context = partition_context(graph, reader, now)
+        full = self.cache is None or time.monotonic() - self.last_full >= FULL_EVERY_S
+        # taken before reading: a write after it is read now, and again next tick
+        mark = _store_mark(reader.store.path, reader.store.journal_dir if record else None)
+        # nothing indexed since the last read, nothing new to index: nothing to read
+        quiet = not full and mark is not None and mark == self.store_mark
+        self.store_mark = mark
+        context = (
+            PartitionContext.at(now, self.dynamic)
+            if quiet
+            else partition_context(graph, reader, now)
+        )
         keys_moved = context.dynamic != self.dynamic  # keys added or removed: read afresh
         self.dynamic = context.dynamic  # the keys of this evaluation, for its later steps
-        full = self.cache is None or time.monotonic() - self.last_full >= FULL_EVERY_S
         full = full or keys_moved
         self.last_evaluated = time.monotonic()
         if full:  # read afresh, as the first time (removed partition keys included); the
             # last tick's columns and staleness go first, not after (twice the memory)
             self.cache = self.facts = None
+            self.memo = {}
         # an incremental tick's few short reads share one open of the store; a full
         # one does not hold it while it computes
-        with contextlib.nullcontext() if full else reader.held():
-            changed_names, seq, at = reader.changed_assets(*((0, 0.0) if full else self.marks))
+        with contextlib.nullcontext() if full or quiet else reader.held():
+            changed_names, seq, at = (
+                (set(), *self.marks)
+                if quiet
+                else reader.changed_assets(*((0, 0.0) if full else self.marks))
+            )
             changed: set[AssetKey] | None = None
             if full:
                 self.last_full = time.monotonic()
@@ -331,6 +347,7 @@ class ConditionTicker:
             freshness_missed={k: f.missed for k, f in freshness.items()},
             state_now=time.time() * _US,
             real_clock=engine.clock.is_real,
+            memo=self.memo,
         )
         evaluations = evaluate_conditions(
             self.wanted_conditions,
@@ -723,6 +740,37 @@ def _same_mask(a: np.ndarray | None, b: np.ndarray | None) -> bool:
     if a is None or b is None:
         return (a is None or not a.any()) and (b is None or not b.any())
     return bool(np.array_equal(a, b))
+
+
+def _store_mark(path: Path, journal_dir: Path | None) -> tuple[Any, ...] | None:
+    """What the DuckDB file and its WAL look like (any write changes one of them), and
+    the journals waiting to be indexed (`journal_dir`; None: the reads do not index);
+    None when it cannot tell: no store yet, or a file written so recently that a write
+    in the same tick of the file system's clock would leave it the same time."""
+    found: list[Any] = []
+    now = time.time_ns()
+    names = [path, path.with_name(path.name + ".wal")]
+    if journal_dir is not None:
+        try:
+            names += sorted(
+                journal_dir / e.name for e in os.scandir(journal_dir) if e.name.endswith(".jsonl")
+            )
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return None
+    for name in names:
+        try:
+            stat = os.stat(name)
+        except FileNotFoundError:
+            found.append((name, 0))
+            continue
+        except OSError:
+            return None
+        if now - stat.st_mtime_ns < 100_000_000:  # 0.1 s
+            return None
+        found.append((name, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns))
+    return None if len(found[0]) < 5 else tuple(found)
 
 
 def _activity(journal_dir: Any, home: Any) -> int:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from assay.conditions import (
     All,
@@ -59,6 +59,9 @@ if TYPE_CHECKING:
     from assay.keys import AssetKey
     from assay.partitions.base import PartitionContext
     from assay.planning.staleness import AssetStaleness
+
+    # A mask, or the constant it is for every partition (True: all, False: none).
+    Mask: TypeAlias = np.ndarray | bool
 
 _US = 1_000_000.0
 _LOOKBACK = timedelta(days=400)  # how far back the latest cron tick is looked for
@@ -146,6 +149,9 @@ class Facts:
     freshness_missed: Mapping[AssetKey, np.ndarray] = field(default_factory=dict)
     state_now: float | None = None  # the state clock now, epoch µs (default: the wall's)
     real_clock: bool = True  # the evaluation's clock is the wall's (not a test's or --at)
+    # per asset, what a guard of its readers makes of a column, with that column (the
+    # same column again: the same mask; a ticker keeps it from tick to tick)
+    memo: dict[tuple[AssetKey, str], tuple[object, Mask]] = field(default_factory=dict)
 
     @property
     def now_us(self) -> float:
@@ -176,6 +182,8 @@ def facts_moved(before: AssetStaleness, after: AssetStaleness) -> tuple[bool, bo
     import numpy as np
 
     def same(x: np.ndarray | None, y: np.ndarray | None) -> bool:
+        if x is y:  # a column not read again is the same array
+            return True
         if x is None or y is None:
             return x is None and y is None
         return bool(np.array_equal(x, y, equal_nan=True))
@@ -272,19 +280,22 @@ def evaluate_conditions(
         labels, cron_list = _shape_of(condition)
         counts: list[tuple[str, int]] = []
         masks: list[np.ndarray] = []
-        mask = view.evaluate(condition, labels, counts, masks if keep_masks else None)
-        mask = mask & ~view.staleness.waiting  # never a partition that cannot run
+        found_mask = view.evaluate(condition, labels, counts, masks if keep_masks else None)
         limit = condition.max_per_tick
         capped = 0
-        chosen_indices = np.flatnonzero(mask)
-        if len(chosen_indices) > limit:  # the newest first
-            capped = len(chosen_indices) - limit
-            mask = np.zeros(view.n, dtype=bool)
-            mask[chosen_indices[-limit:]] = True
-        requested = PartitionSubset.from_mask(mask) if mask.any() else PartitionSubset()
-        if mask.any():
-            progress = facts.in_progress.get(key)
-            facts.in_progress[key] = mask if progress is None else progress | mask
+        requested = PartitionSubset()
+        if found_mask is not False:  # most assets, most ticks: nothing to request
+            # never a partition that cannot run
+            mask = _array(found_mask, view.n) & ~view.staleness.waiting
+            chosen_indices = np.flatnonzero(mask)
+            if len(chosen_indices) > limit:  # the newest first
+                capped = len(chosen_indices) - limit
+                mask = np.zeros(view.n, dtype=bool)
+                mask[chosen_indices[-limit:]] = True
+            if len(chosen_indices):
+                requested = PartitionSubset.from_mask(mask)
+                progress = facts.in_progress.get(key)
+                facts.in_progress[key] = mask if progress is None else progress | mask
         if wanted is not None and previous is not None:
             before = previous.get(key)
             if before is None or before.requested != requested:
@@ -298,7 +309,7 @@ def evaluate_conditions(
             tick = view._cron_tick(cron, timezone)
             if tick is not None:
                 cursor = facts.cron_cursor(key, cron, timezone, tick)
-                if mask.any():
+                if requested:
                     cursor = CronCursor(tick=cursor.tick, seen=cursor.seen, done=tick)
                 cursors[(cron, timezone)] = cursor
         found[key] = AssetEvaluation(
@@ -315,6 +326,10 @@ def evaluate_conditions(
 
 
 _SHAPES: dict[AutomationCondition, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {}
+# the same, by the condition's identity (hashing a condition walks it): id -> (it, shape)
+_SHAPES_BY_ID: dict[
+    int, tuple[AutomationCondition, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]]
+] = {}
 
 
 def _shape_of(
@@ -322,12 +337,18 @@ def _shape_of(
 ) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
     """Each part's description (depth first, as `evaluate` visits them) and the crons a
     condition names: made once per distinct condition, not per asset and tick."""
+    held = _SHAPES_BY_ID.get(id(condition))
+    if held is not None and held[0] is condition:
+        return held[1]
     shape = _SHAPES.get(condition)
     if shape is None:
         if len(_SHAPES) > 10_000:  # conditions of definitions loaded long ago
             _SHAPES.clear()
         shape = (tuple(n.describe() for n in condition.walk()), tuple(cron_parts(condition)))
         _SHAPES[condition] = shape
+    if len(_SHAPES_BY_ID) > 10_000:
+        _SHAPES_BY_ID.clear()
+    _SHAPES_BY_ID[id(condition)] = (condition, shape)
     return shape
 
 
@@ -382,38 +403,37 @@ class _View:
         labels: tuple[str, ...],
         counts: list[tuple[str, int]],
         masks: list[np.ndarray] | None,
-    ) -> np.ndarray:
+    ) -> Mask:
         """`node`'s mask; appends its part's count (`labels`: each part's description,
-        in the order parts are visited) and mask, then those of the parts under it."""
-        import numpy as np
-
+        in the order parts are visited) and mask, then those of the parts under it.
+        A part true (or false) for every partition is the constant, not an array: the
+        guards of most assets hold for nothing, and cost no array then."""
         slot = len(counts)
         counts.append((labels[slot], 0))
         if masks is not None:
-            masks.append(np.zeros(0, dtype=bool))
+            masks.append(_array(False, 0))
+        mask: Mask
         if isinstance(node, All):
-            mask = np.ones(self.n, dtype=bool)
+            mask = True
             for item in node.items:
-                mask &= self.evaluate(item, labels, counts, masks)
+                mask = _and(mask, self.evaluate(item, labels, counts, masks))
         elif isinstance(node, Any_):
-            mask = np.zeros(self.n, dtype=bool)
+            mask = False
             for item in node.items:
-                mask |= self.evaluate(item, labels, counts, masks)
+                mask = _or(mask, self.evaluate(item, labels, counts, masks))
         elif isinstance(node, Not):
-            mask = ~self.evaluate(node.item, labels, counts, masks)
+            mask = _not(self.evaluate(node.item, labels, counts, masks))
         elif isinstance(node, Capped):
             # the cap applies to the result
             mask = self.evaluate(node.item, labels, counts, masks)
         else:
             mask = self._leaf(node)
-        counts[slot] = (counts[slot][0], int(np.count_nonzero(mask)))
+        counts[slot] = (counts[slot][0], _count(mask, self.n))
         if masks is not None:
-            masks[slot] = mask
+            masks[slot] = _array(mask, self.n)
         return mask
 
-    def _leaf(self, node: AutomationCondition) -> np.ndarray:
-        import numpy as np
-
+    def _leaf(self, node: AutomationCondition) -> Mask:
         s = self.staleness
         if isinstance(node, Stale):
             return self._stale(node.reasons)
@@ -422,36 +442,33 @@ class _View:
         if isinstance(node, CronTickPassed):
             tick = self._cron_tick(node.cron, node.timezone)
             if tick is None or tick <= self.baseline.since:
-                return np.zeros(self.n, dtype=bool)
+                return False
             cursor = self.facts.cron_cursor(self.key, node.cron, node.timezone, tick)
-            return np.full(self.n, cursor.done < tick)
+            return bool(cursor.done < tick)
         if isinstance(node, DepsUpdatedSinceCron):
             tick = self._cron_tick(node.cron, node.timezone)
             if tick is None:
-                return np.ones(self.n, dtype=bool)
+                return True
             seen = self.facts.cron_cursor(self.key, node.cron, node.timezone, tick).seen
-            return ~self._deps(lambda up: _older(up.updated, seen), sources="observed")
+            return _not(self._deps(lambda up: _older(up.updated, seen), sources="observed"))
         if isinstance(node, InProgress):
             return self._progress(self.key)
         if isinstance(node, DepsInProgress):
             return self._deps(lambda up: self._progress(up.key), sources="all")
         if isinstance(node, DepsMissing):
-            missing: np.ndarray = s.waiting | self._deps(
-                lambda up: _never(up.started), sources="none"
-            )
-            return missing
+            return _or(_some(s.waiting), self._deps(self._never_of, sources="none"))
         if isinstance(node, Failed):
-            return self.attempts.failed.copy()
+            return _some(self.attempts.failed)
         if isinstance(node, DepsFailed):
             return self._deps(self._failed_of, sources="none")
         if isinstance(node, FreshnessMissed):
             missed = self.facts.freshness_missed.get(self.key)
-            return missed.copy() if missed is not None else np.zeros(self.n, dtype=bool)
+            return False if missed is None else _some(missed)
         if isinstance(node, Window):
             return self._window(node)
         raise TypeError(f"unknown condition {node!r}")
 
-    def _stale(self, reasons: frozenset[str]) -> np.ndarray:
+    def _stale(self, reasons: frozenset[str]) -> Mask:
         """Stale for one of `reasons`, with a cause newer than the baseline and than the
         partition's last handling. A missing partition triggers when it is new (and was
         never tried) or when what it reads changed after it was last tried."""
@@ -460,7 +477,7 @@ class _View:
         s = self.staleness
         matching = [reason for reason in s.reasons if reason.kind.value in reasons]
         if not matching:  # most assets, most ticks: nothing to trigger, no history
-            return np.zeros(self.n, dtype=bool)
+            return False
         cause = np.full(self.n, -np.inf)  # on the state clock
         missing = np.zeros(self.n, dtype=bool)
         for reason in matching:
@@ -491,7 +508,7 @@ class _View:
         triggered: np.ndarray = (
             (new & (cause > self.handled)) | (new_missing & np.isneginf(self.handled)) | fed
         )
-        return triggered
+        return _some(triggered)
 
     def _new_missing(self, missing: np.ndarray) -> np.ndarray:
         """Missing partitions that are new since the baseline: time windows that closed
@@ -526,31 +543,36 @@ class _View:
         value = self.crons[key]
         return None if value != value else value
 
-    def _progress(self, key: AssetKey) -> np.ndarray:
-        import numpy as np
-
+    def _progress(self, key: AssetKey) -> Mask:
         found = self.facts.in_progress.get(key)
-        size = self.facts.staleness[key].size
-        return np.zeros(size, dtype=bool) if found is None else found
+        return False if found is None else _some(found)
 
-    def _failed_of(self, up: AssetStaleness) -> np.ndarray:
+    def _failed_of(self, up: AssetStaleness) -> Mask:
+        """Its latest attempt failed, or a blocking check (made once per `Attempts`)."""
         attempts = self.facts.attempts.get(up.key)
         if attempts is None:
-            import numpy as np
+            return False
+        memo = self.facts.memo
+        held = memo.get((up.key, "failed"))
+        if held is None or held[0] is not attempts:
+            held = memo[(up.key, "failed")] = (attempts, _some(attempts.failed | attempts.blocked))
+        return held[1]
 
-            return np.zeros(up.size, dtype=bool)
-        failed: np.ndarray = attempts.failed | attempts.blocked
-        return failed
+    def _never_of(self, up: AssetStaleness) -> Mask:
+        """Never materialized (made once per `started` column)."""
+        memo = self.facts.memo
+        held = memo.get((up.key, "never"))
+        if held is None or held[0] is not up.started:
+            held = memo[(up.key, "never")] = (up.started, _some(_never(up.started)))
+        return held[1]
 
-    def _deps(
-        self, value_of: Callable[[AssetStaleness], np.ndarray], *, sources: str
-    ) -> np.ndarray:
+    def _deps(self, value_of: Callable[[AssetStaleness], Mask], *, sources: str) -> Mask:
         """Partitions reading at least one upstream partition for which `value_of` is
         true. `sources`: "all" upstreams, "none" (sources left out), or "observed"
         (sources only once they have been observed)."""
         import numpy as np
 
-        found = np.zeros(self.n, dtype=bool)
+        found: Mask = False
         for up in self.graph.upstream[self.key]:
             upstream = self.facts.staleness[up]
             if self.graph.specs[up].is_source:
@@ -561,28 +583,77 @@ class _View:
                 ):
                     continue
             values = value_of(upstream)
-            if not values.any():
+            if values is False:
                 continue
             edges = self.graph.mappings[self.key][up].cached_edges(
                 self.graph.specs[up].partitions, self.definition, self.facts.context
             )
-            found |= reduce_max(edges, values.astype(np.float64), self.n) > 0
+            spread = _array(values, upstream.size).astype(np.float64)
+            found = _or(found, _some(reduce_max(edges, spread, self.n) > 0))
         return found
 
-    def _window(self, node: Window) -> np.ndarray:
+    def _window(self, node: Window) -> Mask:
         import numpy as np
 
-        mask = np.zeros(self.n, dtype=bool)
         if node.latest is not None:
-            mask[max(self.n - node.latest, 0) :] = True
-            return mask
-        definition = self.definition
-        if getattr(definition, "kind", None) != "time" or node.span is None:
-            mask[:] = True
-            return mask
-        first = definition.index_at(self.facts.context.now - node.span)  # type: ignore[union-attr]
-        mask[max(first, 0) :] = True
-        return mask
+            first = max(self.n - node.latest, 0)
+        elif getattr(self.definition, "kind", None) != "time" or node.span is None:
+            return True
+        else:
+            at = self.facts.context.now - node.span
+            first = max(self.definition.index_at(at), 0)  # type: ignore[union-attr]
+        if first == 0:
+            return True
+        mask = np.zeros(self.n, dtype=bool)
+        mask[first:] = True
+        return _some(mask)
+
+
+def _some(mask: np.ndarray) -> Mask:
+    """`mask`, or False when it holds for no partition."""
+    return mask if mask.any() else False
+
+
+def _array(mask: Mask, n: int) -> np.ndarray:
+    import numpy as np
+
+    if mask is True or mask is False:
+        return np.full(n, mask, dtype=bool)
+    return mask
+
+
+def _and(a: Mask, b: Mask) -> Mask:
+    if a is False or b is False:
+        return False
+    if a is True:
+        return b
+    if b is True:
+        return a
+    return a & b  # a new array: a part's mask is never changed in place
+
+
+def _or(a: Mask, b: Mask) -> Mask:
+    if a is True or b is True:
+        return True
+    if a is False:
+        return b
+    if b is False:
+        return a
+    return a | b
+
+
+def _not(a: Mask) -> Mask:
+    if a is True or a is False:
+        return not a
+    return ~a
+
+
+def _count(mask: Mask, n: int) -> int:
+    import numpy as np
+
+    if mask is True or mask is False:
+        return n if mask else 0
+    return int(np.count_nonzero(mask))
 
 
 def _older(values: np.ndarray | None, tick: float) -> np.ndarray:

@@ -289,6 +289,8 @@ def _same_arrays(a: AssetStaleness, b: AssetStaleness, names: tuple[str, ...]) -
         return False
     for name in names:
         x, y = getattr(a, name), getattr(b, name)
+        if x is y:  # a column not read again is the same array
+            continue
         if x is None or y is None:
             if x is not y:
                 return False
@@ -741,9 +743,21 @@ def _subset(mask: np.ndarray) -> PartitionSubset:
 def _fold(definition: PartitionsDefinition | None, mask: np.ndarray) -> str | None:
     if definition is None:
         return None
+    # an upstream's stale (or waiting) mask is folded for each asset that reads it
+    held = _FOLDS.get(id(mask))
+    if held is not None and held[0] is mask and held[1] is definition:
+        return held[2]
     subset = _subset(mask)
     text = definition.fold(subset)
-    return text if len(text) <= 120 else f"{len(subset)} partitions"
+    text = text if len(text) <= 120 else f"{len(subset)} partitions"
+    if len(_FOLDS) >= 16_384:
+        _FOLDS.clear()
+    _FOLDS[id(mask)] = (mask, definition, text)
+    return text
+
+
+# id(mask) -> (the mask, its definition, its fold): masks are never changed in place
+_FOLDS: dict[int, tuple[np.ndarray, PartitionsDefinition, str]] = {}
 
 
 def _shown_keys(keys: list[str]) -> str:

@@ -4,7 +4,10 @@ handled), a tick that reads only what moved gives what one full evaluation gives
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
+
+import pytest
 
 import assay
 from assay.daemon.clock import FixedClock
@@ -55,5 +58,40 @@ def test_an_incremental_tick_gives_what_a_full_evaluation_gives(make_project, mo
         assert requested(ticker) == {"revenue": [2], "margins": [2]}
         changed("revenue margins")  # what it requested ran: report, once both did
         assert requested(ticker) == {"report": [2]}
+    finally:
+        engine.close(clean=True)
+
+
+@pytest.mark.parametrize("record", [False, True], ids=["preview", "daemon"])
+def test_a_tick_after_nothing_was_recorded_does_not_open_the_store(
+    make_project, monkeypatch, record
+):
+    from assay.state.store import StateStore
+
+    root = make_project("automated")
+    project = assay.load(home=root / ".assay")
+    project.materialize(partition_range=("2024-01-01", "2024-01-05"), now=NOW)
+    engine = Engine(project.config, project.definitions, clock=FixedClock(NOW), session="t")
+    ticker = engine.conditions
+    opened = []
+    reading = StateStore.reading
+
+    def counted(self, **kwargs):
+        opened.append(1)
+        return reading(self, **kwargs)
+
+    monkeypatch.setattr(StateStore, "reading", counted)
+    try:
+        for _ in range(3):  # until its own records (the first tick's) are indexed
+            ticker.evaluate(NOW, record=record)
+            time.sleep(0.15)  # the files older than a tick of the file system's clock
+        opened.clear()
+        ticker.evaluate(NOW, record=record)
+        assert opened == []
+        monkeypatch.setenv("ORDERS_VERSION", "2")  # new data: read, and requested
+        project.materialize("orders", partitions=["2024-01-03"], force=True, now=NOW)
+        ticker.evaluate(NOW, record=False)
+        assert opened
+        assert requested(ticker) == {"revenue": [2], "margins": [2]}
     finally:
         engine.close(clean=True)
