@@ -296,6 +296,9 @@ def build_plan(
     `verify` checks that stored partitions still exist (`planning.verify`).
     """
     scope = graph.ordered(set(keys) | graph.upstream_of(keys))
+    snapshot = getattr(state, "planning_snapshot", None)
+    if snapshot is not None:
+        snapshot()  # read once for the whole plan, the mark included
     mark = None if state is None else state.state_mark([str(k) for k in scope])
     staleness = assess(graph, scope, state, context, mark=mark, verify=verify)
     steps = []
