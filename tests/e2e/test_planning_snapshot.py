@@ -127,7 +127,8 @@ def file_position(home: Path) -> snapshot.Position | None:
 def test_plans_with_the_snapshot_equal_plans_without_it(root, monkeypatch):
     home = root / ".assay"
     steps, _, _ = same_plans(root, monkeypatch)  # nothing stored
-    assert steps and not (home / snapshot.FILE_NAME).exists()
+    assert steps
+    assert not (home / snapshot.FILE_NAME).exists()
     assay.load().materialize()
     steps, _, _ = same_plans(root, monkeypatch)
     assert steps == []

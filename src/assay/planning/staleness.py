@@ -388,7 +388,9 @@ def quiet_staleness(
     is_older = True
     for up in upstreams:
         upstream = found[up]
-        if upstream.stale.any() or upstream.waiting.any():
+        if not (_is_shared(upstream.stale) or not upstream.stale.any()):
+            return None
+        if not (_is_shared(upstream.waiting) or not upstream.waiting.any()):
             return None
         top = newest.get(up)
         if top is None:
@@ -425,6 +427,11 @@ def quiet_staleness(
 
 
 _SHARED: dict[tuple[int, str], np.ndarray] = {}
+
+
+def _is_shared(array: np.ndarray) -> bool:
+    """`array` is one of `_shared`'s (all False, or all NaN), known without a look."""
+    return _SHARED.get((len(array), "zeros")) is array
 
 
 def _shared(n: int, kind: str) -> np.ndarray:
@@ -704,6 +711,7 @@ def _load_snapshot(
     import numpy as np
 
     keymaps: dict[PartitionsDefinition | None, tuple[np.ndarray, np.ndarray, int]] = {}
+    identity: dict[PartitionsDefinition | None, bool] = {}
     codes, sigs = snapshot.ids("codes"), snapshot.ids("sigs")
     columns: list[_Columns] = []
     matched = np.zeros(len(ordered), dtype=np.int64)
@@ -712,23 +720,35 @@ def _load_snapshot(
         definition = spec.partitions
         if definition not in keymaps:
             keymaps[definition] = _keymap(definition, snapshot, context)
+            keymap, after, n = keymaps[definition]
+            identity[definition] = bool(
+                len(keymap) >= n and (keymap[:n] == np.arange(n)).all() and (after == -1.0).all()
+            )
         keymap, after, n = keymaps[definition]
         segment = snapshot.segment(str(key))
         if segment is None or not len(segment):
             columns.append(_nothing_stored(n))
             continue
-        idx = keymap[segment.key]
-        keep = (idx >= 0) & (segment.updated > after[np.maximum(idx, 0)])
         code_ok = segment.code == codes.get(code_version(spec), -2)
         sig_ok = segment.sig == sigs.get(inputs_signature(graph, key), -2)
         absent = segment.empty if spec.is_source else np.zeros(len(segment), dtype=bool)
-        kept = int(np.count_nonzero(keep))
-        matched[ordinal] = kept
-        if kept == n == len(segment) and idx[0] == 0 and (n < 2 or (np.diff(idx) == 1).all()):
+        # A segment's key ids rise strictly: n of them from 0 to n - 1 are 0..n-1, which
+        # are the definition's keys in order where its map is the identity on them.
+        if (
+            identity[definition]
+            and len(segment) == n
+            and segment.key[0] == 0
+            and segment.key[-1] == n - 1
+            and not np.isnan(segment.updated).any()  # recorded at no seq: not counted
+        ):
+            matched[ordinal] = n
             columns.append(
                 _Columns(segment.started, segment.changed, segment.updated, code_ok, sig_ok, absent)
             )
             continue
+        idx = keymap[segment.key]
+        keep = (idx >= 0) & (segment.updated > after[np.maximum(idx, 0)])
+        matched[ordinal] = int(np.count_nonzero(keep))
         at = idx[keep]
         column = _nothing_stored(n)
         for name, values in (
@@ -922,6 +942,8 @@ def _version_reasons(
 
 
 def _subset(mask: np.ndarray) -> PartitionSubset:
+    if not mask.any():  # the usual case at scale: nothing stale, nothing waiting
+        return PartitionSubset()
     if mask.all():
         return PartitionSubset.from_range(0, len(mask))
     return PartitionSubset.from_mask(mask)

@@ -150,12 +150,21 @@ def position(con: duckdb.DuckDBPyConnection) -> Position:
     return Position(found[0], int(found[1]), int(found[2]))
 
 
+def name_store(con: duckdb.DuckDBPyConnection) -> None:
+    """Give a new store its id (a copy of the template has none; see `Position`)."""
+    con.execute(
+        "UPDATE store_passes SET store_id = gen_random_uuid()::VARCHAR WHERE store_id IS NULL"
+    )
+
+
 def current(home: Path, con: duckdb.DuckDBPyConnection) -> PlanningSnapshot:
     """The snapshot at the store's position: the file's if it holds, else made from
     `con` (and written, when the home can be)."""
     now = position(con)
     path = home / FILE_NAME
     found = load(path)
+    if now.store_id is None:  # a store made by hand: nothing tells it from another
+        return build(con, now)
     if found is not None and found.position.store_id == now.store_id:
         if found.position.passes == now.passes and found.position.rows == now.rows:
             return found
@@ -270,7 +279,8 @@ def _catch_up(snapshot: PlanningSnapshot, con: duckdb.DuckDBPyConnection, now: P
             asset_key = snapshot.assets[int(ident[start])]
             base = snapshot.segment(asset_key)
             new = Segment(*(rows[name][start:stop] for name, _ in _COLUMNS))
-            snapshot.overlay[int(ident[start])] = new if base is None else _merged(base, new)
+            empty = Segment(*(np.zeros(0, dtype=dtype) for _, dtype in _COLUMNS))
+            snapshot.overlay[int(ident[start])] = _merged(empty if base is None else base, new)
     snapshot.behind += len(assets)
     total = int(snapshot.offsets[-1]) if len(snapshot.offsets) else 0
     for ident_, held in snapshot.overlay.items():
