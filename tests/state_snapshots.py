@@ -9,9 +9,13 @@ from assay.state.bundles import is_bundle
 from assay.state.bundles import journals as bundled
 from assay.state.store import StateStore
 
+# How indexing went, not what it holds: which pass wrote each row (and how many there
+# were, in which store) depends on how journals were batched.
+BOOKKEEPING = {"store_passes": None, "asset_partitions": "index_pass"}
+
 
 def snapshot(db_path: Path) -> dict[str, list[tuple]]:
-    """Every row of every table, sorted."""
+    """Every row of every table, sorted (without the passes' bookkeeping)."""
     with duckdb.connect(str(db_path), read_only=True) as con:
         names = [
             row[0]
@@ -21,7 +25,13 @@ def snapshot(db_path: Path) -> dict[str, list[tuple]]:
             ).fetchall()
         ]
         return {
-            name: con.execute(f'SELECT * FROM "{name}" ORDER BY ALL').fetchall() for name in names
+            name: con.execute(
+                f'SELECT * EXCLUDE ({BOOKKEEPING[name]}) FROM "{name}" ORDER BY ALL'
+                if BOOKKEEPING.get(name)
+                else f'SELECT * FROM "{name}" ORDER BY ALL'
+            ).fetchall()
+            for name in names
+            if name not in BOOKKEEPING or BOOKKEEPING[name]
         }
 
 

@@ -87,6 +87,16 @@ class ProjectConfig:
         return path if path.is_absolute() else self.root / path
 
 
+def cache_dir() -> Path:
+    """Where assay keeps what it can always make again (`ASSAY_CACHE_DIR`, else
+    `$XDG_CACHE_HOME/assay`, else `~/.cache/assay`)."""
+    chosen = os.environ.get("ASSAY_CACHE_DIR")
+    if chosen:
+        return Path(chosen)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "assay"
+
+
 def is_url(text: str) -> bool:
     """`s3://bucket/x`, `file:///tmp/x`: a location fsspec resolves (a Windows drive is not)."""
     scheme, sep, _ = text.partition("://")

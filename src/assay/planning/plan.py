@@ -296,20 +296,26 @@ def build_plan(
     `verify` checks that stored partitions still exist (`planning.verify`).
     """
     scope = graph.ordered(set(keys) | graph.upstream_of(keys))
+    snapshot = getattr(state, "planning_snapshot", None)
+    if snapshot is not None:
+        snapshot()  # read once for the whole plan, the mark included
     mark = None if state is None else state.state_mark([str(k) for k in scope])
     staleness = assess(graph, scope, state, context, mark=mark, verify=verify)
     steps = []
     waiting = []
+    resolved: dict[PartitionsDefinition, PartitionSubset] = {}  # assets share definitions
     for key in graph.ordered(keys):
         if graph.specs[key].is_source:
             continue  # observed, not materialized
         definition = graph.specs[key].partitions
         assessed = staleness[key]
-        chosen = (
-            PartitionSubset.from_range(0, 1)
-            if definition is None
-            else partitions.resolve(definition, context)
-        )
+        if definition is None:
+            chosen = PartitionSubset.from_range(0, 1)
+        else:
+            held = resolved.get(definition)
+            if held is None:
+                held = resolved[definition] = partitions.resolve(definition, context)
+            chosen = held
         if not force and (waits := assessed.waiting_subset & chosen):
             waiting.append(
                 PlannedStep(

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from assay.planning.source import PlanningState
     from assay.planning.verify import Verification
     from assay.state.models import StateMark
+    from assay.state.snapshot import PlanningSnapshot
 
 
 class StaleKind(StrEnum):
@@ -201,7 +202,9 @@ def assess_changed(
         if graph.specs[key].is_source:
             result = _source(graph, key, column)
         else:
-            result = _asset(graph, key, column, found, state, context, {}, None)
+            result = quiet_staleness(graph, key, column, found, {}, context) or _asset(
+                graph, key, column, found, state, context, {}, None
+            )
         found[key] = result
         if not _same(previous[key], result):
             moved.add(key)
@@ -248,10 +251,15 @@ def _assess_all(
     moved: set[AssetKey] = set()
     found: dict[AssetKey, AssetStaleness] = {}
     groups: dict[int, tuple[PartitionsDefinition | None, int, list[AssetKey]]] = {}
+    newest: dict[AssetKey, float] = {}
     for key in ordered:
         column = columns[key]
         if graph.specs[key].is_source:
             result = _source(graph, key, column)
+        elif not any(up in outside for up in graph.upstream[key]):
+            result = quiet_staleness(graph, key, column, found, newest, context) or _asset(
+                graph, key, column, found, state, context, outside, None
+            )
         else:
             result = _asset(graph, key, column, found, state, context, outside, None)
         found[key] = result
@@ -326,11 +334,17 @@ def assess(
     }
     checked = verify.chosen(materialized_counts) if verify is not None else set()
     found: dict[AssetKey, AssetStaleness] = {}
+    newest: dict[AssetKey, float] = {}
     for key, column in zip(ordered, columns, strict=True):
         if graph.specs[key].is_source:
             found[key] = _source(graph, key, column)
             continue
-        found[key] = _asset(
+        quiet = (
+            None
+            if key in checked or any(up in outside for up in graph.upstream[key])
+            else quiet_staleness(graph, key, column, found, newest, context)
+        )
+        found[key] = quiet or _asset(
             graph,
             key,
             column,
@@ -340,6 +354,97 @@ def assess(
             outside,
             verify if key in checked else None,
         )
+    return found
+
+
+def quiet_staleness(
+    graph: AssetGraph,
+    key: AssetKey,
+    column: _Columns,
+    found: dict[AssetKey, AssetStaleness],
+    newest: dict[AssetKey, float],
+    context: PartitionContext,
+) -> AssetStaleness | None:
+    """The staleness of a quiet asset, the bulk at scale: every partition materialized
+    with the current code and dependencies, every upstream neither stale nor waiting,
+    and nothing it reads changed since it was read. Told from whole-array reductions
+    (one `min` of its start, one `max` of each upstream's changes, kept in `newest`),
+    without the per-input work of `_asset`; None when it is not quiet (`_asset` says
+    why). Its arrays are shared and read-only; `newest_input` is None when every
+    upstream's newest change predates its oldest start (nothing is missing, so
+    nothing needs it), else as `_asset` gives it.
+
+    The caller keeps it for assets with no stored data to verify and no removed
+    upstream keys (`_asset` looks at both).
+    """
+    import numpy as np
+
+    started = column.started
+    n = len(started)
+    if n == 0 or not column.code_ok.all() or not column.sig_ok.all():
+        return None
+    oldest = np.fmin.reduce(started)  # NaN only if every partition is missing
+    if np.isnan(oldest) or np.isnan(started).any():
+        return None
+    upstreams = graph.upstream[key]
+    is_older = True
+    for up in upstreams:
+        upstream = found[up]
+        if not (_is_shared(upstream.stale) or not upstream.stale.any()):
+            return None
+        if not (_is_shared(upstream.waiting) or not upstream.waiting.any()):
+            return None
+        top = newest.get(up)
+        if top is None:
+            top = newest[up] = (
+                float(np.fmax.reduce(upstream.changed_at)) if upstream.size else np.nan
+            )
+        is_older = is_older and not (top > oldest)  # NaN: nothing upstream ever changed
+    newest_input = None
+    if not is_older:  # the exact test: what each partition reads, against its start
+        definition = graph.specs[key].partitions
+        newest_input = np.full(n, np.nan)
+        for up in upstreams:
+            edges = graph.mappings[key][up].cached_edges(
+                graph.specs[up].partitions, definition, context
+            )
+            reads = reduce_max(edges, found[up].changed_at, n)
+            with np.errstate(invalid="ignore"):
+                if (reads > started).any():
+                    return None
+            np.fmax(newest_input, reads, out=newest_input)
+    return AssetStaleness(
+        key=key,
+        size=n,
+        stale=_shared(n, "zeros"),
+        changed_at=column.changed,
+        reasons=(),
+        waiting=_shared(n, "zeros"),
+        started=started,
+        updated=column.updated,
+        input_cause=_shared(n, "nans"),
+        source_cause=_shared(n, "nans"),
+        newest_input=newest_input,
+    )
+
+
+_SHARED: dict[tuple[int, str], np.ndarray] = {}
+
+
+def _is_shared(array: np.ndarray) -> bool:
+    """`array` is one of `_shared`'s (all False, or all NaN), known without a look."""
+    return _SHARED.get((len(array), "zeros")) is array
+
+
+def _shared(n: int, kind: str) -> np.ndarray:
+    """A read-only array of `n` False (`zeros`) or NaN (`nans`), made once per size."""
+    import numpy as np
+
+    found = _SHARED.get((n, kind))
+    if found is None:
+        found = np.zeros(n, dtype=bool) if kind == "zeros" else np.full(n, np.nan)
+        found.flags.writeable = False
+        _SHARED[(n, kind)] = found
     return found
 
 
@@ -551,6 +656,11 @@ def _load(
     after it are read, into copies of `base` (and the counts are of those)."""
     import numpy as np
 
+    if base is None and since_seq is None and state is not None:
+        held = getattr(state, "planning_snapshot", None)
+        found = held() if held is not None else None
+        if found is not None:
+            return _load_snapshot(graph, ordered, found, context)
     assets, key_columns = read_arguments(graph, ordered, context)
     sizes = []
     for row, key in zip(assets, ordered, strict=True):
@@ -589,6 +699,105 @@ def _load(
         for a, b in itertools.pairwise(offsets)
     ]
     return columns, matched
+
+
+def _load_snapshot(
+    graph: AssetGraph,
+    ordered: list[AssetKey],
+    snapshot: PlanningSnapshot,
+    context: PartitionContext,
+) -> tuple[list[_Columns], np.ndarray]:
+    """`_load` from the planning snapshot: the same columns as `planning_columns`
+    gives, each asset's read in place where its stored partitions are exactly its
+    keys in order (the usual case: no copy), else scattered as `_load` does."""
+    import numpy as np
+
+    keymaps: dict[PartitionsDefinition | None, tuple[np.ndarray, np.ndarray, int]] = {}
+    identity: dict[PartitionsDefinition | None, bool] = {}
+    codes, sigs = snapshot.ids("codes"), snapshot.ids("sigs")
+    columns: list[_Columns] = []
+    matched = np.zeros(len(ordered), dtype=np.int64)
+    for ordinal, key in enumerate(ordered):
+        spec = graph.specs[key]
+        definition = spec.partitions
+        if definition not in keymaps:
+            keymaps[definition] = _keymap(definition, snapshot, context)
+            keymap, after, n = keymaps[definition]
+            identity[definition] = bool(
+                len(keymap) >= n and (keymap[:n] == np.arange(n)).all() and (after == -1.0).all()
+            )
+        keymap, after, n = keymaps[definition]
+        segment = snapshot.segment(str(key))
+        if segment is None or not len(segment):
+            columns.append(_nothing_stored(n))
+            continue
+        code_ok = segment.code == codes.get(code_version(spec), -2)
+        sig_ok = segment.sig == sigs.get(inputs_signature(graph, key), -2)
+        absent = segment.empty if spec.is_source else np.zeros(len(segment), dtype=bool)
+        # A segment's key ids rise strictly: n of them from 0 to n - 1 are 0..n-1, which
+        # are the definition's keys in order where its map is the identity on them.
+        if (
+            identity[definition]
+            and len(segment) == n
+            and segment.key[0] == 0
+            and segment.key[-1] == n - 1
+            and not np.isnan(segment.updated).any()  # recorded at no seq: not counted
+        ):
+            matched[ordinal] = n
+            columns.append(
+                _Columns(segment.started, segment.changed, segment.updated, code_ok, sig_ok, absent)
+            )
+            continue
+        idx = keymap[segment.key]
+        keep = (idx >= 0) & (segment.updated > after[np.maximum(idx, 0)])
+        matched[ordinal] = int(np.count_nonzero(keep))
+        at = idx[keep]
+        column = _nothing_stored(n)
+        for name, values in (
+            ("started", segment.started),
+            ("changed", segment.changed),
+            ("updated", segment.updated),
+            ("code_ok", code_ok),
+            ("sig_ok", sig_ok),
+            ("absent", absent),
+        ):
+            getattr(column, name)[at] = values[keep]
+        columns.append(column)
+    return columns, matched
+
+
+def _keymap(
+    definition: PartitionsDefinition | None, snapshot: PlanningSnapshot, context: PartitionContext
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Per partition key of the snapshot (by id): its index in `definition` (-1: not
+    one of its keys); per index, the `seq` a stored partition must be recorded after to
+    count (a dynamic key removed and added again); and how many keys there are."""
+    import numpy as np
+
+    found = [""] if definition is None else definition.keys(context=context)
+    index = {k: i for i, k in enumerate(found)}
+    keymap = np.array([index.get(k, -1) for k in snapshot.keys], dtype=np.int64)
+    removed = (
+        definition.key_set(context).removed if isinstance(definition, DynamicPartitions) else {}
+    )
+    after = np.full(max(len(found), 1), -1.0)
+    for k, at in removed.items():
+        if k in index:
+            after[index[k]] = at
+    return keymap, after, len(found)
+
+
+def _nothing_stored(n: int) -> _Columns:
+    import numpy as np
+
+    return _Columns(
+        np.full(n, np.nan),
+        np.full(n, np.nan),
+        np.full(n, np.nan),
+        np.ones(n, dtype=bool),
+        np.ones(n, dtype=bool),
+        np.zeros(n, dtype=bool),
+    )
 
 
 def _outside_keys(
@@ -735,6 +944,8 @@ def _version_reasons(
 
 
 def _subset(mask: np.ndarray) -> PartitionSubset:
+    if not mask.any():  # the usual case at scale: nothing stale, nothing waiting
+        return PartitionSubset()
     if mask.all():
         return PartitionSubset.from_range(0, len(mask))
     return PartitionSubset.from_mask(mask)

@@ -38,11 +38,20 @@ class Verification:
 
     def chosen(self, materialized: Mapping[AssetKey, int]) -> set[AssetKey]:
         """The assets to verify, given how many partitions of each are stored."""
-        able = {key for key, count in materialized.items() if count and self._exists(key)}
         if self.requested:
-            return able
-        local = {key for key in able if getattr(self.io_for(key), "is_local", False)}
-        return local if sum(materialized[key] for key in local) <= AUTO_VERIFY_LIMIT else set()
+            return {key for key, count in materialized.items() if count and self._exists(key)}
+        local: set[AssetKey] = set()
+        total = 0
+        for key, count in materialized.items():
+            if not count or not getattr(self.io_for(key), "is_local", False):
+                continue
+            if not self._exists(key):
+                continue
+            total += count
+            if total > AUTO_VERIFY_LIMIT:  # too many to ask: none is (a large plan stays fast)
+                return set()
+            local.add(key)
+        return local
 
     def missing(
         self, key: AssetKey, definition: PartitionsDefinition | None, candidates: np.ndarray

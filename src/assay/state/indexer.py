@@ -322,7 +322,12 @@ def _insert_lineage_lines(con: duckdb.DuckDBPyConnection, batch: Batch) -> int:
     return 0 if row is None else int(row[0])
 
 
-def update_current(con: duckdb.DuckDBPyConnection, touched: list[dict[str, str]] | None) -> None:
+def update_current(
+    con: duckdb.DuckDBPyConnection,
+    touched: list[dict[str, str]] | None,
+    *,
+    counted: bool = True,
+) -> None:
     """Recompute `asset_partitions` for the touched (asset, partition) pairs (None:
     every one) from their whole history of materializations and observations,
     ordered by `seq` (records from before the clock by their wall time, in the
@@ -331,6 +336,10 @@ def update_current(con: duckdb.DuckDBPyConnection, touched: list[dict[str, str]]
     The current row is the latest record; `changed_seq` (and `version_changed_at`)
     is where its data version last changed: a re-materialization with the same
     content changes nothing downstream (early cut-off), whatever the batching.
+
+    Each call is one pass of `store_passes`: the rows it writes carry its number
+    (`index_pass`), so the planning snapshot reads only what came after it
+    (`counted` False: a migration before the schema had them).
     """
     parameters = None
     if touched is None:
@@ -377,10 +386,17 @@ def update_current(con: duckdb.DuckDBPyConnection, touched: list[dict[str, str]]
         SELECT m.asset_key, m.partition_key, m.materialization_id, m.run_id, m.started_at,
                m.finished_at, m.data_version, m.code_version, m.inputs_signature,
                m.provenance, c.version_changed_at, m.seq, m.started_seq, c.changed_seq
+               {", (SELECT passes + 1 FROM store_passes) AS index_pass" if counted else ""}
         FROM marked m JOIN changes c USING (asset_key, partition_key)
         WHERE m.latest = 1
         """,
         parameters,
+    )
+    if not counted:
+        return
+    con.execute(
+        "UPDATE store_passes SET passes = passes + 1, "
+        "store_id = coalesce(store_id, gen_random_uuid()::VARCHAR)"
     )
 
 

@@ -487,15 +487,28 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX partition_key_changes_name ON partition_key_changes (name, partition_key);
     """,
+    # 17: where the planning snapshot stands (`state.snapshot`): every pass that writes
+    # asset_partitions counts one and marks the rows it wrote with its number; the
+    # store's id tells two stores apart (a template's copies share none: it is made on
+    # the first pass that writes a row)
+    """
+    ALTER TABLE asset_partitions ADD COLUMN index_pass BIGINT DEFAULT 0;
+    CREATE TABLE store_passes (store_id VARCHAR, passes BIGINT NOT NULL);
+    INSERT INTO store_passes
+    SELECT CASE WHEN (SELECT count(*) FROM asset_partitions) > 0
+                THEN gen_random_uuid()::VARCHAR END, 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
 _REDERIVE = frozenset({7})  # migrations after which asset_partitions is derived anew
 
 
-def _rederive_current(con: duckdb.DuckDBPyConnection) -> None:
+_COUNTED_FROM = 17  # asset_partitions.index_pass and store_passes exist from this version
 
-    update_current(con, None)
+
+def _rederive_current(con: duckdb.DuckDBPyConnection, version: int) -> None:
+    update_current(con, None, counted=version >= _COUNTED_FROM)
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
@@ -525,7 +538,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
         con.execute("BEGIN")
         con.execute(MIGRATIONS[version - 1])
         if version in _REDERIVE:
-            _rederive_current(con)
+            _rederive_current(con, version)
         con.execute("INSERT INTO schema_version VALUES (?)", [version])
         con.execute("COMMIT")
     return found

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from assay.partitions.keysets import KeySet
+    from assay.state.snapshot import PlanningSnapshot
 
 Row = dict[str, Any]
 _PLANNING_COLUMNS = (
@@ -152,6 +153,30 @@ class StateReader:
                 yield self
             finally:
                 self._held.clear()
+                self._local.snapshot = None
+
+    def planning_snapshot(self) -> PlanningSnapshot | None:
+        """The planning snapshot at the store's position (`assay.state.snapshot`: what
+        `planning_columns` reads, kept as arrays; made or caught up here when it is
+        missing or behind), or None: nothing stored, or a store this assay has not
+        migrated yet. Inside `held`, read once."""
+        import duckdb
+
+        from assay.state import snapshot
+
+        found: PlanningSnapshot | None = getattr(self._local, "snapshot", None)
+        if found is not None and self._held:
+            return found
+        with self._reading() as con:
+            if con is None:
+                return None
+            try:
+                found = snapshot.current(self.store.home, con)
+            except duckdb.CatalogException:  # no store_passes yet: not migrated
+                return None
+        if self._held:
+            self._local.snapshot = found
+        return found
 
     def runs(
         self,
@@ -469,6 +494,10 @@ class StateReader:
         """Where the stored state of these assets stands: the latest `seq` of their
         current asset partitions and how many there are (a plan made against it is
         out of date once either moved)."""
+        held = getattr(self._local, "snapshot", None) if self._held else None
+        if held is not None:  # a plan's: the same numbers, without a scan of the table
+            seq, rows = held.mark(asset_keys)
+            return StateMark(seq=seq, rows=rows)
         with self._reading() as con:
             if con is None or not asset_keys:
                 return StateMark()

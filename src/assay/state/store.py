@@ -42,6 +42,7 @@ from assay.state.journal import (
 )
 from assay.state.liveness import this_host
 from assay.state.migrations import migrate
+from assay.state.snapshot import name_store
 from assay.state.template import place_new_store
 
 if TYPE_CHECKING:
@@ -232,6 +233,8 @@ class StateStore:
             raise
         try:
             found_version = migrate(con)
+            if is_new or found_version == 0:
+                name_store(con)
             files = self._journal_files(include_done=is_new or found_version == 0)
             report = self._ingest(con, files)
             died = self._close_dead_runs(con)

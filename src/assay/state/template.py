@@ -23,20 +23,12 @@ import contextlib
 import hashlib
 import logging
 import os
-from pathlib import Path
+from pathlib import Path  # noqa: TC003 (a default)
 
+from assay.config import cache_dir
 from assay.state.migrations import MIGRATIONS, migrate
 
 _log = logging.getLogger("assay.state")
-
-
-def cache_dir() -> Path:
-    """Where assay keeps what it can always make again."""
-    chosen = os.environ.get("ASSAY_CACHE_DIR")
-    if chosen:
-        return Path(chosen)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "assay"
 
 
 def template_path(config: dict[str, str | bool | int | float | list[str]]) -> Path:

@@ -29,6 +29,7 @@ import types
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from assay.versioning.facts import function_facts, loads
 from assay.versioning.sources import (
     bindings,
     class_node,
@@ -72,6 +73,9 @@ class _Ref:
 def body_digest(fn: Any) -> str:
     """The function's own code: stable under comments, formatting, docstrings, its name
     and its decorators."""
+    facts = function_facts(fn)
+    if facts is not None:
+        return facts.anonymous
     node = function_node(fn)
     if node is not None:
         return normalized_digest(node, anonymous=True)
@@ -132,6 +136,8 @@ class _Walker:
                 self.visit(ref, owner=None)
 
     def visit(self, ref: _Ref, owner: Any) -> None:
+        if isinstance(ref.value, types.ModuleType):
+            return  # (without asking it for `__wrapped__`: polars answers slowly)
         value = _unwrap(ref.value)
         if isinstance(value, types.ModuleType):
             return
@@ -224,6 +230,9 @@ def _methods(value: Any) -> Iterator[types.FunctionType]:
 
 
 def _helper_digest(fn: types.FunctionType) -> str:
+    facts = function_facts(fn)
+    if facts is not None:
+        return facts.named
     node = function_node(fn)
     return normalized_digest(node) if node is not None else code_digest(fn.__code__)
 
@@ -233,9 +242,13 @@ def _function_refs(fn: types.FunctionType, root: Path, *, skip_decorators: bool)
     code = fn.__code__
     loaded = _global_names(code)
     module = sys.modules.get(fn.__module__) if fn.__module__ else None
-    node = function_node(fn)
+    facts = function_facts(fn)
+    node = None if facts is not None else function_node(fn)
     refs: list[_Ref] = []
-    if node is None:
+    if facts is not None:
+        names, chains = facts.loads(skip_decorators=skip_decorators)
+        refs += _resolved(names, chains, module, loaded, root, scope=fn.__globals__)
+    elif node is None:
         scope = fn.__globals__
         refs += [_Ref(n, scope[n], module) for n in sorted(loaded) if n in scope]
     else:
@@ -263,7 +276,20 @@ def _node_refs(
         if module is None:
             return []
         scope = vars(module)
-    names, chains = _loads(node, skip_decorators=skip)
+    names, chains = loads(node, skip_decorators=skip)
+    return _resolved(names, chains, module, loaded, root, scope=scope)
+
+
+def _resolved(
+    names: set[str],
+    chains: set[tuple[str, ...]],
+    module: types.ModuleType | None,
+    loaded: frozenset[str] | None,
+    root: Path,
+    *,
+    scope: dict[str, Any],
+) -> list[_Ref]:
+    """The names and chains some code loads, resolved in `scope` (see `_node_refs`)."""
     refs = []
     for name in sorted(names):
         if (loaded is None or name in loaded) and name in scope:
@@ -292,48 +318,6 @@ def _global_names(code: types.CodeType) -> frozenset[str]:
         if isinstance(const, types.CodeType):
             names |= _global_names(const)
     return frozenset(names)
-
-
-_ANNOTATIONS = {ast.arg: "annotation", ast.AnnAssign: "annotation"}
-
-
-def _loads(node: ast.AST, *, skip_decorators: bool) -> tuple[set[str], set[tuple[str, ...]]]:
-    """Names loaded in `node`, and attribute chains rooted at a name (`util.clean`),
-    leaving out annotations (they do not run) and, for an asset, its decorators."""
-    names: set[str] = set()
-    chains: set[tuple[str, ...]] = set()
-    stack: list[ast.AST] = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, ast.Name) and isinstance(current.ctx, ast.Load):
-            names.add(current.id)
-        elif isinstance(current, ast.Attribute):
-            chain = _chain(current)
-            if chain is not None:
-                chains.add(chain)
-        for name, value in ast.iter_fields(current):
-            if _ANNOTATIONS.get(type(current)) == name:
-                continue
-            if name == "returns" and isinstance(current, ast.FunctionDef | ast.AsyncFunctionDef):
-                continue
-            if name == "decorator_list" and skip_decorators and current is node:
-                continue
-            if isinstance(value, ast.AST):
-                stack.append(value)
-            elif isinstance(value, list):
-                stack.extend(item for item in value if isinstance(item, ast.AST))
-    return names, chains
-
-
-def _chain(node: ast.Attribute) -> tuple[str, ...] | None:
-    attrs: list[str] = []
-    current: ast.expr = node
-    while isinstance(current, ast.Attribute):
-        attrs.append(current.attr)
-        current = current.value
-    if not isinstance(current, ast.Name):
-        return None
-    return (current.id, *reversed(attrs))
 
 
 def _binding(

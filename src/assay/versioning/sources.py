@@ -47,6 +47,11 @@ def capture_source(filename: str, text: str) -> None:
     _state["generation"] += 1
 
 
+def captured_text(filename: str) -> str | None:
+    """The text the module at `filename` was imported from, if captured."""
+    return _CAPTURED.get(filename) or _CAPTURED.get(os.path.abspath(filename))
+
+
 def is_captured(filename: str) -> bool:
     return filename in _CAPTURED or os.path.abspath(filename) in _CAPTURED
 
@@ -97,6 +102,11 @@ def in_project(filename: str | None, root: Path) -> bool:
     """Whether the file is the user's own code under `root` (see the module docstring)."""
     if not filename or not filename.endswith(".py"):
         return False
+    return _file_in_project(filename, root)
+
+
+@functools.lru_cache(maxsize=16384)
+def _file_in_project(filename: str, root: Path) -> bool:
     if not os.path.isabs(filename) or os.path.islink(filename):
         return _path_in_project(Path(filename).resolve(), root)
     # decided once per folder: loading a project asks this of every module imported
@@ -137,9 +147,20 @@ class ModuleSource:
 
     tree: ast.Module
     functions: dict[int, list[Function]] = field(default_factory=dict)  # by first line
-    lambdas: dict[int, list[ast.Lambda]] = field(default_factory=dict)
     classes: dict[str, ast.ClassDef] = field(default_factory=dict)  # by qualified name
     bindings: dict[str, list[ast.stmt]] = field(default_factory=dict)  # module-level names
+    found_lambdas: dict[int, list[ast.Lambda]] | None = None
+
+    @property
+    def lambdas(self) -> dict[int, list[ast.Lambda]]:
+        """Lambdas by first line, found when first asked for (a walk of the whole
+        tree: most modules are asked for none)."""
+        if self.found_lambdas is None:
+            self.found_lambdas = {}
+            for node in ast.walk(self.tree):
+                if isinstance(node, ast.Lambda):
+                    self.found_lambdas.setdefault(node.lineno, []).append(node)
+        return self.found_lambdas
 
 
 _MODULES: dict[str, tuple[object, ModuleSource | None]] = {}
@@ -177,9 +198,6 @@ def _parse(text: str) -> ModuleSource | None:
         return None
     found = ModuleSource(tree=tree)
     _index(tree.body, found, prefix="", module_level=True)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Lambda):
-            found.lambdas.setdefault(node.lineno, []).append(node)
     return found
 
 

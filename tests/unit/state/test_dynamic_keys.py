@@ -50,7 +50,7 @@ def test_a_store_from_before_dynamic_partitions_is_migrated_and_reads_no_keys(tm
     home.mkdir()
     con = duckdb.connect(str(home / "assay.duckdb"))
     con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-    for number, sql in enumerate(MIGRATIONS[:-1], start=1):
+    for number, sql in enumerate(MIGRATIONS[:15], start=1):  # before 16: dynamic partitions
         con.execute(sql)
         con.execute("INSERT INTO schema_version VALUES (?)", [number])
     con.close()
