@@ -16,14 +16,15 @@ def invoke(*args: str):
 
 
 def state_snapshot(root):
-    """Every file under `.assay` with a hash of its bytes (lock files aside)."""
+    """Every file under `.assay` with a hash of its bytes (lock files aside, and the
+    planning snapshot: a cache that any plan may make, docs/state.md)."""
     home = root / ".assay"
     if not home.exists():
         return {}
     return {
         str(path.relative_to(home)): hashlib.sha1(path.read_bytes()).hexdigest()
         for path in sorted(home.rglob("*"))
-        if path.is_file() and path.suffix != ".lock"
+        if path.is_file() and path.suffix != ".lock" and path.name != "planning.snapshot"
     }
 
 
