@@ -111,6 +111,57 @@ _ASSET_COLUMNS = {
 }
 
 
+# The latest attempt of each asked partition (asset_table, key_table), whether that
+# step failed (or its run died), and the materializations its latest failing blocking
+# checks were made on; no NULLs.
+_ATTEMPTS = """
+WITH attempts AS (
+    SELECT s.asset_key, coalesce(s.partition_key, '') AS partition_key,
+           epoch_us(s.started_at)::DOUBLE AS attempted,
+           s.status = 'failed' OR (s.status = 'running' AND r.status = 'died') AS failed_step
+    FROM steps s JOIN runs r USING (run_id)
+    WHERE s.asset_key IN (SELECT asset_key FROM asset_table)
+      AND s.status <> 'skipped' AND s.started_at IS NOT NULL
+    QUALIFY row_number() OVER (
+        PARTITION BY s.asset_key, coalesce(s.partition_key, '') ORDER BY s.started_at DESC
+    ) = 1
+), checks AS (
+    SELECT asset_key, partition_key,
+           list(materialization_id) FILTER (WHERE NOT passed AND materialization_id IS NOT NULL)
+               AS failed_on
+    FROM (
+        SELECT asset_key, coalesce(partition_key, '') AS partition_key, passed,
+               materialization_id
+        FROM check_results
+        WHERE blocking AND asset_key IN (SELECT asset_key FROM asset_table)
+        QUALIFY row_number() OVER (
+            PARTITION BY asset_key, partition_key, check_name ORDER BY seq DESC
+        ) = 1
+    )
+    GROUP BY ALL
+)
+SELECT t.ordinal, k.idx, f.asset_key, f.partition_key,
+       coalesce(f.attempted, 'NaN'::DOUBLE) AS attempted,
+       coalesce(f.failed_step, false) AS failed_step,
+       coalesce(f.failed_on, []::VARCHAR[]) AS check_failed_on
+FROM (
+    SELECT coalesce(a.asset_key, c.asset_key) AS asset_key,
+           coalesce(a.partition_key, c.partition_key) AS partition_key,
+           a.attempted, a.failed_step, c.failed_on
+    FROM attempts a FULL JOIN checks c USING (asset_key, partition_key)
+) f
+JOIN asset_table t ON t.asset_key = f.asset_key
+JOIN key_table k ON k.keyset = t.keyset AND k.partition_key = f.partition_key
+"""
+
+# The current materialization of each partition in `needed` (asset_key, partition_key).
+_CURRENT = """
+SELECT p.asset_key, p.partition_key, coalesce(p.started_seq::DOUBLE, 'NaN'::DOUBLE) AS started_seq,
+       coalesce(p.materialization_id, '') AS materialization_id
+FROM asset_partitions p SEMI JOIN needed n USING (asset_key, partition_key)
+"""
+
+
 class StateReader:
     """Read runs, steps, logs, materializations, checks and backfills.
 
@@ -402,6 +453,10 @@ class StateReader:
         microseconds when its latest step started, NaN: never), failed (that step
         failed, or its run died, after its current materialization) and blocked (a
         blocking check failed on its current materialization, at its latest result).
+
+        Whether a failure is about the current materialization is looked up in
+        `asset_partitions` only for the partitions with a failed step or check (most
+        reads: none), not by a scan of the table.
         """
         import numpy as np
 
@@ -417,54 +472,45 @@ class StateReader:
         with self._reading() as con:
             if con is None:
                 return empty
-            found = con.execute(
-                """
-                WITH attempts AS (
-                    SELECT s.asset_key, coalesce(s.partition_key, '') AS partition_key,
-                           epoch_us(s.started_at)::DOUBLE AS attempted,
-                           s.status = 'failed' OR (s.status = 'running' AND r.status = 'died')
-                               AS failed_step
-                    FROM steps s JOIN runs r USING (run_id)
-                    WHERE s.asset_key IN (SELECT asset_key FROM asset_table)
-                      AND s.status <> 'skipped' AND s.started_at IS NOT NULL
-                    QUALIFY row_number() OVER (
-                        PARTITION BY s.asset_key, coalesce(s.partition_key, '')
-                        ORDER BY s.started_at DESC
-                    ) = 1
-                ), checks AS (
-                    SELECT c.asset_key, coalesce(c.partition_key, '') AS partition_key,
-                           bool_or(NOT c.passed) AS blocked
-                    FROM (
-                        SELECT * FROM check_results
-                        WHERE blocking AND asset_key IN (SELECT asset_key FROM asset_table)
-                        QUALIFY row_number() OVER (
-                            PARTITION BY asset_key, partition_key, check_name ORDER BY seq DESC
-                        ) = 1
-                    ) c
-                    JOIN asset_partitions p ON p.asset_key = c.asset_key
-                         AND p.partition_key = coalesce(c.partition_key, '')
-                         AND p.materialization_id = c.materialization_id
-                    GROUP BY ALL
-                ), facts AS (
-                    SELECT coalesce(a.asset_key, c.asset_key) AS asset_key,
-                           coalesce(a.partition_key, c.partition_key) AS partition_key,
-                           a.attempted,
-                           coalesce(a.failed_step, false) AND (
-                               p.started_seq IS NULL OR a.attempted > p.started_seq
-                           ) AS failed,
-                           coalesce(c.blocked, false) AS blocked
-                    FROM attempts a
-                    FULL JOIN checks c USING (asset_key, partition_key)
-                    LEFT JOIN asset_partitions p
-                        ON p.asset_key = coalesce(a.asset_key, c.asset_key)
-                       AND p.partition_key = coalesce(a.partition_key, c.partition_key)
+            found = con.execute(_ATTEMPTS).fetchnumpy()
+            failing = np.asarray(found["failed_step"], dtype=np.bool_) | np.asarray(
+                [len(ids) > 0 for ids in found["check_failed_on"]], dtype=np.bool_
+            )
+            current: dict[str, np.ndarray] = {}
+            if failing.any():
+                needed = {  # noqa: F841 (read by DuckDB)
+                    "asset_key": _texts(found["asset_key"][failing]),
+                    "partition_key": _texts(found["partition_key"][failing]),
+                }
+                current = con.execute(_CURRENT).fetchnumpy()
+        failed = np.asarray(found["failed_step"], dtype=np.bool_).copy()
+        blocked = np.zeros(len(failed), dtype=np.bool_)
+        if current:  # of each failing partition: is the failure about what is current?
+            rows = {
+                (a, p): (started, mid)
+                for a, p, started, mid in zip(
+                    current["asset_key"],
+                    current["partition_key"],
+                    current["started_seq"],
+                    current["materialization_id"],
+                    strict=True,
                 )
-                SELECT t.ordinal, k.idx, f.attempted, f.failed, f.blocked
-                FROM facts f JOIN asset_table t ON t.asset_key = f.asset_key
-                JOIN key_table k ON k.keyset = t.keyset AND k.partition_key = f.partition_key
-                """
-            ).fetchnumpy()
-        return {name: np.asarray(found[name], dtype=kinds.get(name, np.bool_)) for name in names}
+            }
+            attempted = found["attempted"]
+            for row in np.flatnonzero(failing):
+                started, mid = rows.get(
+                    (found["asset_key"][row], found["partition_key"][row]), (np.nan, "")
+                )
+                if failed[row] and started == started:  # a step before the current one
+                    failed[row] = bool(attempted[row] > started)
+                blocked[row] = bool(mid) and mid in found["check_failed_on"][row]
+        return {
+            "ordinal": np.asarray(found["ordinal"], dtype=np.int64),
+            "idx": np.asarray(found["idx"], dtype=np.int64),
+            "attempted": np.asarray(found["attempted"], dtype=np.float64),
+            "failed": failed,
+            "blocked": blocked,
+        }
 
     def changed_assets(self, since_seq: int, since_us: float) -> tuple[set[str], int, float]:
         """Assets with records after `since_seq` (materialized, observed, checked) or a

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from assay.errors import StateError, StateLockedError
 from assay.locking import ReadOnlyError, file_lock, foreign_holder
 from assay.state import bundles
+from assay.state.attachments import close_read, open_read
 from assay.state.indexer import (
     Batch,
     canary,
@@ -209,15 +210,18 @@ class StateStore:
 
         with file_lock(self.path, exclusive=False, timeout_s=timeout_s):
             try:
-                con = _connect(self.path, read_only=True)
-            except _HeldByForeignProcess as held:
-                raise _held_error(self.path, held.holder) from None
+                con = open_read(self.path)
+            except duckdb.Error as exc:
+                holder = foreign_holder(exc)
+                if holder:
+                    raise _held_error(self.path, holder) from None
+                raise unreadable(self.path, exc) from exc
             try:
                 yield con
             except duckdb.Error as exc:
                 raise unreadable(self.path, exc) from exc
             finally:
-                con.close()
+                close_read(self.path, con)
 
     def _index_locked(self) -> IndexReport:
         import duckdb
