@@ -13,9 +13,13 @@ everything downstream of them is `upstream stale`).
 
 - `full`, in a fresh process: (a) the facts, as `assay automation preview` loads
   them: code versions (once per process, cached after), `assess` of every asset
-  (the staleness columns read from DuckDB, then staleness per asset) and the
+  (the state read, from the planning snapshot, then staleness per asset) and the
   latest attempts; (b) `evaluate_conditions` over every asset; peak RSS. Targets:
-  (a) + (b) <= 1 s, <= 2 GiB.
+  (a) + (b) <= 1 s, <= 2 GiB. A store just filled has no planning snapshot yet:
+  the first plan of it makes one from DuckDB's rows (`assay.state.snapshot`), as
+  the first plan of any store does once; that first evaluation is shown apart,
+  and the snapshot is kept with the store's backup, so the figures against the
+  targets and the ticks start from a store as a running daemon leaves it.
 - `naive`: the same condition evaluated per asset partition in Python loops over
   the same facts (its staleness reasons, the partitions it reads through
   `mapping.upstream_for`, whether they are in progress, missing or failed), on
@@ -203,7 +207,9 @@ def full(work: Path, naive_assets: int) -> dict[str, Any]:
     started = time.perf_counter()
     staleness = assess(graph, keys, reader, context)
     figures["assess_s"] = time.perf_counter() - started
-    figures["columns_s"] = reader.seconds.get("planning_columns", 0.0)
+    figures["columns_s"] = sum(  # the snapshot's, or the columns' from DuckDB without one
+        reader.seconds.get(name, 0.0) for name in ("planning_snapshot", "planning_columns")
+    )
     started = time.perf_counter()
     assets, keysets = read_arguments(graph, keys, context)
     found = StateReader(home, index=False).attempt_columns(assets, keysets)
@@ -586,7 +592,9 @@ def _child(*args: str) -> dict[str, Any]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def report(full_figures: dict[str, Any], ticks: list[dict[str, Any]]) -> None:
+def report(
+    full_figures: dict[str, Any], first: dict[str, Any] | None, ticks: list[dict[str, Any]]
+) -> None:
     f = full_figures
     a = f["versions_s"] + f["assess_s"] + f["attempts_s"]
     warm = f["assess_s"] + f["attempts_s"]
@@ -603,7 +611,13 @@ def report(full_figures: dict[str, Any], ticks: list[dict[str, Any]]) -> None:
 
     row("project load (assay.load, not counted)", f"{f['load_s']:.2f} s")
     row("(a) code versions, once per process", f"{f['versions_s']:.2f} s")
-    row("(a) assess: staleness columns read (DuckDB)", f"{f['columns_s']:.2f} s")
+    if first is not None:
+        made = first["versions_s"] + first["assess_s"] + first["attempts_s"] + first["evaluate_s"]
+        row(
+            "first evaluation after filling (makes the planning snapshot)",
+            f"{made:.2f} s (of it the state read {first['columns_s']:.2f} s)",
+        )
+    row("(a) assess: the state read (planning snapshot)", f"{f['columns_s']:.2f} s")
     row("(a) assess: staleness computed", f"{f['assess_s'] - f['columns_s']:.2f} s")
     row("(a) attempts and baselines read", f"{f['attempts_s']:.2f} s")
     row("(b) evaluate_conditions, every asset", f"{f['evaluate_s']:.2f} s")
@@ -680,6 +694,8 @@ def _restore(work: Path) -> None:
     shutil.rmtree(work / ".assay", ignore_errors=True)
     (work / ".assay").mkdir()
     shutil.copy(work / "backup.duckdb", work / ".assay" / "assay.duckdb")
+    if (work / "backup.snapshot").exists():  # the planning snapshot made of that store
+        shutil.copy(work / "backup.snapshot", work / ".assay" / "planning.snapshot")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -711,12 +727,19 @@ def main(argv: list[str] | None = None) -> None:
         subprocess.run([sys.executable, __file__, "_populate", str(width), str(work)], check=True)
         print(f"  (filled in {time.perf_counter() - started:.0f} s)")
         shutil.copy(work / ".assay" / "assay.duckdb", work / "backup.duckdb")
+        (work / "backup.snapshot").unlink(missing_ok=True)
+    first = None
+    if not (work / ".assay" / "planning.snapshot").exists():  # what a store's first plan pays
+        first = _child("_full", str(work), "0")
+    snapshot = work / ".assay" / "planning.snapshot"
+    if snapshot.exists() and not (work / "backup.snapshot").exists():
+        shutil.copy(snapshot, work / "backup.snapshot")  # ticks start from it, as a restart
     full_figures = _child("_full", str(work), str(args.naive))
     ticks = []
     for workload in args.workloads.split(","):
         _restore(work)  # each workload from the same steady state, in a fresh process
         ticks.append(_child("_tick", str(work), str(args.ticks), workload))
-    report(full_figures, ticks)
+    report(full_figures, first, ticks)
 
 
 if __name__ == "__main__":
