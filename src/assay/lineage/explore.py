@@ -277,7 +277,8 @@ class Lineage:
             if con is None:
                 return pl.DataFrame()
             exists = con.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'lineage_events'"
+                "SELECT count(*) FROM information_schema.tables "
+                "WHERE table_catalog = current_database() AND table_name = 'lineage_events'"
             ).fetchall()[0][0]
             if not exists:
                 return pl.DataFrame()

@@ -14,6 +14,10 @@ attached, since every reader holds the store's shared lock (`StateStore.reading`
 from before it attaches until after it detaches, and writers take it exclusively.
 
 A forked child makes its own instance: it never uses the one it inherited.
+
+Every attached store is a catalog of the one instance: what asks the catalog about
+tables (`information_schema`) asks of `current_database()`, the reader's own. A
+file is attached once whatever path names it (a symlink, `..`, a relative path).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ class _Instance:
     pid: int
     connection: duckdb.DuckDBPyConnection
     attached: dict[str, _Attached] = field(default_factory=dict)
+    readers: dict[int, str] = field(default_factory=dict)  # id of a cursor -> its file
     count: int = 0  # attachments made, for unique aliases
 
 
@@ -58,7 +63,7 @@ def open_read(path: Path) -> duckdb.DuckDBPyConnection:
     global _instance
     import duckdb
 
-    name = str(path)
+    name = os.path.realpath(path)
     with _lock:
         if _instance is None or _instance.pid != os.getpid():
             _instance = _Instance(pid=os.getpid(), connection=duckdb.connect(":memory:"))
@@ -77,6 +82,7 @@ def open_read(path: Path) -> duckdb.DuckDBPyConnection:
         except BaseException:
             _release(instance, name)
             raise
+        instance.readers[id(cursor)] = name  # given back by it, whatever the path is then
     return cursor
 
 
@@ -85,7 +91,8 @@ def close_read(path: Path, cursor: duckdb.DuckDBPyConnection) -> None:
     cursor.close()
     with _lock:
         if _instance is not None and _instance.pid == os.getpid():
-            _release(_instance, str(path))
+            name = _instance.readers.pop(id(cursor), None)
+            _release(_instance, os.path.realpath(path) if name is None else name)
 
 
 def _release(instance: _Instance, name: str) -> None:

@@ -106,8 +106,9 @@ def _tables(store: StateStore) -> list[Finding]:
         names = [
             row[0]
             for row in con.execute(
-                "SELECT table_name FROM information_schema.tables "
-                "WHERE table_type = 'BASE TABLE' ORDER BY table_name"
+                "SELECT table_name FROM information_schema.tables "  # of this store only
+                "WHERE table_catalog = current_database() AND table_type = 'BASE TABLE' "
+                "ORDER BY table_name"
             ).fetchall()
         ]
         rows = 0

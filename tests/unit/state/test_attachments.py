@@ -21,7 +21,7 @@ except duckdb.Error as exc:
 
 def store_with_a_table(home: Path) -> StateStore:
     store = StateStore(home)
-    store.journal_dir.mkdir()
+    store.journal_dir.mkdir(parents=True)
     store.index_pending()  # makes the store
     assert store.path.exists()
     return store
@@ -90,3 +90,34 @@ def test_a_forked_child_reads_with_an_instance_of_its_own(tmp_path):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert count_runs(store) == 0
+
+
+def tables_line(home: Path) -> str:
+    from assay.state.doctor import diagnose
+
+    (line,) = [f.text for f in diagnose(home) if "reads whole" in f.text]
+    return line
+
+
+def test_a_store_read_while_another_is_attached_sees_only_its_own_tables(tmp_path):
+    first = store_with_a_table(tmp_path / "first")
+    second = store_with_a_table(tmp_path / "second")
+    alone = tables_line(first.home)
+    with second.reading(index=False) as con:  # another thread's read, say: attached meanwhile
+        assert con is not None
+        assert tables_line(first.home) == alone
+    assert " 0 tables" not in alone
+
+
+def test_one_file_named_two_ways_is_attached_once_and_let_go(tmp_path):
+    store = store_with_a_table(tmp_path / "home")
+    (tmp_path / "link").symlink_to(tmp_path / "home")
+    other = StateStore(tmp_path / "link")
+    with store.reading(index=False) as con, other.reading(index=False) as again:
+        assert con is not None
+        assert again is not None
+        (databases,) = con.execute(
+            "SELECT count(*) FROM duckdb_databases() WHERE NOT internal AND path IS NOT NULL"
+        ).fetchone() or (0,)
+        assert databases == 1
+    assert writer_can_open(store.path)
