@@ -65,10 +65,11 @@ class Lineage:
     def sql(self, query: str, params: list[Any] | None = None) -> pl.DataFrame:
         """Run a read-only query on the state store: the `lineage_events` table and the
         `lineage_runs`, `lineage_jobs`, `lineage_datasets`, `lineage_io`,
-        `lineage_edges` and `lineage_dataset_versions` views (and every other table)."""
+        `lineage_edges` and `lineage_dataset_versions` views (and every other table).
+        It runs on a connection of its own: what it sets or attaches ends with it."""
         import polars as pl
 
-        with self._store.reading() as con:
+        with self._store.reading(private=True) as con:
             if con is None:
                 return pl.DataFrame()
             relation = con.sql(query, params=params or None)

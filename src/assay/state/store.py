@@ -189,10 +189,14 @@ class StateStore:
 
     @contextlib.contextmanager
     def reading(
-        self, *, timeout_s: float = 30.0, index: bool = True
+        self, *, timeout_s: float = 30.0, index: bool = True, private: bool = False
     ) -> Iterator[duckdb.DuckDBPyConnection | None]:
         """A read-only connection under a shared lock, after indexing pending records
         (with `index=False`, what is indexed, never waiting for the exclusive lock).
+
+        The connection is a cursor of the process's one instance (`attachments`);
+        `private`: a DuckDB instance of its own, for SQL assay did not write (a
+        user's `SET`, `ATTACH` or `DETACH` then dies with it).
 
         Yields None when no state store exists yet.
 
@@ -210,7 +214,9 @@ class StateStore:
 
         with file_lock(self.path, exclusive=False, timeout_s=timeout_s):
             try:
-                con = open_read(self.path)
+                con = _connect(self.path, read_only=True) if private else open_read(self.path)
+            except _HeldByForeignProcess as held:
+                raise _held_error(self.path, held.holder) from None
             except duckdb.Error as exc:
                 holder = foreign_holder(exc)
                 if holder:
@@ -221,7 +227,10 @@ class StateStore:
             except duckdb.Error as exc:
                 raise unreadable(self.path, exc) from exc
             finally:
-                close_read(self.path, con)
+                if private:
+                    con.close()
+                else:
+                    close_read(self.path, con)
 
     def _index_locked(self) -> IndexReport:
         import duckdb

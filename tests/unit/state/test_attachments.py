@@ -121,3 +121,22 @@ def test_one_file_named_two_ways_is_attached_once_and_let_go(tmp_path):
         ).fetchone() or (0,)
         assert databases == 1
     assert writer_can_open(store.path)
+
+
+def test_sql_a_user_writes_runs_apart_and_changes_no_later_read(tmp_path):
+    import assay.lineage
+
+    store = store_with_a_table(tmp_path / "home")
+    with store.reading(index=False) as con:
+        assert con is not None
+        (threads,) = con.execute("SELECT current_setting('threads')").fetchone() or (0,)
+    lineage = assay.lineage.open(tmp_path / "home")
+    with store.reading(index=False):  # another reader's attachment meanwhile
+        lineage.sql("SET threads = 1")
+        databases = lineage.sql("SELECT database_name FROM duckdb_databases() WHERE NOT internal")
+        assert databases.height == 1  # the store alone: no other reader's catalog to detach
+    with store.reading(index=False) as con:
+        assert con is not None
+        assert con.execute("SELECT current_setting('threads')").fetchone() == (threads,)
+        assert con.execute("SELECT count(*) FROM runs").fetchone() == (0,)
+    assert writer_can_open(store.path)
