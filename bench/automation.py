@@ -729,9 +729,9 @@ def main(argv: list[str] | None = None) -> None:
         shutil.copy(work / ".assay" / "assay.duckdb", work / "backup.duckdb")
         (work / "backup.snapshot").unlink(missing_ok=True)
     first = None
-    if not (work / ".assay" / "planning.snapshot").exists():  # what a store's first plan pays
-        first = _child("_full", str(work), "0")
     snapshot = work / ".assay" / "planning.snapshot"
+    if not snapshot.exists():  # what a store's first plan pays
+        first = _child("_full", str(work), "0")
     if snapshot.exists() and not (work / "backup.snapshot").exists():
         shutil.copy(snapshot, work / "backup.snapshot")  # ticks start from it, as a restart
     full_figures = _child("_full", str(work), str(args.naive))

@@ -82,17 +82,18 @@ def open_read(path: Path) -> duckdb.DuckDBPyConnection:
         except BaseException:
             _release(instance, name)
             raise
-        instance.readers[id(cursor)] = name  # given back by it, whatever the path is then
+        instance.readers[id(cursor)] = name  # what `close_read` lets go
     return cursor
 
 
-def close_read(path: Path, cursor: duckdb.DuckDBPyConnection) -> None:
-    """Give back a cursor of `open_read`: the file is detached after its last reader."""
+def close_read(cursor: duckdb.DuckDBPyConnection) -> None:
+    """Give back a cursor of `open_read`: its file is detached after its last reader."""
     cursor.close()
     with _lock:
         if _instance is not None and _instance.pid == os.getpid():
             name = _instance.readers.pop(id(cursor), None)
-            _release(_instance, os.path.realpath(path) if name is None else name)
+            if name is not None:
+                _release(_instance, name)
 
 
 def _release(instance: _Instance, name: str) -> None:

@@ -230,7 +230,7 @@ class StateStore:
                 if private:
                     con.close()
                 else:
-                    close_read(self.path, con)
+                    close_read(con)
 
     def _index_locked(self) -> IndexReport:
         import duckdb
