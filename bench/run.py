@@ -25,6 +25,7 @@ import planner
 import state_size
 import state_stress
 import static_partitions
+import step_overhead
 import ui
 import ui_layout
 import validation
@@ -32,6 +33,7 @@ import year
 
 BENCHMARKS = {
     "materialize": materialize_layered.main,
+    "step_overhead": step_overhead.main,
     "lazy_sink": lazy_sink.main,
     "state": state_stress.main,
     "state_size": state_size.main,

@@ -136,3 +136,27 @@ def test_runs_show_summarizes_a_large_run_and_folds_its_failures(make_project, m
     none = invoke("runs", "show", run_id[:8], "--step", "event[2024-01-04]")
     assert none.exit_code == 2
     assert "Did you mean 'events[2024-01-04]'?" in none.output
+
+
+def test_steps_leave_logging_as_they_found_it(project_dir):
+    # A step lowers the root logger to INFO only while it runs; only an asset that
+    # takes a context gets a logger of its own (one per asset would make every
+    # step's level change cost in proportion to the project's assets).
+    import logging
+
+    root = logging.getLogger()
+    before, known = root.level, set(logging.root.manager.loggerDict)
+    root.setLevel(logging.ERROR)
+    try:
+        invoke("materialize")
+        assert root.level == logging.ERROR
+    finally:
+        root.setLevel(before)
+    made = {name for name in logging.root.manager.loggerDict if name.startswith("assay.asset.")}
+    assert made - known <= {"assay.asset.right"}  # the one that takes a context
+    run_id = json.loads(invoke("runs", "--json").output)[0]["run_id"]
+    details = json.loads(invoke("runs", "show", run_id, "--json").output)
+    assert [log["level"] for log in details["logs"] if log["step_key"] == "right"] == [
+        "INFO",
+        "WARNING",
+    ]

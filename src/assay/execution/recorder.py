@@ -31,7 +31,7 @@ from assay.state.store import IndexReport, StateStore
 from assay.version import __version__
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
     from types import TracebackType
 
     from assay.config import ProjectConfig
@@ -109,6 +109,8 @@ class RecordedRun:
         self.status: RunStatus | None = None
         self.index = IndexReport()
         self._indexer = _Indexer(self.store, self)
+        self._gathered: list[Record] | None = None  # appends held for one write (`gathered`)
+        self._gathered_soon = False
 
     @property
     def user_name(self) -> str:
@@ -139,12 +141,44 @@ class RecordedRun:
 
     def append(self, *records: Record, durable: bool = False) -> None:
         assert self.journal is not None, "RecordedRun used outside its block"
+        if self._gathered is not None:
+            if not durable:
+                self._gathered += records
+                return
+            records, self._gathered = (*self._gathered, *records), []  # in their order
         self.journal.append(*records, durable=durable)
 
     def append_soon(self, *records: Record) -> None:
         """Append records fsynced within moments, grouped with others (`Journal.append_soon`)."""
         assert self.journal is not None, "RecordedRun used outside its block"
+        if self._gathered is not None:
+            self._gathered += records
+            self._gathered_soon = True
+            return
         self.journal.append_soon(*records)
+
+    @contextlib.contextmanager
+    def gathered(self) -> Iterator[None]:
+        """The records appended in the block (the hooks' too, not durable ones) go to
+        the journal in one write as it ends, in the order they came (a step's records
+        and its lineage: one system call, not one each). Nested blocks are one."""
+        if self._gathered is not None:
+            yield
+            return
+        self._gathered, self._gathered_soon = [], False
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(JournalWriteError):  # the block's error is the one told
+                self._flush_gathered()
+            raise
+        self._flush_gathered()
+
+    def _flush_gathered(self) -> None:
+        records, soon = self._gathered or [], self._gathered_soon
+        self._gathered, self._gathered_soon = None, False
+        if records:
+            (self.append_soon if soon else self.append)(*records)
 
     def seq(self) -> int:
         """The next value of the state home's clock (it orders records, see `clock`)."""

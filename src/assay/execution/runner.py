@@ -14,6 +14,7 @@ from __future__ import annotations
 import heapq
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from assay.errors import ExecutorError, StateLockedError
@@ -213,6 +214,8 @@ class _Coordinator:
         self.siblings = _multi_groups(self.graph, nodes)
         self.stopping = False
         self.lost: str | None = None  # the executor went away: why
+        self.failures_dir = str(run.config.home / "failures" / run.run_id)
+        self._versions: dict[AssetKey, _Versions] = {}
 
     def skip_in_flight(self, in_flight: Mapping[AssetKey, InFlight]) -> None:
         """Skip the nodes another live run computes, and what reads them here."""
@@ -337,19 +340,20 @@ class _Coordinator:
                 taken = {n.id for n in fused}  # a sibling waiting to retry goes now, with it
                 self.retry_at = [item for item in self.retry_at if item[1] not in taken]
                 heapq.heapify(self.retry_at)
-            for member in (node, *fused):
-                self.running[member.id] = member
-                member.started_seq = self.run_.seq()
-                attempt = self._attempt(member)
-                self.run_.append(
-                    *(
-                        step_record(
-                            self.run_.run_id, member.key, p, StepStatus.RUNNING, time.time()
+            with self.run_.gathered():  # the step records and the hooks' in one write
+                for member in (node, *fused):
+                    self.running[member.id] = member
+                    member.started_seq = self.run_.seq()
+                    attempt = self._attempt(member)
+                    self.run_.append(
+                        *(
+                            step_record(
+                                self.run_.run_id, member.key, p, StepStatus.RUNNING, time.time()
+                            )
+                            for p in member.partitions or (None,)
                         )
-                        for p in member.partitions or (None,)
                     )
-                )
-                self.hooks.step_dispatched(self.run_.info, attempt)
+                    self.hooks.step_dispatched(self.run_.info, attempt)
             try:
                 self.executor.submit(self._task(node, fused))
             except ExecutorError as exc:
@@ -414,8 +418,8 @@ class _Coordinator:
             partitions=node.partitions,
             inputs=tuple(inputs),
             time_window=window,
-            failures_dir=str(self.run_.config.home / "failures" / self.run_.run_id),
-            code_version=code_version(spec),
+            failures_dir=self.failures_dir,
+            code_version=self._versions_of(node.key).code_version,
             is_full_rewrite=node.key in self.full_rewrites,
             config=None if config is None else config.json,
             siblings=tuple((str(n.key), n.key in self.full_rewrites) for n in fused),
@@ -481,31 +485,36 @@ class _Coordinator:
         self, node: TaskNode, attempt: StepAttempt | None, outcome: Sequence[StepResult]
     ) -> None:
         """Journal a node's final outcome (tell the hooks first: what they journal
-        lands in the same durable write); the nodes that only follow it may start."""
+        lands in the same write); the nodes that only follow it may start."""
+        with self.run_.gathered():
+            self._finished(node, attempt, outcome)
+
+    def _finished(
+        self, node: TaskNode, attempt: StepAttempt | None, outcome: Sequence[StepResult]
+    ) -> None:
         node.done = True
         self._release_followers(node, outcome)
         self.hooks.step_finished(self.run_.info, attempt, outcome)
         records: list[Record] = []
         stored = [r for r in outcome if r.stored is not None]
         seq = self.run_.seq() if stored or any(r.checks for r in outcome) else None
-        spec = self.graph.specs[node.key]
-        config = self.graph.configs.get(node.key)
         for result in outcome:
             materialization = None
             if result.stored is not None:
                 assert attempt is not None  # a stored output came from a dispatched attempt
                 self.versions[(str(node.key), result.partition or "")] = result.stored.data_version
+                versions = self._versions_of(node.key)
                 materialization = {
-                    "io": self.io_for(node.key).kind,
-                    "code_version": code_version(spec),
-                    "inputs_signature": inputs_signature(self.graph, node.key),
+                    "io": versions.io,
+                    "code_version": versions.code_version,
+                    "inputs_signature": versions.inputs_signature,
                     "provenance": attempt.provenance.get(result.partition),
                     "started_seq": node.started_seq,
                     "user_name": self.run_.user_name,
                     "host": self.run_.host,
                     "git_commit": self.run_.git_commit,
-                    "code_parts": code_parts_json(spec),
-                    "config": None if config is None else config.json,
+                    "code_parts": versions.code_parts,
+                    "config": versions.config,
                 }
             records += result_records(
                 self.run_.run_id,
@@ -517,6 +526,22 @@ class _Coordinator:
             )
         self.run_.append_soon(*records)  # outputs are synced; the record follows within moments
         self.results.extend(outcome)
+
+    def _versions_of(self, key: AssetKey) -> _Versions:
+        """What each materialization of `key` in this run records of its code (the same
+        for all of them: worked out once)."""
+        found = self._versions.get(key)
+        if found is None:
+            spec = self.graph.specs[key]
+            config = self.graph.configs.get(key)
+            found = self._versions[key] = _Versions(
+                io=self.io_for(key).kind,
+                code_version=code_version(spec),
+                code_parts=code_parts_json(spec),
+                inputs_signature=inputs_signature(self.graph, key),
+                config=None if config is None else config.json,
+            )
+        return found
 
     def _release_followers(self, node: TaskNode, outcome: Sequence[StepResult]) -> None:
         """Start the nodes that follow this one (`build_nodes`), or, when it stored
@@ -546,6 +571,17 @@ class _Coordinator:
             logs = [*result.logs, retry_log(attempt, result.message, wait_s)]
             records += log_records(self.run_.run_id, result.step_key, logs, self.log_seq)
         self.run_.append(*records)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Versions:
+    """What a run records of an asset's code with each of its materializations."""
+
+    io: str
+    code_version: str
+    code_parts: str | None
+    inputs_signature: str
+    config: str | None
 
 
 def _skipped(key: AssetKey, partition: str | None, reason: str) -> StepResult:

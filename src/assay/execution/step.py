@@ -107,7 +107,6 @@ def execute_step(
     outputs = [StepOutput(spec=spec, io=io, checks=checks, is_full_rewrite=is_full_rewrite)]
     outputs += siblings
     started = time.time()
-    logger = logging.getLogger(f"{_ASSET_LOGGER}.{spec.key}")
     keys: tuple[str | None, ...] = partitions if partitions else (None,)
     results: list[StepResult] = []
     computed: list[tuple[StepOutput, dict[str | None, Any], str | None]] = []
@@ -123,7 +122,7 @@ def execute_step(
                     partition_key=partitions[0] if partitions and len(partitions) == 1 else None,
                     partition_keys=partitions or (),
                     partition_time_window=time_window,
-                    log=logger,
+                    log=logging.getLogger(f"{_ASSET_LOGGER}.{spec.key}"),
                     resources={k: v for k, v in (extra or {}).items() if k != CONFIG_PARAM},
                     config=(extra or {}).get(CONFIG_PARAM),
                     selected_outputs=_selected(outputs),
@@ -350,6 +349,9 @@ def _aware(value: date | datetime, definition: TimeWindowPartitions) -> datetime
     return value if value.tzinfo is not None else value.replace(tzinfo=definition.tz)
 
 
+_MESSAGE = logging.Formatter("%(message)s")  # (and the traceback of an exception logged)
+
+
 class _StepLogHandler(logging.Handler):
     """Keeps the records logged on one thread while a step runs."""
 
@@ -357,7 +359,7 @@ class _StepLogHandler(logging.Handler):
         super().__init__(logging.DEBUG)
         self.thread_id = thread_id
         self.records: list[dict[str, Any]] = []
-        self.setFormatter(logging.Formatter("%(message)s"))
+        self.setFormatter(_MESSAGE)
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.thread != self.thread_id:
@@ -375,15 +377,21 @@ class _StepLogHandler(logging.Handler):
 
 @contextmanager
 def _captured_logs() -> Iterator[list[dict[str, Any]]]:
-    """Capture `context.log` and standard `logging` at INFO and above during a step."""
+    """Capture `context.log` and standard `logging` at INFO and above during a step.
+
+    The root logger's level is lowered to INFO for the step when it is higher, and
+    set back only if it changed: setting a level clears the cache of every logger in
+    the process. (The logger of an asset's `context.log` is made only for assets
+    that take a context: one per asset would make that cost grow with the assets.)"""
     root = logging.getLogger()
     handler = _StepLogHandler(threading.get_ident())
     previous_level = root.level
-    if root.level > logging.INFO:
+    if previous_level > logging.INFO:
         root.setLevel(logging.INFO)
     root.addHandler(handler)
     try:
         yield handler.records
     finally:
         root.removeHandler(handler)
-        root.setLevel(previous_level)
+        if root.level != previous_level:
+            root.setLevel(previous_level)

@@ -15,10 +15,11 @@ unless `include_open_window=True` adds the one that contains now.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from assay.errors import DefinitionError
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from assay.partitions.subset import PartitionSubset
 
 _CADENCES = ("hourly", "daily", "weekly", "monthly")
+_REMEMBERED = ("_size_at", "_lookup_cache")  # what a definition remembers: not pickled
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +120,14 @@ class TimeWindowPartitions(PartitionsDefinition):
         return resolved if resolved.replace(tzinfo=None) != local else first
 
     def time_window(self, index: int) -> TimeWindow:
-        """The window of partition `index`, in the definition's timezone."""
+        """The window of partition `index`, in the definition's timezone.
+
+        The latest few thousand windows asked for are remembered, in the process (a
+        run asks for each of its partitions' windows several times: its steps, their
+        inputs, their lineage; each costs timezone arithmetic)."""
+        return _window(self, index)
+
+    def _window(self, index: int) -> TimeWindow:
         return TimeWindow(self._aware(self._local(index)), self._aware(self._local(index + 1)))
 
     def index_at(self, instant: datetime) -> int:
@@ -134,6 +143,14 @@ class TimeWindowPartitions(PartitionsDefinition):
 
     def size(self, context: PartitionContext | None = None) -> int:
         now = (context or PartitionContext.at()).now
+        cached = self.__dict__.get("_size_at")
+        if cached is not None and cached[0] == now:  # (a run asks at one `now`, often)
+            return int(cached[1])
+        count = self._count_at(now)
+        self.__dict__["_size_at"] = (now, count)
+        return count
+
+    def _count_at(self, now: datetime) -> int:
         is_open = self.end is None or now < self._aware(self.end)
         cutoff = now if self.end is None else min(now, self._aware(self.end))
         count = self.index_at(cutoff)  # windows before the one containing cutoff are complete
@@ -179,6 +196,10 @@ class TimeWindowPartitions(PartitionsDefinition):
     def describe(self) -> str:
         end = f" to {self.end:%Y-%m-%d %H:%M}" if self.end else ""
         return f"{self.cadence} partitions from {self.key(0)}{end} ({self.timezone})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What pickles: the definition, not what it remembered."""
+        return {k: v for k, v in self.__dict__.items() if k not in _REMEMBERED}
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, TimeWindowPartitions) and self._identity == other._identity
@@ -264,3 +285,9 @@ def _parse_time(value: str | date | datetime, what: str) -> datetime:
     ):
         return datetime.fromisoformat(value)
     raise DefinitionError(f"{what} {value!r} must be a date or datetime, like '2024-01-01'")
+
+
+@functools.lru_cache(maxsize=8192)
+def _window(definition: TimeWindowPartitions, index: int) -> TimeWindow:
+    """`time_window`, remembered (definitions that are equal share their windows)."""
+    return definition._window(index)

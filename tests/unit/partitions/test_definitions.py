@@ -185,3 +185,24 @@ def test_a_day_holds_the_real_hours_of_that_day(zone, day):
     ]
     covered = sum(((h.end - h.start) for h in inside), timedelta())
     assert covered == window.end - window.start
+
+
+def test_remembered_windows_and_sizes_are_what_is_computed_and_not_pickled():
+    import pickle
+
+    berlin = DailyPartitions(start="2024-03-20", timezone="Europe/Berlin")
+    twin = DailyPartitions(start="2024-03-20", timezone="Europe/Berlin")
+    new_york = DailyPartitions(start="2024-03-20", timezone="America/New_York")
+    for index in range(20):  # across Berlin's spring forward (2024-03-31)
+        assert berlin.time_window(index) == berlin._window(index) == twin.time_window(index)
+        assert new_york.time_window(index) == new_york._window(index)
+        assert berlin.time_window(index).start != new_york.time_window(index).start
+    short = berlin.time_window(11)  # (same-zone subtraction is wall time: in UTC)
+    assert short.end.astimezone(UTC) - short.start.astimezone(UTC) == timedelta(hours=23)
+    early = PartitionContext.at(datetime(2024, 4, 1, 12, tzinfo=UTC))
+    late = PartitionContext.at(datetime(2024, 5, 1, 12, tzinfo=UTC))
+    assert [berlin.size(early), berlin.size(late), berlin.size(early)] == [12, 42, 12]
+    copy = pickle.loads(pickle.dumps(berlin))
+    assert not {"_size_at", "_lookup_cache"} & set(vars(copy))
+    assert copy == berlin
+    assert copy.time_window(11) == berlin.time_window(11)

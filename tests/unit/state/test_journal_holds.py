@@ -89,3 +89,60 @@ def test_files_no_one_recorded_are_synced_when_the_block_ends(tmp_path, monkeypa
     write_new(tmp_path / "c", b"c")  # outside the block: synced before its rename
     assert len(synced) == 3
     assert (tmp_path / "c").read_bytes() == b"c"
+
+
+def test_a_run_gathers_appends_into_one_write_in_their_order(tmp_path, monkeypatch):
+    # The coordinator gathers a step's records and its hooks' (lineage) into one
+    # write; a durable append meanwhile goes with what came before it, in order, and
+    # a block that raises still writes what it gathered.
+    from assay.config import resolve_config
+    from assay.execution.hooks import Hooks
+    from assay.execution.recorder import RecordedRun
+    from assay.results import RunKind, RunStatus
+    from assay.state import journal as journal_module
+
+    for variable in ("ASSAY_HOME", "ASSAY_MODULE"):
+        monkeypatch.delenv(variable, raising=False)
+    (tmp_path / "pyproject.toml").write_text('[tool.assay]\nmodule = "none"\n')
+    config = resolve_config(cwd=tmp_path)
+    writes: list[int] = []
+    real = journal_module._write_all
+
+    def counted(fd: int, data: bytes) -> None:
+        writes.append(data.count(b"\n"))
+        real(fd, data)
+
+    monkeypatch.setattr(journal_module, "_write_all", counted)
+    with RecordedRun(config, kind=RunKind.MATERIALIZE, selection="*", hooks=Hooks()) as run:
+        assert run.journal is not None
+        writes.clear()
+        with run.gathered():
+            run.append({"type": "x", "n": "one"})
+            run.info.record({"type": "x", "n": "two"})  # as a hook journals
+            run.append_soon({"type": "x", "n": "three"})
+            assert writes == []
+        assert writes == [3]
+        with run.gathered():
+            run.append({"type": "x", "n": "four"})
+            run.append({"type": "x", "n": "five"}, durable=True)
+            run.append({"type": "x", "n": "six"})
+
+        def failing() -> None:
+            with run.gathered():
+                run.append({"type": "x", "n": "seven"})
+                raise RuntimeError
+
+        with pytest.raises(RuntimeError):
+            failing()
+        assert writes == [3, 2, 1, 1]
+        written = [json.loads(line) for line in run.journal.path.read_bytes().splitlines()]
+        run.finish(RunStatus.SUCCEEDED)
+    assert [r["n"] for r in written if r["type"] == "x"] == [
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+    ]
