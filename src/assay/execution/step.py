@@ -154,7 +154,7 @@ def execute_step(
                 time_window,
                 resources,
             )
-    if results:
+    if results and logs:
         results[0] = replace(results[0], logs=tuple(logs))
     return tuple(results)
 

@@ -288,20 +288,32 @@ def _insert_lineage_lines(con: duckdb.DuckDBPyConnection, batch: Batch) -> int:
         f"(or not {KIND_NAMES[_LINEAGE.fields[name]]})'"
         for name in required
     )
+    gaps = " OR ".join(f"r.{name} IS NULL" for name in required)
+    # Each line is parsed once (`try`: NULL where it cannot be); only the lines it
+    # fails on, or that lack a field, are parsed again to say why. (Checking every
+    # line's JSON first, as before, cost three parses of each: 2.5x the time.) A
+    # line is kept only to be quarantined.
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE lineage_parsed AS
-        SELECT journal, byte_offset, line, r, CASE
-            WHEN NOT json_valid(line) THEN 'not valid JSON (a line cut short by a crash?)'
-            WHEN json_type(line) <> 'OBJECT' THEN 'not a JSON object'
-            {missing}
-            WHEN NOT isfinite(r.event_time) OR abs(r.event_time) >= 1e11
-                THEN 'lineage record: event_time is not a time in epoch seconds'
-            END AS reason
+        SELECT journal, byte_offset, r, CASE WHEN reason IS NOT NULL THEN line END AS line,
+               reason
         FROM (
-            SELECT *, CASE WHEN json_valid(line) AND json_type(line) = 'OBJECT'
-                      THEN from_json(line, '{_LINEAGE_STRUCTURE}') END AS r
-            FROM lines
+            SELECT journal, byte_offset, line, r, CASE
+                WHEN r IS NULL OR {gaps} THEN CASE
+                    WHEN NOT json_valid(line) THEN 'not valid JSON (a line cut short by a crash?)'
+                    WHEN json_type(line) <> 'OBJECT' THEN 'not a JSON object'
+                    {missing}
+                    ELSE 'a lineage record whose fields are not of their types'
+                END
+                WHEN NOT isfinite(r.event_time) OR abs(r.event_time) >= 1e11
+                    THEN 'lineage record: event_time is not a time in epoch seconds'
+                END AS reason
+            FROM (
+                SELECT journal, byte_offset, line,
+                       try(from_json(line, '{_LINEAGE_STRUCTURE}')) AS r
+                FROM lines
+            )
         )
         """
     )
