@@ -143,10 +143,13 @@ def _journals(
 def _add_line(batch: Batch, journal: str, offset: int, line: bytes) -> bool:
     """Add one line to the batch; True when it finishes its journal."""
     try:
-        record = json.loads(line)
-    except ValueError:
-        batch.quarantine(journal, offset, "not valid JSON (a line cut short by a crash?)", line)
-        return False
+        record = orjson.loads(line)  # (several times faster; strict JSON only)
+    except orjson.JSONDecodeError:
+        try:  # NaN, a lone surrogate, an integer over 64 bits: the checks say what is wrong
+            record = json.loads(line)
+        except ValueError:
+            batch.quarantine(journal, offset, "not valid JSON (a line cut short by a crash?)", line)
+            return False
     reason = problem(record)
     if reason is not None:
         batch.quarantine(journal, offset, reason, line)
