@@ -9,6 +9,7 @@ Runs as whole processes on a fresh state, interleaved, at two lengths (100 and
 steadier than wall time on a shared machine. Printed: the whole run per step
 (fixed costs spread over the steps) and the *marginal* cost of a step (what 266
 more days add, divided by the 798 more steps), each over the bare loop's.
+`--repeat N --days A,B` runs it quicker (a test does, at a tiny size).
 `ASSAY_SRC=<a src folder>` runs another copy of assay's source (a before/after).
 """
 
@@ -20,11 +21,13 @@ import shutil
 import statistics
 import subprocess
 import sys
+from datetime import date, timedelta
 from pathlib import Path
 
 REPEAT = 5
-LENGTHS = {100: "2024-04-09", 366: "2024-12-31"}  # days -> the last one
+LENGTHS = (100, 366)  # days
 WORK = Path(__file__).resolve().parent / ".work" / "step_overhead"
+WORK = Path(os.environ.get("STEP_OVERHEAD_WORK") or WORK)
 ASSAY = Path(sys.executable).parent / "assay"
 ENV = {
     **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
@@ -87,29 +90,35 @@ def cpu_of(command: list[str]) -> float:
 
 def assay(days: int) -> float:
     shutil.rmtree(WORK / ".assay", ignore_errors=True)
-    last = LENGTHS[days]
-    return cpu_of(
-        [str(ASSAY), "backfill", "start", "--from", "2024-01-01", "--to", last, "--force"]
-    )
+    last = str(date(2024, 1, 1) + timedelta(days=days - 1))
+    command = [str(ASSAY), "backfill", "start", "--from", "2024-01-01", "--to", last]
+    return cpu_of([*command, "--force"])
 
 
 def bare(days: int) -> float:
     return cpu_of([sys.executable, "bare.py", str(days)])
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """`--repeat N` and `--days A,B` (two lengths, at most 366) for a quick run."""
+    args = sys.argv[1:] if argv is None else argv
+    repeat = int(args[args.index("--repeat") + 1]) if "--repeat" in args else REPEAT
+    lengths = LENGTHS
+    if "--days" in args:
+        first, second = (int(n) for n in args[args.index("--days") + 1].split(","))
+        lengths = (first, second)
     write_project()
-    assay(100)  # the bytecode of both, once
-    bare(100)
+    assay(lengths[0])  # the bytecode of both, once
+    bare(lengths[0])
     cpu: dict[tuple[str, int], list[float]] = {}
-    for _ in range(REPEAT):
-        for days in LENGTHS:
+    for _ in range(repeat):
+        for days in lengths:
             cpu.setdefault(("assay", days), []).append(assay(days))
             cpu.setdefault(("bare", days), []).append(bare(days))
     t = {name: statistics.median(values) for name, values in cpu.items()}
-    short, long = LENGTHS
-    print(f"step overhead: 3 chained daily assets, in memory, CPU median of {REPEAT}:")
-    for days in LENGTHS:
+    short, long = lengths
+    print(f"step overhead: 3 chained daily assets, in memory, CPU median of {repeat}:")
+    for days in lengths:
         steps = 3 * days
         per_step = (t[("assay", days)] - t[("bare", days)]) / steps * 1000
         print(
@@ -118,10 +127,10 @@ def main() -> None:
         )
     more = 3 * (long - short)
     marginal = (t[("assay", long)] - t[("assay", short)]) - (t[("bare", long)] - t[("bare", short)])
+    fixed = t[("assay", short)] - t[("bare", short)] - marginal / more * 3 * short
     print(
         f"  marginal: {marginal / more * 1000:.2f} ms of CPU per step ({more} more steps); "
-        "fixed: "
-        f"{t[('assay', short)] - t[('bare', short)] - marginal / more * 3 * short:.2f} s a run"
+        f"fixed: {fixed:.2f} s a run"
     )
 
 

@@ -32,3 +32,16 @@ def test_automation_bench_runs_and_its_checks_hold(tmp_path):
     ]
     assert len(checks) == 3, done.stdout
     assert all(line.split()[-1] == "yes" for line in checks), done.stdout
+
+
+def test_step_overhead_bench_runs(tmp_path):
+    command = [sys.executable, str(BENCH / "step_overhead.py"), "--repeat", "1", "--days", "2,4"]
+    done = subprocess.run(
+        command,
+        env=clean_env(STEP_OVERHEAD_WORK=str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "ms of CPU per step (6 more steps)" in done.stdout, done.stdout
