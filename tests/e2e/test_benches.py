@@ -15,33 +15,32 @@ pytestmark = pytest.mark.slow
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
-def test_automation_bench_runs_and_its_checks_hold(tmp_path):
-    command = [sys.executable, str(BENCH / "automation.py"), "--width", "3", "--days", "30"]
-    command += ["--ticks", "3", "--naive", "2", "--workloads", "random:2,loop:2"]
+def bench(script: str, *args: str, timeout_s: float, **env: str) -> str:
+    """What `python bench/<script> ARGS` prints; it must succeed."""
     done = subprocess.run(
-        command,
-        env=clean_env(AUTOMATION_BENCH_WORK=str(tmp_path)),
+        [sys.executable, str(BENCH / script), *args],
+        env=clean_env(**env),
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=timeout_s,
     )
     assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
+    return done.stdout
+
+
+def test_automation_bench_runs_and_its_checks_hold(tmp_path):
+    args = ["--width", "3", "--days", "30", "--ticks", "3", "--naive", "2"]
+    args += ["--workloads", "random:2,loop:2"]
+    out = bench("automation.py", *args, timeout_s=240, AUTOMATION_BENCH_WORK=str(tmp_path))
+    lines = out.splitlines()
     checks = [
         line for line in lines if "naive = vectorized" in line or "one full evaluation" in line
     ]
-    assert len(checks) == 3, done.stdout
-    assert all(line.split()[-1] == "yes" for line in checks), done.stdout
+    assert len(checks) == 3, out
+    assert all(line.split()[-1] == "yes" for line in checks), out
 
 
 def test_step_overhead_bench_runs(tmp_path):
-    command = [sys.executable, str(BENCH / "step_overhead.py"), "--repeat", "1", "--days", "2,4"]
-    done = subprocess.run(
-        command,
-        env=clean_env(STEP_OVERHEAD_WORK=str(tmp_path)),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "ms of CPU per step (6 more steps)" in done.stdout, done.stdout
+    args = ["--repeat", "1", "--days", "2,4"]
+    out = bench("step_overhead.py", *args, timeout_s=120, STEP_OVERHEAD_WORK=str(tmp_path))
+    assert "ms of CPU per step (6 more steps)" in out, out
