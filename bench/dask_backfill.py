@@ -32,6 +32,26 @@ WORK = chain.WORK.parent / "dask"
 LAST = str(date(2024, 1, 1) + timedelta(days=DAYS - 1))
 
 
+# Dask's own floor, whole process: import distributed, start the LocalCluster the
+# executor starts (2 worker processes, one thread each), run one no-op task per
+# step in bulk, close it. What a run on a LocalCluster of its own pays before any
+# step does any work.
+FLOOR = """
+import logging
+import sys
+
+from distributed import Client, LocalCluster
+
+if __name__ == "__main__":
+    steps = int(sys.argv[1])
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+        silence_logs=logging.CRITICAL,
+    ) as cluster, Client(cluster) as client:
+        client.gather(client.map(abs, range(steps), pure=False))
+"""
+
+
 def write_project() -> None:
     if WORK.exists():
         shutil.rmtree(WORK)
@@ -45,6 +65,7 @@ def write_project() -> None:
             daily=chain.DAILY.format(cleaned="cleaned"),
         )
     )
+    (WORK / "dask_floor.py").write_text(FLOOR)
     (WORK / "baseline.py").write_text(
         chain.BASELINE.format(
             days=DAYS,
@@ -103,6 +124,10 @@ def main() -> None:
                 "assay dask LocalCluster(2)",
                 lambda: backfill("assay dask LocalCluster(2)", "--executor", "dask"),
             ),
+            (
+                "Dask floor",
+                lambda: timed("Dask floor", [sys.executable, "dask_floor.py", str(steps)]),
+            ),
         ):
             runs.setdefault(name, []).append(run())
     t = {name: statistics.median(times) for name, times in runs.items()}
@@ -118,6 +143,12 @@ def main() -> None:
             f"  {name}: ratio {t[name] / base:.2f}x vs bare 2 procs; overhead "
             f"{per_step:.2f} ms per asset partition (wall), {cpu_step:.2f} ms of CPU"
         )
+    floor = t["Dask floor"]
+    print(
+        f"  Dask floor (start a LocalCluster(2), {steps} no-op tasks, close): {floor:.2f} s, "
+        f"{floor / steps * 1000:.2f} ms per step before any work; assay on Dask beyond it and "
+        f"the bare work: {(t['assay dask LocalCluster(2)'] - floor - base) / steps * 1000:.2f} ms"
+    )
     dask_s, pool_s = t["assay dask LocalCluster(2)"], t["assay multiprocess 2"]
     print(
         f"  dask vs multiprocess: ratio {dask_s / pool_s:.2f}x "
