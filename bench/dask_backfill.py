@@ -33,18 +33,21 @@ LAST = str(date(2024, 1, 1) + timedelta(days=DAYS - 1))
 
 
 # Dask's own floor, whole process: import distributed, start the LocalCluster the
-# executor starts (2 worker processes, one thread each), run one no-op task per
-# step in bulk, close it. What a run on a LocalCluster of its own pays before any
-# step does any work.
+# executor starts (2 worker processes, one thread each, the executor's Dask
+# settings), run one no-op task per step in bulk, close it. What a run on a
+# LocalCluster of its own pays before any step does any work.
 FLOOR = """
 import logging
 import sys
 
+import dask
 from distributed import Client, LocalCluster
+
+from assay.execution.executors.dask import _LOCAL_CLUSTER_CONFIG
 
 if __name__ == "__main__":
     steps = int(sys.argv[1])
-    with LocalCluster(
+    with dask.config.set(_LOCAL_CLUSTER_CONFIG), LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
         silence_logs=logging.CRITICAL,
     ) as cluster, Client(cluster) as client:
