@@ -213,13 +213,7 @@ def full(work: Path, naive_assets: int) -> dict[str, Any]:
     started = time.perf_counter()
     assets, keysets = read_arguments(graph, keys, context)
     found = StateReader(home, index=False).attempt_columns(assets, keysets)
-    attempts = {}
-    for ordinal, key in enumerate(keys):
-        attempt = Attempts.none(staleness[key].size)
-        pick = found["ordinal"] == ordinal
-        for name in ("attempted", "failed", "blocked"):
-            getattr(attempt, name)[found["idx"][pick]] = found[name][pick]
-        attempts[key] = attempt
+    attempts = Attempts.split(found, keys, [staleness[k].size for k in keys])  # as a ticker does
     baselines = {
         AssetKey.parse(str(row["asset_key"])): _baseline(row)
         for row in AutomationReader(home, index=False).condition_baselines()

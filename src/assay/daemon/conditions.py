@@ -423,23 +423,16 @@ class ConditionTicker:
         assets, keysets = read_arguments(graph, keys, context)
         found = reader.attempt_columns(assets, keysets)
         moved = set()
-        # the rows of each asset, by one sort (not a scan of every row per asset)
-        order = np.argsort(found["ordinal"], kind="stable")
-        bounds = np.searchsorted(found["ordinal"][order], np.arange(len(keys) + 1))
-        for ordinal, key in enumerate(keys):
-            n = staleness[key].size
-            attempts = Attempts.none(n)
-            pick = order[bounds[ordinal] : bounds[ordinal + 1]]
-            idx = found["idx"][pick]
-            keep = idx < n
-            attempts.attempted[idx[keep]] = found["attempted"][pick][keep]
-            attempts.failed[idx[keep]] = found["failed"][pick][keep]
-            attempts.blocked[idx[keep]] = found["blocked"][pick][keep]
+        split = Attempts.split(found, keys, [staleness[k].size for k in keys])
+        for key, attempts in split.items():
             before = self.attempts.get(key)
             if before is None or not (
-                np.array_equal(before.attempted, attempts.attempted, equal_nan=True)
-                and np.array_equal(before.failed, attempts.failed)
-                and np.array_equal(before.blocked, attempts.blocked)
+                before is attempts
+                or (
+                    np.array_equal(before.attempted, attempts.attempted, equal_nan=True)
+                    and np.array_equal(before.failed, attempts.failed)
+                    and np.array_equal(before.blocked, attempts.blocked)
+                )
             ):
                 moved.add(key)
             self.attempts[key] = attempts

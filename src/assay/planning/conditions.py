@@ -110,11 +110,51 @@ class Attempts:
 
     @classmethod
     def none(cls, n: int) -> Attempts:
+        """No attempt of any of `n` partitions: one read-only instance per size (most
+        assets have no attempt on record)."""
         import numpy as np
 
-        return cls(
-            attempted=np.full(n, np.nan), failed=np.zeros(n, bool), blocked=np.zeros(n, bool)
-        )
+        found = _NO_ATTEMPTS.get(n)
+        if found is None:
+            found = cls(
+                attempted=np.full(n, np.nan), failed=np.zeros(n, bool), blocked=np.zeros(n, bool)
+            )
+            for array in (found.attempted, found.failed, found.blocked):
+                array.flags.writeable = False
+            _NO_ATTEMPTS[n] = found
+        return found
+
+    @classmethod
+    def split(
+        cls, found: Mapping[str, np.ndarray], keys: list[AssetKey], sizes: list[int]
+    ) -> dict[AssetKey, Attempts]:
+        """Each of `keys`' attempts from `StateReader.attempt_columns`' rows (whose
+        `ordinal` is the key's place in `keys`; `sizes`: each key's partition count),
+        by one sort of the rows, not a scan of them per asset."""
+        import numpy as np
+
+        order = np.argsort(found["ordinal"], kind="stable")
+        bounds = np.searchsorted(found["ordinal"][order], np.arange(len(keys) + 1))
+        result: dict[AssetKey, Attempts] = {}
+        for ordinal, (key, n) in enumerate(zip(keys, sizes, strict=True)):
+            pick = order[bounds[ordinal] : bounds[ordinal + 1]]
+            idx = found["idx"][pick]
+            keep = idx < n
+            if not keep.any():
+                result[key] = cls.none(n)
+                continue
+            attempts = cls(
+                attempted=np.full(n, np.nan), failed=np.zeros(n, bool), blocked=np.zeros(n, bool)
+            )
+            at = idx[keep]
+            attempts.attempted[at] = found["attempted"][pick][keep]
+            attempts.failed[at] = found["failed"][pick][keep]
+            attempts.blocked[at] = found["blocked"][pick][keep]
+            result[key] = attempts
+        return result
+
+
+_NO_ATTEMPTS: dict[int, Attempts] = {}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -412,61 +452,82 @@ class _View:
         counts.append((labels[slot], 0))
         if masks is not None:
             masks.append(_array(False, 0))
+        kind = type(node)
         mask: Mask
-        if isinstance(node, All):
+        if kind is All:
             mask = True
-            for item in node.items:
+            for item in node.items:  # type: ignore[attr-defined]
                 mask = _and(mask, self.evaluate(item, labels, counts, masks))
-        elif isinstance(node, Any_):
+        elif kind is Not:
+            mask = _not(self.evaluate(node.item, labels, counts, masks))  # type: ignore[attr-defined]
+        elif kind is Any_:
             mask = False
-            for item in node.items:
+            for item in node.items:  # type: ignore[attr-defined]
                 mask = _or(mask, self.evaluate(item, labels, counts, masks))
-        elif isinstance(node, Not):
-            mask = _not(self.evaluate(node.item, labels, counts, masks))
-        elif isinstance(node, Capped):
+        elif kind is Capped:
             # the cap applies to the result
-            mask = self.evaluate(node.item, labels, counts, masks)
+            mask = self.evaluate(node.item, labels, counts, masks)  # type: ignore[attr-defined]
         else:
-            mask = self._leaf(node)
-        counts[slot] = (counts[slot][0], _count(mask, self.n))
+            leaf = _LEAVES.get(kind)
+            if leaf is None:
+                raise TypeError(f"unknown condition {node!r}")
+            mask = leaf(self, node)
+        if mask is False:
+            pass  # counted 0 already
+        elif mask is True:
+            counts[slot] = (labels[slot], self.n)
+        else:
+            counts[slot] = (labels[slot], _count(mask, self.n))
         if masks is not None:
             masks[slot] = _array(mask, self.n)
         return mask
 
-    def _leaf(self, node: AutomationCondition) -> Mask:
-        s = self.staleness
-        if isinstance(node, Stale):
-            return self._stale(node.reasons)
-        if isinstance(node, Missing):
-            return self._stale(frozenset({"missing"}))
-        if isinstance(node, CronTickPassed):
-            tick = self._cron_tick(node.cron, node.timezone)
-            if tick is None or tick <= self.baseline.since:
-                return False
-            cursor = self.facts.cron_cursor(self.key, node.cron, node.timezone, tick)
-            return bool(cursor.done < tick)
-        if isinstance(node, DepsUpdatedSinceCron):
-            tick = self._cron_tick(node.cron, node.timezone)
-            if tick is None:
-                return True
-            seen = self.facts.cron_cursor(self.key, node.cron, node.timezone, tick).seen
-            return _not(self._deps(lambda up: _older(up.updated, seen), sources="observed"))
-        if isinstance(node, InProgress):
-            return self._progress(self.key)
-        if isinstance(node, DepsInProgress):
-            return self._deps(lambda up: self._progress(up.key), sources="all")
-        if isinstance(node, DepsMissing):
-            return _or(_some(s.waiting), self._deps(self._never_of, sources="none"))
-        if isinstance(node, Failed):
-            return _some(self.attempts.failed)
-        if isinstance(node, DepsFailed):
-            return self._deps(self._failed_of, sources="none")
-        if isinstance(node, FreshnessMissed):
-            missed = self.facts.freshness_missed.get(self.key)
-            return False if missed is None else _some(missed)
-        if isinstance(node, Window):
-            return self._window(node)
-        raise TypeError(f"unknown condition {node!r}")
+    # --- the leaves (`_LEAVES`: by the type of the part) --------------------------------
+
+    def _on_stale(self, node: Stale) -> Mask:
+        return self._stale(node.reasons)
+
+    def _on_missing(self, node: Missing) -> Mask:
+        return self._stale(_MISSING)
+
+    def _on_cron_tick(self, node: CronTickPassed) -> Mask:
+        tick = self._cron_tick(node.cron, node.timezone)
+        if tick is None or tick <= self.baseline.since:
+            return False
+        cursor = self.facts.cron_cursor(self.key, node.cron, node.timezone, tick)
+        return bool(cursor.done < tick)
+
+    def _on_deps_updated(self, node: DepsUpdatedSinceCron) -> Mask:
+        tick = self._cron_tick(node.cron, node.timezone)
+        if tick is None:
+            return True
+        seen = self.facts.cron_cursor(self.key, node.cron, node.timezone, tick).seen
+        return _not(self._deps(lambda up: _older(up.updated, seen), sources="observed"))
+
+    def _on_in_progress(self, node: InProgress) -> Mask:
+        return self._progress(self.key)
+
+    def _on_deps_in_progress(self, node: DepsInProgress) -> Mask:
+        progress = self.facts.in_progress
+        if not progress:  # nothing runs, nothing is requested: the usual tick
+            return False
+        return self._deps(lambda up: self._progress(up.key), sources="all")
+
+    def _on_deps_missing(self, node: DepsMissing) -> Mask:
+        return _or(_some(self.staleness.waiting), self._deps(self._never_of, sources="none"))
+
+    def _on_failed(self, node: Failed) -> Mask:
+        return _some(self.attempts.failed)
+
+    def _on_deps_failed(self, node: DepsFailed) -> Mask:
+        return self._deps(self._failed_of, sources="none")
+
+    def _on_freshness_missed(self, node: FreshnessMissed) -> Mask:
+        missed = self.facts.freshness_missed.get(self.key)
+        return False if missed is None else _some(missed)
+
+    def _on_window(self, node: Window) -> Mask:
+        return self._window(node)
 
     def _stale(self, reasons: frozenset[str]) -> Mask:
         """Stale for one of `reasons`, with a cause newer than the baseline and than the
@@ -550,7 +611,7 @@ class _View:
     def _failed_of(self, up: AssetStaleness) -> Mask:
         """Its latest attempt failed, or a blocking check (made once per `Attempts`)."""
         attempts = self.facts.attempts.get(up.key)
-        if attempts is None:
+        if attempts is None or attempts is _NO_ATTEMPTS.get(up.size):
             return False
         memo = self.facts.memo
         held = memo.get((up.key, "failed"))
@@ -573,9 +634,12 @@ class _View:
         import numpy as np
 
         found: Mask = False
-        for up in self.graph.upstream[self.key]:
-            upstream = self.facts.staleness[up]
-            if self.graph.specs[up].is_source:
+        facts = self.facts
+        graph = self.graph
+        sourced = _sources_of(graph)
+        for up in graph.upstream[self.key]:
+            upstream = facts.staleness[up]
+            if up in sourced:
                 if sources == "none":
                     continue
                 if sources == "observed" and (
@@ -585,8 +649,8 @@ class _View:
             values = value_of(upstream)
             if values is False:
                 continue
-            edges = self.graph.mappings[self.key][up].cached_edges(
-                self.graph.specs[up].partitions, self.definition, self.facts.context
+            edges = graph.mappings[self.key][up].cached_edges(
+                graph.specs[up].partitions, self.definition, facts.context
             )
             spread = _array(values, upstream.size).astype(np.float64)
             found = _or(found, _some(reduce_max(edges, spread, self.n) > 0))
@@ -607,6 +671,38 @@ class _View:
         mask = np.zeros(self.n, dtype=bool)
         mask[first:] = True
         return _some(mask)
+
+
+_MISSING = frozenset({"missing"})
+_SOURCES: dict[int, tuple[AssetGraph, frozenset[AssetKey]]] = {}
+
+
+def _sources_of(graph: AssetGraph) -> frozenset[AssetKey]:
+    """The graph's source assets, made once per graph."""
+    held = _SOURCES.get(id(graph))
+    if held is None or held[0] is not graph:
+        if len(_SOURCES) > 64:
+            _SOURCES.clear()
+        held = _SOURCES[id(graph)] = (
+            graph,
+            frozenset(k for k, spec in graph.specs.items() if spec.is_source),
+        )
+    return held[1]
+
+
+_LEAVES: dict[type, Callable[[_View, Any], Mask]] = {
+    Stale: _View._on_stale,
+    Missing: _View._on_missing,
+    CronTickPassed: _View._on_cron_tick,
+    DepsUpdatedSinceCron: _View._on_deps_updated,
+    InProgress: _View._on_in_progress,
+    DepsInProgress: _View._on_deps_in_progress,
+    DepsMissing: _View._on_deps_missing,
+    Failed: _View._on_failed,
+    DepsFailed: _View._on_deps_failed,
+    FreshnessMissed: _View._on_freshness_missed,
+    Window: _View._on_window,
+}
 
 
 def _some(mask: np.ndarray) -> Mask:
