@@ -20,7 +20,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assay.errors import DefinitionError
 from assay.partitions.base import PartitionsDefinition
@@ -89,8 +89,19 @@ class PartitionMapping(ABC):
     def cached_edges(
         self, up: Definition, down: Definition, context: PartitionContext | None
     ) -> Edges:
-        """`edges`, built once per (mapping, definitions, context): a plan asks per step."""
-        return _edges(self, up, down, context)
+        """`edges`, built once per (mapping, definitions, context): a plan asks per step,
+        staleness per asset and edge (the same objects again: found by identity, not by
+        hashing each)."""
+        ident = (id(self), id(up), id(down), id(context))
+        held = _EDGES_BY_ID.get(ident)
+        if held is not None and held[0] is self and held[1] is up and held[2] is down:
+            if held[3] is context:
+                return held[4]
+        found = _edges(self, up, down, context)
+        if len(_EDGES_BY_ID) >= 4096:
+            _EDGES_BY_ID.clear()
+        _EDGES_BY_ID[ident] = (self, up, down, context, found)
+        return found
 
     def upstream_for(
         self, index: int, up: Definition, down: Definition, context: PartitionContext | None
@@ -262,6 +273,11 @@ class _DimensionMapping(PartitionMapping):
         return Pairs(np.repeat(every, len(majors)), np.add.outer(every, majors * minor).ravel())
 
 
+# (ids of mapping, up, down, context) -> those objects (kept alive: ids stay theirs) and
+# their edges
+_EDGES_BY_ID: dict[tuple[int, int, int, int], tuple[Any, Any, Any, Any, Edges]] = {}
+
+
 @lru_cache(maxsize=512)
 def _edges(
     mapping: PartitionMapping, up: Definition, down: Definition, context: PartitionContext | None
@@ -341,6 +357,25 @@ def reduce_max(edges: Edges, values: np.ndarray, n_down: int) -> np.ndarray:
         down, up = down[keep], up[keep]
     np.fmax.at(out, down, values[up])
     return out
+
+
+def reduce_any(edges: Edges, mask: np.ndarray, n_down: int) -> np.ndarray:
+    """For each downstream partition, whether `mask` (bool, by upstream partition)
+    holds for any partition it reads: `reduce_max(edges, mask, n_down) > 0`, without
+    the float round trip where an edge reads one partition each."""
+    import numpy as np
+
+    if isinstance(edges, Shift) and edges.high == edges.low:
+        out = np.zeros(n_down, dtype=bool)
+        shift = edges.offset + edges.low
+        low, high = max(0, -shift), min(n_down, len(mask) - shift)
+        if high > low:
+            out[low:high] = mask[low + shift : high + shift]
+        return out
+    if isinstance(edges, Broadcast):
+        return np.full(n_down, bool(mask[edges.start : edges.stop].any()))
+    found: np.ndarray = reduce_max(edges, mask.astype(np.float64), n_down) > 0
+    return found
 
 
 def _name(definition: Definition) -> str:

@@ -40,9 +40,16 @@ class PartitionSubset:
         """The indices where a boolean array is true, as ranges (vectorized)."""
         import numpy as np
 
-        flags = np.concatenate(([False], np.asarray(mask, dtype=bool), [False]))
-        edges = np.flatnonzero(flags[1:] != flags[:-1])
-        return cls(tuple(zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True)))
+        indices = np.flatnonzero(mask)
+        if not len(indices):
+            return cls()
+        first, last = int(indices[0]), int(indices[-1])
+        if last - first + 1 == len(indices):  # one run (the usual: a tail, one partition)
+            return cls(((first, last + 1),))
+        breaks = np.flatnonzero(indices[1:] != indices[:-1] + 1)
+        starts = [first, *(indices[breaks + 1].tolist())]
+        stops = [*(indices[breaks] + 1).tolist(), last + 1]
+        return cls(tuple(zip(starts, stops, strict=True)))
 
     def to_mask(self, size: int) -> np.ndarray:
         import numpy as np

@@ -44,7 +44,7 @@ from assay.conditions import (
     Window,
     cron_parts,
 )
-from assay.partitions.mapping import reduce_max
+from assay.partitions.mapping import reduce_any
 from assay.partitions.subset import PartitionSubset
 from assay.planning.staleness import StaleKind
 
@@ -652,8 +652,7 @@ class _View:
             edges = graph.mappings[self.key][up].cached_edges(
                 graph.specs[up].partitions, self.definition, facts.context
             )
-            spread = _array(values, upstream.size).astype(np.float64)
-            found = _or(found, _some(reduce_max(edges, spread, self.n) > 0))
+            found = _or(found, _some(reduce_any(edges, _array(values, upstream.size), self.n)))
         return found
 
     def _window(self, node: Window) -> Mask:
@@ -707,7 +706,9 @@ _LEAVES: dict[type, Callable[[_View, Any], Mask]] = {
 
 def _some(mask: np.ndarray) -> Mask:
     """`mask`, or False when it holds for no partition."""
-    return mask if mask.any() else False
+    import numpy as np
+
+    return mask if np.count_nonzero(mask) else False
 
 
 def _array(mask: Mask, n: int) -> np.ndarray:

@@ -26,7 +26,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from assay.partitions.dynamic import DynamicPartitions
-from assay.partitions.mapping import Broadcast, Shift, Table, reduce_max, size_of
+from assay.partitions.mapping import Broadcast, Shift, Table, reduce_any, reduce_max, size_of
 from assay.partitions.subset import PartitionSubset
 from assay.versioning import code_version, inputs_signature, split_signature
 
@@ -381,18 +381,19 @@ def quiet_staleness(
 
     started = column.started
     n = len(started)
-    if n == 0 or not column.code_ok.all() or not column.sig_ok.all():
+    if n == 0 or np.count_nonzero(column.code_ok) < n or np.count_nonzero(column.sig_ok) < n:
         return None
-    oldest = np.fmin.reduce(started)  # NaN only if every partition is missing
-    if np.isnan(oldest) or np.isnan(started).any():
+    total = np.add.reduce(started)  # NaN if any partition is missing
+    if total != total:
         return None
+    oldest = np.minimum.reduce(started)
     upstreams = graph.upstream[key]
     is_older = True
     for up in upstreams:
         upstream = found[up]
-        if not (_is_shared(upstream.stale) or not upstream.stale.any()):
+        if not (_is_shared(upstream.stale) or not np.count_nonzero(upstream.stale)):
             return None
-        if not (_is_shared(upstream.waiting) or not upstream.waiting.any()):
+        if not (_is_shared(upstream.waiting) or not np.count_nonzero(upstream.waiting)):
             return None
         top = newest.get(up)
         if top is None:
@@ -434,6 +435,15 @@ _SHARED: dict[tuple[int, str], np.ndarray] = {}
 def _is_shared(array: np.ndarray) -> bool:
     """`array` is one of `_shared`'s (all False, or all NaN), known without a look."""
     return _SHARED.get((len(array), "zeros")) is array
+
+
+def _nans(n: int) -> np.ndarray:
+    """`n` NaN (what `np.full(n, np.nan)` makes, for less)."""
+    import numpy as np
+
+    found = np.empty(n)
+    found.fill(np.nan)
+    return found
 
 
 def _shared(n: int, kind: str) -> np.ndarray:
@@ -496,14 +506,15 @@ def _asset(
     reasons: list[StaleReason] = []
     stale = ~materialized
     waiting = np.zeros(n, dtype=bool)
-    input_cause = np.full(n, np.nan)
-    source_cause = np.full(n, np.nan)
-    newest_input = np.full(n, np.nan)
-    if stale.any():
+    # made on the first change of an input (or source) they record: most assets have none
+    input_cause: np.ndarray | None = None
+    source_cause: np.ndarray | None = None
+    newest_input: np.ndarray | None = None
+    if np.count_nonzero(stale):
         reasons.append(StaleReason(kind=StaleKind.MISSING, partitions=_subset(stale)))
     code_changed = materialized & ~column.code_ok
     deps_changed = materialized & ~column.sig_ok
-    if code_changed.any() or deps_changed.any():
+    if np.count_nonzero(code_changed) or np.count_nonzero(deps_changed):
         stale = stale | code_changed | deps_changed
         reasons.extend(_version_reasons(graph, key, state, code_changed, deps_changed, context))
     for up in graph.upstream[key]:
@@ -511,17 +522,28 @@ def _asset(
         up_definition = graph.specs[up].partitions
         mapping = graph.mappings[key][up]
         edges = mapping.cached_edges(up_definition, definition, context)
-        newest = reduce_max(edges, upstream.changed_at, n)
-        np.fmax(newest_input, newest, out=newest_input)
-        with np.errstate(invalid="ignore"):
-            input_changed = materialized & (newest > started)
-        if input_changed.any():
+        newest = reduce_max(edges, upstream.changed_at, n)  # a new array: kept as it is
+        if newest_input is None:
+            newest_input = newest
+        else:
+            newest_input = np.fmax(newest_input, newest)
+        input_changed = materialized & (newest > started)  # NaN compares False, silently
+        if np.count_nonzero(input_changed):
             stale = stale | input_changed
             # the upstream partitions behind it: each stale partition's newest input
-            up_changed = np.isin(upstream.changed_at, newest[input_changed])
+            behind = newest[input_changed]
+            if len(behind) <= 4:  # the usual few: a comparison each, not a sort
+                up_changed = upstream.changed_at == behind[0]
+                for value in behind[1:]:
+                    up_changed |= upstream.changed_at == value
+            else:
+                up_changed = np.isin(upstream.changed_at, behind)
             is_source = graph.specs[up].is_source
-            cause = source_cause if is_source else input_cause
-            np.fmax(cause, np.where(input_changed, newest, np.nan), out=cause)
+            changes = np.where(input_changed, newest, np.nan)
+            if is_source:
+                source_cause = changes if source_cause is None else np.fmax(source_cause, changes)
+            else:
+                input_cause = changes if input_cause is None else np.fmax(input_cause, changes)
             reasons.append(
                 StaleReason(
                     kind=StaleKind.SOURCE_CHANGED if is_source else StaleKind.INPUT_CHANGED,
@@ -544,9 +566,9 @@ def _asset(
                         upstream_partitions=_shown_keys(outside[up]),
                     )
                 )
-        if upstream.stale.any():
-            reads_stale = reduce_max(edges, upstream.stale.astype(np.float64), n) > 0
-            if reads_stale.any():
+        if np.count_nonzero(upstream.stale):
+            reads_stale = reduce_any(edges, upstream.stale, n)
+            if np.count_nonzero(reads_stale):
                 stale = stale | reads_stale
                 reasons.append(
                     StaleReason(
@@ -556,9 +578,9 @@ def _asset(
                         upstream_partitions=_fold(up_definition, upstream.stale),
                     )
                 )
-        if upstream.waiting.any():
-            reads_waiting = reduce_max(edges, upstream.waiting.astype(np.float64), n) > 0
-            if reads_waiting.any():
+        if np.count_nonzero(upstream.waiting):
+            reads_waiting = reduce_any(edges, upstream.waiting, n)
+            if np.count_nonzero(reads_waiting):
                 waiting = waiting | reads_waiting
                 reasons.append(
                     StaleReason(
@@ -573,7 +595,7 @@ def _asset(
         if gone.any():
             stale = stale | gone
             reasons.append(StaleReason(kind=StaleKind.DATA_MISSING, partitions=_subset(gone)))
-    if waiting.any():  # cannot run yet: not stale, whatever else is true of it
+    if np.count_nonzero(waiting):  # cannot run yet: not stale, whatever else is true of it
         stale = stale & ~waiting
         reasons = [r for r in (_narrowed(reason, waiting) for reason in reasons) if r is not None]
     return AssetStaleness(
@@ -585,9 +607,9 @@ def _asset(
         waiting=waiting,
         started=started,
         updated=column.updated,
-        input_cause=input_cause,
-        source_cause=source_cause,
-        newest_input=newest_input,
+        input_cause=_shared(n, "nans") if input_cause is None else input_cause,
+        source_cause=_shared(n, "nans") if source_cause is None else source_cause,
+        newest_input=_nans(n) if newest_input is None else newest_input,
     )
 
 
