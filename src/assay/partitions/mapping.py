@@ -94,9 +94,14 @@ class PartitionMapping(ABC):
         hashing each)."""
         ident = (id(self), id(up), id(down), id(context))
         held = _EDGES_BY_ID.get(ident)
-        if held is not None and held[0] is self and held[1] is up and held[2] is down:
-            if held[3] is context:
-                return held[4]
+        if (
+            held is not None
+            and held[0] is self
+            and held[1] is up
+            and held[2] is down
+            and held[3] is context
+        ):
+            return held[4]
         found = _edges(self, up, down, context)
         if len(_EDGES_BY_ID) >= 4096:
             _EDGES_BY_ID.clear()

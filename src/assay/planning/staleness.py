@@ -523,10 +523,7 @@ def _asset(
         mapping = graph.mappings[key][up]
         edges = mapping.cached_edges(up_definition, definition, context)
         newest = reduce_max(edges, upstream.changed_at, n)  # a new array: kept as it is
-        if newest_input is None:
-            newest_input = newest
-        else:
-            newest_input = np.fmax(newest_input, newest)
+        newest_input = newest if newest_input is None else np.fmax(newest_input, newest)
         input_changed = materialized & (newest > started)  # NaN compares False, silently
         if np.count_nonzero(input_changed):
             stale = stale | input_changed
