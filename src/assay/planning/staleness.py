@@ -181,11 +181,11 @@ def assess_changed(
         patch = sorted(changed - grew, key=position.__getitem__)
     columns = dict(cache.columns)
     if reload:
-        loaded, _ = _load(graph, reload, state, context)
+        loaded, _, _ = _load(graph, reload, state, context)
         columns.update(zip(reload, loaded, strict=True))
     if patch:
         base = [columns[k] for k in patch]
-        patched, _ = _load(graph, patch, state, context, base=base, since_seq=since_seq)
+        patched, _, _ = _load(graph, patch, state, context, base=base, since_seq=since_seq)
         columns.update(zip(patch, patched, strict=True))
     previous = cache.found
     found = dict(previous)
@@ -233,7 +233,7 @@ def _assess_all(
     """`assess_changed` reading every asset (what moved: against `cache`, if any)."""
     import numpy as np
 
-    loaded, _ = _load(graph, ordered, state, context)
+    loaded, _, rows = _load(graph, ordered, state, context)
     columns = dict(zip(ordered, loaded, strict=True))
     outside = (
         _outside_keys(
@@ -243,6 +243,7 @@ def _assess_all(
             np.array([int((~np.isnan(columns[k].started)).sum()) for k in ordered]),
             None,
             context,
+            rows=rows,
         )
         if cache is None
         else {}
@@ -325,8 +326,8 @@ def assess(
     import numpy as np
 
     ordered = graph.ordered(keys)
-    columns, matched = _load(graph, ordered, state, context)
-    outside = _outside_keys(graph, ordered, state, matched, mark, context)
+    columns, matched, rows = _load(graph, ordered, state, context)
+    outside = _outside_keys(graph, ordered, state, matched, mark, context, rows=rows)
     materialized_counts = {
         key: int((~np.isnan(c.started)).sum())
         for key, c in zip(ordered, columns, strict=True)
@@ -668,11 +669,13 @@ def _load(
     *,
     base: list[_Columns] | None = None,
     since_seq: int | None = None,
-) -> tuple[list[_Columns], np.ndarray]:
+) -> tuple[list[_Columns], np.ndarray, int | None]:
     """Per asset: started, changed (float, NaN when never), code_ok, sig_ok, absent (bool)
-    arrays; and how many stored partitions of each asset matched a current key. With
-    `base` (the columns as they were) and `since_seq`, only the partitions recorded
-    after it are read, into copies of `base` (and the counts are of those)."""
+    arrays; how many stored partitions of each asset matched a current key; and how
+    many are stored of these assets, when the read tells (from the planning snapshot;
+    else None). With `base` (the columns as they were) and `since_seq`, only the
+    partitions recorded after it are read, into copies of `base` (and the counts are
+    of those)."""
     import numpy as np
 
     if base is None and since_seq is None and state is not None:
@@ -717,7 +720,7 @@ def _load(
         _Columns(started[a:b], changed[a:b], updated[a:b], code_ok[a:b], sig_ok[a:b], absent[a:b])
         for a, b in itertools.pairwise(offsets)
     ]
-    return columns, matched
+    return columns, matched, None
 
 
 def _load_snapshot(
@@ -725,7 +728,7 @@ def _load_snapshot(
     ordered: list[AssetKey],
     snapshot: PlanningSnapshot,
     context: PartitionContext,
-) -> tuple[list[_Columns], np.ndarray]:
+) -> tuple[list[_Columns], np.ndarray, int]:
     """`_load` from the planning snapshot: the same columns as `planning_columns`
     gives, each asset's read in place where its stored partitions are exactly its
     keys in order (the usual case: no copy), else scattered as `_load` does."""
@@ -736,6 +739,7 @@ def _load_snapshot(
     codes, sigs = snapshot.ids("codes"), snapshot.ids("sigs")
     columns: list[_Columns] = []
     matched = np.zeros(len(ordered), dtype=np.int64)
+    rows = 0  # stored partitions of these assets, whatever their keys
     for ordinal, key in enumerate(ordered):
         spec = graph.specs[key]
         definition = spec.partitions
@@ -750,6 +754,7 @@ def _load_snapshot(
         if segment is None or not len(segment):
             columns.append(_nothing_stored(n))
             continue
+        rows += len(segment)
         code_ok = segment.code == codes.get(code_version(spec), -2)
         sig_ok = segment.sig == sigs.get(inputs_signature(graph, key), -2)
         absent = segment.empty if spec.is_source else np.zeros(len(segment), dtype=bool)
@@ -782,7 +787,7 @@ def _load_snapshot(
         ):
             getattr(column, name)[at] = values[keep]
         columns.append(column)
-    return columns, matched
+    return columns, matched, rows
 
 
 def _keymap(
@@ -826,16 +831,21 @@ def _outside_keys(
     matched: np.ndarray,
     mark: StateMark | None,
     context: PartitionContext,
+    *,
+    rows: int | None = None,
 ) -> dict[AssetKey, list[str]]:
     """Stored partition keys no longer in their asset's definition (a key removed, a
     time range shortened), for assets that something in scope reads. Costs one count
-    when there are none (the usual case)."""
+    when there are none (the usual case), none when `rows` (how many partitions of
+    these assets are stored) or `mark` says it."""
     if state is None:
         return {}
     names = [str(k) for k in ordered]
-    if mark is None:
-        mark = state.state_mark(names)
-    if mark.rows <= int(matched.sum()):
+    if mark is not None:
+        rows = mark.rows
+    elif rows is None:
+        rows = state.state_mark(names).rows
+    if rows <= int(matched.sum()):
         return {}
     read = {up for key in ordered for up in graph.upstream[key]}
     counts = state.stored_counts(names)
