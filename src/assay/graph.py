@@ -5,18 +5,22 @@ from __future__ import annotations
 import heapq
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from assay.errors import DefinitionError, UnknownAssetError, did_you_mean
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
     from assay.checks import CheckSpec
     from assay.run_config import AssetConfig
     from assay.spec import AssetSpec
 from assay.keys import AssetKey
 from assay.partitions.mapping import PartitionMapping, default_mapping
+
+_T = TypeVar("_T")
+# (id of a graph, name) -> the graph (kept: its id stays its own) and what was derived
+_DERIVED: dict[tuple[int, str], tuple[object, object]] = {}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,6 +106,16 @@ class AssetGraph:
     def configured(self, configs: Mapping[AssetKey, AssetConfig]) -> AssetGraph:
         """The same graph with `configs` as its assets' configuration."""
         return replace(self, configs={**self.configs, **configs})
+
+    def derived(self, name: str, make: Callable[[AssetGraph], _T]) -> _T:
+        """`make(self)`, made once per graph under `name` (a graph does not change):
+        what a large graph's readers would otherwise work out on every call."""
+        held = _DERIVED.get((id(self), name))
+        if held is None or held[0] is not self:
+            if len(_DERIVED) >= 256:
+                _DERIVED.clear()
+            held = _DERIVED[(id(self), name)] = (self, make(self))
+        return held[1]  # type: ignore[return-value]
 
     def __contains__(self, key: object) -> bool:
         return key in self.specs

@@ -673,20 +673,13 @@ class _View:
 
 
 _MISSING = frozenset({"missing"})
-_SOURCES: dict[int, tuple[AssetGraph, frozenset[AssetKey]]] = {}
 
 
 def _sources_of(graph: AssetGraph) -> frozenset[AssetKey]:
-    """The graph's source assets, made once per graph."""
-    held = _SOURCES.get(id(graph))
-    if held is None or held[0] is not graph:
-        if len(_SOURCES) > 64:
-            _SOURCES.clear()
-        held = _SOURCES[id(graph)] = (
-            graph,
-            frozenset(k for k, spec in graph.specs.items() if spec.is_source),
-        )
-    return held[1]
+    """The graph's source assets."""
+    return graph.derived(
+        "sources", lambda g: frozenset(k for k, spec in g.specs.items() if spec.is_source)
+    )
 
 
 _LEAVES: dict[type, Callable[[_View, Any], Mask]] = {

@@ -34,13 +34,20 @@ _log = logging.getLogger("assay.state")
 
 
 def dynamic_names(graph: AssetGraph) -> list[str]:
-    """The names of the dynamic partitions the graph's assets use, sorted."""
-    return sorted(
-        {
-            spec.partitions.name
-            for spec in graph.specs.values()
-            if isinstance(spec.partitions, DynamicPartitions)
-        }
+    """The names of the dynamic partitions the graph's assets use, sorted (worked out
+    once per graph: every plan and tick asks)."""
+    return list(graph.derived("dynamic names", _dynamic_names))
+
+
+def _dynamic_names(graph: AssetGraph) -> tuple[str, ...]:
+    return tuple(
+        sorted(
+            {
+                spec.partitions.name
+                for spec in graph.specs.values()
+                if isinstance(spec.partitions, DynamicPartitions)
+            }
+        )
     )
 
 
