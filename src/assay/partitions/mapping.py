@@ -336,11 +336,7 @@ def reduce_max(edges: Edges, values: np.ndarray, n_down: int) -> np.ndarray:
     if isinstance(edges, Shift):
         width = edges.high - edges.low + 1
         if width == 1:  # one upstream partition each, `shift` away: two slices
-            shift = edges.offset + edges.low
-            low, high = max(0, -shift), min(n_down, n_up - shift)
-            if high > low:
-                out[low:high] = values[low + shift : high + shift]
-            return out
+            return _shifted(out, values, edges.offset + edges.low)
         firsts = np.arange(n_down) + edges.offset + edges.low
         padded = np.concatenate([np.full(width, np.nan), values, np.full(width, np.nan)])
         windows = np.fmax.reduce(np.lib.stride_tricks.sliding_window_view(padded, width), axis=1)
@@ -371,16 +367,20 @@ def reduce_any(edges: Edges, mask: np.ndarray, n_down: int) -> np.ndarray:
     import numpy as np
 
     if isinstance(edges, Shift) and edges.high == edges.low:
-        out = np.zeros(n_down, dtype=bool)
-        shift = edges.offset + edges.low
-        low, high = max(0, -shift), min(n_down, len(mask) - shift)
-        if high > low:
-            out[low:high] = mask[low + shift : high + shift]
-        return out
+        return _shifted(np.zeros(n_down, dtype=bool), mask, edges.offset + edges.low)
     if isinstance(edges, Broadcast):
         return np.full(n_down, bool(mask[edges.start : edges.stop].any()))
     found: np.ndarray = reduce_max(edges, mask.astype(np.float64), n_down) > 0
     return found
+
+
+def _shifted(out: np.ndarray, values: np.ndarray, shift: int) -> np.ndarray:
+    """`out` with each downstream partition i given upstream partition i + `shift`'s
+    value, where that partition exists (the rest left as `out` had them)."""
+    low, high = max(0, -shift), min(len(out), len(values) - shift)
+    if high > low:
+        out[low:high] = values[low + shift : high + shift]
+    return out
 
 
 def _name(definition: Definition) -> str:

@@ -112,17 +112,21 @@ class Attempts:
     def none(cls, n: int) -> Attempts:
         """No attempt of any of `n` partitions: one read-only instance per size (most
         assets have no attempt on record)."""
-        import numpy as np
-
         found = _NO_ATTEMPTS.get(n)
         if found is None:
-            found = cls(
-                attempted=np.full(n, np.nan), failed=np.zeros(n, bool), blocked=np.zeros(n, bool)
-            )
+            found = cls._blank(n)
             for array in (found.attempted, found.failed, found.blocked):
                 array.flags.writeable = False
             _NO_ATTEMPTS[n] = found
         return found
+
+    @classmethod
+    def _blank(cls, n: int) -> Attempts:
+        import numpy as np
+
+        return cls(
+            attempted=np.full(n, np.nan), failed=np.zeros(n, bool), blocked=np.zeros(n, bool)
+        )
 
     @classmethod
     def split(
@@ -143,9 +147,7 @@ class Attempts:
             if not keep.any():
                 result[key] = cls.none(n)
                 continue
-            attempts = cls(
-                attempted=np.full(n, np.nan), failed=np.zeros(n, bool), blocked=np.zeros(n, bool)
-            )
+            attempts = cls._blank(n)
             at = idx[keep]
             attempts.attempted[at] = found["attempted"][pick][keep]
             attempts.failed[at] = found["failed"][pick][keep]
@@ -452,32 +454,26 @@ class _View:
         counts.append((labels[slot], 0))
         if masks is not None:
             masks.append(_array(False, 0))
-        kind = type(node)
         mask: Mask
-        if kind is All:
+        if isinstance(node, All):
             mask = True
-            for item in node.items:  # type: ignore[attr-defined]
+            for item in node.items:
                 mask = _and(mask, self.evaluate(item, labels, counts, masks))
-        elif kind is Not:
-            mask = _not(self.evaluate(node.item, labels, counts, masks))  # type: ignore[attr-defined]
-        elif kind is Any_:
+        elif isinstance(node, Not):
+            mask = _not(self.evaluate(node.item, labels, counts, masks))
+        elif isinstance(node, Any_):
             mask = False
-            for item in node.items:  # type: ignore[attr-defined]
+            for item in node.items:
                 mask = _or(mask, self.evaluate(item, labels, counts, masks))
-        elif kind is Capped:
+        elif isinstance(node, Capped):
             # the cap applies to the result
-            mask = self.evaluate(node.item, labels, counts, masks)  # type: ignore[attr-defined]
-        else:
-            leaf = _LEAVES.get(kind)
+            mask = self.evaluate(node.item, labels, counts, masks)
+        else:  # a leaf: its evaluation by its type, not a chain of tests
+            leaf = _LEAVES.get(type(node))
             if leaf is None:
                 raise TypeError(f"unknown condition {node!r}")
             mask = leaf(self, node)
-        if mask is False:
-            pass  # counted 0 already
-        elif mask is True:
-            counts[slot] = (labels[slot], self.n)
-        else:
-            counts[slot] = (labels[slot], _count(mask, self.n))
+        counts[slot] = (labels[slot], _count(mask, self.n))
         if masks is not None:
             masks[slot] = _array(mask, self.n)
         return mask
@@ -525,9 +521,6 @@ class _View:
     def _on_freshness_missed(self, node: FreshnessMissed) -> Mask:
         missed = self.facts.freshness_missed.get(self.key)
         return False if missed is None else _some(missed)
-
-    def _on_window(self, node: Window) -> Mask:
-        return self._window(node)
 
     def _stale(self, reasons: frozenset[str]) -> Mask:
         """Stale for one of `reasons`, with a cause newer than the baseline and than the
@@ -693,7 +686,7 @@ _LEAVES: dict[type, Callable[[_View, Any], Mask]] = {
     Failed: _View._on_failed,
     DepsFailed: _View._on_deps_failed,
     FreshnessMissed: _View._on_freshness_missed,
-    Window: _View._on_window,
+    Window: _View._window,
 }
 
 

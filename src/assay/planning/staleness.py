@@ -446,15 +446,6 @@ def _is_shared(array: np.ndarray) -> bool:
     return _SHARED.get((len(array), "zeros")) is array
 
 
-def _nans(n: int) -> np.ndarray:
-    """`n` NaN (what `np.full(n, np.nan)` makes, for less)."""
-    import numpy as np
-
-    found = np.empty(n)
-    found.fill(np.nan)
-    return found
-
-
 def _shared(n: int, kind: str) -> np.ndarray:
     """A read-only array of `n` False (`zeros`) or NaN (`nans`), made once per size."""
     import numpy as np
@@ -622,7 +613,7 @@ def _asset(
         updated=column.updated,
         input_cause=_shared(n, "nans") if input_cause is None else input_cause,
         source_cause=_shared(n, "nans") if source_cause is None else source_cause,
-        newest_input=_nans(n) if newest_input is None else newest_input,
+        newest_input=np.full(n, np.nan) if newest_input is None else newest_input,
         own=own,
     )
 
@@ -649,7 +640,10 @@ def _restale(
     for up in ups:
         now, then = found[up], previous[up]
         if now.size != then.size or not (
-            (now.changed_at is then.changed_at or _same_values(now.changed_at, then.changed_at))
+            (
+                now.changed_at is then.changed_at
+                or np.array_equal(now.changed_at, then.changed_at, equal_nan=True)
+            )
             and (now.waiting is then.waiting or np.array_equal(now.waiting, then.waiting))
         ):
             return None
@@ -691,8 +685,6 @@ def _restale(
         reasons.extend(of_up)
     if free is not None:
         stale = stale & free
-    elif stale is own:
-        stale = own.copy()
     return AssetStaleness(  # not `replace`: it costs three times as much
         key=key,
         size=n,
@@ -707,12 +699,6 @@ def _restale(
         newest_input=before.newest_input,
         own=own,
     )
-
-
-def _same_values(a: np.ndarray, b: np.ndarray) -> bool:
-    import numpy as np
-
-    return bool(np.array_equal(a, b, equal_nan=True))
 
 
 def _narrowed(reason: StaleReason, waiting: np.ndarray) -> StaleReason | None:
