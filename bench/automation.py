@@ -38,7 +38,9 @@ everything downstream of them is `upstream stale`).
   arrives for STALE_ROOTS roots). Each `ticker.evaluate(now, record=False)` is
   timed; the periodic full re-evaluation (every 30 s) is kept out of the steady
   figures and shown apart; after the ticks, what the ticker holds is checked equal
-  to one full evaluation (`preview`). Target: p95 <= 50 ms.
+  to one full evaluation (`preview`). The heap is kept as the daemon's loop keeps
+  it (`assay.daemon.heap`: frozen after each full evaluation; `--no-freeze` to
+  compare). Target: p95 <= 50 ms.
 
 `--reuse` skips filling the store (the one filled last, the same day).
 """
@@ -363,7 +365,7 @@ def _finite(value: float) -> float:
 # --- the steady-state tick -------------------------------------------------------------------
 
 
-def tick(work: Path, ticks: int, workload: str) -> dict[str, Any]:
+def tick(work: Path, ticks: int, workload: str, *, freeze: bool = True) -> dict[str, Any]:
     """A real engine's ConditionTicker: its first evaluation, then `ticks` ticks, each
     after the runs of `workload` journaled and indexed their records: `random:N`, N
     assets drawn at random get their latest partition with new data; `loop:N`, the
@@ -373,6 +375,7 @@ def tick(work: Path, ticks: int, workload: str) -> dict[str, Any]:
     from assay.daemon import conditions as ticking
     from assay.daemon.clock import SystemClock
     from assay.daemon.engine import Engine
+    from assay.daemon.heap import LongLivedHeap
     from assay.daemon.preview import preview
     from assay.planning.staleness import _same
     from assay.state.automation import AutomationReader
@@ -393,6 +396,10 @@ def tick(work: Path, ticks: int, workload: str) -> dict[str, Any]:
     started = time.perf_counter()
     first = ticker.evaluate(datetime.now(UTC), record=False)
     first_s = time.perf_counter() - started
+    heap = LongLivedHeap() if freeze else None  # as the daemon's loop keeps it
+    if heap is not None:
+        heap.renew()
+    renew_s = [] if heap is None else [heap.renewed_s]
     graph = project.graph
     keys = list(graph.order)
     roots = [k for k in keys if not graph.upstream[k]]
@@ -421,15 +428,23 @@ def tick(work: Path, ticks: int, workload: str) -> dict[str, Any]:
         store_s[0] = 0.0
         started = time.perf_counter()
         summary = ticker.evaluate(datetime.now(UTC), record=False)
-        seconds = time.perf_counter() - started
         if ticker.last_full != last_full:
+            seconds = time.perf_counter() - started
+            if heap is not None:
+                heap.renew()
+                renew_s.append(heap.renewed_s)
             periodic.append(seconds)
         else:
+            if heap is not None:
+                heap.keep()  # the loop's turn after a tick: a part of its cost
+            seconds = time.perf_counter() - started
             steady.append(seconds)
             reads.append(store_s[0])
         evaluated.append(summary.evaluated)
         changed.append(len(runs))
     clock.close()
+    if heap is not None:
+        heap.close()
     peak_mib = _peak_mib()  # before the check, which builds a second engine
     # what the ticks left must be what one full evaluation of the same store gives
     again = preview(config, project.definitions, datetime.now(UTC), real_clock=True)
@@ -463,6 +478,7 @@ def tick(work: Path, ticks: int, workload: str) -> dict[str, Any]:
         "evaluated": evaluated,
         "changed": changed,
         "periodic_s": ticking.PERIODIC_S,
+        "renew_s": renew_s,
         "peak_mib": peak_mib,
     }
 
@@ -658,6 +674,11 @@ def _tick_rows(row: Any, t: dict[str, Any]) -> None:
     )
     row(f"ticks after: {what}", "")
     row("  ticker: first evaluation (full)", f"{t['first_s']:.2f} s")
+    if t["renew_s"]:
+        shown = ", ".join(f"{s * 1000:.0f}" for s in t["renew_s"])
+        row("  heap frozen after each full evaluation (collect + freeze)", f"{shown} ms")
+    else:
+        row("  heap", "not frozen (--no-freeze)")
     steady = [s * 1000 for s in t["steady"]]
     if steady:
         p95 = _quantile(steady, 0.95)
@@ -707,6 +728,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--width", type=int, help="assets per layer (a smoke run: a few)")
     parser.add_argument("--days", type=int, default=DAYS, help="daily partitions per asset")
     parser.add_argument(
+        "--no-freeze",
+        action="store_true",
+        help="ticks without the daemon's frozen heap (assay.daemon.heap), to compare",
+    )
+    parser.add_argument(
         "--reuse", action="store_true", help="reuse the store filled by the last run (same day)"
     )
     args = parser.parse_args(argv)
@@ -732,7 +758,8 @@ def main(argv: list[str] | None = None) -> None:
     ticks = []
     for workload in args.workloads.split(","):
         _restore(work)  # each workload from the same steady state, in a fresh process
-        ticks.append(_child("_tick", str(work), str(args.ticks), workload))
+        freeze = "no-freeze" if args.no_freeze else "freeze"
+        ticks.append(_child("_tick", str(work), str(args.ticks), workload, freeze))
     report(full_figures, first, ticks)
 
 
@@ -742,6 +769,7 @@ if __name__ == "__main__":
     elif sys.argv[1:2] == ["_full"]:
         print(json.dumps(full(Path(sys.argv[2]), int(sys.argv[3]))))
     elif sys.argv[1:2] == ["_tick"]:
-        print(json.dumps(tick(Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4])))
+        freeze = sys.argv[5:6] != ["no-freeze"]
+        print(json.dumps(tick(Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4], freeze=freeze)))
     else:
         main()

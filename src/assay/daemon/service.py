@@ -225,31 +225,47 @@ class Daemon:
                 self._heartbeat(engine, started, stopped=True)
 
     def _loop(self, engine: Engine, started: float) -> None:
+        from assay.daemon.heap import LongLivedHeap
+
         last_beat = last_reload = last_state = 0.0
         journal_mtime = _mtime(self.config.journal_dir)
-        while not self._stop:
-            now = time.monotonic()
-            if now - last_reload >= RELOAD_CHECK_S:
-                last_reload = now
-                self._reload_if_changed(engine)
-            if now - last_state >= STATE_CHECK_S:
-                mtime = _mtime(self.config.journal_dir)
-                if mtime != journal_mtime:
-                    journal_mtime = mtime
-                    last_state = now
-                    engine.refresh_enabled()
-            engine.collect()
-            engine.evaluate_due()
-            engine.collect()
-            engine.launch_queued()
-            if now - last_beat >= HEARTBEAT_EVERY_S:
-                last_beat = now
-                self._heartbeat(engine, started)
-            engine.clock.sleep(min(engine.next_wakeup(engine.clock.now()), 1.0))
+        heap = LongLivedHeap()
+        try:
+            heap.renew()  # the definitions: kept until a reload
+            full_at = engine.conditions.last_full
+            while not self._stop:
+                now = time.monotonic()
+                if now - last_reload >= RELOAD_CHECK_S:
+                    last_reload = now
+                    if self._reload_if_changed(engine):
+                        heap.renew()
+                if now - last_state >= STATE_CHECK_S:
+                    mtime = _mtime(self.config.journal_dir)
+                    if mtime != journal_mtime:
+                        journal_mtime = mtime
+                        last_state = now
+                        engine.refresh_enabled()
+                engine.collect()
+                engine.evaluate_due()
+                engine.collect()
+                engine.launch_queued()
+                if engine.conditions.last_full != full_at:  # a full evaluation: kept anew
+                    full_at = engine.conditions.last_full
+                    heap.renew()
+                else:
+                    heap.keep()
+                if now - last_beat >= HEARTBEAT_EVERY_S:
+                    last_beat = now
+                    self._heartbeat(engine, started)
+                engine.clock.sleep(min(engine.next_wakeup(engine.clock.now()), 1.0))
+        finally:
+            heap.close()
 
-    def _reload_if_changed(self, engine: Engine) -> None:
+    def _reload_if_changed(self, engine: Engine) -> bool:
+        """Whether the project's files changed (a reload was tried: what the old
+        definitions, or a failed import, leave is garbage)."""
         if _stat_all(self._files) == self._files:
-            return
+            return False
         _forget_project_modules(self.config)
         try:
             definitions = self.load()
@@ -268,11 +284,12 @@ class Daemon:
                 )
             self._definitions_error = first
             self._files = _stat_all(self._files)  # try again when they change again
-            return
+            return True
         if self._definitions_error is not None:
             _log.info("the definitions load again")
         self._definitions_error = None
         _log.info("definitions reloaded: %d schedule(s) and sensor(s)", len(engine.automation))
+        return True
 
     def _heartbeat(self, engine: Engine, started: float, *, stopped: bool = False) -> None:
         from assay.automation.schedules import Schedule
