@@ -39,7 +39,7 @@ everything downstream of them is `upstream stale`).
   timed; the periodic full re-evaluation (every 30 s) is kept out of the steady
   figures and shown apart; after the ticks, what the ticker holds is checked equal
   to one full evaluation (`preview`). The heap is kept as the daemon's loop keeps
-  it (`assay.daemon.heap`: frozen after each full evaluation; `--no-freeze` to
+  it (`assay.heap`: frozen after each full evaluation; `--no-freeze` to
   compare). Target: p95 <= 50 ms.
 
 `--reuse` skips filling the store (the one filled last, the same day).
@@ -375,8 +375,8 @@ def tick(work: Path, ticks: int, workload: str, *, freeze: bool = True) -> dict[
     from assay.daemon import conditions as ticking
     from assay.daemon.clock import SystemClock
     from assay.daemon.engine import Engine
-    from assay.daemon.heap import LongLivedHeap
     from assay.daemon.preview import preview
+    from assay.heap import LongLivedHeap
     from assay.planning.staleness import _same
     from assay.state.automation import AutomationReader
     from assay.state.clock import Clock
@@ -730,7 +730,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--no-freeze",
         action="store_true",
-        help="ticks without the daemon's frozen heap (assay.daemon.heap), to compare",
+        help="ticks without the daemon's frozen heap (assay.heap), to compare",
     )
     parser.add_argument(
         "--reuse", action="store_true", help="reuse the store filled by the last run (same day)"

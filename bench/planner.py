@@ -3,10 +3,11 @@
 
 The state store is filled directly (as a long history of runs would leave it),
 one plan made (as the last command would have), then `project.plan()` is timed in
-a fresh process per scenario, with its peak memory: (a) nothing changed, (b) one
-root asset's code changed (its function edited: everything downstream of it
-stale), (c) one root partition's data changed (a materialization journaled and
-indexed by an earlier process, as a run leaves it).
+a fresh process per scenario, with its peak memory and the time its garbage
+collections took: (a) nothing changed, (b) one root asset's code changed (its
+function edited: everything downstream of it stale), (c) one root partition's
+data changed (a materialization journaled and indexed by an earlier process, as a
+run leaves it). The heap is kept as the CLI's own process keeps it (`assay.heap`).
 
 `--before SRC` times the source tree SRC (a checkout of an older assay: its
 `src/` is put first on PYTHONPATH) on a store of its own, in the same run, and
@@ -182,11 +183,30 @@ def change(work: Path, name: str) -> None:
 
 def scenario(work: Path, name: str) -> None:
     """Run in a fresh process: plan, print timings as JSON."""
+    import gc
+
     sys.path.insert(0, str(work))
+    collecting = [0.0, 0.0]  # when the running collection started, all collections' time
+
+    def timed(phase: str, _info: dict[str, Any]) -> None:
+        if phase == "start":
+            collecting[0] = time.perf_counter()
+        else:
+            collecting[1] += time.perf_counter() - collecting[0]
+
+    gc.callbacks.append(timed)
     start = time.perf_counter()
     import assay
 
-    project = assay.load(module="wide", home=work / ".assay")
+    try:  # the heap as `assay plan`'s own process keeps it (`open_project`)
+        from assay.heap import keep_for_life, loading, own_process
+    except ImportError:  # an older tree (--before): it had no such policy
+        project = assay.load(module="wide", home=work / ".assay")
+    else:
+        own_process()
+        with loading():
+            project = assay.load(module="wide", home=work / ".assay")
+            keep_for_life()
     loaded = time.perf_counter()
     plan = project.plan()
     planned = time.perf_counter()
@@ -198,6 +218,7 @@ def scenario(work: Path, name: str) -> None:
                 "plan_s": planned - loaded,
                 "wall_s": planned - start,
                 "cpu_s": usage.ru_utime + usage.ru_stime,
+                "gc_s": collecting[1],
                 "peak_mib": usage.ru_maxrss / 1024,
                 "stale_assets": len(plan.steps),
                 "stale_partitions": plan.partition_count,
@@ -285,7 +306,8 @@ def main(argv: list[str] | None = None) -> None:
             print(
                 f"  {LABELS[name]} [{label}]: {result['wall_s']:.2f} s "
                 f"(load {result['load_s']:.2f} s, plan {result['plan_s']:.2f} s, "
-                f"CPU {result['cpu_s']:.2f} s), peak {result['peak_mib']:,.0f} MiB; "
+                f"CPU {result['cpu_s']:.2f} s, collector {result.get('gc_s', 0):.2f} s), "
+                f"peak {result['peak_mib']:,.0f} MiB; "
                 f"{result['stale_assets']} assets, {result['stale_partitions']:,} partitions "
                 f"stale{ratio} (targets: {targets[0]:.0f} s, {targets[1]:,} MiB); "
                 f"load {os.getloadavg()[0]:.1f}"

@@ -675,8 +675,11 @@ def load(
         ConfigError: no module is configured, or it cannot be imported.
         DefinitionError: the assets do not form a valid graph.
     """
+    from assay.heap import loading
+
     config = resolve_config(module=module, file=file, home=home)
-    definitions = load_definitions(config)
-    project = Project(config, definitions)
-    _ = project.graph  # validate now, where the user asked for the project
+    with loading():  # what is made here is kept: no collection walks it meanwhile
+        definitions = load_definitions(config)
+        project = Project(config, definitions)
+        _ = project.graph  # validate now, where the user asked for the project
     return project

@@ -76,6 +76,13 @@ class _AssayGroup(click.Group):
     Subcommands are imported on first use (`COMMANDS`).
     """
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """The program itself (`assay`, `python -m assay`); a `CliRunner` calls `main`."""
+        from assay.heap import own_process
+
+        own_process()
+        return super().__call__(*args, **kwargs)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [*COMMANDS, *(name for name in super().list_commands(ctx) if name not in COMMANDS)]
 

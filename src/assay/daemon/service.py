@@ -225,7 +225,7 @@ class Daemon:
                 self._heartbeat(engine, started, stopped=True)
 
     def _loop(self, engine: Engine, started: float) -> None:
-        from assay.daemon.heap import LongLivedHeap
+        from assay.heap import LongLivedHeap
 
         last_beat = last_reload = last_state = 0.0
         journal_mtime = _mtime(self.config.journal_dir)

@@ -1,16 +1,22 @@
-"""The daemon's long-lived heap: what is alive when it is renewed is frozen (out of
-the collector's full passes), nothing dead is, a cycle dropped after a freeze goes
-at the next renewal, and closing hands the heap back."""
+"""Long-lived heaps out of the collector's full passes. The daemon's: what is alive
+when it is renewed is frozen, nothing dead is, a cycle dropped after a freeze goes
+at the next renewal, and closing hands the heap back. A command's: the collector is
+paused while the definitions load, and the `assay` program (never a caller's
+`CliRunner`) freezes them."""
 
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 import weakref
 from collections.abc import Iterator
 
 import pytest
+from click.testing import CliRunner
 
-from assay.daemon.heap import LongLivedHeap
+from assay.cli.main import main
+from assay.heap import LongLivedHeap, loading
 
 
 class Node:
@@ -82,3 +88,40 @@ def test_closing_hands_the_heap_back():
     del kept
     gc.collect()
     assert kept_ref() is None
+
+
+def test_loading_pauses_the_collector_and_puts_it_back_as_it_was():
+    assert gc.isenabled()
+    with loading():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with loading():
+            pass
+        assert not gc.isenabled()  # disabled before: left disabled
+    finally:
+        gc.enable()
+
+
+def test_a_cli_runner_never_freezes_the_callers_heap(make_project):
+    make_project("diamond")
+    result = CliRunner().invoke(main, ["list"])
+    assert result.exit_code == 0, result.output
+    assert gc.get_freeze_count() == 0
+
+
+def test_the_assay_program_freezes_what_its_command_loaded(make_project):
+    root = make_project("diamond")
+    # the program as the console script runs it, with a look at its heap as it exits
+    code = (
+        "import atexit, gc, sys; "
+        "atexit.register(lambda: print('frozen', gc.get_freeze_count(), file=sys.stderr)); "
+        "from assay.cli.main import main; sys.argv = ['assay', 'list']; main()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    frozen = int(done.stderr.split("frozen ")[-1].split()[0])
+    assert frozen > 10_000  # the definitions, and the modules they import
