@@ -14,7 +14,8 @@ everything downstream of them is `upstream stale`).
 - `full`, in a fresh process: (a) the facts, as `assay automation preview` loads
   them: code versions (once per process, cached after), `assess` of every asset
   (the state read, from the planning snapshot, then staleness per asset) and the
-  latest attempts; (b) `evaluate_conditions` over every asset; peak RSS. Targets:
+  latest attempts; (b) `evaluate_conditions` over every asset; peak RSS. The
+  definitions are frozen first, as the daemon's loop does (`assay.heap`). Targets:
   (a) + (b) <= 1 s, <= 2 GiB. A store just filled has no planning snapshot yet:
   the first plan of it makes one from DuckDB's rows (`assay.state.snapshot`), as
   the first plan of any store does once; that first evaluation is shown apart,
@@ -180,6 +181,7 @@ class _TimedReader:
 def full(work: Path, naive_assets: int) -> dict[str, Any]:
     """(a) the facts, (b) every condition over them; then the naive baseline."""
     from assay.daemon.conditions import _baseline
+    from assay.heap import LongLivedHeap
     from assay.keys import AssetKey
     from assay.partitions.base import PartitionContext
     from assay.planning.conditions import Attempts, Facts, conditions_of, evaluate_conditions
@@ -193,6 +195,8 @@ def full(work: Path, naive_assets: int) -> dict[str, Any]:
     project = _load(work)
     graph = project.graph
     figures["load_s"] = time.perf_counter() - started
+    heap = LongLivedHeap()  # as the daemon's loop starts: the definitions frozen
+    heap.renew()
     conditions = conditions_of(project.definitions)
     keys = list(graph.order)
     home = work / ".assay"
@@ -238,6 +242,7 @@ def full(work: Path, naive_assets: int) -> dict[str, Any]:
     figures["evaluate_s"] = time.perf_counter() - started
     figures["peak_mib"] = _peak_mib()
     figures["assets"] = len(keys)
+    heap.close()
     figures["asset_partitions"] = sum(s.size for s in staleness.values())
     figures["edges"] = sum(len(graph.upstream[k]) for k in keys)
     figures["stale"] = int(sum(int(s.stale.sum()) for s in staleness.values()))
@@ -393,12 +398,14 @@ def tick(work: Path, ticks: int, workload: str, *, freeze: bool = True) -> dict[
     )
     ticker = engine.conditions
     ticker.load(AutomationReader(config.home))
+    heap = LongLivedHeap() if freeze else None  # as the daemon's loop keeps it:
+    if heap is not None:
+        heap.renew()  # the definitions, as its loop starts
     started = time.perf_counter()
     first = ticker.evaluate(datetime.now(UTC), record=False)
     first_s = time.perf_counter() - started
-    heap = LongLivedHeap() if freeze else None  # as the daemon's loop keeps it
     if heap is not None:
-        heap.renew()
+        heap.renew()  # and after each full evaluation
     renew_s = [] if heap is None else [heap.renewed_s]
     graph = project.graph
     keys = list(graph.order)
