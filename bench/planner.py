@@ -198,15 +198,11 @@ def scenario(work: Path, name: str) -> None:
     start = time.perf_counter()
     import assay
 
-    try:  # the heap as `assay plan`'s own process keeps it (`open_project`)
-        from assay.heap import keep_for_life, loading, own_process
-    except ImportError:  # an older tree (--before): it had no such policy
-        project = assay.load(module="wide", home=work / ".assay")
-    else:
-        own_process()
-        with loading():
-            project = assay.load(module="wide", home=work / ".assay")
-            keep_for_life()
+    with contextlib.suppress(ImportError):  # an older tree (--before): no such policy
+        from assay.heap import own_process
+
+        own_process()  # the heap as `assay plan`'s own process keeps it
+    project = assay.load(module="wide", home=work / ".assay")
     loaded = time.perf_counter()
     plan = project.plan()
     planned = time.perf_counter()

@@ -10,11 +10,12 @@ process, and 280-336 ms of whichever daemon tick they landed in.
 Freezing (`gc.freeze`) is a decision for the whole process, so library code never
 makes it for someone else's:
 
-- `loading()`: no collection while a project's definitions are built (what is
-  made is kept; `assay.load` does it); the collector is as it was afterwards.
-- `keep_for_life()`: freeze what the process holds now, for a CLI command, whose
-  definitions live as long as its process; only where the process is assay's own
-  (`own_process()`, said by the CLI's entry point: never under a `CliRunner`).
+- `loading()` (around `assay.load`): no collection while a project's definitions
+  are built, as what is made is kept; then, in assay's own process (`own_process()`,
+  said by the CLI's entry point, never under a caller's `CliRunner`), whose
+  commands keep their definitions to the end, everything is frozen before the
+  collector is back (else its next young collection walks all that the load made).
+  Elsewhere the collector is only put back as it was.
 - `LongLivedHeap`: the daemon's loop. `renew` (after the first evaluation, each
   full one and each reload of the definitions) unfreezes, collects everything
   and freezes what is left; `keep` (each turn of the loop), once a full collection
@@ -35,31 +36,28 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 
-@contextlib.contextmanager
-def loading() -> Iterator[None]:
-    """No collection inside the block (as before it, after)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 _process = {"owned": False}
 
 
 def own_process() -> None:
     """Say that this process is assay's own program (the CLI's entry point, not a
-    caller's `CliRunner`): `keep_for_life` may then freeze its heap."""
+    caller's `CliRunner`): `loading` may then freeze its heap."""
     _process["owned"] = True
 
 
-def keep_for_life() -> None:
-    """Freeze every object the process holds now, if it is assay's own process."""
-    if _process["owned"]:
-        gc.freeze()
+@contextlib.contextmanager
+def loading() -> Iterator[None]:
+    """No collection inside the block; after it, in assay's own process, what it
+    holds frozen (see the module's text); the collector as it was before."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+        if _process["owned"]:
+            gc.freeze()
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class LongLivedHeap:

@@ -678,7 +678,7 @@ def load(
     from assay.heap import loading
 
     config = resolve_config(module=module, file=file, home=home)
-    with loading():  # what is made here is kept: no collection walks it meanwhile
+    with loading():  # what is made here is kept: no collection walks it (`assay.heap`)
         definitions = load_definitions(config)
         project = Project(config, definitions)
         _ = project.graph  # validate now, where the user asked for the project

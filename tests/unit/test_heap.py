@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 from click.testing import CliRunner
 
+import assay.heap as heap_module
 from assay.cli.main import main
 from assay.heap import LongLivedHeap, loading
 
@@ -102,6 +103,20 @@ def test_loading_pauses_the_collector_and_puts_it_back_as_it_was():
         assert not gc.isenabled()  # disabled before: left disabled
     finally:
         gc.enable()
+
+
+def test_loading_in_assays_own_process_freezes_what_it_made(monkeypatch):
+    monkeypatch.setitem(heap_module._process, "owned", True)
+    try:
+        with loading():
+            kept, kept_ref = cycle()
+        assert gc.isenabled()
+        assert gc.get_freeze_count() > 0
+        del kept
+        gc.collect()
+        assert kept_ref() is not None  # frozen: no collection looks at it
+    finally:
+        gc.unfreeze()
 
 
 def test_a_cli_runner_never_freezes_the_callers_heap(make_project):

@@ -130,15 +130,10 @@ def json_option(fn: F) -> F:
 
 def open_project() -> Project:
     """Load the project named by this command's `-m`, `-f` and `--home` options."""
-    from assay.heap import keep_for_life
     from assay.project import load
 
     meta = click.get_current_context().meta
-    project = load(
-        meta.get("assay.module"), file=meta.get("assay.file"), home=meta.get("assay.home")
-    )
-    keep_for_life()  # the command's process keeps the definitions to its end
-    return project
+    return load(meta.get("assay.module"), file=meta.get("assay.file"), home=meta.get("assay.home"))
 
 
 def print_json(value: Any) -> None:
