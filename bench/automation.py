@@ -5,7 +5,8 @@ layer before), every asset `automation=Auto.on_stale()`, on open-ended daily
 partitions that end yesterday: `--full` is 10 layers x 1,000 assets x 1,000 days
 (10,000 assets, ~20k edges, 10M asset partitions); the default 10 x 200 x 1,000
 (2,000 assets, 2M) keeps `bench/run.py` within a few minutes. The store is filled
-directly (planner.populate: everything materialized), with each condition's
+directly (planner.populate: everything materialized; the runs, steps and
+materializations behind it, two attempts of each partition), with each condition's
 baseline recorded as a daemon that ran before leaves it, and a handful of
 partitions stale since: STALE_ROOTS root partitions re-materialized with new data
 after the baselines (their readers' partitions are stale and get requested;
@@ -135,6 +136,7 @@ def populate(width: int, work: Path) -> None:
     changed = int(CHANGED_AT.timestamp() * _US)
     latest = (date.fromisoformat(start) + timedelta(days=DAYS - 3)).isoformat()
     con = duckdb.connect(str(work / ".assay" / "assay.duckdb"))
+    _history(con)
     con.execute("INSERT INTO automation_assets BY NAME SELECT * FROM baselines")
     con.execute(
         "UPDATE asset_partitions SET data_version = 'new', started_at = ?, finished_at = ?, "
@@ -143,6 +145,45 @@ def populate(width: int, work: Path) -> None:
         [CHANGED_AT] * 3 + [changed] * 3 + [[f"a0_{i}" for i in range(STALE_ROOTS)], latest],
     )
     con.close()
+
+
+def _history(con: Any) -> None:
+    """The runs behind planner.populate's asset partitions, as a store that lived
+    through them holds them: every partition materialized twice (the current
+    materialization in run `bench`, an older one a day before in `bench-before`), so
+    `steps` has two rows per asset partition (20M at --full) and `materializations`
+    one per current one; `partition_attempts` derived from the steps as a migration
+    derives it (the latest attempt of each partition)."""
+    from assay.state.indexer import update_attempts
+
+    con.execute(
+        """
+        INSERT INTO runs BY NAME
+        SELECT run_id, 'succeeded' AS status, 'materialize' AS command, started_at,
+               started_at + to_hours(12) AS finished_at
+        FROM (VALUES ('bench-before', TIMESTAMPTZ '2024-12-31 00:00:00+00'),
+                     ('bench', TIMESTAMPTZ '2025-01-01 00:00:00+00')) v(run_id, started_at)
+        """
+    )
+    for run_id, earlier in (("bench-before", "to_days(1)"), ("bench", "to_days(0)")):
+        con.execute(
+            f"""
+            INSERT INTO steps BY NAME
+            SELECT '{run_id}' AS run_id, asset_key || '[' || partition_key || ']' AS step_key,
+                   asset_key, partition_key, 'succeeded' AS status,
+                   started_at - {earlier} AS started_at, finished_at - {earlier} AS finished_at
+            FROM asset_partitions
+            """
+        )
+    con.execute(
+        """
+        INSERT INTO materializations BY NAME
+        SELECT materialization_id, run_id, asset_key, partition_key, started_at, finished_at,
+               5 AS row_count, data_version, code_version, inputs_signature, seq, started_seq
+        FROM asset_partitions
+        """
+    )
+    update_attempts(con, None)
 
 
 def _load(work: Path) -> Any:

@@ -10,8 +10,13 @@ from assay.state.bundles import journals as bundled
 from assay.state.store import StateStore
 
 # How indexing went, not what it holds: which pass wrote each row (and how many there
-# were, in which store) depends on how journals were batched.
-BOOKKEEPING = {"store_passes": None, "asset_partitions": "index_pass"}
+# were, in which store), and the order the latest attempts were written in, depend on
+# how journals were batched.
+BOOKKEEPING = {
+    "store_passes": None,
+    "asset_partitions": "index_pass",
+    "partition_attempts": "seq",
+}
 
 
 def snapshot(db_path: Path) -> dict[str, list[tuple]]:

@@ -51,6 +51,14 @@ def kept_state(root: Path) -> dict[str, object]:
     }
 
 
+def latest_attempts(root: Path) -> list[tuple[object, ...]]:
+    con = duckdb.connect(str(root / ".assay" / "assay.duckdb"), read_only=True)
+    try:
+        return con.execute("SELECT * EXCLUDE (seq) FROM partition_attempts ORDER BY ALL").fetchall()
+    finally:
+        con.close()
+
+
 def test_prune_keeps_what_plans_need_and_a_rebuild_plans_the_same(history, tmp_path):
     root = tmp_path / "ledger"
     shutil.copytree(history, root)
@@ -77,8 +85,10 @@ def test_prune_keeps_what_plans_need_and_a_rebuild_plans_the_same(history, tmp_p
         path.name for path in (root / ".assay" / "journal" / "done").glob("checkpoint-*")
     ], "only the checkpoint is left"
 
+    attempts = latest_attempts(root)
     StateStore(root / ".assay").rebuild()
     assert kept_state(root) == before
+    assert latest_attempts(root) == attempts  # those of pruned runs went with their steps
     # and what is left keeps working
     ok_here(root, "materialize", FEED="c")
     assert plan_here(root) == []

@@ -138,7 +138,7 @@ class ConditionTicker:
         self.last: dict[AssetKey, AssetEvaluation] = {}
         self.last_counts: dict[AssetKey, tuple[tuple[str, int], ...]] = {}
         self.alerted: set[str] = set()
-        self.marks = (0, 0.0)
+        self.marks = (0, 0)  # the state's seq, partition_attempts' seq: read after them
         self.journal_mark: int | None = None
         self.last_full = 0.0  # monotonic time of the latest full evaluation
         self.last_evaluated = 0.0  # and of the latest evaluation
@@ -277,10 +277,10 @@ class ConditionTicker:
         # an incremental tick's few short reads share one open of the store; a full
         # one does not hold it while it computes
         with contextlib.nullcontext() if full or quiet else reader.held():
-            changed_names, seq, at = (
+            changed_names, seq, attempt = (
                 (set(), *self.marks)
                 if quiet
-                else reader.changed_assets(*((0, 0.0) if full else self.marks))
+                else reader.changed_assets(*((0, 0) if full else self.marks))
             )
             changed: set[AssetKey] | None = None
             if full:
@@ -297,7 +297,7 @@ class ConditionTicker:
                 changed=changed,
                 since_seq=None if full else self.marks[0],  # only what is new is read
             )
-            self.marks = (max(seq, self.marks[0]), max(at, self.marks[1]))
+            self.marks = (max(seq, self.marks[0]), max(attempt, self.marks[1]))
             attempts_moved = self._load_attempts(reader, staleness, changed, moved)
         progress = self._progress(graph, context, staleness)
         progress_moved = {

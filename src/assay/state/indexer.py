@@ -197,6 +197,8 @@ def write_batch(con: duckdb.DuckDBPyConnection, batch: Batch) -> int:
     ]
     if touched:
         update_current(con, touched)
+    if batch.rows["step"]:
+        _index_attempts(con, list(batch.rows["step"].values()))
     for control in batch.controls:
         _apply_control(con, control)
     if batch.quarantined:
@@ -415,6 +417,82 @@ def update_current(
     )
 
 
+# Of one asset partition's steps, the latest attempt: the latest started (ties: the
+# greatest run id, then step key, whatever order the journals are indexed in).
+_LATEST_FIRST = "ORDER BY started_at DESC, run_id DESC, step_key DESC"
+_ATTEMPT_COLUMNS = {
+    "asset_key": "str",
+    "partition_key": "str",
+    "run_id": "str",
+    "step_key": "str",
+    "status": "str",
+    "started_at": "time",
+}
+
+
+def _index_attempts(con: duckdb.DuckDBPyConnection, steps: list[Record]) -> None:
+    """Lay a batch's step records over `partition_attempts`: a partition's row moves
+    to a later attempt, or to the same step's later record (its status moved on)."""
+    started = [r for r in steps if r.get("status") != "skipped" and r.get("started_at")]
+    if not started:
+        return
+    con.execute(
+        f"""
+        INSERT INTO partition_attempts BY NAME
+        SELECT *, nextval('partition_attempts_seq') AS seq FROM (
+            SELECT asset_key, coalesce(partition_key, '') AS partition_key, run_id, step_key,
+                   status, to_timestamp(started_at) AS started_at
+            FROM {rows_source(_ATTEMPT_COLUMNS)}
+            QUALIFY row_number() OVER (
+                PARTITION BY asset_key, coalesce(partition_key, '') {_LATEST_FIRST}
+            ) = 1
+        )
+        ON CONFLICT (asset_key, partition_key) DO UPDATE SET
+            run_id = excluded.run_id, step_key = excluded.step_key, status = excluded.status,
+            started_at = excluded.started_at, seq = excluded.seq
+        WHERE (excluded.run_id = partition_attempts.run_id
+               AND excluded.step_key = partition_attempts.step_key)
+           OR excluded.started_at > partition_attempts.started_at
+           OR (excluded.started_at = partition_attempts.started_at
+               AND (excluded.run_id, excluded.step_key)
+                   > (partition_attempts.run_id, partition_attempts.step_key))
+        """,
+        rows_parameter(started, _ATTEMPT_COLUMNS),
+    )
+
+
+def update_attempts(con: duckdb.DuckDBPyConnection, runs: str | None) -> None:
+    """Derive `partition_attempts` from `steps`: every row (None), or again the rows
+    whose attempt was in a run of the table `runs` (its `run_id`s: runs whose steps
+    were just deleted), from the steps that remain."""
+    where = ""
+    if runs is not None:
+        moved = f"run_id IN (SELECT run_id FROM {runs})"
+        where = (
+            "AND (asset_key, coalesce(partition_key, '')) IN "
+            f"(SELECT (asset_key, partition_key) FROM partition_attempts WHERE {moved})"
+        )
+    derived = f"""
+        SELECT *, nextval('partition_attempts_seq') AS seq FROM (
+            SELECT asset_key, coalesce(partition_key, '') AS partition_key, run_id, step_key,
+                   status, started_at
+            FROM steps
+            WHERE status <> 'skipped' AND started_at IS NOT NULL {where}
+            QUALIFY row_number() OVER (
+                PARTITION BY asset_key, coalesce(partition_key, '') {_LATEST_FIRST}
+            ) = 1
+        )
+    """
+    if runs is None:
+        con.execute("DELETE FROM partition_attempts")
+        con.execute(f"INSERT INTO partition_attempts BY NAME {derived}")
+        return
+    con.execute(f"CREATE OR REPLACE TEMP TABLE rederived_attempts AS {derived}")
+    con.execute(f"DELETE FROM partition_attempts WHERE {moved}")
+    con.execute("INSERT OR REPLACE INTO partition_attempts BY NAME FROM rederived_attempts")
+    con.execute("DROP TABLE rederived_attempts")
+
+
 def _apply_control(con: duckdb.DuckDBPyConnection, record: Record) -> None:
     """A run whose process died: the run and its running steps become `died`, and
     its open OpenLineage runs get their FAIL. (`journal_closed` changes nothing: it
@@ -432,6 +510,11 @@ def _apply_control(con: duckdb.DuckDBPyConnection, record: Record) -> None:
         "error = 'the run process died during this step' "
         "WHERE run_id = ? AND status = 'running'",
         [at, run_id],
+    )
+    con.execute(
+        "UPDATE partition_attempts SET status = 'died', seq = nextval('partition_attempts_seq') "
+        "WHERE run_id = ? AND status = 'running'",
+        [run_id],
     )
     _fail_open_lineage_runs(con, run_id, float(at))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from assay.errors import StateError
-from assay.state.indexer import update_current
+from assay.state.indexer import update_attempts, update_current
 
 if TYPE_CHECKING:
     import duckdb
@@ -498,10 +498,27 @@ MIGRATIONS: tuple[str, ...] = (
     SELECT CASE WHEN (SELECT count(*) FROM asset_partitions) > 0
                 THEN gen_random_uuid()::VARCHAR END, 0;
     """,
+    # 18: the latest attempt of each asset partition (`indexer.update_attempts`), kept
+    # as steps are indexed: automation reads one row per partition, not every step ever
+    # recorded; `seq` numbers each write, so a tick reads what moved since the last
+    """
+    CREATE SEQUENCE partition_attempts_seq;
+    CREATE TABLE partition_attempts (
+        asset_key VARCHAR NOT NULL,
+        partition_key VARCHAR NOT NULL,  -- '' unpartitioned
+        run_id VARCHAR NOT NULL,
+        step_key VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,
+        started_at TIMESTAMPTZ NOT NULL,
+        seq BIGINT NOT NULL,
+        PRIMARY KEY (asset_key, partition_key)
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
 _REDERIVE = frozenset({7})  # migrations after which asset_partitions is derived anew
+_ATTEMPTS_FROM = 18  # the migration after which partition_attempts is derived from steps
 
 
 _COUNTED_FROM = 17  # asset_partitions.index_pass and store_passes exist from this version
@@ -539,6 +556,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
         con.execute(MIGRATIONS[version - 1])
         if version in _REDERIVE:
             _rederive_current(con, version)
+        if version == _ATTEMPTS_FROM:
+            update_attempts(con, None)
         con.execute("INSERT INTO schema_version VALUES (?)", [version])
         con.execute("COMMIT")
     return found

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from assay.state.bundles import CHECKPOINT_PREFIX, bundles, write_bundle
 from assay.state.bundles import journals as bundle_journals
 from assay.state.claims import forget_run_keys
+from assay.state.indexer import update_attempts
 from assay.state.journal import ARCHIVED_SUFFIX, encode, journal_name, write_compressed
 from assay.state.queries import BACKFILL_STATES
 from assay.state.records import RECORD_TYPES
@@ -432,6 +433,7 @@ def _delete_rows(con: duckdb.DuckDBPyConnection, found: _Found, checkpoint: Path
     try:
         for table in ("step_logs", "steps", "lineage_events"):
             con.execute(f"DELETE FROM {table} WHERE {pruned}")
+        update_attempts(con, "pruned_runs")
         con.execute(
             f"DELETE FROM materializations WHERE {pruned} "
             "AND materialization_id NOT IN (SELECT id FROM kept_current)"

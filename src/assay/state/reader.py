@@ -116,15 +116,11 @@ _ASSET_COLUMNS = {
 # checks were made on; no NULLs.
 _ATTEMPTS = """
 WITH attempts AS (
-    SELECT s.asset_key, coalesce(s.partition_key, '') AS partition_key,
-           epoch_us(s.started_at)::DOUBLE AS attempted,
-           s.status = 'failed' OR (s.status = 'running' AND r.status = 'died') AS failed_step
-    FROM steps s JOIN runs r USING (run_id)
-    WHERE s.asset_key IN (SELECT asset_key FROM asset_table)
-      AND s.status <> 'skipped' AND s.started_at IS NOT NULL
-    QUALIFY row_number() OVER (
-        PARTITION BY s.asset_key, coalesce(s.partition_key, '') ORDER BY s.started_at DESC
-    ) = 1
+    SELECT p.asset_key, p.partition_key, epoch_us(p.started_at)::DOUBLE AS attempted,
+           p.status IN ('failed', 'died') OR (p.status = 'running' AND r.status = 'died')
+               AS failed_step
+    FROM partition_attempts p LEFT JOIN runs r USING (run_id)
+    WHERE p.asset_key IN (SELECT asset_key FROM asset_table)
 ), checks AS (
     SELECT asset_key, partition_key,
            list(materialization_id) FILTER (WHERE NOT passed AND materialization_id IS NOT NULL)
@@ -512,29 +508,29 @@ class StateReader:
             "blocked": blocked,
         }
 
-    def changed_assets(self, since_seq: int, since_us: float) -> tuple[set[str], int, float]:
-        """Assets with records after `since_seq` (materialized, observed, checked) or a
-        step that started after `since_us` (epoch microseconds); and the new marks."""
+    def changed_assets(self, since_seq: int, since_attempt: int) -> tuple[set[str], int, int]:
+        """Assets with records after `since_seq` (materialized, observed, checked) or
+        whose latest attempt moved after `since_attempt` (a step started, finished or
+        died: `partition_attempts.seq`); and the new marks (0, 0: everything)."""
         with self._reading() as con:
             if con is None:
-                return set(), since_seq, since_us
+                return set(), since_seq, since_attempt
             rows = con.execute(
                 """
-                SELECT asset_key, max(seq)::BIGINT, NULL::DOUBLE FROM asset_partitions
+                SELECT asset_key, max(seq)::BIGINT, NULL::BIGINT FROM asset_partitions
                 WHERE seq > ? GROUP BY asset_key
                 UNION ALL
                 SELECT asset_key, max(seq)::BIGINT, NULL FROM check_results
                 WHERE seq > ? GROUP BY asset_key
                 UNION ALL
-                SELECT asset_key, NULL, max(epoch_us(coalesce(finished_at, started_at)))::DOUBLE
-                FROM steps WHERE epoch_us(coalesce(finished_at, started_at)) > ?
-                GROUP BY asset_key
+                SELECT asset_key, NULL, max(seq)::BIGINT FROM partition_attempts
+                WHERE seq > ? GROUP BY asset_key
                 """,
-                [since_seq, since_seq, since_us],
+                [since_seq, since_seq, since_attempt],
             ).fetchall()
         seq = max([since_seq, *(int(r[1]) for r in rows if r[1] is not None)])
-        at = max([since_us, *(float(r[2]) for r in rows if r[2] is not None)])
-        return {str(r[0]) for r in rows}, seq, at
+        attempt = max([since_attempt, *(int(r[2]) for r in rows if r[2] is not None)])
+        return {str(r[0]) for r in rows}, seq, attempt
 
     def state_mark(self, asset_keys: list[str]) -> StateMark:
         """Where the stored state of these assets stands: the latest `seq` of their

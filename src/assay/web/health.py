@@ -75,7 +75,7 @@ class Health:
 @dataclass(slots=True)
 class _Marks:
     seq: int = 0
-    at_us: float = 0.0
+    attempt: int = 0  # partition_attempts.seq read up to
     last_full: float = 0.0
     cache: StalenessCache | None = None
     failed: dict[AssetKey, np.ndarray] = field(default_factory=dict)
@@ -147,8 +147,8 @@ class HealthKeeper:
         if full:
             marks.cache = None
         with contextlib.nullcontext() if full else reader.held():
-            names, seq, at_us = reader.changed_assets(
-                *((0, 0.0) if full else (marks.seq, marks.at_us))
+            names, seq, attempt = reader.changed_assets(
+                *((0, 0) if full else (marks.seq, marks.attempt))
             )
             changed = None if full else {AssetKey.parse(n) for n in names} & set(graph.specs)
             staleness, marks.cache, _moved = assess_changed(
@@ -171,7 +171,7 @@ class HealthKeeper:
             self._read_failed(reader, wanted, staleness, context)
         if full:
             marks.last_full = time.monotonic()
-        marks.seq, marks.at_us = max(seq, marks.seq), max(at_us, marks.at_us)
+        marks.seq, marks.attempt = max(seq, marks.seq), max(attempt, marks.attempt)
         running = _in_flight(graph, self.home, context)
         return {
             key: _asset_health(graph, key, staleness[key], marks.failed.get(key), running.get(key))

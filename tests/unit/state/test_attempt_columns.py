@@ -2,11 +2,14 @@
 whether it failed after the current materialization, and whether a blocking check
 failed on the current one (not on an older one)."""
 
+import gzip
 import math
 import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+import duckdb
 
 from assay.state.journal import Journal
 from assay.state.reader import StateReader
@@ -30,7 +33,7 @@ class History:
         self.at += 10
         return self.seq, self.at
 
-    def run(self, *steps: tuple[str, str], died: bool = False) -> None:
+    def run(self, *steps: tuple[str, str], died: bool = False) -> str:
         """Steps of asset `a`: (partition, "ok" | "failed" | "running" | "check-failed" |
         "check-passed")."""
         run_id = str(uuid.uuid4())
@@ -79,6 +82,7 @@ class History:
             status = "died" if died else "succeeded"
             journal.append({**run, "status": status, "finished_at": self.at + 5}, durable=True)
         StateStore(self.home).index_pending()
+        return run_id
 
     def check(self, run_id: str, partition: str, *, passed: bool, on: str | None = None) -> Any:
         seq, at = self.tick()
@@ -139,3 +143,59 @@ def test_nothing_failed_reads_no_current_materialization(tmp_path):
     history = History(tmp_path)
     history.run(("p1", "ok"), ("p2", "check-passed"))
     assert columns(tmp_path) == {"p1": (True, False, False), "p2": (True, False, False)}
+
+
+def test_a_step_whose_run_died_failed_and_moves_the_attempt_mark(tmp_path):
+    history = History(tmp_path)
+    history.run(("p1", "ok"))
+    reader = StateReader(tmp_path)
+    _, seq, attempt = reader.changed_assets(0, 0)
+    assert reader.changed_assets(seq, attempt) == (set(), seq, attempt)  # nothing new
+    run_id = history.run(("p2", "running"))
+    names, seq, later = reader.changed_assets(seq, attempt)
+    assert names == {"a"}
+    assert later > attempt  # a step started
+    assert columns(tmp_path)["p2"] == (True, False, False)  # still running, its run alive
+    with Journal(tmp_path / "journal", "control") as journal:  # as recover_dead() journals it
+        journal.append({"type": "run_died", "run_id": run_id, "at": time.time()}, durable=True)
+    StateStore(tmp_path).index_pending()
+    names, _, last = reader.changed_assets(seq, later)
+    assert names == {"a"}
+    assert last > later
+    assert columns(tmp_path)["p2"] == (True, True, False)
+
+
+def _attempts(home: Path) -> list[tuple[Any, ...]]:
+    con = duckdb.connect(str(home / "assay.duckdb"), read_only=True)
+    try:
+        return con.execute("SELECT * EXCLUDE (seq) FROM partition_attempts ORDER BY ALL").fetchall()
+    finally:
+        con.close()
+
+
+def test_the_latest_attempt_does_not_depend_on_how_journals_are_indexed(tmp_path):
+    first = tmp_path / "first"
+    history = History(first)
+    runs = [
+        history.run(("p1", "failed"), ("p2", "ok")),
+        history.run(("p1", "ok"), ("p3", "running"), died=True),
+        history.run(("p2", "failed"), ("p4", "check-failed")),
+    ]
+    done = first / "journal" / "done"  # where indexed journals go, compressed
+    for name, order in (("together", runs), ("reversed", runs[::-1])):
+        home = tmp_path / name
+        (home / "journal").mkdir(parents=True)
+        for run_id in order:  # "reversed": the latest run's journal is indexed first
+            lines = gzip.decompress((done / f"{run_id}.jsonl.gz").read_bytes())
+            (home / "journal" / f"{run_id}.jsonl").write_bytes(lines)
+            if name == "reversed":
+                StateStore(home).index_pending()
+        StateStore(home).index_pending()
+        assert _attempts(home) == _attempts(first), name
+        assert columns(home) == columns(first), name
+    assert [(row[1], row[4]) for row in _attempts(first)] == [
+        ("p1", "succeeded"),
+        ("p2", "failed"),
+        ("p3", "running"),
+        ("p4", "succeeded"),
+    ]

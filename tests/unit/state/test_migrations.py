@@ -51,6 +51,23 @@ def test_eleven_compresses_events_and_check_metadata_keeping_every_row(tmp_path)
     con.close()
 
 
+def test_eighteen_derives_each_partitions_latest_attempt_from_the_steps(tmp_path):
+    con = _at_version(tmp_path / "assay.duckdb", 17)
+    con.execute(
+        "INSERT INTO steps (run_id, step_key, asset_key, partition_key, status, started_at) "
+        "VALUES ('r1', 'a[p]', 'a', 'p', 'failed', TIMESTAMPTZ '2026-01-01 00:00:00+00'), "
+        "('r2', 'a[p]', 'a', 'p', 'succeeded', TIMESTAMPTZ '2026-01-02 00:00:00+00'), "
+        "('r3', 'a[p]', 'a', 'p', 'skipped', TIMESTAMPTZ '2026-01-03 00:00:00+00'), "
+        "('r1', 'b', 'b', NULL, 'running', TIMESTAMPTZ '2026-01-01 00:00:00+00'), "
+        "('r1', 'c', 'c', NULL, 'skipped', NULL)"
+    )
+    assert migrate(con) == 17
+    assert con.execute(
+        "SELECT asset_key, partition_key, run_id, status FROM partition_attempts ORDER BY ALL"
+    ).fetchall() == [("a", "p", "r2", "succeeded"), ("b", "", "r1", "running")]
+    con.close()
+
+
 def test_a_new_store_has_small_blocks(tmp_path):
     store = StateStore(tmp_path)
     store.index_pending()
