@@ -297,8 +297,9 @@ class ConditionTicker:
                 changed=changed,
                 since_seq=None if full else self.marks[0],  # only what is new is read
             )
+            since_attempt = self.marks[1]
             self.marks = (max(seq, self.marks[0]), max(attempt, self.marks[1]))
-            attempts_moved = self._load_attempts(reader, staleness, changed, moved)
+            attempts_moved = self._load_attempts(reader, staleness, changed, moved, since_attempt)
         progress = self._progress(graph, context, staleness)
         progress_moved = {
             key
@@ -402,29 +403,38 @@ class ConditionTicker:
         staleness: dict[AssetKey, AssetStaleness],
         changed: set[AssetKey] | None,
         moved_staleness: set[AssetKey],
+        since: int,
     ) -> set[AssetKey]:
         """The latest attempts of the assets that changed (all, the first time), and
-        of those whose partitions grew (their staleness moved)."""
+        of those whose partitions grew (their staleness moved). Of a changed asset
+        whose attempts are held for the same partitions, only the attempts that moved
+        after `since` (the last tick's mark) are read and laid over them."""
         import numpy as np
 
         graph = self.engine.definitions.graph
         candidates = self.scope if changed is None else changed | moved_staleness
-        keys = [
-            k
-            for k in candidates
-            if changed is None
-            or k in changed
-            or k not in self.attempts
-            or len(self.attempts[k].attempted) != staleness[k].size
-        ]
-        if not keys:
+        held = self.attempts
+        whole: list[AssetKey] = []
+        over: list[AssetKey] = []
+        for k in candidates:
+            if changed is None or k not in held or len(held[k].attempted) != staleness[k].size:
+                whole.append(k)
+            elif k in changed:
+                over.append(k)
+        if not whole and not over:
             return set()
         context = PartitionContext.at(self.engine.clock.now(), self.dynamic)
-        assets, keysets = read_arguments(graph, keys, context)
-        found = reader.attempt_columns(assets, keysets)
+        found: dict[AssetKey, Attempts] = {}
+        if whole:
+            assets, keysets = read_arguments(graph, whole, context)
+            columns = reader.attempt_columns(assets, keysets)
+            found.update(Attempts.split(columns, whole, [staleness[k].size for k in whole]))
+        if over:
+            assets, keysets = read_arguments(graph, over, context)
+            columns = reader.attempt_columns(assets, keysets, since=since)
+            found.update(Attempts.laid_over(columns, over, [held[k] for k in over]))
         moved = set()
-        split = Attempts.split(found, keys, [staleness[k].size for k in keys])
-        for key, attempts in split.items():
+        for key, attempts in found.items():
             before = self.attempts.get(key)
             if before is None or not (
                 before is attempts

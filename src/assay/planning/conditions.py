@@ -135,13 +135,8 @@ class Attempts:
         """Each of `keys`' attempts from `StateReader.attempt_columns`' rows (whose
         `ordinal` is the key's place in `keys`; `sizes`: each key's partition count),
         by one sort of the rows, not a scan of them per asset."""
-        import numpy as np
-
-        order = np.argsort(found["ordinal"], kind="stable")
-        bounds = np.searchsorted(found["ordinal"][order], np.arange(len(keys) + 1))
         result: dict[AssetKey, Attempts] = {}
-        for ordinal, (key, n) in enumerate(zip(keys, sizes, strict=True)):
-            pick = order[bounds[ordinal] : bounds[ordinal + 1]]
+        for key, n, pick in zip(keys, sizes, _rows_of(found, len(keys)), strict=True):
             idx = found["idx"][pick]
             keep = idx < n
             if not keep.any():
@@ -154,6 +149,46 @@ class Attempts:
             attempts.blocked[at] = found["blocked"][pick][keep]
             result[key] = attempts
         return result
+
+    @classmethod
+    def laid_over(
+        cls, found: Mapping[str, np.ndarray], keys: list[AssetKey], before: list[Attempts]
+    ) -> dict[AssetKey, Attempts]:
+        """`before` (each of `keys`' attempts, as held) with what `attempt_columns` read
+        `since` their mark laid over: a partition whose attempt moved takes its new
+        one; a partition with a blocking check takes its `blocked` (read whole, since
+        a check's latest result can clear or set it without a new attempt). A key
+        with no row keeps its instance."""
+        result: dict[AssetKey, Attempts] = {}
+        for key, held, pick in zip(keys, before, _rows_of(found, len(keys)), strict=True):
+            n = len(held.attempted)
+            idx = found["idx"][pick]
+            keep = idx < n
+            if not keep.any():
+                result[key] = held
+                continue
+            attempts = cls(
+                attempted=held.attempted.copy(),
+                failed=held.failed.copy(),
+                blocked=held.blocked.copy(),
+            )
+            at, rows = idx[keep], pick[keep]
+            attempts.blocked[at] = found["blocked"][rows]
+            moved = found["moved"][rows]
+            attempts.attempted[at[moved]] = found["attempted"][rows[moved]]
+            attempts.failed[at[moved]] = found["failed"][rows[moved]]
+            result[key] = attempts
+        return result
+
+
+def _rows_of(found: Mapping[str, np.ndarray], count: int) -> list[np.ndarray]:
+    """The rows of each ordinal 0..count-1 of `found` (indices into its columns), by
+    one sort of the rows, not a scan of them per asset."""
+    import numpy as np
+
+    order = np.argsort(found["ordinal"], kind="stable")
+    bounds = np.searchsorted(found["ordinal"][order], np.arange(count + 1))
+    return [order[bounds[i] : bounds[i + 1]] for i in range(count)]
 
 
 _NO_ATTEMPTS: dict[int, Attempts] = {}

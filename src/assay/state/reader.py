@@ -120,7 +120,7 @@ WITH attempts AS (
            p.status IN ('failed', 'died') OR (p.status = 'running' AND r.status = 'died')
                AS failed_step
     FROM partition_attempts p LEFT JOIN runs r USING (run_id)
-    WHERE p.asset_key IN (SELECT asset_key FROM asset_table)
+    WHERE p.asset_key IN (SELECT asset_key FROM asset_table) {since}
 ), checks AS (
     SELECT asset_key, partition_key,
            list(materialization_id) FILTER (WHERE NOT passed AND materialization_id IS NOT NULL)
@@ -139,7 +139,8 @@ WITH attempts AS (
 SELECT t.ordinal, k.idx, f.asset_key, f.partition_key,
        coalesce(f.attempted, 'NaN'::DOUBLE) AS attempted,
        coalesce(f.failed_step, false) AS failed_step,
-       coalesce(f.failed_on, []::VARCHAR[]) AS check_failed_on
+       coalesce(f.failed_on, []::VARCHAR[]) AS check_failed_on,
+       f.attempted IS NOT NULL AS moved
 FROM (
     SELECT coalesce(a.asset_key, c.asset_key) AS asset_key,
            coalesce(a.partition_key, c.partition_key) AS partition_key,
@@ -442,7 +443,7 @@ class StateReader:
         return {name: found[name] for name in _PLANNING_COLUMNS}
 
     def attempt_columns(
-        self, assets: list[dict[str, Any]], keysets: Mapping[str, Any]
+        self, assets: list[dict[str, Any]], keysets: Mapping[str, Any], since: int | None = None
     ) -> dict[str, np.ndarray]:
         """What declarative automation needs besides `planning_columns`, for the asset
         partitions that have any (same arguments): ordinal, idx, attempted (epoch
@@ -450,13 +451,18 @@ class StateReader:
         failed, or its run died, after its current materialization) and blocked (a
         blocking check failed on its current materialization, at its latest result).
 
+        `since` (a `partition_attempts.seq`, a mark of `changed_assets`): only the
+        attempts that moved after it are read, and `moved` tells their rows from those
+        of partitions with a blocking check (read whole), whose `attempted` and
+        `failed` are not known then (`Attempts.laid_over`).
+
         Whether a failure is about the current materialization is looked up in
         `asset_partitions` only for the partitions with a failed step or check (most
         reads: none), not by a scan of the table.
         """
         import numpy as np
 
-        names = ("ordinal", "idx", "attempted", "failed", "blocked")
+        names = ("ordinal", "idx", "attempted", "failed", "blocked", "moved")
         kinds = {"ordinal": np.int64, "idx": np.int64, "attempted": np.float64}
         empty = {n: np.zeros(0, dtype=kinds.get(n, np.bool_)) for n in names}
         if not assets:
@@ -468,7 +474,10 @@ class StateReader:
         with self._reading() as con:
             if con is None:
                 return empty
-            found = con.execute(_ATTEMPTS).fetchnumpy()
+            found = con.execute(
+                _ATTEMPTS.format(since="" if since is None else "AND p.seq > $since"),
+                None if since is None else {"since": since},
+            ).fetchnumpy()
             failing = np.asarray(found["failed_step"], dtype=np.bool_) | np.asarray(
                 [len(ids) > 0 for ids in found["check_failed_on"]], dtype=np.bool_
             )
@@ -506,6 +515,7 @@ class StateReader:
             "attempted": np.asarray(found["attempted"], dtype=np.float64),
             "failed": failed,
             "blocked": blocked,
+            "moved": np.asarray(found["moved"], dtype=np.bool_),
         }
 
     def changed_assets(self, since_seq: int, since_attempt: int) -> tuple[set[str], int, int]:

@@ -4,6 +4,7 @@ handled), a tick that reads only what moved gives what one full evaluation gives
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import UTC, datetime
 
@@ -57,6 +58,61 @@ def test_an_incremental_tick_gives_what_a_full_evaluation_gives(make_project, mo
         changed(ORDERS_VERSION="2")  # new data for one day: revenue and margins that day
         assert requested(ticker) == {"revenue": [2], "margins": [2]}
         changed("revenue margins")  # what it requested ran: report, once both did
+        assert requested(ticker) == {"report": [2]}
+    finally:
+        engine.close(clean=True)
+
+
+def attempts(ticker) -> dict[str, tuple[list[float], list[bool], list[bool]]]:
+    return {
+        str(key): (
+            [round(float(x), 3) for x in held.attempted],
+            [bool(x) for x in held.failed],
+            [bool(x) for x in held.blocked],
+        )
+        for key, held in ticker.attempts.items()
+    }
+
+
+def test_incremental_ticks_follow_a_failure_and_its_fix_as_a_full_evaluation_does(
+    make_project, monkeypatch, tmp_path
+):
+    root = make_project("automated")
+    failing = tmp_path / "fail"
+    monkeypatch.setenv("FAIL_REVENUE", str(failing))
+    project = assay.load(home=root / ".assay")
+    project.materialize(partition_range=("2024-01-01", "2024-01-05"), now=NOW)
+    engine = Engine(project.config, project.definitions, clock=FixedClock(NOW), session="t")
+    ticker = engine.conditions
+
+    def agrees() -> None:
+        ticker.evaluate(NOW, record=False)  # incremental: the attempts that moved are read
+        fresh = Engine(project.config, project.definitions, clock=FixedClock(NOW), session="f")
+        full = fresh.conditions
+        full.recorded = dict(ticker.recorded)
+        full.evaluate(NOW, record=False)
+        fresh.close(clean=True)
+        assert requested(ticker) == requested(full)
+        assert attempts(ticker) == {
+            k: v for k, v in attempts(full).items() if k in attempts(ticker)
+        }
+
+    try:
+        ticker.evaluate(NOW, record=False)
+        monkeypatch.setenv("ORDERS_VERSION", "2")
+        project.materialize("orders", partitions=["2024-01-03"], force=True, now=NOW)
+        agrees()
+        assert requested(ticker) == {"revenue": [2], "margins": [2]}
+        failing.touch()
+        with contextlib.suppress(Exception):  # revenue fails that day
+            project.materialize("revenue margins", partitions=["2024-01-03"], now=NOW)
+        agrees()
+        assert attempts(ticker)["revenue"][1][2]  # its latest attempt failed
+        assert "report" not in requested(ticker)  # not while a dependency failed
+        failing.unlink()
+        project.materialize("revenue", partitions=["2024-01-03"], now=NOW)
+        agrees()
+        assert not any(attempts(ticker)["revenue"][1])
         assert requested(ticker) == {"report": [2]}
     finally:
         engine.close(clean=True)
