@@ -6,7 +6,8 @@ partitions that end yesterday: `--full` is 10 layers x 1,000 assets x 1,000 days
 (10,000 assets, ~20k edges, 10M asset partitions); the default 10 x 200 x 1,000
 (2,000 assets, 2M) keeps `bench/run.py` within a few minutes. The store is filled
 directly (planner.populate: everything materialized; the runs, steps and
-materializations behind it, two attempts of each partition), with each condition's
+materializations behind it, two attempts of each partition, blocking checks on a tenth
+of the assets, a few failures), with each condition's
 baseline recorded as a daemon that ran before leaves it, and a handful of
 partitions stale since: STALE_ROOTS root partitions re-materialized with new data
 after the baselines (their readers' partitions are stale and get requested;
@@ -152,8 +153,10 @@ def _history(con: Any) -> None:
     through them holds them: every partition materialized twice (the current
     materialization in run `bench`, an older one a day before in `bench-before`), so
     `steps` has two rows per asset partition (20M at --full) and `materializations`
-    one per current one; `partition_attempts` derived from the steps as a migration
-    derives it (the latest attempt of each partition)."""
+    one per current one; the result of a blocking check on each materialization of
+    every tenth asset (1 in 4,096 failed); a failed attempt, a day later, of 1 in 65,536
+    asset partitions; `partition_attempts` derived from the steps as a migration derives
+    it (the latest attempt of each partition)."""
     from assay.state.indexer import update_attempts
 
     con.execute(
@@ -181,6 +184,31 @@ def _history(con: Any) -> None:
         SELECT materialization_id, run_id, asset_key, partition_key, started_at, finished_at,
                5 AS row_count, data_version, code_version, inputs_signature, seq, started_seq
         FROM asset_partitions
+        """
+    )
+    con.execute(  # a blocking check on every tenth asset, passed on each materialization
+        """
+        INSERT INTO check_results BY NAME
+        SELECT materialization_id || ':positive' AS check_result_id, run_id, asset_key,
+               partition_key, 'positive' AS check_name,
+               CASE WHEN md5(materialization_id) LIKE '000%' THEN 'failed' ELSE 'passed' END
+                   AS status, status = 'passed' AS passed, 'error' AS severity,
+               true AS blocking, materialization_id, data_version, finished_at AS checked_at, seq
+        FROM asset_partitions WHERE asset_key LIKE '%0'
+        """
+    )
+    con.execute(  # a few partitions (1 in 65,536) whose latest attempt failed, a day later
+        """
+        INSERT INTO runs BY NAME
+        SELECT 'bench-failed' AS run_id, 'failed' AS status, 'materialize' AS command,
+               TIMESTAMPTZ '2025-01-02 00:00:00+00' AS started_at,
+               TIMESTAMPTZ '2025-01-02 01:00:00+00' AS finished_at;
+        INSERT INTO steps BY NAME
+        SELECT 'bench-failed' AS run_id, asset_key || '[' || partition_key || ']' AS step_key,
+               asset_key, partition_key, 'failed' AS status,
+               TIMESTAMPTZ '2025-01-02 00:00:00+00' AS started_at,
+               TIMESTAMPTZ '2025-01-02 00:01:00+00' AS finished_at
+        FROM asset_partitions WHERE md5(asset_key || partition_key) LIKE '0000%'
         """
     )
     update_attempts(con, None)

@@ -39,6 +39,7 @@ from assay.conditions import (
     Window,
 )
 from assay.errors import DefinitionError
+from assay.keys import AssetKey
 from assay.partitions.base import PartitionContext
 from assay.planning.conditions import Attempts, Baseline, Facts, evaluate_conditions
 from assay.planning.staleness import StaleKind, assess
@@ -473,3 +474,40 @@ def test_conditions_say_what_they_are_and_refuse_nonsense() -> None:
         asset(freshness=Freshness(lag=timedelta(hours=1)))(orders.fn)
     with pytest.raises(DefinitionError, match="give lag="):
         Freshness()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 5), max_size=6),
+    data=st.data(),
+)
+def test_split_places_each_row_at_its_partition_as_a_loop_per_asset_would(sizes, data) -> None:
+    """`Attempts.split` lays every row into one set of arrays at once: the same as
+    placing each asset's rows in its own arrays (rows in any order; a row past an
+    asset's partitions ignored; an asset without a row gets the shared `none`)."""
+    cells = [(o, i) for o, n in enumerate(sizes) for i in range(n + 2)]
+    rows = data.draw(st.lists(st.sampled_from(cells), unique=True) if cells else st.just([]))
+    n = len(rows)
+    found = {
+        "ordinal": np.array([o for o, _ in rows], dtype=np.int64),
+        "idx": np.array([i for _, i in rows], dtype=np.int64),
+        "attempted": np.array(data.draw(st.lists(st.floats(0, 1e9), min_size=n, max_size=n))),
+        "failed": np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)), bool),
+        "blocked": np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)), bool),
+    }
+    keys = [AssetKey.parse(f"a{o}") for o in range(len(sizes))]
+    split = Attempts.split(found, keys, sizes)
+    for o, (key, size) in enumerate(zip(keys, sizes, strict=True)):
+        mine = [r for r, (ordinal, i) in enumerate(rows) if ordinal == o and i < size]
+        if not mine:
+            assert split[key] is Attempts.none(size)
+            continue
+        expected = Attempts._blank(size)
+        for r in mine:
+            expected.attempted[rows[r][1]] = found["attempted"][r]
+            expected.failed[rows[r][1]] = found["failed"][r]
+            expected.blocked[rows[r][1]] = found["blocked"][r]
+        for name in ("attempted", "failed", "blocked"):
+            assert np.array_equal(
+                getattr(split[key], name), getattr(expected, name), equal_nan=True
+            )
