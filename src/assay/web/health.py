@@ -186,23 +186,16 @@ class HealthKeeper:
         context: PartitionContext,
     ) -> None:
         """Which partitions of `keys` failed their latest attempt (after their current
-        materialization), from the steps recorded."""
-        import numpy as np
+        materialization) or a blocking check of it, from the steps recorded."""
+        from assay.planning.conditions import Attempts
 
         if not keys:
             return
         assets, keysets = read_arguments(self.graph, keys, context)
         found = reader.attempt_columns(assets, keysets)
-        order = np.argsort(found["ordinal"], kind="stable")
-        bounds = np.searchsorted(found["ordinal"][order], np.arange(len(keys) + 1))
-        for ordinal, key in enumerate(keys):
-            n = staleness[key].size
-            failed = np.zeros(n, dtype=bool)
-            pick = order[bounds[ordinal] : bounds[ordinal + 1]]
-            idx = found["idx"][pick]
-            keep = idx < n
-            failed[idx[keep]] = found["failed"][pick][keep] | found["blocked"][pick][keep]
-            self._marks.failed[key] = failed
+        split = Attempts.split(found, keys, [staleness[key].size for key in keys])
+        for key, attempts in split.items():
+            self._marks.failed[key] = attempts.failed | attempts.blocked
 
     # the background refresher
 
