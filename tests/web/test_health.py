@@ -71,3 +71,28 @@ def test_what_a_live_run_computes_is_running(make_project, monkeypatch: pytest.M
     finally:
         launched.cancel()
         launched.wait(timeout_s=60)
+
+
+def test_a_failure_after_the_store_was_rebuilt_is_seen_by_the_next_refresh(
+    make_project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rebuilt store numbers its attempts afresh, below the marks the keeper read up
+    to: it notices the new file and reads it all again."""
+    from assay.state.store import StateStore
+
+    make_project("ui_shop")
+    project = assay.load()
+    home = project.config.home
+    for _ in range(3):  # each run's index numbers its attempts; a rebuild numbers fewer
+        project.materialize(force=True)
+    keeper = HealthKeeper(project.graph, home)
+    keeper.refresh()
+    StateStore(home).rebuild()
+    monkeypatch.setenv("UI_FAIL_DAYS", "2024-01-10")
+    assay.load().materialize("events", partitions=["2024-01-10"], force=True)  # it fails
+    keeper.refresh()
+    fresh = HealthKeeper(project.graph, home)
+    fresh.refresh()
+    same(keeper, fresh)
+    events = keeper.latest.assets[next(k for k in keeper.latest.assets if str(k) == "events")]
+    assert events.status == "failed"

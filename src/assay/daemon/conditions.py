@@ -162,6 +162,7 @@ class ConditionTicker:
         self.unfinished: set[AssetKey] = set()  # requested partitions at their last evaluation
         self.memo: dict[tuple[AssetKey, str], Any] = {}  # Facts.memo, kept from tick to tick
         self.store_mark: tuple[int, ...] | None = None  # the store's files at the last read
+        self.store_file: tuple[int, int] | None = None  # the DuckDB file's, as last read
 
     # --- definitions and state ---------------------------------------------------------
 
@@ -256,6 +257,12 @@ class ConditionTicker:
         self.journal_mark = _activity(engine.config.journal_dir, engine.home)
         reader = StateReader(engine.home, index=record)
         full = self.cache is None or time.monotonic() - self.last_full >= FULL_EVERY_S
+        file = reader.store.file_id()
+        if file is not None and self.store_file is not None and file != self.store_file:
+            # a new file (`assay state rebuild`, a restored copy) numbers its attempts
+            # afresh, below the marks: read it all, as the first time
+            full, self.marks = True, (0, 0)
+        self.store_file = file or self.store_file
         # taken before reading: a write after it is read now, and again next tick
         mark = _store_mark(reader.store.path, reader.store.journal_dir if record else None)
         # nothing indexed since the last read, nothing new to index: nothing to read
@@ -297,9 +304,9 @@ class ConditionTicker:
                 changed=changed,
                 since_seq=None if full else self.marks[0],  # only what is new is read
             )
-            since_attempt = self.marks[1]
+            attempts_moved = self._load_attempts(reader, staleness, changed, moved, self.marks[1])
+            # moved once what they mark was read (a read that fails is made again)
             self.marks = (max(seq, self.marks[0]), max(attempt, self.marks[1]))
-            attempts_moved = self._load_attempts(reader, staleness, changed, moved, since_attempt)
         progress = self._progress(graph, context, staleness)
         progress_moved = {
             key

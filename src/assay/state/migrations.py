@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from assay.errors import StateError
@@ -9,6 +10,8 @@ from assay.state.indexer import update_attempts, update_current
 
 if TYPE_CHECKING:
     import duckdb
+
+_log = logging.getLogger("assay.state")
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: runs, steps, materializations, step logs, journal offsets
@@ -551,6 +554,13 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
         )
         con.execute("COMMIT")
         return found
+    if found < SCHEMA_VERSION:  # once per upgrade of assay; says why a command waits
+        _log.warning(
+            "upgrading the state store from schema version %d to %d, once: on a store "
+            "of ten million steps this takes about a minute",
+            found,
+            SCHEMA_VERSION,
+        )
     for version in range(found + 1, SCHEMA_VERSION + 1):
         con.execute("BEGIN")
         con.execute(MIGRATIONS[version - 1])

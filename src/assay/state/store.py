@@ -121,6 +121,16 @@ class StateStore:
         except _NoSpace:
             return self._waiting("the disk is full")
 
+    def file_id(self) -> tuple[int, int] | None:
+        """The DuckDB file's device and inode (None: no file). A file put in its place
+        (`rebuild`, `assay state prune`, a restored copy) has others: a reader that
+        keeps marks of the store's sequences (`changed_assets`) reads it afresh."""
+        try:
+            stat = self.path.stat()
+        except OSError:
+            return None
+        return (stat.st_dev, stat.st_ino)
+
     def rebuild(self, *, timeout_s: float = 30.0) -> tuple[Path | None, IndexReport]:
         """Move the DuckDB file aside (to `assay.duckdb.broken-<time>`) and index every
         journal, `done/` included, into a new one. Returns where the old file went

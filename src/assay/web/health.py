@@ -77,6 +77,7 @@ class _Marks:
     seq: int = 0
     attempt: int = 0  # partition_attempts.seq read up to
     last_full: float = 0.0
+    file: tuple[int, int] | None = None  # the store's DuckDB file, as last read
     cache: StalenessCache | None = None
     failed: dict[AssetKey, np.ndarray] = field(default_factory=dict)
 
@@ -120,6 +121,10 @@ class HealthKeeper:
             full = full or marks.cache is None or time.monotonic() - marks.last_full >= FULL_EVERY_S
             started = time.perf_counter()
             reader = StateReader(self.home, index=False)
+            file = reader.store.file_id()
+            if file is not None and marks.file is not None and file != marks.file:
+                full, marks.seq, marks.attempt = True, 0, 0  # a new file: numbered afresh
+            marks.file = file or marks.file
             try:
                 context = partition_context(self.graph, reader, now or datetime.now(UTC))
                 full = full or context.dynamic != self._dynamic  # keys added or removed

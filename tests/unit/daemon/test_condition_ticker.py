@@ -13,6 +13,7 @@ import pytest
 import assay
 from assay.daemon.clock import FixedClock
 from assay.daemon.engine import Engine
+from assay.state.store import StateStore
 
 NOW = datetime(2024, 1, 6, 12, tzinfo=UTC)
 
@@ -74,9 +75,12 @@ def attempts(ticker) -> dict[str, tuple[list[float], list[bool], list[bool]]]:
     }
 
 
+@pytest.mark.parametrize("rebuilt", [False, True], ids=["same-store", "store-rebuilt"])
 def test_incremental_ticks_follow_a_failure_and_its_fix_as_a_full_evaluation_does(
-    make_project, monkeypatch, tmp_path
+    make_project, monkeypatch, tmp_path, rebuilt
 ):
+    """Also across `assay state rebuild` before the fix: the new store numbers its
+    attempts afresh, below what the ticker had read, so it must notice the new file."""
     root = make_project("automated")
     failing = tmp_path / "fail"
     monkeypatch.setenv("FAIL_REVENUE", str(failing))
@@ -110,6 +114,8 @@ def test_incremental_ticks_follow_a_failure_and_its_fix_as_a_full_evaluation_doe
         assert attempts(ticker)["revenue"][1][2]  # its latest attempt failed
         assert "report" not in requested(ticker)  # not while a dependency failed
         failing.unlink()
+        if rebuilt:
+            StateStore(root / ".assay").rebuild()
         project.materialize("revenue", partitions=["2024-01-03"], now=NOW)
         agrees()
         assert not any(attempts(ticker)["revenue"][1])

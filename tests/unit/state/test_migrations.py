@@ -51,7 +51,7 @@ def test_eleven_compresses_events_and_check_metadata_keeping_every_row(tmp_path)
     con.close()
 
 
-def test_eighteen_derives_each_partitions_latest_attempt_from_the_steps(tmp_path):
+def test_eighteen_derives_each_partitions_latest_attempt_from_the_steps(tmp_path, caplog):
     con = _at_version(tmp_path / "assay.duckdb", 17)
     con.execute(
         "INSERT INTO steps (run_id, step_key, asset_key, partition_key, status, started_at) "
@@ -61,10 +61,21 @@ def test_eighteen_derives_each_partitions_latest_attempt_from_the_steps(tmp_path
         "('r1', 'b', 'b', NULL, 'running', TIMESTAMPTZ '2026-01-01 00:00:00+00'), "
         "('r1', 'c', 'c', NULL, 'skipped', NULL)"
     )
-    assert migrate(con) == 17
+    with caplog.at_level("WARNING", logger="assay.state"):
+        assert migrate(con) == 17
     assert con.execute(
         "SELECT asset_key, partition_key, run_id, status FROM partition_attempts ORDER BY ALL"
     ).fetchall() == [("a", "p", "r2", "succeeded"), ("b", "", "r1", "running")]
+    # a store being upgraded says so (a CLI shows it as a note), a current one does not
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1
+    assert said[0].startswith(
+        f"upgrading the state store from schema version 17 to {SCHEMA_VERSION}"
+    )
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="assay.state"):
+        assert migrate(con) == SCHEMA_VERSION
+    assert caplog.records == []
     con.close()
 
 
