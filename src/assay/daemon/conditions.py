@@ -257,12 +257,9 @@ class ConditionTicker:
         self.journal_mark = _activity(engine.config.journal_dir, engine.home)
         reader = StateReader(engine.home, index=record)
         full = self.cache is None or time.monotonic() - self.last_full >= FULL_EVERY_S
-        file = reader.store.file_id()
-        if file is not None and self.store_file is not None and file != self.store_file:
-            # a new file (`assay state rebuild`, a restored copy) numbers its attempts
-            # afresh, below the marks: read it all, as the first time
+        self.store_file, replaced = reader.store.file_id(self.store_file)
+        if replaced:  # its attempts numbered afresh, below the marks: read as the first time
             full, self.marks = True, (0, 0)
-        self.store_file = file or self.store_file
         # taken before reading: a write after it is read now, and again next tick
         mark = _store_mark(reader.store.path, reader.store.journal_dir if record else None)
         # nothing indexed since the last read, nothing new to index: nothing to read

@@ -121,15 +121,17 @@ class StateStore:
         except _NoSpace:
             return self._waiting("the disk is full")
 
-    def file_id(self) -> tuple[int, int] | None:
-        """The DuckDB file's device and inode (None: no file). A file put in its place
-        (`rebuild`, `assay state prune`, a restored copy) has others: a reader that
-        keeps marks of the store's sequences (`changed_assets`) reads it afresh."""
+    def file_id(self, last: tuple[int, int] | None) -> tuple[tuple[int, int] | None, bool]:
+        """The DuckDB file's device and inode (`last` when there is no file), and
+        whether it is another file than `last`'s. A file put in its place (`rebuild`,
+        `assay state prune`, a restored copy) numbers its records afresh: a reader
+        that keeps marks of them (`changed_assets`) reads it whole again."""
         try:
             stat = self.path.stat()
         except OSError:
-            return None
-        return (stat.st_dev, stat.st_ino)
+            return last, False
+        found = (stat.st_dev, stat.st_ino)
+        return found, last is not None and found != last
 
     def rebuild(self, *, timeout_s: float = 30.0) -> tuple[Path | None, IndexReport]:
         """Move the DuckDB file aside (to `assay.duckdb.broken-<time>`) and index every

@@ -121,10 +121,9 @@ class HealthKeeper:
             full = full or marks.cache is None or time.monotonic() - marks.last_full >= FULL_EVERY_S
             started = time.perf_counter()
             reader = StateReader(self.home, index=False)
-            file = reader.store.file_id()
-            if file is not None and marks.file is not None and file != marks.file:
-                full, marks.seq, marks.attempt = True, 0, 0  # a new file: numbered afresh
-            marks.file = file or marks.file
+            marks.file, replaced = reader.store.file_id(marks.file)
+            if replaced:  # a new file, its records numbered afresh: read it whole
+                full, marks.seq, marks.attempt = True, 0, 0
             try:
                 context = partition_context(self.graph, reader, now or datetime.now(UTC))
                 full = full or context.dynamic != self._dynamic  # keys added or removed
